@@ -1,0 +1,28 @@
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include "common.hpp"
+#include "nepcg/info.hpp"
+
+NB_MODULE(_core, m) {
+  m.doc() = "pynepcg C++ core (libnepcg); use the pynepcg package, not this module directly";
+  init_errors(m);
+  init_structure(m);
+  init_io(m);
+  init_neighbors(m);
+
+  m.def("build_info_text", &nepcg::build_info_text);
+  m.def("build_info", [] {
+    const nepcg::BuildInfo b = nepcg::build_info();
+    nb::dict d;
+    d["version"] = b.version;
+    d["openmp"] = b.openmp;
+    d["max_threads"] = b.max_threads;
+    d["cuda_compiled"] = b.cuda_compiled;
+    d["cuda_runtime_version"] = b.cuda_runtime_version;
+    d["cuda_driver_version"] = b.cuda_driver_version;
+    d["gpus"] = b.gpus;
+    d["cuda_status"] = b.cuda_status;
+    return d;
+  });
+}

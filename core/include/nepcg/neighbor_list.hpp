@@ -1,0 +1,77 @@
+// Full Verlet neighbour list built with a cell list, for any triclinic box, any periodicity,
+// boxes thinner than twice the cutoff (all periodic images are found, including images of the
+// atom itself) and atoms outside the box.
+//
+// The list holds every pair (i, j, image) with |r_ij| < cutoff + skin, where
+//   r_ij = x_j - x_i + n . H,  n = image shift (3 integers), H = cell rows,
+// for both orderings (a full list). Within each atom's list the neighbours closer than
+// secondary_cutoff + skin come first (`num_secondary`), so a potential with a shorter second
+// cutoff (e.g. NEP's angular cutoff) iterates a prefix of the same list.
+// Potentials must still test r < their cutoff: the list contains pairs up to cutoff + skin.
+// The list stays valid until some atom moved more than skin/2 (with a bound for box changes);
+// update() checks that and rebuilds only when needed. Memory and build time are O(N).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "nepcg/box.hpp"
+
+namespace nepcg {
+
+class NeighborList {
+ public:
+  /// cutoff, secondary_cutoff (0 = none, else <= cutoff) and skin in Å.
+  NeighborList(double cutoff, double skin = 0.0, double secondary_cutoff = 0.0);
+
+  /// Builds the list for positions (3N, Å). Throws InputError for non-finite positions.
+  void build(const Box& box, const std::vector<double>& positions);
+  /// Rebuilds if the list may be out of date for these positions/box; returns true if rebuilt.
+  bool update(const Box& box, const std::vector<double>& positions);
+  /// True when a rebuild is needed (never built, atom count changed, moved > skin/2, box changed).
+  bool needs_rebuild(const Box& box, const std::vector<double>& positions) const;
+
+  double cutoff() const { return cutoff_; }
+  double secondary_cutoff() const { return secondary_cutoff_; }
+  double skin() const { return skin_; }
+  size_t num_atoms() const { return num_atoms_; }
+  size_t num_pairs() const { return neighbors_.size(); }
+  long num_builds() const { return num_builds_; }
+
+  /// CSR layout: neighbours of atom i are entries offsets()[i] ... offsets()[i+1]-1.
+  const std::vector<int64_t>& offsets() const { return offsets_; }
+  const std::vector<int>& neighbors() const { return neighbors_; }
+  /// Image shifts n, 3 per entry (relative to the positions given to build()).
+  const std::vector<int16_t>& shifts() const { return shifts_; }
+  /// Per-atom count of entries within secondary_cutoff + skin (a prefix of the atom's list).
+  const std::vector<int>& num_secondary() const { return num_secondary_; }
+  int num_neighbors(size_t i) const { return static_cast<int>(offsets_[i + 1] - offsets_[i]); }
+  int max_neighbors() const;
+
+  /// Pair vector r_ij (Å) of entry p (belonging to atom i) for the given positions and box.
+  Vec3 pair_vector(size_t i, int64_t p, const std::vector<double>& positions, const Box& box) const {
+    const int j = neighbors_[p];
+    const int16_t* n = &shifts_[3 * p];
+    const Mat3& h = box.cell();
+    Vec3 r;
+    for (int c = 0; c < 3; ++c)
+      r[c] = positions[3 * j + c] - positions[3 * i + c] + n[0] * h[0][c] + n[1] * h[1][c] + n[2] * h[2][c];
+    return r;
+  }
+
+ private:
+  double cutoff_, skin_, secondary_cutoff_;
+  size_t num_atoms_ = 0;
+  long num_builds_ = 0;
+  std::vector<int64_t> offsets_;
+  std::vector<int> neighbors_;
+  std::vector<int16_t> shifts_;
+  std::vector<int> num_secondary_;
+  // State at the last build, for the rebuild criterion.
+  std::vector<double> reference_positions_;
+  Mat3 reference_cell_{};
+  std::array<bool, 3> reference_pbc_{};
+  std::array<int, 3> max_shift_{};
+};
+
+}  // namespace nepcg

@@ -1,0 +1,270 @@
+// Cell-list construction of the full Verlet list. Atoms are binned in fractional coordinates
+// (periodic directions wrapped into [0, 1)); each atom scans the bins within reach of its own,
+// where a bin offset along a periodic direction that leaves the cell becomes a periodic image.
+// Offsets are not folded, so in a box thinner than the cutoff the same bin is visited once per
+// image: this is what finds every image of every atom (and of the atom itself).
+#include "nepcg/neighbor_list.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "nepcg/error.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace nepcg {
+namespace {
+
+int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+struct Axis {
+  bool periodic;
+  int bins;       // number of bins
+  int reach;      // bin offsets scanned on each side
+  double lo;      // fractional coordinate of the first bin edge
+  double width;   // fractional width of the whole binned range
+};
+
+}  // namespace
+
+NeighborList::NeighborList(double cutoff, double skin, double secondary_cutoff)
+    : cutoff_(cutoff), skin_(skin), secondary_cutoff_(secondary_cutoff) {
+  if (!(cutoff > 0) || !std::isfinite(cutoff))
+    throw InputError("NeighborList: cutoff must be positive; got " + std::to_string(cutoff));
+  if (!(skin >= 0) || !std::isfinite(skin))
+    throw InputError("NeighborList: skin must be >= 0; got " + std::to_string(skin));
+  if (!(secondary_cutoff >= 0) || secondary_cutoff > cutoff)
+    throw InputError("NeighborList: secondary cutoff must be in [0, cutoff]; got " + std::to_string(secondary_cutoff));
+}
+
+int NeighborList::max_neighbors() const {
+  int m = 0;
+  for (size_t i = 0; i < num_atoms_; ++i) m = std::max(m, num_neighbors(i));
+  return m;
+}
+
+void NeighborList::build(const Box& box, const std::vector<double>& x) {
+  if (x.size() % 3 != 0) throw InputError("NeighborList: positions must have shape (N, 3)");
+  const size_t n = x.size() / 3;
+  for (size_t k = 0; k < x.size(); ++k)
+    if (!std::isfinite(x[k]))
+      throw InputError("NeighborList: position of atom " + std::to_string(k / 3) + " is not finite (NaN or infinity)");
+
+  const double r_list = cutoff_ + skin_;
+  const double r2 = r_list * r_list;
+  const double r_sec = secondary_cutoff_ > 0 ? secondary_cutoff_ + skin_ : 0.0;
+  const double rs2 = r_sec * r_sec;
+  const Vec3 h = box.thickness();
+  const Mat3& cell = box.cell();
+
+  // Fractional coordinates, wrapped along periodic directions; image[i] = how often wrapped.
+  std::vector<double> s(3 * n);
+  std::vector<int> image(3 * n, 0);
+  double smin[3] = {0, 0, 0}, smax[3] = {0, 0, 0};
+  for (size_t i = 0; i < n; ++i) {
+    Vec3 f = box.to_fractional({x[3 * i], x[3 * i + 1], x[3 * i + 2]});
+    for (int a = 0; a < 3; ++a) {
+      if (i == 0 || f[a] < smin[a]) smin[a] = f[a];
+      if (i == 0 || f[a] > smax[a]) smax[a] = f[a];
+      if (box.periodic(a)) {
+        const double fl = std::floor(f[a]);
+        if (std::fabs(fl) > 30000)
+          throw InputError("NeighborList: atom " + std::to_string(i) + " lies more than 30000 cells outside the box");
+        image[3 * i + a] = static_cast<int>(fl);
+        f[a] -= fl;
+        if (f[a] >= 1.0) f[a] = 0.0;
+      }
+      s[3 * i + a] = f[a];
+    }
+  }
+
+  // Bins of width >= r_list / 2 (so 5 bins per direction are scanned), fewer for huge boxes.
+  Axis ax[3];
+  size_t total_bins = 1;
+  for (int a = 0; a < 3; ++a) {
+    Axis& A = ax[a];
+    A.periodic = box.periodic(a);
+    A.lo = A.periodic ? 0.0 : smin[a];
+    A.width = A.periodic ? 1.0 : std::max(smax[a] - smin[a], 0.0);
+    const double extent = A.width * h[a];  // Å across the binned range
+    A.bins = std::max(1, static_cast<int>(std::min(2.0 * extent / r_list, 1.0e6)));
+    total_bins *= A.bins;
+  }
+  while (total_bins > 2 * n + 64) {  // keep the bin array O(N) for dilute or huge boxes
+    total_bins = 1;
+    for (auto& A : ax) {
+      A.bins = std::max(1, A.bins / 2);
+      total_bins *= A.bins;
+    }
+  }
+  for (int a = 0; a < 3; ++a) {
+    Axis& A = ax[a];
+    const double extent = A.width * h[a];
+    if (A.periodic) {
+      A.reach = static_cast<int>(std::floor(r_list * A.bins / extent)) + 1;
+    } else {
+      A.reach = extent > 0 ? static_cast<int>(std::floor(r_list * A.bins / extent)) + 1 : 0;
+      A.reach = std::min(A.reach, A.bins - 1);
+    }
+  }
+
+  auto bin_of = [&](size_t i, int a) {
+    const Axis& A = ax[a];
+    if (A.width <= 0) return 0;
+    const int b = static_cast<int>(std::floor((s[3 * i + a] - A.lo) / A.width * A.bins));
+    return std::min(std::max(b, 0), A.bins - 1);
+  };
+  std::vector<int> atom_bin(n);
+  std::vector<int> bin_start(total_bins + 1, 0);
+  for (size_t i = 0; i < n; ++i) {
+    atom_bin[i] = (bin_of(i, 0) * ax[1].bins + bin_of(i, 1)) * ax[2].bins + bin_of(i, 2);
+    ++bin_start[atom_bin[i] + 1];
+  }
+  for (size_t b = 0; b < total_bins; ++b) bin_start[b + 1] += bin_start[b];
+  std::vector<int> bin_atoms(n);
+  {
+    std::vector<int> fill(bin_start.begin(), bin_start.end() - 1);
+    for (size_t i = 0; i < n; ++i) bin_atoms[fill[atom_bin[i]]++] = static_cast<int>(i);
+  }
+
+  // Largest image shift a pair can need, for the box-change part of the rebuild criterion.
+  for (int a = 0; a < 3; ++a)
+    max_shift_[a] = box.periodic(a)
+                        ? static_cast<int>(std::ceil((2 * r_list) / h[a] + (smax[a] - smin[a]))) + 2
+                        : 0;
+
+  offsets_.assign(n + 1, 0);
+  num_secondary_.assign(n, 0);
+  std::vector<int> counts(n, 0);
+  int max_threads = 1;
+#ifdef _OPENMP
+  max_threads = omp_get_max_threads();
+#endif
+  std::vector<std::vector<int>> thread_j(max_threads);
+  std::vector<std::vector<int16_t>> thread_shift(max_threads);
+  std::vector<size_t> thread_begin(max_threads + 1, n);
+  bool shift_overflow = false;
+
+#pragma omp parallel
+  {
+    int t = 0, nt = 1;
+#ifdef _OPENMP
+    t = omp_get_thread_num();
+    nt = omp_get_num_threads();
+#endif
+    const size_t begin = n * t / nt, end = n * (t + 1) / nt;
+    thread_begin[t] = begin;
+    auto& out_j = thread_j[t];
+    auto& out_s = thread_shift[t];
+    std::vector<int> near_j, far_j;
+    std::vector<int> near_s, far_s;
+    for (size_t i = begin; i < end; ++i) {
+      near_j.clear(), far_j.clear(), near_s.clear(), far_s.clear();
+      const int b0 = bin_of(i, 0), b1 = bin_of(i, 1), b2 = bin_of(i, 2);
+      for (int o0 = -ax[0].reach; o0 <= ax[0].reach; ++o0) {
+        int c0 = b0 + o0, n0 = 0;
+        if (ax[0].periodic) {
+          n0 = floor_div(c0, ax[0].bins);
+          c0 -= n0 * ax[0].bins;
+        } else if (c0 < 0 || c0 >= ax[0].bins) {
+          continue;
+        }
+        for (int o1 = -ax[1].reach; o1 <= ax[1].reach; ++o1) {
+          int c1 = b1 + o1, n1 = 0;
+          if (ax[1].periodic) {
+            n1 = floor_div(c1, ax[1].bins);
+            c1 -= n1 * ax[1].bins;
+          } else if (c1 < 0 || c1 >= ax[1].bins) {
+            continue;
+          }
+          for (int o2 = -ax[2].reach; o2 <= ax[2].reach; ++o2) {
+            int c2 = b2 + o2, n2 = 0;
+            if (ax[2].periodic) {
+              n2 = floor_div(c2, ax[2].bins);
+              c2 -= n2 * ax[2].bins;
+            } else if (c2 < 0 || c2 >= ax[2].bins) {
+              continue;
+            }
+            const int bin = (c0 * ax[1].bins + c1) * ax[2].bins + c2;
+            for (int q = bin_start[bin]; q < bin_start[bin + 1]; ++q) {
+              const int j = bin_atoms[q];
+              if (j == static_cast<int>(i) && n0 == 0 && n1 == 0 && n2 == 0) continue;
+              // Image shift relative to the unwrapped input positions.
+              const int m0 = n0 - image[3 * j] + image[3 * i];
+              const int m1 = n1 - image[3 * j + 1] + image[3 * i + 1];
+              const int m2 = n2 - image[3 * j + 2] + image[3 * i + 2];
+              double d2 = 0;
+              for (int c = 0; c < 3; ++c) {
+                const double d = x[3 * j + c] - x[3 * i + c] + m0 * cell[0][c] + m1 * cell[1][c] + m2 * cell[2][c];
+                d2 += d * d;
+              }
+              if (d2 >= r2) continue;
+              const bool near = d2 < rs2;
+              (near ? near_j : far_j).push_back(j);
+              auto& sv = near ? near_s : far_s;
+              sv.push_back(m0), sv.push_back(m1), sv.push_back(m2);
+            }
+          }
+        }
+      }
+      counts[i] = static_cast<int>(near_j.size() + far_j.size());
+      num_secondary_[i] = static_cast<int>(near_j.size());
+      out_j.insert(out_j.end(), near_j.begin(), near_j.end());
+      out_j.insert(out_j.end(), far_j.begin(), far_j.end());
+      for (auto* sv : {&near_s, &far_s})
+        for (int v : *sv) {
+          if (v > 32767 || v < -32767) shift_overflow = true;
+          out_s.push_back(static_cast<int16_t>(v));
+        }
+    }
+  }
+  if (shift_overflow) throw InputError("NeighborList: image shift too large; wrap the positions into the box");
+
+  for (size_t i = 0; i < n; ++i) offsets_[i + 1] = offsets_[i] + counts[i];
+  neighbors_.resize(offsets_[n]);
+  shifts_.resize(3 * offsets_[n]);
+  for (int t = 0; t < max_threads; ++t) {
+    if (thread_j[t].empty()) continue;
+    const int64_t start = offsets_[thread_begin[t]];
+    std::copy(thread_j[t].begin(), thread_j[t].end(), neighbors_.begin() + start);
+    std::copy(thread_shift[t].begin(), thread_shift[t].end(), shifts_.begin() + 3 * start);
+  }
+
+  num_atoms_ = n;
+  reference_positions_ = x;
+  reference_cell_ = cell;
+  reference_pbc_ = box.pbc();
+  ++num_builds_;
+}
+
+bool NeighborList::needs_rebuild(const Box& box, const std::vector<double>& x) const {
+  if (num_builds_ == 0 || x.size() != reference_positions_.size() || box.pbc() != reference_pbc_) return true;
+  double max_d2 = 0;
+  for (size_t i = 0; i < x.size(); i += 3) {
+    double d2 = 0;
+    for (int c = 0; c < 3; ++c) {
+      const double d = x[i + c] - reference_positions_[i + c];
+      d2 += d * d;
+    }
+    max_d2 = std::max(max_d2, d2);
+  }
+  double box_change = 0;
+  const Mat3& cell = box.cell();
+  for (int a = 0; a < 3; ++a)
+    if (max_shift_[a] > 0)
+      box_change += max_shift_[a] * norm(Vec3{cell[a][0] - reference_cell_[a][0], cell[a][1] - reference_cell_[a][1],
+                                              cell[a][2] - reference_cell_[a][2]});
+  return 2 * std::sqrt(max_d2) + box_change > skin_;
+}
+
+bool NeighborList::update(const Box& box, const std::vector<double>& x) {
+  if (!needs_rebuild(box, x)) return false;
+  build(box, x);
+  return true;
+}
+
+}  // namespace nepcg

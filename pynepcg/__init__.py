@@ -1,0 +1,42 @@
+"""pynepcg: coarse-grained (NEP-CG) and multiscale (NEP-AACG) neuroevolution potentials.
+
+Units everywhere are GPUMD's: Å, eV, amu, fs, K (pressure and stress in GPa in user-facing
+output, eV/Å^3 in extended XYZ ``stress``).
+"""
+from . import _core
+from ._core import Box, NeighborList, System
+from .errors import FileFormatError, InputError
+from . import system as _system  # installs System.info / System.arrays and conversions
+from . import io
+from .neighbors import neighbor_list
+
+__version__ = _core.build_info()["version"]
+
+__all__ = [
+    "Box",
+    "FileFormatError",
+    "InputError",
+    "NeighborList",
+    "System",
+    "cmake_dir",
+    "info",
+    "io",
+    "neighbor_list",
+]
+
+
+def info(verbose: bool = True) -> dict:
+    """What this build contains (OpenMP, CUDA backend) and which GPUs it sees.
+
+    Prints a summary when ``verbose`` and returns the same as a dict.
+    """
+    if verbose:
+        print(_core.build_info_text(), end="")
+    return _core.build_info()
+
+
+def cmake_dir() -> str:
+    """Folder with nepcgConfig.cmake, for ``cmake -Dnepcg_DIR=...`` (C++ embedding)."""
+    import os
+
+    return os.path.join(os.path.dirname(__file__), "lib", "cmake", "nepcg")
