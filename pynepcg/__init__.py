@@ -9,6 +9,7 @@ from .errors import FileFormatError, InputError
 from . import system as _system  # installs System.info / System.arrays and conversions
 from . import io
 from .neighbors import neighbor_list
+from .potentials import NEP, NepModel, read_nep_model
 
 __version__ = _core.build_info()["version"]
 
@@ -16,12 +17,15 @@ __all__ = [
     "Box",
     "FileFormatError",
     "InputError",
+    "NEP",
+    "NepModel",
     "NeighborList",
     "System",
     "cmake_dir",
     "info",
     "io",
     "neighbor_list",
+    "read_nep_model",
 ]
 
 

@@ -43,6 +43,9 @@ class NeighborList {
   const std::vector<int>& neighbors() const { return neighbors_; }
   /// Image shifts n, 3 per entry (relative to the positions given to build()).
   const std::vector<int16_t>& shifts() const { return shifts_; }
+  /// reverse()[p] = the entry of the same pair seen from the other atom (j, i, -n), so that a
+  /// quantity computed once per entry can be gathered by both atoms without atomics.
+  const std::vector<int64_t>& reverse() const { return reverse_; }
   /// Per-atom count of entries within secondary_cutoff + skin (a prefix of the atom's list).
   const std::vector<int>& num_secondary() const { return num_secondary_; }
   int num_neighbors(size_t i) const { return static_cast<int>(offsets_[i + 1] - offsets_[i]); }
@@ -67,6 +70,7 @@ class NeighborList {
   std::vector<int> neighbors_;
   std::vector<int16_t> shifts_;
   std::vector<int> num_secondary_;
+  std::vector<int64_t> reverse_;
   // State at the last build, for the rebuild criterion.
   std::vector<double> reference_positions_;
   Mat3 reference_cell_{};

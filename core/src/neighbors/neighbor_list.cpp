@@ -234,6 +234,27 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
     std::copy(thread_shift[t].begin(), thread_shift[t].end(), shifts_.begin() + 3 * start);
   }
 
+  // Reverse entries: the entry (j, i, -n) of every entry (i, j, n); scans j's list only.
+  reverse_.assign(neighbors_.size(), -1);
+  bool missing = false;
+#pragma omp parallel for schedule(static) reduction(|| : missing)
+  for (long long i = 0; i < static_cast<long long>(n); ++i)
+    for (int64_t p = offsets_[i]; p < offsets_[i + 1]; ++p) {
+      const int j = neighbors_[p];
+      const int16_t* sp = &shifts_[3 * p];
+      for (int64_t q = offsets_[j]; q < offsets_[j + 1]; ++q) {
+        const int16_t* sq = &shifts_[3 * q];
+        if (neighbors_[q] == i && sq[0] == -sp[0] && sq[1] == -sp[1] && sq[2] == -sp[2]) {
+          reverse_[p] = q;
+          break;
+        }
+      }
+      if (reverse_[p] < 0) missing = true;
+    }
+  if (missing)  // only possible for a pair exactly at the cutoff within round-off
+    throw RuntimeError("NeighborList: an asymmetric pair was found (a distance equal to the cutoff within "
+                       "round-off); change the cutoff or skin slightly");
+
   num_atoms_ = n;
   reference_positions_ = x;
   reference_cell_ = cell;

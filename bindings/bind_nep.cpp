@@ -1,0 +1,150 @@
+// NepModel (parameters, nep.txt I/O) and the NEP evaluator.
+#include <nanobind/stl/array.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include "common.hpp"
+#include "nepcg/error.hpp"
+#include "nepcg/nep.hpp"
+
+using nepcg::NepModel;
+
+namespace {
+
+template <class T>
+nb::object owned(std::vector<T>&& v, std::initializer_list<size_t> shape) {
+  auto* heap = new std::vector<T>(std::move(v));
+  nb::capsule owner(heap, [](void* p) noexcept { delete static_cast<std::vector<T>*>(p); });
+  return nb::cast(nb::ndarray<nb::numpy, T>(heap->data(), shape, owner), nb::rv_policy::move);
+}
+
+nepcg::NepNumberFormat number_format(const std::string& f) {
+  if (f == "exact") return nepcg::NepNumberFormat::Exact;
+  if (f == "gpumd") return nepcg::NepNumberFormat::Gpumd;
+  throw nepcg::InputError("NepModel: format must be 'exact' or 'gpumd'; got '" + f + "'");
+}
+
+std::vector<double> as_vector(nb::handle obj) {
+  nb::object a = nb::module_::import_("numpy").attr("ascontiguousarray")(obj, "float64").attr("ravel")();
+  return nb::cast<std::vector<double>>(a.attr("tolist")());
+}
+
+nb::dict result_dict(nepcg::ForceResult&& r) {
+  const size_t n = r.energies.size();
+  nb::dict d;
+  d["energy"] = r.energy;
+  std::vector<double> w(9);
+  for (int k = 0; k < 9; ++k) w[k] = r.virial[k / 3][k % 3];
+  d["virial"] = owned(std::move(w), {3, 3});
+  d["energies"] = owned(std::move(r.energies), {n});
+  d["forces"] = owned(std::move(r.forces), {n, 3});
+  d["virials"] = owned(std::move(r.virials), {n, 9});
+  return d;
+}
+
+#define NEP_ARRAY(name)                                                                       \
+  def_prop_rw(                                                                                \
+      #name, [](const NepModel& m) { return owned(std::vector<double>(m.name), {m.name.size()}); }, \
+      [](NepModel& m, nb::handle v) { m.name = as_vector(v); })
+
+}  // namespace
+
+void init_nep(nb::module_& m) {
+  nb::class_<NepModel>(m, "NepModel", "Parameters of a NEP model (GPUMD nep.txt).")
+      .def(nb::init<>())
+      .def("copy", [](const NepModel& x) { return NepModel(x); })
+      .def_rw("version", &NepModel::version)
+      .def_rw("elements", &NepModel::elements)
+      .def_prop_rw(
+          "zbl",
+          [](const NepModel& x) {
+            const char* names[] = {"none", "universal", "typewise", "flexible"};
+            return std::string(names[static_cast<int>(x.zbl)]);
+          },
+          [](NepModel& x, const std::string& v) {
+            if (v == "none") x.zbl = nepcg::ZblKind::None;
+            else if (v == "universal") x.zbl = nepcg::ZblKind::Universal;
+            else if (v == "typewise") x.zbl = nepcg::ZblKind::Typewise;
+            else if (v == "flexible") x.zbl = nepcg::ZblKind::Flexible;
+            else throw nepcg::InputError("NepModel.zbl: none, universal, typewise or flexible; got '" + v + "'");
+          })
+      .def_rw("zbl_inner", &NepModel::zbl_inner)
+      .def_rw("zbl_outer", &NepModel::zbl_outer)
+      .def_rw("zbl_typewise_factor", &NepModel::zbl_typewise_factor)
+      .def_rw("cutoff_radial", &NepModel::cutoff_radial)
+      .def_rw("cutoff_angular", &NepModel::cutoff_angular)
+      .def_rw("typewise_cutoff", &NepModel::typewise_cutoff)
+      .def_rw("max_neighbors_radial", &NepModel::max_neighbors_radial)
+      .def_rw("max_neighbors_angular", &NepModel::max_neighbors_angular)
+      .def_rw("n_max_radial", &NepModel::n_max_radial)
+      .def_rw("n_max_angular", &NepModel::n_max_angular)
+      .def_rw("basis_size_radial", &NepModel::basis_size_radial)
+      .def_rw("basis_size_angular", &NepModel::basis_size_angular)
+      .def_rw("l_max", &NepModel::l_max)
+      .def_rw("terms", &NepModel::terms, "Flags of the extra terms 222, 1111, 112, 123, 233, 134 (non-zero = on).")
+      .def_rw("neurons1", &NepModel::neurons1)
+      .def_rw("neurons2", &NepModel::neurons2)
+      .NEP_ARRAY(ann)
+      .NEP_ARRAY(c_radial)
+      .NEP_ARRAY(c_angular)
+      .NEP_ARRAY(q_scaler)
+      .NEP_ARRAY(zbl_flexible)
+      .def_prop_ro("num_types", &NepModel::num_types)
+      .def_prop_ro("dim", &NepModel::dim, "Descriptor size D.")
+      .def_prop_ro("num_parameters", &NepModel::num_parameters, "Trainable parameters (network + descriptor).")
+      .def_prop_ro("ann_size", &NepModel::ann_size)
+      .def_prop_ro("c_radial_size", &NepModel::c_radial_size)
+      .def_prop_ro("c_angular_size", &NepModel::c_angular_size)
+      .def("validate", &NepModel::validate)
+      .def(
+          "write",
+          [](const NepModel& x, const std::string& path, const std::string& format) {
+            nepcg::write_nep_model(x, path, number_format(format));
+          },
+          nb::arg("path"), nb::arg("format") = "exact",
+          "Writes nep.txt. format='exact': shortest decimals that read back bit-identically; 'gpumd': "
+          "%15.7e parameters as GPUMD writes them.")
+      .def(
+          "to_string",
+          [](const NepModel& x, const std::string& format) { return nepcg::format_nep_model(x, number_format(format)); },
+          nb::arg("format") = "exact");
+  m.def("read_nep_model", &nepcg::read_nep_model, nb::arg("path"));
+  m.def("parse_nep_model", &nepcg::parse_nep_model, nb::arg("text"), nb::arg("name") = "<string>");
+  m.def("wigner_3j", &nepcg::wigner_3j);
+
+  nb::class_<nepcg::NEP>(m, "NEP", "NEP evaluator (CPU, double precision).")
+      .def(nb::init<const std::string&>(), nb::arg("path"))
+      .def(nb::init<NepModel>(), nb::arg("model"))
+      .def_prop_ro("model", [](const nepcg::NEP& p) { return p.model(); })
+      .def_prop_ro("cutoff", &nepcg::NEP::cutoff)
+      .def_prop_ro("secondary_cutoff", &nepcg::NEP::secondary_cutoff)
+      .def(
+          "compute",
+          [](const nepcg::NEP& p, const nepcg::System& s, nepcg::NeighborList& list) {
+            nepcg::ForceResult r;
+            {
+              nb::gil_scoped_release release;
+              s.validate();
+              list.update(s.box, s.positions);
+              r.reset(s.size());
+              p.accumulate(s, list, r);
+              r.sum_totals();
+            }
+            return result_dict(std::move(r));
+          },
+          nb::arg("system"), nb::arg("neighbor_list"),
+          "Energy (eV), energies (N,), forces (N, 3) eV/Å, virials (N, 9) and virial (3, 3) in eV; the "
+          "neighbour list is updated (rebuilt when needed) first.")
+      .def(
+          "descriptors",
+          [](const nepcg::NEP& p, const nepcg::System& s, bool scaled) {
+            std::vector<double> d;
+            {
+              nb::gil_scoped_release release;
+              d = p.descriptors(s, scaled);
+            }
+            const size_t dim = p.model().dim();
+            return owned(std::move(d), {s.size(), dim});
+          },
+          nb::arg("system"), nb::arg("scaled") = false);
+}

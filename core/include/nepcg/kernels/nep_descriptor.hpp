@@ -1,0 +1,122 @@
+// NEP angular descriptor from the per-atom sums S[n][k] = sum_j g_n(r_ij) Y_k(u_ij) (real
+// harmonics of spherical_harmonics.hpp), and the chain rule back from dU/dq to dU/dS.
+//
+// 3-body:  q_nl = sum_m |A_nlm|^2 = w_l0 S_l0^2 + 2 sum_m>0 w_lm (Sc_lm^2 + Ss_lm^2)
+// 4-body:  q^(l1 l2 l3)_n = sum (l1 l2 l3; m1 m2 m3) A_n,l1m1 A_n,l2m2 A_n,l3m3 (Wigner 3j)
+// 5-body:  q^(1111)_n = (7/15) q_n1^2
+// with the complex A_nlm = N_lm (-1)^m (Sc_lm + i Ss_lm) for m >= 0 and
+// A_nl,-m = (-1)^m conj(A_nlm). Descriptor order: radial q_n, then 3-body blocks l = 1 ... L
+// (inner index n), then one block per enabled extra term in the order 222, 1111, 112, 123, 233, 134.
+#pragma once
+
+#include "nepcg/kernels/complex.hpp"
+#include "nepcg/kernels/nep_view.hpp"
+#include "nepcg/kernels/spherical_harmonics.hpp"
+
+namespace nepcg::kernels {
+
+/// Complex A_lm (index l*l + l + m) for l <= min(L, 4) from one n-row of S.
+NEPCG_HD void complex_angular_sums(const NepView& p, const double* S, Cplx* A) {
+  for (int k = 0; k < kNumComplexA; ++k) A[k] = {0.0, 0.0};
+  const int lmax = p.l_max < kMaxManyBodyL ? p.l_max : kMaxManyBodyL;
+  for (int l = 1; l <= lmax; ++l) {
+    const int base = l * l - 1;
+    const double* N = p.norms + l * (kMaxL + 1);
+    A[l * l + l] = {N[0] * S[base], 0.0};
+    for (int m = 1; m <= l; ++m) {
+      const double sign = (m % 2) ? -1.0 : 1.0;
+      const double c = N[m] * S[base + 2 * m - 1], s = N[m] * S[base + 2 * m];
+      A[l * l + l + m] = {sign * c, sign * s};
+      A[l * l + l - m] = {c, -s};
+    }
+  }
+}
+
+/// q[dim_radial ... dim-1] from S ((n_max_angular + 1) x num_lm).
+NEPCG_HD void angular_descriptor(const NepView& p, const double* S, double* q) {
+  const int nA = p.n_max_angular + 1;
+  const int DR = p.dim_radial;
+  for (int n = 0; n < nA; ++n) {
+    const double* s = S + n * p.num_lm;
+    for (int l = 1; l <= p.l_max; ++l) {
+      const int base = l * l - 1;
+      const double* w = p.weights + l * (kMaxL + 1);
+      double v = w[0] * s[base] * s[base];
+      for (int m = 1; m <= l; ++m) v += 2.0 * w[m] * (s[base + 2 * m - 1] * s[base + 2 * m - 1] + s[base + 2 * m] * s[base + 2 * m]);
+      q[DR + (l - 1) * nA + n] = v;
+    }
+    if (p.block_1111 >= 0) {
+      const double q1 = q[DR + n];
+      q[DR + (p.l_max + p.block_1111) * nA + n] = (7.0 / 15.0) * q1 * q1;
+    }
+    if (p.num_many_body > 0) {
+      Cplx A[kNumComplexA];
+      complex_angular_sums(p, s, A);
+      for (int t = 0; t < p.num_many_body; ++t) {
+        const ManyBodyTerm& term = p.many_body[t];
+        double v = 0.0;
+        for (int e = term.begin; e < term.end; ++e) {
+          const ThreeJEntry& x = p.three_j[e];
+          v += x.coef * (A[x.k1] * A[x.k2] * A[x.k3]).re;
+        }
+        q[DR + (p.l_max + term.block) * nA + n] = v;
+      }
+    }
+  }
+}
+
+/// dUdS[n * num_lm + k] = dU/dS[n][k] given dUdq (gradient of U with respect to the unscaled
+/// descriptor, all D components) and S.
+NEPCG_HD void angular_gradient(const NepView& p, const double* S, const double* dUdq, double* dUdS) {
+  const int nA = p.n_max_angular + 1;
+  const int DR = p.dim_radial;
+  for (int n = 0; n < nA; ++n) {
+    const double* s = S + n * p.num_lm;
+    double* g = dUdS + n * p.num_lm;
+    for (int l = 1; l <= p.l_max; ++l) {
+      const int base = l * l - 1;
+      const double* w = p.weights + l * (kMaxL + 1);
+      double dq = dUdq[DR + (l - 1) * nA + n];
+      if (l == 1 && p.block_1111 >= 0) {
+        double q1 = w[0] * s[0] * s[0] + 2.0 * w[1] * (s[1] * s[1] + s[2] * s[2]);
+        dq += dUdq[DR + (p.l_max + p.block_1111) * nA + n] * (14.0 / 15.0) * q1;
+      }
+      g[base] = 2.0 * w[0] * s[base] * dq;
+      for (int m = 1; m <= l; ++m) {
+        g[base + 2 * m - 1] = 4.0 * w[m] * s[base + 2 * m - 1] * dq;
+        g[base + 2 * m] = 4.0 * w[m] * s[base + 2 * m] * dq;
+      }
+    }
+    if (p.num_many_body > 0) {
+      Cplx A[kNumComplexA], G[kNumComplexA];
+      complex_angular_sums(p, s, A);
+      for (int k = 0; k < kNumComplexA; ++k) G[k] = {0.0, 0.0};
+      for (int t = 0; t < p.num_many_body; ++t) {
+        const ManyBodyTerm& term = p.many_body[t];
+        const double dq = dUdq[DR + (p.l_max + term.block) * nA + n];
+        for (int e = term.begin; e < term.end; ++e) {
+          const ThreeJEntry& x = p.three_j[e];
+          const double c = dq * x.coef;
+          G[x.k1] = G[x.k1] + c * (A[x.k2] * A[x.k3]);
+          G[x.k2] = G[x.k2] + c * (A[x.k1] * A[x.k3]);
+          G[x.k3] = G[x.k3] + c * (A[x.k1] * A[x.k2]);
+        }
+      }
+      // q = Re F(A): dq/dSc = N Re[(-1)^m G_m + G_-m], dq/dSs = -N Im[(-1)^m G_m - G_-m].
+      const int lmax = p.l_max < kMaxManyBodyL ? p.l_max : kMaxManyBodyL;
+      for (int l = 1; l <= lmax; ++l) {
+        const int base = l * l - 1;
+        const double* N = p.norms + l * (kMaxL + 1);
+        g[base] += N[0] * G[l * l + l].re;
+        for (int m = 1; m <= l; ++m) {
+          const double sign = (m % 2) ? -1.0 : 1.0;
+          const Cplx gp = G[l * l + l + m], gm = G[l * l + l - m];
+          g[base + 2 * m - 1] += N[m] * (sign * gp.re + gm.re);
+          g[base + 2 * m] += -N[m] * (sign * gp.im - gm.im);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace nepcg::kernels

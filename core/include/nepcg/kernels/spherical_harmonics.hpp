@@ -1,0 +1,86 @@
+// Real solid-harmonic polynomials of a unit vector u = (x, y, z), the building blocks of NEP's
+// angular descriptors, for l = 1 ... L (L <= 8).
+//
+// With Q_lm(z) = d^m P_l(z) / dz^m (P_l = Legendre polynomial) and (x + i y)^m = R_m + i I_m:
+//   Y[l^2 - 1]          = Q_l0(z)
+//   Y[l^2 - 1 + 2m - 1] = Q_lm(z) R_m(x, y)      m = 1 ... l
+//   Y[l^2 - 1 + 2m]     = Q_lm(z) I_m(x, y)
+// (GPUMD's order: l-blocks, within l: m = 0, then cos/sin pairs). The complex orthonormal
+// harmonics with the Condon-Shortley phase are Y_l^m = N_lm (-1)^m (Y_c + i Y_s), m >= 0,
+// N_lm^2 = (2l+1)/(4 pi) (l-m)!/(l+m)!; see nep_descriptor.hpp.
+#pragma once
+
+#include "nepcg/kernels/basis_limits.hpp"
+
+namespace nepcg::kernels {
+
+/// Number of real harmonics for l = 1 ... L.
+NEPCG_HD constexpr int num_harmonics(int L) { return (L + 1) * (L + 1) - 1; }
+
+/// Q[l][m] = d^m P_l / dz^m for 0 <= m <= l <= L, and Q[l][l+1] = 0.
+NEPCG_HD void legendre_derivatives(int L, double z, double Q[kMaxL + 1][kMaxL + 2]) {
+  double dfact = 1.0;  // (2m - 1)!!
+  for (int m = 0; m <= L; ++m) {
+    if (m > 0) dfact *= 2 * m - 1;
+    Q[m][m] = dfact;
+    if (m + 1 <= L) Q[m + 1][m] = (2 * m + 1) * z * dfact;
+    for (int l = m + 2; l <= L; ++l) Q[l][m] = ((2 * l - 1) * z * Q[l - 1][m] - (l + m - 1) * Q[l - 2][m]) / (l - m);
+  }
+  for (int l = 0; l <= L; ++l) Q[l][l + 1] = 0.0;
+}
+
+/// Y (num_harmonics(L) values) of the unit vector (x, y, z).
+NEPCG_HD void real_harmonics(int L, double x, double y, double z, double* Y) {
+  double Q[kMaxL + 1][kMaxL + 2];
+  legendre_derivatives(L, z, Q);
+  double re = 1.0, im = 0.0;  // (x + iy)^m
+  double R[kMaxL + 1], I[kMaxL + 1];
+  R[0] = 1.0, I[0] = 0.0;
+  for (int m = 1; m <= L; ++m) {
+    const double r2 = re * x - im * y;
+    im = re * y + im * x;
+    re = r2;
+    R[m] = re, I[m] = im;
+  }
+  for (int l = 1; l <= L; ++l) {
+    const int base = l * l - 1;
+    Y[base] = Q[l][0];
+    for (int m = 1; m <= l; ++m) {
+      Y[base + 2 * m - 1] = Q[l][m] * R[m];
+      Y[base + 2 * m] = Q[l][m] * I[m];
+    }
+  }
+}
+
+/// Y as above and dY[3 k + c] = dY_k / du_c, treating x, y, z as independent variables.
+NEPCG_HD void real_harmonics_with_gradient(int L, double x, double y, double z, double* Y, double* dY) {
+  double Q[kMaxL + 1][kMaxL + 2];
+  legendre_derivatives(L, z, Q);
+  double R[kMaxL + 1], I[kMaxL + 1];
+  R[0] = 1.0, I[0] = 0.0;
+  for (int m = 1; m <= L; ++m) {
+    R[m] = R[m - 1] * x - I[m - 1] * y;
+    I[m] = R[m - 1] * y + I[m - 1] * x;
+  }
+  for (int l = 1; l <= L; ++l) {
+    const int base = l * l - 1;
+    Y[base] = Q[l][0];
+    dY[3 * base] = 0.0;
+    dY[3 * base + 1] = 0.0;
+    dY[3 * base + 2] = Q[l][1];  // dQ_lm/dz = Q_l,m+1
+    for (int m = 1; m <= l; ++m) {
+      const int kc = base + 2 * m - 1, ks = base + 2 * m;
+      Y[kc] = Q[l][m] * R[m];
+      Y[ks] = Q[l][m] * I[m];
+      // d(x+iy)^m/dx = m (x+iy)^(m-1); d/dy = i m (x+iy)^(m-1)
+      dY[3 * kc] = Q[l][m] * m * R[m - 1];
+      dY[3 * kc + 1] = -Q[l][m] * m * I[m - 1];
+      dY[3 * kc + 2] = Q[l][m + 1] * R[m];
+      dY[3 * ks] = Q[l][m] * m * I[m - 1];
+      dY[3 * ks + 1] = Q[l][m] * m * R[m - 1];
+      dY[3 * ks + 2] = Q[l][m + 1] * I[m];
+    }
+  }
+}
+
+}  // namespace nepcg::kernels

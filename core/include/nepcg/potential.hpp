@@ -1,0 +1,49 @@
+// The potential interface: every interaction (NEP, classical teachers, sums of them) produces
+// per-atom energies, forces and per-atom virials from a System and a neighbour list.
+//
+// Units: energies eV, forces eV/Å, virials eV. Per-atom virial W_i (9 values, row-major
+// xx xy xz yx yy yz zx zy zz) follows GPUMD: W_i^ab = sum_j r_ij^a f_ji^b, so that the total
+// W = sum_i W_i = sum_i r_i (x) F_i for a periodic system; W > 0 on the diagonal means the
+// configuration pushes outward. Pressure = (W + sum m v (x) v) / V; ASE's stress = -W / V.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nepcg/neighbor_list.hpp"
+#include "nepcg/system.hpp"
+
+namespace nepcg {
+
+struct ForceResult {
+  double energy = 0.0;             ///< total potential energy, eV
+  std::vector<double> energies;    ///< N site energies, eV
+  std::vector<double> forces;      ///< 3N, eV/Å
+  std::vector<double> virials;     ///< 9N per-atom virials, eV
+  Mat3 virial{};                   ///< total virial, eV
+
+  /// Sizes the arrays for n atoms and sets everything to zero.
+  void reset(size_t n);
+  /// Recomputes `energy` and `virial` from the per-atom arrays (fixed order: deterministic).
+  void sum_totals();
+};
+
+class Potential {
+ public:
+  virtual ~Potential() = default;
+  virtual std::string name() const = 0;
+  /// Largest interaction range (Å): the neighbour list must hold every pair within it.
+  virtual double cutoff() const = 0;
+  /// A shorter range some terms use (e.g. NEP's angular cutoff); 0 if none.
+  virtual double secondary_cutoff() const { return 0.0; }
+  /// Adds this potential's energies, forces and virials to `out` (already sized by reset(N)),
+  /// then the caller calls out.sum_totals(). `list` must be built for `system` with a cutoff
+  /// of at least cutoff(). Throws InputError for species the potential does not know.
+  virtual void accumulate(const System& system, const NeighborList& list, ForceResult& out) const = 0;
+
+  /// Convenience: builds a neighbour list and returns the complete result.
+  ForceResult compute(const System& system) const;
+};
+
+}  // namespace nepcg

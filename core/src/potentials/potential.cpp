@@ -1,0 +1,37 @@
+#include "nepcg/potential.hpp"
+
+#include <string>
+
+#include "nepcg/error.hpp"
+
+namespace nepcg {
+
+void ForceResult::reset(size_t n) {
+  energy = 0.0;
+  energies.assign(n, 0.0);
+  forces.assign(3 * n, 0.0);
+  virials.assign(9 * n, 0.0);
+  virial = Mat3{};
+}
+
+void ForceResult::sum_totals() {
+  energy = 0.0;
+  for (double e : energies) energy += e;
+  virial = Mat3{};
+  const size_t n = energies.size();
+  for (size_t i = 0; i < n; ++i)
+    for (int k = 0; k < 9; ++k) virial[k / 3][k % 3] += virials[9 * i + k];
+}
+
+ForceResult Potential::compute(const System& system) const {
+  system.validate();
+  NeighborList list(cutoff(), 0.0, secondary_cutoff());
+  list.build(system.box, system.positions);
+  ForceResult out;
+  out.reset(system.size());
+  accumulate(system, list, out);
+  out.sum_totals();
+  return out;
+}
+
+}  // namespace nepcg

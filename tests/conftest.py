@@ -1,0 +1,61 @@
+"""Shared fixtures for the pynepcg tests.
+
+Reference data: ``shared_data(name)`` returns the path of a data file, looked up in
+``tests/data/<name>`` (vendored copies, preferred), ``tests/data/<basename of name>``, then in the
+shared data folder: ``$PYNEPCG_SHARED_DATA`` or ``<repo>/../shared/data``. A test whose file is in
+none of them is skipped.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path, PurePath
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TESTS_DATA = REPO / "tests" / "data"
+
+
+def _use_installed_package() -> None:
+    # `python -m pytest` puts the working directory (the repository root) first on sys.path, where
+    # the source folder pynepcg/ (no compiled _core) would shadow the installed package.
+    if any((REPO / "pynepcg").glob("_core*")):
+        return  # an in-place build: the source folder is importable
+    sys.path[:] = [p for p in sys.path if Path(p or os.getcwd()).resolve() != REPO]
+
+
+_use_installed_package()
+
+
+def shared_data_root() -> Path:
+    env = os.environ.get("PYNEPCG_SHARED_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+def find_data(name: str) -> Path | None:
+    """Path of a reference file (see the module docstring), or None when it is nowhere."""
+    for candidate in (TESTS_DATA / name, TESTS_DATA / PurePath(name).name, shared_data_root() / name):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """``shared_data("nep-models/C64_strained_displaced.xyz")`` -> Path (skips when absent)."""
+
+    def get(name: str) -> Path:
+        path = find_data(name)
+        if path is None:
+            pytest.skip(f"reference file {name!r} not found in {TESTS_DATA} or {shared_data_root()} "
+                        "(set PYNEPCG_SHARED_DATA)")
+        return path
+
+    return get
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
