@@ -1,5 +1,6 @@
 // NepModel (parameters, nep.txt I/O) and the NEP evaluator.
 #include <nanobind/stl/array.h>
+#include <nanobind/stl/filesystem.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -98,8 +99,8 @@ void init_nep(nb::module_& m) {
       .def("validate", &NepModel::validate)
       .def(
           "write",
-          [](const NepModel& x, const std::string& path, const std::string& format) {
-            nepcg::write_nep_model(x, path, number_format(format));
+          [](const NepModel& x, const std::filesystem::path& path, const std::string& format) {
+            nepcg::write_nep_model(x, path.string(), number_format(format));
           },
           nb::arg("path"), nb::arg("format") = "exact",
           "Writes nep.txt. format='exact': shortest decimals that read back bit-identically; 'gpumd': "
@@ -108,12 +109,14 @@ void init_nep(nb::module_& m) {
           "to_string",
           [](const NepModel& x, const std::string& format) { return nepcg::format_nep_model(x, number_format(format)); },
           nb::arg("format") = "exact");
-  m.def("read_nep_model", &nepcg::read_nep_model, nb::arg("path"));
+  m.def("read_nep_model", [](const std::filesystem::path& p) { return nepcg::read_nep_model(p.string()); },
+        nb::arg("path"), "Reads a GPUMD nep.txt.");
   m.def("parse_nep_model", &nepcg::parse_nep_model, nb::arg("text"), nb::arg("name") = "<string>");
   m.def("wigner_3j", &nepcg::wigner_3j);
 
   nb::class_<nepcg::NEP>(m, "NEP", "NEP evaluator (CPU, double precision).")
-      .def(nb::init<const std::string&>(), nb::arg("path"))
+      .def("__init__", [](nepcg::NEP* self, const std::filesystem::path& p) { new (self) nepcg::NEP(p.string()); },
+           nb::arg("path"))
       .def(nb::init<NepModel>(), nb::arg("model"))
       .def_prop_ro("model", [](const nepcg::NEP& p) { return p.model(); })
       .def_prop_ro("cutoff", &nepcg::NEP::cutoff)

@@ -269,7 +269,7 @@ def test_stress_9_values_like_ase():
     # the same state given as a virial: W = -stress * V
     v = 5 * 6 * 7
     w = -v * np.array([0.01, 0.06, 0.05, 0.06, 0.02, 0.04, 0.05, 0.04, 0.03])
-    text_w = text.replace('stress="0.01 0.06 0.05 0.06 0.02 0.04 0.05 0.04 0.03"', 'virial="%s"' % " ".join(map(repr, w)))
+    text_w = text.replace('stress="0.01 0.06 0.05 0.06 0.02 0.04 0.05 0.04 0.03"', 'virial="%s"' % " ".join(repr(float(x)) for x in w))
     np.testing.assert_allclose(io.parse(text_w)[0].to_ase().get_stress(), ours.get_stress(), rtol=1e-12)
 
 

@@ -1,0 +1,79 @@
+"""Random NEP models and structures for tests.
+
+``write_random_nep`` writes a nep.txt with random parameters from the file format of GPUMD's
+manual (written here independently of pynepcg's writer, so that the reader is tested against an
+outside description). Supports nep3/nep4/nep5, ZBL (universal, type-wise, flexible), per-element
+cutoffs, any l_max flags and one or two hidden layers.
+"""
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+
+
+def descriptor_dim(n_max, l_max):
+    flags = list(l_max[1:]) + [0] * (7 - len(l_max))
+    return n_max[0] + 1 + (n_max[1] + 1) * (l_max[0] + sum(1 for f in flags if f))
+
+
+def write_random_nep(path, version=4, elements=("C",), rc=(4.0, 3.0), n_max=(4, 3), basis=(5, 4),
+                     l_max=(4, 2, 1), neurons=(8, 0), zbl=None, typewise_rc=None, flexible_zbl=False,
+                     seed=0, scale=0.5):
+    rng = np.random.default_rng(seed)
+    T = len(elements)
+    D = descriptor_dim(n_max, l_max)
+    N1, N2 = neurons
+    token = f"nep{version}" + ("_zbl" if (zbl is not None or flexible_zbl) else "")
+    lines = [f"{token} {T} " + " ".join(elements)]
+    if flexible_zbl:
+        lines.append("zbl 0 0")
+    elif zbl is not None:
+        lines.append("zbl " + " ".join(str(z) for z in zbl))
+    if typewise_rc:
+        lines.append("cutoff " + " ".join(f"{a} {b}" for a, b in typewise_rc) + " 100 80")
+    else:
+        lines.append(f"cutoff {rc[0]} {rc[1]} 100 80")
+    lines += [f"n_max {n_max[0]} {n_max[1]}", f"basis_size {basis[0]} {basis[1]}",
+              "l_max " + " ".join(str(x) for x in l_max), f"ANN {N1} {N2}"]
+    if version == 3:
+        n_ann = (D + 2) * N1 + 1
+    elif version == 5:
+        n_ann = ((D + 2) * N1 + 1) * T + 1
+    elif N2 > 0:
+        n_ann = ((D + 1) * N1 + (N1 + 2) * N2) * T + 1
+    else:
+        n_ann = (D + 2) * N1 * T + 1
+    n_c = T * T * ((n_max[0] + 1) * (basis[0] + 1) + (n_max[1] + 1) * (basis[1] + 1))
+    values = list(rng.uniform(-1, 1, n_ann) * scale) + list(rng.uniform(-1, 1, n_c)) + list(rng.uniform(0.05, 1.0, D))
+    if flexible_zbl:
+        for _ in range(T * (T + 1) // 2):
+            r1 = rng.uniform(0.5, 1.0)
+            values += [r1, r1 + rng.uniform(0.5, 1.0)]
+            values += list(np.ravel([[rng.uniform(0.02, 0.5), rng.uniform(0.2, 3.0)] for _ in range(4)]))
+    lines += [f"{v:.17g}" for v in values]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def random_structure(species, n, length, seed, skew=0.25, min_distance=0.9, pbc=True):
+    """n atoms (species cycled) in a random triclinic cell of edge ~length Å with no pair closer
+    than min_distance (Å) in any periodic image."""
+    rng = np.random.default_rng(seed)
+    cell = np.eye(3) * length + rng.uniform(-skew, skew, (3, 3)) * length
+    atoms = Atoms(symbols=[species[i % len(species)] for i in range(n)], cell=cell, pbc=pbc)
+    frac = []
+    while len(frac) < n:
+        f = rng.uniform(0, 1, 3)
+        ok = True
+        for g in frac:
+            d = f - g
+            if pbc is True or (isinstance(pbc, (list, tuple)) and all(pbc)):
+                d -= np.round(d)
+            if np.linalg.norm(d @ cell) < min_distance:
+                ok = False
+                break
+        if ok:
+            frac.append(f)
+    atoms.set_scaled_positions(np.array(frac))
+    return atoms
