@@ -13,6 +13,9 @@ NB_MODULE(_core, m) {
   init_nep(m);
 
   m.def("build_info_text", &nepcg::build_info_text);
+  m.def("set_num_threads", &nepcg::set_num_threads, nb::arg("n"),
+        "Number of OpenMP threads for the CPU backend (n <= 0: all cores).");
+  m.def("get_num_threads", &nepcg::get_num_threads);
   m.def("build_info", [] {
     const nepcg::BuildInfo b = nepcg::build_info();
     nb::dict d;

@@ -4,7 +4,7 @@ Units everywhere are GPUMD's: Å, eV, amu, fs, K (pressure and stress in GPa in 
 output, eV/Å^3 in extended XYZ ``stress``).
 """
 from . import _core
-from ._core import Box, NeighborList, System
+from ._core import Box, NeighborList, System, get_num_threads, set_num_threads
 from .errors import FileFormatError, InputError
 from . import system as _system  # installs System.info / System.arrays and conversions
 from . import io
@@ -22,10 +22,12 @@ __all__ = [
     "NeighborList",
     "System",
     "cmake_dir",
+    "get_num_threads",
     "info",
     "io",
     "neighbor_list",
     "read_nep_model",
+    "set_num_threads",
 ]
 
 

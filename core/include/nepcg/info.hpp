@@ -17,6 +17,10 @@ struct BuildInfo {
   std::string cuda_status;        ///< why no GPU is usable, when none is
 };
 
+/// Sets the number of OpenMP threads of the CPU backend (n <= 0: one per core).
+void set_num_threads(int n);
+int get_num_threads();
+
 /// Collects the build configuration and queries the CUDA runtime (never throws).
 BuildInfo build_info();
 /// Human-readable multi-line summary (used by `nepcg --version` and pynepcg.info()).

@@ -12,6 +12,22 @@
 
 namespace nepcg {
 
+void set_num_threads(int n) {
+#ifdef _OPENMP
+  omp_set_num_threads(n > 0 ? n : omp_get_num_procs());
+#else
+  (void)n;
+#endif
+}
+
+int get_num_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
 BuildInfo build_info() {
   BuildInfo info;
   info.version = NEPCG_VERSION;

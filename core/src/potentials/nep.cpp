@@ -1,7 +1,7 @@
-// CPU NEP evaluator. Three passes over atoms, each parallel without atomics:
-//   1. descriptors, network: site energies U_i and per-atom gradients (Fp, dU/dS);
-//   2. one partial force f_ij = dU_i/dr_ij per neighbour-list entry (+ ZBL);
-//   3. gather: F_i = sum_j (f_ij - f_ji), W_i = sum_j r_ij (x) f_ji, using the list's reverse
+// CPU NEP evaluator. Two passes over atoms, each parallel without atomics:
+//   1. per atom: pair terms of every neighbour (cached), descriptor, network -> U_i and the
+//      gradients (Fp, dU/dS), then one partial force f_ij = dU_i/dr_ij per list entry (+ ZBL);
+//   2. gather: F_i = sum_j (f_ij - f_ji), W_i = sum_j r_ij (x) f_ji, using the list's reverse
 //      entries to find f_ji.
 #include "nepcg/nep.hpp"
 
@@ -52,28 +52,44 @@ inline void entry_vector(const NeighborList& list, size_t i, int64_t p, const Sy
   d = std::sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
 }
 
-// Pass 1 for one atom: descriptor q (D values), site energy incl. ZBL, and gradients.
+// Per-thread scratch for one atom: cached pair terms of its neighbours and the angular sums.
+struct AtomScratch {
+  std::vector<double> terms;
+  std::vector<int> mask;
+  std::vector<double> S, q;
+  void fit(const NepView& p, int num_neighbors) {
+    const size_t need = size_t(num_neighbors) * kernels::pair_terms_size(p);
+    if (terms.size() < need) terms.resize(need);
+    if (mask.size() < size_t(num_neighbors)) mask.resize(num_neighbors);
+    S.assign(kernels::angular_gradient_size(p), 0.0);
+    q.assign(p.dim, 0.0);
+  }
+};
+
+// Descriptor, site energy (with ZBL) and gradients of atom i; leaves the pair terms cached in w.
 double site(const NepView& p, const NeighborList& list, const System& s, const std::vector<int>& type, size_t i,
-            double* q, double* Fp, double* dUdS) {
-  double S[kernels::kMaxN * kernels::kMaxLm];
-  const int nG = kernels::angular_gradient_size(p);
-  std::fill(q, q + p.dim, 0.0);
-  std::fill(S, S + nG, 0.0);
+            AtomScratch& w, double* Fp, double* dUdS) {
+  const auto& off = list.offsets();
+  const int count = static_cast<int>(off[i + 1] - off[i]);
+  const int stride = kernels::pair_terms_size(p);
+  w.fit(p, count);
   const int a = type[s.types[i]];
   double e_zbl = 0.0;
-  const auto& off = list.offsets();
-  for (int64_t e = off[i]; e < off[i + 1]; ++e) {
+  for (int k = 0; k < count; ++k) {
+    const int64_t e = off[i] + k;
     double r[3], d;
     entry_vector(list, i, e, s, r, d);
     const int b = type[s.types[list.neighbors()[e]]];
-    kernels::accumulate_pair(p, a, b, r, d, q, S);
-    if (p.zbl && d < kernels::pair_cutoff(p.cutoff_angular, a, b)) {
+    double* t = &w.terms[size_t(k) * stride];
+    w.mask[k] = kernels::pair_terms(p, a, b, r, d, t);
+    kernels::accumulate_pair_terms(p, w.mask[k], t, w.q.data(), w.S.data());
+    if (p.zbl && (w.mask[k] & 2)) {
       double phi, dphi;
       kernels::zbl_pair(p, a, b, d, phi, dphi);
       e_zbl += 0.5 * phi;
     }
   }
-  return kernels::site_energy(p, a, q, S, Fp, dUdS) + e_zbl;
+  return kernels::site_energy(p, a, w.q.data(), w.S.data(), Fp, dUdS) + e_zbl;
 }
 
 }  // namespace
@@ -83,38 +99,39 @@ void NEP::accumulate(const System& s, const NeighborList& list, ForceResult& out
   const std::vector<int> type = type_map(s);
   const NepView p = view();
   const long long n = static_cast<long long>(s.size());
-  const int DR = p.dim_radial, nG = kernels::angular_gradient_size(p);
-  std::vector<double> Fp(n * DR), dUdS(n * nG);
-
-#pragma omp parallel
-  {
-    std::vector<double> q(p.dim);
-#pragma omp for schedule(dynamic, 64)
-    for (long long i = 0; i < n; ++i)
-      out.energies[i] += site(p, list, s, type, i, q.data(), &Fp[i * DR], &dUdS[i * nG]);
-  }
-
+  const int stride = kernels::pair_terms_size(p);
   const auto& off = list.offsets();
   const auto& nbr = list.neighbors();
   std::vector<double> f(3 * list.num_pairs());
-#pragma omp parallel for schedule(dynamic, 64)
-  for (long long i = 0; i < n; ++i) {
-    const int a = type[s.types[i]];
-    for (int64_t e = off[i]; e < off[i + 1]; ++e) {
-      double r[3], d;
-      entry_vector(list, i, e, s, r, d);
-      const int b = type[s.types[nbr[e]]];
-      double* fe = &f[3 * e];
-      fe[0] = fe[1] = fe[2] = 0.0;
-      kernels::partial_force(p, a, b, r, d, &Fp[i * DR], &dUdS[i * nG], fe);
-      if (p.zbl && d < kernels::pair_cutoff(p.cutoff_angular, a, b)) {
-        double phi, dphi;
-        kernels::zbl_pair(p, a, b, d, phi, dphi);
-        for (int c = 0; c < 3; ++c) fe[c] += 0.5 * dphi * r[c] / d;
+
+  // Pass 1: per atom, site energy and one partial force f_ij = dU_i/dr_ij per list entry.
+#pragma omp parallel
+  {
+    AtomScratch w;
+    std::vector<double> Fp(p.dim_radial), dUdS(kernels::angular_gradient_size(p));
+#pragma omp for schedule(dynamic, 32)
+    for (long long i = 0; i < n; ++i) {
+      out.energies[i] += site(p, list, s, type, i, w, Fp.data(), dUdS.data());
+      const int a = type[s.types[i]];
+      for (int64_t e = off[i]; e < off[i + 1]; ++e) {
+        const int k = static_cast<int>(e - off[i]);
+        double* fe = &f[3 * e];
+        fe[0] = fe[1] = fe[2] = 0.0;
+        if (!w.mask[k]) continue;
+        double r[3], d;
+        entry_vector(list, i, e, s, r, d);
+        kernels::partial_force_from_terms(p, w.mask[k], &w.terms[size_t(k) * stride], r, d, Fp.data(), dUdS.data(),
+                                          fe);
+        if (p.zbl && (w.mask[k] & 2)) {
+          double phi, dphi;
+          kernels::zbl_pair(p, a, type[s.types[nbr[e]]], d, phi, dphi);
+          for (int c = 0; c < 3; ++c) fe[c] += 0.5 * dphi * r[c] / d;
+        }
       }
     }
   }
 
+  // Pass 2: gather F_i = sum_j (f_ij - f_ji) and W_i = sum_j r_ij (x) f_ji.
   const auto& rev = list.reverse();
 #pragma omp parallel for schedule(dynamic, 64)
   for (long long i = 0; i < n; ++i) {
@@ -141,13 +158,12 @@ std::vector<double> NEP::descriptors(const System& s, const NeighborList& list, 
   std::vector<double> out(n * p.dim);
 #pragma omp parallel
   {
+    AtomScratch w;
     std::vector<double> Fp(p.dim_radial), dUdS(kernels::angular_gradient_size(p));
-#pragma omp for schedule(dynamic, 64)
+#pragma omp for schedule(dynamic, 32)
     for (long long i = 0; i < n; ++i) {
-      double* q = &out[i * p.dim];
-      site(p, list, s, type, i, q, Fp.data(), dUdS.data());
-      if (scaled)
-        for (int d = 0; d < p.dim; ++d) q[d] *= p.q_scaler[d];
+      site(p, list, s, type, i, w, Fp.data(), dUdS.data());
+      for (int d = 0; d < p.dim; ++d) out[i * p.dim + d] = scaled ? w.q[d] * p.q_scaler[d] : w.q[d];
     }
   }
   return out;

@@ -1,8 +1,10 @@
 // Per-atom NEP steps shared by every backend and by the trainer:
-//   1. accumulate_pair: add one neighbour to the radial descriptor q_n and the angular sums S;
+//   1. pair_terms: radial functions, harmonics and their derivatives of one neighbour;
+//      accumulate_pair_terms adds them to the radial descriptor q_n and the angular sums S;
 //   2. site_energy: finish the descriptor, run the network, return U_i and the gradients
 //      Fp_n = dU_i/dq_n (radial) and dU_i/dS (angular);
-//   3. partial_force: f_ij = dU_i/dr_ij for one neighbour from those gradients.
+//   3. partial_force_from_terms: f_ij = dU_i/dr_ij for one neighbour from those gradients.
+// A backend either caches the pair terms between steps 1 and 3 (CPU) or recomputes them.
 // Forces then follow as F_i = sum_j (f_ij - f_ji) and per-atom virials W_i = sum_j r_ij (x) f_ji.
 #pragma once
 
@@ -17,28 +19,93 @@ namespace nepcg::kernels {
 /// Number of doubles of the per-atom angular gradient dU/dS.
 NEPCG_HD int angular_gradient_size(const NepView& p) { return (p.n_max_angular + 1) * p.num_lm; }
 
-/// Adds neighbour j (type b, vector r_ij, length r) of a centre of type a. q_radial has
-/// n_max_radial + 1 entries and S (n_max_angular + 1) x num_lm; both start at zero.
-NEPCG_HD void accumulate_pair(const NepView& p, int a, int b, const double* rij, double r, double* q_radial,
-                              double* S) {
-  double f[kMaxK], fp[kMaxK], g[kMaxN], gp[kMaxN];
+/// Per-pair terms: g_n, dg_n/dr (radial and angular), Y_k and dY_k/du (x, y, z rows), stored in a
+/// flat buffer of pair_terms_size(p) doubles so that a pass over neighbours can cache them.
+struct PairTermsLayout {
+  int gR, gpR, gA, gpA, Y, dYx, dYy, dYz, size;
+};
+NEPCG_HD PairTermsLayout pair_terms_layout(const NepView& p) {
+  PairTermsLayout L;
+  const int nR = p.n_max_radial + 1, nA = p.n_max_angular + 1, m = p.num_lm;
+  L.gR = 0, L.gpR = nR, L.gA = 2 * nR, L.gpA = 2 * nR + nA, L.Y = 2 * nR + 2 * nA;
+  L.dYx = L.Y + m, L.dYy = L.Y + 2 * m, L.dYz = L.Y + 3 * m, L.size = L.Y + 4 * m;
+  return L;
+}
+NEPCG_HD int pair_terms_size(const NepView& p) { return pair_terms_layout(p).size; }
+
+/// Fills `t` for neighbour j (type b, vector rij, length r) of a centre of type a. Returns a bit
+/// mask: 1 = within the radial cutoff, 2 = within the angular cutoff (other entries unset).
+NEPCG_HD int pair_terms(const NepView& p, int a, int b, const double* rij, double r, double* t) {
+  const PairTermsLayout L = pair_terms_layout(p);
+  double f[kMaxK], fp[kMaxK];
   const int T = p.num_types;
+  int mask = 0;
   const double rc_r = pair_cutoff(p.cutoff_radial, a, b);
   if (r < rc_r) {
     chebyshev_basis(p.basis_radial, r, rc_r, f, fp);
-    radial_functions(p.n_max_radial, p.basis_radial, T, a, b, p.c_radial, f, fp, g, gp);
-    for (int n = 0; n <= p.n_max_radial; ++n) q_radial[n] += g[n];
+    radial_functions(p.n_max_radial, p.basis_radial, T, a, b, p.c_radial, f, fp, t + L.gR, t + L.gpR);
+    mask |= 1;
   }
   const double rc_a = pair_cutoff(p.cutoff_angular, a, b);
   if (r < rc_a) {
     chebyshev_basis(p.basis_angular, r, rc_a, f, fp);
-    radial_functions(p.n_max_angular, p.basis_angular, T, a, b, p.c_angular, f, fp, g, gp);
-    double Y[kMaxLm];
+    radial_functions(p.n_max_angular, p.basis_angular, T, a, b, p.c_angular, f, fp, t + L.gA, t + L.gpA);
     const double inv = 1.0 / r;
-    real_harmonics(p.l_max, rij[0] * inv, rij[1] * inv, rij[2] * inv, Y);
-    for (int n = 0; n <= p.n_max_angular; ++n)
-      for (int k = 0; k < p.num_lm; ++k) S[n * p.num_lm + k] += g[n] * Y[k];
+    real_harmonics_with_gradient(p.l_max, rij[0] * inv, rij[1] * inv, rij[2] * inv, t + L.Y, t + L.dYx, t + L.dYy,
+                                 t + L.dYz);
+    mask |= 2;
   }
+  return mask;
+}
+
+/// Adds one neighbour's cached terms to the radial descriptor q_radial and the angular sums S.
+NEPCG_HD void accumulate_pair_terms(const NepView& p, int mask, const double* t, double* q_radial, double* S) {
+  const PairTermsLayout L = pair_terms_layout(p);
+  if (mask & 1)
+    for (int n = 0; n <= p.n_max_radial; ++n) q_radial[n] += t[L.gR + n];
+  if (mask & 2) {
+    const double* Y = t + L.Y;
+    for (int n = 0; n <= p.n_max_angular; ++n) {
+      const double g = t[L.gA + n];
+      double* s = S + n * p.num_lm;
+      for (int k = 0; k < p.num_lm; ++k) s[k] += g * Y[k];
+    }
+  }
+}
+
+/// f_ij = dU_i/dr_ij (eV/Å) from cached terms and the centre's gradients Fp (radial) and dUdS
+/// (angular); adds to f[0..2]. d/dr_ij [g(r) Y(u)] = g'(r) Y u + g(r) (I - u u^T) grad_u Y / r.
+NEPCG_HD void partial_force_from_terms(const NepView& p, int mask, const double* t, const double* rij, double r,
+                                       const double* Fp, const double* dUdS, double* f) {
+  const PairTermsLayout L = pair_terms_layout(p);
+  const double inv = 1.0 / r;
+  const double u[3] = {rij[0] * inv, rij[1] * inv, rij[2] * inv};
+  double radial = 0.0;
+  if (mask & 1)
+    for (int n = 0; n <= p.n_max_radial; ++n) radial += Fp[n] * t[L.gpR + n];
+  double grad[3] = {0.0, 0.0, 0.0};
+  if (mask & 2) {
+    // G_k = sum_n dUdS[n][k] g_n, H_k = sum_n dUdS[n][k] g'_n, then contract with Y and grad Y.
+    double G[kMaxLm], H[kMaxLm];
+    for (int k = 0; k < p.num_lm; ++k) G[k] = H[k] = 0.0;
+    for (int n = 0; n <= p.n_max_angular; ++n) {
+      const double g = t[L.gA + n], gp = t[L.gpA + n];
+      const double* d = dUdS + n * p.num_lm;
+      for (int k = 0; k < p.num_lm; ++k) {
+        G[k] += d[k] * g;
+        H[k] += d[k] * gp;
+      }
+    }
+    const double *Y = t + L.Y, *dx = t + L.dYx, *dy = t + L.dYy, *dz = t + L.dYz;
+    for (int k = 0; k < p.num_lm; ++k) {
+      radial += H[k] * Y[k];
+      grad[0] += G[k] * dx[k];
+      grad[1] += G[k] * dy[k];
+      grad[2] += G[k] * dz[k];
+    }
+  }
+  const double ug = u[0] * grad[0] + u[1] * grad[1] + u[2] * grad[2];
+  for (int c = 0; c < 3; ++c) f[c] += radial * u[c] + (grad[c] - ug * u[c]) * inv;
 }
 
 /// Finishes the descriptor of a centre of type a (q: D values whose radial part was accumulated;
@@ -53,50 +120,6 @@ NEPCG_HD double site_energy(const NepView& p, int a, double* q, const double* S,
   for (int n = 0; n < p.dim_radial; ++n) Fp[n] = dU[n];
   angular_gradient(p, S, dU, dUdS);
   return U;
-}
-
-/// f_ij = dU_i/dr_ij (eV/Å) for neighbour j (type b) of a centre of type a, from the centre's
-/// gradients Fp (radial) and dUdS (angular). Adds to f[0..2].
-NEPCG_HD void partial_force(const NepView& p, int a, int b, const double* rij, double r, const double* Fp,
-                            const double* dUdS, double* f) {
-  double fk[kMaxK], fpk[kMaxK], g[kMaxN], gp[kMaxN];
-  const int T = p.num_types;
-  const double inv = 1.0 / r;
-  const double u[3] = {rij[0] * inv, rij[1] * inv, rij[2] * inv};
-  const double rc_r = pair_cutoff(p.cutoff_radial, a, b);
-  if (r < rc_r) {
-    chebyshev_basis(p.basis_radial, r, rc_r, fk, fpk);
-    radial_functions(p.n_max_radial, p.basis_radial, T, a, b, p.c_radial, fk, fpk, g, gp);
-    double s = 0.0;
-    for (int n = 0; n <= p.n_max_radial; ++n) s += Fp[n] * gp[n];
-    for (int c = 0; c < 3; ++c) f[c] += s * u[c];
-  }
-  const double rc_a = pair_cutoff(p.cutoff_angular, a, b);
-  if (r < rc_a) {
-    chebyshev_basis(p.basis_angular, r, rc_a, fk, fpk);
-    radial_functions(p.n_max_angular, p.basis_angular, T, a, b, p.c_angular, fk, fpk, g, gp);
-    double Y[kMaxLm], dY[3 * kMaxLm];
-    real_harmonics_with_gradient(p.l_max, u[0], u[1], u[2], Y, dY);
-    // d/dr_ij [g(r) Y(u)] = g'(r) Y u + g(r) (I - u u^T) grad_u Y / r
-    double radial = 0.0;       // sum_nk dUdS g' Y
-    double grad[3] = {0, 0, 0};  // sum_nk dUdS g grad_u Y
-    for (int n = 0; n <= p.n_max_angular; ++n) {
-      const double* G = dUdS + n * p.num_lm;
-      double sy = 0.0, sx = 0.0, syy = 0.0, sz = 0.0;
-      for (int k = 0; k < p.num_lm; ++k) {
-        sy += G[k] * Y[k];
-        sx += G[k] * dY[3 * k];
-        syy += G[k] * dY[3 * k + 1];
-        sz += G[k] * dY[3 * k + 2];
-      }
-      radial += gp[n] * sy;
-      grad[0] += g[n] * sx;
-      grad[1] += g[n] * syy;
-      grad[2] += g[n] * sz;
-    }
-    const double ug = u[0] * grad[0] + u[1] * grad[1] + u[2] * grad[2];
-    for (int c = 0; c < 3; ++c) f[c] += radial * u[c] + (grad[c] - ug * u[c]) * inv;
-  }
 }
 
 }  // namespace nepcg::kernels

@@ -52,8 +52,10 @@ NEPCG_HD void real_harmonics(int L, double x, double y, double z, double* Y) {
   }
 }
 
-/// Y as above and dY[3 k + c] = dY_k / du_c, treating x, y, z as independent variables.
-NEPCG_HD void real_harmonics_with_gradient(int L, double x, double y, double z, double* Y, double* dY) {
+/// Y as above and its gradient with respect to (x, y, z) treated as independent variables:
+/// dx[k] = dY_k/dx, dy[k] = dY_k/dy, dz[k] = dY_k/dz.
+NEPCG_HD void real_harmonics_with_gradient(int L, double x, double y, double z, double* Y, double* dx, double* dy,
+                                           double* dz) {
   double Q[kMaxL + 1][kMaxL + 2];
   legendre_derivatives(L, z, Q);
   double R[kMaxL + 1], I[kMaxL + 1];
@@ -65,20 +67,20 @@ NEPCG_HD void real_harmonics_with_gradient(int L, double x, double y, double z, 
   for (int l = 1; l <= L; ++l) {
     const int base = l * l - 1;
     Y[base] = Q[l][0];
-    dY[3 * base] = 0.0;
-    dY[3 * base + 1] = 0.0;
-    dY[3 * base + 2] = Q[l][1];  // dQ_lm/dz = Q_l,m+1
+    dx[base] = 0.0;
+    dy[base] = 0.0;
+    dz[base] = Q[l][1];  // dQ_lm/dz = Q_l,m+1
     for (int m = 1; m <= l; ++m) {
       const int kc = base + 2 * m - 1, ks = base + 2 * m;
       Y[kc] = Q[l][m] * R[m];
       Y[ks] = Q[l][m] * I[m];
       // d(x+iy)^m/dx = m (x+iy)^(m-1); d/dy = i m (x+iy)^(m-1)
-      dY[3 * kc] = Q[l][m] * m * R[m - 1];
-      dY[3 * kc + 1] = -Q[l][m] * m * I[m - 1];
-      dY[3 * kc + 2] = Q[l][m + 1] * R[m];
-      dY[3 * ks] = Q[l][m] * m * I[m - 1];
-      dY[3 * ks + 1] = Q[l][m] * m * R[m - 1];
-      dY[3 * ks + 2] = Q[l][m + 1] * I[m];
+      dx[kc] = Q[l][m] * m * R[m - 1];
+      dy[kc] = -Q[l][m] * m * I[m - 1];
+      dz[kc] = Q[l][m + 1] * R[m];
+      dx[ks] = Q[l][m] * m * I[m - 1];
+      dy[ks] = Q[l][m] * m * R[m - 1];
+      dz[ks] = Q[l][m + 1] * I[m];
     }
   }
 }

@@ -1,0 +1,91 @@
+"""NEP evaluation speed on the CPU: pynepcg vs calorine's CPUNEP on the same structures.
+
+Prints atom-steps/s (one energy+forces+virial evaluation of every atom = one atom-step) for
+C_2022_NEP4 on a 1,728-atom rattled diamond cell and the Si 3-body model on a 4,096-atom cell,
+single-threaded and with all cores. Run: python bench/nep_cpu.py [--models DIR] [--repeat N]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+from ase.build import bulk
+
+import pynepcg
+
+
+def models_dir(arg):
+    if arg:
+        return Path(arg)
+    here = Path(__file__).resolve().parents[1]
+    for d in (here / "tests" / "data", here.parent / "shared" / "data" / "nep-models"):
+        if (d / "C_2022_NEP4.txt").exists():
+            return d
+    raise SystemExit("model files not found: pass --models DIR (with C_2022_NEP4.txt, Si_2022_NEP4_3body.txt)")
+
+
+def timed(fn, repeat):
+    fn()  # warm-up (neighbour list, caches)
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def cpu_name():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--models", default=None)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    d = models_dir(args.models)
+    cases = [
+        ("C_2022_NEP4 diamond", d / "C_2022_NEP4.txt", bulk("C", "diamond", 3.567, cubic=True) * (6, 6, 6)),
+        ("Si_2022_NEP4_3body", d / "Si_2022_NEP4_3body.txt", bulk("Si", "diamond", 5.431, cubic=True) * (8, 8, 8)),
+    ]
+    ncores = os.cpu_count()
+    print(f"machine: {cpu_name()}, {ncores} cores; pynepcg {pynepcg.__version__}")
+    try:
+        from calorine.calculators import CPUNEP
+    except ImportError:
+        CPUNEP = None
+    print(f"{'case':22s} {'atoms':>6s} {'threads':>7s} {'pynepcg atom-step/s':>20s} {'calorine atom-step/s':>21s} {'ratio':>6s}")
+    for name, path, atoms in cases:
+        atoms.rattle(0.05, seed=1)
+        system = pynepcg.System.from_ase(atoms)
+        nep = pynepcg.NEP(path, skin=0.0)
+        ref = None
+        if CPUNEP is not None:
+            a = atoms.copy()
+            calc = CPUNEP(str(path))
+
+            def run_calorine():
+                calc.calculate(a, ["energy", "forces", "stress"])
+
+            ref = len(atoms) / timed(run_calorine, args.repeat)
+        for threads in sorted({1, ncores}):
+            pynepcg.set_num_threads(threads)
+            ours = len(atoms) / timed(lambda: nep.compute(system), args.repeat)
+            ratio = f"{ours / ref:6.2f}" if ref and threads == 1 else "     -"
+            refs = f"{ref:21.3e}" if ref and threads == 1 else f"{'(1 thread)':>21s}"
+            print(f"{name:22s} {len(atoms):6d} {threads:7d} {ours:20.3e} {refs} {ratio}")
+        pynepcg.set_num_threads(0)
+
+
+if __name__ == "__main__":
+    main()
