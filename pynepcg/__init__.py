@@ -7,7 +7,7 @@ from . import _core
 from ._core import Box, NeighborList, System, get_num_threads, set_num_threads
 from .errors import FileFormatError, InputError
 from . import system as _system  # installs System.info / System.arrays and conversions
-from . import io
+from . import io, structures
 from .neighbors import neighbor_list
 from .potentials import NEP, NepModel, read_nep_model
 

@@ -9,6 +9,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="pynepcg", description="NEP-CG workflows")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("info", help="print the build configuration and visible GPUs")
+    sub.add_parser("demo", help="the smallest real use: load the shipped qHP C60 cell, count its bonds")
     p_stats = sub.add_parser("neighbors", help="neighbour statistics of a structure file")
     p_stats.add_argument("file")
     p_stats.add_argument("--cutoff", type=float, default=5.0, help="cutoff in Å (default 5)")
@@ -18,6 +19,8 @@ def main(argv=None) -> int:
 
         pynepcg.info()
         return 0
+    if args.command == "demo":
+        return _demo()
     if args.command == "neighbors":
         import numpy as np
 
@@ -31,6 +34,26 @@ def main(argv=None) -> int:
         return 0
     parser.print_help()
     return 2
+
+
+def _demo() -> int:
+    import numpy as np
+
+    import pynepcg
+    from pynepcg.structures import qhp_c60
+
+    s = qhp_c60(repeat=(2, 2))
+    print(f"qHP C60 monolayer, 2x2 cells: {s}")
+    i, j, shifts, vectors = pynepcg.neighbor_list(s, 1.75)  # C-C bonds
+    bonds = np.bincount(i, minlength=len(s))
+    print(f"C-C bonds (< 1.75 A): {len(i) // 2}, {np.sum(bonds == 3)} three-fold (sp2) and "
+          f"{np.sum(bonds == 4)} four-fold (sp3) carbons")
+    lengths = np.linalg.norm(vectors, axis=1)
+    print(f"bond lengths: {lengths.min():.3f} ... {lengths.max():.3f} A, mean {lengths.mean():.3f} A")
+    mol = np.asarray(s.groups[0])
+    inter = mol[i] != mol[j]
+    print(f"inter-cage bonds: {inter.sum() // 2} (length {lengths[inter].mean():.3f} A)")
+    return 0
 
 
 if __name__ == "__main__":

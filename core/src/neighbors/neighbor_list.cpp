@@ -130,6 +130,14 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
     std::vector<int> fill(bin_start.begin(), bin_start.end() - 1);
     for (size_t i = 0; i < n; ++i) bin_atoms[fill[atom_bin[i]]++] = static_cast<int>(i);
   }
+  // Positions and image counts in bin order, so that scanning a bin reads contiguous memory.
+  std::vector<double> bx(3 * n);
+  std::vector<int> bimage(3 * n);
+  for (size_t q = 0; q < n; ++q)
+    for (int c = 0; c < 3; ++c) {
+      bx[3 * q + c] = x[3 * bin_atoms[q] + c];
+      bimage[3 * q + c] = image[3 * bin_atoms[q] + c];
+    }
 
   // Largest image shift a pair can need, for the box-change part of the rebuild criterion.
   for (int a = 0; a < 3; ++a)
@@ -137,19 +145,23 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
                         ? static_cast<int>(std::ceil((2 * r_list) / h[a] + (smax[a] - smin[a]))) + 2
                         : 0;
 
+  // Search, visiting atoms in bin order (consecutive atoms scan the same, cached bins). Each
+  // thread appends its atoms' entries to its own buffer; they are then copied into the CSR
+  // arrays in atom order, so the result does not depend on the number of threads.
   offsets_.assign(n + 1, 0);
   num_secondary_.assign(n, 0);
   std::vector<int> counts(n, 0);
+  std::vector<int64_t> start_in_thread(n, 0);
+  std::vector<int> thread_of(n, 0);
   int max_threads = 1;
 #ifdef _OPENMP
   max_threads = omp_get_max_threads();
 #endif
   std::vector<std::vector<int>> thread_j(max_threads);
   std::vector<std::vector<int16_t>> thread_shift(max_threads);
-  std::vector<size_t> thread_begin(max_threads + 1, n);
   bool shift_overflow = false;
 
-#pragma omp parallel
+#pragma omp parallel reduction(|| : shift_overflow)
   {
     int t = 0, nt = 1;
 #ifdef _OPENMP
@@ -157,12 +169,12 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
     nt = omp_get_num_threads();
 #endif
     const size_t begin = n * t / nt, end = n * (t + 1) / nt;
-    thread_begin[t] = begin;
     auto& out_j = thread_j[t];
     auto& out_s = thread_shift[t];
     std::vector<int> near_j, far_j;
     std::vector<int> near_s, far_s;
-    for (size_t i = begin; i < end; ++i) {
+    for (size_t qi = begin; qi < end; ++qi) {
+      const size_t i = bin_atoms[qi];
       near_j.clear(), far_j.clear(), near_s.clear(), far_s.clear();
       const int b0 = bin_of(i, 0), b1 = bin_of(i, 1), b2 = bin_of(i, 2);
       for (int o0 = -ax[0].reach; o0 <= ax[0].reach; ++o0) {
@@ -194,12 +206,12 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
               const int j = bin_atoms[q];
               if (j == static_cast<int>(i) && n0 == 0 && n1 == 0 && n2 == 0) continue;
               // Image shift relative to the unwrapped input positions.
-              const int m0 = n0 - image[3 * j] + image[3 * i];
-              const int m1 = n1 - image[3 * j + 1] + image[3 * i + 1];
-              const int m2 = n2 - image[3 * j + 2] + image[3 * i + 2];
+              const int m0 = n0 - bimage[3 * q] + image[3 * i];
+              const int m1 = n1 - bimage[3 * q + 1] + image[3 * i + 1];
+              const int m2 = n2 - bimage[3 * q + 2] + image[3 * i + 2];
               double d2 = 0;
               for (int c = 0; c < 3; ++c) {
-                const double d = x[3 * j + c] - x[3 * i + c] + m0 * cell[0][c] + m1 * cell[1][c] + m2 * cell[2][c];
+                const double d = bx[3 * q + c] - x[3 * i + c] + m0 * cell[0][c] + m1 * cell[1][c] + m2 * cell[2][c];
                 d2 += d * d;
               }
               if (d2 >= r2) continue;
@@ -213,6 +225,8 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
       }
       counts[i] = static_cast<int>(near_j.size() + far_j.size());
       num_secondary_[i] = static_cast<int>(near_j.size());
+      thread_of[i] = t;
+      start_in_thread[i] = static_cast<int64_t>(out_j.size());
       out_j.insert(out_j.end(), near_j.begin(), near_j.end());
       out_j.insert(out_j.end(), far_j.begin(), far_j.end());
       for (auto* sv : {&near_s, &far_s})
@@ -227,18 +241,22 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
   for (size_t i = 0; i < n; ++i) offsets_[i + 1] = offsets_[i] + counts[i];
   neighbors_.resize(offsets_[n]);
   shifts_.resize(3 * offsets_[n]);
-  for (int t = 0; t < max_threads; ++t) {
-    if (thread_j[t].empty()) continue;
-    const int64_t start = offsets_[thread_begin[t]];
-    std::copy(thread_j[t].begin(), thread_j[t].end(), neighbors_.begin() + start);
-    std::copy(thread_shift[t].begin(), thread_shift[t].end(), shifts_.begin() + 3 * start);
+#pragma omp parallel for schedule(static)
+  for (long long i = 0; i < static_cast<long long>(n); ++i) {
+    const auto& tj = thread_j[thread_of[i]];
+    const auto& ts = thread_shift[thread_of[i]];
+    const int64_t from = start_in_thread[i];
+    std::copy(tj.begin() + from, tj.begin() + from + counts[i], neighbors_.begin() + offsets_[i]);
+    std::copy(ts.begin() + 3 * from, ts.begin() + 3 * (from + counts[i]), shifts_.begin() + 3 * offsets_[i]);
   }
 
   // Reverse entries: the entry (j, i, -n) of every entry (i, j, n); scans j's list only.
   reverse_.assign(neighbors_.size(), -1);
   bool missing = false;
+  // Atoms are visited in bin order: neighbouring atoms' lists are then reused from cache.
 #pragma omp parallel for schedule(static) reduction(|| : missing)
-  for (long long i = 0; i < static_cast<long long>(n); ++i)
+  for (long long q = 0; q < static_cast<long long>(n); ++q) {
+    const int i = bin_atoms[q];
     for (int64_t p = offsets_[i]; p < offsets_[i + 1]; ++p) {
       const int j = neighbors_[p];
       const int16_t* sp = &shifts_[3 * p];
@@ -251,6 +269,7 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
       }
       if (reverse_[p] < 0) missing = true;
     }
+  }
   if (missing)  // only possible for a pair exactly at the cutoff within round-off
     throw RuntimeError("NeighborList: an asymmetric pair was found (a distance equal to the cutoff within "
                        "round-off); change the cutoff or skin slightly");
