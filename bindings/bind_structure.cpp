@@ -36,6 +36,7 @@ Mat3 to_mat3(InputR a, const char* what) {
 }
 
 std::vector<double> to_rows3(InputR a, size_t n_expected, const char* what) {
+  if (a.ndim() == 1 && a.shape(0) == 3 && n_expected == size_t(-1)) return {a.data()[0], a.data()[1], a.data()[2]};
   const bool ok = a.ndim() == 2 && a.shape(1) == 3 && (n_expected == size_t(-1) || a.shape(0) == n_expected);
   if (!ok)
     throw InputError(std::string(what) + ": expected an array of shape (" +
@@ -49,6 +50,16 @@ InputR as_real(nb::handle obj) {
   return nb::cast<InputR>(a);
 }
 
+// Copies an (n, 3) array of finite values into `target`, reusing its storage when it already
+// has 3n values, so that numpy views handed out earlier stay valid.
+void assign_rows3(std::vector<double>& target, InputR a, size_t n, const char* what) {
+  std::vector<double> v = to_rows3(a, n, what);
+  for (double x : v)
+    if (!std::isfinite(x)) throw InputError(std::string(what) + ": values must be finite (got NaN or infinity)");
+  if (target.size() == v.size()) std::copy(v.begin(), v.end(), target.begin());
+  else target = std::move(v);
+}
+
 nb::object mat3_array(const Mat3& m) {
   double* d = new double[9];
   for (int k = 0; k < 9; ++k) d[k] = m[k / 3][k % 3];
@@ -56,10 +67,23 @@ nb::object mat3_array(const Mat3& m) {
   return nb::cast(nb::ndarray<nb::numpy, double>(d, {3, 3}, owner), nb::rv_policy::move);
 }
 
-nb::object owned_rows3(std::vector<double>&& v) {
+nb::object owned_rows3(std::vector<double>&& v, bool single = false) {
   auto* heap = new std::vector<double>(std::move(v));
   nb::capsule owner(heap, [](void* p) noexcept { delete static_cast<std::vector<double>*>(p); });
+  if (single) return nb::cast(nb::ndarray<nb::numpy, double>(heap->data(), {3}, owner), nb::rv_policy::move);
   return nb::cast(nb::ndarray<nb::numpy, double>(heap->data(), {heap->size() / 3, 3}, owner), nb::rv_policy::move);
+}
+
+// Applies fn to every row of an (N, 3) or (3,) array-like; returns a new array of the same shape.
+template <class Fn>
+nb::object map_rows3(nb::handle obj, Fn fn) {
+  InputR a = as_real(obj);
+  std::vector<double> v = to_rows3(a, size_t(-1), "Box");
+  for (size_t i = 0; i < v.size(); i += 3) {
+    const Vec3 r = fn(Vec3{v[i], v[i + 1], v[i + 2]});
+    v[i] = r[0], v[i + 1] = r[1], v[i + 2] = r[2];
+  }
+  return owned_rows3(std::move(v), a.ndim() == 1);
 }
 
 std::array<bool, 3> to_pbc(nb::handle pbc, bool default_value) {
@@ -121,45 +145,21 @@ void init_structure(nb::module_& m) {
       .def_prop_ro("pbc", [](const Box& b) { return b.pbc(); })
       .def_prop_ro("volume", &Box::volume, "Volume in Å^3.")
       .def_prop_ro("thickness", &Box::thickness, "Distance between opposite faces per direction, Å.")
-      .def("to_fractional",
-           [](const Box& b, nb::handle obj) {
-             InputR r = as_real(obj);
-             auto v = to_rows3(r, size_t(-1), "Box.to_fractional");
-             for (size_t i = 0; i < v.size(); i += 3) {
-               Vec3 s = b.to_fractional({v[i], v[i + 1], v[i + 2]});
-               v[i] = s[0], v[i + 1] = s[1], v[i + 2] = s[2];
-             }
-             return owned_rows3(std::move(v));
-           })
-      .def("to_cartesian",
-           [](const Box& b, nb::handle obj) {
-             InputR s = as_real(obj);
-             auto v = to_rows3(s, size_t(-1), "Box.to_cartesian");
-             for (size_t i = 0; i < v.size(); i += 3) {
-               Vec3 r = b.to_cartesian({v[i], v[i + 1], v[i + 2]});
-               v[i] = r[0], v[i + 1] = r[1], v[i + 2] = r[2];
-             }
-             return owned_rows3(std::move(v));
-           })
-      .def("minimum_image",
-           [](const Box& b, nb::handle obj) {
-             InputR d = as_real(obj);
-             auto v = to_rows3(d, size_t(-1), "Box.minimum_image");
-             for (size_t i = 0; i < v.size(); i += 3) {
-               Vec3 r = b.minimum_image({v[i], v[i + 1], v[i + 2]});
-               v[i] = r[0], v[i + 1] = r[1], v[i + 2] = r[2];
-             }
-             return owned_rows3(std::move(v));
-           },
-           "Shortest periodic images of displacement vectors (N, 3), Å; exact for any cell shape.")
+      .def("to_fractional", [](const Box& b, nb::handle x) { return map_rows3(x, [&](const Vec3& r) { return b.to_fractional(r); }); },
+           "Fractional coordinates of positions ((N, 3) or (3,), Å).")
+      .def("to_cartesian", [](const Box& b, nb::handle x) { return map_rows3(x, [&](const Vec3& f) { return b.to_cartesian(f); }); },
+           "Cartesian positions (Å) of fractional coordinates ((N, 3) or (3,)).")
+      .def("minimum_image", [](const Box& b, nb::handle x) { return map_rows3(x, [&](const Vec3& d) { return b.minimum_image(d); }); },
+           "Shortest periodic images of displacement vectors ((N, 3) or (3,), Å); exact for any cell shape.")
       .def("wrap",
-           [](const Box& b, nb::handle obj) {
-             InputR r = as_real(obj);
-             auto v = to_rows3(r, size_t(-1), "Box.wrap");
-             b.wrap(v);
-             return owned_rows3(std::move(v));
+           [](const Box& b, nb::handle x) {
+             return map_rows3(x, [&](const Vec3& r) {
+               std::vector<double> v(r.begin(), r.end());
+               b.wrap(v);
+               return Vec3{v[0], v[1], v[2]};
+             });
            },
-           "Positions (N, 3) mapped into the cell along periodic directions (new array).")
+           "Positions ((N, 3) or (3,), Å) mapped into the cell along periodic directions (new array).")
       .def("__repr__", [](const Box& b) {
         const auto& c = b.cell();
         std::string s = "Box(cell=[";
@@ -202,12 +202,7 @@ void init_structure(nb::module_& m) {
       .def_prop_ro("pbc", [](const System& s) { return s.box.pbc(); })
       .def_prop_rw(
           "positions", [](System& s) { return ViewR(s.positions.data(), {s.size(), 3}, nb::handle()); },
-          [](System& s, nb::handle a) {
-            auto v = to_rows3(as_real(a), s.size(), "System.positions");
-            for (double x : v)
-              if (!std::isfinite(x)) throw InputError("System.positions: values must be finite (got NaN or infinity)");
-            s.positions = std::move(v);
-          },
+          [](System& s, nb::handle a) { assign_rows3(s.positions, as_real(a), s.size(), "System.positions"); },
           "(N, 3) Å, a writable view.")
       .def_prop_rw(
           "velocities",
@@ -218,7 +213,7 @@ void init_structure(nb::module_& m) {
           },
           [](System& s, nb::handle a) {
             if (a.is_none()) s.velocities.clear();
-            else s.velocities = to_rows3(as_real(a), s.size(), "System.velocities");
+            else assign_rows3(s.velocities, as_real(a), s.size(), "System.velocities");
           },
           "(N, 3) Å/fs, a writable view, or None when not set.")
       .def_prop_rw(

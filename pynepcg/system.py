@@ -19,8 +19,11 @@ __all__ = ["System", "from_ase", "to_ase"]
 
 #: name of the ASE per-atom array that carries free-form (bead) species names
 ASE_SPECIES_ARRAY = "nepcg_species"
-#: ASE time unit in fs (Å * sqrt(amu/eV)); ASE velocities are Å per this unit
-ASE_TIME_UNIT_FS = 10.180505306645993
+def _ase_time_unit_fs() -> float:
+    """ASE's time unit in fs (Å sqrt(amu/eV)), with ASE's own physical constants."""
+    from ase import units
+
+    return 1.0 / units.fs
 
 
 class InfoMapping(MutableMapping):
@@ -60,6 +63,8 @@ class InfoMapping(MutableMapping):
         elif isinstance(value, (float, np.floating)):
             self._s._set_info(key, "float", "", [float(value)], [])
         elif isinstance(value, str):
+            if "\n" in value or "\r" in value:
+                raise InputError(f"System.info[{key!r}]: line breaks cannot be stored in extended XYZ")
             self._s._set_info(key, "str", value, [], [])
         else:
             a = np.asarray(value)
@@ -161,7 +166,7 @@ def from_ase(atoms) -> System:
         masses=np.ascontiguousarray(atoms.get_masses(), dtype=float),
     )
     if atoms.has("momenta"):
-        s.velocities = np.ascontiguousarray(atoms.get_velocities() / ASE_TIME_UNIT_FS)
+        s.velocities = np.ascontiguousarray(atoms.get_velocities() / _ase_time_unit_fs())
     skip = {"numbers", "positions", "momenta", "masses", ASE_SPECIES_ARRAY, "species"}
     for name, value in atoms.arrays.items():
         if name in skip:
@@ -218,7 +223,7 @@ def to_ase(system: System):
     if any(x not in elements for x in species):
         atoms.arrays[ASE_SPECIES_ARRAY] = np.array(species, dtype=object).astype(str)
     if system.velocities is not None:
-        atoms.set_velocities(np.array(system.velocities) * ASE_TIME_UNIT_FS)
+        atoms.set_velocities(np.array(system.velocities) * _ase_time_unit_fs())
     groups = system.groups
     if groups:
         g = np.array(groups, dtype=int).T

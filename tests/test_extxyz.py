@@ -9,6 +9,7 @@ import re
 
 import ase
 import ase.build
+import ase.data
 import ase.io
 import ase.units
 import numpy as np
@@ -186,6 +187,41 @@ def test_round_trip_keeps_float_info_type(value):
     assert info_equal(expected, back), (expected, back)
     if isinstance(expected, float):
         assert math.copysign(1.0, back) == math.copysign(1.0, expected)
+
+
+def _tricky_system(case):
+    s = pynepcg.System(["C", "O"], [[0.0, 0.0, 0.0], [1.0, 1.5, 2.0]], cell=[6.0, 6.0, 6.0])
+    if case == "info-newline":
+        s.info["note"] = "first line\nsecond line"
+    elif case == "info-carriage-return":
+        s.info["note"] = "a\rb"
+    elif case == "species-with-blank":
+        s = pynepcg.System(["W 1", "C"], [[0, 0, 0], [1, 1, 1]], masses=[72.0, 12.0])
+    elif case == "empty-species":
+        s = pynepcg.System(["", "C"], [[0, 0, 0], [1, 1, 1]], masses=[72.0, 12.0])
+    elif case == "array-named-z":
+        s.arrays["z"] = np.array([3, 4])
+    elif case == "array-named-mass":
+        s.arrays["mass"] = np.array([1.0, 2.0])
+    elif case == "array-named-vel":
+        s.arrays["vel"] = np.ones((2, 3))
+    return s
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["info-newline", "info-carriage-return", "species-with-blank", "empty-species", "array-named-z",
+     "array-named-mass", "array-named-vel"],
+)
+def test_written_text_reads_back_or_is_refused(case):
+    # what the writer produces must read back to the same system; refusing (ValueError) when the
+    # data cannot be represented is fine, silently writing a broken or different file is not
+    try:
+        s = _tricky_system(case)
+        text = io.format(s)
+    except ValueError:
+        return
+    assert_same_system(s, io.parse(text, "written.xyz")[0])
 
 
 def test_default_element_masses_not_written():

@@ -356,7 +356,7 @@ bool ExtxyzReader::next(System& frame) {
           break;
         case Column::Role::Mass:
           number(k, frame.masses[i]);
-          if (!(frame.masses[i] > 0))
+          if (!(frame.masses[i] > 0) || !std::isfinite(frame.masses[i]))
             throw FileFormatError(name_, line_, "column '" + c.name + "': mass must be positive; got " +
                                                     std::string(t[k]));
           break;
@@ -392,9 +392,12 @@ bool ExtxyzReader::next(System& frame) {
       }
       k += c.ncols;
     }
-    for (size_t d = 0; d < 3; ++d)
+    for (size_t d = 0; d < 3; ++d) {
       if (!std::isfinite(frame.positions[3 * i + d]))
         throw FileFormatError(name_, line_, "position is not finite (NaN or infinity)");
+      if (!frame.velocities.empty() && !std::isfinite(frame.velocities[3 * i + d]))
+        throw FileFormatError(name_, line_, "velocity is not finite (NaN or infinity)");
+    }
   }
   if (!has_mass) {
     std::vector<double> species_mass(frame.species.size());

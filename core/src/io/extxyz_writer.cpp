@@ -19,10 +19,19 @@ std::string quote(const std::string& s) {
 }
 
 bool needs_quotes(const std::string& s) {
-  return s.empty() || s.find_first_of(" \t=\"'{}[]") != std::string::npos;
+  return s.empty() || s.find_first_of(" \t\v\f=\"'{}[]") != std::string::npos;
 }
 
-std::string format_info(const InfoValue& v) {
+// A real number that reads back as a real (not an integer): "2" becomes "2.0".
+std::string format_real(double x) {
+  std::string t = text::format_double(x);
+  if (t.find_first_of(".eEn") == std::string::npos) t += ".0";
+  return t;
+}
+
+std::string format_info(const std::string& key, const InfoValue& v) {
+  if (v.kind == InfoValue::Kind::String && v.text.find_first_of("\n\r") != std::string::npos)
+    throw InputError("extxyz: info '" + key + "' contains a line break, which extended XYZ cannot hold");
   using K = InfoValue::Kind;
   auto join = [](const auto& values, auto fmt) {
     std::string out;
@@ -37,13 +46,13 @@ std::string format_info(const InfoValue& v) {
     case K::Integer:
       return fint(v.ints.at(0));
     case K::Real:
-      return text::format_double(v.reals.at(0));
+      return format_real(v.reals.at(0));
     case K::Bool:
       return fbool(v.ints.at(0));
     case K::IntegerArray:
       return "\"" + join(v.ints, fint) + "\"";
     case K::RealArray:
-      return "\"" + join(v.reals, text::format_double) + "\"";
+      return "\"" + join(v.reals, format_real) + "\"";
     case K::BoolArray:
       return "\"" + join(v.ints, fbool) + "\"";
   }
@@ -80,7 +89,7 @@ void write_extxyz_frame(std::ostream& out, const System& s) {
     line += "\" ";
   }
   line += "Properties=" + props;
-  for (const auto& kv : s.info) line += " " + kv.first + "=" + format_info(kv.second);
+  for (const auto& kv : s.info) line += " " + kv.first + "=" + format_info(kv.first, kv.second);
   const auto& p = s.box.pbc();
   line += std::string(" pbc=\"") + (p[0] ? "T" : "F") + " " + (p[1] ? "T" : "F") + " " + (p[2] ? "T" : "F") + "\"";
 

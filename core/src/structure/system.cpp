@@ -15,6 +15,21 @@ bool iequals(const std::string& a, const std::string& b) {
          std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return std::tolower(x) == std::tolower(y); });
 }
 
+// Column names the extended-XYZ reader maps onto System fields (compared case-insensitively);
+// an extra per-atom array may not use them, or it would not read back as itself.
+bool reserved_array_name(const std::string& name) {
+  static const char* reserved[] = {"species", "pos", "positions", "vel", "velo", "velocities",
+                                   "mass", "masses", "group", "z", "force"};
+  for (const char* r : reserved)
+    if (iequals(name, r)) return true;
+  return false;
+}
+
+void check_species_name(const std::string& name) {
+  if (name.empty() || name.find_first_of(" \t\n\r\v\f") != std::string::npos)
+    throw InputError("System: species names must be non-empty without blanks; got '" + name + "'");
+}
+
 }  // namespace
 
 InfoValue InfoValue::string(const std::string& s) {
@@ -104,6 +119,7 @@ System System::from_symbols(const std::vector<std::string>& names, const std::ve
 }
 
 int System::add_species(const std::string& name) {
+  check_species_name(name);
   auto it = std::find(species.begin(), species.end(), name);
   if (it != species.end()) return static_cast<int>(it - species.begin());
   species.push_back(name);
@@ -143,6 +159,13 @@ void System::validate() const {
     if (groups[m].size() != n)
       fail("grouping method " + std::to_string(m) + " has " + std::to_string(groups[m].size()) +
            " labels; expected one per atom (" + std::to_string(n) + ")");
+  for (const auto& name : species) check_species_name(name);
+  for (const auto& a : arrays) {
+    if (reserved_array_name(a.name))
+      fail("per-atom array name '" + a.name + "' is reserved for a System field (use 'forces' for forces)");
+    if (a.name.empty() || a.name.find_first_of(" \t:=\"") != std::string::npos)
+      fail("per-atom array name '" + a.name + "' must be non-empty without blanks, ':', '=' or quotes");
+  }
   for (const auto& a : arrays)
     if (a.size() != n * a.ncols)
       fail("per-atom array '" + a.name + "' has " + std::to_string(a.size()) + " values; expected " +
@@ -186,6 +209,9 @@ PerAtomArray* System::find_array(const std::string& name) {
 }
 
 void System::set_array(const PerAtomArray& array) {
+  if (reserved_array_name(array.name))
+    throw InputError("System: per-atom array name '" + array.name +
+                     "' is reserved for a System field (use 'forces' for forces)");
   if (PerAtomArray* a = find_array(array.name)) {
     *a = array;
     return;
