@@ -8,17 +8,6 @@
 
 using nepcg::NeighborList;
 
-namespace {
-
-template <class T>
-nb::object owned(std::vector<T>&& v, std::initializer_list<size_t> shape) {
-  auto* heap = new std::vector<T>(std::move(v));
-  nb::capsule owner(heap, [](void* p) noexcept { delete static_cast<std::vector<T>*>(p); });
-  return nb::cast(nb::ndarray<nb::numpy, T>(heap->data(), shape, owner), nb::rv_policy::move);
-}
-
-}  // namespace
-
 void init_neighbors(nb::module_& m) {
   nb::class_<NeighborList>(m, "NeighborList",
                            "Full Verlet list (cell list), all periodic images, with a skin and an optional "

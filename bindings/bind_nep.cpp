@@ -12,13 +12,6 @@ using nepcg::NepModel;
 
 namespace {
 
-template <class T>
-nb::object owned(std::vector<T>&& v, std::initializer_list<size_t> shape) {
-  auto* heap = new std::vector<T>(std::move(v));
-  nb::capsule owner(heap, [](void* p) noexcept { delete static_cast<std::vector<T>*>(p); });
-  return nb::cast(nb::ndarray<nb::numpy, T>(heap->data(), shape, owner), nb::rv_policy::move);
-}
-
 nepcg::NepNumberFormat number_format(const std::string& f) {
   if (f == "exact") return nepcg::NepNumberFormat::Exact;
   if (f == "gpumd") return nepcg::NepNumberFormat::Gpumd;

@@ -68,10 +68,8 @@ nb::object mat3_array(const Mat3& m) {
 }
 
 nb::object owned_rows3(std::vector<double>&& v, bool single = false) {
-  auto* heap = new std::vector<double>(std::move(v));
-  nb::capsule owner(heap, [](void* p) noexcept { delete static_cast<std::vector<double>*>(p); });
-  if (single) return nb::cast(nb::ndarray<nb::numpy, double>(heap->data(), {3}, owner), nb::rv_policy::move);
-  return nb::cast(nb::ndarray<nb::numpy, double>(heap->data(), {heap->size() / 3, 3}, owner), nb::rv_policy::move);
+  const size_t n = v.size();
+  return single ? owned(std::move(v), {3}) : owned(std::move(v), {n / 3, 3});
 }
 
 // Applies fn to every row of an (N, 3) or (3,) array-like; returns a new array of the same shape.

@@ -4,6 +4,8 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 
+#include <vector>
+
 namespace nb = nanobind;
 
 void init_errors(nb::module_& m);
@@ -12,3 +14,11 @@ void init_io(nb::module_& m);
 void init_neighbors(nb::module_& m);
 void init_nep(nb::module_& m);
 
+
+/// A numpy array that owns (and frees) the moved-in vector.
+template <class T>
+nb::object owned(std::vector<T>&& v, std::initializer_list<size_t> shape) {
+  auto* heap = new std::vector<T>(std::move(v));
+  nb::capsule owner(heap, [](void* p) noexcept { delete static_cast<std::vector<T>*>(p); });
+  return nb::cast(nb::ndarray<nb::numpy, T>(heap->data(), shape, owner), nb::rv_policy::move);
+}

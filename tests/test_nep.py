@@ -231,9 +231,13 @@ def test_nep3_against_old_calorine(tmp_path):
     )
     ref = json.loads(subprocess.run([python, "-c", script], check=True, capture_output=True, text=True).stdout)
     r = pynepcg.NEP(path).compute(atoms)
-    assert abs(r.energy - ref["e"]) <= REL * max(1, abs(ref["e"]))
-    assert_close_rel(r.forces, ref["f"], REL, "forces")
-    assert_close_rel(r.stress, ref["s"], REL, "stress")
+    # calorine 2.2.1 itself is accurate to ~1e-8 relative (it shows the same deviation for NEP4
+    # models, which calorine 4.1 and pynepcg evaluate identically to 1e-13), so 1e-6 here; a
+    # wrong NEP3 layout (e.g. per-type networks) would be off by O(1).
+    rel = 1e-6
+    assert abs(r.energy - ref["e"]) <= rel * max(1, abs(ref["e"]))
+    assert_close_rel(r.forces, ref["f"], rel, "forces")
+    assert_close_rel(r.stress, ref["s"], rel, "stress")
 
 
 # --- invariances -----------------------------------------------------------------------------
