@@ -23,19 +23,6 @@ std::vector<double> as_vector(nb::handle obj) {
   return nb::cast<std::vector<double>>(a.attr("tolist")());
 }
 
-nb::dict result_dict(nepcg::ForceResult&& r) {
-  const size_t n = r.energies.size();
-  nb::dict d;
-  d["energy"] = r.energy;
-  std::vector<double> w(9);
-  for (int k = 0; k < 9; ++k) w[k] = r.virial[k / 3][k % 3];
-  d["virial"] = owned(std::move(w), {3, 3});
-  d["energies"] = owned(std::move(r.energies), {n});
-  d["forces"] = owned(std::move(r.forces), {n, 3});
-  d["virials"] = owned(std::move(r.virials), {n, 9});
-  return d;
-}
-
 #define NEP_ARRAY(name)                                                                       \
   def_prop_rw(                                                                                \
       #name, [](const NepModel& m) { return owned(std::vector<double>(m.name), {m.name.size()}); }, \
@@ -107,30 +94,11 @@ void init_nep(nb::module_& m) {
   m.def("parse_nep_model", &nepcg::parse_nep_model, nb::arg("text"), nb::arg("name") = "<string>");
   m.def("wigner_3j", &nepcg::wigner_3j);
 
-  nb::class_<nepcg::NEP>(m, "NEP", "NEP evaluator (CPU, double precision).")
+  nb::class_<nepcg::NEP, nepcg::Potential>(m, "NEP", "NEP evaluator (CPU, double precision).")
       .def("__init__", [](nepcg::NEP* self, const std::filesystem::path& p) { new (self) nepcg::NEP(p.string()); },
            nb::arg("path"))
       .def(nb::init<NepModel>(), nb::arg("model"))
       .def_prop_ro("model", [](const nepcg::NEP& p) { return p.model(); })
-      .def_prop_ro("cutoff", &nepcg::NEP::cutoff)
-      .def_prop_ro("secondary_cutoff", &nepcg::NEP::secondary_cutoff)
-      .def(
-          "compute",
-          [](const nepcg::NEP& p, const nepcg::System& s, nepcg::NeighborList& list) {
-            nepcg::ForceResult r;
-            {
-              nb::gil_scoped_release release;
-              s.validate();
-              list.update(s.box, s.positions);
-              r.reset(s.size());
-              p.accumulate(s, list, r);
-              r.sum_totals();
-            }
-            return result_dict(std::move(r));
-          },
-          nb::arg("system"), nb::arg("neighbor_list"),
-          "Energy (eV), energies (N,), forces (N, 3) eV/Å, virials (N, 9) and virial (3, 3) in eV; the "
-          "neighbour list is updated (rebuilt when needed) first.")
       .def(
           "descriptors",
           [](const nepcg::NEP& p, const nepcg::System& s, bool scaled) {

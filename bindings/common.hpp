@@ -12,6 +12,7 @@ void init_errors(nb::module_& m);
 void init_structure(nb::module_& m);
 void init_io(nb::module_& m);
 void init_neighbors(nb::module_& m);
+void init_potentials(nb::module_& m);
 void init_nep(nb::module_& m);
 
 

@@ -10,6 +10,7 @@ NB_MODULE(_core, m) {
   init_structure(m);
   init_io(m);
   init_neighbors(m);
+  init_potentials(m);
   init_nep(m);
 
   m.def("build_info_text", &nepcg::build_info_text);

@@ -9,18 +9,22 @@ from .errors import FileFormatError, InputError
 from . import system as _system  # installs System.info / System.arrays and conversions
 from . import io, structures
 from .neighbors import neighbor_list
-from .potentials import NEP, NepModel, read_nep_model
+from .potentials import EAM, NEP, LennardJones, NepModel, Sum, Tersoff, read_nep_model
 
 __version__ = _core.build_info()["version"]
 
 __all__ = [
     "Box",
+    "EAM",
+    "LennardJones",
     "FileFormatError",
     "InputError",
     "NEP",
     "NepModel",
     "NeighborList",
+    "Sum",
     "System",
+    "Tersoff",
     "cmake_dir",
     "get_num_threads",
     "info",

@@ -1,4 +1,5 @@
-"""Potentials: the NEP evaluator (GPUMD-compatible nep.txt).
+"""Potentials: NEP (GPUMD nep.txt) and the classical all-atom teachers (Lennard-Jones, EAM,
+Tersoff), which add up with ``+``.
 
 Units and signs: energies eV, forces eV/Å, virials eV with GPUMD's sign (W = sum_i r_i (x) F_i,
 positive = compressed), stress eV/Å^3 with ASE's sign (stress = -W / V, positive = tensile).
@@ -16,7 +17,8 @@ from . import _core
 from ._core import NepModel, parse_nep_model, read_nep_model
 from .system import System, from_ase
 
-__all__ = ["NEP", "NepModel", "NepResult", "read_nep_model", "parse_nep_model", "as_system"]
+__all__ = ["EAM", "LennardJones", "NEP", "NepModel", "Potential", "Result", "Sum", "Tersoff", "as_system",
+           "parse_nep_model", "read_nep_model"]
 
 
 def as_system(structure) -> System:
@@ -29,8 +31,8 @@ def as_system(structure) -> System:
 
 
 @dataclass
-class NepResult:
-    """Result of :meth:`NEP.compute`."""
+class Result:
+    """Energies, forces and virials of one structure."""
 
     energy: float            #: total potential energy, eV
     energies: np.ndarray     #: (N,) site energies, eV
@@ -58,61 +60,137 @@ class NepResult:
         return np.stack([s[:, 0, 0], s[:, 1, 1], s[:, 2, 2], s[:, 1, 2], s[:, 0, 2], s[:, 0, 1]], axis=1)
 
 
-class NEP:
-    """A NEP model evaluated on the CPU in double precision (OpenMP).
+NepResult = Result  # the name used before classical potentials existed
 
-    ``model``: a path to a GPUMD ``nep.txt`` (NEP3/NEP4/NEP5, with or without ZBL) or a
-    :class:`NepModel`. ``skin`` (Å): the neighbour list is kept between calls and rebuilt only
-    when an atom moved more than skin/2, which speeds up MD and relaxations through ASE.
-    """
 
-    def __init__(self, model, skin: float = 0.5):
-        if isinstance(model, (str, os.PathLike)):
-            self._nep = _core.NEP(str(model))
-        elif isinstance(model, NepModel):
-            self._nep = _core.NEP(model)
-        else:
-            raise TypeError("NEP: expected a path to nep.txt or a NepModel")
+class Potential:
+    """Base class: wraps a C++ potential and keeps a neighbour list between calls (rebuilt only
+    when an atom moved more than ``skin``/2 Å), which speeds up MD and relaxations through ASE."""
+
+    def __init__(self, cpp, skin: float = 0.5):
+        self._cpp = cpp
         self.skin = float(skin)
         self._list = None
 
     @property
-    def model(self) -> NepModel:
-        """A copy of the model parameters."""
-        return self._nep.model
+    def cutoff(self) -> float:
+        """Largest interaction range, Å."""
+        return self._cpp.cutoff
+
+    def compute(self, structure) -> Result:
+        """Energy, site energies, forces and virials of a System or ASE Atoms."""
+        s = as_system(structure)
+        if self._list is None:
+            self._list = _core.NeighborList(self._cpp.cutoff, self.skin, self._cpp.secondary_cutoff)
+        r = self._cpp.compute(s, self._list)
+        return Result(r["energy"], r["energies"], r["forces"], r["virial"], r["virials"], s.box.volume)
+
+    def __add__(self, other: "Potential") -> "Sum":
+        return Sum([self, other])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(cutoff={self.cutoff:g} A)"
+
+
+class Sum(Potential):
+    """The sum of several potentials (energies, forces and virials add)."""
+
+    def __init__(self, terms, skin: float = 0.5):
+        flat = []
+        for t in terms:
+            flat.extend(t.terms if isinstance(t, Sum) else [t])
+        self.terms = flat
+        super().__init__(_core.SumPotential([t._cpp for t in flat]), skin)
+
+
+class NEP(Potential):
+    """A NEP model evaluated on the CPU in double precision (OpenMP).
+
+    ``model``: a path to a GPUMD ``nep.txt`` (NEP3/NEP4/NEP5, with or without ZBL) or a
+    :class:`NepModel`.
+    """
+
+    def __init__(self, model, skin: float = 0.5):
+        if isinstance(model, (str, os.PathLike)):
+            cpp = _core.NEP(str(model))
+        elif isinstance(model, NepModel):
+            cpp = _core.NEP(model)
+        else:
+            raise TypeError("NEP: expected a path to nep.txt or a NepModel")
+        super().__init__(cpp, skin)
 
     @property
-    def cutoff(self) -> float:
-        """Largest radial cutoff, Å."""
-        return self._nep.cutoff
+    def model(self) -> NepModel:
+        """A copy of the model parameters."""
+        return self._cpp.model
 
     @property
     def elements(self) -> list[str]:
-        return list(self._nep.model.elements)
-
-    def _neighbor_list(self):
-        if self._list is None:
-            self._list = _core.NeighborList(self._nep.cutoff, self.skin, self._nep.secondary_cutoff)
-        return self._list
-
-    def compute(self, structure) -> NepResult:
-        """Energy, site energies, forces and virials of a System or ASE Atoms."""
-        s = as_system(structure)
-        r = self._nep.compute(s, self._neighbor_list())
-        return NepResult(
-            energy=r["energy"],
-            energies=r["energies"],
-            forces=r["forces"],
-            virial=r["virial"],
-            virials=r["virials"],
-            volume=s.box.volume,
-        )
+        return list(self._cpp.model.elements)
 
     def descriptors(self, structure, scaled: bool = False) -> np.ndarray:
         """Descriptor of every atom, shape (N, D), in GPUMD's component order; multiplied by the
         model's q_scaler (the network input) when ``scaled``."""
-        return self._nep.descriptors(as_system(structure), scaled)
+        return self._cpp.descriptors(as_system(structure), scaled)
 
     def __repr__(self) -> str:
-        m = self._nep.model
+        m = self._cpp.model
         return f"NEP(nep{m.version}, elements={list(m.elements)}, cutoff={m.cutoff_radial[0]:g}/{m.cutoff_angular[0]:g} A)"
+
+
+class LennardJones(Potential):
+    """Lennard-Jones pairs ``{(species_a, species_b): (epsilon eV, sigma Å, cutoff Å)}``,
+    shifted to zero energy at the cutoff when ``shift``. Pairs not listed do not interact."""
+
+    def __init__(self, pairs: dict, shift: bool = True, skin: float = 0.5):
+        items = [(a, b, float(e), float(s), float(c)) for (a, b), (e, s, c) in pairs.items()]
+        super().__init__(_core.LennardJones(items, shift), skin)
+
+
+class EAM(Potential):
+    """Embedded-atom method from a LAMMPS file or tables.
+
+    ``EAM("Au.eam.alloy")`` reads a setfl file (``*.eam.alloy``, ``*.setfl``); funcfl files
+    (``*.eam``) are read with ``EAM.from_funcfl(path, ...)``; ``EAM.zhou_gold()`` tabulates the
+    Zhou-Johnson-Wadley (2004) analytic gold model. Interpolation matches LAMMPS.
+    """
+
+    def __init__(self, source, skin: float = 0.5):
+        if isinstance(source, _core.EamTables):
+            tables = source
+        else:
+            path = str(source)
+            tables = _core.read_funcfl([path]) if path.endswith(".eam") else _core.read_setfl(path)
+        self.tables = tables
+        super().__init__(_core.EAM(tables), skin)
+
+    @classmethod
+    def from_funcfl(cls, *paths, skin: float = 0.5) -> "EAM":
+        return cls(_core.read_funcfl([str(p) for p in paths]), skin)
+
+    @classmethod
+    def zhou_gold(cls, nr: int = 2000, nrho: int = 2000, cutoff: float = 6.2, skin: float = 0.5) -> "EAM":
+        """Zhou, Johnson & Wadley, PRB 69, 144113 (2004), gold; cutoff in Å."""
+        return cls(_core.zhou_2004_gold(nr, nrho, cutoff), skin)
+
+    def write_setfl(self, path, comment: str = "") -> None:
+        """Writes the tables as a LAMMPS setfl (eam/alloy) file."""
+        self.tables.write_setfl(path, comment)
+
+
+class Tersoff(Potential):
+    """Tersoff potential from a LAMMPS ``.tersoff`` file, or ``Tersoff.carbon_1989()``."""
+
+    def __init__(self, source, skin: float = 0.5):
+        cpp = source if isinstance(source, _core.Tersoff) else _core.Tersoff.from_file(str(source))
+        super().__init__(cpp, skin)
+
+    @classmethod
+    def carbon_1989(cls, widened_switch: bool = False, skin: float = 0.5) -> "Tersoff":
+        """Tersoff 1989 carbon; ``widened_switch`` moves the cutoff switch to 1.95-2.15 Å (the qHP
+        C60 teacher: keeps the [2+2] rings intact at 300 K)."""
+        return cls(_core.Tersoff.carbon_1989(widened_switch), skin)
+
+    def write(self, path) -> None:
+        """Writes the parameters as a LAMMPS .tersoff file."""
+        self._cpp.write(path)

@@ -11,6 +11,7 @@
 #include "nepcg/error.hpp"
 #include "nepcg/kernels/nep_site.hpp"
 #include "nepcg/kernels/zbl.hpp"
+#include "partial_forces.hpp"
 
 namespace nepcg {
 
@@ -132,22 +133,7 @@ void NEP::accumulate(const System& s, const NeighborList& list, ForceResult& out
   }
 
   // Pass 2: gather F_i = sum_j (f_ij - f_ji) and W_i = sum_j r_ij (x) f_ji.
-  const auto& rev = list.reverse();
-#pragma omp parallel for schedule(dynamic, 64)
-  for (long long i = 0; i < n; ++i) {
-    double F[3] = {0, 0, 0}, W[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
-    for (int64_t e = off[i]; e < off[i + 1]; ++e) {
-      const double* fij = &f[3 * e];
-      const double* fji = &f[3 * rev[e]];
-      double r[3], d;
-      entry_vector(list, i, e, s, r, d);
-      for (int c = 0; c < 3; ++c) F[c] += fij[c] - fji[c];
-      for (int x = 0; x < 3; ++x)
-        for (int y = 0; y < 3; ++y) W[3 * x + y] += r[x] * fji[y];
-    }
-    for (int c = 0; c < 3; ++c) out.forces[3 * i + c] += F[c];
-    for (int k = 0; k < 9; ++k) out.virials[9 * i + k] += W[k];
-  }
+  detail::gather_partial_forces(s, list, f, out);
 }
 
 std::vector<double> NEP::descriptors(const System& s, const NeighborList& list, bool scaled) const {

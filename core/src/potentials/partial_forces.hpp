@@ -1,0 +1,35 @@
+// Internal helper for many-body potentials written as site energies U_i({r_ij}): given one partial
+// force f_ij = dU_i/dr_ij per neighbour-list entry (3 doubles per entry), gathers
+//   F_i = sum_j (f_ij - f_ji)   and   W_i = sum_j r_ij (x) f_ji   (GPUMD's per-atom virial)
+// through the list's reverse entries, so every atom writes only its own results (no atomics).
+#pragma once
+
+#include <vector>
+
+#include "nepcg/neighbor_list.hpp"
+#include "nepcg/potential.hpp"
+
+namespace nepcg::detail {
+
+inline void gather_partial_forces(const System& s, const NeighborList& list, const std::vector<double>& f,
+                                  ForceResult& out) {
+  const long long n = static_cast<long long>(s.size());
+  const auto& off = list.offsets();
+  const auto& rev = list.reverse();
+#pragma omp parallel for schedule(dynamic, 64)
+  for (long long i = 0; i < n; ++i) {
+    double F[3] = {0, 0, 0}, W[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t e = off[i]; e < off[i + 1]; ++e) {
+      const double* fij = &f[3 * e];
+      const double* fji = &f[3 * rev[e]];
+      const Vec3 r = list.pair_vector(i, e, s.positions, s.box);
+      for (int c = 0; c < 3; ++c) F[c] += fij[c] - fji[c];
+      for (int x = 0; x < 3; ++x)
+        for (int y = 0; y < 3; ++y) W[3 * x + y] += r[x] * fji[y];
+    }
+    for (int c = 0; c < 3; ++c) out.forces[3 * i + c] += F[c];
+    for (int k = 0; k < 9; ++k) out.virials[9 * i + k] += W[k];
+  }
+}
+
+}  // namespace nepcg::detail
