@@ -12,6 +12,7 @@ NB_MODULE(_core, m) {
   init_neighbors(m);
   init_potentials(m);
   init_nep(m);
+  init_simulator(m);
 
   m.def("build_info_text", &nepcg::build_info_text);
   m.def("set_num_threads", &nepcg::set_num_threads, nb::arg("n"),

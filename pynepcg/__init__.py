@@ -7,7 +7,8 @@ from . import _core
 from ._core import Box, NeighborList, System, get_num_threads, set_num_threads
 from .errors import FileFormatError, InputError
 from . import system as _system  # installs System.info / System.arrays and conversions
-from . import io, structures
+from . import ensembles, io, observers, structures
+from .simulator import Simulator
 from .neighbors import neighbor_list
 from .potentials import EAM, NEP, LennardJones, NepModel, Sum, Tersoff, read_nep_model
 
@@ -22,10 +23,13 @@ __all__ = [
     "NEP",
     "NepModel",
     "NeighborList",
+    "Simulator",
     "Sum",
     "System",
     "Tersoff",
     "cmake_dir",
+    "ensembles",
+    "observers",
     "get_num_threads",
     "info",
     "io",

@@ -50,6 +50,11 @@ class NeighborList {
   const std::vector<int>& num_secondary() const { return num_secondary_; }
   int num_neighbors(size_t i) const { return static_cast<int>(offsets_[i + 1] - offsets_[i]); }
   int max_neighbors() const;
+  /// Positions and cell of the last build (a list rebuilt from them is identical, entry order
+  /// included: restart files use this for bit-identical continuation).
+  const std::vector<double>& reference_positions() const { return reference_positions_; }
+  const Mat3& reference_cell() const { return reference_cell_; }
+  const std::array<bool, 3>& reference_pbc() const { return reference_pbc_; }
 
   /// Pair vector r_ij (Å) of entry p (belonging to atom i) for the given positions and box.
   Vec3 pair_vector(size_t i, int64_t p, const std::vector<double>& positions, const Box& box) const {

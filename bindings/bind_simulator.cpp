@@ -1,0 +1,112 @@
+// Simulator, Ensemble and observers.
+#include <nanobind/stl/array.h>
+#include <nanobind/stl/filesystem.h>
+#include <nanobind/stl/shared_ptr.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include "common.hpp"
+#include "nepcg/error.hpp"
+#include "nepcg/simulator.hpp"
+
+using namespace nepcg;
+
+void init_simulator(nb::module_& m) {
+  nb::enum_<ThermostatKind>(m, "ThermostatKind")
+      .value("none", ThermostatKind::None)
+      .value("berendsen", ThermostatKind::Berendsen)
+      .value("bussi", ThermostatKind::Bussi)
+      .value("langevin", ThermostatKind::Langevin)
+      .value("nose_hoover_chain", ThermostatKind::NoseHooverChain);
+  nb::enum_<LangevinSplitting>(m, "LangevinSplitting")
+      .value("BAOAB", LangevinSplitting::BAOAB)
+      .value("OBABO", LangevinSplitting::OBABO);
+  nb::enum_<BarostatKind>(m, "BarostatKind")
+      .value("none", BarostatKind::None)
+      .value("berendsen", BarostatKind::Berendsen)
+      .value("scr", BarostatKind::StochasticCellRescaling);
+  nb::enum_<PressureCoupling>(m, "PressureCoupling")
+      .value("isotropic", PressureCoupling::Isotropic)
+      .value("orthorhombic", PressureCoupling::Orthorhombic)
+      .value("triclinic", PressureCoupling::Triclinic);
+
+  nb::class_<Ensemble>(m, "Ensemble", "Integrator settings of a run (see pynepcg.ensembles).")
+      .def(nb::init<>())
+      .def_rw("thermostat", &Ensemble::thermostat)
+      .def_rw("temperature_start", &Ensemble::temperature_start)
+      .def_rw("temperature_end", &Ensemble::temperature_end)
+      .def_rw("tau_temperature", &Ensemble::tau_temperature)
+      .def_rw("splitting", &Ensemble::splitting)
+      .def_rw("chain_length", &Ensemble::chain_length)
+      .def_rw("barostat", &Ensemble::barostat)
+      .def_rw("coupling", &Ensemble::coupling)
+      .def_rw("pressure_start", &Ensemble::pressure_start)
+      .def_rw("pressure_end", &Ensemble::pressure_end)
+      .def_rw("modulus", &Ensemble::modulus)
+      .def_rw("tau_pressure", &Ensemble::tau_pressure)
+      .def_rw("strain_rate", &Ensemble::strain_rate)
+      .def_rw("fixed_group_method", &Ensemble::fixed_group_method)
+      .def_rw("fixed_group", &Ensemble::fixed_group)
+      .def_rw("remove_drift_interval", &Ensemble::remove_drift_interval)
+      .def("validate", &Ensemble::validate);
+
+  nb::class_<Observer>(m, "Observer").def_prop_ro("interval", &Observer::interval);
+  nb::class_<ThermoObserver, Observer>(m, "ThermoObserver")
+      .def(nb::init<long, const std::string&>(), nb::arg("interval"), nb::arg("path") = "")
+      .def_static("columns", &ThermoObserver::columns)
+      .def_prop_ro("rows", [](const ThermoObserver& o) {
+        const size_t nc = ThermoObserver::columns().size();
+        return owned(std::vector<double>(o.rows()), {o.rows().size() / nc, nc});
+      });
+  nb::class_<DumpObserver, Observer>(m, "DumpObserver")
+      .def("__init__",
+           [](DumpObserver* self, long interval, const std::filesystem::path& p, bool v, bool f, bool append) {
+             new (self) DumpObserver(interval, p.string(), v, f, append);
+           },
+           nb::arg("interval"), nb::arg("path"), nb::arg("velocities") = false, nb::arg("forces") = false,
+           nb::arg("append") = false);
+  nb::class_<RdfObserver, Observer>(m, "RdfObserver")
+      .def(nb::init<long, double, int, const std::string&, const std::string&>(), nb::arg("interval"),
+           nb::arg("r_max"), nb::arg("bins"), nb::arg("species_a") = "", nb::arg("species_b") = "")
+      .def_prop_ro("radii", [](const RdfObserver& o) { auto r = o.radii(); const size_t n = r.size(); return owned(std::move(r), {n}); })
+      .def_prop_ro("rdf", [](const RdfObserver& o) { auto g = o.rdf(); const size_t n = g.size(); return owned(std::move(g), {n}); })
+      .def_prop_ro("samples", &RdfObserver::samples);
+  nb::class_<StressStrainObserver, Observer>(m, "StressStrainObserver")
+      .def(nb::init<long>(), nb::arg("interval"))
+      .def_prop_ro("rows", [](const StressStrainObserver& o) {
+        return owned(std::vector<double>(o.rows()), {o.rows().size() / 10, 10});
+      });
+
+  nb::class_<Simulator>(m, "Simulator")
+      .def(nb::init<System, std::shared_ptr<const Potential>, double, uint64_t>(), nb::arg("system"),
+           nb::arg("potential"), nb::arg("skin") = 1.0, nb::arg("seed") = 0)
+      .def_prop_ro("system", [](Simulator& s) -> System& { return s.system(); }, nb::rv_policy::reference_internal)
+      .def("set_temperature", &Simulator::set_temperature, nb::arg("temperature"))
+      .def("run", &Simulator::run, nb::arg("steps"), nb::arg("ensemble"), nb::arg("time_step"),
+           nb::arg("observers") = std::vector<std::shared_ptr<Observer>>{}, nb::call_guard<nb::gil_scoped_release>())
+      .def("update_forces", &Simulator::update_forces, nb::call_guard<nb::gil_scoped_release>())
+      .def_prop_ro("step", &Simulator::step)
+      .def_prop_ro("time", &Simulator::time)
+      .def_prop_ro("kinetic_energy", &Simulator::kinetic_energy)
+      .def_prop_ro("potential_energy", [](Simulator& s) { s.update_forces(); return s.potential_energy(); })
+      .def_prop_ro("temperature", &Simulator::temperature)
+      .def_prop_ro("degrees_of_freedom", &Simulator::degrees_of_freedom)
+      .def_prop_ro("conserved_energy", [](Simulator& s) { s.update_forces(); return s.conserved_energy(); })
+      .def_prop_ro("pressure_tensor",
+                   [](Simulator& s) {
+                     s.update_forces();
+                     const Mat3 p = s.pressure_tensor();
+                     std::vector<double> v(9);
+                     for (int k = 0; k < 9; ++k) v[k] = p[k / 3][k % 3];
+                     return owned(std::move(v), {3, 3});
+                   })
+      .def_prop_ro("forces",
+                   [](Simulator& s) {
+                     s.update_forces();
+                     std::vector<double> f = s.forces().forces;
+                     const size_t n = f.size() / 3;
+                     return owned(std::move(f), {n, 3});
+                   })
+      .def("write_restart", [](const Simulator& s, const std::filesystem::path& p) { s.write_restart(p.string()); })
+      .def("read_restart", [](Simulator& s, const std::filesystem::path& p) { s.read_restart(p.string()); });
+}

@@ -1,0 +1,96 @@
+// The molecular-dynamics engine (CPU): velocity Verlet with the thermostats, barostats and
+// deformation of ensemble.hpp, a Verlet neighbour list with skin, observers and exact restarts.
+//
+// Units: positions Å, velocities Å/fs, masses amu, time fs, forces eV/Å, energies eV,
+// temperature K, pressure GPa in outputs. Temperature T = 2 K / (N_f k_B) with N_f = 3 N_moving
+// minus 3 when the centre-of-mass momentum is conserved (no Langevin thermostat, no fixed atoms).
+// Pressure tensor P = (W + sum_i m_i v_i (x) v_i) / V (positive = compressive).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nepcg/ensemble.hpp"
+#include "nepcg/neighbor_list.hpp"
+#include "nepcg/observers.hpp"
+#include "nepcg/potential.hpp"
+#include "nepcg/random.hpp"
+#include "nepcg/system.hpp"
+
+namespace nepcg {
+
+class Simulator {
+ public:
+  /// skin (Å) of the Verlet list; seed for every stochastic part (velocities, thermostats).
+  Simulator(System system, std::shared_ptr<const Potential> potential, double skin = 1.0, uint64_t seed = 0);
+
+  /// Maxwell-Boltzmann velocities at temperature T (K) with zero total momentum, rescaled to
+  /// exactly T (fixed atoms, when given by the next run's ensemble, are excluded then).
+  void set_temperature(double temperature);
+
+  /// Runs `steps` steps of `time_step` fs. Observers sample every interval steps.
+  void run(long steps, const Ensemble& ensemble, double time_step,
+           const std::vector<std::shared_ptr<Observer>>& observers = {});
+
+  const System& system() const { return system_; }
+  System& system() { return system_; }
+  /// Computes the forces at the current positions if they are not up to date.
+  void update_forces();
+  /// Forces, energies and virials at the current positions (call update_forces() first; a run
+  /// leaves them up to date). Throws RuntimeError when they are stale.
+  const ForceResult& forces() const;
+  long step() const { return step_; }        ///< steps done in all runs
+  double time() const { return time_; }      ///< fs
+  double time_step() const { return time_step_; }
+  long run_step() const { return run_step_; }  ///< steps done in the current run
+
+  // Thermodynamics of the current state.
+  double kinetic_energy() const;       ///< eV
+  double potential_energy() const;     ///< eV
+  int degrees_of_freedom() const;
+  double temperature() const;          ///< K
+  Mat3 pressure_tensor() const;        ///< eV/Å^3 (including the kinetic part)
+  double conserved_energy() const;     ///< eV: total energy + energy exchanged with baths
+  double target_temperature() const { return target_temperature_; }
+
+  /// Restart file: positions, velocities, box, step/time, thermostat/barostat state and the
+  /// random-number state, written exactly (a run continued from it is bit-identical).
+  void write_restart(const std::string& path) const;
+  void read_restart(const std::string& path);
+
+ private:
+  void compute_forces();
+  void kick(double dt);            // v += F/m dt for moving atoms
+  void drift(double dt);           // x += v dt
+  void nose_hoover_half(const Ensemble& e, double dt);   // MTK half step of the chain
+  void rescale_velocities(const Ensemble& e, double dt);  // Berendsen or Bussi
+  void langevin_o(double dt, double tau);                  // Ornstein-Uhlenbeck velocity update
+  void barostat(const Ensemble& e, double dt);
+  void deform(const Ensemble& e, double dt);
+  void scale_cell(const Mat3& mu, bool scale_velocities);  // r -> mu r (and v -> mu^-1 v)
+  Mat3 pressure_with_virial(const Mat3& virial) const;
+  void remove_drift();
+  void prepare_run(const Ensemble& e);
+  Mat3 target_pressure(const Ensemble& e) const;
+
+  System system_;
+  std::shared_ptr<const Potential> potential_;
+  NeighborList list_;
+  ForceResult result_;
+  bool forces_valid_ = false;
+  Random random_;
+
+  long step_ = 0, run_step_ = 0, run_length_ = 0;
+  double time_ = 0.0, time_step_ = 1.0;
+  double target_temperature_ = 0.0;
+  std::vector<char> moving_;      // 0 for fixed atoms
+  bool momentum_conserved_ = true;
+  double bath_energy_ = 0.0;      // energy taken out by thermostats/barostats (conserved-quantity bookkeeping)
+  std::vector<double> nhc_velocity_, nhc_position_;  // Nose-Hoover chain state (1/fs, dimensionless)
+  double nhc_tau_ = 100.0;
+  bool resume_ = false;           // set by read_restart: the next run may continue the interrupted one
+  Vec3 deform_lengths0_{};        // box extents at the start of a deformation run
+};
+
+}  // namespace nepcg

@@ -1,0 +1,35 @@
+#include "nepcg/ensemble.hpp"
+
+#include <cmath>
+#include <string>
+
+#include "nepcg/error.hpp"
+
+namespace nepcg {
+
+void Ensemble::validate() const {
+  auto fail = [](const std::string& m) { throw InputError("Ensemble: " + m); };
+  if (has_thermostat()) {
+    if (!(temperature_start > 0) || !(temperature_end > 0))
+      fail("thermostat temperatures must be positive (K)");
+    if (!(tau_temperature > 0)) fail("tau_temperature must be positive (fs)");
+    if (thermostat == ThermostatKind::NoseHooverChain && (chain_length < 1 || chain_length > 20))
+      fail("chain_length must be 1 ... 20");
+  }
+  if (has_barostat()) {
+    if (!(tau_pressure > 0)) fail("tau_pressure must be positive (fs)");
+    for (int r = 0; r < 3; ++r)
+      for (int c = 0; c < 3; ++c) {
+        const bool used = coupling == PressureCoupling::Triclinic || r == c;
+        if (used && !(modulus[r][c] > 0))
+          fail("the elastic modulus estimate of every coupled component must be positive (GPa)");
+        if (!std::isfinite(pressure_start[r][c]) || !std::isfinite(pressure_end[r][c]))
+          fail("target pressures must be finite");
+      }
+  }
+  for (double r : strain_rate)
+    if (!std::isfinite(r) || std::fabs(r) >= 1.0) fail("strain rates must be finite and below 1/fs in magnitude");
+  if (remove_drift_interval < 0) fail("remove_drift_interval must be >= 0");
+}
+
+}  // namespace nepcg

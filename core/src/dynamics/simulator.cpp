@@ -1,0 +1,242 @@
+// Velocity Verlet with thermostat, barostat and deformation hooks. One step:
+//   [thermostat half step (NHC, OBABO)] kick dt/2, drift (BAOAB: drift/2, O, drift/2),
+//   deformation, barostat (pressure of the previous step), forces, kick dt/2,
+//   [thermostat half step or rescaling], drift removal, observers.
+#include "nepcg/simulator.hpp"
+
+#include <cmath>
+
+#include "nepcg/error.hpp"
+#include "nepcg/units.hpp"
+
+namespace nepcg {
+
+Simulator::Simulator(System system, std::shared_ptr<const Potential> potential, double skin, uint64_t seed)
+    : system_(std::move(system)),
+      potential_(std::move(potential)),
+      list_(potential_ ? potential_->cutoff() : 1.0, skin, potential_ ? potential_->secondary_cutoff() : 0.0),
+      random_(seed) {
+  if (!potential_) throw InputError("Simulator: no potential given");
+  system_.validate();
+  if (system_.velocities.empty()) system_.velocities.assign(3 * system_.size(), 0.0);
+  moving_.assign(system_.size(), 1);
+}
+
+void Simulator::compute_forces() {
+  list_.update(system_.box, system_.positions);
+  result_.reset(system_.size());
+  potential_->accumulate(system_, list_, result_);
+  result_.sum_totals();
+  forces_valid_ = true;
+}
+
+void Simulator::update_forces() {
+  if (!forces_valid_) compute_forces();
+}
+
+const ForceResult& Simulator::forces() const {
+  if (!forces_valid_) throw RuntimeError("Simulator: forces are not up to date (call update_forces())");
+  return result_;
+}
+
+void Simulator::set_temperature(double temperature) {
+  if (!(temperature >= 0)) throw InputError("Simulator: temperature must be >= 0 K");
+  const size_t n = system_.size();
+  auto& v = system_.velocities;
+  v.assign(3 * n, 0.0);
+  double p[3] = {0, 0, 0}, m_total = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (!moving_[i]) continue;
+    const double sigma = std::sqrt(units::kBoltzmann * temperature / (system_.masses[i] * units::kMassVelocity2ToEnergy));
+    for (int c = 0; c < 3; ++c) {
+      v[3 * i + c] = sigma * random_.normal();
+      p[c] += system_.masses[i] * v[3 * i + c];
+    }
+    m_total += system_.masses[i];
+  }
+  if (m_total > 0)
+    for (size_t i = 0; i < n; ++i)
+      if (moving_[i])
+        for (int c = 0; c < 3; ++c) v[3 * i + c] -= p[c] / m_total;
+  const double t = this->temperature();
+  if (t > 0)
+    for (double& x : v) x *= std::sqrt(temperature / t);
+}
+
+double Simulator::kinetic_energy() const {
+  double k = 0.0;
+  const auto& v = system_.velocities;
+  for (size_t i = 0; i < system_.size(); ++i)
+    k += system_.masses[i] * (v[3 * i] * v[3 * i] + v[3 * i + 1] * v[3 * i + 1] + v[3 * i + 2] * v[3 * i + 2]);
+  return 0.5 * k * units::kMassVelocity2ToEnergy;
+}
+
+int Simulator::degrees_of_freedom() const {
+  long moving = 0;
+  for (char m : moving_) moving += m;
+  const long dof = 3 * moving - (momentum_conserved_ && moving > 1 ? 3 : 0);
+  return static_cast<int>(std::max(dof, 1L));
+}
+
+double Simulator::temperature() const {
+  return 2.0 * kinetic_energy() / (degrees_of_freedom() * units::kBoltzmann);
+}
+
+double Simulator::potential_energy() const { return forces().energy; }
+
+Mat3 Simulator::pressure_tensor() const { return pressure_with_virial(forces().virial); }
+
+Mat3 Simulator::pressure_with_virial(const Mat3& virial) const {
+  const double volume = system_.box.volume();
+  if (!(volume > 0)) throw InputError("Simulator: pressure needs a periodic cell with non-zero volume");
+  Mat3 p = virial;
+  const auto& v = system_.velocities;
+  for (size_t i = 0; i < system_.size(); ++i)
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b) p[a][b] += system_.masses[i] * v[3 * i + a] * v[3 * i + b] * units::kMassVelocity2ToEnergy;
+  for (auto& row : p)
+    for (double& x : row) x /= volume;
+  return p;
+}
+
+double Simulator::conserved_energy() const {
+  double e = kinetic_energy() + potential_energy() + bath_energy_;
+  if (!nhc_velocity_.empty()) {
+    const double kt = units::kBoltzmann * target_temperature_;
+    const double tau = nhc_tau_;
+    for (size_t j = 0; j < nhc_velocity_.size(); ++j) {
+      const double q = (j == 0 ? degrees_of_freedom() : 1) * kt * tau * tau;
+      e += 0.5 * q * nhc_velocity_[j] * nhc_velocity_[j] + (j == 0 ? degrees_of_freedom() : 1) * kt * nhc_position_[j];
+    }
+  }
+  return e;
+}
+
+void Simulator::kick(double dt) {
+  update_forces();
+  auto& v = system_.velocities;
+  const auto& f = result_.forces;
+  for (size_t i = 0; i < system_.size(); ++i) {
+    if (!moving_[i]) {
+      v[3 * i] = v[3 * i + 1] = v[3 * i + 2] = 0.0;
+      continue;
+    }
+    const double a = dt * units::kForceToAcceleration / system_.masses[i];
+    for (int c = 0; c < 3; ++c) v[3 * i + c] += a * f[3 * i + c];
+  }
+}
+
+void Simulator::drift(double dt) {
+  auto& x = system_.positions;
+  const auto& v = system_.velocities;
+  for (size_t k = 0; k < x.size(); ++k) x[k] += dt * v[k];
+  forces_valid_ = false;
+}
+
+void Simulator::remove_drift() {
+  double p[3] = {0, 0, 0}, m = 0;
+  auto& v = system_.velocities;
+  for (size_t i = 0; i < system_.size(); ++i) {
+    if (!moving_[i]) continue;
+    for (int c = 0; c < 3; ++c) p[c] += system_.masses[i] * v[3 * i + c];
+    m += system_.masses[i];
+  }
+  if (m <= 0) return;
+  const double k0 = kinetic_energy();
+  for (size_t i = 0; i < system_.size(); ++i)
+    if (moving_[i])
+      for (int c = 0; c < 3; ++c) v[3 * i + c] -= p[c] / m;
+  bath_energy_ += k0 - kinetic_energy();
+}
+
+void Simulator::prepare_run(const Ensemble& e) {
+  e.validate();
+  const size_t n = system_.size();
+  moving_.assign(n, 1);
+  if (e.fixed_group_method >= 0) {
+    if (e.fixed_group_method >= static_cast<int>(system_.groups.size()))
+      throw InputError("Simulator: fixed group method " + std::to_string(e.fixed_group_method) +
+                       " does not exist (the system has " + std::to_string(system_.groups.size()) + ")");
+    for (size_t i = 0; i < n; ++i)
+      if (system_.groups[e.fixed_group_method][i] == e.fixed_group) moving_[i] = 0;
+  }
+  bool any_fixed = false;
+  for (char m : moving_) any_fixed |= !m;
+  momentum_conserved_ = !any_fixed && e.thermostat != ThermostatKind::Langevin;
+  if (e.has_barostat() || e.deforms()) {
+    for (int a = 0; a < 3; ++a)
+      if (!system_.box.periodic(a) &&
+          (e.strain_rate[a] != 0.0 || (e.has_barostat() && e.modulus[a][a] > 0 && e.modulus[a][a] <= 2000.0)))
+        throw InputError("Simulator: the barostat or deformation acts on a non-periodic direction");
+  }
+  if (e.thermostat == ThermostatKind::NoseHooverChain) {
+    if (static_cast<int>(nhc_velocity_.size()) != e.chain_length) {
+      nhc_velocity_.assign(e.chain_length, 0.0);
+      nhc_position_.assign(e.chain_length, 0.0);
+    }
+    nhc_tau_ = e.tau_temperature;
+  } else {
+    nhc_velocity_.clear();
+    nhc_position_.clear();
+  }
+}
+
+Mat3 Simulator::target_pressure(const Ensemble& e) const {
+  const double f = run_length_ > 0 ? double(run_step_ + 1) / run_length_ : 1.0;
+  Mat3 p{};
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b)
+      p[a][b] = (e.pressure_start[a][b] + f * (e.pressure_end[a][b] - e.pressure_start[a][b])) / units::kPressureToGPa;
+  return p;
+}
+
+void Simulator::run(long steps, const Ensemble& e, double dt, const std::vector<std::shared_ptr<Observer>>& observers) {
+  if (steps < 0) throw InputError("Simulator: the number of steps must be >= 0");
+  if (!(dt >= 0) || !std::isfinite(dt)) throw InputError("Simulator: time_step must be >= 0 fs");
+  for (const auto& o : observers)
+    if (!o) throw InputError("Simulator: an observer is missing (null)");
+  prepare_run(e);
+  const bool resume = resume_ && run_step_ + steps == run_length_;
+  resume_ = false;
+  if (!resume) {
+    run_step_ = 0;
+    run_length_ = steps;
+    for (int a = 0; a < 3; ++a) deform_lengths0_[a] = system_.box.cell()[a][a];
+  }
+  time_step_ = dt;
+  update_forces();
+  for (const auto& o : observers) o->begin(*this);
+  const bool nhc = e.thermostat == ThermostatKind::NoseHooverChain;
+  const bool langevin = e.thermostat == ThermostatKind::Langevin;
+  const bool obabo = langevin && e.splitting == LangevinSplitting::OBABO;
+  for (long s = 0; s < steps; ++s) {
+    const double f = run_length_ > 0 ? double(run_step_ + 1) / run_length_ : 1.0;
+    target_temperature_ = e.temperature_start + f * (e.temperature_end - e.temperature_start);
+    if (nhc) nose_hoover_half(e, dt);
+    if (obabo) langevin_o(0.5 * dt, e.tau_temperature);
+    kick(0.5 * dt);
+    if (langevin && !obabo) {
+      drift(0.5 * dt);
+      langevin_o(dt, e.tau_temperature);
+      drift(0.5 * dt);
+    } else {
+      drift(dt);
+    }
+    if (e.deforms()) deform(e, dt);
+    if (e.has_barostat()) barostat(e, dt);
+    compute_forces();
+    kick(0.5 * dt);
+    if (nhc) nose_hoover_half(e, dt);
+    if (obabo) langevin_o(0.5 * dt, e.tau_temperature);
+    if (e.thermostat == ThermostatKind::Berendsen || e.thermostat == ThermostatKind::Bussi) rescale_velocities(e, dt);
+    ++step_;
+    ++run_step_;
+    time_ += dt;
+    if (e.remove_drift_interval > 0 && run_step_ % e.remove_drift_interval == 0) remove_drift();
+    for (const auto& o : observers)
+      if (run_step_ % o->interval() == 0) o->sample(*this);
+  }
+  for (const auto& o : observers) o->end(*this);
+}
+
+}  // namespace nepcg

@@ -1,0 +1,159 @@
+// Thermo log, trajectory dump, radial distribution function and stress-strain records.
+#include <cmath>
+#include <cstdio>
+
+#include "../io/text_parsing.hpp"
+#include "nepcg/error.hpp"
+#include "nepcg/extxyz.hpp"
+#include "nepcg/simulator.hpp"
+#include "nepcg/units.hpp"
+
+namespace nepcg {
+
+Observer::Observer(long interval) : interval_(interval) {
+  if (interval < 1) throw InputError("Observer: interval must be >= 1 step");
+}
+
+// ------------------------------------------------------------------------------------ thermo
+
+ThermoObserver::ThermoObserver(long interval, const std::string& path) : Observer(interval), path_(path) {}
+
+std::vector<std::string> ThermoObserver::columns() {
+  return {"step", "time", "temperature", "kinetic_energy", "potential_energy", "total_energy", "conserved_energy",
+          "pressure", "pxx", "pyy", "pzz", "pyz", "pxz", "pxy", "volume", "density",
+          "ax", "ay", "az", "bx", "by", "bz", "cx", "cy", "cz"};
+}
+
+void ThermoObserver::begin(const Simulator&) {
+  if (path_.empty() || file_.is_open()) return;
+  file_.open(path_);
+  if (!file_) throw IOError("thermo: cannot open '" + path_ + "' for writing");
+  file_ << "#";
+  for (const auto& c : columns()) file_ << " " << c;
+  file_ << "\n# units: fs K eV eV eV eV GPa(x7) A^3 g/cm^3 A(x9)\n";
+}
+
+void ThermoObserver::sample(const Simulator& sim) {
+  const System& s = sim.system();
+  const double ke = sim.kinetic_energy(), pe = sim.potential_energy();
+  const double volume = s.box.volume();
+  Mat3 p{};
+  if (volume > 0) p = sim.pressure_tensor();
+  double mass = 0.0;
+  for (double m : s.masses) mass += m;
+  const double g = units::kPressureToGPa;
+  std::vector<double> row = {double(sim.step()), sim.time(), sim.temperature(), ke, pe, ke + pe, sim.conserved_energy(),
+                             g * (p[0][0] + p[1][1] + p[2][2]) / 3.0, g * p[0][0], g * p[1][1], g * p[2][2],
+                             g * p[1][2], g * p[0][2], g * p[0][1], volume,
+                             volume > 0 ? mass / volume * units::kDensityToGramPerCm3 : 0.0};
+  for (const auto& r : s.box.cell())
+    for (double x : r) row.push_back(x);
+  rows_.insert(rows_.end(), row.begin(), row.end());
+  if (file_.is_open()) {
+    for (size_t k = 0; k < row.size(); ++k) file_ << (k ? " " : "") << text::format_double(row[k]);
+    file_ << "\n";
+    file_.flush();
+  }
+}
+
+// ------------------------------------------------------------------------------------ dump
+
+DumpObserver::DumpObserver(long interval, const std::string& path, bool velocities, bool forces, bool append)
+    : Observer(interval), path_(path), velocities_(velocities), forces_(forces), append_(append) {}
+
+void DumpObserver::begin(const Simulator&) {
+  if (file_.is_open()) return;
+  file_.open(path_, append_ ? std::ios::app : std::ios::trunc);
+  if (!file_) throw IOError("dump: cannot open '" + path_ + "' for writing");
+}
+
+void DumpObserver::sample(const Simulator& sim) {
+  System frame = sim.system();
+  if (!velocities_) frame.velocities.clear();
+  const ForceResult& r = sim.forces();
+  frame.info.clear();
+  frame.arrays.clear();
+  frame.set_info("Time", InfoValue::real(sim.time()));
+  frame.set_info("energy", InfoValue::real(r.energy));
+  std::vector<double> w(9);
+  for (int k = 0; k < 9; ++k) w[k] = r.virial[k / 3][k % 3];
+  frame.set_info("virial", InfoValue::real_array(w));
+  if (forces_) {
+    PerAtomArray f;
+    f.name = "forces";
+    f.ncols = 3;
+    f.reals = r.forces;
+    frame.set_array(f);
+  }
+  write_extxyz_frame(file_, frame);
+  file_.flush();
+}
+
+// ------------------------------------------------------------------------------------ RDF
+
+RdfObserver::RdfObserver(long interval, double r_max, int bins, const std::string& a, const std::string& b)
+    : Observer(interval), r_max_(r_max), bins_(bins), a_(a), b_(b), histogram_(bins, 0.0) {
+  if (!(r_max > 0) || bins < 1) throw InputError("RDF: r_max must be positive and bins >= 1");
+}
+
+void RdfObserver::sample(const Simulator& sim) {
+  const System& s = sim.system();
+  const double volume = s.box.volume();
+  if (!(volume > 0)) throw InputError("RDF: needs a periodic cell");
+  NeighborList list(r_max_);
+  list.build(s.box, s.positions);
+  auto match = [&](size_t i, const std::string& name) { return name.empty() || s.species[s.types[i]] == name; };
+  long na = 0, nb = 0;
+  for (size_t i = 0; i < s.size(); ++i) na += match(i, a_), nb += match(i, b_);
+  if (na == 0 || nb == 0) return;
+  std::vector<double> h(bins_, 0.0);
+  const double dr = r_max_ / bins_;
+  const auto& off = list.offsets();
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (!match(i, a_)) continue;
+    for (int64_t e = off[i]; e < off[i + 1]; ++e) {
+      if (!match(list.neighbors()[e], b_)) continue;
+      const double r = norm(list.pair_vector(i, e, s.positions, s.box));
+      const int k = static_cast<int>(r / dr);
+      if (k < bins_) h[k] += 1.0;
+    }
+  }
+  const double density_b = nb / volume;
+  for (int k = 0; k < bins_; ++k) {
+    const double shell = 4.0 / 3.0 * 3.14159265358979323846 * (std::pow((k + 1) * dr, 3) - std::pow(k * dr, 3));
+    histogram_[k] += h[k] / (na * density_b * shell);
+  }
+  ++samples_;
+}
+
+std::vector<double> RdfObserver::radii() const {
+  std::vector<double> r(bins_);
+  for (int k = 0; k < bins_; ++k) r[k] = (k + 0.5) * r_max_ / bins_;
+  return r;
+}
+
+std::vector<double> RdfObserver::rdf() const {
+  std::vector<double> g(histogram_);
+  for (double& x : g) x = samples_ ? x / samples_ : 0.0;
+  return g;
+}
+
+// ------------------------------------------------------------------------------------ stress-strain
+
+StressStrainObserver::StressStrainObserver(long interval) : Observer(interval) {}
+
+void StressStrainObserver::begin(const Simulator& sim) {
+  if (rows_.empty())
+    for (int a = 0; a < 3; ++a) lengths0_[a] = sim.system().box.cell()[a][a];
+}
+
+void StressStrainObserver::sample(const Simulator& sim) {
+  const Mat3 p = sim.pressure_tensor();
+  const auto& c = sim.system().box.cell();
+  const double g = -units::kPressureToGPa;  // stress = -pressure, positive = tensile
+  rows_.insert(rows_.end(), {double(sim.step()), c[0][0] / lengths0_[0] - 1.0, c[1][1] / lengths0_[1] - 1.0,
+                             c[2][2] / lengths0_[2] - 1.0, g * p[0][0], g * p[1][1], g * p[2][2], g * p[1][2],
+                             g * p[0][2], g * p[0][1]});
+}
+
+}  // namespace nepcg

@@ -1,0 +1,69 @@
+"""Observers for :meth:`pynepcg.Simulator.run`; each samples every ``interval`` steps.
+
+* :class:`Thermo` -- thermodynamic log as numpy columns (and optionally a text file):
+  step, time (fs), temperature (K), kinetic/potential/total/conserved energy (eV), pressure and
+  pressure tensor pxx pyy pzz pyz pxz pxy (GPa, kinetic part included, positive = compressive),
+  volume (Å^3), density (g/cm^3), cell vectors ax ... cz (Å).
+* :class:`Dump` -- extended XYZ trajectory (OVITO-readable).
+* :class:`RDF` -- time-averaged radial distribution function.
+* :class:`StressStrain` -- engineering strain and stress (GPa, positive = tensile).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+
+__all__ = ["Thermo", "Dump", "RDF", "StressStrain"]
+
+
+class Thermo:
+    def __init__(self, interval: int = 100, path: str | None = None):
+        self._cpp = _core.ThermoObserver(int(interval), "" if path is None else str(path))
+
+    @property
+    def columns(self) -> list[str]:
+        return list(_core.ThermoObserver.columns())
+
+    @property
+    def data(self) -> dict[str, np.ndarray]:
+        """Column name -> values (one per sample)."""
+        rows = self._cpp.rows
+        return {name: rows[:, k] for k, name in enumerate(self.columns)}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.data[name]
+
+
+class Dump:
+    def __init__(self, interval: int, path, velocities: bool = False, forces: bool = False, append: bool = False):
+        self.path = str(path)
+        self._cpp = _core.DumpObserver(int(interval), self.path, velocities, forces, append)
+
+
+class RDF:
+    """g(r) up to r_max (Å) in `bins` bins, all atoms or species pair (a, b)."""
+
+    def __init__(self, interval: int, r_max: float, bins: int = 200, species: tuple | None = None):
+        a, b = species if species else ("", "")
+        self._cpp = _core.RdfObserver(int(interval), float(r_max), int(bins), a, b)
+
+    @property
+    def r(self) -> np.ndarray:
+        return self._cpp.radii
+
+    @property
+    def g(self) -> np.ndarray:
+        return self._cpp.rdf
+
+
+class StressStrain:
+    COLUMNS = ["step", "strain_x", "strain_y", "strain_z", "sxx", "syy", "szz", "syz", "sxz", "sxy"]
+
+    def __init__(self, interval: int = 100):
+        self._cpp = _core.StressStrainObserver(int(interval))
+
+    @property
+    def data(self) -> dict[str, np.ndarray]:
+        rows = self._cpp.rows
+        return {name: rows[:, k] for k, name in enumerate(self.COLUMNS)}

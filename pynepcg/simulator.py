@@ -1,0 +1,88 @@
+"""Molecular dynamics: ``pynepcg.Simulator(system, potential).run(steps, ensemble, observers)``.
+
+Units: time_step in fs, temperatures K, positions Å, velocities Å/fs; thermo output in eV, GPa.
+The simulator works on its own copy of the system (``sim.system``, updated in place).
+"""
+from __future__ import annotations
+
+from . import _core
+from .ensembles import NVE
+from .potentials import Potential, as_system
+
+__all__ = ["Simulator"]
+
+
+class Simulator:
+    """MD engine. ``device``: "cpu", "cuda" or "auto" (the GPU when the CUDA backend is compiled
+    and a GPU is present). ``skin`` (Å): Verlet-list skin. ``seed``: every stochastic part
+    (initial velocities, thermostats, barostats); the same seed gives the same trajectory."""
+
+    def __init__(self, system, potential: Potential, device: str = "auto", skin: float = 1.0, seed: int = 0):
+        if not isinstance(potential, Potential):
+            raise TypeError("Simulator: potential must be a pynepcg potential (NEP, EAM, Tersoff, ...)")
+        info = _core.build_info()
+        if device not in ("auto", "cpu", "cuda"):
+            raise ValueError("Simulator: device must be 'auto', 'cpu' or 'cuda'")
+        if device == "cuda":
+            raise RuntimeError("Simulator: the CUDA MD backend is not available in this version "
+                               f"(CUDA compiled: {info['cuda_compiled']}, GPUs: {info['gpus']}); use device='cpu'")
+        self.device = "cpu"
+        self.potential = potential
+        self._cpp = _core.Simulator(as_system(system).copy(), potential._cpp, float(skin), int(seed))
+
+    @property
+    def system(self):
+        """The current state (a System whose arrays are views of the simulator's storage)."""
+        return self._cpp.system
+
+    def set_temperature(self, temperature: float) -> None:
+        """Seeded Maxwell-Boltzmann velocities at `temperature` K with zero total momentum."""
+        self._cpp.set_temperature(float(temperature))
+
+    def run(self, steps: int, ensemble=None, time_step: float = 1.0, observers=()):
+        """Runs `steps` steps of `time_step` fs in `ensemble` (default NVE); returns the observers."""
+        ensemble = ensemble if ensemble is not None else NVE()
+        self._cpp.run(int(steps), ensemble._to_cpp(), float(time_step), [o._cpp for o in observers])
+        return list(observers)
+
+    # Current state
+    @property
+    def temperature(self) -> float:
+        return self._cpp.temperature
+
+    @property
+    def kinetic_energy(self) -> float:
+        return self._cpp.kinetic_energy
+
+    @property
+    def potential_energy(self) -> float:
+        return self._cpp.potential_energy
+
+    @property
+    def conserved_energy(self) -> float:
+        return self._cpp.conserved_energy
+
+    @property
+    def pressure_tensor(self):
+        """(3, 3) GPa, kinetic part included, positive = compressive."""
+        return self._cpp.pressure_tensor * 160.21766208
+
+    @property
+    def forces(self):
+        return self._cpp.forces
+
+    @property
+    def step(self) -> int:
+        return self._cpp.step
+
+    @property
+    def time(self) -> float:
+        return self._cpp.time
+
+    def write_restart(self, path) -> None:
+        """Positions, velocities, box, thermostat/barostat and random state: continuing from it with
+        :meth:`read_restart` then `run` of the remaining steps is bit-identical."""
+        self._cpp.write_restart(path)
+
+    def read_restart(self, path) -> None:
+        self._cpp.read_restart(path)
