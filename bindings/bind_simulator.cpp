@@ -1,13 +1,16 @@
 // Simulator, Ensemble and observers.
 #include <nanobind/stl/array.h>
 #include <nanobind/stl/filesystem.h>
+#include <nanobind/stl/function.h>
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
 #include "common.hpp"
 #include "nepcg/error.hpp"
+#include "nepcg/run_input.hpp"
 #include "nepcg/simulator.hpp"
+#include "nepcg/load_potential.hpp"
 
 using namespace nepcg;
 
@@ -77,6 +80,23 @@ void init_simulator(nb::module_& m) {
         return owned(std::vector<double>(o.rows()), {o.rows().size() / 10, 10});
       });
 
+  m.def(
+      "run_gpumd_input",
+      [](const std::filesystem::path& input, const std::filesystem::path& directory, bool verbose) {
+        nb::gil_scoped_release release;
+        run_gpumd_input(input.string(), directory.string(),
+                        verbose ? std::function<void(const std::string&)>([](const std::string& msg) {
+                          nb::gil_scoped_acquire acquire;
+                          nb::print(msg.c_str());
+                        })
+                                : std::function<void(const std::string&)>());
+      },
+      nb::arg("input"), nb::arg("directory") = "", nb::arg("verbose") = true);
+  m.def("load_potential", [](const std::filesystem::path& p) { return load_potential(p.string()); });
+  nb::class_<RestartObserver, Observer>(m, "RestartObserver")
+      .def("__init__", [](RestartObserver* self, long interval, const std::filesystem::path& p) {
+        new (self) RestartObserver(interval, p.string());
+      });
   nb::class_<Simulator>(m, "Simulator")
       .def(nb::init<System, std::shared_ptr<const Potential>, double, uint64_t>(), nb::arg("system"),
            nb::arg("potential"), nb::arg("skin") = 1.0, nb::arg("seed") = 0)
@@ -86,6 +106,7 @@ void init_simulator(nb::module_& m) {
            nb::arg("observers") = std::vector<std::shared_ptr<Observer>>{}, nb::call_guard<nb::gil_scoped_release>())
       .def("update_forces", &Simulator::update_forces, nb::call_guard<nb::gil_scoped_release>())
       .def_prop_ro("step", &Simulator::step)
+      .def_prop_ro("neighbor_list_builds", &Simulator::neighbor_list_builds)
       .def_prop_ro("time", &Simulator::time)
       .def_prop_ro("kinetic_energy", &Simulator::kinetic_energy)
       .def_prop_ro("potential_energy", [](Simulator& s) { s.update_forces(); return s.potential_energy(); })

@@ -8,6 +8,7 @@
 #include "nepcg/extxyz.hpp"
 #include "nepcg/info.hpp"
 #include "nepcg/neighbor_list.hpp"
+#include "nepcg/run_input.hpp"
 
 namespace {
 
@@ -17,6 +18,10 @@ const char* kUsage =
     "NEP-CG: coarse-grained and multiscale neuroevolution potentials.\n"
     "\n"
     "commands:\n"
+    "  run [RUN_IN]         run a GPUMD-style run.in (default ./run.in) with model.xyz from its folder;\n"
+    "                       keywords: potential velocity time_step ensemble (nve nvt_ber nvt_bdp\n"
+    "                       nvt_nhc nvt_lan nvt_bao npt_ber npt_scr) fix deform dump_thermo\n"
+    "                       dump_exyz dump_xyz dump_restart run\n"
     "  info FILE [CUTOFF]   summarise an extended XYZ file: frames, atoms, species, cell,\n"
     "                       and neighbour statistics within CUTOFF (Å, default 5)\n"
     "\n"
@@ -58,6 +63,10 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (cmd == "info") return cmd_info(argc, argv);
+    if (cmd == "run") {
+      nepcg::run_gpumd_input(argc > 2 ? argv[2] : "run.in", "", [](const std::string& m) { std::cout << m << "\n"; });
+      return 0;
+    }
     std::cerr << "nepcg: unknown command '" << cmd << "'\n" << kUsage;
     return 2;
   } catch (const std::exception& e) {

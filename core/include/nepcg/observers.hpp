@@ -35,7 +35,9 @@ class Observer {
 /// compressive), volume (Å^3), density (g/cm^3), cell vectors ax ay az bx by bz cx cy cz (Å).
 class ThermoObserver : public Observer {
  public:
-  explicit ThermoObserver(long interval, const std::string& path = "");
+  /// path: text file (appended per run when gpumd_format). gpumd_format: GPUMD's thermo.out
+  /// (5 header lines per run, then T KE PE Pxx Pyy Pzz Pyz Pxz Pxy ax ay az bx by bz cx cy cz).
+  explicit ThermoObserver(long interval, const std::string& path = "", bool gpumd_format = false);
   static std::vector<std::string> columns();
   void begin(const Simulator& sim) override;
   void sample(const Simulator& sim) override;
@@ -43,6 +45,7 @@ class ThermoObserver : public Observer {
 
  private:
   std::string path_;
+  bool gpumd_format_;
   std::ofstream file_;
   std::vector<double> rows_;
 };
@@ -60,6 +63,16 @@ class DumpObserver : public Observer {
   std::string path_;
   bool velocities_, forces_, append_;
   std::ofstream file_;
+};
+
+/// Writes a restart file (Simulator::write_restart) every interval steps, overwriting it.
+class RestartObserver : public Observer {
+ public:
+  RestartObserver(long interval, const std::string& path);
+  void sample(const Simulator& sim) override;
+
+ private:
+  std::string path_;
 };
 
 /// Radial distribution function g(r) of all atoms (or of species a-b pairs) up to r_max,

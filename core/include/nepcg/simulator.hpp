@@ -44,6 +44,7 @@ class Simulator {
   double time() const { return time_; }      ///< fs
   double time_step() const { return time_step_; }
   long run_step() const { return run_step_; }  ///< steps done in the current run
+  long neighbor_list_builds() const { return list_.num_builds(); }
 
   // Thermodynamics of the current state.
   double kinetic_energy() const;       ///< eV

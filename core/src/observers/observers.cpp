@@ -16,7 +16,8 @@ Observer::Observer(long interval) : interval_(interval) {
 
 // ------------------------------------------------------------------------------------ thermo
 
-ThermoObserver::ThermoObserver(long interval, const std::string& path) : Observer(interval), path_(path) {}
+ThermoObserver::ThermoObserver(long interval, const std::string& path, bool gpumd_format)
+    : Observer(interval), path_(path), gpumd_format_(gpumd_format) {}
 
 std::vector<std::string> ThermoObserver::columns() {
   return {"step", "time", "temperature", "kinetic_energy", "potential_energy", "total_energy", "conserved_energy",
@@ -24,8 +25,17 @@ std::vector<std::string> ThermoObserver::columns() {
           "ax", "ay", "az", "bx", "by", "bz", "cx", "cy", "cz"};
 }
 
-void ThermoObserver::begin(const Simulator&) {
-  if (path_.empty() || file_.is_open()) return;
+void ThermoObserver::begin(const Simulator& sim) {
+  if (path_.empty()) return;
+  if (gpumd_format_) {
+    if (!file_.is_open()) file_.open(path_, std::ios::app);
+    if (!file_) throw IOError("thermo: cannot open '" + path_ + "' for writing");
+    file_ << "# dump_thermo " << interval() << "\n# format_version 1\n# num_atoms " << sim.system().size()
+          << "\n# dt_output " << text::format_double(interval() * sim.time_step()) << " fs\n"
+          << "# columns T KE PE sxx syy szz syz sxz sxy ax ay az bx by bz cx cy cz\n";
+    return;
+  }
+  if (file_.is_open()) return;
   file_.open(path_);
   if (!file_) throw IOError("thermo: cannot open '" + path_ + "' for writing");
   file_ << "#";
@@ -49,7 +59,15 @@ void ThermoObserver::sample(const Simulator& sim) {
   for (const auto& r : s.box.cell())
     for (double x : r) row.push_back(x);
   rows_.insert(rows_.end(), row.begin(), row.end());
-  if (file_.is_open()) {
+  if (file_.is_open() && gpumd_format_) {
+    char buf[64];
+    for (int k : {2, 3, 4, 8, 9, 10, 11, 12, 13, 16, 17, 18, 19, 20, 21, 22, 23, 24}) {
+      std::snprintf(buf, sizeof(buf), "%.8e ", row[k]);
+      file_ << buf;
+    }
+    file_ << "\n";
+    file_.flush();
+  } else if (file_.is_open()) {
     for (size_t k = 0; k < row.size(); ++k) file_ << (k ? " " : "") << text::format_double(row[k]);
     file_ << "\n";
     file_.flush();
@@ -88,6 +106,12 @@ void DumpObserver::sample(const Simulator& sim) {
   write_extxyz_frame(file_, frame);
   file_.flush();
 }
+
+// ------------------------------------------------------------------------------------ restart
+
+RestartObserver::RestartObserver(long interval, const std::string& path) : Observer(interval), path_(path) {}
+
+void RestartObserver::sample(const Simulator& sim) { sim.write_restart(path_); }
 
 // ------------------------------------------------------------------------------------ RDF
 

@@ -1,0 +1,271 @@
+// Interpreter of GPUMD run.in files (see nepcg/run_input.hpp for the supported keywords).
+#include "nepcg/run_input.hpp"
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <vector>
+
+#include "../io/text_parsing.hpp"
+#include "nepcg/error.hpp"
+#include "nepcg/extxyz.hpp"
+#include "nepcg/load_potential.hpp"
+#include "nepcg/simulator.hpp"
+
+namespace nepcg {
+namespace {
+
+struct Line {
+  long number;
+  std::vector<std::string> tokens;
+};
+
+std::string join_path(const std::string& dir, const std::string& name) {
+  if (dir.empty() || (!name.empty() && name[0] == '/')) return name;
+  return dir.back() == '/' ? dir + name : dir + "/" + name;
+}
+
+class Interpreter {
+ public:
+  Interpreter(std::string input, std::string dir, const std::function<void(const std::string&)>& log)
+      : input_(std::move(input)), dir_(std::move(dir)), log_(log) {}
+
+  void execute() {
+    std::ifstream in(input_);
+    if (!in) throw IOError("run.in: cannot open '" + input_ + "' for reading");
+    std::string text;
+    long n = 0;
+    std::vector<Line> lines;
+    while (std::getline(in, text)) {
+      ++n;
+      Line l{n, {}};
+      for (auto t : text::split(text::strip_comment(text))) l.tokens.emplace_back(t);
+      if (!l.tokens.empty()) lines.push_back(l);
+    }
+    for (const auto& l : lines) command(l);
+  }
+
+ private:
+  [[noreturn]] void fail(const Line& l, const std::string& reason) const {
+    throw FileFormatError(input_, l.number, "'" + l.tokens[0] + "': " + reason);
+  }
+  double real(const Line& l, size_t k) const {
+    double v;
+    if (k >= l.tokens.size()) fail(l, "missing value " + std::to_string(k));
+    if (!text::parse_double(l.tokens[k], v)) fail(l, "'" + l.tokens[k] + "' is not a number");
+    return v;
+  }
+  long integer(const Line& l, size_t k) const {
+    long long v;
+    if (k >= l.tokens.size()) fail(l, "missing value " + std::to_string(k));
+    if (!text::parse_int(l.tokens[k], v)) fail(l, "'" + l.tokens[k] + "' is not an integer");
+    return static_cast<long>(v);
+  }
+  void say(const std::string& s) const {
+    if (log_) log_(s);
+  }
+
+  const System& model() {
+    if (!model_loaded_) {
+      const std::string path = join_path(dir_, "model.xyz");
+      ExtxyzReader reader(path);
+      if (!reader.next(system_)) throw FileFormatError(path, 0, "no frame in model.xyz");
+      model_loaded_ = true;
+    }
+    return system_;
+  }
+
+  Simulator& simulator(const Line& l) {
+    if (!potential_) fail(l, "no potential given before this command");
+    if (!sim_) {
+      const bool has_velocities = !model().velocities.empty();
+      sim_ = std::make_unique<Simulator>(model(), potential_, 1.0, seed_);
+      if (!has_velocities) sim_->set_temperature(initial_temperature_);
+    }
+    return *sim_;
+  }
+
+  void command(const Line& l) {
+    const std::string& k = l.tokens[0];
+    const size_t nt = l.tokens.size();
+    if (k == "potential") {
+      if (nt != 2) fail(l, "expected 'potential FILE'");
+      if (sim_) fail(l, "changing the potential after a run is not supported");
+      potential_ = load_potential(join_path(dir_, l.tokens[1]));
+      say("potential " + l.tokens[1] + " (" + potential_->name() + ", cutoff " +
+          text::format_double(potential_->cutoff()) + " A)");
+    } else if (k == "velocity") {
+      if (nt != 2 && nt != 4) fail(l, "expected 'velocity T [seed S]'");
+      initial_temperature_ = real(l, 1);
+      if (nt == 4) {
+        if (l.tokens[2] != "seed") fail(l, "expected 'seed' before the seed value");
+        seed_ = static_cast<uint64_t>(integer(l, 3));
+      }
+      if (sim_) sim_->set_temperature(initial_temperature_);
+    } else if (k == "time_step") {
+      if (nt != 2) fail(l, "expected 'time_step DT' (fs); the max-displacement option is not supported");
+      time_step_ = real(l, 1);
+      if (time_step_ < 0) fail(l, "the time step must be >= 0 fs");
+    } else if (k == "ensemble") {
+      ensemble(l);
+    } else if (k == "fix") {
+      if (nt == 2) {
+        fixed_method_ = 0, fixed_group_ = static_cast<int>(integer(l, 1));
+      } else if (nt == 3) {
+        fixed_method_ = static_cast<int>(integer(l, 1)), fixed_group_ = static_cast<int>(integer(l, 2));
+      } else {
+        fail(l, "expected 'fix [method] group'");
+      }
+    } else if (k == "deform") {
+      deform(l);
+    } else if (k == "dump_thermo") {
+      if (nt != 2) fail(l, "expected 'dump_thermo N'");
+      observers_.push_back(std::make_shared<ThermoObserver>(integer(l, 1), join_path(dir_, "thermo.out"), true));
+    } else if (k == "dump_exyz") {
+      if (nt < 2 || nt > 5) fail(l, "expected 'dump_exyz N [has_velocity [has_force]]'");
+      const bool v = nt > 2 && integer(l, 2) != 0, f = nt > 3 && integer(l, 3) != 0;
+      observers_.push_back(std::make_shared<DumpObserver>(integer(l, 1), join_path(dir_, "dump.xyz"), v, f, true));
+    } else if (k == "dump_xyz") {
+      if (nt < 3) fail(l, "expected 'dump_xyz N FILE [velocity] [force]'");
+      bool v = false, f = false;
+      for (size_t q = 3; q < nt; ++q) {
+        if (l.tokens[q] == "velocity") v = true;
+        else if (l.tokens[q] == "force") f = true;
+        else fail(l, "option '" + l.tokens[q] + "' is not supported (velocity, force)");
+      }
+      observers_.push_back(std::make_shared<DumpObserver>(integer(l, 1), join_path(dir_, l.tokens[2]), v, f, true));
+    } else if (k == "dump_restart") {
+      if (nt != 2) fail(l, "expected 'dump_restart N'");
+      observers_.push_back(std::make_shared<RestartObserver>(integer(l, 1), join_path(dir_, "restart.out")));
+    } else if (k == "run") {
+      run(l);
+    } else {
+      fail(l, "unknown or unsupported keyword");
+    }
+  }
+
+  void run(const Line& l) {
+    if (l.tokens.size() != 2) fail(l, "expected 'run N'");
+    const long steps = integer(l, 1);
+    if (!ensemble_set_) fail(l, "no ensemble given for this run");
+    Simulator& sim = simulator(l);
+    Ensemble e = ensemble_;
+    e.fixed_group_method = fixed_method_, e.fixed_group = fixed_group_;
+    e.strain_rate = strain_rate_;
+    const auto t0 = std::chrono::steady_clock::now();
+    sim.run(steps, e, time_step_, observers_);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::ostringstream msg;
+    msg << "run " << steps << " steps: T = " << sim.temperature() << " K, speed "
+        << (s > 0 ? steps * double(sim.system().size()) / s : 0.0) << " atom*step/second";
+    say(msg.str());
+    // As in GPUMD, ensemble, fix, deform and outputs act on the next run only.
+    observers_.clear();
+    ensemble_set_ = false;
+    fixed_method_ = fixed_group_ = -1;
+    strain_rate_ = {0.0, 0.0, 0.0};
+  }
+
+  void ensemble(const Line& l) {
+    const size_t nt = l.tokens.size();
+    if (nt < 2) fail(l, "missing the ensemble name");
+    const std::string& name = l.tokens[1];
+    Ensemble e;
+    auto thermostat = [&](ThermostatKind kind) {
+      e.thermostat = kind;
+      e.temperature_start = real(l, 2);
+      e.temperature_end = real(l, 3);
+      e.tau_temperature = real(l, 4) * time_step_;
+    };
+    if (name == "nve") {
+      if (nt != 2) fail(l, "nve takes no parameters");
+    } else if (name == "nvt_ber" || name == "nvt_bdp" || name == "nvt_nhc" || name == "nvt_lan" || name == "nvt_bao") {
+      if (nt != 5) fail(l, "expected 'ensemble " + name + " T1 T2 tau_T'");
+      thermostat(name == "nvt_ber"   ? ThermostatKind::Berendsen
+                 : name == "nvt_bdp" ? ThermostatKind::Bussi
+                 : name == "nvt_nhc" ? ThermostatKind::NoseHooverChain
+                                     : ThermostatKind::Langevin);
+      e.splitting = name == "nvt_lan" ? LangevinSplitting::OBABO : LangevinSplitting::BAOAB;
+    } else if (name == "npt_ber" || name == "npt_scr") {
+      // GPUMD: npt_ber uses the Berendsen thermostat, npt_scr the Bussi thermostat.
+      if (nt < 5) fail(l, "expected T1 T2 tau_T and a pressure block");
+      const size_t np = nt - 5;
+      if (np != 3 && np != 7 && np != 13)
+        fail(l, "expected T1 T2 tau_T then 'p C tau_p', 'pxx pyy pzz Cxx Cyy Czz tau_p' or the 6+6+1 triclinic form");
+      thermostat(name == "npt_ber" ? ThermostatKind::Berendsen : ThermostatKind::Bussi);
+      if (real(l, 4) > 100000) e.thermostat = ThermostatKind::None;  // GPUMD: tau_T > 1e5 means NPH
+      e.barostat = name == "npt_ber" ? BarostatKind::Berendsen : BarostatKind::StochasticCellRescaling;
+      e.tau_pressure = real(l, nt - 1) * time_step_;
+      if (np == 3) {
+        e.coupling = PressureCoupling::Isotropic;
+        const double p = real(l, 5), c = real(l, 6);
+        for (int a = 0; a < 3; ++a) e.pressure_start[a][a] = e.pressure_end[a][a] = p, e.modulus[a][a] = c;
+      } else if (np == 7) {
+        e.coupling = PressureCoupling::Orthorhombic;
+        for (int a = 0; a < 3; ++a) {
+          e.pressure_start[a][a] = e.pressure_end[a][a] = real(l, 5 + a);
+          e.modulus[a][a] = real(l, 8 + a);
+        }
+      } else {
+        e.coupling = PressureCoupling::Triclinic;
+        const int idx[6][2] = {{0, 0}, {1, 1}, {2, 2}, {1, 2}, {0, 2}, {0, 1}};
+        for (int q = 0; q < 6; ++q) {
+          const int a = idx[q][0], b = idx[q][1];
+          e.pressure_start[a][b] = e.pressure_start[b][a] = real(l, 5 + q);
+          e.modulus[a][b] = e.modulus[b][a] = real(l, 11 + q);
+        }
+        e.pressure_end = e.pressure_start;
+      }
+    } else {
+      fail(l, "ensemble '" + name + "' is not supported (nve, nvt_ber, nvt_bdp, nvt_nhc, nvt_lan, nvt_bao, npt_ber, npt_scr)");
+    }
+    try {
+      e.validate();
+    } catch (const InputError& err) {
+      fail(l, err.what());
+    }
+    ensemble_ = e;
+    ensemble_set_ = true;
+  }
+
+  void deform(const Line& l) {
+    const size_t nt = l.tokens.size();
+    if (nt != 5 && nt != 7) fail(l, "expected 'deform A x y z' or 'deform Ax Ay Az x y z' (Å per step, flags 0/1)");
+    const System& s = sim_ ? sim_->system() : model();
+    for (int q = 0; q < 3; ++q) {
+      const double a = nt == 5 ? real(l, 1) : real(l, 1 + q);
+      const long flag = integer(l, nt - 3 + q);
+      // GPUMD changes the box length by A every step: an engineering strain rate A / (L0 dt).
+      strain_rate_[q] = flag ? a / (s.box.cell()[q][q] * time_step_) : 0.0;
+    }
+  }
+
+  std::string input_, dir_;
+  std::function<void(const std::string&)> log_;
+  System system_;
+  bool model_loaded_ = false;
+  std::shared_ptr<const Potential> potential_;
+  std::unique_ptr<Simulator> sim_;
+  double time_step_ = 1.0, initial_temperature_ = 300.0;
+  bool ensemble_set_ = false;
+  uint64_t seed_ = 0;
+  Ensemble ensemble_;
+  int fixed_method_ = -1, fixed_group_ = -1;
+  std::array<double, 3> strain_rate_{0.0, 0.0, 0.0};
+  std::vector<std::shared_ptr<Observer>> observers_;
+};
+
+}  // namespace
+
+void run_gpumd_input(const std::string& input, const std::string& directory,
+                     const std::function<void(const std::string&)>& log) {
+  std::string dir = directory;
+  if (dir.empty()) {
+    const size_t slash = input.find_last_of('/');
+    dir = slash == std::string::npos ? "" : input.substr(0, slash);
+  }
+  Interpreter(input, dir, log).execute();
+}
+
+}  // namespace nepcg
