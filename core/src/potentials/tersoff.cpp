@@ -17,7 +17,9 @@ namespace {
 constexpr double kPi = 3.14159265358979323846;
 
 inline void cutoff_fn(double r, const TersoffEntry& p, double& fc, double& dfc) {
-  if (r < p.R - p.D) {
+  if (p.D == 0.0) {  // hard cutoff
+    fc = r < p.R ? 1.0 : 0.0, dfc = 0.0;
+  } else if (r < p.R - p.D) {
     fc = 1.0, dfc = 0.0;
   } else if (r > p.R + p.D) {
     fc = 0.0, dfc = 0.0;
@@ -73,16 +75,15 @@ Tersoff::Tersoff(const std::vector<TersoffEntry>& entries) : entries_(entries) {
     const auto& p = entries_[q];
     const size_t k = (idx(p.e1) * t + idx(p.e2)) * t + idx(p.e3);
     if (index_[k] >= 0) throw InputError("Tersoff: entry " + p.e1 + " " + p.e2 + " " + p.e3 + " given twice");
-    if (p.m != 1.0 && p.m != 3.0) throw InputError("Tersoff: m must be 1 or 3");
-    if (!(p.D > 0) || !(p.R > p.D) || !(p.n > 0) || !(p.d != 0))
-      throw InputError("Tersoff: entry " + p.e1 + " " + p.e2 + " " + p.e3 + " needs R > D > 0, n > 0, d != 0");
+    const std::string name = p.e1 + " " + p.e2 + " " + p.e3;
+    if (p.m != 1.0 && p.m != 3.0) throw InputError("Tersoff: entry " + name + ": m must be 1 or 3");
+    // As LAMMPS: n, beta, lambda2, B, lambda1, A are used from (i,j,j) entries only.
+    if (!(p.D >= 0) || !(p.R > p.D) || !(p.n >= 0) || !(p.d != 0) || !(p.c >= 0) || !(p.gamma >= 0))
+      throw InputError("Tersoff: entry " + name + " needs R > D >= 0, n >= 0, c >= 0, gamma >= 0, d != 0");
+    if (p.e2 == p.e3 && !(p.n > 0)) throw InputError("Tersoff: pair entry " + name + " needs n > 0");
     index_[k] = static_cast<int>(q);
     max_cutoff_ = std::max(max_cutoff_, p.R + p.D);
   }
-  for (size_t k = 0; k < index_.size(); ++k)
-    if (index_[k] < 0)
-      throw InputError("Tersoff: missing entry " + elements_[k / (t * t)] + " " + elements_[(k / t) % t] + " " +
-                       elements_[k % t] + " (every element triplet needs one)");
 }
 
 Tersoff Tersoff::from_file(const std::string& path) {
@@ -103,7 +104,7 @@ Tersoff Tersoff::from_file(const std::string& path) {
   for (size_t q = 0; q < tokens.size(); q += 17) {
     double v[14];
     for (int k = 0; k < 14; ++k)
-      if (!text::parse_double(tokens[q + 3 + k].second, v[k]))
+      if (!text::parse_double(tokens[q + 3 + k].second, v[k]) || !std::isfinite(v[k]))
         throw FileFormatError(path, tokens[q + 3 + k].first, "'" + tokens[q + 3 + k].second + "' is not a number");
     entries.push_back({tokens[q].second, tokens[q + 1].second, tokens[q + 2].second, v[0], v[1], v[2], v[3], v[4],
                        v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13]});
@@ -138,6 +139,13 @@ void Tersoff::write(const std::string& path) const {
 void Tersoff::accumulate(const System& s, const NeighborList& list, ForceResult& out) const {
   const std::vector<int> type = detail::map_species(s, elements_, "Tersoff");
   const int T = static_cast<int>(elements_.size());
+  // Every triplet of the species present needs an entry (as LAMMPS checks for pair_coeff's elements).
+  for (int a : type)
+    for (int b : type)
+      for (int c : type)
+        if (index_[(a * T + b) * T + c] < 0)
+          throw InputError("Tersoff: no entry for " + elements_[a] + " " + elements_[b] + " " + elements_[c] +
+                           " (needed by the species of the structure)");
   const long long n = static_cast<long long>(s.size());
   const auto& off = list.offsets();
   const auto& nbr = list.neighbors();
