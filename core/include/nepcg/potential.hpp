@@ -22,6 +22,9 @@ struct ForceResult {
   std::vector<double> forces;      ///< 3N, eV/Å
   std::vector<double> virials;     ///< 9N per-atom virials, eV
   Mat3 virial{};                   ///< total virial, eV
+  /// Work space potentials may use during accumulate() (per-entry partial forces, ...). Kept by
+  /// the caller between steps so that large buffers are not allocated every step.
+  std::vector<double> scratch;
 
   /// Sizes the arrays for n atoms and sets everything to zero.
   void reset(size_t n);

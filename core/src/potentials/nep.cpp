@@ -103,7 +103,8 @@ void NEP::accumulate(const System& s, const NeighborList& list, ForceResult& out
   const int stride = kernels::pair_terms_size(p);
   const auto& off = list.offsets();
   const auto& nbr = list.neighbors();
-  std::vector<double> f(3 * list.num_pairs());
+  if (out.scratch.size() < 3 * list.num_pairs()) out.scratch.resize(3 * list.num_pairs());
+  double* f = out.scratch.data();
 
   // Pass 1: per atom, site energy and one partial force f_ij = dU_i/dr_ij per list entry.
 #pragma omp parallel

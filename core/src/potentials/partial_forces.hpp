@@ -11,8 +11,7 @@
 
 namespace nepcg::detail {
 
-inline void gather_partial_forces(const System& s, const NeighborList& list, const std::vector<double>& f,
-                                  ForceResult& out) {
+inline void gather_partial_forces(const System& s, const NeighborList& list, const double* f, ForceResult& out) {
   const long long n = static_cast<long long>(s.size());
   const auto& off = list.offsets();
   const auto& rev = list.reverse();

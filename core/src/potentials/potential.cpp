@@ -8,7 +8,7 @@ namespace nepcg {
 
 void ForceResult::reset(size_t n) {
   energy = 0.0;
-  energies.assign(n, 0.0);
+  energies.assign(n, 0.0);  // (scratch keeps its capacity)
   forces.assign(3 * n, 0.0);
   virials.assign(9 * n, 0.0);
   virial = Mat3{};

@@ -149,7 +149,9 @@ void Tersoff::accumulate(const System& s, const NeighborList& list, ForceResult&
   const long long n = static_cast<long long>(s.size());
   const auto& off = list.offsets();
   const auto& nbr = list.neighbors();
-  std::vector<double> f(3 * list.num_pairs(), 0.0);
+  if (out.scratch.size() < 3 * list.num_pairs()) out.scratch.resize(3 * list.num_pairs());
+  double* f = out.scratch.data();
+  std::fill(f, f + 3 * list.num_pairs(), 0.0);
   auto entry = [&](int a, int b, int c) -> const TersoffEntry& { return entries_[index_[(a * T + b) * T + c]]; };
 
 #pragma omp parallel
