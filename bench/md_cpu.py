@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -19,17 +18,8 @@ import time
 import numpy as np
 
 import pynepcg
+from bench_common import cpu_name
 from pynepcg import ensembles, structures
-
-
-def cpu_name():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def new_lammps():

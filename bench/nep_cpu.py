@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 from ase.build import bulk
 
 import pynepcg
+from bench_common import cpu_name
 
 
 def models_dir(arg):
@@ -36,16 +36,6 @@ def timed(fn, repeat):
         fn()
         best = min(best, time.perf_counter() - t)
     return best
-
-
-def cpu_name():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def main():
