@@ -429,3 +429,17 @@ def test_cli_neighbors_matches_ase(shared_data, capsys):
     counts = np.bincount(ase_neighbor_list("i", a, 3.0), minlength=len(a))
     assert "64 atoms" in out
     assert f"mean {counts.mean():.3f}, max {counts.max()}" in out
+
+
+def test_tiny_negative_coordinates_regression():
+    """A coordinate of -1e-20 has a fractional part that rounds to 1.0; the atom must still be
+    found at its true position (an image-count bug once put it one box away)."""
+    from pynepcg import structures
+
+    s = structures.fcc("Au", 4.08, (3, 3, 3))
+    pos = np.array(s.positions)
+    pos[pos == 0.0] = -6e-20
+    t = pynepcg.System(s.species, pos, cell=np.array(s.cell))
+    i, j, S, D = pynepcg.neighbor_list(t, 3.5)
+    assert len(i) == 12 * len(t)
+    np.testing.assert_allclose(np.linalg.norm(D, axis=1), 4.08 / np.sqrt(2), rtol=1e-12)

@@ -76,7 +76,10 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
           throw InputError("NeighborList: atom " + std::to_string(i) + " lies more than 30000 cells outside the box");
         image[3 * i + a] = static_cast<int>(fl);
         f[a] -= fl;
-        if (f[a] >= 1.0) f[a] = 0.0;
+        if (f[a] >= 1.0) {  // a tiny negative coordinate rounds to 1: it is image fl + 1, at 0
+          f[a] = 0.0;
+          ++image[3 * i + a];
+        }
       }
       s[3 * i + a] = f[a];
     }
