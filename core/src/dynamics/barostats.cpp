@@ -58,8 +58,11 @@ void Simulator::barostat(const Ensemble& e, double dt) {
     const double bt = units::kPressureToGPa / e.modulus[0][0];  // volume compressibility
     const double dp = (p0[0][0] + p0[1][1] + p0[2][2] - p[0][0] - p[1][1] - p[2][2]) / 3.0;
     double deps;  // change of ln V
+    // d ln V = -(beta/tau)(P0 - P) dt + sqrt(2 kT beta dt / (V tau)) R. No explicit kT/V drift:
+    // with noise ~ V^(-1/2) (Ito), the Fokker-Planck stationary density already carries the
+    // Jacobian factor V, so p(V) ~ V^N exp(-(U + P0 V)/kT) (checked on an ideal gas).
     if (scr)
-      deps = -bt / e.tau_pressure * (dp - kt / volume) * dt +
+      deps = -bt / e.tau_pressure * dp * dt +
              std::sqrt(2.0 * kt * bt * dt / (volume * e.tau_pressure)) * random_.normal();
     else
       deps = -bt / e.tau_pressure * dp * dt;
@@ -71,7 +74,7 @@ void Simulator::barostat(const Ensemble& e, double dt) {
         if (!coupled(a, b)) continue;
         const double bt = beta(a, b);
         const double dp = p0[a][b] - 0.5 * (p[a][b] + p[b][a]);
-        double deps = -bt / e.tau_pressure * (dp - (a == b && scr ? kt / volume : 0.0)) * dt;
+        double deps = -bt / e.tau_pressure * dp * dt;  // (no kT/V drift term: see above)
         if (scr) deps += std::sqrt((a == b ? 2.0 : 1.0) * kt * bt * dt / (volume * e.tau_pressure)) * random_.normal();
         if (a == b) mu[a][a] = std::exp(deps);
         else mu[a][b] = mu[b][a] = deps;
