@@ -3,6 +3,7 @@
 
 #include "common.hpp"
 #include "nepcg/info.hpp"
+#include "nepcg/units.hpp"
 
 NB_MODULE(_core, m) {
   m.doc() = "pynepcg C++ core (libnepcg); use the pynepcg package, not this module directly";
@@ -14,6 +15,10 @@ NB_MODULE(_core, m) {
   init_nep(m);
   init_simulator(m);
 
+  // Unit conversions used by the C++ core (CODATA 2018), so Python reports the same numbers.
+  m.attr("BOLTZMANN") = nepcg::units::kBoltzmann;                  // eV/K
+  m.attr("EV_PER_A3_TO_GPA") = nepcg::units::kPressureToGPa;       // eV/Å^3 -> GPa
+  m.attr("AMU_PER_A3_TO_G_PER_CM3") = nepcg::units::kDensityToGramPerCm3;
   m.def("build_info_text", &nepcg::build_info_text);
   m.def("set_num_threads", &nepcg::set_num_threads, nb::arg("n"),
         "Number of OpenMP threads for the CPU backend (n <= 0: all cores).");

@@ -7,6 +7,8 @@
 * :class:`Dump` -- extended XYZ trajectory (OVITO-readable).
 * :class:`RDF` -- time-averaged radial distribution function.
 * :class:`StressStrain` -- engineering strain and stress (GPa, positive = tensile).
+* :class:`Restart` -- a restart file every ``interval`` steps; reading it and running the
+  remaining steps continues the interrupted run exactly (ramps and deformation included).
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["Thermo", "Dump", "RDF", "StressStrain"]
+__all__ = ["Thermo", "Dump", "RDF", "StressStrain", "Restart"]
 
 
 class Thermo:
@@ -67,3 +69,11 @@ class StressStrain:
     def data(self) -> dict[str, np.ndarray]:
         rows = self._cpp.rows
         return {name: rows[:, k] for k, name in enumerate(self.COLUMNS)}
+
+
+class Restart:
+    """Writes ``path`` (overwritten) every ``interval`` steps with Simulator.write_restart."""
+
+    def __init__(self, interval: int, path):
+        self.path = str(path)
+        self._cpp = _core.RestartObserver(int(interval), self.path)

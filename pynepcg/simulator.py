@@ -65,7 +65,7 @@ class Simulator:
     @property
     def pressure_tensor(self):
         """(3, 3) GPa, kinetic part included, positive = compressive."""
-        return self._cpp.pressure_tensor * 160.21766208
+        return self._cpp.pressure_tensor * _core.EV_PER_A3_TO_GPA
 
     @property
     def forces(self):

@@ -1,0 +1,928 @@
+"""MD engine (pynepcg.Simulator, ensembles, observers, restarts, run.in) against independent
+references only: analytic statistical mechanics, conservation laws, LAMMPS, exact kinematics.
+
+Fast tier (the whole file runs in ~30 s on one core with OMP_NUM_THREADS=1): systems of 4-108
+atoms, runs of at most a few 10^4 steps (10^6 for 4 atoms). The long physics validations against
+LAMMPS are in test_simulator_slow.py (``-m slow``).
+
+Bounds used (see md_reference.py for the derivations):
+
+* NVE: velocity Verlet conserves a shadow energy; started from the perfect lattice the energy
+  then oscillates above E(0) with mean dt^2 k_B T Tr(D) / (8N) per atom (D: mass-weighted
+  Hessian of the same model, from finite differences) and never more than
+  3/4 (w_max dt)^2 k_B T per atom. Secular drift (late - early fifth) must stay below 1/4 of the
+  predicted mean offset. Measured (LJ 2 fs, EAM 1 and 2 fs, Tersoff 0.5 fs, 5 ps): mean offsets
+  within 25 % of the prediction (5 % for EAM and Tersoff), maxima 40-55 % of the bound, drifts
+  <= 10 % of the offset.
+* Statistics: means and variances get standard errors from 20 block averages (10 where the
+  correlation time is longer); an assertion allows 4 standard errors (the seeds are fixed, so the
+  tests are deterministic).
+* Exact results: kinetic energy of thermostatted non-interacting atoms (Gamma distribution, KS
+  test), isothermal-isobaric volume distribution of a 4-atom ideal gas (Gamma(N+1)), restarts
+  (bit-identical), deformation kinematics (L0 (1 + rate t)), RDF coordination numbers.
+
+Run with ``-s`` to print the measured numbers.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import pynepcg
+from pynepcg import ensembles as ens
+from pynepcg import observers as obs
+from pynepcg import structures
+from md_reference import (EV_A3_TO_GPA, KB, MVV2E, block_mean, block_variance, mass_weighted_hessian,
+                          verlet_energy_bound, verlet_energy_offset)
+from nep_models import write_random_nep
+
+MEASURED: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _print_measured():
+    yield
+    if MEASURED:
+        print("\nmeasured:")
+        for k, v in MEASURED.items():
+            print(f"  {k:40s} {v}")
+
+
+@pytest.fixture(scope="module")
+def gold():
+    return pynepcg.EAM.zhou_gold()
+
+
+@pytest.fixture(scope="module")
+def gold_setfl(tmp_path_factory, gold):
+    path = tmp_path_factory.mktemp("eam") / "Au_zhou.eam.alloy"
+    gold.write_setfl(path)
+    return path
+
+
+def sim_of(system, potential, seed=0, temperature=None, **kw):
+    sim = pynepcg.Simulator(system, potential, device="cpu", seed=seed, **kw)
+    if temperature is not None:
+        sim.set_temperature(temperature)
+    return sim
+
+
+def momentum(sim) -> np.ndarray:
+    s = sim.system
+    return (np.asarray(s.masses)[:, None] * np.asarray(s.velocities)).sum(axis=0)
+
+
+def lj_argon(rc=7.9):
+    # rc between the 4th (7.44 Å) and 5th (8.32 Å) FCC shells: no pair crosses the cutoff at 20 K
+    return pynepcg.LennardJones({("Ar", "Ar"): (0.0104, 3.40, rc)})
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. NVE: energy, momentum, time reversibility, LAMMPS trajectory
+# ---------------------------------------------------------------------------------------------
+
+NVE_CASES = {
+    # name: (structure, potential, dt fs, initial T K (equipartition halves it), steps)
+    "lj_argon_2fs": (lambda: structures.fcc("Ar", 5.26, (3, 3, 3)), lj_argon, 2.0, 40.0, 2500),
+    "eam_gold_1fs": (lambda: structures.fcc("Au", 4.08, (3, 3, 3)), pynepcg.EAM.zhou_gold, 1.0, 300.0, 5000),
+    "eam_gold_2fs": (lambda: structures.fcc("Au", 4.08, (3, 3, 3)), pynepcg.EAM.zhou_gold, 2.0, 300.0, 2500),
+    "tersoff_diamond_0.5fs": (lambda: structures.diamond("C", 3.566, (2, 2, 2)),
+                              lambda: pynepcg.Tersoff.carbon_1989(widened_switch=True), 0.5, 300.0, 10000),
+}
+
+
+@pytest.mark.parametrize("case", list(NVE_CASES))
+def test_nve_energy_conservation_shadow_hamiltonian(case):
+    """5 ps NVE from the perfect lattice: mean energy offset = dt^2 k_B T Tr(D)/(8N), excursion
+    below 3/4 (w_max dt)^2 k_B T per atom, no secular drift, total momentum conserved."""
+    make_s, make_p, dt, t0, steps = NVE_CASES[case]
+    s, pot = make_s(), make_p()
+    n = len(s)
+    d = mass_weighted_hessian(s, pot)
+    w2 = np.linalg.eigvalsh(d)
+    assert w2.min() > -1e-8, "the perfect lattice must be a minimum of the model"
+    sim = sim_of(s, pot, seed=1, temperature=t0)
+    e0 = sim.kinetic_energy + sim.potential_energy
+    th = obs.Thermo(1)
+    sim.run(steps, ens.NVE(), dt, [th])
+    e = (th.data["total_energy"] - e0) / n
+    temp = th.data["temperature"].mean()
+    offset = verlet_energy_offset(np.trace(d), n, dt, temp)
+    bound = verlet_energy_bound(np.sqrt(w2.max()), dt, temp)
+    q = len(e) // 5
+    drift = e[-q:].mean() - e[:q].mean()
+    MEASURED[f"NVE {case}"] = (f"T {temp:.0f} K, <dE>/N {e.mean():.2e} (predicted {offset:.2e}), max|dE|/N "
+                               f"{np.abs(e).max():.2e} (bound {bound:.2e}), drift/N {drift:.1e} eV over "
+                               f"{steps * dt / 1000:g} ps")
+    assert e.mean() == pytest.approx(offset, rel=0.35)
+    assert np.abs(e).max() < bound
+    assert abs(drift) < 0.25 * offset
+    # total momentum: zero at the start (set_temperature), conserved to round-off
+    p = momentum(sim)
+    scale = (np.asarray(s.masses)[:, None] * np.abs(sim.system.velocities)).sum()
+    assert np.abs(p).max() < 1e-12 * scale
+
+
+def test_nve_energy_conservation_nep(tmp_path):
+    """A random NEP (weights scaled to keep the 64-atom carbon cell bound; not at a minimum, so the
+    harmonic prediction does not apply) conserves energy with second-order accuracy: the RMS energy
+    error falls ~4x when dt halves; |E(t) - E(0)| stays below 1e-3 k_B T per atom with no drift
+    (late - early fifth below 1e-4 k_B T per atom); the total momentum is conserved."""
+    path = write_random_nep(tmp_path / "nep.txt", version=4, elements=("C",), seed=1, scale=0.1)
+    pot = pynepcg.NEP(path)
+    s = structures.diamond("C", 3.567, (2, 2, 2))
+    rms = {}
+    for dt in (0.5, 0.25):
+        sim = sim_of(s, pot, seed=1, temperature=100.0)
+        e0 = sim.kinetic_energy + sim.potential_energy
+        th = obs.Thermo(int(round(1 / dt)))
+        sim.run(int(round(1000 / dt)), ens.NVE(), dt, [th])
+        e = (th.data["total_energy"] - e0) / len(s)
+        kt = KB * th.data["temperature"].mean()
+        rms[dt] = np.sqrt(np.mean(e ** 2))
+        assert np.abs(e).max() < 1e-3 * kt
+        q = len(e) // 5
+        assert abs(e[-q:].mean() - e[:q].mean()) < 1e-4 * kt
+        p = momentum(sim)
+        assert np.abs(p).max() < 1e-12 * (np.asarray(s.masses)[:, None] * np.abs(sim.system.velocities)).sum()
+    MEASURED["NVE random NEP (64 C, 1 ps)"] = (f"RMS dE/N {rms[0.5]:.2e} (0.5 fs), {rms[0.25]:.2e} (0.25 fs), "
+                                               f"ratio {rms[0.5] / rms[0.25]:.2f}")
+    assert 3.0 < rms[0.5] / rms[0.25] < 5.5
+
+
+@pytest.mark.parametrize("kind", ["eam", "tersoff"])
+def test_nve_time_reversible(kind):
+    """N steps forward, velocities negated, N steps: back at the start (velocity Verlet is
+    time-reversible; only round-off, amplified by the chaotic dynamics, remains)."""
+    if kind == "eam":
+        s, pot, dt = structures.fcc("Au", 4.08, (3, 3, 3)), pynepcg.EAM.zhou_gold(), 2.0
+    else:
+        s, pot, dt = structures.diamond("C", 3.566, (2, 2, 2)), pynepcg.Tersoff.carbon_1989(), 0.5
+    sim = sim_of(s, pot, seed=4, temperature=600.0)
+    x0, v0 = np.array(sim.system.positions), np.array(sim.system.velocities)
+    sim.run(500, ens.NVE(), dt)
+    moved = np.abs(np.array(sim.system.positions) - x0).max()
+    sim.system.velocities = -np.array(sim.system.velocities)
+    sim.run(500, ens.NVE(), dt)
+    dx = np.abs(np.array(sim.system.positions) - x0).max()
+    dv = np.abs(np.array(sim.system.velocities) + v0).max() / np.abs(v0).max()
+    MEASURED[f"reversibility {kind}"] = f"moved {moved:.2f} A, back to {dx:.1e} A, dv/v {dv:.1e}"
+    assert moved > 0.02
+    assert dx < 1e-8
+    assert dv < 1e-8
+
+
+@pytest.mark.parametrize("kind", ["eam", "tersoff"])
+def test_nve_trajectory_matches_lammps(kind, tmp_path, gold_setfl):
+    """200 NVE steps from the same positions and velocities with the same model in LAMMPS
+    (fix nve): positions agree to 1e-6 Å (the constants differ at the 1e-8 level)."""
+    from lammps_ref import LammpsSession, require_lammps
+
+    require_lammps()
+    if kind == "eam":
+        s, pot, dt, T = structures.fcc("Au", 4.08, (3, 3, 3)), pynepcg.EAM.zhou_gold(), 1.0, 600.0
+        style, coeff = "eam/alloy", f"* * {gold_setfl} Au"
+    else:
+        tersoff = pynepcg.Tersoff.carbon_1989()
+        tersoff.write(tmp_path / "C.tersoff")
+        s, pot, dt, T = structures.diamond("C", 3.566, (2, 2, 2)), tersoff, 0.5, 1000.0
+        style, coeff = "tersoff", f"* * {tmp_path / 'C.tersoff'} C"
+    sim = sim_of(s, pot, seed=2, temperature=T)
+    atoms = sim.system.to_ase()
+    sim.run(200, ens.NVE(), dt)
+    with LammpsSession(atoms, style, coeff, extra=[f"timestep {dt / 1000!r}", "neighbor 1.0 bin"]) as lmp:
+        lmp.set_velocities(atoms.get_velocities())
+        lmp.command("fix 1 all nve")
+        lmp.command("run 200")
+        x_ref = lmp.get_positions()
+    dx = np.abs(x_ref - np.array(sim.system.positions)).max()
+    MEASURED[f"NVE vs LAMMPS {kind}"] = f"max |dx| after 200 steps {dx:.1e} A"
+    assert dx < 1e-6
+
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Canonical kinetic-energy statistics
+# ---------------------------------------------------------------------------------------------
+
+def test_ideal_gas_kinetic_energy_is_exactly_gamma_distributed():
+    """Non-interacting atoms with tau << dt: every step draws a fresh canonical kinetic energy, so
+    K is i.i.d. Gamma(N_f/2, k_B T) (Bussi: N_f = 3N - 3, the centre of mass stays at rest;
+    Langevin: N_f = 3N). Kolmogorov-Smirnov test on 20000 samples, and the first two moments."""
+    s = structures.fcc("Ar", 10.0, (2, 2, 2))  # 32 atoms 7 Å apart, LJ cutoff 3 Å: no forces
+    pot = pynepcg.LennardJones({("Ar", "Ar"): (0.01, 3.4, 3.0)})
+    T = 300.0
+    kt = KB * T
+    for name, e, nf_expected in [("Bussi", ens.Bussi(T, 1e-3), 3 * 32 - 3),
+                                 ("Langevin BAOAB", ens.Langevin(T, 1e-3), 3 * 32),
+                                 ("Langevin OBABO", ens.Langevin(T, 1e-3, splitting="OBABO"), 3 * 32)]:
+        sim = sim_of(s, pot, seed=11, temperature=T)
+        th = obs.Thermo(1)
+        sim.run(20000, e, 1.0, [th])
+        nf = sim._cpp.degrees_of_freedom
+        assert nf == nf_expected, name
+        k = th.data["kinetic_energy"]
+        p = stats.kstest(k, stats.gamma(nf / 2, scale=kt).cdf).pvalue
+        n = len(k)
+        mean_err = np.sqrt(nf / 2) * kt / np.sqrt(n)
+        var_err = nf / 2 * kt ** 2 * np.sqrt((2 + 6 / (nf / 2)) / n)  # gamma: excess kurtosis 6/shape
+        MEASURED[f"ideal gas {name}"] = (f"<K>/(Nf kT/2) {k.mean() / (nf * kt / 2):.4f}, var/(Nf (kT)^2/2) "
+                                         f"{k.var() / (nf * kt ** 2 / 2):.4f}, KS p {p:.2f}")
+        assert p > 1e-3, name
+        assert abs(k.mean() - nf * kt / 2) < 4 * mean_err, name
+        assert abs(k.var() - nf * kt ** 2 / 2) < 4 * var_err, name
+
+
+@pytest.fixture(scope="module")
+def gold_108(gold):
+    """3x3x3 FCC gold (108 atoms) and the highest harmonic frequency of the model there."""
+    s = structures.fcc("Au", 4.08, (3, 3, 3))
+    w_max = np.sqrt(np.linalg.eigvalsh(mass_weighted_hessian(s, gold)).max())
+    return s, w_max
+
+
+def _thermostat_run(system, potential, ensemble, dt=2.0, steps=20000, seed=7):
+    sim = sim_of(system, potential, seed=seed, temperature=300.0)
+    sim.run(1000, ensemble, dt)
+    th = obs.Thermo(5)
+    sim.run(steps, ensemble, dt, [th])
+    return sim, th.data
+
+
+CANONICAL = {
+    "langevin_baoab": lambda: ens.Langevin(300.0, 100.0),
+    "langevin_obabo": lambda: ens.Langevin(300.0, 100.0, splitting="OBABO"),
+    "bussi": lambda: ens.Bussi(300.0, 100.0),
+    "nose_hoover_chain": lambda: ens.NoseHoover(300.0, 100.0, chain=4),
+}
+
+
+@pytest.mark.parametrize("name", list(CANONICAL))
+def test_canonical_kinetic_energy_of_gold(name, gold, gold_108):
+    """EAM gold at 300 K, 40 ps: <K> = N_f k_B T / 2 and Var K = N_f (k_B T)^2 / 2 within 4 block
+    standard errors (N_f from the simulator: 3N for Langevin, whose noise moves the centre of mass,
+    3N - 3 otherwise); the ensemble's conserved quantity (energy + heat given to the bath, + chain
+    energy for Nose-Hoover) stays within the velocity-Verlet bound 3/4 (w_max dt)^2 k_B T per atom
+    and does not drift."""
+    s, w_max = gold_108
+    sim, d = _thermostat_run(s, gold, CANONICAL[name]())
+    nf = sim._cpp.degrees_of_freedom
+    assert nf == (3 * len(s) if name.startswith("langevin") else 3 * len(s) - 3)
+    kt = KB * 300.0
+    k_mean, k_mean_err = block_mean(d["kinetic_energy"])
+    k_var, k_var_err = block_variance(d["kinetic_energy"])
+    c = (d["conserved_energy"] - d["conserved_energy"][0]) / len(s)
+    q = len(c) // 5
+    drift = c[-q:].mean() - c[:q].mean()
+    bound = verlet_energy_bound(w_max, 2.0, 300.0)
+    MEASURED[f"canonical {name}"] = (f"<K> ratio {k_mean / (nf * kt / 2):.4f}+-{k_mean_err / (nf * kt / 2):.4f}, "
+                                     f"var ratio {k_var / (nf * kt ** 2 / 2):.3f}+-{k_var_err / (nf * kt ** 2 / 2):.3f}, "
+                                     f"conserved max|dC|/N {np.abs(c).max():.1e} (bound {bound:.1e}), drift/N {drift:.1e}")
+    assert abs(k_mean - nf * kt / 2) < 4 * k_mean_err
+    assert abs(k_var - nf * kt ** 2 / 2) < 4 * k_var_err
+    assert np.abs(c).max() < bound
+    assert abs(drift) < 0.25 * bound
+
+
+def test_berendsen_right_mean_suppressed_fluctuations(gold, gold_108):
+    """Berendsen: <K> right, but Var K clearly below the canonical N_f (k_B T)^2 / 2 (it is not a
+    canonical thermostat)."""
+    s, _ = gold_108
+    sim, d = _thermostat_run(s, gold, ens.Berendsen(300.0, 100.0))
+    nf = sim._cpp.degrees_of_freedom
+    kt = KB * 300.0
+    k_mean, k_mean_err = block_mean(d["kinetic_energy"])
+    k_var, k_var_err = block_variance(d["kinetic_energy"])
+    ratio = k_var / (nf * kt ** 2 / 2)
+    MEASURED["Berendsen"] = f"<K> ratio {k_mean / (nf * kt / 2):.4f}, var ratio {ratio:.3f}+-{k_var_err / (nf * kt ** 2 / 2):.3f}"
+    assert abs(k_mean - nf * kt / 2) < 4 * k_mean_err + 1e-3 * nf * kt / 2
+    assert ratio < 0.6
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Seeds and temperature ramps
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [lambda: ens.Bussi(300.0, 50.0), lambda: ens.Langevin(300.0, 50.0),
+                                  lambda: ens.NPT(300.0, 0.0, tau_p=200.0, modulus=150.0)],
+                         ids=["bussi", "langevin", "npt_scr"])
+def test_same_seed_same_trajectory(make, gold):
+    s = structures.fcc("Au", 4.08, (2, 2, 2))
+    runs = {}
+    for seed in (3, 3, 4):
+        sim = sim_of(s, gold, seed=seed, temperature=300.0)
+        sim.run(200, make(), 2.0)
+        runs.setdefault(seed, []).append((np.array(sim.system.positions), np.array(sim.system.velocities),
+                                          np.array(sim.system.cell)))
+    (x1, v1, c1), (x2, v2, c2) = runs[3]
+    assert np.array_equal(x1, x2) and np.array_equal(v1, v2) and np.array_equal(c1, c2)
+    x3, v3, _ = runs[4][0]
+    assert np.abs(x3 - x1).max() > 1e-3 and np.abs(v3 - v1).max() > 1e-4
+
+
+def test_temperature_ramp_berendsen_exact(gold):
+    """Berendsen with tau = dt rescales to the target every step, so the sampled temperature is the
+    ramp itself: T(step k) = T1 + (T2 - T1) k / n, ending exactly at T2."""
+    s = structures.fcc("Au", 4.08, (2, 2, 2))
+    sim = sim_of(s, gold, seed=1, temperature=50.0)
+    th = obs.Thermo(1)
+    n = 400
+    sim.run(n, ens.Berendsen((100.0, 500.0), tau=1.0), 1.0, [th])
+    k = np.arange(1, n + 1)
+    np.testing.assert_allclose(th.data["temperature"], 100.0 + 400.0 * k / n, rtol=1e-12)
+    assert sim.temperature == pytest.approx(500.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("make", [lambda T: ens.Bussi(T, 100.0), lambda T: ens.Langevin(T, 100.0)],
+                         ids=["bussi", "langevin"])
+def test_temperature_ramp_reaches_end(make, gold, gold_108):
+    """100 -> 500 K over 20 ps: T(t) follows the ramp (linear fit: end value within 30 K, slope
+    within 15 %); the lag of a heated solid is ~ 2 tau * rate = 4 K."""
+    s, _ = gold_108
+    sim = sim_of(s, gold, seed=5, temperature=100.0)
+    sim.run(500, make(100.0), 2.0)
+    th = obs.Thermo(5)
+    sim.run(10000, make((100.0, 500.0)), 2.0, [th])
+    t, temp = th.data["time"] - th.data["time"][0], th.data["temperature"]
+    slope, icpt = np.polyfit(t, temp, 1)
+    t_end = 20000.0
+    MEASURED["ramp"] = f"fitted end {slope * t_end + icpt:.1f} K, slope {slope * 1000:.2f} K/ps (20)"
+    assert abs(slope * t_end + icpt - 500.0) < 30.0
+    assert slope * 1000 == pytest.approx(20.0, rel=0.15)
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Restarts: a continued run is bit-identical to the uninterrupted one
+# ---------------------------------------------------------------------------------------------
+
+RESTART_CASES = {
+    "bussi": lambda: ens.Bussi(300.0, 50.0),
+    "langevin_baoab": lambda: ens.Langevin(300.0, 50.0),
+    "langevin_obabo": lambda: ens.Langevin(300.0, 50.0, splitting="OBABO"),
+    "nose_hoover": lambda: ens.NoseHoover(300.0, 50.0, chain=3),
+    "berendsen": lambda: ens.Berendsen(300.0, 50.0),
+    "npt_scr": lambda: ens.NPT(300.0, 0.5, tau_t=50.0, tau_p=200.0, modulus=150.0),
+    "npt_scr_triclinic": lambda: ens.NPT(300.0, 0.5, tau_t=50.0, tau_p=200.0, modulus=150.0, coupling="triclinic"),
+    "npt_berendsen_orthorhombic": lambda: ens.NPT(300.0, 0.5, tau_p=200.0, modulus=150.0, barostat="berendsen",
+                                                  coupling="orthorhombic", thermostat="langevin"),
+}
+# Runs whose course depends on the position within the run (ramps, strain measured from the start
+# of the run): a restart must be written in the middle of the run to continue it.
+RESTART_MIDRUN_CASES = {
+    "bussi_ramp": lambda: ens.Bussi((100.0, 700.0), 50.0),
+    "langevin_ramp": lambda: ens.Langevin((700.0, 100.0), 50.0),
+    "nose_hoover_ramp": lambda: ens.NoseHoover((200.0, 500.0), 50.0),
+    "npt_ramp": lambda: ens.NPT((200.0, 400.0), (0.0, 2.0), tau_t=50.0, tau_p=200.0, modulus=150.0),
+    "deform": lambda: ens.Deform(strain_rate=(2e-5, 0.0, 0.0), temperature=300.0, pressure=0.0, tau_p=200.0),
+    "deform_ramp_nvt": lambda: ens.Deform(strain_rate=(0.0, -1e-5, 3e-5), temperature=(300.0, 100.0)),
+}
+
+
+class _RestartEvery:
+    """Writes a restart file every `interval` steps of a run: pynepcg.observers.Restart when it
+    exists, else the C++ observer that run.in's dump_restart uses (not wrapped in
+    pynepcg.observers at the time of writing)."""
+
+    def __init__(self, interval, path):
+        public = getattr(obs, "Restart", None)
+        self._cpp = (public(int(interval), str(path))._cpp if public is not None
+                     else pynepcg._core.RestartObserver(int(interval), str(path)))
+
+
+def _compare_continuation(full, th_full, cont, th_cont, n, k):
+    assert cont.step == n
+    for attr in ("positions", "velocities", "cell"):
+        a, b = np.array(getattr(full.system, attr)), np.array(getattr(cont.system, attr))
+        assert np.array_equal(a, b), f"{attr}: max diff {np.abs(a - b).max():.3e}"
+    tail = th_full.data["step"] > k
+    assert np.array_equal(th_full.data["step"][tail], th_cont.data["step"])
+    for col in ("temperature", "potential_energy", "conserved_energy", "pressure", "volume", "ax", "by", "cz"):
+        assert np.array_equal(th_full.data[col][tail], th_cont.data[col]), col
+
+
+@pytest.mark.parametrize("name", list(RESTART_CASES))
+def test_restart_continuation_is_bit_identical(name, gold, tmp_path):
+    """Run N steps (with observers); separately run k steps, write_restart, read it into a NEW
+    simulator (another seed: the random state must come from the file), run N - k: positions,
+    velocities, cell and the thermo rows are identical (==) to the uninterrupted run."""
+    s = structures.fcc("Au", 4.08, (3, 3, 3))
+    n, k = 400, 170
+    full = sim_of(s, gold, seed=9, temperature=300.0)
+    th_full = obs.Thermo(10)
+    full.run(n, RESTART_CASES[name](), 1.0, [th_full, obs.StressStrain(10), obs.RDF(50, 5.0)])
+
+    first = sim_of(s, gold, seed=9, temperature=300.0)
+    first.run(k, RESTART_CASES[name](), 1.0, [obs.Thermo(7)])
+    first.write_restart(tmp_path / "restart.txt")
+    cont = pynepcg.Simulator(s, gold, device="cpu", seed=12345)
+    cont.read_restart(tmp_path / "restart.txt")
+    th_cont = obs.Thermo(10)
+    cont.run(n - k, RESTART_CASES[name](), 1.0, [th_cont])
+    _compare_continuation(full, th_full, cont, th_cont, n, k)
+
+
+@pytest.mark.parametrize("name", list(RESTART_MIDRUN_CASES))
+def test_restart_midrun_continues_the_same_run(name, gold, tmp_path):
+    """A restart written at step k of an N-step run with a temperature/pressure ramp or a
+    deformation, read into a new simulator and run for the remaining N - k steps, continues the
+    same run (ramp position, strain origin, random state): bit-identical to the uninterrupted run."""
+    s = structures.fcc("Au", 4.08, (3, 3, 3))
+    n, k = 400, 250
+    path = tmp_path / "restart.txt"
+    full = sim_of(s, gold, seed=9, temperature=300.0)
+    th_full = obs.Thermo(10)
+    full.run(n, RESTART_MIDRUN_CASES[name](), 1.0, [th_full, _RestartEvery(k, path)])
+    cont = pynepcg.Simulator(s, gold, device="cpu", seed=777)
+    cont.read_restart(path)
+    assert cont.step == k
+    th_cont = obs.Thermo(10)
+    cont.run(n - k, RESTART_MIDRUN_CASES[name](), 1.0, [th_cont])
+    _compare_continuation(full, th_full, cont, th_cont, n, k)
+
+
+def test_restart_after_ramp_run_then_new_run_starts_fresh(gold, tmp_path):
+    """A restart read before a run of a different length starts a new run (the ramp restarts from
+    its first value) instead of continuing the old one."""
+    s = structures.fcc("Au", 4.08, (2, 2, 2))
+    sim = sim_of(s, gold, seed=2, temperature=100.0)
+    sim.run(50, ens.Berendsen((100.0, 500.0), tau=1.0), 1.0)
+    sim.write_restart(tmp_path / "r.txt")
+    other = pynepcg.Simulator(s, gold, device="cpu")
+    other.read_restart(tmp_path / "r.txt")
+    th = obs.Thermo(1)
+    other.run(10, ens.Berendsen((100.0, 500.0), tau=1.0), 1.0, [th])
+    np.testing.assert_allclose(th.data["temperature"], 100.0 + 400.0 * np.arange(1, 11) / 10, rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Fixed groups, deformation, barostats
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [lambda: ens.NVE(fixed_group=(0, 0)),
+                                  lambda: ens.Langevin(300.0, 50.0, fixed_group=(0, 0)),
+                                  lambda: ens.Bussi(300.0, 50.0, fixed_group=(0, 13))],
+                         ids=["nve", "langevin", "bussi"])
+def test_fixed_group_does_not_move(make, gold):
+    s = structures.fcc("Au", 4.08, (3, 3, 3))  # groups[0] = conventional-cell index, 4 atoms each
+    e = make()
+    label = e.fixed_group[1]
+    fixed = np.asarray(s.groups[0]) == label
+    assert fixed.sum() == 4
+    sim = sim_of(s, gold, seed=3, temperature=600.0)
+    x0 = np.array(sim.system.positions)
+    sim.run(300, e, 2.0)
+    x = np.array(sim.system.positions)
+    assert np.array_equal(x[fixed], x0[fixed])
+    assert np.all(np.array(sim.system.velocities)[fixed] == 0.0)
+    assert np.abs(x[~fixed] - x0[~fixed]).max() > 0.05
+    assert sim._cpp.degrees_of_freedom == 3 * (len(s) - 4)
+
+
+@pytest.mark.parametrize("pressure", [None, 0.0], ids=["nvt", "npt_yz"])
+def test_deform_box_follows_engineering_strain_rate(pressure, gold):
+    """Deform: L_x(t) = L0 (1 + rate t) exactly (t from the start of the run); StressStrain's
+    strain_x = rate t; without a pressure the other axes are fixed, with one they move."""
+    s = structures.fcc("Au", 4.08, (3, 3, 3))
+    rate = 5e-5  # 1/fs = 5e10 1/s
+    sim = sim_of(s, gold, seed=1, temperature=300.0)
+    sim.run(100, ens.Bussi(300.0, 100.0), 2.0)  # the deformation is measured from the start of the run
+    l0 = np.diag(np.array(sim.system.cell)).copy()
+    th, ss = obs.Thermo(10), obs.StressStrain(10)
+    sim.run(400, ens.Deform(strain_rate=(rate, 0.0, 0.0), temperature=300.0, pressure=pressure, tau_p=200.0),
+            2.0, [th, ss])
+    t = th.data["time"] - th.data["time"][0] + 20.0  # first sample after 10 steps of 2 fs
+    np.testing.assert_allclose(th.data["ax"], l0[0] * (1 + rate * t), rtol=1e-13)
+    np.testing.assert_allclose(ss.data["strain_x"], rate * t, rtol=1e-10, atol=1e-14)
+    np.testing.assert_array_equal(ss.data["step"], th.data["step"])
+    np.testing.assert_allclose(ss.data["sxx"], -th.data["pxx"], rtol=1e-12)
+    for col in ("ay", "az", "bx", "bz", "cx", "cy"):
+        assert np.all(th.data[col] == 0.0)
+    if pressure is None:
+        assert np.all(th.data["by"] == l0[1]) and np.all(th.data["cz"] == l0[2])
+        assert np.all(ss.data["strain_y"] == 0.0)
+    else:
+        assert np.ptp(th.data["by"]) > 0 and np.ptp(th.data["cz"]) > 0
+        np.testing.assert_allclose(ss.data["strain_y"], th.data["by"] / l0[1] - 1, rtol=1e-10, atol=1e-14)
+    # gold pulled along x by 4 %: tensile stress along x
+    assert ss.data["sxx"][-10:].mean() > 0.5
+
+
+def _npt_run(system, potential, e, steps, seed=3, equilibration=2500, dt=2.0, interval=5):
+    sim = sim_of(system, potential, seed=seed, temperature=300.0)
+    sim.run(equilibration, e, dt)
+    th = obs.Thermo(interval)
+    sim.run(steps, e, dt, [th])
+    return sim, th.data
+
+
+@pytest.mark.parametrize("barostat,p0", [("scr", 0.0), ("scr", 2.0), ("berendsen", 2.0)])
+def test_npt_mean_pressure_is_target(barostat, p0, gold):
+    """Isotropic NPT of EAM gold at 300 K: the time-averaged pressure (virial + kinetic) equals the
+    target within 4 block standard errors; the temperature is kept; the cell stays cubic."""
+    s = structures.fcc("Au", 4.10, (3, 3, 3))
+    e = ens.NPT(300.0, p0, tau_t=100.0, tau_p=500.0, modulus=180.0, barostat=barostat)
+    sim, d = _npt_run(s, gold, e, 15000)
+    p, p_err = block_mean(d["pressure"])
+    t, t_err = block_mean(d["temperature"])
+    a = d["volume"] ** (1 / 3) / 3
+    MEASURED[f"NPT {barostat} {p0} GPa"] = f"<P> {p:.3f}+-{p_err:.3f} GPa, <T> {t:.1f}+-{t_err:.1f} K, <a> {a.mean():.4f} A"
+    assert abs(p - p0) < 4 * p_err
+    assert abs(t - 300.0) < 4 * t_err + 1.0
+    assert np.array_equal(d["ax"], d["by"]) and np.array_equal(d["ax"], d["cz"])
+
+
+def test_npt_scr_ideal_gas_volume_distribution():
+    """Isotropic stochastic cell rescaling on an ideal gas of N = 4 atoms (no interactions;
+    Langevin thermostat, so all 3N momenta are canonical and P_inst = 2K/(3V)). The exact
+    isothermal-isobaric volume distribution is p(V) ~ V^N exp(-P0 V / k_B T), a Gamma(N+1, k_B T/P0):
+    <V> = (N+1) k_B T / P0, Var V = (N+1) (k_B T/P0)^2 and, by the virial theorem, <P_inst> = P0.
+    (Bernetti & Bussi's reference implementation, log-volume Euler step without a k_B T/V drift
+    term, samples this.) The small system makes O(1/N) errors of the sampled ensemble visible."""
+    pot = pynepcg.LennardJones({("Ar", "Ar"): (0.001, 0.3, 0.5)})
+    n, T, p0 = 4, 300.0, 0.01  # GPa
+    theta = KB * T / (p0 / EV_A3_TO_GPA)  # Å^3
+    s = structures.fcc("Ar", ((n + 1) * theta) ** (1 / 3), (1, 1, 1))
+    sim = sim_of(s, pot, seed=6, temperature=T)
+    e = ens.NPT(T, p0, tau_t=10.0, tau_p=1000.0, modulus=p0, thermostat="langevin")
+    sim.run(20000, e, 1.0)
+    th = obs.Thermo(10)
+    sim.run(1000000, e, 1.0, [th])
+    v_mean, v_err = block_mean(th.data["volume"] / theta)
+    v_var, v_var_err = block_variance(th.data["volume"] / theta)
+    p_mean, p_err = block_mean(th.data["pressure"] / p0)
+    MEASURED["NPT SCR ideal gas N=4"] = (f"<V>/(kT/P0) {v_mean:.3f}+-{v_err:.3f} (exact {n + 1}), Var V/(kT/P0)^2 "
+                                         f"{v_var:.2f}+-{v_var_err:.2f} (exact {n + 1}), <P>/P0 {p_mean:.4f}+-{p_err:.4f} (1)")
+    assert abs(v_mean - (n + 1)) < 4 * v_err
+    assert abs(p_mean - 1) < 4 * p_err
+    assert abs(v_var - (n + 1)) < 4 * v_var_err
+
+
+def test_npt_pressure_compresses_gold(gold):
+    """<a> at 2 GPa < <a> at 0 GPa by about P / (3 B), B ~ 150-190 GPa (EAM gold)."""
+    a = {}
+    for p0 in (0.0, 2.0):
+        _, d = _npt_run(structures.fcc("Au", 4.10, (3, 3, 3)), gold,
+                        ens.NPT(300.0, p0, tau_t=100.0, tau_p=500.0, modulus=180.0, barostat="berendsen"), 5000)
+        a[p0] = d["volume"].mean() ** (1 / 3) / 3
+    strain = 1 - a[2.0] / a[0.0]
+    b = 2.0 / (3 * strain)
+    MEASURED["NPT Berendsen 0 -> 2 GPa"] = f"a {a[0.0]:.4f} -> {a[2.0]:.4f} A, B ~ {b:.0f} GPa"
+    assert 130.0 < b < 200.0
+
+
+def test_npt_orthorhombic_keeps_cubic_crystal_cubic(gold):
+    """Orthorhombic (per-axis) SCR coupling at 0 GPa: the three box lengths fluctuate
+    independently, but their averages agree and each diagonal pressure averages to the target;
+    the cell stays orthorhombic (off-diagonal elements exactly 0)."""
+    s = structures.fcc("Au", 4.10, (3, 3, 3))
+    e = ens.NPT(300.0, 0.0, tau_t=100.0, tau_p=100.0, modulus=30.0, coupling="orthorhombic")
+    _, d = _npt_run(s, gold, e, 20000, seed=1)
+    for col in ("ay", "az", "bx", "bz", "cx", "cy"):
+        assert np.all(d[col] == 0.0)
+    assert np.ptp(d["ax"] - d["by"]) > 0.05  # the axes really move independently
+    msg = []
+    for u, v in (("ax", "by"), ("ax", "cz"), ("by", "cz")):
+        diff, err = block_mean(d[u] - d[v], nblocks=10)
+        msg.append(f"<{u}-{v}> {diff:+.4f}+-{err:.4f}")
+        assert abs(diff) < 4 * err + 1e-3, (u, v)
+    for col in ("pxx", "pyy", "pzz"):
+        p, err = block_mean(d[col], nblocks=10)
+        msg.append(f"<{col}> {p:+.3f}+-{err:.3f}")
+        assert abs(p) < 4 * err, col
+    MEASURED["NPT orthorhombic"] = ", ".join(msg)
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. RDF and trajectory dumps
+# ---------------------------------------------------------------------------------------------
+
+def test_rdf_static_fcc_coordination_numbers(gold):
+    """Static FCC lattice (zero velocities at the perfect lattice, where the forces vanish: after a
+    few steps every atom is still there to ~1e-20 Å): g(r) peaks in the bin holding a/sqrt(2) and
+    the running coordination number 4 pi rho int r^2 g dr is 12 after the first shell and 18 after
+    the second (for every box size)."""
+    a = 4.08
+    for rep in ((3, 3, 3), (4, 4, 4)):
+        s = structures.fcc("Au", a, rep)
+        rho = len(s) / s.box.volume
+        sim = sim_of(s, gold, seed=1)
+        rdf = obs.RDF(1, r_max=6.0, bins=240)
+        sim.run(3, ens.NVE(), 1.0, [rdf])
+        assert np.abs(np.array(sim.system.positions) - np.array(s.positions)).max() < 1e-12
+        r, g = rdf.r, rdf.g
+        dr = r[1] - r[0]
+        assert abs(r[np.argmax(g)] - a / np.sqrt(2)) <= dr / 2
+        shell = 4 * np.pi * rho * np.cumsum(g * ((r + dr / 2) ** 3 - (r - dr / 2) ** 3) / 3)
+        n1, n2 = shell[np.searchsorted(r, 3.5)], shell[np.searchsorted(r, 4.5)]
+        MEASURED[f"RDF static {rep}"] = f"coordination {n1:.3f} (12), {n2:.3f} (18)"
+        assert n1 == pytest.approx(12.0, rel=1e-12), rep
+        assert n2 == pytest.approx(18.0, rel=1e-12), rep
+
+
+def test_rdf_first_peak_at_300K(gold):
+    """FCC gold at 300 K: the first peak of the time-averaged g(r) is at a/sqrt(2) (within a bin),
+    nothing below 2.2 Å, and the species-filtered Au-Au g(r) equals the all-pairs one."""
+    a = 4.08
+    s = structures.fcc("Au", a, (3, 3, 3))
+    sim = sim_of(s, gold, seed=1, temperature=300.0)
+    rdf, rdf_au = obs.RDF(10, r_max=6.0, bins=120), obs.RDF(10, r_max=6.0, bins=120, species=("Au", "Au"))
+    sim.run(1000, ens.Bussi(300.0, 100.0), 2.0, [rdf, rdf_au])
+    r, g = rdf.r, rdf.g
+    assert abs(r[np.argmax(g)] - a / np.sqrt(2)) <= (r[1] - r[0])
+    assert np.all(g[r < 2.2] == 0.0)
+    assert g.max() > 3.0
+    np.testing.assert_array_equal(rdf_au.g, g)
+
+
+def test_thermo_columns_from_first_principles(gold):
+    """Thermo's columns recomputed from the state: K = sum m v^2 / 2, T = 2K / (N_f k_B), the
+    pressure tensor (W + sum m v (x) v) / V in GPa (W from the potential's own compute, positive =
+    compressive; a compressed crystal has P > 0), density = mass / V; sim.pressure_tensor agrees."""
+    s = structures.fcc("Au", 4.00, (2, 2, 2))  # compressed by 2 %
+    sim = sim_of(s, gold, seed=3, temperature=300.0)
+    th = obs.Thermo(7)
+    sim.run(7, ens.NVE(), 1.0, [th])
+    d = {k: v[-1] for k, v in th.data.items()}
+    st = sim.system
+    m, v = np.asarray(st.masses), np.asarray(st.velocities)
+    k = 0.5 * (m[:, None] * v ** 2).sum() * MVV2E
+    assert d["kinetic_energy"] == pytest.approx(k, rel=1e-12)
+    assert d["temperature"] == pytest.approx(2 * k / ((3 * 32 - 3) * KB), rel=1e-12)
+    r = gold.compute(st)
+    assert d["potential_energy"] == pytest.approx(r.energy, rel=1e-12)
+    vol = st.box.volume
+    p = (r.virial + (m[:, None, None] * v[:, :, None] * v[:, None, :]).sum(axis=0) * MVV2E) / vol * EV_A3_TO_GPA
+    assert [d[c] for c in ("pxx", "pyy", "pzz", "pyz", "pxz", "pxy")] == pytest.approx(
+        [p[0, 0], p[1, 1], p[2, 2], p[1, 2], p[0, 2], p[0, 1]], rel=1e-12, abs=1e-12)
+    assert d["pressure"] == pytest.approx(np.trace(p) / 3, rel=1e-12)
+    assert d["pressure"] > 3.0  # GPa: compressed
+    # the same unit conversion everywhere (CODATA 2018: 1 eV/Å^3 = 160.2176634 GPa, as kB above)
+    np.testing.assert_allclose(sim.pressure_tensor, p, rtol=1e-12, atol=1e-12)
+    assert d["volume"] == pytest.approx(vol, rel=1e-14)
+    assert d["density"] == pytest.approx(m.sum() * 1.66053906660 / vol, rel=1e-10)
+    assert d["total_energy"] == pytest.approx(d["kinetic_energy"] + d["potential_energy"], rel=1e-14)
+    assert d["step"] == 7 and d["time"] == pytest.approx(7.0)
+    np.testing.assert_allclose([d[c] for c in ("ax", "by", "cz")], [8.0, 8.0, 8.0], rtol=1e-14)
+
+
+def test_dump_writes_readable_extxyz(gold, tmp_path):
+    """Dump frames read back with pynepcg.io.read: Time, energy, virial in the header, positions,
+    velocities and forces per atom, consistent with Thermo and the simulator's state."""
+    s = structures.fcc("Au", 4.08, (2, 2, 2))
+    sim = sim_of(s, gold, seed=6, temperature=300.0)
+    path = tmp_path / "dump.xyz"
+    th = obs.Thermo(50)
+    sim.run(200, ens.Bussi(300.0, 100.0), 2.0, [obs.Dump(50, path, velocities=True, forces=True), th])
+    frames = pynepcg.io.read(path, index=":")
+    assert len(frames) == 4
+    for f, t, pe in zip(frames, th.data["time"], th.data["potential_energy"]):
+        assert len(f) == len(s)
+        assert float(f.info["Time"]) == pytest.approx(t, rel=1e-15)
+        assert float(f.info["energy"]) == pytest.approx(pe, rel=1e-14)
+        assert np.asarray(f.info["virial"]).size == 9
+    last = frames[-1]
+    np.testing.assert_allclose(last.positions, sim.system.positions, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(last.velocities, sim.system.velocities, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(np.asarray(last.arrays["forces"]), sim.forces, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(last.cell, sim.system.cell, atol=1e-12)
+    # also readable by ASE
+    import ase.io
+
+    images = ase.io.read(path, index=":")
+    assert len(images) == 4 and np.allclose(images[-1].get_forces(), sim.forces)
+
+
+# ---------------------------------------------------------------------------------------------
+# periodic boundaries: atoms crossing the cell faces
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("x", [-1e-17, -1e-100, 1e-17, -1e-10])
+def test_atom_on_the_periodic_boundary_keeps_its_neighbours(x, gold):
+    """An atom that an MD step moved from x = 0 to a tiny negative x (it crossed the cell face)
+    has the same neighbours, so energy and forces are continuous (to 1e-9 eV)."""
+    s = structures.fcc("Au", 4.08, (3, 3, 3))
+    ref = sim_of(s, gold)
+    e_ref, f_ref = ref.potential_energy, np.array(ref.forces)
+    p = np.array(s.positions)
+    p[0, 0] = x
+    s.positions = p
+    sim = sim_of(s, gold)
+    assert sim.potential_energy == pytest.approx(e_ref, abs=1e-9)
+    np.testing.assert_allclose(sim.forces, f_ref, atol=1e-8)
+
+
+def test_nve_moving_crystal_crosses_boundaries(gold):
+    """A crystal moving at 0.02 Å/fs (every atom crosses a cell face, the neighbour list is rebuilt
+    many times) conserves energy like a crystal at rest (same bound) and keeps its momentum."""
+    s = structures.fcc("Au", 4.08, (3, 3, 3))
+    sim = sim_of(s, gold, seed=1, temperature=300.0)
+    e0 = sim.kinetic_energy + sim.potential_energy
+    v = np.array(sim.system.velocities) + np.array([0.02, -0.013, 0.007])
+    sim.system.velocities = v
+    e0_moving = sim.kinetic_energy + sim.potential_energy
+    p0 = momentum(sim)
+    th = obs.Thermo(1)
+    sim.run(2500, ens.NVE(), 2.0, [th])
+    w_max = np.sqrt(np.linalg.eigvalsh(mass_weighted_hessian(s, gold)).max())
+    temp = 2 * (th.data["kinetic_energy"].mean() - (e0_moving - e0)) / (3 * len(s) * KB)
+    e = (th.data["total_energy"] - e0_moving) / len(s)
+    assert np.abs(np.array(sim.system.positions) - np.array(s.positions)).max() > 12.24  # > one box length
+    assert sim._cpp.neighbor_list_builds > 10
+    assert np.abs(e).max() < verlet_energy_bound(w_max, 2.0, temp)
+    np.testing.assert_allclose(momentum(sim), p0, rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. GPUMD run.in
+# ---------------------------------------------------------------------------------------------
+
+RUN_IN = """\
+potential Au.eam.alloy
+velocity 300 seed 7
+time_step 2
+
+ensemble nvt_bdp 300 300 50   # tau in steps
+dump_thermo 10
+run 200
+
+ensemble npt_scr 300 300 50 0 180 250
+dump_thermo 20
+dump_exyz 100 1 1
+run 200
+
+ensemble nvt_ber 300 300 50
+deform 0.002 1 0 0
+dump_thermo 10
+run 100
+"""
+
+
+@pytest.fixture
+def run_dir(tmp_path, gold):
+    s = structures.fcc("Au", 4.08, (3, 3, 3))
+    pynepcg.io.write(tmp_path / "model.xyz", s)
+    gold.write_setfl(tmp_path / "Au.eam.alloy")
+    (tmp_path / "run.in").write_text(RUN_IN)
+    return tmp_path
+
+
+def _read_gpumd_thermo(path):
+    headers, rows = [], []
+    for line in Path(path).read_text().splitlines():
+        (headers if line.startswith("#") else rows).append(line)
+    return headers, np.array([[float(x) for x in r.split()] for r in rows])
+
+
+def test_run_in_gpumd_input(run_dir):
+    """model.xyz + EAM setfl + run.in with three runs: thermo.out in GPUMD's format (5 header lines
+    per run, 18 columns T K U Pxx Pyy Pzz Pyz Pxz Pxy ax ay az bx by bz cx cy cz), dump.xyz frames with
+    velocities and forces, and GPUMD's deform semantics (the box grows by A Å per step)."""
+    pynepcg._core.run_gpumd_input(str(run_dir / "run.in"), str(run_dir), False)
+    headers, rows = _read_gpumd_thermo(run_dir / "thermo.out")
+    assert len(headers) == 15
+    assert rows.shape == (20 + 10 + 10, 18)
+    T, K, U = rows[:, 0], rows[:, 1], rows[:, 2]
+    np.testing.assert_allclose(K, 1.5 * (108 - 1) * KB * T, rtol=1e-7)  # N_f = 3N - 3
+    assert np.all(U < -3.8 * 108) and np.all(U > -4.0 * 108)
+    assert abs(T[25:30].mean() - 300) < 75  # T starts at 300 K on the lattice, halves, and is thermostatted back
+    # NVT runs keep the box; the NPT run changes it (isotropically)
+    np.testing.assert_allclose(rows[:20, 9], 12.24, rtol=1e-8)
+    assert np.ptp(rows[20:30, 9]) > 0
+    np.testing.assert_allclose(rows[20:30, 9], rows[20:30, 13], rtol=1e-8)
+    # deform 0.002 Å per step along x for 100 steps
+    l_start = rows[29, 9]
+    steps = np.arange(10, 101, 10)
+    np.testing.assert_allclose(rows[30:, 9], l_start + 0.002 * steps, rtol=2e-8)
+    np.testing.assert_allclose(rows[30:, 13], rows[29, 13], rtol=1e-8)
+    # dump_exyz 100 1 1 in the second run
+    frames = pynepcg.io.read(run_dir / "dump.xyz", index=":")
+    assert len(frames) == 2
+    for f in frames:
+        assert len(f) == 108
+        assert f.velocities is not None and np.abs(f.velocities).max() > 0
+        assert np.asarray(f.arrays["forces"]).shape == (108, 3)
+    assert float(frames[1].info["Time"]) == pytest.approx(400 * 2.0)
+
+
+@pytest.mark.parametrize("line,bad", [
+    (3, "velocity_verlet 300"),                       # unknown keyword
+    (5, "ensemble nvt_ber 300 300"),                  # missing tau
+    (5, "ensemble nvt_bdp -300 300 50"),              # negative temperature
+    (5, "ensemble npt_scr 300 300 50 0 -180 250"),    # negative modulus
+    (5, "ensemble nvt_magic 300 300 50"),             # unknown ensemble
+    (6, "dump_thermo ten"),                           # not an integer
+])
+def test_run_in_errors_name_the_line(run_dir, line, bad):
+    lines = RUN_IN.splitlines()
+    lines[line - 1] = bad
+    (run_dir / "run.in").write_text("\n".join(lines) + "\n")
+    with pytest.raises(pynepcg.FileFormatError) as err:
+        pynepcg._core.run_gpumd_input(str(run_dir / "run.in"), str(run_dir), False)
+    assert err.value.lineno == line
+    assert "run.in" in str(err.value.filename) and bad.split()[0] in str(err.value)
+
+
+def _nepcg_binary():
+    exe = shutil.which("nepcg") or os.path.join(os.path.dirname(sys.executable), "nepcg")
+    if not os.path.exists(exe):
+        pytest.skip("the nepcg program is not installed")
+    return exe
+
+
+def test_nepcg_run_command(run_dir):
+    exe = _nepcg_binary()
+    r = subprocess.run([exe, "run", "run.in"], cwd=run_dir, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    assert "run 200 steps" in r.stdout
+    headers, rows = _read_gpumd_thermo(run_dir / "thermo.out")
+    assert len(headers) == 15 and rows.shape == (40, 18)
+    # the same input through the library gives the same numbers (same seed)
+    (run_dir / "lib").mkdir()
+    for name in ("model.xyz", "Au.eam.alloy", "run.in"):
+        shutil.copy(run_dir / name, run_dir / "lib" / name)
+    pynepcg._core.run_gpumd_input(str(run_dir / "lib" / "run.in"), str(run_dir / "lib"), False)
+    assert (run_dir / "lib" / "thermo.out").read_text() == (run_dir / "thermo.out").read_text()
+    # an error: non-zero exit status and the line in the message
+    (run_dir / "run.in").write_text(RUN_IN.replace("time_step 2", "time_step two"))
+    r = subprocess.run([exe, "run", str(run_dir / "run.in")], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "3" in r.stderr and "time_step" in r.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. Bad input
+# ---------------------------------------------------------------------------------------------
+
+def test_nan_positions_rejected(gold):
+    s = structures.fcc("Au", 4.08, (2, 2, 2))
+    p = np.array(s.positions)
+    p[3, 1] = np.nan
+    with pytest.raises(pynepcg.InputError, match="finite"):
+        s.positions = p
+    atoms = structures.fcc("Au", 4.08, (2, 2, 2)).to_ase()
+    atoms.positions[5, 2] = np.inf
+    with pytest.raises(ValueError, match="finite"):
+        pynepcg.Simulator(atoms, gold, device="cpu")
+    sim = sim_of(structures.fcc("Au", 4.08, (2, 2, 2)), gold)
+    v = np.zeros((32, 3))
+    v[0, 0] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        sim.system.velocities = v
+
+
+@pytest.mark.parametrize("pot", [pynepcg.EAM.zhou_gold, pynepcg.Tersoff.carbon_1989, lj_argon])
+def test_species_missing_from_potential(pot):
+    sim = pynepcg.Simulator(structures.fcc("Cu", 3.6, (2, 2, 2)), pot(), device="cpu")
+    with pytest.raises(pynepcg.InputError, match="'Cu'"):
+        sim.run(1, ens.NVE(), 1.0)
+
+
+def test_cuda_device_without_backend(gold):
+    with pytest.raises(RuntimeError, match="cpu"):
+        pynepcg.Simulator(structures.fcc("Au", 4.08, (2, 2, 2)), gold, device="cuda")
+    with pytest.raises(ValueError):
+        pynepcg.Simulator(structures.fcc("Au", 4.08, (2, 2, 2)), gold, device="gpu")
+    with pytest.raises(TypeError):
+        pynepcg.Simulator(structures.fcc("Au", 4.08, (2, 2, 2)), "EAM", device="cpu")
+
+
+def test_bad_run_and_ensemble_parameters(gold):
+    sim = sim_of(structures.fcc("Au", 4.08, (2, 2, 2)), gold, temperature=300.0)
+    bad = [
+        lambda: sim.run(-1, ens.NVE(), 1.0),
+        lambda: sim.run(1, ens.NVE(), float("nan")),
+        lambda: sim.run(1, ens.NVE(), -1.0),
+        lambda: sim.run(1, ens.Bussi(-5.0, 100.0), 1.0),
+        lambda: sim.run(1, ens.Bussi(300.0, 0.0), 1.0),
+        lambda: sim.run(1, ens.NoseHoover(300.0, 100.0, chain=0), 1.0),
+        lambda: sim.run(1, ens.NPT(300.0, 0.0, modulus=-1.0), 1.0),
+        lambda: sim.run(1, ens.NPT(300.0, float("nan")), 1.0),
+        lambda: sim.run(1, ens.Deform(strain_rate=(1.5, 0, 0)), 1.0),
+        lambda: sim.run(1, ens.NVE(fixed_group=(3, 0)), 1.0),
+        lambda: sim.set_temperature(-1.0),
+        lambda: obs.Thermo(0),
+        lambda: obs.RDF(1, r_max=-1.0),
+    ]
+    for k, f in enumerate(bad):
+        with pytest.raises(pynepcg.InputError):
+            f()
+    with pytest.raises(ValueError):
+        sim.run(1, ens.NPT(300.0, 0.0, thermostat="andersen"), 1.0)
+    # a barostat or deformation along a non-periodic direction
+    wire = structures.nanowire("Au", 4.08, "100", diameter=8.0, length=8.0, vacuum=5.0)
+    ws = sim_of(wire, gold)
+    with pytest.raises(pynepcg.InputError, match="non-periodic"):
+        ws.run(1, ens.NPT(300.0, 0.0), 1.0)
+    with pytest.raises(pynepcg.InputError, match="non-periodic"):
+        ws.run(1, ens.Deform(strain_rate=(1e-5, 0, 0)), 1.0)
+    ws.run(2, ens.Deform(strain_rate=(0, 0, 1e-5)), 1.0)  # along the wire axis: fine
+    # the state is unchanged by the rejected runs
+    assert sim.step == 0
