@@ -46,6 +46,16 @@ class NeighborList {
   /// reverse()[p] = the entry of the same pair seen from the other atom (j, i, -n), so that a
   /// quantity computed once per entry can be gathered by both atoms without atomics.
   const std::vector<int64_t>& reverse() const { return reverse_; }
+  /// Half-list view: half_entries()[half_offsets()[i] ... half_offsets()[i+1]-1] are the entries
+  /// of atom i that own their pair (j > i; for an atom's own images, the positive shift), so every
+  /// unordered pair appears once. For pair potentials that use Newton's third law.
+  const std::vector<int64_t>& half_offsets() const { return half_offsets_; }
+  const std::vector<int64_t>& half_entries() const { return half_entries_; }
+  /// True when entry p (of atom i, neighbour j, shift n) is the owner of its pair.
+  static bool owns_pair(long long i, int j, const int16_t* n) {
+    if (i != j) return i < j;
+    return n[0] > 0 || (n[0] == 0 && (n[1] > 0 || (n[1] == 0 && n[2] > 0)));
+  }
   /// Per-atom count of entries within secondary_cutoff + skin (a prefix of the atom's list).
   const std::vector<int>& num_secondary() const { return num_secondary_; }
   int num_neighbors(size_t i) const { return static_cast<int>(offsets_[i + 1] - offsets_[i]); }
@@ -76,6 +86,7 @@ class NeighborList {
   std::vector<int16_t> shifts_;
   std::vector<int> num_secondary_;
   std::vector<int64_t> reverse_;
+  std::vector<int64_t> half_offsets_, half_entries_;
   // State at the last build, for the rebuild criterion.
   std::vector<double> reference_positions_;
   Mat3 reference_cell_{};

@@ -277,6 +277,21 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
     throw RuntimeError("NeighborList: an asymmetric pair was found (a distance equal to the cutoff within "
                        "round-off); change the cutoff or skin slightly");
 
+  // Half-list view (owner entries of every pair).
+  half_offsets_.assign(n + 1, 0);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t c = 0;
+    for (int64_t p = offsets_[i]; p < offsets_[i + 1]; ++p) c += owns_pair(i, neighbors_[p], &shifts_[3 * p]);
+    half_offsets_[i + 1] = half_offsets_[i] + c;
+  }
+  half_entries_.resize(half_offsets_[n]);
+#pragma omp parallel for schedule(static)
+  for (long long i = 0; i < static_cast<long long>(n); ++i) {
+    int64_t k = half_offsets_[i];
+    for (int64_t p = offsets_[i]; p < offsets_[i + 1]; ++p)
+      if (owns_pair(i, neighbors_[p], &shifts_[3 * p])) half_entries_[k++] = p;
+  }
+
   num_atoms_ = n;
   reference_positions_ = x;
   reference_cell_ = cell;

@@ -5,6 +5,10 @@
 #include <algorithm>
 #include <cmath>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "nepcg/error.hpp"
 #include "pair_loop.hpp"
 
@@ -77,103 +81,110 @@ EAM::EAM(EamTables tables) : tables_(std::move(tables)) {
   for (const auto& t : tables_.r_phi) z2r_spline_.push_back(spline(t, tables_.dr));
 }
 
-// The owner of an unordered pair: the entry with i < j (for an atom's own periodic images, the one
-// with the lexicographically positive shift). Pair quantities are computed once, by the owner, and
-// written to both the entry and its reverse; each entry is written by one thread only.
-static inline bool owns_pair(long long i, int j, const int16_t* n) {
-  if (i != j) return i < j;
-  return n[0] > 0 || (n[0] == 0 && (n[1] > 0 || (n[1] == 0 && n[2] > 0)));
-}
-
 void EAM::accumulate(const System& s, const NeighborList& list, ForceResult& out) const {
   const std::vector<int> type = detail::map_species(s, tables_.elements, "EAM");
   const long long n = static_cast<long long>(s.size());
-  const auto& off = list.offsets();
   const auto& nbr = list.neighbors();
-  const auto& rev = list.reverse();
-  const auto& shifts = list.shifts();
+  const auto& hoff = list.half_offsets();
+  const auto& half = list.half_entries();
   const double rdr = 1.0 / tables_.dr, rdrho = 1.0 / tables_.drho;
   const double cut2 = tables_.cutoff * tables_.cutoff;
   const double rhomax = (tables_.nrho - 1) * tables_.drho;
   const int nr = tables_.nr, nrho = tables_.nrho;
-  const size_t m = list.num_pairs();
+  int threads = 1;
+#ifdef _OPENMP
+  threads = omp_get_max_threads();
+#endif
+  // Each unordered pair is handled once, by its owner entry, and adds to both atoms (Newton's
+  // third law, as LAMMPS does with half lists). Per-thread buffers, summed in thread order, avoid
+  // atomics: 14 values per atom per thread (density, energy, force, virial).
+  constexpr int kStride = 14;
+  const size_t per_thread = kStride * size_t(n);
+  out.scratch.assign(per_thread * threads, 0.0);
+  std::vector<double> fp(n), rho(n, 0.0);
 
-  // Pass 1 (per pair, by its owner): distance, density contributions f_b(r) to i and f_a(r) to j,
-  // and the pair terms phi, phi' and f'_a, f'_b for pass 3. Entries beyond the cutoff get d = 0.
-  // Per-entry work space; every entry is written by its pair's owner before it is read.
-  if (out.scratch.size() < 6 * m) out.scratch.resize(6 * m);
-  double* dist = out.scratch.data();
-  double* rho_in = dist + m;
-  double* pair = rho_in + m;
-#pragma omp parallel for schedule(dynamic, 64)
-  for (long long i = 0; i < n; ++i) {
-    const int a = type[s.types[i]];
-    for (int64_t e = off[i]; e < off[i + 1]; ++e) {
-      const int j = nbr[e];
-      if (!owns_pair(i, j, &shifts[3 * e])) continue;
-      const int64_t q = rev[e];
-      const Vec3 r = list.pair_vector(i, e, s.positions, s.box);
-      const double d2 = r[0] * r[0] + r[1] * r[1] + r[2] * r[2];
-      if (d2 >= cut2) {
-        dist[e] = dist[q] = 0.0;
-        continue;
+#pragma omp parallel
+  {
+    int t = 0;
+#ifdef _OPENMP
+    t = omp_get_thread_num();
+#endif
+    double* acc = out.scratch.data() + per_thread * t;  // [rho, U, F(3), W(9)] per atom
+    // Pass 1: densities and pair energies.
+#pragma omp for schedule(dynamic, 64)
+    for (long long i = 0; i < n; ++i) {
+      const int a = type[s.types[i]];
+      for (int64_t h = hoff[i]; h < hoff[i + 1]; ++h) {
+        const int64_t e = half[h];
+        const int j = nbr[e];
+        const Vec3 r = list.pair_vector(i, e, s.positions, s.box);
+        const double d2 = r[0] * r[0] + r[1] * r[1] + r[2] * r[2];
+        if (d2 >= cut2) continue;
+        const int b = type[s.types[j]];
+        const double d = std::sqrt(d2);
+        double p;
+        const double* cb = locate(rho_spline_[b], nr, d * rdr, p);
+        const ptrdiff_t offset = cb - rho_spline_[b].data();
+        const double fb = value(cb, p), fa = a == b ? fb : value(&rho_spline_[a][offset], p);
+        const double phi = value(&z2r_spline_[pair_index(a, b)][offset], p) / d;
+        acc[kStride * i] += fb, acc[kStride * j] += fa;
+        acc[kStride * i + 1] += 0.5 * phi, acc[kStride * j + 1] += 0.5 * phi;
       }
-      const int b = type[s.types[j]];
-      const double d = std::sqrt(d2), inv_d = 1.0 / d;
+    }
+    // Densities summed over threads (fixed order), then embedding energies and F'(rho).
+#pragma omp for schedule(static)
+    for (long long i = 0; i < n; ++i) {
+      double r = 0.0;
+      for (int q = 0; q < threads; ++q) r += out.scratch[per_thread * q + kStride * i];
+      rho[i] = r;
       double p;
-      const double* cb = locate(rho_spline_[b], nr, d * rdr, p);
-      const ptrdiff_t offset = cb - rho_spline_[b].data();
-      const double* ca = a == b ? cb : &rho_spline_[a][offset];
-      const double* cz = &z2r_spline_[pair_index(a, b)][offset];
-      const double z2 = value(cz, p), z2p = slope(cz, p);
-      const double phi = z2 * inv_d, phip = (z2p - phi) * inv_d;
-      const double fb = value(cb, p), fa = a == b ? fb : value(ca, p);
-      const double dfb = slope(cb, p), dfa = a == b ? dfb : slope(ca, p);
-      dist[e] = dist[q] = d;
-      rho_in[e] = fb;  // density at i from j
-      rho_in[q] = fa;  // density at j from i
-      double* pe = &pair[4 * e];
-      double* pq = &pair[4 * q];
-      pe[0] = pq[0] = phi, pe[1] = pq[1] = phip;
-      pe[2] = dfb, pe[3] = dfa;  // seen from i: f'_j, f'_i
-      pq[2] = dfa, pq[3] = dfb;
+      const double* c = locate(f_spline_[type[s.types[i]]], nrho, r * rdrho, p);
+      fp[i] = slope(c, p);
+      double F = value(c, p);
+      if (r > rhomax) F += fp[i] * (r - rhomax);
+      out.energies[i] += F;
     }
-  }
-
-  // Pass 2: densities, embedding energies and F'(rho).
-  std::vector<double> fp(n);
-#pragma omp parallel for schedule(dynamic, 64)
-  for (long long i = 0; i < n; ++i) {
-    double rho = 0.0, U = 0.0;
-    for (int64_t e = off[i]; e < off[i + 1]; ++e)
-      if (dist[e] > 0.0) rho += rho_in[e], U += 0.5 * pair[4 * e];
-    double p;
-    const double* c = locate(f_spline_[type[s.types[i]]], nrho, rho * rdrho, p);
-    fp[i] = slope(c, p);
-    double F = value(c, p);
-    if (rho > rhomax) F += fp[i] * (rho - rhomax);
-    out.energies[i] += F + U;
-  }
-
-  // Pass 3: f_ij = dU_i/dr_ij = [F'(rho_i) f'_j(r) + phi'(r)/2] u_ij; F_i = sum (f_ij - f_ji),
-  // W_i = sum r_ij (x) f_ji.
-#pragma omp parallel for schedule(dynamic, 64)
-  for (long long i = 0; i < n; ++i) {
-    double F[3] = {0, 0, 0}, W[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
-    for (int64_t e = off[i]; e < off[i + 1]; ++e) {
-      const double d = dist[e];
-      if (d == 0.0) continue;
-      const double* pe = &pair[4 * e];
-      const double fij = fp[i] * pe[2] + 0.5 * pe[1];
-      const double fji = fp[nbr[e]] * pe[3] + 0.5 * pe[1];
-      const double inv_d = 1.0 / d, g = (fij + fji) * inv_d, h = fji * inv_d;
-      const Vec3 r = list.pair_vector(i, e, s.positions, s.box);
-      for (int c = 0; c < 3; ++c) F[c] += g * r[c];
-      for (int x = 0; x < 3; ++x)
-        for (int y = 0; y < 3; ++y) W[3 * x + y] -= h * r[x] * r[y];
+    // Pass 2: f_ij = [F'(rho_i) f'_j(r) + phi'/2] u_ij; F_i += (f_ij + f_ji) u_ij, F_j -= the same;
+    // W_i += r_ij (x) f_ji, W_j += r_ji (x) f_ij.
+#pragma omp for schedule(dynamic, 64)
+    for (long long i = 0; i < n; ++i) {
+      const int a = type[s.types[i]];
+      for (int64_t h = hoff[i]; h < hoff[i + 1]; ++h) {
+        const int64_t e = half[h];
+        const int j = nbr[e];
+        const Vec3 r = list.pair_vector(i, e, s.positions, s.box);
+        const double d2 = r[0] * r[0] + r[1] * r[1] + r[2] * r[2];
+        if (d2 >= cut2) continue;
+        const int b = type[s.types[j]];
+        const double d = std::sqrt(d2), inv_d = 1.0 / d;
+        double p;
+        const double* cb = locate(rho_spline_[b], nr, d * rdr, p);
+        const ptrdiff_t offset = cb - rho_spline_[b].data();
+        const double dfb = slope(cb, p), dfa = a == b ? dfb : slope(&rho_spline_[a][offset], p);
+        const double* cz = &z2r_spline_[pair_index(a, b)][offset];
+        const double phi = value(cz, p) * inv_d, phip = (slope(cz, p) - phi) * inv_d;
+        const double fij = fp[i] * dfb + 0.5 * phip, fji = fp[j] * dfa + 0.5 * phip;
+        const double g = (fij + fji) * inv_d, hi = fji * inv_d, hj = fij * inv_d;
+        double* ai = acc + kStride * i + 2;
+        double* aj = acc + kStride * j + 2;
+        for (int c = 0; c < 3; ++c) ai[c] += g * r[c], aj[c] -= g * r[c];
+        for (int x = 0; x < 3; ++x)
+          for (int y = 0; y < 3; ++y) {
+            const double rr = r[x] * r[y];
+            ai[3 + 3 * x + y] -= hi * rr;
+            aj[3 + 3 * x + y] -= hj * rr;
+          }
+      }
     }
-    for (int c = 0; c < 3; ++c) out.forces[3 * i + c] += F[c];
-    for (int k = 0; k < 9; ++k) out.virials[9 * i + k] += W[k];
+    // Sum the thread buffers in thread order.
+#pragma omp for schedule(static)
+    for (long long i = 0; i < n; ++i)
+      for (int q = 0; q < threads; ++q) {
+        const double* v = out.scratch.data() + per_thread * q + kStride * i;
+        out.energies[i] += v[1];
+        for (int c = 0; c < 3; ++c) out.forces[3 * i + c] += v[2 + c];
+        for (int k = 0; k < 9; ++k) out.virials[9 * i + k] += v[5 + k];
+      }
   }
 }
 
