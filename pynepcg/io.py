@@ -72,7 +72,9 @@ def read(path, index=-1, format: str | None = None):
     if isinstance(index, slice):
         return frames[index]
     if not frames:
-        raise FileFormatError(f"{path}: no frames")
+        err = FileFormatError(f"{path}: no frames")
+        err.filename, err.lineno, err.reason = str(path), 0, "no frames"
+        raise err
     return frames[index]
 
 

@@ -13,8 +13,8 @@ __all__ = ["Simulator"]
 
 
 class Simulator:
-    """MD engine. ``device``: "cpu", "cuda" or "auto" (the GPU when the CUDA backend is compiled
-    and a GPU is present). ``skin`` (Å): Verlet-list skin. ``seed``: every stochastic part
+    """MD engine. ``device``: "cpu", "cuda" or "auto". This version has no CUDA MD backend yet:
+    "auto" runs on the CPU and "cuda" raises. ``skin`` (Å): Verlet-list skin. ``seed``: every stochastic part
     (initial velocities, thermostats, barostats); the same seed gives the same trajectory."""
 
     def __init__(self, system, potential: Potential, device: str = "auto", skin: float = 1.0, seed: int = 0):
