@@ -111,7 +111,7 @@ void EAM::accumulate(const System& s, const NeighborList& list, ForceResult& out
 #endif
     double* acc = out.scratch.data() + per_thread * t;  // [rho, U, F(3), W(9)] per atom
     // Pass 1: densities and pair energies.
-#pragma omp for schedule(dynamic, 64)
+#pragma omp for schedule(static)  // fixed atom->thread partition: deterministic sums
     for (long long i = 0; i < n; ++i) {
       const int a = type[s.types[i]];
       for (int64_t h = hoff[i]; h < hoff[i + 1]; ++h) {
@@ -146,7 +146,7 @@ void EAM::accumulate(const System& s, const NeighborList& list, ForceResult& out
     }
     // Pass 2: f_ij = [F'(rho_i) f'_j(r) + phi'/2] u_ij; F_i += (f_ij + f_ji) u_ij, F_j -= the same;
     // W_i += r_ij (x) f_ji, W_j += r_ji (x) f_ij.
-#pragma omp for schedule(dynamic, 64)
+#pragma omp for schedule(static)  // fixed atom->thread partition: deterministic sums
     for (long long i = 0; i < n; ++i) {
       const int a = type[s.types[i]];
       for (int64_t h = hoff[i]; h < hoff[i + 1]; ++h) {
