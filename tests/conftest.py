@@ -59,3 +59,19 @@ def shared_data():
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="module")
+def gold():
+    """The Zhou-Johnson-Wadley (2004) gold EAM, tabulated by pynepcg."""
+    import pynepcg
+
+    return pynepcg.EAM.zhou_gold()
+
+
+@pytest.fixture(scope="module")
+def gold_setfl(tmp_path_factory, gold):
+    """The same model written as a LAMMPS setfl file."""
+    path = tmp_path_factory.mktemp("eam") / "Au_zhou.eam.alloy"
+    gold.write_setfl(path)
+    return path

@@ -55,18 +55,6 @@ def _print_measured():
             print(f"  {k:40s} {v}")
 
 
-@pytest.fixture(scope="module")
-def gold():
-    return pynepcg.EAM.zhou_gold()
-
-
-@pytest.fixture(scope="module")
-def gold_setfl(tmp_path_factory, gold):
-    path = tmp_path_factory.mktemp("eam") / "Au_zhou.eam.alloy"
-    gold.write_setfl(path)
-    return path
-
-
 def sim_of(system, potential, seed=0, temperature=None, **kw):
     sim = pynepcg.Simulator(system, potential, device="cpu", seed=seed, **kw)
     if temperature is not None:

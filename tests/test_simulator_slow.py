@@ -50,18 +50,6 @@ def _print_measured():
 
 
 @pytest.fixture(scope="module")
-def gold():
-    return pynepcg.EAM.zhou_gold()
-
-
-@pytest.fixture(scope="module")
-def gold_setfl(tmp_path_factory, gold):
-    path = tmp_path_factory.mktemp("eam") / "Au_zhou.eam.alloy"
-    gold.write_setfl(path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def lammps():
     from lammps_ref import LammpsSession, require_lammps
 
