@@ -144,8 +144,16 @@ def test_cmake_dir_exists():
 
 
 @pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not available")
-def test_cpp_example_builds_and_runs(tmp_path, shared_data):
-    path = shared_data(C64)
+def test_cpp_example_builds_and_runs(tmp_path):
+    # A rattled, strained diamond cell (no shared data needed): 64 atoms, triclinic.
+    from ase.build import bulk
+
+    atoms = bulk("C", "diamond", 3.567, cubic=True) * (2, 2, 2)
+    atoms.rattle(0.04, seed=3)
+    atoms.set_cell(atoms.cell[:] @ (np.eye(3) + [[0.01, 0.005, 0], [0.005, -0.008, 0.003], [0, 0.003, 0.006]]),
+                   scale_atoms=True)
+    path = tmp_path / "c64.xyz"
+    atoms.write(path, format="extxyz")
     source = REPO / "examples" / "cpp"
     if not (source / "CMakeLists.txt").exists():
         pytest.skip("examples/cpp not in this checkout")
@@ -175,3 +183,18 @@ def test_cpp_example_builds_and_runs(tmp_path, shared_data):
     bad.write_text("2\nProperties=species:S:1:pos:R:3\nC 0 0 0\n")
     r = run([str(exe), str(bad)])
     assert r.returncode == 1 and "error:" in r.stderr and str(bad) in r.stderr
+    # A NEP model evaluated by the embedding program equals calorine's CPUNEP (independent code).
+    calorine = pytest.importorskip("calorine.calculators")
+    from nep_models import write_random_nep
+
+    model = write_random_nep(tmp_path / "nep.txt", elements=("C",), l_max=(4, 2, 1), seed=4)
+    r = run([str(build / "nep_energy"), str(model), str(path)])
+    assert r.returncode == 0, r.stderr
+    values = [float(x) for x in r.stdout.split()]
+    import ase.io
+
+    ref = ase.io.read(path)  # the positions as written (8 decimals), as the program reads them
+    ref.calc = calorine.CPUNEP(str(model))
+    virial = -ref.get_stress(voigt=False) * ref.get_volume()
+    expected = [ref.get_potential_energy(), *ref.get_forces()[0], *np.diag(virial)]
+    np.testing.assert_allclose(values, expected, rtol=1e-10, atol=1e-10)
