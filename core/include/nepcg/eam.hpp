@@ -50,10 +50,10 @@ class EAM : public Potential {
   void accumulate(const System& system, const NeighborList& list, ForceResult& out) const override;
   const EamTables& tables() const { return tables_; }
 
-  /// Cubic interpolation coefficients of a table (7 per grid point, LAMMPS layout); public for tests.
+ private:
+  /// Cubic interpolation coefficients of a table (7 per grid point, LAMMPS layout).
   static std::vector<double> spline(const std::vector<double>& values, double delta);
 
- private:
   EamTables tables_;
   std::vector<std::vector<double>> f_spline_, rho_spline_, z2r_spline_;
 };

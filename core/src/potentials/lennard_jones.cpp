@@ -8,22 +8,6 @@
 
 namespace nepcg {
 
-namespace detail {
-std::vector<int> map_species(const System& s, const std::vector<std::string>& known, const std::string& who) {
-  std::vector<int> map(s.species.size());
-  for (size_t t = 0; t < s.species.size(); ++t) {
-    auto it = std::find(known.begin(), known.end(), s.species[t]);
-    if (it == known.end()) {
-      std::string have;
-      for (const auto& k : known) have += (have.empty() ? "" : " ") + k;
-      throw InputError(who + ": species '" + s.species[t] + "' of the structure has no parameters (known: " + have + ")");
-    }
-    map[t] = static_cast<int>(it - known.begin());
-  }
-  return map;
-}
-}  // namespace detail
-
 LennardJones::LennardJones(const std::vector<LennardJonesPair>& pairs, bool shift) {
   auto index = [&](const std::string& name) {
     auto it = std::find(species_.begin(), species_.end(), name);

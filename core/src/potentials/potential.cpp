@@ -1,10 +1,29 @@
 #include "nepcg/potential.hpp"
 
+#include <algorithm>
 #include <string>
 
 #include "nepcg/error.hpp"
+#include "pair_loop.hpp"
 
 namespace nepcg {
+
+namespace detail {
+std::vector<int> map_species(const System& s, const std::vector<std::string>& known, const std::string& who) {
+  std::vector<int> map(s.species.size());
+  for (size_t t = 0; t < s.species.size(); ++t) {
+    auto it = std::find(known.begin(), known.end(), s.species[t]);
+    if (it == known.end()) {
+      std::string have;
+      for (const auto& k : known) have += (have.empty() ? "" : " ") + k;
+      throw InputError(who + ": species '" + s.species[t] + "' of the structure has no parameters (known: " + have + ")");
+    }
+    map[t] = static_cast<int>(it - known.begin());
+  }
+  return map;
+}
+}  // namespace detail
+
 
 void ForceResult::reset(size_t n) {
   energy = 0.0;
