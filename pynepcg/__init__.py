@@ -9,6 +9,8 @@ from .errors import FileFormatError, InputError
 from . import system as _system  # installs System.info / System.arrays and conversions
 from . import ensembles, io, observers, structures
 from .simulator import Simulator
+from . import trainer
+from .trainer import Trainer
 from .neighbors import neighbor_list
 from .potentials import EAM, NEP, LennardJones, NepModel, Sum, Tersoff, read_nep_model
 
@@ -27,6 +29,8 @@ __all__ = [
     "Sum",
     "System",
     "Tersoff",
+    "Trainer",
+    "trainer",
     "cmake_dir",
     "ensembles",
     "observers",

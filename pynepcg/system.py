@@ -175,6 +175,8 @@ def from_ase(atoms) -> System:
             g = np.asarray(value, dtype=int)
             s.groups = [list(map(int, g))] if g.ndim == 1 else [list(map(int, col)) for col in g.T]
             continue
+        if name == "force":  # GPUMD's column name (ASE keeps it as a plain array)
+            name = "forces"
         s.arrays[name] = value
     for key, value in atoms.info.items():
         try:

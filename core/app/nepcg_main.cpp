@@ -1,6 +1,7 @@
-// The nepcg command-line program. Sub-commands arrive with their issues (run, train, predict);
-// today it reports the build (--version) and summarises structure files (info).
+// The nepcg command-line program: run (GPUMD run.in), train (GPUMD nep.in), info, --version.
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <string>
 
@@ -9,6 +10,7 @@
 #include "nepcg/info.hpp"
 #include "nepcg/neighbor_list.hpp"
 #include "nepcg/run_input.hpp"
+#include "nepcg/training/trainer.hpp"
 
 namespace {
 
@@ -22,6 +24,11 @@ const char* kUsage =
     "                       keywords: potential velocity time_step ensemble (nve nvt_ber nvt_bdp\n"
     "                       nvt_nhc nvt_lan nvt_bao npt_ber npt_scr) fix deform dump_thermo\n"
     "                       dump_exyz dump_xyz dump_restart run\n"
+    "  train [NEP_IN]       train a NEP model as GPUMD's nep: NEP_IN (default ./nep.in) with\n"
+    "                       train.xyz (and test.xyz) from its folder; writes nep.txt, loss.out,\n"
+    "                       *_train.out, *_test.out, nep.restart and nepcg.checkpoint there, and\n"
+    "                       resumes from nepcg.checkpoint if present. 'prediction 1' evaluates\n"
+    "                       the folder's nep.txt on train.xyz instead\n"
     "  info FILE [CUTOFF]   summarise an extended XYZ file: frames, atoms, species, cell,\n"
     "                       and neighbour statistics within CUTOFF (Å, default 5)\n"
     "\n"
@@ -49,6 +56,37 @@ int cmd_info(int argc, char** argv) {
   return 0;
 }
 
+int cmd_train(int argc, char** argv) {
+  const std::string nep_in = argc > 2 ? argv[2] : "nep.in";
+  const size_t slash = nep_in.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : nep_in.substr(0, slash);
+  const nepcg::TrainingOptions options = nepcg::read_nep_in(nep_in);
+  auto train = nepcg::read_training_set(dir + "/train.xyz");
+  if (options.prediction) {
+    nepcg::predict_directory(options, train, dir);
+    std::cout << "predicted " << train.size() << " structures with " << dir << "/nep.txt\n";
+    return 0;
+  }
+  std::vector<nepcg::TrainingStructure> test;
+  if (std::ifstream(dir + "/test.xyz")) test = nepcg::read_training_set(dir + "/test.xyz");
+  nepcg::Trainer trainer(options, std::move(train), std::move(test), dir, true);
+  std::printf("%zu parameters, %d batch(es), %d generations (starting at %d)\n", trainer.num_parameters(),
+              trainer.num_batches(), options.generation, trainer.generation());
+  std::printf("%-8s%-11s%-11s%-11s%-13s%-13s%-13s%-13s%-13s%-13s\n", "Step", "Total-Loss", "L1Reg-Loss", "L2Reg-Loss",
+              "RMSE-E-Train", "RMSE-F-Train", "RMSE-V-Train", "RMSE-E-Test", "RMSE-F-Test", "RMSE-V-Test");
+  size_t shown = trainer.history().size();
+  while (!trainer.finished()) {
+    trainer.run(options.output_interval);
+    for (; shown < trainer.history().size(); ++shown) {
+      const auto& r = trainer.history()[shown];
+      std::printf("%-8d%-11.5f%-11.5f%-11.5f%-13.5f%-13.5f%-13.5f%-13.5f%-13.5f%-13.5f\n", r.generation, r.total, r.l1,
+                  r.l2, r.energy_train, r.force_train, r.virial_train, r.energy_test, r.force_test, r.virial_test);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -63,6 +101,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (cmd == "info") return cmd_info(argc, argv);
+    if (cmd == "train") return cmd_train(argc, argv);
     if (cmd == "run") {
       nepcg::run_gpumd_input(argc > 2 ? argv[2] : "run.in", "", [](const std::string& m) { std::cout << m << "\n"; });
       return 0;

@@ -1,0 +1,115 @@
+// Training: nep.in options, training structures, the SNES Trainer and predictions.
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/unique_ptr.h>
+#include <nanobind/stl/vector.h>
+
+#include "common.hpp"
+#include "nepcg/training/trainer.hpp"
+
+using namespace nepcg;
+
+namespace {
+
+nb::dict prediction_dict(StructurePrediction&& p) {
+  nb::dict d;
+  const size_t n = p.energies.size();
+  d["energy"] = p.energy;
+  d["energies"] = owned(std::move(p.energies), {n});
+  d["forces"] = owned(std::move(p.forces), {n, 3});
+  d["virial"] = owned(std::vector<double>(p.virial, p.virial + 6), {6});
+  return d;
+}
+
+}  // namespace
+
+void init_training(nb::module_& m) {
+  nb::class_<TrainingOptions>(m, "TrainingOptions", "Hyper-parameters of a NEP training run (nep.in).")
+      .def("to_text", &format_nep_in)
+      .def("validate", &TrainingOptions::validate)
+      .def("model_skeleton", &TrainingOptions::model_skeleton)
+      .def_ro("types", &TrainingOptions::types)
+      .def_ro("generation", &TrainingOptions::generation)
+      .def_ro("population", &TrainingOptions::population)
+      .def_ro("batch", &TrainingOptions::batch)
+      .def_ro("output_interval", &TrainingOptions::output_interval)
+      .def_ro("prediction", &TrainingOptions::prediction)
+      .def_ro("output_descriptor", &TrainingOptions::output_descriptor)
+      .def_ro("has_seed", &TrainingOptions::has_seed)
+      .def("resolved_lambda_1", &TrainingOptions::resolved_lambda_1)
+      .def("resolved_lambda_2", &TrainingOptions::resolved_lambda_2);
+  m.def("parse_nep_in", &parse_nep_in, nb::arg("text"), nb::arg("name") = "nep.in");
+  m.def("read_nep_in", &read_nep_in, nb::arg("path"));
+
+  nb::class_<TrainingStructure>(m, "TrainingStructure", "A structure with reference labels (GPUMD conventions).")
+      .def_ro("system", &TrainingStructure::system)
+      .def_ro("has_energy", &TrainingStructure::has_energy)
+      .def_ro("energy", &TrainingStructure::energy)
+      .def_ro("has_forces", &TrainingStructure::has_forces)
+      .def_prop_ro("forces",
+                   [](const TrainingStructure& s) { return owned(std::vector<double>(s.forces), {s.forces.size() / 3, 3}); })
+      .def_ro("has_virial", &TrainingStructure::has_virial)
+      .def_prop_ro("virial", [](const TrainingStructure& s) {
+        return owned(std::vector<double>(s.virial.begin(), s.virial.end()), {6});
+      })
+      .def_ro("weight", &TrainingStructure::weight)
+      .def_ro("energy_weight", &TrainingStructure::energy_weight)
+      .def_ro("config_type", &TrainingStructure::config_type)
+      .def("where", &TrainingStructure::where)
+      .def("__len__", &TrainingStructure::size);
+  m.def("make_training_structure", &make_training_structure, nb::arg("system"), nb::arg("source") = "",
+        nb::arg("line") = 0);
+  m.def("read_training_set", &read_training_set, nb::arg("path"), nb::call_guard<nb::gil_scoped_release>());
+
+  nb::class_<Trainer>(m, "Trainer", "SNES training of a NEP model, as GPUMD's nep.")
+      .def(nb::init<TrainingOptions, std::vector<TrainingStructure>, std::vector<TrainingStructure>, std::string, bool>(),
+           nb::arg("options"), nb::arg("train"), nb::arg("test"), nb::arg("directory") = "", nb::arg("resume") = true,
+           nb::call_guard<nb::gil_scoped_release>())
+      .def("run", &Trainer::run, nb::arg("n"), nb::call_guard<nb::gil_scoped_release>())
+      .def_prop_ro("finished", &Trainer::finished)
+      .def_prop_ro("generation", &Trainer::generation)
+      .def_prop_ro("num_parameters", &Trainer::num_parameters)
+      .def_prop_ro("num_batches", &Trainer::num_batches)
+      .def_prop_ro("history",
+                   [](const Trainer& t) {
+                     std::vector<double> v;
+                     for (const auto& r : t.history())
+                       for (double x : {double(r.generation), r.total, r.l1, r.l2, r.energy_train, r.force_train,
+                                        r.virial_train, r.energy_test, r.force_test, r.virial_test})
+                         v.push_back(x);
+                     const size_t n = t.history().size();
+                     return owned(std::move(v), {n, 10});
+                   })
+      .def("best_model", &Trainer::best_model)
+      .def("mean_model", &Trainer::mean_model)
+      .def_prop_ro("mean", [](const Trainer& t) { return owned(std::vector<double>(t.mean()), {t.mean().size()}); })
+      .def_prop_ro("step_sizes",
+                   [](const Trainer& t) { return owned(std::vector<double>(t.step_sizes()), {t.step_sizes().size()}); })
+      .def_prop_ro("q_scaler",
+                   [](const Trainer& t) { return owned(std::vector<double>(t.q_scaler()), {t.q_scaler().size()}); })
+      .def_prop_ro("parameter_owner", [](const Trainer& t) {
+        return owned(std::vector<int>(t.parameter_owner()), {t.parameter_owner().size()});
+      })
+      .def("save_checkpoint", &Trainer::save_checkpoint)
+      .def("write_predictions", &Trainer::write_predictions, nb::arg("model"), nb::arg("test_set"), nb::arg("suffix"));
+
+  m.def(
+      "predict_structures",
+      [](const NepModel& model, const std::vector<TrainingStructure>& data) {
+        std::vector<StructurePrediction> p;
+        {
+          nb::gil_scoped_release release;
+          p = predict_structures(model, data);
+        }
+        nb::list out;
+        for (auto& x : p) out.append(prediction_dict(std::move(x)));
+        return out;
+      },
+      nb::arg("model"), nb::arg("data"));
+  m.def("predict_directory", &predict_directory, nb::arg("options"), nb::arg("data"), nb::arg("directory"),
+        nb::call_guard<nb::gil_scoped_release>());
+  m.def(
+      "write_parity_files",
+      [](const std::string& dir, const std::string& suffix, const std::vector<TrainingStructure>& data,
+         const NepModel& model) { write_parity_files(dir, suffix, data, predict_structures(model, data)); },
+      nb::arg("directory"), nb::arg("suffix"), nb::arg("data"), nb::arg("model"));
+}

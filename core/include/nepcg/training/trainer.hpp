@@ -1,0 +1,143 @@
+// NEP training with GPUMD's separable natural evolution strategy (SNES) and loss.
+//
+// The algorithm (population sampling, type-wise ranking, utilities, learning rates, L1/L2
+// regularisation, energy shift, batches, q_scaler, report schedule) follows GPUMD's `nep` as
+// specified in docs/training.md; all arithmetic is double precision and every random number
+// comes from one seeded generator, so a seeded run is reproducible and a run resumed from its
+// checkpoint continues bit-identically.
+//
+// The hot loop (every individual of the population on every structure of a batch) sits behind
+// PopulationEvaluator, so a GPU backend can replace the CPU one without touching the algorithm.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nepcg/nep_model.hpp"
+#include "nepcg/random.hpp"
+#include "nepcg/training/dataset.hpp"
+#include "nepcg/training/nep_in.hpp"
+
+namespace nepcg {
+
+/// Errors of one parameter vector on one structure (what the loss needs).
+struct StructureErrors {
+  double energy_per_atom = 0.0;     ///< predicted sum_i U_i / N (eV/atom)
+  double force_sse_weighted = 0.0;  ///< sum_i tau_{t_i}^2 rho_i |F_i - F_i^ref|^2 ((eV/Å)^2)
+  double force_sse = 0.0;           ///< sum_i |F_i - F_i^ref|^2
+  double virial_per_atom[6] = {0, 0, 0, 0, 0, 0};  ///< predicted total virial / N, xx yy zz xy yz zx
+};
+
+/// Full prediction of one model on one structure.
+struct StructurePrediction {
+  double energy = 0.0;              ///< eV, total
+  std::vector<double> energies;     ///< per atom, eV
+  std::vector<double> forces;       ///< 3N, eV/Å
+  double virial[6] = {0, 0, 0, 0, 0, 0};  ///< total, eV, xx yy zz xy yz zx
+};
+
+/// Evaluates parameter vectors (nep.txt order: ann, c_radial, c_angular) of one model architecture
+/// on a fixed set of structures. Structures are indexed as given to the constructor.
+class PopulationEvaluator {
+ public:
+  virtual ~PopulationEvaluator() = default;
+  /// out[p * structures.size() + k] = errors of individual p on structure structures[k].
+  virtual void evaluate(const double* population, int count, const std::vector<int>& structures,
+                        StructureErrors* out) const = 0;
+  virtual StructurePrediction predict(const double* parameters, int structure) const = 0;
+  /// Unscaled descriptors of every atom of a structure, (N, D) row-major.
+  virtual std::vector<double> descriptors(const double* parameters, int structure) const = 0;
+  virtual void set_q_scaler(const std::vector<double>& q_scaler) = 0;
+};
+
+/// The CPU (OpenMP, double precision) evaluator: neighbour lists and pair vectors are built once.
+/// `type_weight` (per model type, empty = 1) and `force_delta` enter StructureErrors::force_sse_weighted.
+std::unique_ptr<PopulationEvaluator> make_cpu_population_evaluator(const NepModel& skeleton,
+                                                                   const std::vector<TrainingStructure>& data,
+                                                                   const std::vector<double>& type_weight,
+                                                                   double force_delta);
+
+/// One line of loss.out (RMSEs unweighted; train: current batch, energy-shifted; test: all, unshifted).
+struct LossRecord {
+  int generation = 0;  ///< g + 1
+  double total = 0, l1 = 0, l2 = 0;
+  double energy_train = 0, force_train = 0, virial_train = 0;  ///< eV/atom, eV/Å, eV/atom
+  double energy_test = 0, force_test = 0, virial_test = 0;
+};
+
+class Trainer {
+ public:
+  /// `directory`: where GPUMD's output files go ("" = write nothing). When `resume` and the
+  /// directory holds a checkpoint (nepcg.checkpoint), training continues from it; otherwise a
+  /// GPUMD nep.restart there, if present, gives the initial mean and step sizes (as GPUMD).
+  Trainer(TrainingOptions options, std::vector<TrainingStructure> train, std::vector<TrainingStructure> test,
+          std::string directory = "", bool resume = true);
+  ~Trainer();
+
+  /// Runs up to `n` generations (stops at options.generation). Returns the generations run.
+  int run(int n);
+  bool finished() const { return generation_ >= options_.generation; }
+  int generation() const { return generation_; }  ///< generations completed
+  const TrainingOptions& options() const { return options_; }
+  size_t num_parameters() const { return owner_.size(); }
+  int num_batches() const { return static_cast<int>(batches_.size()); }
+
+  const std::vector<LossRecord>& history() const { return history_; }
+  /// Best individual of the last report, energy-shifted (what nep.txt holds). Before the first
+  /// report: the mean of the search distribution.
+  NepModel best_model() const;
+  /// The mean of the search distribution as a model (with the current q_scaler).
+  NepModel mean_model() const;
+  const std::vector<double>& mean() const { return mu_; }
+  const std::vector<double>& step_sizes() const { return sigma_; }
+  const std::vector<double>& q_scaler() const { return q_scaler_; }
+  /// Owner type of each parameter (T = the global bias), as GPUMD's type-wise ranking.
+  const std::vector<int>& parameter_owner() const { return owner_; }
+
+  /// Writes the checkpoint that `resume` reads (also done at every report when a directory is set).
+  void save_checkpoint(const std::string& path) const;
+  /// Writes energy/force/virial/stress_<suffix>.out of `model` on the training (or test) set.
+  void write_predictions(const NepModel& model, bool test_set, const std::string& suffix) const;
+
+ private:
+  void initialise(bool resume);
+  void compute_q_scaler();
+  void one_generation();
+  void report(int best_index, double total, double l1, double l2);
+  bool load_checkpoint(const std::string& path);
+  NepModel model_from(const double* parameters) const;
+  std::string path(const std::string& name) const;
+
+  TrainingOptions options_;
+  std::vector<TrainingStructure> train_, test_;
+  std::string directory_;
+  NepModel skeleton_;
+  double lambda_1_ = 0, lambda_2_ = 0, eta_sigma_ = 0;
+  std::unique_ptr<PopulationEvaluator> train_eval_, test_eval_;
+  std::vector<std::vector<int>> batches_;
+  std::vector<std::vector<char>> contains_type_;  // [structure][type]
+  std::vector<int> owner_;
+  std::vector<double> mu_, sigma_, s_, population_, utility_, q_scaler_, best_;
+  bool have_best_ = false;
+  Random rng_;
+  int generation_ = 0;
+  std::vector<LossRecord> history_;
+};
+
+/// Evaluates a model on structures (for prediction mode and parity files).
+std::vector<StructurePrediction> predict_structures(const NepModel& model, const std::vector<TrainingStructure>& data);
+
+/// Writes GPUMD's energy_<suffix>.out, force_<suffix>.out, virial_<suffix>.out and
+/// stress_<suffix>.out for predictions of `data` into `directory`.
+void write_parity_files(const std::string& directory, const std::string& suffix,
+                        const std::vector<TrainingStructure>& data, const std::vector<StructurePrediction>& predictions);
+
+/// GPUMD's prediction mode: evaluates `directory`/nep.txt on `data` and writes *_train.out (and
+/// descriptor.out when options.output_descriptor is 1 (per-structure mean) or 2 (per atom)).
+void predict_directory(const TrainingOptions& options, const std::vector<TrainingStructure>& data,
+                       const std::string& directory);
+
+}  // namespace nepcg

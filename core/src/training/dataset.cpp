@@ -1,0 +1,127 @@
+// Training structures from extended-XYZ frames, with GPUMD's label conventions.
+#include "nepcg/training/dataset.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "nepcg/error.hpp"
+#include "nepcg/extxyz.hpp"
+
+namespace nepcg {
+
+std::string TrainingStructure::where() const {
+  if (source.empty()) return line > 0 ? "structure " + std::to_string(line) : "structure";
+  return source + (line > 0 ? ":" + std::to_string(line) : "");
+}
+
+TrainingStructure make_training_structure(const System& frame, const std::string& source, long line) {
+  TrainingStructure s;
+  s.system = frame;
+  s.source = source;
+  s.line = line;
+  const std::string at = s.where() + ": ";
+  auto fail = [&](const std::string& m) -> void {
+    if (!source.empty()) throw FileFormatError(source, line, m);
+    throw InputError(at + m);
+  };
+  try {
+    frame.validate();
+  } catch (const InputError& e) {
+    fail(e.what());
+  }
+  const size_t n = frame.size();
+  if (n == 0) fail("a training structure needs at least one atom");
+  if (!(std::abs(frame.box.volume()) > 0)) fail("a training structure needs a cell (Lattice) with non-zero volume");
+  try {
+    if (frame.reference_energy(s.energy)) {
+      if (!std::isfinite(s.energy)) fail("energy is not finite");
+      s.has_energy = true;
+    }
+    Mat3 w{};
+    bool have_virial_key = frame.find_info("virial") != nullptr;
+    if (frame.reference_virial(w)) {
+      for (auto& row : w)
+        for (double x : row)
+          if (!std::isfinite(x)) fail("virial/stress is not finite");
+      // Of each symmetric pair the later value of the 9-list wins (yx, zy, zx), as GPUMD.
+      s.virial = {w[0][0], w[1][1], w[2][2], w[1][0], w[2][1], w[2][0]};
+      s.has_virial = true;
+      if (have_virial_key && frame.find_info("stress")) {
+        System only_stress = frame;
+        only_stress.erase_info("virial");
+        Mat3 w2{};
+        only_stress.reference_virial(w2);
+        double worst = 0.0;
+        for (int r = 0; r < 3; ++r)
+          for (int c = 0; c < 3; ++c) worst = std::max(worst, std::abs(w2[r][c] - w[r][c]) / n);
+        if (worst > 1e-3) {
+          std::ostringstream m;
+          m << "virial and stress disagree by " << worst
+            << " eV/atom (> 1e-3; remember stress is positive under tension); keep only one of them";
+          fail(m.str());
+        }
+      }
+    }
+    if (const InfoValue* v = frame.find_info("weight")) {
+      const auto x = v->as_reals("weight");
+      if (x.size() != 1 || !(x[0] > 0 && x[0] <= 100)) fail("weight must be one number with 0 < weight <= 100");
+      s.weight = x[0];
+    }
+    if (const InfoValue* v = frame.find_info("energy_weight")) {
+      const auto x = v->as_reals("energy_weight");
+      if (x.size() != 1 || !(x[0] >= 0 && std::isfinite(x[0]))) fail("energy_weight must be one number >= 0");
+      s.energy_weight = x[0];
+    }
+    if (const InfoValue* v = frame.find_info("config_type")) s.config_type = v->text;
+  } catch (const FileFormatError&) {
+    throw;
+  } catch (const InputError& e) {
+    fail(e.what());
+  }
+  if (const PerAtomArray* f = frame.find_array("forces")) {
+    if (f->kind != 'R' || f->ncols != 3) fail("forces must be a real array with 3 columns");
+    s.forces = f->reals;
+    for (size_t i = 0; i < n; ++i)
+      for (int c = 0; c < 3; ++c)
+        if (!std::isfinite(s.forces[3 * i + c]))
+          fail("force of atom " + std::to_string(i) + " is not finite" +
+               (source.empty() ? "" : " (line " + std::to_string(line + 2 + long(i)) + ")"));
+    s.has_forces = true;
+  }
+  if (!s.has_energy && !s.has_forces && !s.has_virial)
+    fail("the structure has no energy, forces, virial or stress to train on");
+  return s;
+}
+
+std::vector<TrainingStructure> read_training_set(const std::string& path) {
+  ExtxyzReader reader(path);
+  std::vector<TrainingStructure> out;
+  System frame;
+  long line = 1;
+  while (reader.next(frame)) {
+    out.push_back(make_training_structure(frame, path, line));
+    line += static_cast<long>(frame.size()) + 2;
+  }
+  if (out.empty()) throw FileFormatError(path, 0, "no structures in the file");
+  return out;
+}
+
+void check_species(const std::vector<TrainingStructure>& data, const std::vector<std::string>& types,
+                   const std::string& what) {
+  for (const auto& s : data)
+    for (const auto& name : s.system.species) {
+      if (std::find(types.begin(), types.end(), name) != types.end()) continue;
+      // Only complain about species that atoms actually use.
+      bool used = false;
+      for (size_t i = 0; i < s.size() && !used; ++i) used = s.system.species[s.system.types[i]] == name;
+      if (!used) continue;
+      std::string list;
+      for (const auto& x : types) list += (list.empty() ? "" : " ") + x;
+      const std::string m = what + ": species '" + name + "' is not in 'type' (" + list + ")";
+      if (!s.source.empty()) throw FileFormatError(s.source, s.line, m);
+      throw InputError(s.where() + ": " + m);
+    }
+}
+
+}  // namespace nepcg

@@ -1,0 +1,320 @@
+"""Trainer: nep.in, training data, the population evaluator, SNES bookkeeping, files, restart.
+
+References: pynepcg.NEP (itself checked against calorine) and calorine's CPUNEP for the
+evaluator; an independent q_scaler from NEP.descriptors; a random NEP teacher for learning."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import numpy as np
+import pytest
+from ase.calculators.singlepoint import SinglePointCalculator
+
+import pynepcg
+from pynepcg import trainer as tr
+from pynepcg.errors import InputError
+
+from nep_models import random_structure, write_random_nep
+
+ARCH = dict(cutoff=(4.0, 3.0), n_max=(3, 3), basis_size=(4, 4), l_max=(4, 0, 0), neuron=5)
+
+
+def teacher_model(path, seed=7):
+    return write_random_nep(path, elements=("Si", "C"), rc=(4.0, 3.0), n_max=(3, 3), basis=(4, 4),
+                            l_max=(4, 0, 0), neurons=(5, 0), seed=seed, scale=0.5)
+
+
+def labelled_frames(teacher, n, seed0=0, atoms=16):
+    frames = []
+    for k in range(n):
+        a = random_structure(["Si", "C"], atoms, 6.0, seed=seed0 + k, min_distance=1.6)
+        r = teacher.compute(a)
+        a.calc = SinglePointCalculator(a, energy=r.energy, forces=r.forces, stress=r.stress)
+        frames.append(a)
+    return frames
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    return pynepcg.NEP(teacher_model(tmp_path_factory.mktemp("teacher") / "nep.txt"))
+
+
+@pytest.fixture(scope="module")
+def frames(teacher):
+    return labelled_frames(teacher, 8)
+
+
+# --- nep.in ------------------------------------------------------------------------------------
+
+def test_nep_in_defaults_are_gpumds():
+    o = pynepcg._core.parse_nep_in("type 2 Te Pb\n")
+    m = o.model_skeleton()
+    assert (m.n_max_radial, m.n_max_angular, m.basis_size_radial, m.basis_size_angular) == (6, 6, 6, 6)
+    assert m.l_max == 4 and m.neurons1 == 30 and list(m.cutoff_radial) == [8.0, 8.0]
+    assert (o.population, o.generation, o.batch, o.output_interval) == (50, 100000, 1000, 100)
+    n = m.num_parameters
+    # N_par = (D + 2) N1 T + 1 + T^2 [(nR+1)(KR+1) + (nA+1)(KA+1)], D = 7 + 7 * 5 (l_max 4 + 4-body)
+    assert n == (42 + 2) * 30 * 2 + 1 + 4 * (49 + 49)
+    assert o.resolved_lambda_1(n) == pytest.approx(np.sqrt(n / 2) / 1000)
+
+
+def test_keywords_equal_nep_in_file(tmp_path):
+    text = ("type 2 Te Pb\ncutoff 7 4 # comment\nn_max 4 4\nbasis_size 8 8\nl_max 4 2 1\nneuron 20\n"
+            "lambda_v 0.5\nbatch 10\npopulation 40\ngeneration 300\ntype_weight 1.0 2.0\nzbl 2\n")
+    (tmp_path / "nep.in").write_text(text)
+    a = pynepcg.Trainer(tmp_path / "nep.in")
+    b = pynepcg.Trainer(type=["Te", "Pb"], cutoff=(7, 4), n_max=(4, 4), basis_size=(8, 8), l_max=(4, 2, 1),
+                        neuron=20, lambda_v=0.5, batch=10, population=40, generation=300,
+                        type_weight={"Pb": 2.0}, zbl=2.0)
+    assert a.nep_in == b.nep_in
+    # keywords override the file
+    c = pynepcg.Trainer(tmp_path / "nep.in", generation=5)
+    assert "generation 5" in c.nep_in and "generation 300" not in c.nep_in
+
+
+@pytest.mark.parametrize("text, message", [
+    ("type 1 C\nfoo 2\n", "nep.in:2: unknown keyword 'foo'"),
+    ("type_weight 1 2\ntype 2 A B\n", "must come after 'type'"),
+    ("type 1 C\nn_max 13 4\n", "outside [0, 12]"),
+    ("type 1 C\npopulation 5\n", "outside [10, 200]"),
+    ("type 1 C\nversion 3\n", "only 'version 4'"),
+    ("type 1 C\nmodel_type 1\n", "not supported"),
+    ("type 1 C\ncutoff 4 5\n", "r_angular <= r_radial"),
+    ("type 1 C\nneuron 10\nneuron 12\n", "given twice"),
+    ("type 2 A A\n", "listed twice"),
+    ("type 1 C\nuse_typewise_cutoff_zbl\n", "needs 'zbl"),
+    ("n_max 4 4\n", "'type' keyword is mandatory"),
+    ("type 1 C\nlambda_1 x\n", "not a finite number"),
+])
+def test_bad_nep_in_is_a_clear_error(text, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(")):
+        pynepcg._core.parse_nep_in(text, "nep.in")
+
+
+def test_unknown_python_keyword():
+    with pytest.raises(InputError, match="unknown hyper-parameter"):
+        pynepcg.Trainer(type=["C"], neurons=10)
+
+
+# --- data --------------------------------------------------------------------------------------
+
+def _xyz(lines_virial="", extra="", force="0.1 0.2 0.3"):
+    return ("2\n"
+            f'Lattice="5 0 0 0 5 0 0 0 5" energy=-3.0 {lines_virial} {extra} Properties=species:S:1:pos:R:3:force:R:3\n'
+            f"C 0 0 0 {force}\nC 1.5 0 0 -0.1 -0.2 -0.3\n")
+
+
+def test_training_set_labels_follow_gpumd(tmp_path):
+    p = tmp_path / "train.xyz"
+    p.write_text(_xyz('virial="1 2 3 4 5 6 7 8 9"', "weight=2 config_type=bulk") +
+                 _xyz('stress="-0.008 0 0 0 -0.008 0 0 0 -0.008"'))
+    s = tr.read_training_set(p)
+    assert len(s) == 2 and s[0].has_energy and s[0].energy == -3.0 and s[0].weight == 2.0
+    assert s[0].config_type == "bulk"
+    # xx yy zz, then the later member of each symmetric pair: yx (4), zy (8), zx (7)
+    assert list(s[0].virial) == [1, 5, 9, 4, 8, 7]
+    assert np.allclose(s[1].virial[:3], 0.008 * 125) and not s[1].virial[3:].any()
+    assert np.array_equal(s[0].forces, [[0.1, 0.2, 0.3], [-0.1, -0.2, -0.3]])
+
+
+@pytest.mark.parametrize("body, message", [
+    (_xyz(force="nan 0 0"), "train.xyz:1: force of atom 0 is not finite \\(line 7\\)"),
+    (_xyz('virial="1 0 0 0 1 0 0 0 1" stress="1 0 0 0 1 0 0 0 1"'), "virial and stress disagree"),
+    (_xyz("", "weight=0"), "0 < weight <= 100"),
+    ("", "no structures"),
+])
+def test_bad_training_data(tmp_path, body, message):
+    p = tmp_path / "train.xyz"
+    p.write_text(_xyz() + body if body else "")
+    if body:
+        message = message.replace("train.xyz:1", "train.xyz:5")
+    with pytest.raises(ValueError, match=message):
+        tr.read_training_set(p)
+
+
+def test_species_missing_from_type_names_the_structure(tmp_path, frames):
+    with pytest.raises(ValueError, match="structure 1: training set: species 'C' is not in 'type'"):
+        pynepcg.Trainer(type=["Si"], generation=1).fit(frames, directory=None, progress=False)
+    with pytest.raises(InputError, match="empty"):
+        pynepcg.Trainer(type=["Si"]).fit([], directory=None, progress=False)
+
+
+# --- evaluator ---------------------------------------------------------------------------------
+
+def test_population_evaluator_equals_nep(tmp_path, teacher, frames):
+    """predict() (the trainer's kernel) reproduces NEP.compute to round-off, ZBL and 4-body on."""
+    path = write_random_nep(tmp_path / "m.txt", elements=("Si", "C"), rc=(4.5, 3.5), n_max=(4, 3),
+                            basis=(5, 4), l_max=(4, 2, 1), neurons=(6, 0), zbl=(1.0, 2.0), seed=3)
+    for model in (teacher, pynepcg.NEP(path)):
+        for p, a in zip(tr.predict(model, frames), frames):
+            r = model.compute(a)
+            W = r.virial
+            assert p["energy"] == pytest.approx(r.energy, rel=1e-13, abs=1e-12)
+            assert np.allclose(p["energies"], r.energies, rtol=0, atol=1e-12)
+            assert np.allclose(p["forces"], r.forces, rtol=0, atol=1e-12)
+            assert np.allclose(p["virial"], [W[0, 0], W[1, 1], W[2, 2], W[1, 0], W[2, 1], W[2, 0]], atol=1e-11)
+
+
+def test_q_scaler_from_descriptors_with_all_parameters_one(frames):
+    """GPUMD: q_scaler = 1 / (max - min) of each descriptor component over the training set,
+    with every trainable parameter set to initial_para (1)."""
+    t = pynepcg.Trainer(type=["Si", "C"], generation=0, **ARCH)
+    t.fit(frames, directory=None, progress=False)
+    skel = t._core.mean_model()
+    ones = skel.copy()
+    ones.ann = np.ones(len(skel.ann))
+    ones.c_radial = np.ones(len(skel.c_radial))
+    ones.c_angular = np.ones(len(skel.c_angular))
+    q = np.concatenate([pynepcg.NEP(ones).descriptors(a) for a in frames])
+    assert np.allclose(t._core.q_scaler, 1 / (q.max(0) - q.min(0)), rtol=1e-12)
+
+
+# --- training ----------------------------------------------------------------------------------
+
+def _train(frames, directory, generation=30, **kw):
+    opts = dict(type=["Si", "C"], generation=generation, output_interval=10, seed=11, **ARCH)
+    opts.update(kw)
+    return pynepcg.Trainer(**opts).fit(frames, directory=directory, progress=False)
+
+
+def test_files_and_energy_shift(tmp_path, frames):
+    model, loss = _train(frames[:6], tmp_path)
+    assert list(loss["generation"]) == [10, 20, 30]
+    for name in ("nep.txt", "loss.out", "nep.restart", "nep.in", "nepcg.checkpoint", "energy_train.out",
+                 "force_train.out", "virial_train.out", "stress_train.out"):
+        assert (tmp_path / name).is_file(), name
+    # loss.out reads with calorine and holds what fit() returned
+    from calorine.nep import read_loss
+    df = read_loss(str(tmp_path / "loss.out"))
+    assert np.allclose(df["RMSE_F_train"], loss["RMSE_F_train"], atol=1e-5)
+    assert np.allclose(df["total_loss"], loss["total_loss"], atol=1e-5)
+    # nep.restart: N_par rows "mu sigma"
+    restart = np.loadtxt(tmp_path / "nep.restart")
+    assert restart.shape == (model.model.num_parameters, 2)
+    # the written model is bias-shifted: mean per-atom energy error on the (single) batch is 0
+    pred = tr.predict(model, frames[:6])
+    err = [p["energy"] / len(a) - a.get_potential_energy() / len(a) for p, a in zip(pred, frames[:6])]
+    assert abs(np.mean(err)) < 1e-12
+    assert loss["RMSE_E_train"][-1] == pytest.approx(np.sqrt(np.mean(np.square(err))), rel=1e-4, abs=1e-5)
+    # parity files: one row per structure / atom; stress = virial / V in GPa
+    e = np.loadtxt(tmp_path / "energy_train.out")
+    f = np.loadtxt(tmp_path / "force_train.out")
+    v = np.loadtxt(tmp_path / "virial_train.out")
+    s = np.loadtxt(tmp_path / "stress_train.out")
+    assert e.shape == (6, 2) and f.shape == (96, 6) and v.shape == (6, 12) and s.shape == (6, 12)
+    vol = np.array([a.get_volume() for a in frames[:6]])
+    assert np.allclose(s[:, :6], v[:, :6] * 16 / vol[:, None] * 160.21766208, rtol=1e-4, atol=1e-6)
+    assert np.allclose(e[:, 1], [a.get_potential_energy() / 16 for a in frames[:6]], rtol=1e-5)
+
+
+def test_written_model_loads_in_calorine(tmp_path, frames):
+    from calorine.calculators import CPUNEP
+    model, _ = _train(frames[:4], tmp_path, generation=10)
+    for a in frames[:4]:
+        b = a.copy()
+        b.calc = CPUNEP(str(tmp_path / "nep.txt"))
+        r = model.compute(a)
+        assert b.get_potential_energy() == pytest.approx(r.energy, rel=1e-12)
+        assert np.allclose(b.get_forces(), r.forces, atol=1e-10)
+
+
+def test_seeded_runs_are_reproducible_and_thread_independent(tmp_path, frames):
+    before = pynepcg.get_num_threads()
+    try:
+        pynepcg.set_num_threads(1)
+        a, la = _train(frames[:4], tmp_path / "a", generation=20)
+        pynepcg.set_num_threads(2)
+        b, lb = _train(frames[:4], tmp_path / "b", generation=20)
+    finally:
+        pynepcg.set_num_threads(before)
+    assert (tmp_path / "a" / "nep.txt").read_text() == (tmp_path / "b" / "nep.txt").read_text()
+    assert all(np.array_equal(la[k], lb[k]) for k in la)
+    c, _ = _train(frames[:4], tmp_path / "c", generation=20, seed=12)
+    assert (tmp_path / "c" / "nep.txt").read_text() != (tmp_path / "a" / "nep.txt").read_text()
+
+
+def test_restart_continues_bit_identically(tmp_path, frames):
+    _train(frames[:4], tmp_path / "straight", generation=40)
+    _train(frames[:4], tmp_path / "split", generation=20)
+    # An interrupted run: generations past the last checkpoint are redone after the restart.
+    (tmp_path / "split" / "loss.out").write_text((tmp_path / "split" / "loss.out").read_text() + "30 9 9 9 9 9 9 9 9 9\n")
+    _, loss = _train(frames[:4], tmp_path / "split", generation=40)
+    for name in ("nep.txt", "loss.out", "nep.restart", "nepcg.checkpoint"):
+        assert (tmp_path / "split" / name).read_text() == (tmp_path / "straight" / name).read_text(), name
+    assert list(loss["generation"]) == [10, 20, 30, 40]
+
+
+def test_checkpoint_of_other_hyperparameters_is_refused(tmp_path, frames):
+    _train(frames[:4], tmp_path, generation=10)
+    with pytest.raises(ValueError, match="parameters"):
+        _train(frames[:4], tmp_path, generation=20, neuron=6)
+
+
+def test_batches_and_test_set(tmp_path, frames):
+    t = pynepcg.Trainer(type=["Si", "C"], generation=20, output_interval=10, batch=2, seed=1, **ARCH)
+    model, loss = t.fit(frames[:6], test=frames[6:8], directory=tmp_path, progress=False)
+    assert t._core.num_batches == 3
+    # test RMSEs: all test structures with the written model, unshifted
+    pred = tr.predict(model, frames[6:8])
+    f_err = np.concatenate([p["forces"] - a.get_forces() for p, a in zip(pred, frames[6:8])])
+    assert loss["RMSE_F_test"][-1] == pytest.approx(np.sqrt(np.mean(f_err ** 2)), rel=1e-4)
+    assert np.loadtxt(tmp_path / "force_test.out").shape == (32, 6)
+
+
+def test_bead_names_and_gpumd_aliases(tmp_path, teacher):
+    frames = labelled_frames(teacher, 3)
+    for a in frames:  # rename species to free-form bead names
+        a.arrays["nepcg_species"] = np.array(["W1" if s == "Si" else "CG" for s in a.get_chemical_symbols()])
+    model, _ = pynepcg.Trainer(generation=10, output_interval=10, seed=1, **ARCH).fit(frames, directory=tmp_path,
+                                                                                       progress=False)
+    assert model.elements == ["W1", "CG"]  # inferred in order of appearance
+    aliases = tr.write_gpumd_model(model, tmp_path / "gpumd.txt")
+    assert aliases == {"W1": "H", "CG": "He"}
+    assert (tmp_path / "gpumd.txt.names").read_text() == "H W1\nHe CG\n"
+    from calorine.calculators import CPUNEP
+    b = frames[0].copy()
+    del b.arrays["nepcg_species"]
+    b.set_chemical_symbols(["H" if s == "Si" else "He" for s in frames[0].get_chemical_symbols()])
+    b.calc = CPUNEP(str(tmp_path / "gpumd.txt"))
+    assert b.get_potential_energy() == pytest.approx(model.compute(frames[0]).energy, rel=1e-12)
+
+
+def test_nepcg_train_binary(tmp_path, frames):
+    from ase.io import write
+    write(tmp_path / "train.xyz", frames[:3], format="extxyz")
+    (tmp_path / "nep.in").write_text("type 2 Si C\ncutoff 4 3\nn_max 3 3\nbasis_size 4 4\nl_max 4 0 0\nneuron 5\n"
+                                     "generation 10\noutput_interval 5\nseed 3\n")
+    out = subprocess.run(["nepcg", "train", str(tmp_path / "nep.in")], capture_output=True, text=True, check=True)
+    assert "RMSE-F-Train" in out.stdout
+    assert len(np.loadtxt(tmp_path / "loss.out")) == 2
+    # same seed through Python gives the same model
+    t = pynepcg.Trainer(tmp_path / "nep.in")
+    t.fit(tr.read_training_set(tmp_path / "train.xyz"), directory=tmp_path / "py", progress=False)
+    assert (tmp_path / "py" / "nep.txt").read_text() == (tmp_path / "nep.txt").read_text()
+    # prediction mode
+    (tmp_path / "nep.in").write_text("type 2 Si C\ncutoff 4 3\nn_max 3 3\nbasis_size 4 4\nl_max 4 0 0\nneuron 5\n"
+                                     "prediction 1\noutput_descriptor 2\n")
+    os.remove(tmp_path / "energy_train.out")
+    subprocess.run(["nepcg", "train", str(tmp_path / "nep.in")], capture_output=True, text=True, check=True)
+    assert np.loadtxt(tmp_path / "energy_train.out").shape == (3, 2)
+    assert np.loadtxt(tmp_path / "descriptor.out").shape == (48, 4 + 4 * 4)
+    bad = subprocess.run(["nepcg", "train", str(tmp_path / "missing" / "nep.in")], capture_output=True, text=True)
+    assert bad.returncode == 1 and "cannot open" in bad.stderr
+
+
+@pytest.mark.slow
+def test_student_learns_random_teacher(tmp_path, teacher):
+    """Teacher-student: a student of the teacher's architecture trained from scratch reaches a
+    force RMSE below 5% of the force standard deviation."""
+    frames = labelled_frames(teacher, 12)
+    forces = np.concatenate([a.get_forces().ravel() for a in frames])
+    model, loss = pynepcg.Trainer(type=["Si", "C"], generation=4000, output_interval=500, seed=1, **ARCH).fit(
+        frames, directory=tmp_path, progress=False)
+    assert loss["RMSE_F_train"][-1] < 0.05 * forces.std()
+    assert np.all(np.diff(loss["RMSE_F_train"]) < 0.01 * forces.std())  # no large relapses
+    # and it generalises to structures it has not seen
+    unseen = labelled_frames(teacher, 4, seed0=100)
+    pred = tr.predict(model, unseen)
+    err = np.concatenate([p["forces"] - a.get_forces() for p, a in zip(pred, unseen)])
+    assert np.sqrt(np.mean(err ** 2)) < 0.1 * forces.std()
