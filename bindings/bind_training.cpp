@@ -94,17 +94,17 @@ void init_training(nb::module_& m) {
 
   m.def(
       "predict_structures",
-      [](const NepModel& model, const std::vector<TrainingStructure>& data) {
+      [](const NepModel& model, const std::vector<TrainingStructure>& data, bool cache) {
         std::vector<StructurePrediction> p;
         {
           nb::gil_scoped_release release;
-          p = predict_structures(model, data);
+          p = predict_structures(model, data, cache ? kDefaultTrainingCacheLimit : 0);
         }
         nb::list out;
         for (auto& x : p) out.append(prediction_dict(std::move(x)));
         return out;
       },
-      nb::arg("model"), nb::arg("data"));
+      nb::arg("model"), nb::arg("data"), nb::arg("cache") = true);
   m.def("predict_directory", &predict_directory, nb::arg("options"), nb::arg("data"), nb::arg("directory"),
         nb::call_guard<nb::gil_scoped_release>());
   m.def(

@@ -146,8 +146,9 @@ def test_population_evaluator_equals_nep(tmp_path, teacher, frames):
     """predict() (the trainer's kernel) reproduces NEP.compute to round-off, ZBL and 4-body on."""
     path = write_random_nep(tmp_path / "m.txt", elements=("Si", "C"), rc=(4.5, 3.5), n_max=(4, 3),
                             basis=(5, 4), l_max=(4, 2, 1), neurons=(6, 0), zbl=(1.0, 2.0), seed=3)
-    for model in (teacher, pynepcg.NEP(path)):
-        for p, a in zip(tr.predict(model, frames), frames):
+    data = [pynepcg._core.make_training_structure(pynepcg.System.from_ase(a)) for a in frames]
+    for model, cache in ((teacher, True), (pynepcg.NEP(path), True), (pynepcg.NEP(path), False)):
+        for p, a in zip(pynepcg._core.predict_structures(model.model, data, cache), frames):
             r = model.compute(a)
             W = r.virial
             assert p["energy"] == pytest.approx(r.energy, rel=1e-13, abs=1e-12)

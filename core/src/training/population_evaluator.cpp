@@ -1,6 +1,12 @@
 // CPU population evaluator: each (individual, structure) pair is one serial task, so the
 // OpenMP loop over tasks needs no atomics and its results do not depend on the thread count.
-// Neighbour lists and pair vectors are built once (training positions never move).
+// Neighbour lists and pair vectors are built once (training positions never move), and so is
+// everything that does not depend on the parameters (cached when it fits in memory):
+//   radial:  f_k(r_ij), f'_k(r_ij) per pair and F_k^b(i) = sum_{j of type b} f_k(r_ij) per atom, so
+//            q_n(i) = sum_{b,k} c_nk^{ab} F_k^b(i) and dU_i/dr_ij|radial = sum_k h_k^b f'_k(r_ij)
+//            with h_k^b = sum_n dU_i/dq_n c_nk^{ab}: per-pair work independent of n_max;
+//   angular: f_k, f'_k, Y_lm and grad Y_lm per pair within the angular cutoff;
+//   ZBL:     its energies, forces and virial (no trainable parameters).
 #include <algorithm>
 #include <cmath>
 
@@ -25,19 +31,30 @@ struct PreparedStructure {
   bool has_forces = false;
   std::vector<double> ref_forces;   // 3N
   std::vector<double> force_factor; // per atom: tau_t^2 rho_i
+  // Parameter-independent cache (empty when the evaluator runs uncached).
+  std::vector<double> basis_r;      // per entry: f_k, f'_k (k = 0 ... K_R), zero beyond the pair cutoff
+  std::vector<double> sum_r;        // per atom, per neighbour type b: F_k^b
+  std::vector<int64_t> ang_slot;    // per entry: slot in basis_a, -1 beyond the angular cutoff
+  std::vector<double> basis_a;      // per slot: f_k, f'_k (K_A), Y, dY/du x, y, z (num_lm each)
+  double zbl_energy = 0.0;          // ZBL totals
+  std::vector<double> zbl_energies, zbl_forces;
+  double zbl_virial[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
 };
 
 // Per-thread work space for one structure.
 struct Scratch {
-  std::vector<double> terms, forces, q, S, Fp, dUdS;
+  std::vector<double> terms, forces, q, S, Fp, dUdS, h;
   std::vector<int> mask;
 };
 
 class CpuPopulationEvaluator final : public PopulationEvaluator {
  public:
   CpuPopulationEvaluator(const NepModel& skeleton, const std::vector<TrainingStructure>& data,
-                         const std::vector<double>& type_weight, double force_delta)
+                         const std::vector<double>& type_weight, double force_delta, size_t cache_limit)
       : model_(skeleton), tables_(model_) {
+    const NepView v0 = tables_.view(model_);
+    const int KR = v0.basis_radial + 1, KA = v0.basis_angular + 1, T = v0.num_types;
+    const size_t ang_stride = 2 * KA + 4 * v0.num_lm;
     const double rc = model_.max_cutoff_radial(), ra = model_.max_cutoff_angular();
     structures_.resize(data.size());
     for (size_t k = 0; k < data.size(); ++k) {
@@ -82,6 +99,58 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
             rho = force_delta / (force_delta + std::sqrt(f[0] * f[0] + f[1] * f[1] + f[2] * f[2]));
           }
           p.force_factor[i] = tau * tau * rho;
+        }
+      }
+      cache_bytes_ += 8 * (2 * KR * p.neighbors.size() + KR * T * p.n);
+    }
+    cached_ = cache_bytes_ <= cache_limit;
+    if (!cached_) return;
+    for (PreparedStructure& p : structures_) {
+      const size_t ne = p.neighbors.size();
+      p.basis_r.assign(2 * KR * ne, 0.0);
+      p.sum_r.assign(KR * T * p.n, 0.0);
+      p.ang_slot.assign(ne, -1);
+      p.zbl_energies.assign(p.n, 0.0);
+      p.zbl_forces.assign(3 * p.n, 0.0);
+      int64_t slots = 0;
+      for (size_t i = 0; i < p.n; ++i) {
+        const int a = p.type[i];
+        for (int64_t e = p.offsets[i]; e < p.offsets[i + 1]; ++e) {
+          const double* r = &p.pair[4 * e];
+          const int b = p.type[p.neighbors[e]];
+          const double rc = kernels::pair_cutoff(v0.cutoff_radial, a, b);
+          if (r[3] < rc) {
+            double* f = &p.basis_r[2 * KR * e];
+            kernels::chebyshev_basis(v0.basis_radial, r[3], rc, f, f + KR);
+            for (int k = 0; k < KR; ++k) p.sum_r[(i * T + b) * KR + k] += f[k];
+          }
+          if (r[3] < kernels::pair_cutoff(v0.cutoff_angular, a, b)) p.ang_slot[e] = slots++;
+        }
+      }
+      p.basis_a.assign(ang_stride * slots, 0.0);
+      for (size_t i = 0; i < p.n; ++i) {
+        const int a = p.type[i];
+        for (int64_t e = p.offsets[i]; e < p.offsets[i + 1]; ++e) {
+          if (p.ang_slot[e] < 0) continue;
+          const double* r = &p.pair[4 * e];
+          const int j = p.neighbors[e], b = p.type[j];
+          double* t = &p.basis_a[ang_stride * p.ang_slot[e]];
+          kernels::chebyshev_basis(v0.basis_angular, r[3], kernels::pair_cutoff(v0.cutoff_angular, a, b), t, t + KA);
+          const double inv = 1.0 / r[3];
+          double* Y = t + 2 * KA;
+          kernels::real_harmonics_with_gradient(v0.l_max, r[0] * inv, r[1] * inv, r[2] * inv, Y, Y + v0.num_lm,
+                                                Y + 2 * v0.num_lm, Y + 3 * v0.num_lm);
+          if (v0.zbl) {
+            double phi, dphi;
+            kernels::zbl_pair(v0, a, b, r[3], phi, dphi);
+            p.zbl_energies[i] += 0.5 * phi;
+            p.zbl_energy += 0.5 * phi;
+            double f[3];
+            for (int c = 0; c < 3; ++c) f[c] = 0.5 * dphi * r[c] / r[3];
+            for (int c = 0; c < 3; ++c) p.zbl_forces[3 * i + c] += f[c], p.zbl_forces[3 * j + c] -= f[c];
+            for (int x = 0; x < 3; ++x)
+              for (int y = 0; y < 3; ++y) p.zbl_virial[3 * x + y] -= r[x] * f[y];
+          }
         }
       }
     }
@@ -142,7 +211,11 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
     Scratch w;
     std::vector<double> out(ps.n * v.dim);
     for (size_t i = 0; i < ps.n; ++i) {
-      accumulate_site(v, ps, i, w);
+      if (cached_) {
+        cached_site(v, ps, i, w);
+      } else {
+        accumulate_site(v, ps, i, w);
+      }
       kernels::angular_descriptor(v, w.S.data(), w.q.data());
       std::copy(w.q.begin(), w.q.begin() + v.dim, out.begin() + i * v.dim);
     }
@@ -188,6 +261,107 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
   // W = -sum over entries r_ij (x) dU_i/dr_ij) of one structure.
   void run_structure(const NepView& v, const PreparedStructure& ps, Scratch& w, double* energies, double& U,
                      double* W) const {
+    if (cached_) {
+      run_cached(v, ps, w, energies, U, W);
+    } else {
+      run_uncached(v, ps, w, energies, U, W);
+    }
+  }
+
+  // Radial descriptor and angular sums of atom i from the cache (angular g_n, g'_n of each
+  // neighbour left in w.terms, two (n_max_A + 1) blocks per angular neighbour).
+  void cached_site(const NepView& v, const PreparedStructure& ps, size_t i, Scratch& w) const {
+    const int KR = v.basis_radial + 1, KA = v.basis_angular + 1, T = v.num_types, nA = v.n_max_angular + 1;
+    const size_t ang_stride = 2 * KA + 4 * v.num_lm;
+    const int a = ps.type[i];
+    w.q.assign(v.dim, 0.0);
+    w.S.assign(kernels::angular_gradient_size(v), 0.0);
+    for (int n = 0; n <= v.n_max_radial; ++n) {
+      double q = 0.0;
+      for (int b = 0; b < T; ++b) {
+        const double* F = &ps.sum_r[(i * T + b) * KR];
+        for (int k = 0; k < KR; ++k) q += v.c_radial[((size_t(n) * KR + k) * T + a) * T + b] * F[k];
+      }
+      w.q[n] = q;
+    }
+    const int count = static_cast<int>(ps.offsets[i + 1] - ps.offsets[i]);
+    if (w.terms.size() < size_t(count) * 2 * nA) w.terms.resize(size_t(count) * 2 * nA);
+    for (int64_t e = ps.offsets[i]; e < ps.offsets[i + 1]; ++e) {
+      if (ps.ang_slot[e] < 0) continue;
+      const int b = ps.type[ps.neighbors[e]];
+      const double* t = &ps.basis_a[ang_stride * ps.ang_slot[e]];
+      double* g = &w.terms[size_t(e - ps.offsets[i]) * 2 * nA];
+      for (int n = 0; n < nA; ++n) {
+        double gn = 0.0, gpn = 0.0;
+        for (int k = 0; k < KA; ++k) {
+          const double c = v.c_angular[((size_t(n) * KA + k) * T + a) * T + b];
+          gn += c * t[k];
+          gpn += c * t[KA + k];
+        }
+        g[n] = gn, g[nA + n] = gpn;
+        const double* Y = t + 2 * KA;
+        double* S = &w.S[n * v.num_lm];
+        for (int m = 0; m < v.num_lm; ++m) S[m] += gn * Y[m];
+      }
+    }
+  }
+
+  void run_cached(const NepView& v, const PreparedStructure& ps, Scratch& w, double* energies, double& U,
+                  double* W) const {
+    const int KR = v.basis_radial + 1, KA = v.basis_angular + 1, T = v.num_types, nA = v.n_max_angular + 1;
+    const size_t ang_stride = 2 * KA + 4 * v.num_lm;
+    const int lm = v.num_lm;
+    w.forces.assign(ps.zbl_forces.begin(), ps.zbl_forces.end());
+    w.Fp.resize(v.dim_radial);
+    w.dUdS.resize(kernels::angular_gradient_size(v));
+    std::vector<double>& h = w.h;
+    h.resize(size_t(T) * KR);
+    U = ps.zbl_energy;
+    for (int c = 0; c < 9; ++c) W[c] = ps.zbl_virial[c];
+    for (size_t i = 0; i < ps.n; ++i) {
+      const int a = ps.type[i];
+      cached_site(v, ps, i, w);
+      const double Ui = kernels::site_energy(v, a, w.q.data(), w.S.data(), w.Fp.data(), w.dUdS.data());
+      U += Ui;
+      if (energies) energies[i] = Ui + ps.zbl_energies[i];
+      // h_k^b = sum_n dU/dq_n c_nk^{ab}
+      for (int b = 0; b < T; ++b)
+        for (int k = 0; k < KR; ++k) {
+          double x = 0.0;
+          for (int n = 0; n <= v.n_max_radial; ++n) x += w.Fp[n] * v.c_radial[((size_t(n) * KR + k) * T + a) * T + b];
+          h[b * KR + k] = x;
+        }
+      double* Fi = &w.forces[3 * i];
+      for (int64_t e = ps.offsets[i]; e < ps.offsets[i + 1]; ++e) {
+        const double* r = &ps.pair[4 * e];
+        const int j = ps.neighbors[e];
+        const double* fp = &ps.basis_r[2 * KR * e + KR];
+        const double* hb = &h[ps.type[j] * KR];
+        double radial = 0.0;
+        for (int k = 0; k < KR; ++k) radial += hb[k] * fp[k];
+        double grad[3] = {0.0, 0.0, 0.0};
+        if (ps.ang_slot[e] >= 0) {
+          const double* t = &ps.basis_a[ang_stride * ps.ang_slot[e]] + 2 * KA;
+          const double* g = &w.terms[size_t(e - ps.offsets[i]) * 2 * nA];
+          kernels::angular_force_terms(v, g, g + nA, t, t + lm, t + 2 * lm, t + 3 * lm, w.dUdS.data(), radial, grad);
+        } else if (radial == 0.0) {
+          continue;  // beyond both cutoffs
+        }
+        double f[3] = {0.0, 0.0, 0.0};
+        kernels::add_partial_force(r, r[3], radial, grad, f);
+        double* Fj = &w.forces[3 * j];
+        for (int c = 0; c < 3; ++c) {
+          Fi[c] += f[c];
+          Fj[c] -= f[c];
+        }
+        for (int x = 0; x < 3; ++x)
+          for (int y = 0; y < 3; ++y) W[3 * x + y] -= r[x] * f[y];
+      }
+    }
+  }
+
+  void run_uncached(const NepView& v, const PreparedStructure& ps, Scratch& w, double* energies, double& U,
+                    double* W) const {
     const int stride = kernels::pair_terms_size(v);
     w.forces.assign(3 * ps.n, 0.0);
     w.Fp.resize(v.dim_radial);
@@ -228,6 +402,8 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
   NepModel model_;
   NepTables tables_;
   std::vector<PreparedStructure> structures_;
+  size_t cache_bytes_ = 0;
+  bool cached_ = false;
 };
 
 }  // namespace
@@ -235,8 +411,8 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
 std::unique_ptr<PopulationEvaluator> make_cpu_population_evaluator(const NepModel& skeleton,
                                                                    const std::vector<TrainingStructure>& data,
                                                                    const std::vector<double>& type_weight,
-                                                                   double force_delta) {
-  return std::make_unique<CpuPopulationEvaluator>(skeleton, data, type_weight, force_delta);
+                                                                   double force_delta, size_t cache_limit) {
+  return std::make_unique<CpuPopulationEvaluator>(skeleton, data, type_weight, force_delta, cache_limit);
 }
 
 }  // namespace nepcg

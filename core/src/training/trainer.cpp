@@ -566,9 +566,10 @@ bool Trainer::load_checkpoint(const std::string& file) {
   return true;
 }
 
-std::vector<StructurePrediction> predict_structures(const NepModel& model, const std::vector<TrainingStructure>& data) {
+std::vector<StructurePrediction> predict_structures(const NepModel& model, const std::vector<TrainingStructure>& data,
+                                                   size_t cache_limit) {
   check_species(data, model.elements, "prediction data");
-  auto ev = make_cpu_population_evaluator(model, data, {}, 0.0);
+  auto ev = make_cpu_population_evaluator(model, data, {}, 0.0, cache_limit);
   std::vector<double> z = model.ann;
   z.insert(z.end(), model.c_radial.begin(), model.c_radial.end());
   z.insert(z.end(), model.c_angular.begin(), model.c_angular.end());

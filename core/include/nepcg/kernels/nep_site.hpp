@@ -73,39 +73,51 @@ NEPCG_HD void accumulate_pair_terms(const NepView& p, int mask, const double* t,
   }
 }
 
+/// Angular part of dU_i/dr_ij for one neighbour: adds sum_{n,k} dUdS[n][k] g'_n Y_k to `radial`
+/// and sum_{n,k} dUdS[n][k] g_n grad_u Y_k to grad[0..2] (g, g' the angular radial functions).
+NEPCG_HD void angular_force_terms(const NepView& p, const double* gA, const double* gpA, const double* Y,
+                                  const double* dYx, const double* dYy, const double* dYz, const double* dUdS,
+                                  double& radial, double* grad) {
+  // G_k = sum_n dUdS[n][k] g_n, H_k = sum_n dUdS[n][k] g'_n, then contract with Y and grad Y.
+  double G[kMaxLm], H[kMaxLm];
+  for (int k = 0; k < p.num_lm; ++k) G[k] = H[k] = 0.0;
+  for (int n = 0; n <= p.n_max_angular; ++n) {
+    const double g = gA[n], gp = gpA[n];
+    const double* d = dUdS + n * p.num_lm;
+    for (int k = 0; k < p.num_lm; ++k) {
+      G[k] += d[k] * g;
+      H[k] += d[k] * gp;
+    }
+  }
+  for (int k = 0; k < p.num_lm; ++k) {
+    radial += H[k] * Y[k];
+    grad[0] += G[k] * dYx[k];
+    grad[1] += G[k] * dYy[k];
+    grad[2] += G[k] * dYz[k];
+  }
+}
+
+/// Adds radial * u + (I - u u^T) grad / r to f: the partial force from its radial and angular
+/// (unit-vector gradient) parts.
+NEPCG_HD void add_partial_force(const double* rij, double r, double radial, const double* grad, double* f) {
+  const double inv = 1.0 / r;
+  const double u[3] = {rij[0] * inv, rij[1] * inv, rij[2] * inv};
+  const double ug = u[0] * grad[0] + u[1] * grad[1] + u[2] * grad[2];
+  for (int c = 0; c < 3; ++c) f[c] += radial * u[c] + (grad[c] - ug * u[c]) * inv;
+}
+
 /// f_ij = dU_i/dr_ij (eV/Å) from cached terms and the centre's gradients Fp (radial) and dUdS
 /// (angular); adds to f[0..2]. d/dr_ij [g(r) Y(u)] = g'(r) Y u + g(r) (I - u u^T) grad_u Y / r.
 NEPCG_HD void partial_force_from_terms(const NepView& p, int mask, const double* t, const double* rij, double r,
                                        const double* Fp, const double* dUdS, double* f) {
   const PairTermsLayout L = pair_terms_layout(p);
-  const double inv = 1.0 / r;
-  const double u[3] = {rij[0] * inv, rij[1] * inv, rij[2] * inv};
   double radial = 0.0;
   if (mask & 1)
     for (int n = 0; n <= p.n_max_radial; ++n) radial += Fp[n] * t[L.gpR + n];
   double grad[3] = {0.0, 0.0, 0.0};
-  if (mask & 2) {
-    // G_k = sum_n dUdS[n][k] g_n, H_k = sum_n dUdS[n][k] g'_n, then contract with Y and grad Y.
-    double G[kMaxLm], H[kMaxLm];
-    for (int k = 0; k < p.num_lm; ++k) G[k] = H[k] = 0.0;
-    for (int n = 0; n <= p.n_max_angular; ++n) {
-      const double g = t[L.gA + n], gp = t[L.gpA + n];
-      const double* d = dUdS + n * p.num_lm;
-      for (int k = 0; k < p.num_lm; ++k) {
-        G[k] += d[k] * g;
-        H[k] += d[k] * gp;
-      }
-    }
-    const double *Y = t + L.Y, *dx = t + L.dYx, *dy = t + L.dYy, *dz = t + L.dYz;
-    for (int k = 0; k < p.num_lm; ++k) {
-      radial += H[k] * Y[k];
-      grad[0] += G[k] * dx[k];
-      grad[1] += G[k] * dy[k];
-      grad[2] += G[k] * dz[k];
-    }
-  }
-  const double ug = u[0] * grad[0] + u[1] * grad[1] + u[2] * grad[2];
-  for (int c = 0; c < 3; ++c) f[c] += radial * u[c] + (grad[c] - ug * u[c]) * inv;
+  if (mask & 2)
+    angular_force_terms(p, t + L.gA, t + L.gpA, t + L.Y, t + L.dYx, t + L.dYy, t + L.dYz, dUdS, radial, grad);
+  add_partial_force(rij, r, radial, grad, f);
 }
 
 /// Finishes the descriptor of a centre of type a (q: D values whose radial part was accumulated;

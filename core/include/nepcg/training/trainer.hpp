@@ -53,12 +53,14 @@ class PopulationEvaluator {
   virtual void set_q_scaler(const std::vector<double>& q_scaler) = 0;
 };
 
-/// The CPU (OpenMP, double precision) evaluator: neighbour lists and pair vectors are built once.
+/// The CPU (OpenMP, double precision) evaluator: neighbour lists and pair vectors are built once,
+/// and the parameter-independent basis functions, harmonics and ZBL terms are cached when the
+/// radial cache needs at most `cache_limit` bytes (otherwise they are recomputed per individual).
 /// `type_weight` (per model type, empty = 1) and `force_delta` enter StructureErrors::force_sse_weighted.
-std::unique_ptr<PopulationEvaluator> make_cpu_population_evaluator(const NepModel& skeleton,
-                                                                   const std::vector<TrainingStructure>& data,
-                                                                   const std::vector<double>& type_weight,
-                                                                   double force_delta);
+constexpr size_t kDefaultTrainingCacheLimit = size_t(8) << 30;
+std::unique_ptr<PopulationEvaluator> make_cpu_population_evaluator(
+    const NepModel& skeleton, const std::vector<TrainingStructure>& data, const std::vector<double>& type_weight,
+    double force_delta, size_t cache_limit = kDefaultTrainingCacheLimit);
 
 /// One line of loss.out (RMSEs unweighted; train: current batch, energy-shifted; test: all, unshifted).
 struct LossRecord {
@@ -128,7 +130,9 @@ class Trainer {
 };
 
 /// Evaluates a model on structures (for prediction mode and parity files).
-std::vector<StructurePrediction> predict_structures(const NepModel& model, const std::vector<TrainingStructure>& data);
+/// `cache_limit` as make_cpu_population_evaluator (0: never cache).
+std::vector<StructurePrediction> predict_structures(const NepModel& model, const std::vector<TrainingStructure>& data,
+                                                   size_t cache_limit = kDefaultTrainingCacheLimit);
 
 /// Writes GPUMD's energy_<suffix>.out, force_<suffix>.out, virial_<suffix>.out and
 /// stress_<suffix>.out for predictions of `data` into `directory`.
