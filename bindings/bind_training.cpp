@@ -86,9 +86,28 @@ void init_training(nb::module_& m) {
                    [](const Trainer& t) { return owned(std::vector<double>(t.step_sizes()), {t.step_sizes().size()}); })
       .def_prop_ro("q_scaler",
                    [](const Trainer& t) { return owned(std::vector<double>(t.q_scaler()), {t.q_scaler().size()}); })
+      .def_prop_ro("population",
+                   [](const Trainer& t) {
+                     const size_t np = t.num_parameters();
+                     return owned(std::vector<double>(t.population()), {t.population().size() / np, np});
+                   })
+      .def_prop_ro("noise",
+                   [](const Trainer& t) {
+                     const size_t np = t.num_parameters();
+                     return owned(std::vector<double>(t.noise()), {t.noise().size() / np, np});
+                   })
       .def_prop_ro("parameter_owner", [](const Trainer& t) {
         return owned(std::vector<int>(t.parameter_owner()), {t.parameter_owner().size()});
       })
+      .def(
+          "loss_terms",
+          [](const Trainer& t, const std::vector<double>& z, int batch) {
+            auto v = t.loss_terms(z, batch);
+            const size_t n = v.size() / 5;
+            return owned(std::move(v), {n, 5});
+          },
+          nb::arg("parameters"), nb::arg("batch"))
+      .def_prop_ro("batches", &Trainer::batches)
       .def("save_checkpoint", &Trainer::save_checkpoint)
       .def("write_predictions", &Trainer::write_predictions, nb::arg("model"), nb::arg("test_set"), nb::arg("suffix"));
 

@@ -319,3 +319,107 @@ def test_student_learns_random_teacher(tmp_path, teacher):
     pred = tr.predict(model, unseen)
     err = np.concatenate([p["forces"] - a.get_forces() for p, a in zip(pred, unseen)])
     assert np.sqrt(np.mean(err ** 2)) < 0.1 * forces.std()
+
+
+def test_loss_terms_follow_gpumds_formula(teacher):
+    """The loss the ranking uses, recomputed here in numpy from the specification (weights,
+    energy weights, type weights, force_delta, lambda_shear, missing virials, per-type
+    structure sets, energy shift, L1/L2 per owner type) with forces from pynepcg.NEP."""
+    frames = labelled_frames(teacher, 5)
+    only_si = random_structure(["Si"], 8, 5.0, seed=50, min_distance=1.8)
+    r = teacher.compute(only_si)
+    only_si.calc = SinglePointCalculator(only_si, energy=r.energy, forces=r.forces)  # no virial
+    frames.append(only_si)
+    frames[1].info["weight"] = 2.0
+    frames[2].info["energy_weight"] = 0.5
+    opts = dict(type=["Si", "C"], generation=0, batch=3, type_weight=[1.0, 2.0], force_delta=0.5,
+                lambda_shear=2.0, lambda_v=0.3, lambda_e=0.7, seed=1, **ARCH)
+    t = pynepcg.Trainer(**opts)
+    t.fit(frames, directory=None, progress=False)
+    core = t._core
+    skel = core.mean_model()
+    rng = np.random.default_rng(5)
+    z = rng.uniform(-1, 1, core.num_parameters) * 0.5
+    model = skel.copy()
+    na, nr = len(skel.ann), len(skel.c_radial)
+    model.ann, model.c_radial, model.c_angular = z[:na], z[na:na + nr], z[na + nr:]
+    nep = pynepcg.NEP(model)
+    owner = core.parameter_owner
+    T, npar = 2, len(z)
+    lam = np.sqrt(npar / T) / 1000
+    for b, batch in enumerate(core.batches):
+        got = core.loss_terms(z, b)
+        structs = [frames[k] for k in batch]
+        res = [nep.compute(a) for a in structs]
+        n = np.array([len(a) for a in structs])
+        w = np.array([a.info.get("weight", 1.0) for a in structs])
+        ew = np.array([a.info.get("energy_weight", 1.0) for a in structs])
+        e = np.array([r.energy for r in res]) / n - np.array([a.get_potential_energy() for a in structs]) / n
+        shift = np.sum(ew * e) / np.sum(ew)
+        for t_ in range(T + 1):
+            member = [t_ == T or (["Si", "C"][t_] in a.get_chemical_symbols()) for a in structs]
+            idx = [k for k in range(len(structs)) if member[k]]
+            rmse_e = np.sqrt(np.sum(w[idx] ** 2 * ew[idx] * (e[idx] - shift) ** 2) / len(idx))
+            num = den = 0.0
+            for k in idx:
+                a = structs[k]
+                tau = np.where(np.array(a.get_chemical_symbols()) == "C", 2.0, 1.0)
+                fref = a.get_forces()
+                rho = 0.5 / (0.5 + np.linalg.norm(fref, axis=1))
+                num += w[k] ** 2 * np.sum(tau ** 2 * rho * np.sum((res[k].forces - fref) ** 2, axis=1))
+                den += 3 * len(a)
+            rmse_f = np.sqrt(num / den)
+            num, count = 0.0, 0
+            for k in idx:
+                a = structs[k]
+                if "stress" not in a.calc.results:
+                    continue
+                W = res[k].virial / len(a)
+                Wref = -a.calc.results["stress"]  # Voigt xx yy zz yz xz xy, times volume below
+                Wref = Wref * a.get_volume() / len(a)
+                dv = np.array([W[0, 0] - Wref[0], W[1, 1] - Wref[1], W[2, 2] - Wref[2],
+                               W[0, 1] - Wref[5], W[1, 2] - Wref[3], W[0, 2] - Wref[4]])
+                num += w[k] ** 2 * (np.sum(dv[:3] ** 2) + 4.0 * np.sum(dv[3:] ** 2))
+                count += 1
+            rmse_v = np.sqrt(num / (6 * count))
+            sel = (owner == t_) if t_ < T else (owner != T)
+            M = npar / T if t_ < T else npar
+            want = [lam * np.sum(np.abs(z[sel])) / M, lam * np.sqrt(np.sum(z[sel] ** 2) / M),
+                    0.7 * rmse_e, 1.0 * rmse_f, 0.3 * rmse_v]
+            assert np.allclose(got[t_], want, rtol=1e-9, atol=1e-14), (b, t_, got[t_], want)
+    # batches: sorted by reference energy per atom and dealt out in turn (GPUMD's interleaving)
+    epa = np.array([a.get_potential_energy() / len(a) for a in frames])
+    order = np.argsort(epa, kind="stable")
+    assert [list(x) for x in core.batches] == [list(order[0::2]), list(order[1::2])]
+
+
+def test_snes_step_follows_the_specification(frames):
+    """Two generations recomputed in numpy from the population, its noise and loss_terms():
+    utilities, type-wise ranking (owner of each parameter), eta_sigma = (3 + ln d)/(10 sqrt d),
+    sigma capped at 1, generation 0 ranked by regularisation alone."""
+    t = pynepcg.Trainer(type=["Si", "C"], generation=0, seed=4, population=12, **ARCH)
+    t.fit(frames[:4], directory=None, progress=False)
+    core = t._core
+    owner = core.parameter_owner
+    T, P, npar = 2, 12, core.num_parameters
+    u = np.maximum(0, np.log(P / 2 + 1) - np.log(np.arange(1, P + 1)))
+    u = u / u.sum() - 1 / P
+    d = np.floor(npar / T)
+    eta = (3 + np.log(d)) / (10 * np.sqrt(d))
+    core_opts = pynepcg._core.parse_nep_in(t.nep_in.replace("generation 0", "generation 2"))
+    core = pynepcg._core.Trainer(core_opts, [pynepcg._core.make_training_structure(pynepcg.System.from_ase(a))
+                                             for a in frames[:4]], [], "", False)
+    for g in range(2):
+        mu, sigma = core.mean.copy(), core.step_sizes.copy()
+        core.run(1)
+        z, s = core.population, core.noise
+        assert np.allclose(z, mu + sigma * s, rtol=0, atol=1e-15)
+        L = np.array([core.loss_terms(zp, 0) for zp in z])  # (P, T+1, 5)
+        if g == 0:
+            L[:, :, 2:] = 0.0  # generation 0 evaluates no data
+        total = L.sum(axis=2)
+        ranks = [np.argsort(total[:, t_], kind="stable") for t_ in range(T + 1)]
+        gm = np.array([u @ s[ranks[owner[v]], v] for v in range(npar)])
+        gs = np.array([u @ (s[ranks[owner[v]], v] ** 2 - 1) for v in range(npar)])
+        assert np.allclose(core.mean, mu + sigma * gm, rtol=1e-12, atol=1e-14)
+        assert np.allclose(core.step_sizes, np.minimum(sigma * np.exp(eta * gs), 1.0), rtol=1e-12)

@@ -266,6 +266,76 @@ int Trainer::run(int n) {
   return done;
 }
 
+std::vector<double> Trainer::batch_losses(const double* population, int P, const std::vector<int>& batch) const {
+  const int T = options_.num_types();
+  std::vector<StructureErrors> err(size_t(P) * batch.size());
+  train_eval_->evaluate(population, P, batch, err.data());
+  std::vector<double> out(size_t(3) * (T + 1) * P, 0.0);  // lambda-weighted E, F, V RMSE per [t][p]
+  for (int p = 0; p < P; ++p) {
+    const StructureErrors* e = &err[size_t(p) * batch.size()];
+    // Energy shift of this individual on this batch.
+    double num = 0.0, den = 0.0;
+    for (size_t k = 0; k < batch.size(); ++k) {
+      const auto& s = train_[batch[k]];
+      if (!s.has_energy) continue;
+      num += s.energy_weight * (e[k].energy_per_atom - s.energy / s.size());
+      den += s.energy_weight;
+    }
+    const double shift = den > 0 ? num / den : 0.0;
+    for (int t = 0; t <= T; ++t) {
+      double se = 0.0, sf = 0.0, sv = 0.0;
+      long ne = 0, nf = 0, nv = 0;
+      for (size_t k = 0; k < batch.size(); ++k) {
+        if (!contains_type_[batch[k]][t]) continue;
+        const auto& s = train_[batch[k]];
+        const double w2 = s.weight * s.weight;
+        if (s.has_energy) {
+          const double de = e[k].energy_per_atom - s.energy / s.size() - shift;
+          se += w2 * s.energy_weight * de * de;
+          ++ne;
+        }
+        if (s.has_forces) {
+          sf += w2 * e[k].force_sse_weighted;
+          nf += static_cast<long>(s.size());
+        }
+        if (s.has_virial) {
+          double diag = 0.0, off = 0.0;
+          for (int c = 0; c < 6; ++c) {
+            const double dv = e[k].virial_per_atom[c] - s.virial[c] / s.size();
+            (c < 3 ? diag : off) += dv * dv;
+          }
+          sv += w2 * (diag + options_.lambda_shear * options_.lambda_shear * off);
+          ++nv;
+        }
+      }
+      const size_t i = size_t(t) * P + p, stride = size_t(T + 1) * P;
+      if (ne) out[i] = options_.lambda_e * std::sqrt(se / ne);
+      if (nf) out[stride + i] = options_.lambda_f * std::sqrt(sf / (3.0 * nf));
+      if (nv) out[2 * stride + i] = options_.lambda_v * std::sqrt(sv / (6.0 * nv));
+    }
+  }
+  return out;
+}
+
+std::vector<double> Trainer::loss_terms(const std::vector<double>& z, int batch) const {
+  const int T = options_.num_types();
+  const size_t np = num_parameters();
+  if (z.size() != np) throw InputError("Trainer.loss_terms: expected " + std::to_string(np) + " parameters");
+  if (batch < 0 || batch >= num_batches()) throw InputError("Trainer.loss_terms: no batch " + std::to_string(batch));
+  const std::vector<double> l = batch_losses(z.data(), 1, batches_[batch]);
+  std::vector<double> out(size_t(5) * (T + 1));
+  for (int t = 0; t <= T; ++t) {
+    const double M = t < T ? double(np) / T : double(np);
+    double a1 = 0.0, a2 = 0.0;
+    for (size_t v = 0; v < np; ++v)
+      if ((t < T && owner_[v] == t) || (t == T && owner_[v] != T)) a1 += std::abs(z[v]), a2 += z[v] * z[v];
+    out[5 * t + 0] = lambda_1_ * a1 / M;
+    out[5 * t + 1] = lambda_2_ * std::sqrt(a2 / M);
+    for (int term = 0; term < 3; ++term) out[5 * t + 2 + term] = l[size_t(term) * (T + 1) + t];
+  }
+  return out;
+}
+
 void Trainer::one_generation() {
   const int P = options_.population, T = options_.num_types();
   const size_t np = num_parameters();
@@ -278,56 +348,23 @@ void Trainer::one_generation() {
     }
 
   // Data loss per type (generation 0 only fixes q_scaler in GPUMD, so its data terms are 0).
+  // With `batch B 1` (full batch) every batch is evaluated and each weighted RMSE term is the
+  // root mean square of its per-batch values.
   std::vector<double> data(size_t(T + 1) * P, 0.0);
-  const std::vector<int>& batch = batches_[g % batches_.size()];
   if (g > 0) {
-    std::vector<StructureErrors> err(size_t(P) * batch.size());
-    train_eval_->evaluate(population_.data(), P, batch, err.data());
-    std::vector<double> tw = options_.type_weight;
-    for (int p = 0; p < P; ++p) {
-      const StructureErrors* e = &err[size_t(p) * batch.size()];
-      // Energy shift of this individual on this batch.
-      double num = 0.0, den = 0.0;
-      for (size_t k = 0; k < batch.size(); ++k) {
-        const auto& s = train_[batch[k]];
-        if (!s.has_energy) continue;
-        num += s.energy_weight * (e[k].energy_per_atom - s.energy / s.size());
-        den += s.energy_weight;
-      }
-      const double shift = den > 0 ? num / den : 0.0;
-      for (int t = 0; t <= T; ++t) {
-        double se = 0.0, sf = 0.0, sv = 0.0;
-        long ne = 0, nf = 0, nv = 0;
-        for (size_t k = 0; k < batch.size(); ++k) {
-          if (!contains_type_[batch[k]][t]) continue;
-          const auto& s = train_[batch[k]];
-          const double w2 = s.weight * s.weight;
-          if (s.has_energy) {
-            const double de = e[k].energy_per_atom - s.energy / s.size() - shift;
-            se += w2 * s.energy_weight * de * de;
-            ++ne;
-          }
-          if (s.has_forces) {
-            sf += w2 * e[k].force_sse_weighted;
-            nf += static_cast<long>(s.size());
-          }
-          if (s.has_virial) {
-            double diag = 0.0, off = 0.0;
-            for (int c = 0; c < 6; ++c) {
-              const double dv = e[k].virial_per_atom[c] - s.virial[c] / s.size();
-              (c < 3 ? diag : off) += dv * dv;
-            }
-            sv += w2 * (diag + options_.lambda_shear * options_.lambda_shear * off);
-            ++nv;
-          }
-        }
-        double L = 0.0;
-        if (ne) L += options_.lambda_e * std::sqrt(se / ne);
-        if (nf) L += options_.lambda_f * std::sqrt(sf / (3.0 * nf));
-        if (nv) L += options_.lambda_v * std::sqrt(sv / (6.0 * nv));
-        data[size_t(t) * P + p] = L;
-      }
+    const size_t nb = batches_.size();
+    const size_t current = g % nb;
+    std::vector<size_t> used{current};
+    if (options_.full_batch)
+      for (size_t b = 0; b < nb; ++b)
+        if (b != current) used.push_back(b);
+    std::vector<double> terms(size_t(3) * (T + 1) * P, 0.0);  // [term][t][p], summed squares over batches
+    for (size_t b : used) {
+      const std::vector<double> l = batch_losses(population_.data(), P, batches_[b]);
+      for (size_t x = 0; x < terms.size(); ++x) terms[x] += l[x] * l[x];
     }
+    for (size_t x = 0; x < data.size(); ++x)
+      for (int term = 0; term < 3; ++term) data[x] += std::sqrt(terms[term * data.size() + x] / used.size());
   }
 
   // Regularisation and total loss per type, then a stable ranking per type.

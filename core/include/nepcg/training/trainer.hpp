@@ -96,8 +96,17 @@ class Trainer {
   const std::vector<double>& mean() const { return mu_; }
   const std::vector<double>& step_sizes() const { return sigma_; }
   const std::vector<double>& q_scaler() const { return q_scaler_; }
+  /// The last generation's individuals z_p = mu + sigma s_p and their noise s_p (P x N_par).
+  const std::vector<double>& population() const { return population_; }
+  const std::vector<double>& noise() const { return s_; }
   /// Owner type of each parameter (T = the global bias), as GPUMD's type-wise ranking.
   const std::vector<int>& parameter_owner() const { return owner_; }
+
+  /// Loss terms of parameter vector z on batch `batch`, as the ranking uses them: for each type
+  /// t = 0 ... T (T = all) the five values L1, L2, lambda_e RMSE_E, lambda_f RMSE_F, lambda_v RMSE_V.
+  std::vector<double> loss_terms(const std::vector<double>& z, int batch) const;
+  /// Structures (indices into the training set) of each batch, in GPUMD's order.
+  const std::vector<std::vector<int>>& batches() const { return batches_; }
 
   /// Writes the checkpoint that `resume` reads (also done at every report when a directory is set).
   void save_checkpoint(const std::string& path) const;
@@ -108,6 +117,8 @@ class Trainer {
   void initialise(bool resume);
   void compute_q_scaler();
   void one_generation();
+  /// lambda-weighted energy, force and virial RMSEs of the population on one batch, [term][type][individual].
+  std::vector<double> batch_losses(const double* population, int count, const std::vector<int>& batch) const;
   void report(int best_index, double total, double l1, double l2);
   bool load_checkpoint(const std::string& path);
   NepModel model_from(const double* parameters) const;
