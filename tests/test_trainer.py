@@ -423,3 +423,47 @@ def test_snes_step_follows_the_specification(frames):
         gs = np.array([u @ (s[ranks[owner[v]], v] ** 2 - 1) for v in range(npar)])
         assert np.allclose(core.mean, mu + sigma * gm, rtol=1e-12, atol=1e-14)
         assert np.allclose(core.step_sizes, np.minimum(sigma * np.exp(eta * gs), 1.0), rtol=1e-12)
+
+
+def test_plots_and_parity_data(tmp_path, frames):
+    pytest.importorskip("matplotlib")
+    from pynepcg import plot
+    model, loss = _train(frames[:4], tmp_path, generation=20)
+    d = plot.read_loss(tmp_path)
+    assert list(d) == ["generation", *tr.LOSS_COLUMNS] and np.allclose(d["RMSE_F_train"], loss["RMSE_F_train"], atol=1e-5)
+    f = plot.parity_data(tmp_path, "force")
+    assert len(f["predicted"]) == 4 * 16 * 3 and list(f["component"][:3]) == ["x", "y", "z"]
+    assert np.allclose(f["target"], np.concatenate([a.get_forces().ravel() for a in frames[:4]]), atol=1e-5)
+    plot.loss(loss, path=tmp_path / "loss.png")
+    plot.parity(tmp_path, path=tmp_path / "parity.png")
+    for name in ("loss.png", "parity.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_fine_tune_takes_our_species_from_a_foundation_model(tmp_path, teacher, frames):
+    _train(frames[:3], tmp_path / "foundation", generation=10)
+    base = pynepcg.read_nep_model(str(tmp_path / "foundation" / "nep.txt"))
+    restart = np.loadtxt(tmp_path / "foundation" / "nep.restart")
+    carbon = []
+    for k in range(3):
+        a = random_structure(["C"], 8, 5.0, seed=70 + k, min_distance=1.6)
+        r = teacher.compute(a)
+        a.calc = SinglePointCalculator(a, energy=r.energy, forces=r.forces, stress=r.stress)
+        carbon.append(a)
+    ft = ("fine_tune", (tmp_path / "foundation" / "nep.txt", tmp_path / "foundation" / "nep.restart", 0))
+    opts = pynepcg._core.parse_nep_in(pynepcg.Trainer(type=["C"], generation=0, **dict([ft]), **ARCH).nep_in)
+    core = pynepcg._core.Trainer(opts, [pynepcg._core.make_training_structure(pynepcg.System.from_ase(a))
+                                        for a in carbon], [], "", False)
+    block = (base.n_max_radial + 1 + 4 * (base.n_max_angular + 1) + 2) * base.neurons1
+    assert np.array_equal(core.mean[:block], restart[block:2 * block, 0])  # type C = index 1
+    assert core.mean[block] == restart[2 * block, 0]  # global bias
+    nk = (base.n_max_radial + 1) * (base.basis_size_radial + 1)
+    c_r = restart[2 * block + 1:2 * block + 1 + 4 * nk].reshape(nk, 2, 2, 2)  # (nk, a, b, mu/sigma)
+    assert np.array_equal(core.mean[block + 1:block + 1 + nk], c_r[:, 1, 1, 0])
+    assert not core.step_sizes[block + 1:].any()  # fd = 0 freezes the descriptor coefficients
+    assert np.array_equal(core.q_scaler, base.q_scaler)
+    with pytest.raises(ValueError, match="architecture"):
+        opts2 = pynepcg._core.parse_nep_in(pynepcg.Trainer(type=["C"], generation=0, **dict([ft]),
+                                                           **{**ARCH, "neuron": 6}).nep_in)
+        pynepcg._core.Trainer(opts2, [pynepcg._core.make_training_structure(pynepcg.System.from_ase(carbon[0]))],
+                              [], "", False)
