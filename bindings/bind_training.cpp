@@ -61,9 +61,14 @@ void init_training(nb::module_& m) {
   m.def("read_training_set", &read_training_set, nb::arg("path"), nb::call_guard<nb::gil_scoped_release>());
 
   nb::class_<Trainer>(m, "Trainer", "SNES training of a NEP model, as GPUMD's nep.")
-      .def(nb::init<TrainingOptions, std::vector<TrainingStructure>, std::vector<TrainingStructure>, std::string, bool>(),
-           nb::arg("options"), nb::arg("train"), nb::arg("test"), nb::arg("directory") = "", nb::arg("resume") = true,
-           nb::call_guard<nb::gil_scoped_release>())
+      .def(
+          "__init__",
+          [](Trainer* self, TrainingOptions options, std::vector<TrainingStructure> train,
+             std::vector<TrainingStructure> test, std::string directory, bool resume) {
+            nb::gil_scoped_release release;
+            new (self) Trainer(std::move(options), std::move(train), std::move(test), std::move(directory), resume);
+          },
+          nb::arg("options"), nb::arg("train"), nb::arg("test"), nb::arg("directory") = "", nb::arg("resume") = true)
       .def("run", &Trainer::run, nb::arg("n"), nb::call_guard<nb::gil_scoped_release>())
       .def_prop_ro("finished", &Trainer::finished)
       .def_prop_ro("generation", &Trainer::generation)

@@ -187,7 +187,9 @@ class Trainer:
         """Trains on ``train`` (path to train.xyz, or Systems / ASE Atoms with energy, forces,
         virial or stress), reporting on ``test``. GPUMD's files (nep.txt, loss.out,
         energy/force/virial/stress_train/test.out, nep.restart) and the checkpoint
-        ``nepcg.checkpoint`` are written to ``directory`` (None: write nothing). With ``resume``
+        ``nepcg.checkpoint`` are written to ``directory`` (None: write nothing). With
+        ``prediction=1`` the ``nep.txt`` in ``directory`` is evaluated on ``train`` instead
+        (GPUMD's prediction mode: ``*_train.out``, ``descriptor.out`` with ``output_descriptor``). With ``resume``
         a checkpoint in ``directory`` continues the run bit-identically; Ctrl-C stops after the
         current generation with the checkpoint of the last report kept.
 
@@ -198,7 +200,11 @@ class Trainer:
         options = self._options or self._parse(_species_in_order(train_data))
         self._options = options
         if options.prediction:
-            raise InputError("Trainer: 'prediction 1' is set; use pynepcg.trainer.predict() instead of fit()")
+            # GPUMD's prediction mode: evaluate <directory>/nep.txt on the data, write *_train.out
+            if directory is None:
+                raise InputError("Trainer: 'prediction 1' needs a directory holding nep.txt")
+            _core.predict_directory(options, train_data, os.fspath(directory))
+            return FitResult(NEP(Path(directory) / "nep.txt"), {})
         directory_str = ""
         if directory is not None:
             Path(directory).mkdir(parents=True, exist_ok=True)

@@ -83,7 +83,7 @@ std::string format_loss(const LossRecord& r) {
 }  // namespace
 
 Trainer::Trainer(TrainingOptions options, std::vector<TrainingStructure> train, std::vector<TrainingStructure> test,
-                 std::string directory, bool resume)
+                 std::string directory, bool resume, const EvaluatorFactory& evaluator)
     : options_(std::move(options)), train_(std::move(train)), test_(std::move(test)), directory_(std::move(directory)) {
   options_.validate();
   if (train_.empty()) throw InputError("Trainer: the training set is empty");
@@ -97,9 +97,12 @@ Trainer::Trainer(TrainingOptions options, std::vector<TrainingStructure> train, 
   const double d = std::floor(double(np) / T);
   eta_sigma_ = (3.0 + std::log(d)) / (10.0 * std::sqrt(d));
 
-  train_eval_ = make_cpu_population_evaluator(skeleton_, train_, options_.type_weight, options_.force_delta);
-  if (!test_.empty())
-    test_eval_ = make_cpu_population_evaluator(skeleton_, test_, options_.type_weight, options_.force_delta);
+  const EvaluatorFactory make = evaluator ? evaluator : [](const NepModel& m, const std::vector<TrainingStructure>& d,
+                                                          const std::vector<double>& w, double delta) {
+    return make_cpu_population_evaluator(m, d, w, delta);
+  };
+  train_eval_ = make(skeleton_, train_, options_.type_weight, options_.force_delta);
+  if (!test_.empty()) test_eval_ = make(skeleton_, test_, options_.type_weight, options_.force_delta);
   batches_ = make_batches(train_, options_.batch, !options_.prediction);
   contains_type_.assign(train_.size(), std::vector<char>(T + 1, 0));
   for (size_t s = 0; s < train_.size(); ++s) {
@@ -257,7 +260,8 @@ NepModel Trainer::mean_model() const { return model_from(mu_.data()); }
 NepModel Trainer::best_model() const { return have_best_ ? model_from(best_.data()) : mean_model(); }
 
 int Trainer::run(int n) {
-  if (options_.prediction) throw InputError("Trainer: 'prediction 1' evaluates a model; it does not train");
+  if (options_.prediction)
+    throw InputError("Trainer: 'prediction 1' evaluates a model (predict_directory); it does not train");
   int done = 0;
   while (done < n && !finished()) {
     one_generation();

@@ -62,6 +62,11 @@ std::unique_ptr<PopulationEvaluator> make_cpu_population_evaluator(
     const NepModel& skeleton, const std::vector<TrainingStructure>& data, const std::vector<double>& type_weight,
     double force_delta, size_t cache_limit = kDefaultTrainingCacheLimit);
 
+/// Makes the evaluator for a data set (skeleton model, structures, type weights, force_delta);
+/// the Trainer's default is make_cpu_population_evaluator. A GPU backend passes its own.
+using EvaluatorFactory = std::function<std::unique_ptr<PopulationEvaluator>(
+    const NepModel&, const std::vector<TrainingStructure>&, const std::vector<double>&, double)>;
+
 /// One line of loss.out (RMSEs unweighted; train: current batch, energy-shifted; test: all, unshifted).
 struct LossRecord {
   int generation = 0;  ///< g + 1
@@ -75,8 +80,9 @@ class Trainer {
   /// `directory`: where GPUMD's output files go ("" = write nothing). When `resume` and the
   /// directory holds a checkpoint (nepcg.checkpoint), training continues from it; otherwise a
   /// GPUMD nep.restart there, if present, gives the initial mean and step sizes (as GPUMD).
+  /// `evaluator`: how to evaluate the population (default: the CPU evaluator).
   Trainer(TrainingOptions options, std::vector<TrainingStructure> train, std::vector<TrainingStructure> test,
-          std::string directory = "", bool resume = true);
+          std::string directory = "", bool resume = true, const EvaluatorFactory& evaluator = {});
   ~Trainer();
 
   /// Runs up to `n` generations (stops at options.generation). Returns the generations run.
