@@ -41,6 +41,16 @@ struct PreparedStructure {
   double zbl_virial[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
 };
 
+// f = dU_i/dr_ij of list entry (i, j) with r = r_ij: F_i += f, F_j -= f, W -= r (x) f.
+inline void add_pair_force(const double* f, const double* r, double* Fi, double* Fj, double* W) {
+  for (int c = 0; c < 3; ++c) {
+    Fi[c] += f[c];
+    Fj[c] -= f[c];
+  }
+  for (int x = 0; x < 3; ++x)
+    for (int y = 0; y < 3; ++y) W[3 * x + y] -= r[x] * f[y];
+}
+
 // Per-thread work space for one structure.
 struct Scratch {
   std::vector<double> terms, forces, q, S, Fp, dUdS, h;
@@ -147,9 +157,7 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
             p.zbl_energy += 0.5 * phi;
             double f[3];
             for (int c = 0; c < 3; ++c) f[c] = 0.5 * dphi * r[c] / r[3];
-            for (int c = 0; c < 3; ++c) p.zbl_forces[3 * i + c] += f[c], p.zbl_forces[3 * j + c] -= f[c];
-            for (int x = 0; x < 3; ++x)
-              for (int y = 0; y < 3; ++y) p.zbl_virial[3 * x + y] -= r[x] * f[y];
+            add_pair_force(f, r, &p.zbl_forces[3 * i], &p.zbl_forces[3 * j], p.zbl_virial);
           }
         }
       }
@@ -349,13 +357,7 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
         }
         double f[3] = {0.0, 0.0, 0.0};
         kernels::add_partial_force(r, r[3], radial, grad, f);
-        double* Fj = &w.forces[3 * j];
-        for (int c = 0; c < 3; ++c) {
-          Fi[c] += f[c];
-          Fj[c] -= f[c];
-        }
-        for (int x = 0; x < 3; ++x)
-          for (int y = 0; y < 3; ++y) W[3 * x + y] -= r[x] * f[y];
+        add_pair_force(f, r, Fi, &w.forces[3 * j], W);
       }
     }
   }
@@ -388,13 +390,7 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
           kernels::zbl_pair(v, a, ps.type[j], r[3], phi, dphi);
           for (int c = 0; c < 3; ++c) f[c] += 0.5 * dphi * r[c] / r[3];
         }
-        double* Fj = &w.forces[3 * j];
-        for (int c = 0; c < 3; ++c) {
-          Fi[c] += f[c];
-          Fj[c] -= f[c];
-        }
-        for (int x = 0; x < 3; ++x)
-          for (int y = 0; y < 3; ++y) W[3 * x + y] -= r[x] * f[y];
+        add_pair_force(f, r, Fi, &w.forces[3 * j], W);
       }
     }
   }
