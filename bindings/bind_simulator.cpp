@@ -11,6 +11,8 @@
 #include "nepcg/run_input.hpp"
 #include "nepcg/simulator.hpp"
 #include "nepcg/load_potential.hpp"
+#include "nepcg/beads.hpp"
+#include "nepcg/mean_force.hpp"
 
 using namespace nepcg;
 
@@ -51,6 +53,7 @@ void init_simulator(nb::module_& m) {
       .def_rw("fixed_group_method", &Ensemble::fixed_group_method)
       .def_rw("fixed_group", &Ensemble::fixed_group)
       .def_rw("remove_drift_interval", &Ensemble::remove_drift_interval)
+      .def_rw("bead_group_method", &Ensemble::bead_group_method)
       .def("validate", &Ensemble::validate);
 
   nb::class_<Observer>(m, "Observer").def_prop_ro("interval", &Observer::interval);
@@ -97,6 +100,34 @@ void init_simulator(nb::module_& m) {
       .def("__init__", [](RestartObserver* self, long interval, const std::filesystem::path& p) {
         new (self) RestartObserver(interval, p.string());
       });
+  auto vec = [](std::vector<double>&& v, size_t cols) {
+    const size_t n = v.size() / cols;
+    return owned(std::move(v), {n, cols});
+  };
+  nb::class_<MeanForceObserver, Observer>(m, "MeanForceObserver")
+      .def(nb::init<long, int, long>(), nb::arg("interval"), nb::arg("group_method"), nb::arg("block_samples") = 10)
+      .def("reset", &MeanForceObserver::reset)
+      .def_prop_ro("num_beads", &MeanForceObserver::num_beads)
+      .def_prop_ro("num_samples", &MeanForceObserver::num_samples)
+      .def_prop_ro("num_blocks", &MeanForceObserver::num_blocks)
+      .def_prop_ro("mean_forces", [vec](const MeanForceObserver& o) { return vec(o.mean_forces(), 3); })
+      .def_prop_ro("force_standard_errors",
+                   [vec](const MeanForceObserver& o) { return vec(o.force_standard_errors(), 3); })
+      .def_prop_ro("last_forces",
+                   [vec](const MeanForceObserver& o) { return vec(std::vector<double>(o.last_forces()), 3); })
+      .def_prop_ro("mean_energy", &MeanForceObserver::mean_energy)
+      .def_prop_ro("energy_standard_error", &MeanForceObserver::energy_standard_error)
+      .def_prop_ro("mean_virial", [vec](const MeanForceObserver& o) { return vec(o.mean_virial(), 3); });
+  m.def(
+      "bead_centres",
+      [vec](const System& s, const std::vector<int>& labels) {
+        const auto b = bead_indices(labels);
+        int nb = 0;
+        for (int x : b) nb = std::max(nb, x + 1);
+        return vec(bead_centres(s, b, nb), 3);
+      },
+      nb::arg("system"), nb::arg("labels"),
+      "Mass-weighted, minimum-image-unwrapped centre of each bead (labels ascending), (B, 3) Å.");
   nb::class_<Simulator>(m, "Simulator")
       .def(nb::init<System, std::shared_ptr<const Potential>, double, uint64_t>(), nb::arg("system"),
            nb::arg("potential"), nb::arg("skin") = 1.0, nb::arg("seed") = 0)
@@ -112,6 +143,7 @@ void init_simulator(nb::module_& m) {
       .def_prop_ro("potential_energy", [](Simulator& s) { s.update_forces(); return s.potential_energy(); })
       .def_prop_ro("temperature", &Simulator::temperature)
       .def_prop_ro("degrees_of_freedom", &Simulator::degrees_of_freedom)
+      .def_prop_ro("num_beads", &Simulator::num_beads)
       .def_prop_ro("conserved_energy", [](Simulator& s) { s.update_forces(); return s.conserved_energy(); })
       .def_prop_ro("pressure_tensor",
                    [](Simulator& s) {

@@ -9,6 +9,10 @@ A temperature (or pressure) given as a pair ``(start, end)`` ramps linearly over
   (isotropic, orthorhombic = per axis, or triclinic coupling).
 * :class:`Deform` -- constant engineering strain rate along axes, the other axes at a target
   pressure (NPT) or fixed (NVT), for tensile tests.
+
+NVE and the NVT ensembles take ``constrain_beads=m``: the centre of mass of every group of grouping
+method ``m`` (a coarse-grained bead) stays fixed while its atoms move (NEP-CG mean-force runs);
+the thermostat acts on the remaining 3 N - 3 N_beads degrees of freedom.
 """
 from __future__ import annotations
 
@@ -50,6 +54,9 @@ class _Ensemble:
         fixed = getattr(self, "fixed_group", None)
         if fixed is not None:
             e.fixed_group_method, e.fixed_group = int(fixed[0]), int(fixed[1])
+        beads = getattr(self, "constrain_beads", None)
+        if beads is not None:
+            e.bead_group_method = int(beads)
         return e
 
     def _to_cpp(self) -> "_core.Ensemble":
@@ -58,10 +65,12 @@ class _Ensemble:
 
 @dataclass
 class NVE(_Ensemble):
-    """Microcanonical velocity Verlet. fixed_group = (grouping method, label) freezes atoms."""
+    """Microcanonical velocity Verlet. fixed_group = (grouping method, label) freezes atoms;
+    constrain_beads = grouping method whose groups (beads) keep their centres of mass fixed."""
 
     fixed_group: tuple | None = None
     remove_drift_every: int = 0
+    constrain_beads: int | None = None
 
     def _to_cpp(self):
         e = self._base()
@@ -75,6 +84,7 @@ class _Thermostatted(_Ensemble):
     tau: float = 100.0
     fixed_group: tuple | None = None
     remove_drift_every: int = 0
+    constrain_beads: int | None = None
 
     kind = None
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["Thermo", "Dump", "RDF", "StressStrain", "Restart"]
+__all__ = ["Thermo", "Dump", "RDF", "StressStrain", "Restart", "MeanForce"]
 
 
 class Thermo:
@@ -77,3 +77,52 @@ class Restart:
     def __init__(self, interval: int, path):
         self.path = str(path)
         self._cpp = _core.RestartObserver(int(interval), self.path)
+
+
+class MeanForce:
+    """Time averages of bead forces (eV/Å), potential energy (eV) and virial (eV, 3x3) over the
+    samples of a run, with block-averaged standard errors (blocks of ``block_samples`` samples).
+    Beads are the groups of grouping method ``group_method``. Averages carry over successive runs
+    (``reset()`` starts again), so a run can be continued until the error is small enough."""
+
+    def __init__(self, interval: int, group_method: int = 0, block_samples: int = 10):
+        self._cpp = _core.MeanForceObserver(int(interval), int(group_method), int(block_samples))
+
+    def reset(self) -> None:
+        self._cpp.reset()
+
+    @property
+    def forces(self) -> np.ndarray:
+        """Mean force on each bead, (B, 3) eV/Å."""
+        return self._cpp.mean_forces
+
+    @property
+    def force_errors(self) -> np.ndarray:
+        """Standard error of each mean force component, (B, 3) eV/Å (NaN before two blocks)."""
+        return self._cpp.force_standard_errors
+
+    @property
+    def last_forces(self) -> np.ndarray:
+        """Bead forces of the last sample (instantaneous), (B, 3) eV/Å."""
+        return self._cpp.last_forces
+
+    @property
+    def energy(self) -> float:
+        return self._cpp.mean_energy
+
+    @property
+    def energy_error(self) -> float:
+        return self._cpp.energy_standard_error
+
+    @property
+    def virial(self) -> np.ndarray:
+        """Mean virial W (eV, 3x3, GPUMD sign), without any kinetic correction."""
+        return self._cpp.mean_virial
+
+    @property
+    def num_samples(self) -> int:
+        return self._cpp.num_samples
+
+    @property
+    def num_blocks(self) -> int:
+        return self._cpp.num_blocks

@@ -12,6 +12,7 @@
 //   anisotropic couplings); Isotropic, Orthorhombic (per axis) or Triclinic coupling.
 // Deformation: a constant engineering strain rate (1/fs) along Cartesian axes; deformed axes are
 // not barostatted (the others are, when a barostat is set).
+// Bead constraint (NEP-CG mean-force runs): bead_group_method >= 0 holds every bead's centre of mass.
 #pragma once
 
 #include <array>
@@ -42,6 +43,10 @@ struct Ensemble {
 
   int fixed_group_method = -1, fixed_group = -1;  ///< GPUMD `fix`: atoms of this group do not move
   int remove_drift_interval = 0;                  ///< remove centre-of-mass velocity every k steps (0: never)
+  /// NEP-CG constraint: the centre of mass of every group of this grouping method (a bead) stays
+  /// fixed while its atoms move; -1: off. Works with every thermostat (not with a barostat or
+  /// deformation); see Simulator.
+  int bead_group_method = -1;
 
   bool has_thermostat() const { return thermostat != ThermostatKind::None; }
   bool has_barostat() const { return barostat != BarostatKind::None; }

@@ -5,6 +5,12 @@
 // temperature K, pressure GPa in outputs. Temperature T = 2 K / (N_f k_B) with N_f = 3 N_moving
 // minus 3 when the centre-of-mass momentum is conserved (no Langevin thermostat, no fixed atoms).
 // Pressure tensor P = (W + sum_i m_i v_i (x) v_i) / V (positive = compressive).
+//
+// Bead constraint (Ensemble::bead_group_method): after every velocity update (each half kick and
+// each stochastic thermostat step) the centre-of-mass velocity of every bead (group) is removed,
+// so bead centres stay where they were when the run started while the atoms inside move; this is
+// GPUMD's USE_NEPCG scheme, extended to every thermostat. Velocities are projected once when such a
+// run starts. Degrees of freedom then are 3 N - 3 N_beads (a single-atom bead is frozen).
 #pragma once
 
 #include <memory>
@@ -50,6 +56,8 @@ class Simulator {
   double kinetic_energy() const;       ///< eV
   double potential_energy() const;     ///< eV
   int degrees_of_freedom() const;
+  /// Number of constrained beads of the current (or last) run; 0 without the bead constraint.
+  int num_beads() const { return static_cast<int>(bead_mass_.size()); }
   double temperature() const;          ///< K
   Mat3 pressure_tensor() const;        ///< eV/Å^3 (including the kinetic part)
   double conserved_energy() const;     ///< eV: total energy + energy exchanged with baths
@@ -72,6 +80,7 @@ class Simulator {
   void scale_cell(const Mat3& mu, bool scale_velocities);  // r -> mu r (and v -> mu^-1 v)
   Mat3 pressure_with_virial(const Mat3& virial) const;
   void remove_drift();
+  void constrain_beads();  // remove every bead's centre-of-mass velocity
   void prepare_run(const Ensemble& e);
   Mat3 target_pressure(const Ensemble& e) const;
 
@@ -92,6 +101,8 @@ class Simulator {
   double nhc_tau_ = 100.0;
   bool resume_ = false;           // set by read_restart: the next run may continue the interrupted one
   Vec3 deform_lengths0_{};        // box extents at the start of a deformation run
+  std::vector<int> bead_of_;      // bead index per atom (bead constraint on), else empty
+  std::vector<double> bead_mass_; // amu
 };
 
 }  // namespace nepcg

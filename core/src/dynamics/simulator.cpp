@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "nepcg/beads.hpp"
 #include "nepcg/error.hpp"
 #include "nepcg/units.hpp"
 
@@ -74,6 +75,7 @@ double Simulator::kinetic_energy() const {
 int Simulator::degrees_of_freedom() const {
   long moving = 0;
   for (char m : moving_) moving += m;
+  if (!bead_mass_.empty()) return static_cast<int>(std::max(3 * moving - 3 * long(bead_mass_.size()), 1L));
   const long dof = 3 * moving - (momentum_conserved_ && moving > 1 ? 3 : 0);
   return static_cast<int>(std::max(dof, 1L));
 }
@@ -124,6 +126,20 @@ void Simulator::kick(double dt) {
     const double a = dt * units::kForceToAcceleration / system_.masses[i];
     for (int c = 0; c < 3; ++c) v[3 * i + c] += a * f[3 * i + c];
   }
+  constrain_beads();
+}
+
+void Simulator::constrain_beads() {
+  if (bead_mass_.empty()) return;
+  auto& v = system_.velocities;
+  std::vector<double> p(3 * bead_mass_.size(), 0.0);
+  const size_t n = system_.size();
+  for (size_t i = 0; i < n; ++i)
+    for (int c = 0; c < 3; ++c) p[3 * bead_of_[i] + c] += system_.masses[i] * v[3 * i + c];
+  for (size_t i = 0; i < n; ++i) {
+    const int b = bead_of_[i];
+    for (int c = 0; c < 3; ++c) v[3 * i + c] -= p[3 * b + c] / bead_mass_[b];
+  }
 }
 
 void Simulator::drift(double dt) {
@@ -159,6 +175,15 @@ void Simulator::prepare_run(const Ensemble& e) {
                        " does not exist (the system has " + std::to_string(system_.groups.size()) + ")");
     for (size_t i = 0; i < n; ++i)
       if (system_.groups[e.fixed_group_method][i] == e.fixed_group) moving_[i] = 0;
+  }
+  bead_of_.clear();
+  bead_mass_.clear();
+  if (e.bead_group_method >= 0) {
+    if (e.bead_group_method >= static_cast<int>(system_.groups.size()))
+      throw InputError("Simulator: bead grouping method " + std::to_string(e.bead_group_method) +
+                       " does not exist (the system has " + std::to_string(system_.groups.size()) + ")");
+    bead_of_ = bead_indices(system_.groups[e.bead_group_method], &bead_mass_, &system_.masses);
+    constrain_beads();
   }
   bool any_fixed = false;
   for (char m : moving_) any_fixed |= !m;

@@ -74,6 +74,7 @@ void Simulator::langevin_o(double dt, double tau) {
     const double sigma = std::sqrt(kt / (system_.masses[i] * units::kMassVelocity2ToEnergy));
     for (int d = 0; d < 3; ++d) v[3 * i + d] = c1 * v[3 * i + d] + c2 * sigma * random_.normal();
   }
+  constrain_beads();  // the noise acts on the unconstrained degrees of freedom only
   bath_energy_ += k0 - kinetic_energy();
 }
 
