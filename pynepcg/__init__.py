@@ -11,6 +11,8 @@ from . import ensembles, io, observers, structures
 from .simulator import Simulator
 from . import trainer
 from .trainer import Trainer
+from . import mapping, datagen
+from .mapping import Mapper
 from .neighbors import neighbor_list
 from .potentials import EAM, NEP, LennardJones, NepModel, Sum, Tersoff, read_nep_model
 
@@ -30,6 +32,9 @@ __all__ = [
     "System",
     "Tersoff",
     "Trainer",
+    "Mapper",
+    "mapping",
+    "datagen",
     "trainer",
     "cmake_dir",
     "ensembles",
