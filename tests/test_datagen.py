@@ -1,0 +1,185 @@
+"""Bead-constrained dynamics, the mean-force accumulator and mean-force data generation.
+
+Checks: bead centres stay fixed under every thermostat; degrees of freedom 3N - 3N_beads and the
+thermostat's temperature; constrained NVE conserves energy; accumulator = averages of the mapped
+forces computed step by step; block standard errors = numpy's; the ideal check (non-interacting
+molecules: zero mean forces, corrected CG pressure = ideal-gas pressure of the beads, uncorrected
+does not); data sets written through an executor, resumed after an interruption, read by the
+trainer."""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+import pynepcg
+from pynepcg import Mapper, datagen, ensembles, observers
+
+KB = pynepcg._core.BOLTZMANN
+
+
+def dimers(n=3, spacing=8.0, seed=0):
+    """n^3 C-O dimers on a cubic grid, bound by a Lennard-Jones C-O pair; molecules are farther
+    apart than the cutoff, so they do not interact."""
+    rng = np.random.default_rng(seed)
+    pos, sp = [], []
+    for c in np.ndindex(n, n, n):
+        centre = (np.array(c) + 0.5) * spacing
+        d = rng.normal(size=3)
+        d /= np.linalg.norm(d)
+        pos += [centre + 0.6 * d, centre - 0.6 * d]
+        sp += ["C", "O"]
+    s = pynepcg.System(sp, np.array(pos), np.eye(3) * n * spacing)
+    return s, Mapper.by_molecule(s, atoms_per_molecule=2, names="CO")
+
+
+def bonded_lj():
+    return pynepcg.LennardJones({("C", "O"): (1.0, 1.1, 4.0)})
+
+
+def gold(repeat=3):
+    g = pynepcg.structures.fcc("Au", 4.08, (repeat,) * 3)
+    return g, Mapper.by_cell(g, (repeat,) * 3, names="Au4")
+
+
+@pytest.mark.parametrize("ensemble", [
+    ensembles.NVE(constrain_beads=0), ensembles.Langevin(temperature=300, tau=50, constrain_beads=0),
+    ensembles.Bussi(temperature=300, tau=50, constrain_beads=0),
+    ensembles.NoseHoover(temperature=300, tau=50, constrain_beads=0),
+    ensembles.Berendsen(temperature=300, tau=50, constrain_beads=0)])
+def test_bead_centres_stay_fixed(ensemble):
+    g, m = gold()
+    s = m.with_groups(g, 0)
+    sim = pynepcg.Simulator(s, pynepcg.EAM.zhou_gold(), seed=2)
+    sim.set_temperature(600)
+    c0 = m.centres(sim.system)
+    sim.run(500, ensemble, time_step=2.0)
+    assert np.abs(m.centres(sim.system) - c0).max() < 1e-10
+    assert sim._cpp.degrees_of_freedom == 3 * len(g) - 3 * m.num_beads
+    # atoms inside the beads did move
+    assert np.abs(np.asarray(sim.system.positions) - np.asarray(s.positions)).max() > 0.05
+
+
+def test_single_atom_beads_are_frozen_and_nve_conserves_energy():
+    g, m = gold()
+    p = m.partial(g, fraction=0.3, seed=1)
+    s = p.with_groups(g, 0)
+    sim = pynepcg.Simulator(s, pynepcg.EAM.zhou_gold(), seed=3)
+    sim.set_temperature(300)
+    sim.run(10, ensembles.NVE(constrain_beads=0), time_step=1.0)
+    x0 = np.asarray(sim.system.positions).copy()
+    e0 = sim.conserved_energy
+    thermo = observers.Thermo(10)
+    sim.run(2000, ensembles.NVE(constrain_beads=0), time_step=1.0, observers=[thermo])
+    single = np.array([len(p.members(b)) == 1 for b in range(p.num_beads)])[p.labels]
+    assert single.any() and np.abs(np.asarray(sim.system.positions)[single] - x0[single]).max() < 1e-12
+    drift = np.abs(thermo.data["total_energy"] - e0).max() / len(g)
+    assert drift < 2e-5  # eV/atom over 2 ps at dt = 1 fs (shadow-energy fluctuation, no drift)
+
+
+def test_thermostat_temperature_uses_the_constrained_degrees_of_freedom():
+    g, m = gold()
+    sim = pynepcg.Simulator(m.with_groups(g, 0), pynepcg.EAM.zhou_gold(), seed=4)
+    sim.set_temperature(300)
+    ens = ensembles.Bussi(temperature=300, tau=20, constrain_beads=0)
+    sim.run(1000, ens, time_step=2.0)
+    thermo = observers.Thermo(5)
+    sim.run(10000, ens, time_step=2.0, observers=[thermo])
+    t = thermo.data["temperature"]
+    assert abs(t.mean() - 300) < 6  # 81 beads x 4 atoms, 2 ps correlation: ~1 % statistical
+
+
+def test_accumulator_equals_stepwise_mapped_forces_and_numpy_blocks():
+    g, m = gold(2)
+    s = m.with_groups(g, 0)
+    ens = ensembles.Langevin(temperature=300, tau=50, constrain_beads=0)
+    a = pynepcg.Simulator(s, pynepcg.EAM.zhou_gold(), seed=5)
+    a.set_temperature(300)
+    mf = observers.MeanForce(1, 0, block_samples=4)
+    a.run(40, ens, time_step=2.0, observers=[mf])
+    b = pynepcg.Simulator(s, pynepcg.EAM.zhou_gold(), seed=5)
+    b.set_temperature(300)
+    forces, energies = [], []
+    for _ in range(40):
+        b.run(1, ens, time_step=2.0)
+        forces.append(m.map_forces(b.forces))
+        energies.append(b.potential_energy)
+    forces = np.array(forces)
+    assert mf.num_samples == 40 and mf.num_blocks == 10
+    assert np.allclose(mf.forces, forces.mean(0), rtol=0, atol=1e-12)
+    assert mf.energy == pytest.approx(np.mean(energies), rel=1e-13)
+    blocks = forces.reshape(10, 4, -1, 3).mean(1)
+    assert np.allclose(mf.force_errors, blocks.std(0, ddof=1) / np.sqrt(10), rtol=1e-8, atol=1e-14)
+    assert np.allclose(mf.last_forces, forces[-1])
+    assert abs(mf.forces.sum(0)).max() < 1e-9  # Newton's third law over all beads
+
+
+def test_ideal_molecules_pressure_needs_the_kinetic_correction():
+    """Non-interacting molecules: mean bead forces vanish, and with the correction the CG
+    pressure (W + N_beads kT)/V equals the ideal-gas pressure N_beads kT/V of the molecules
+    (the AA pressure); without it, it does not (by the internal virial -(N_atoms - N_beads) kT)."""
+    s, m = dimers()
+    settings = datagen.MeanForceSettings(temperature=300, time_step=1.0, equilibration=2000, steps=40000,
+                                         thermostat="langevin", tau=100, sample_interval=5, block_samples=200)
+    frame = datagen.mean_force_frame(s, m, bonded_lj(), settings, seed=1)
+    volume = abs(np.linalg.det(np.asarray(s.cell)))
+    kt = KB * 300
+    nb, na = m.num_beads, len(s)
+    assert np.abs(frame.arrays["forces"]).max() < 1e-10
+    w = np.asarray(frame.info["virial"]).reshape(3, 3)
+    p_cg = (np.trace(w) / 3 + nb * kt) / volume
+    p_ideal = nb * kt / volume
+    # statistical error of the mean internal virial (independent dimers): ~ kT sqrt(2 / samples)
+    assert p_cg == pytest.approx(p_ideal, rel=0.05)
+    p_uncorrected = p_cg - (na - nb) * kt / volume
+    assert abs(p_uncorrected - p_ideal) > 0.5 * p_ideal
+
+
+def test_mean_force_dataset_executor_resume_and_training(tmp_path):
+    g, m = gold(2)
+    confs = datagen.sample_configurations(g, pynepcg.EAM.zhou_gold(), [{"temperature": 300}], count=3, interval=100,
+                                          equilibration=200, time_step=2.0, seed=1)
+    settings = datagen.MeanForceSettings(temperature=300, time_step=2.0, equilibration=100, steps=400,
+                                         sample_interval=2, block_samples=20, instantaneous=True)
+    before = pynepcg.get_num_threads()
+    pynepcg.set_num_threads(1)
+    try:
+        out = datagen.mean_force(confs, m, pynepcg.EAM.zhou_gold(), settings, directory=tmp_path / "a",
+                                 progress=False, seed=10)
+    finally:
+        pynepcg.set_num_threads(before)
+    frames = pynepcg.io.read(out, ":")
+    assert len(frames) == 3 and all(len(f) == m.num_beads for f in frames)
+    f0 = frames[0]
+    assert f0.info["samples"] == 200 and f0.info["averaging_time"] == 800.0
+    assert f0.info["temperature_state"] == 300.0
+    # the virial carries the kinetic correction on its diagonal only
+    w = np.asarray(f0.info["virial"]).reshape(3, 3)
+    assert np.allclose(w - w.T, 0, atol=1e-6)
+    # the same frames through a process pool with a potential factory (one thread per worker)
+    import concurrent.futures as cf
+    with cf.ProcessPoolExecutor(2, initializer=datagen._one_thread) as ex:
+        out_b = datagen.mean_force(confs, m, functools.partial(pynepcg.EAM.zhou_gold), settings,
+                                   directory=tmp_path / "b", executor=ex, progress=False, seed=10)
+    assert out_b.read_text() == out.read_text()
+    # resume: delete one frame, the others are kept (not recomputed) and the data set is the same
+    frame1 = tmp_path / "a" / "frames" / "frame_00001.xyz"
+    frame1.unlink()
+    mtime0 = (tmp_path / "a" / "frames" / "frame_00000.xyz").stat().st_mtime_ns
+    pynepcg.set_num_threads(1)
+    try:
+        datagen.mean_force(confs, m, pynepcg.EAM.zhou_gold(), settings, directory=tmp_path / "a", progress=False,
+                           seed=10)
+    finally:
+        pynepcg.set_num_threads(before)
+    assert (tmp_path / "a" / "frames" / "frame_00000.xyz").stat().st_mtime_ns == mtime0
+    assert out.read_text() == out_b.read_text()
+    # the trainer reads it (bead names, masses, energy, virial, forces)
+    data = pynepcg.trainer.read_training_set(out)
+    assert len(data) == 3 and data[0].has_virial and data[0].has_forces and data[0].has_energy
+    assert np.allclose(data[0].forces, f0.arrays["forces"])
+    # mean forces are less noisy than the instantaneous mapped forces
+    err_mean = f0.info["force_error"]
+    noise_inst = np.sqrt(np.mean((f0.arrays["forces_instant"] - f0.arrays["forces"]) ** 2))
+    assert err_mean < 0.5 * noise_inst
