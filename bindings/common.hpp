@@ -15,6 +15,7 @@ void init_neighbors(nb::module_& m);
 void init_potentials(nb::module_& m);
 void init_nep(nb::module_& m);
 void init_simulator(nb::module_& m);
+void init_water(nb::module_& m);
 
 
 /// A numpy array that owns (and frees) the moved-in vector.

@@ -14,6 +14,7 @@ NB_MODULE(_core, m) {
   init_potentials(m);
   init_nep(m);
   init_simulator(m);
+  init_water(m);
 
   // Unit conversions used by the C++ core (CODATA 2018), so Python reports the same numbers.
   m.attr("BOLTZMANN") = nepcg::units::kBoltzmann;                  // eV/K

@@ -11,6 +11,8 @@ from . import ensembles, io, observers, structures
 from .simulator import Simulator
 from .neighbors import neighbor_list
 from .potentials import EAM, NEP, LennardJones, NepModel, Sum, Tersoff, read_nep_model
+from . import water
+from .water import SPCFw
 
 __version__ = _core.build_info()["version"]
 
@@ -23,6 +25,7 @@ __all__ = [
     "NEP",
     "NepModel",
     "NeighborList",
+    "SPCFw",
     "Simulator",
     "Sum",
     "System",
@@ -36,6 +39,7 @@ __all__ = [
     "neighbor_list",
     "read_nep_model",
     "set_num_threads",
+    "water",
 ]
 
 
