@@ -23,6 +23,7 @@ void init_water(nb::module_& m) {
       .def_rw("angle_k", &P::angle_k)
       .def_rw("angle_theta0", &P::angle_theta0)
       .def_rw("coulomb", &P::coulomb)
+      .def_rw("pme_order", &P::pme_order)
       .def_rw("coulomb_cutoff", &P::coulomb_cutoff)
       .def_rw("dsf_alpha", &P::dsf_alpha)
       .def_rw("accuracy", &P::accuracy)
@@ -42,6 +43,8 @@ void init_water(nb::module_& m) {
             d["kcut"] = e.kcut;
             d["nmax"] = std::vector<int>(e.nmax.begin(), e.nmax.end());
             d["num_kvectors"] = e.num_kvectors;
+            d["grid"] = std::vector<int>(e.grid.begin(), e.grid.end());
+            d["pme_error"] = e.pme_error;
             return d;
           },
           nb::arg("system"), "Ewald alpha (1/Å), k cut-off (1/Å), n ranges and number of k vectors for a system.");

@@ -42,7 +42,8 @@ class SPCFw(Potential):
 
     ``coulomb``: ``"ewald"`` (default; real space within ``coulomb_cutoff`` + reciprocal sum,
     ``accuracy`` = relative RMS force error as LAMMPS's kspace accuracy, ``ewald_alpha`` in 1/Å to
-    override the automatic choice), ``"dsf"`` (damped shifted force with ``dsf_alpha`` 1/Å and
+    override the automatic choice), ``"pme"`` (smooth particle-mesh Ewald, B-spline order
+    ``pme_order``, grid chosen for the same ``accuracy``; the fast choice for large boxes), ``"dsf"`` (damped shifted force with ``dsf_alpha`` 1/Å and
     ``coulomb_cutoff``, LAMMPS coul/dsf conventions) or ``"none"``.
     ``coulomb_cutoff`` defaults to 10 Å (Ewald) or 12 Å (DSF); ``lj_cutoff`` 10 Å, LJ shifted
     to zero there when ``lj_shift``. Any SPC/Fw parameter can be overridden by keyword (names and
@@ -53,7 +54,7 @@ class SPCFw(Potential):
 
     def __init__(self, coulomb: str = "ewald", accuracy: float = 1e-5, coulomb_cutoff: float | None = None,
                  dsf_alpha: float = 0.2, ewald_alpha: float | None = None, lj_cutoff: float = 10.0,
-                 lj_shift: bool = True, skin: float = 1.0, **parameters):
+                 lj_shift: bool = True, pme_order: int = 5, skin: float = 1.0, **parameters):
         unknown = sorted(set(parameters) - set(_PARAMETER_NAMES))
         if unknown:
             raise InputError(f"SPCFw: unknown parameter(s) {unknown}; known: {sorted(_PARAMETER_NAMES)}")
@@ -67,17 +68,19 @@ class SPCFw(Potential):
         p.dsf_alpha = float(dsf_alpha)
         p.accuracy = float(accuracy)
         p.ewald_alpha = float(ewald_alpha or 0.0)
+        p.pme_order = int(pme_order)
         super().__init__(_core.FlexibleWater(p), skin)
 
     @property
     def parameters(self) -> dict:
         """All parameters (see the class docstring for units)."""
         p = self._cpp.parameters
-        names = _PARAMETER_NAMES + ("coulomb", "coulomb_cutoff", "dsf_alpha", "accuracy", "ewald_alpha")
+        names = _PARAMETER_NAMES + ("coulomb", "coulomb_cutoff", "dsf_alpha", "accuracy", "ewald_alpha", "pme_order")
         return {k: getattr(p, k) for k in names}
 
     def ewald_setup(self, structure) -> dict:
-        """``alpha`` (1/Å), ``kcut`` (1/Å), ``nmax`` and ``num_kvectors`` that Ewald uses for it."""
+        """``alpha`` (1/Å), ``kcut`` (1/Å), ``nmax`` and ``num_kvectors`` that Ewald uses for it;
+        for ``coulomb="pme"`` also ``grid`` and ``pme_error`` (estimated RMS force error, eV/Å)."""
         from .potentials import as_system
 
         return self._cpp.ewald_setup(as_system(structure))

@@ -17,6 +17,10 @@
 //    -ke q_i q_j erf(alpha r)/r. alpha and the k cut-off follow from `accuracy` (RMS force error
 //    relative to the force between two unit charges 1 Å apart, as LAMMPS's kspace accuracy) with
 //    the Kolafa-Perram error estimates. Needs a periodic box in all three directions.
+//  * "pme": smooth particle-mesh Ewald (Essmann et al. 1995) for the reciprocal part, B-spline
+//    order pme_order, grid sizes with prime factors 2, 3, 5 chosen so that an RMS error estimate
+//    (random-phase, B-spline aliasing) stays below accuracy/2 (so that with the real-space error,
+//    chosen as for "ewald", the total stays near `accuracy`); everything else as "ewald".
 //  * "dsf": damped shifted force (Fennell & Gezelter 2006) with damping alpha and cutoff, using
 //    LAMMPS coul/dsf's constants: for non-excluded pairs with r < rc
 //      V = ke q_i q_j [erfc(alpha r)/r - e_shift - r f_shift],
@@ -57,7 +61,8 @@ struct WaterParameters {
   double bond_r0 = 1.012;                               ///< Å
   double angle_k = 75.90 * units::kKcalPerMolToEV;      ///< k_a in (k_a/2)(th-th0)^2, eV/rad^2
   double angle_theta0 = 113.24;                         ///< degrees
-  std::string coulomb = "ewald";                        ///< "ewald", "dsf" or "none"
+  std::string coulomb = "ewald";                        ///< "ewald", "pme", "dsf" or "none"
+  int pme_order = 5;                                    ///< B-spline order of smooth PME (3 ... 10)
   double coulomb_cutoff = 10.0;                         ///< real-space (ewald) / DSF cutoff, Å
   double dsf_alpha = 0.2;                               ///< DSF damping, 1/Å
   double accuracy = 1e-5;                               ///< Ewald relative RMS force accuracy
@@ -88,6 +93,8 @@ struct EwaldSetup {
   double alpha = 0.0, kcut = 0.0;
   std::array<int, 3> nmax{};
   size_t num_kvectors = 0;  ///< in the half space (k and -k counted once)
+  std::array<int, 3> grid{};  ///< smooth-PME grid (coulomb="pme")
+  double pme_error = 0.0;     ///< its estimated RMS reciprocal force error, eV/Å
 };
 
 class FlexibleWater : public Potential {
@@ -97,7 +104,8 @@ class FlexibleWater : public Potential {
   double cutoff() const override;
   void accumulate(const System& system, const NeighborList& list, ForceResult& out) const override;
   const WaterParameters& parameters() const { return p_; }
-  /// The Ewald alpha / k-space set-up this potential would use for `system` (coulomb="ewald").
+  /// The Ewald alpha / k-space set-up this potential would use for `system` (coulomb="ewald" or
+  /// "pme"; the PME grid only for "pme").
   EwaldSetup ewald_setup(const System& system) const;
 
  private:

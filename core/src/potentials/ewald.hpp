@@ -19,4 +19,14 @@ EwaldSetup ewald_setup(const Box& box, size_t n, double sum_q2, double rc, doubl
 void ewald_reciprocal(const System& s, const std::vector<double>& q, const EwaldSetup& setup, double ke,
                       ForceResult& out);
 
+/// Smooth PME: chooses the grid (e.grid, e.pme_error) for B-spline `order` so that the estimated
+/// RMS reciprocal force error is at most `accuracy` (eV/Å); e.alpha and e.kcut must be set.
+void pme_grid_setup(const Box& box, size_t n, double sum_q2, double accuracy, int order, EwaldSetup& e);
+/// Estimated RMS reciprocal-space force error (eV/Å) of smooth PME on `grid`.
+double pme_error_estimate(const Box& box, const std::array<int, 3>& grid, int order, double alpha, double sum_q2,
+                          size_t natoms);
+/// Adds the smooth-PME reciprocal sum, self and background terms (as ewald_reciprocal).
+void pme_reciprocal(const System& s, const std::vector<double>& q, const EwaldSetup& setup, int order, double ke,
+                    ForceResult& out);
+
 }  // namespace nepcg::detail

@@ -45,12 +45,14 @@ FlexibleWater::FlexibleWater(const WaterParameters& p) : p_(p) {
   if (std::abs(p.charge_oxygen + 2 * p.charge_hydrogen) > 1e-12)
     throw InputError("FlexibleWater: a molecule must be neutral; got q_O + 2 q_H = " +
                      std::to_string(p.charge_oxygen + 2 * p.charge_hydrogen) + " e");
-  if (p.coulomb != "ewald" && p.coulomb != "dsf" && p.coulomb != "none")
-    throw InputError("FlexibleWater: coulomb must be 'ewald', 'dsf' or 'none'; got '" + p.coulomb + "'");
+  if (p.coulomb != "ewald" && p.coulomb != "pme" && p.coulomb != "dsf" && p.coulomb != "none")
+    throw InputError("FlexibleWater: coulomb must be 'ewald', 'pme', 'dsf' or 'none'; got '" + p.coulomb + "'");
+  if (p.pme_order < 3 || p.pme_order > 10)
+    throw InputError("FlexibleWater: pme_order must be in 3 ... 10; got " + std::to_string(p.pme_order));
   if (p.coulomb != "none" && !positive(p.coulomb_cutoff))
     throw InputError("FlexibleWater: coulomb_cutoff must be positive (Å)");
   if (p.coulomb == "dsf" && !positive(p.dsf_alpha)) throw InputError("FlexibleWater: dsf_alpha must be positive (1/Å)");
-  if (p.coulomb == "ewald" && !(positive(p.accuracy) && p.accuracy < 1))
+  if ((p.coulomb == "ewald" || p.coulomb == "pme") && !(positive(p.accuracy) && p.accuracy < 1))
     throw InputError("FlexibleWater: accuracy must be in (0, 1) (relative RMS force error)");
   if (!(p.ewald_alpha >= 0)) throw InputError("FlexibleWater: ewald_alpha must be >= 0 (0: from accuracy)");
   if (!positive(p.coulomb_constant)) throw InputError("FlexibleWater: coulomb_constant must be positive");
@@ -75,8 +77,11 @@ EwaldSetup FlexibleWater::ewald_setup(const System& s) const {
   const double m = static_cast<double>(t.waters.size());
   const double sum_q2 = p_.coulomb_constant * m *
                         (p_.charge_oxygen * p_.charge_oxygen + 2 * p_.charge_hydrogen * p_.charge_hydrogen);
-  return detail::ewald_setup(s.box, s.size(), sum_q2, p_.coulomb_cutoff, p_.accuracy * p_.coulomb_constant,
-                             p_.ewald_alpha);
+  EwaldSetup e = detail::ewald_setup(s.box, s.size(), sum_q2, p_.coulomb_cutoff,
+                                     p_.accuracy * p_.coulomb_constant, p_.ewald_alpha);
+  if (p_.coulomb == "pme")
+    detail::pme_grid_setup(s.box, s.size(), sum_q2, 0.5 * p_.accuracy * p_.coulomb_constant, p_.pme_order, e);
+  return e;
 }
 
 void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceResult& out) const {
@@ -87,7 +92,8 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
   std::vector<double> q(n);
   for (long long i = 0; i < n; ++i) q[i] = is_o[s.types[i]] ? p_.charge_oxygen : p_.charge_hydrogen;
 
-  const bool ewald = p_.coulomb == "ewald", dsf = p_.coulomb == "dsf", coulomb = ewald || dsf;
+  const bool pme = p_.coulomb == "pme";
+  const bool ewald = p_.coulomb == "ewald" || pme, dsf = p_.coulomb == "dsf", coulomb = ewald || dsf;
   const double ke = p_.coulomb_constant;
   const double rlj2 = p_.lj_cutoff * p_.lj_cutoff, rc2 = coulomb ? p_.coulomb_cutoff * p_.coulomb_cutoff : 0.0;
   const double rmax2 = std::max(rlj2, rc2);
@@ -210,7 +216,10 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
     }
   }
 
-  if (ewald) detail::ewald_reciprocal(s, q, ew, ke, out);
+  if (pme)
+    detail::pme_reciprocal(s, q, ew, p_.pme_order, ke, out);
+  else if (ewald)
+    detail::ewald_reciprocal(s, q, ew, ke, out);
 }
 
 }  // namespace nepcg
