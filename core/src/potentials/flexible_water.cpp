@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "ewald.hpp"
 #include "nepcg/error.hpp"
 #include "nepcg/water.hpp"
@@ -108,49 +112,81 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
     if (s.box.periodic(d)) excl2 = std::min(excl2, 0.25 * h[d] * h[d]);
   const int* mol = topo.molecule.data();
 
-  // Intermolecular pairs (full neighbour list: each atom accumulates its own half).
-  const auto& off = list.offsets();
+  // Intermolecular pairs: each unordered pair once (owner entries of the half list), adding to
+  // both atoms (Newton's third law) in per-thread buffers that are summed in thread order (fixed
+  // atom->thread partition: deterministic sums, as in EAM). 10 values per atom and thread:
+  // U, F (3), W (xx yy zz xy xz yz; pair virials are symmetric).
   const auto& nbr = list.neighbors();
-#pragma omp parallel for schedule(dynamic, 64)
-  for (long long i = 0; i < n; ++i) {
-    const bool oi = is_o[s.types[i]];
-    const double qi = q[i];
-    double U = 0.0, F[3] = {0, 0, 0}, W[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
-    for (int64_t e = off[i]; e < off[i + 1]; ++e) {
-      const int j = nbr[e];
-      const Vec3 d = list.pair_vector(i, e, s.positions, s.box);
-      const double r2 = dot(d, d);
-      if (r2 >= rmax2) continue;
-      if (mol[i] == mol[j] && j != i && r2 < excl2) continue;
-      const double r = std::sqrt(r2);
-      double V = 0.0, dV = 0.0;
-      if (oi && is_o[s.types[j]] && r2 < rlj2) {
-        const double ir2 = 1.0 / r2, ir6 = ir2 * ir2 * ir2;
-        V += lj_c12_ * ir6 * ir6 - lj_c6_ * ir6 - lj_shift_energy_;
-        dV += (-12.0 * lj_c12_ * ir6 * ir6 + 6.0 * lj_c6_ * ir6) / r;
-      }
-      if (r2 < rc2) {
-        const double qq = ke * qi * q[j], ex = std::exp(-alpha * alpha * r2);
-        const double ec = p_.lammps_erfc ? erfc_as(alpha * r, ex) : std::erfc(alpha * r);
-        const double gauss = kTwoOverSqrtPi * alpha * ex;
-        if (ewald) {
-          V += qq * ec / r;
-          dV += qq * (-ec / r2 - gauss / r);
-        } else {
-          V += qq * (ec / r - e_shift_ - r * f_shift_);
-          dV += qq * (-ec / r2 - gauss / r - f_shift_);
+  const auto& hoff = list.half_offsets();
+  const auto& hent = list.half_entries();
+  int threads = 1;
+#ifdef _OPENMP
+  threads = omp_get_max_threads();
+#endif
+  constexpr int kStride = 10;
+  const size_t per_thread = kStride * size_t(n);
+  out.scratch.assign(per_thread * threads, 0.0);
+#pragma omp parallel
+  {
+    int t = 0;
+#ifdef _OPENMP
+    t = omp_get_thread_num();
+#endif
+    double* acc = out.scratch.data() + per_thread * t;
+#pragma omp for schedule(static, 16)  // fixed atom->thread partition: deterministic sums
+    for (long long i = 0; i < n; ++i) {
+      const bool oi = is_o[s.types[i]];
+      const double qi = q[i];
+      double* ai = acc + kStride * i;
+      for (int64_t h = hoff[i]; h < hoff[i + 1]; ++h) {
+        const int64_t e = hent[h];
+        const int j = nbr[e];
+        const Vec3 d = list.pair_vector(i, e, s.positions, s.box);
+        const double r2 = dot(d, d);
+        if (r2 >= rmax2 || (mol[i] == mol[j] && j != i && r2 < excl2)) continue;
+        const double r = std::sqrt(r2);
+        double V = 0.0, dV = 0.0;
+        if (oi && is_o[s.types[j]] && r2 < rlj2) {
+          const double ir2 = 1.0 / r2, ir6 = ir2 * ir2 * ir2;
+          V += lj_c12_ * ir6 * ir6 - lj_c6_ * ir6 - lj_shift_energy_;
+          dV += (-12.0 * lj_c12_ * ir6 * ir6 + 6.0 * lj_c6_ * ir6) / r;
         }
+        if (r2 < rc2) {
+          const double qq = ke * qi * q[j], ex = std::exp(-alpha * alpha * r2);
+          const double ec = p_.lammps_erfc ? erfc_as(alpha * r, ex) : std::erfc(alpha * r);
+          const double gauss = kTwoOverSqrtPi * alpha * ex;
+          if (ewald) {
+            V += qq * ec / r;
+            dV += qq * (-ec / r2 - gauss / r);
+          } else {
+            V += qq * (ec / r - e_shift_ - r * f_shift_);
+            dV += qq * (-ec / r2 - gauss / r - f_shift_);
+          }
+        }
+        const double g = dV / r, hg = 0.5 * g;
+        double* aj = acc + kStride * j;
+        const double w[6] = {hg * d[0] * d[0], hg * d[1] * d[1], hg * d[2] * d[2],
+                             hg * d[0] * d[1], hg * d[0] * d[2], hg * d[1] * d[2]};
+        ai[0] += 0.5 * V, aj[0] += 0.5 * V;
+        for (int c = 0; c < 3; ++c) ai[1 + c] += g * d[c], aj[1 + c] -= g * d[c];
+        for (int k = 0; k < 6; ++k) ai[4 + k] -= w[k], aj[4 + k] -= w[k];
       }
-      U += 0.5 * V;
-      const double g = dV / r;
-      for (int c = 0; c < 3; ++c) F[c] += g * d[c];
-      for (int x = 0; x < 3; ++x)
-        for (int y = 0; y < 3; ++y) W[3 * x + y] -= 0.5 * g * d[x] * d[y];
     }
-    if (dsf) U -= (0.5 * e_shift_ + alpha / std::sqrt(kPi)) * ke * qi * qi;  // self energy
-    out.energies[i] += U;
-    for (int c = 0; c < 3; ++c) out.forces[3 * i + c] += F[c];
-    for (int k = 0; k < 9; ++k) out.virials[9 * i + k] += W[k];
+    // Sum the thread buffers in thread order (+ the DSF self energy).
+#pragma omp for schedule(static)
+    for (long long i = 0; i < n; ++i) {
+      double v[kStride] = {};
+      for (int u = 0; u < threads; ++u) {
+        const double* b = out.scratch.data() + per_thread * u + kStride * i;
+        for (int k = 0; k < kStride; ++k) v[k] += b[k];
+      }
+      if (dsf) v[0] -= (0.5 * e_shift_ + alpha / std::sqrt(kPi)) * ke * q[i] * q[i];
+      out.energies[i] += v[0];
+      for (int c = 0; c < 3; ++c) out.forces[3 * i + c] += v[1 + c];
+      double* w = &out.virials[9 * i];
+      w[0] += v[4], w[4] += v[5], w[8] += v[6];
+      w[1] += v[7], w[3] += v[7], w[2] += v[8], w[6] += v[8], w[5] += v[9], w[7] += v[9];
+    }
   }
 
   // Bonds, angle and the Coulomb terms of the excluded pairs, one molecule per task (each writes
