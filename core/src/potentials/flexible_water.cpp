@@ -82,16 +82,20 @@ FlexibleWater::FlexibleWater(const WaterParameters& p) : p_(p) {
   }
 }
 
-double FlexibleWater::erfc(double x, double exp_mx2) const {
-  if (p_.lammps_erfc) return erfc_as(x, exp_mx2);
+// erfc(x) = exp(-x^2) erfcx(x) with erfcx from the cubic Hermite table (see water.hpp).
+inline double erfc_table(const double* table, double x, double exp_mx2) {
   if (!(x < kErfcxMax)) return std::erfc(x);
   const double u = x * kErfcxPerUnit;
   const int k = static_cast<int>(u);
   const double t = u - k;
-  const double* c = &erfcx_table_[2 * k];  // f0, h f0', f1, h f1'
+  const double* c = table + 2 * k;  // f0, h f0', f1, h f1'
   const double t2 = t * t, t3 = t2 * t;
   const double v = (2 * t3 - 3 * t2 + 1) * c[0] + (t3 - 2 * t2 + t) * c[1] + (3 * t2 - 2 * t3) * c[2] + (t3 - t2) * c[3];
   return v * exp_mx2;
+}
+
+double FlexibleWater::erfc(double x, double exp_mx2) const {
+  return p_.lammps_erfc ? erfc_as(x, exp_mx2) : erfc_table(erfcx_table_.data(), x, exp_mx2);
 }
 
 double FlexibleWater::cutoff() const {
@@ -133,6 +137,8 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
   for (int d = 0; d < 3; ++d)
     if (s.box.periodic(d)) excl2 = std::min(excl2, 0.25 * h[d] * h[d]);
   const int* mol = topo.molecule.data();
+  const bool as_erfc = p_.lammps_erfc;
+  const double* table = erfcx_table_.data();
 
   // Intermolecular pairs: each unordered pair once (owner entries of the half list), adding to
   // both atoms (Newton's third law) in per-thread buffers that are summed in thread order (fixed
@@ -175,7 +181,7 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
         }
         if (r2 < rc2) {
           const double qq = ke * qi * q[j], ex = std::exp(-alpha * alpha * r2);
-          const double ec = erfc(alpha * r, ex);
+          const double ec = as_erfc ? erfc_as(alpha * r, ex) : erfc_table(table, alpha * r, ex);
           const double gauss = kTwoOverSqrtPi * alpha * ex;
           if (ewald) {
             V += qq * ec / r;
