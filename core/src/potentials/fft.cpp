@@ -2,6 +2,9 @@
 #include "fft.hpp"
 
 #include <cmath>
+#include <string>
+
+#include "nepcg/error.hpp"
 
 namespace nepcg::detail {
 
@@ -15,6 +18,8 @@ FFT1D::FFT1D(int n, int sign) : n_(n) {
     while (m % p == 0) factors_.push_back(p), m /= p;
   for (int p = 7; m > 1; p += 2)
     while (m % p == 0) factors_.push_back(p), m /= p;
+  for (int p : factors_)
+    if (p > 16) throw InputError("FFT: grid size " + std::to_string(n) + " has a prime factor above 13");
   twiddle_.resize(n);
   for (int j = 0; j < n; ++j) twiddle_[j] = std::polar(1.0, sign * 2.0 * kPi * j / n);
 }
@@ -48,12 +53,18 @@ void FFT1D::recurse(const std::complex<double>* in, std::ptrdiff_t s, std::compl
     }
     return;
   }
+  // General radix p (3, 5, other primes): twiddle, then a p-point DFT with w_p^(rq).
+  cplx wp[256];
+  const int pstep = n_ / p;
+  for (int r = 0; r < p; ++r)
+    for (int q = 0; q < p; ++q) wp[r * p + q] = twiddle_[((r * q) % p) * pstep];
   cplx y[16];
   for (int k = 0; k < m; ++k) {
-    for (int r = 0; r < p; ++r) y[r] = scratch[r * m + k] * twiddle_[(static_cast<long long>(r) * k % n) * tstep];
+    y[0] = scratch[k];
+    for (int r = 1; r < p; ++r) y[r] = scratch[r * m + k] * twiddle_[r * k * tstep];
     for (int q = 0; q < p; ++q) {
-      cplx acc = 0.0;
-      for (int r = 0; r < p; ++r) acc += y[r] * twiddle_[(static_cast<long long>(r) * q * m % n) * tstep];
+      cplx acc = y[0];
+      for (int r = 1; r < p; ++r) acc += y[r] * wp[r * p + q];
       out[k + q * m] = acc;
     }
   }
