@@ -165,7 +165,7 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
     for (long long i = 0; i < n; ++i) {
       const bool oi = is_o[s.types[i]];
       const double qi = q[i];
-      double* ai = acc + kStride * i;
+      double ai[kStride] = {};  // atom i's sums stay in registers; added to acc at the end
       for (int64_t h = hoff[i]; h < hoff[i + 1]; ++h) {
         const int64_t e = hent[h];
         const int j = nbr[e];
@@ -199,6 +199,7 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
         for (int c = 0; c < 3; ++c) ai[1 + c] += g * d[c], aj[1 + c] -= g * d[c];
         for (int k = 0; k < 6; ++k) ai[4 + k] -= w[k], aj[4 + k] -= w[k];
       }
+      for (int k = 0; k < kStride; ++k) acc[kStride * i + k] += ai[k];
     }
     // Sum the thread buffers in thread order (+ the DSF self energy).
 #pragma omp for schedule(static)
