@@ -16,6 +16,7 @@ void init_potentials(nb::module_& m);
 void init_nep(nb::module_& m);
 void init_simulator(nb::module_& m);
 void init_training(nb::module_& m);
+void init_water(nb::module_& m);
 
 
 /// A numpy array that owns (and frees) the moved-in vector.

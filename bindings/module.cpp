@@ -15,6 +15,7 @@ NB_MODULE(_core, m) {
   init_nep(m);
   init_simulator(m);
   init_training(m);
+  init_water(m);
 
   // Unit conversions used by the C++ core (CODATA 2018), so Python reports the same numbers.
   m.attr("BOLTZMANN") = nepcg::units::kBoltzmann;                  // eV/K

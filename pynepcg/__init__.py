@@ -15,6 +15,8 @@ from . import mapping, datagen
 from .mapping import Mapper
 from .neighbors import neighbor_list
 from .potentials import EAM, NEP, LennardJones, NepModel, Sum, Tersoff, read_nep_model
+from . import water
+from .water import SPCFw
 
 __version__ = _core.build_info()["version"]
 
@@ -27,6 +29,7 @@ __all__ = [
     "NEP",
     "NepModel",
     "NeighborList",
+    "SPCFw",
     "Simulator",
     "Sum",
     "System",
@@ -45,6 +48,7 @@ __all__ = [
     "neighbor_list",
     "read_nep_model",
     "set_num_threads",
+    "water",
 ]
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from . import io
 from .system import System
 
-__all__ = ["data_file", "diamond", "fcc", "nanowire", "qhp_c60"]
+__all__ = ["data_file", "diamond", "fcc", "nanowire", "qhp_c60", "water_box"]
 
 _FCC_BASIS = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
 _DIAMOND_BASIS = np.vstack([_FCC_BASIS, _FCC_BASIS + 0.25])
@@ -104,3 +104,11 @@ def qhp_c60(repeat=(1, 1)) -> System:
     big = a.repeat((na, nb, 1))
     big.arrays["group"] = np.concatenate([groups + k * n_mol for k in range(na * nb)])
     return System.from_ase(big)
+
+
+def water_box(n_molecules: int, density: float | None = 1.0, box=None, seed: int = 0, **kwargs) -> System:
+    """A periodic box of SPC/Fw water molecules with ``arrays['mol_id']``; see
+    :func:`pynepcg.water.water_box` (density g/cm^3 or box lengths Å, seeded)."""
+    from .water import water_box as _water_box
+
+    return _water_box(n_molecules, density=density, box=box, seed=seed, **kwargs)

@@ -253,24 +253,47 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
     std::copy(ts.begin() + 3 * from, ts.begin() + 3 * (from + counts[i]), shifts_.begin() + 3 * offsets_[i]);
   }
 
-  // Reverse entries: the entry (j, i, -n) of every entry (i, j, n); scans j's list only.
+  // Reverse entries: the entry (j, i, -n) of every entry (i, j, n). The transposed list (for each
+  // atom j, the entries of all atoms that point to j) and, per atom j, a map neighbour -> entries
+  // of j's own list make this O(number of entries) (a scan of j's list per entry would be O(N n^2)).
+  const int64_t total = offsets_[n];
+  std::vector<int64_t> tstart(n + 1, 0);
+  for (int64_t p = 0; p < total; ++p) ++tstart[neighbors_[p] + 1];
+  for (size_t j = 0; j < n; ++j) tstart[j + 1] += tstart[j];
+  std::vector<int64_t> tentry(total);
+  std::vector<int> towner(total);
+  {
+    std::vector<int64_t> fill(tstart.begin(), tstart.end() - 1);
+    for (size_t i = 0; i < n; ++i)
+      for (int64_t p = offsets_[i]; p < offsets_[i + 1]; ++p) {
+        const int64_t k = fill[neighbors_[p]]++;
+        tentry[k] = p, towner[k] = static_cast<int>(i);
+      }
+  }
   reverse_.assign(neighbors_.size(), -1);
   bool missing = false;
-  // Atoms are visited in bin order: neighbouring atoms' lists are then reused from cache.
-#pragma omp parallel for schedule(static) reduction(|| : missing)
-  for (long long q = 0; q < static_cast<long long>(n); ++q) {
-    const int i = bin_atoms[q];
-    for (int64_t p = offsets_[i]; p < offsets_[i + 1]; ++p) {
-      const int j = neighbors_[p];
-      const int16_t* sp = &shifts_[3 * p];
-      for (int64_t q = offsets_[j]; q < offsets_[j + 1]; ++q) {
-        const int16_t* sq = &shifts_[3 * q];
-        if (neighbors_[q] == i && sq[0] == -sp[0] && sq[1] == -sp[1] && sq[2] == -sp[2]) {
-          reverse_[p] = q;
-          break;
+  int max_list = 0;
+  for (size_t i = 0; i < n; ++i) max_list = std::max(max_list, static_cast<int>(offsets_[i + 1] - offsets_[i]));
+#pragma omp parallel reduction(|| : missing)
+  {
+    std::vector<int64_t> head(n, -1), next(max_list);
+#pragma omp for schedule(static)
+    for (long long j = 0; j < static_cast<long long>(n); ++j) {
+      const int64_t o = offsets_[j];
+      for (int64_t q = offsets_[j + 1] - 1; q >= o; --q) next[q - o] = head[neighbors_[q]], head[neighbors_[q]] = q;
+      for (int64_t k = tstart[j]; k < tstart[j + 1]; ++k) {
+        const int64_t p = tentry[k];
+        const int16_t* sp = &shifts_[3 * p];
+        for (int64_t q = head[towner[k]]; q >= 0; q = next[q - o]) {
+          const int16_t* sq = &shifts_[3 * q];
+          if (sq[0] == -sp[0] && sq[1] == -sp[1] && sq[2] == -sp[2]) {
+            reverse_[p] = q;
+            break;
+          }
         }
+        if (reverse_[p] < 0) missing = true;
       }
-      if (reverse_[p] < 0) missing = true;
+      for (int64_t q = o; q < offsets_[j + 1]; ++q) head[neighbors_[q]] = -1;
     }
   }
   if (missing)  // only possible for a pair exactly at the cutoff within round-off

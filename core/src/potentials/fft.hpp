@@ -1,0 +1,32 @@
+// Internal: a small complex FFT for grid sizes whose prime factors are 2, 3 and 5 (others work
+// through a direct DFT step, slowly), in 1D and on 3D row-major grids. Unnormalised:
+//   X[m] = sum_k x[k] exp(sign 2 pi i m k / n).
+#pragma once
+
+#include <complex>
+#include <vector>
+
+namespace nepcg::detail {
+
+class FFT1D {
+ public:
+  FFT1D(int n, int sign);
+  int size() const { return n_; }
+  /// Transforms x (n values, stride `stride`) in place; `work` holds at least 2n values.
+  void transform(std::complex<double>* x, std::ptrdiff_t stride, std::complex<double>* work) const;
+
+ private:
+  void recurse(const std::complex<double>* in, std::ptrdiff_t in_stride, std::complex<double>* out, int n,
+               size_t level, std::complex<double>* scratch) const;
+  int n_;
+  std::vector<int> factors_;
+  std::vector<std::complex<double>> twiddle_;  // exp(sign 2 pi i j / n), j = 0 ... n-1
+};
+
+/// In-place 3D transform of a row-major (n0, n1, n2) grid (OpenMP over lines).
+void fft3d(std::vector<std::complex<double>>& grid, int n0, int n1, int n2, int sign);
+
+/// Smallest integer >= n whose prime factors are only 2, 3 and 5.
+int fft_good_size(int n);
+
+}  // namespace nepcg::detail

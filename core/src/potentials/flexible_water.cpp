@@ -1,0 +1,290 @@
+// Flexible three-site water: bonded terms, O-O Lennard-Jones, real-space Coulomb (Ewald or DSF)
+// with intramolecular exclusions; the reciprocal Ewald sum is in ewald.cpp. See water.hpp.
+#include <algorithm>
+#include <cmath>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "ewald.hpp"
+#include "nepcg/error.hpp"
+#include "nepcg/water.hpp"
+
+namespace nepcg {
+
+namespace {
+constexpr double kPi = 3.14159265358979323846;
+constexpr double kTwoOverSqrtPi = 1.12837916709551257390;
+
+Vec3 sub(const double* a, const double* b) { return {a[0] - b[0], a[1] - b[1], a[2] - b[2]}; }
+
+// erfc(x) by Abramowitz & Stegun 7.1.26, given exp(-x^2).
+double erfc_as(double x, double expmx2) {
+  const double t = 1.0 / (1.0 + 0.3275911 * x);
+  return t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))) * expmx2;
+}
+
+constexpr int kErfcxPerUnit = 512;
+constexpr double kErfcxMax = 8.0;
+
+// A pair term V(r) between atoms i and j, d = r_j - r_i: half the energy and virial to each.
+void add_pair(int i, int j, const Vec3& d, double r, double V, double dV, ForceResult& out) {
+  const double g = dV / r;
+  out.energies[i] += 0.5 * V, out.energies[j] += 0.5 * V;
+  for (int c = 0; c < 3; ++c) out.forces[3 * i + c] += g * d[c], out.forces[3 * j + c] -= g * d[c];
+  for (int x = 0; x < 3; ++x)
+    for (int y = 0; y < 3; ++y) {
+      const double w = -0.5 * g * d[x] * d[y];
+      out.virials[9 * i + 3 * x + y] += w, out.virials[9 * j + 3 * x + y] += w;
+    }
+}
+}  // namespace
+
+FlexibleWater::FlexibleWater(const WaterParameters& p) : p_(p) {
+  auto positive = [](double x) { return x > 0 && std::isfinite(x); };
+  if (p.oxygen.empty() || p.hydrogen.empty() || p.oxygen == p.hydrogen)
+    throw InputError("FlexibleWater: oxygen and hydrogen need two different species names");
+  if (!(p.epsilon >= 0) || !positive(p.sigma) || !positive(p.lj_cutoff))
+    throw InputError("FlexibleWater: needs epsilon >= 0, sigma > 0 and lj_cutoff > 0 (eV, Å, Å)");
+  if (!(p.bond_k >= 0) || !positive(p.bond_r0) || !(p.angle_k >= 0) || !(p.angle_theta0 > 0 && p.angle_theta0 <= 180))
+    throw InputError("FlexibleWater: needs bond_k >= 0, bond_r0 > 0, angle_k >= 0 and 0 < angle_theta0 <= 180 degrees");
+  if (std::abs(p.charge_oxygen + 2 * p.charge_hydrogen) > 1e-12)
+    throw InputError("FlexibleWater: a molecule must be neutral; got q_O + 2 q_H = " +
+                     std::to_string(p.charge_oxygen + 2 * p.charge_hydrogen) + " e");
+  if (p.coulomb != "ewald" && p.coulomb != "pme" && p.coulomb != "dsf" && p.coulomb != "none")
+    throw InputError("FlexibleWater: coulomb must be 'ewald', 'pme', 'dsf' or 'none'; got '" + p.coulomb + "'");
+  if (p.pme_order < 3 || p.pme_order > 10)
+    throw InputError("FlexibleWater: pme_order must be in 3 ... 10; got " + std::to_string(p.pme_order));
+  if (p.coulomb != "none" && !positive(p.coulomb_cutoff))
+    throw InputError("FlexibleWater: coulomb_cutoff must be positive (Å)");
+  if (p.coulomb == "dsf" && !positive(p.dsf_alpha)) throw InputError("FlexibleWater: dsf_alpha must be positive (1/Å)");
+  if ((p.coulomb == "ewald" || p.coulomb == "pme") && !(positive(p.accuracy) && p.accuracy < 1))
+    throw InputError("FlexibleWater: accuracy must be in (0, 1) (relative RMS force error)");
+  if (!(p.ewald_alpha >= 0)) throw InputError("FlexibleWater: ewald_alpha must be >= 0 (0: from accuracy)");
+  if (!positive(p.coulomb_constant)) throw InputError("FlexibleWater: coulomb_constant must be positive");
+  const double s6 = std::pow(p.sigma, 6);
+  lj_c12_ = 4 * p.epsilon * s6 * s6;
+  lj_c6_ = 4 * p.epsilon * s6;
+  const double ir6 = 1.0 / std::pow(p.lj_cutoff, 6);
+  lj_shift_energy_ = p.lj_shift ? lj_c12_ * ir6 * ir6 - lj_c6_ * ir6 : 0.0;
+  const int knots = static_cast<int>(kErfcxMax * kErfcxPerUnit) + 2;
+  erfcx_table_.resize(2 * knots);
+  for (int k = 0; k < knots; ++k) {
+    const double x = double(k) / kErfcxPerUnit, f = std::erfc(x) * std::exp(x * x);
+    erfcx_table_[2 * k] = f;
+    erfcx_table_[2 * k + 1] = (2 * x * f - kTwoOverSqrtPi) / kErfcxPerUnit;  // h f'(x)
+  }
+  if (p.coulomb == "dsf") {
+    const double rc = p.coulomb_cutoff, a = p.dsf_alpha;
+    f_shift_ = -(std::erfc(a * rc) / (rc * rc) + kTwoOverSqrtPi * a * std::exp(-a * a * rc * rc) / rc);
+    e_shift_ = std::erfc(a * rc) / rc - f_shift_ * rc;
+  }
+}
+
+// erfc(x) = exp(-x^2) erfcx(x) with erfcx from the cubic Hermite table (see water.hpp).
+inline double erfc_table(const double* table, double x, double exp_mx2) {
+  if (!(x < kErfcxMax)) return std::erfc(x);
+  const double u = x * kErfcxPerUnit;
+  const int k = static_cast<int>(u);
+  const double t = u - k;
+  const double* c = table + 2 * k;  // f0, h f0', f1, h f1'
+  const double t2 = t * t, t3 = t2 * t;
+  const double v = (2 * t3 - 3 * t2 + 1) * c[0] + (t3 - 2 * t2 + t) * c[1] + (3 * t2 - 2 * t3) * c[2] + (t3 - t2) * c[3];
+  return v * exp_mx2;
+}
+
+double FlexibleWater::erfc(double x, double exp_mx2) const {
+  return p_.lammps_erfc ? erfc_as(x, exp_mx2) : erfc_table(erfcx_table_.data(), x, exp_mx2);
+}
+
+double FlexibleWater::cutoff() const {
+  return p_.coulomb == "none" ? p_.lj_cutoff : std::max(p_.lj_cutoff, p_.coulomb_cutoff);
+}
+
+EwaldSetup FlexibleWater::ewald_setup(const System& s) const {
+  const WaterTopology t = water_topology(s, p_.oxygen, p_.hydrogen);
+  const double m = static_cast<double>(t.waters.size());
+  const double sum_q2 = p_.coulomb_constant * m *
+                        (p_.charge_oxygen * p_.charge_oxygen + 2 * p_.charge_hydrogen * p_.charge_hydrogen);
+  EwaldSetup e = detail::ewald_setup(s.box, s.size(), sum_q2, p_.coulomb_cutoff,
+                                     p_.accuracy * p_.coulomb_constant, p_.ewald_alpha);
+  if (p_.coulomb == "pme")
+    detail::pme_grid_setup(s.box, s.size(), sum_q2, 0.5 * p_.accuracy * p_.coulomb_constant, p_.pme_order, e);
+  return e;
+}
+
+void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceResult& out) const {
+  const WaterTopology topo = water_topology(s, p_.oxygen, p_.hydrogen);
+  const long long n = static_cast<long long>(s.size());
+  std::vector<char> is_o(s.species.size());
+  for (size_t t = 0; t < s.species.size(); ++t) is_o[t] = s.species[t] == p_.oxygen;
+  std::vector<double> q(n);
+  for (long long i = 0; i < n; ++i) q[i] = is_o[s.types[i]] ? p_.charge_oxygen : p_.charge_hydrogen;
+
+  const bool pme = p_.coulomb == "pme";
+  const bool ewald = p_.coulomb == "ewald" || pme, dsf = p_.coulomb == "dsf", coulomb = ewald || dsf;
+  const double ke = p_.coulomb_constant;
+  const double rlj2 = p_.lj_cutoff * p_.lj_cutoff, rc2 = coulomb ? p_.coulomb_cutoff * p_.coulomb_cutoff : 0.0;
+  const double rmax2 = std::max(rlj2, rc2);
+  EwaldSetup ew;
+  if (ewald) ew = ewald_setup(s);
+  const double alpha = ewald ? ew.alpha : p_.dsf_alpha;
+  // Same-molecule entries closer than half the box thickness are the excluded (minimum-image)
+  // intramolecular pairs; farther images of a molecule's own atoms interact normally.
+  double excl2 = 1e300;
+  const Vec3 h = s.box.thickness();
+  for (int d = 0; d < 3; ++d)
+    if (s.box.periodic(d)) excl2 = std::min(excl2, 0.25 * h[d] * h[d]);
+  const int* mol = topo.molecule.data();
+  const bool as_erfc = p_.lammps_erfc;
+  const double* table = erfcx_table_.data();
+
+  // Intermolecular pairs: each unordered pair once (owner entries of the half list), adding to
+  // both atoms (Newton's third law) in per-thread buffers that are summed in thread order (fixed
+  // atom->thread partition: deterministic sums, as in EAM). 10 values per atom and thread:
+  // U, F (3), W (xx yy zz xy xz yz; pair virials are symmetric).
+  const auto& nbr = list.neighbors();
+  const auto& hoff = list.half_offsets();
+  const auto& hent = list.half_entries();
+  int threads = 1;
+#ifdef _OPENMP
+  threads = omp_get_max_threads();
+#endif
+  constexpr int kStride = 10;
+  const size_t per_thread = kStride * size_t(n);
+  out.scratch.assign(per_thread * threads, 0.0);
+#pragma omp parallel
+  {
+    int t = 0;
+#ifdef _OPENMP
+    t = omp_get_thread_num();
+#endif
+    double* acc = out.scratch.data() + per_thread * t;
+#pragma omp for schedule(static, 16)  // fixed atom->thread partition: deterministic sums
+    for (long long i = 0; i < n; ++i) {
+      const bool oi = is_o[s.types[i]];
+      const double qi = q[i];
+      double ai[kStride] = {};  // atom i's sums stay in registers; added to acc at the end
+      for (int64_t h = hoff[i]; h < hoff[i + 1]; ++h) {
+        const int64_t e = hent[h];
+        const int j = nbr[e];
+        const Vec3 d = list.pair_vector(i, e, s.positions, s.box);
+        const double r2 = dot(d, d);
+        if (r2 >= rmax2 || (mol[i] == mol[j] && j != i && r2 < excl2)) continue;
+        const double r = std::sqrt(r2);
+        double V = 0.0, dV = 0.0;
+        if (oi && is_o[s.types[j]] && r2 < rlj2) {
+          const double ir2 = 1.0 / r2, ir6 = ir2 * ir2 * ir2;
+          V += lj_c12_ * ir6 * ir6 - lj_c6_ * ir6 - lj_shift_energy_;
+          dV += (-12.0 * lj_c12_ * ir6 * ir6 + 6.0 * lj_c6_ * ir6) / r;
+        }
+        if (r2 < rc2) {
+          const double qq = ke * qi * q[j], ex = std::exp(-alpha * alpha * r2);
+          const double ec = as_erfc ? erfc_as(alpha * r, ex) : erfc_table(table, alpha * r, ex);
+          const double gauss = kTwoOverSqrtPi * alpha * ex;
+          if (ewald) {
+            V += qq * ec / r;
+            dV += qq * (-ec / r2 - gauss / r);
+          } else {
+            V += qq * (ec / r - e_shift_ - r * f_shift_);
+            dV += qq * (-ec / r2 - gauss / r - f_shift_);
+          }
+        }
+        const double g = dV / r, hg = 0.5 * g;
+        double* aj = acc + kStride * j;
+        const double w[6] = {hg * d[0] * d[0], hg * d[1] * d[1], hg * d[2] * d[2],
+                             hg * d[0] * d[1], hg * d[0] * d[2], hg * d[1] * d[2]};
+        ai[0] += 0.5 * V, aj[0] += 0.5 * V;
+        for (int c = 0; c < 3; ++c) ai[1 + c] += g * d[c], aj[1 + c] -= g * d[c];
+        for (int k = 0; k < 6; ++k) ai[4 + k] -= w[k], aj[4 + k] -= w[k];
+      }
+      for (int k = 0; k < kStride; ++k) acc[kStride * i + k] += ai[k];
+    }
+    // Sum the thread buffers in thread order (+ the DSF self energy).
+#pragma omp for schedule(static)
+    for (long long i = 0; i < n; ++i) {
+      double v[kStride] = {};
+      for (int u = 0; u < threads; ++u) {
+        const double* b = out.scratch.data() + per_thread * u + kStride * i;
+        for (int k = 0; k < kStride; ++k) v[k] += b[k];
+      }
+      if (dsf) v[0] -= (0.5 * e_shift_ + alpha / std::sqrt(kPi)) * ke * q[i] * q[i];
+      out.energies[i] += v[0];
+      for (int c = 0; c < 3; ++c) out.forces[3 * i + c] += v[1 + c];
+      double* w = &out.virials[9 * i];
+      w[0] += v[4], w[4] += v[5], w[8] += v[6];
+      w[1] += v[7], w[3] += v[7], w[2] += v[8], w[6] += v[8], w[5] += v[9], w[7] += v[9];
+    }
+  }
+
+  // Bonds, angle and the Coulomb terms of the excluded pairs, one molecule per task (each writes
+  // only its own atoms).
+  const double theta0 = p_.angle_theta0 * kPi / 180.0;
+  const long long m = static_cast<long long>(topo.waters.size());
+#pragma omp parallel for schedule(static)
+  for (long long w = 0; w < m; ++w) {
+    const auto [o, h1, h2] = topo.waters[w];
+    const double* x = s.positions.data();
+    const Vec3 d1 = s.box.minimum_image(sub(x + 3 * h1, x + 3 * o));
+    const Vec3 d2 = s.box.minimum_image(sub(x + 3 * h2, x + 3 * o));
+    const double r1 = std::sqrt(dot(d1, d1)), r2 = std::sqrt(dot(d2, d2));
+    add_pair(o, h1, d1, r1, 0.5 * p_.bond_k * (r1 - p_.bond_r0) * (r1 - p_.bond_r0), p_.bond_k * (r1 - p_.bond_r0), out);
+    add_pair(o, h2, d2, r2, 0.5 * p_.bond_k * (r2 - p_.bond_r0) * (r2 - p_.bond_r0), p_.bond_k * (r2 - p_.bond_r0), out);
+    // Angle H1-O-H2.
+    double c = dot(d1, d2) / (r1 * r2);
+    c = std::min(1.0, std::max(-1.0, c));
+    double sn = std::sqrt(1.0 - c * c);
+    sn = std::max(sn, 1e-3);
+    const double dth = std::acos(c) - theta0;
+    const double Va = 0.5 * p_.angle_k * dth * dth;
+    const double pre = p_.angle_k * dth / sn;  // dV/dtheta / sin(theta)
+    Vec3 fa, fb;
+    for (int k = 0; k < 3; ++k) {
+      fa[k] = pre * (d2[k] / (r1 * r2) - c * d1[k] / (r1 * r1));
+      fb[k] = pre * (d1[k] / (r1 * r2) - c * d2[k] / (r2 * r2));
+    }
+    for (int k = 0; k < 3; ++k) {
+      out.forces[3 * h1 + k] += fa[k];
+      out.forces[3 * h2 + k] += fb[k];
+      out.forces[3 * o + k] -= fa[k] + fb[k];
+    }
+    for (int a : {o, h1, h2}) {
+      out.energies[a] += Va / 3.0;
+      for (int xx = 0; xx < 3; ++xx)
+        for (int yy = 0; yy < 3; ++yy)
+          out.virials[9 * a + 3 * xx + yy] += (d1[xx] * fa[yy] + d2[xx] * fb[yy]) / 3.0;
+    }
+    if (!coulomb) continue;
+    // Excluded pairs: Ewald removes the reciprocal-space share -ke q q erf(alpha r)/r; DSF (as
+    // LAMMPS coul/dsf with special_bonds coul 0) the damped-shifted form minus the bare Coulomb.
+    const Vec3 d12 = s.box.minimum_image(sub(x + 3 * h2, x + 3 * h1));
+    const std::array<std::array<int, 2>, 3> pairs{{{o, h1}, {o, h2}, {h1, h2}}};
+    const std::array<Vec3, 3> ds{d1, d2, d12};
+    for (int k = 0; k < 3; ++k) {
+      const Vec3& d = ds[k];
+      const double rr2 = dot(d, d), r = std::sqrt(rr2);
+      const double qq = ke * q[pairs[k][0]] * q[pairs[k][1]];
+      const double ex = std::exp(-alpha * alpha * rr2);
+      const double ef = p_.lammps_erfc ? 1.0 - erfc_as(alpha * r, ex) : std::erf(alpha * r);  // (r ~ 1 Å: 3 per molecule)
+      const double gauss = kTwoOverSqrtPi * alpha * ex;
+      double V, dV;
+      if (ewald) {
+        V = -qq * ef / r;
+        dV = qq * (ef / rr2 - gauss / r);
+      } else {
+        if (rr2 >= rc2) continue;
+        V = qq * ((1.0 - ef) / r - e_shift_ - r * f_shift_ - 1.0 / r);
+        dV = qq * (-(1.0 - ef) / rr2 - gauss / r - f_shift_ + 1.0 / rr2);
+      }
+      add_pair(pairs[k][0], pairs[k][1], d, r, V, dV, out);
+    }
+  }
+
+  if (pme)
+    detail::pme_reciprocal(s, q, ew, p_.pme_order, ke, out);
+  else if (ewald)
+    detail::ewald_reciprocal(s, q, ew, ke, out);
+}
+
+}  // namespace nepcg
