@@ -183,3 +183,27 @@ def test_mean_force_dataset_executor_resume_and_training(tmp_path):
     err_mean = f0.info["force_error"]
     noise_inst = np.sqrt(np.mean((f0.arrays["forces_instant"] - f0.arrays["forces"]) ** 2))
     assert err_mean < 0.5 * noise_inst
+
+
+def test_stop_when_the_standard_error_is_small_enough():
+    g, m = gold(2)
+    kw = dict(temperature=300, time_step=2.0, equilibration=100, steps=4000, sample_interval=2, block_samples=20,
+              check_every=200)
+    loose = datagen.mean_force_frame(g, m, pynepcg.EAM.zhou_gold(), datagen.MeanForceSettings(target_error=1.0, **kw))
+    full = datagen.mean_force_frame(g, m, pynepcg.EAM.zhou_gold(), datagen.MeanForceSettings(**kw))
+    assert loose.info["averaging_time"] == 200 * 2.0  # stopped at the first check (5 blocks of 20 samples)
+    assert full.info["averaging_time"] == 4000 * 2.0
+    assert loose.info["force_error"] < 1.0 and full.info["force_error"] < loose.info["force_error"]
+
+
+def test_mdanalysis_selections():
+    mda = pytest.importorskip("MDAnalysis")
+    from pynepcg.structures import water_box
+    import tempfile, os
+    w = water_box(4, density=1.0, seed=1)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "w.pdb")
+        w.to_ase().write(path)
+        u = mda.Universe(path)
+        m = Mapper.from_mdanalysis(u, ["all"], names=["W"])
+        assert m.num_atoms == len(w)
