@@ -10,6 +10,13 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("info", help="print the build configuration and visible GPUs")
     sub.add_parser("demo", help="the smallest real use: load the shipped qHP C60 cell, count its bonds")
+    p_water = sub.add_parser("water", help="coarse-grained water end to end: teacher, mean forces, NEP-CG, "
+                                           "equation of state (the main job)")
+    p_water.add_argument("--preset", default="quick", choices=["tiny", "quick", "paper"],
+                         help="quick: < 15 min on a 2-core CPU (default); paper: paper-like sizes (GPU advised)")
+    p_water.add_argument("--output", default=None, help="output folder (default water-<preset>); re-running resumes")
+    p_water.add_argument("--teacher", default=None, help="a NEP model file for water (species O, H) instead of SPC/Fw")
+    p_water.add_argument("--seed", type=int, default=1)
     p_stats = sub.add_parser("neighbors", help="neighbour statistics of a structure file")
     p_stats.add_argument("file")
     p_stats.add_argument("--cutoff", type=float, default=5.0, help="cutoff in Å (default 5)")
@@ -21,6 +28,12 @@ def main(argv=None) -> int:
         return 0
     if args.command == "demo":
         return _demo()
+    if args.command == "water":
+        from .cases import water
+
+        report = water.run(args.output or f"water-{args.preset}", args.preset, teacher=args.teacher, seed=args.seed)
+        print(report.read_text())
+        return 0
     if args.command == "neighbors":
         import numpy as np
 

@@ -207,3 +207,32 @@ def test_mdanalysis_selections():
         u = mda.Universe(path)
         m = Mapper.from_mdanalysis(u, ["all"], names=["W"])
         assert m.num_atoms == len(w)
+
+
+def test_water_workflow_end_to_end(tmp_path):
+    """The water case with the 'tiny' preset: every stage runs and every artefact is valid; a
+    re-run resumes (nothing is recomputed)."""
+    pytest.importorskip("matplotlib")
+    from pynepcg.cases import water
+
+    out = tmp_path / "water"
+    report = water.run(out, "tiny")
+    text = report.read_text()
+    preset = water.PRESETS["tiny"]
+    for p in preset.validate_pressures:
+        assert f"| {p:g}" in text
+    for name in ("eos.png", "rdf.png", "model_corrected/loss.png", "model_uncorrected/parity.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG", name
+    data = pynepcg.trainer.read_training_set(out / "data" / "train.xyz")
+    nocorr = pynepcg.trainer.read_training_set(out / "data" / "train_nocorr.xyz")
+    assert len(data) == len(preset.train_pressures) * preset.configs_per_pressure
+    kt = pynepcg._core.BOLTZMANN * preset.temperature
+    shift = (3 * preset.molecules - preset.molecules) * kt
+    assert np.allclose(np.asarray(data[0].virial)[:3] - np.asarray(nocorr[0].virial)[:3], shift, rtol=1e-6)
+    for name in ("model_corrected", "model_uncorrected"):
+        model = pynepcg.NEP(out / name / "nep.txt")
+        assert model.elements == ["W"]
+        assert (out / name / "nep_gpumd.txt.names").read_text() == "W W\n"  # W is an element symbol already
+    stamp = (out / "cg" / "corrected_0.5.json").stat().st_mtime_ns
+    water.run(out, "tiny")
+    assert (out / "cg" / "corrected_0.5.json").stat().st_mtime_ns == stamp

@@ -1,0 +1,1 @@
+"""End-to-end workflows: :mod:`pynepcg.cases.water` (coarse-grained water)."""

@@ -1,0 +1,355 @@
+"""Coarse-grained water end to end: the first full NEP-CG workflow.
+
+Stages (each is skipped when its results are already in the output folder, so a re-run resumes):
+
+1. ``aa/``: all-atom NPT runs of the teacher (SPC/Fw by default, or a NEP model file for water)
+   at 300 K at every validation pressure: density (mean and standard error), the centre-of-mass
+   RDF at the lowest pressure, and configurations at the training pressures.
+2. ``data/``: one bead per molecule; a mean-force frame per configuration
+   (:func:`pynepcg.datagen.mean_force`), ``train.xyz`` with the kinetic virial correction and
+   ``train_nocorr.xyz`` without it.
+3. ``model_corrected/``, ``model_uncorrected/``: one-species NEP-CG models (bead ``W``), trained
+   with :class:`pynepcg.Trainer`, plus ``nep_gpumd.txt`` (bead renamed to an element symbol for
+   GPUMD, map in ``nep_gpumd.txt.names``).
+4. ``cg/``: NPT density of each CG model at every validation pressure, CG RDF and speed (ns/day).
+5. ``report.md``, ``eos.png`` (density vs pressure: AA, CG with and without the correction),
+   ``rdf.png``, loss and parity plots.
+
+Units: pressure GPa, density g/cm^3, time fs, distances Å.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from .. import _core, datagen, ensembles, io, observers, structures
+from ..mapping import Mapper
+from ..neighbors import neighbor_list
+from ..potentials import NEP
+from ..simulator import Simulator
+from ..system import System
+from ..trainer import Trainer, write_gpumd_model
+
+__all__ = ["WaterPreset", "PRESETS", "run"]
+
+BAR = 1e-4  # GPa
+
+
+@dataclass
+class WaterPreset:
+    """Sizes and lengths of one run of the water workflow (steps of the given time steps)."""
+
+    molecules: int = 64
+    temperature: float = 300.0
+    train_pressures: tuple = (BAR, 0.1, 0.25, 0.5)
+    validate_pressures: tuple = (BAR, 0.1, 0.25, 0.5, 0.75, 1.0)
+    # teacher (SPC/Fw) electrostatics and cut-offs
+    coulomb: str = "dsf"
+    coulomb_cutoff: float = 9.0
+    lj_cutoff: float = 9.0
+    dsf_alpha: float = 0.25
+    aa_time_step: float = 0.5
+    aa_equilibration: int = 6000
+    aa_production: int = 12000
+    configs_per_pressure: int = 4
+    # mean-force runs
+    mf_equilibration: int = 400
+    mf_steps: int = 3000
+    # NEP-CG
+    nep: dict = field(default_factory=lambda: dict(cutoff=(7.0, 4.0), n_max=(4, 3), basis_size=(6, 6),
+                                                   l_max=(4, 0, 0), neuron=12, generation=1500, population=40,
+                                                   lambda_v=1.0))
+    # CG validation
+    cg_time_step: float = 2.0
+    cg_equilibration: int = 3000
+    cg_production: int = 6000
+    rdf_max: float = 6.0
+    rdf_bins: int = 60
+
+
+PRESETS = {
+    # for the test suite: every stage, seconds each
+    "tiny": WaterPreset(molecules=32, train_pressures=(BAR, 0.5), validate_pressures=(BAR, 0.5, 1.0),
+                        coulomb_cutoff=5.5, lj_cutoff=5.5, dsf_alpha=0.35, aa_equilibration=600,
+                        aa_production=600, configs_per_pressure=2, mf_equilibration=100, mf_steps=300,
+                        nep=dict(cutoff=(5.0, 4.0), n_max=(3, 2), basis_size=(4, 4), l_max=(4, 0, 0), neuron=5,
+                                 generation=30, population=20, lambda_v=1.0),
+                        cg_equilibration=200, cg_production=300, rdf_max=5.0, rdf_bins=25),
+    # the README's main job: under 15 minutes on a 2-core laptop CPU
+    "quick": WaterPreset(),
+    # comparable to the paper's setting (GPU recommended; hours to days on a CPU)
+    "paper": WaterPreset(molecules=512, coulomb="pme", coulomb_cutoff=10.0, lj_cutoff=10.0,
+                         aa_equilibration=40000, aa_production=200000, configs_per_pressure=25,
+                         mf_equilibration=2000, mf_steps=20000,
+                         nep=dict(cutoff=(8.0, 5.0), n_max=(6, 4), basis_size=(8, 8), l_max=(4, 2, 0), neuron=30,
+                                  generation=20000, population=50, lambda_v=1.0),
+                         cg_equilibration=20000, cg_production=100000, rdf_max=10.0, rdf_bins=100),
+}
+
+
+def _log(msg: str) -> None:
+    print(f"[pynepcg water] {msg}", flush=True)
+
+
+def _teacher(preset: WaterPreset, teacher):
+    from .. import SPCFw
+
+    if teacher is None:
+        return SPCFw(coulomb=preset.coulomb, coulomb_cutoff=preset.coulomb_cutoff, lj_cutoff=preset.lj_cutoff,
+                     dsf_alpha=preset.dsf_alpha)
+    return NEP(teacher)
+
+
+def _blocks(x: np.ndarray, n: int = 10):
+    x = np.asarray(x)
+    m = len(x) // n * n
+    b = x[:m].reshape(n, -1).mean(1)
+    return float(b.mean()), float(b.std(ddof=1) / np.sqrt(n))
+
+
+def _npt(preset: WaterPreset, pressure: float, modulus: float = 2.2):
+    return ensembles.NPT(temperature=preset.temperature, pressure=pressure, tau_t=100.0, tau_p=1000.0,
+                         modulus=modulus)
+
+
+def rdf(systems, r_max: float, bins: int):
+    """g(r) of all pairs, averaged over snapshots, normalised by the ideal-gas shell count."""
+    edges = np.linspace(0.0, r_max, bins + 1)
+    hist = np.zeros(bins)
+    norm = 0.0
+    for s in systems:
+        i, j, _, D = neighbor_list(s, r_max)
+        d = np.linalg.norm(np.asarray(D), axis=1)
+        hist += np.histogram(d, edges)[0]
+        n = len(s)
+        norm += n * n / abs(np.linalg.det(np.asarray(s.cell)))
+    shell = 4.0 / 3.0 * np.pi * (edges[1:] ** 3 - edges[:-1] ** 3)
+    return 0.5 * (edges[1:] + edges[:-1]), hist / (shell * norm)
+
+
+def _done(path: Path):
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _stage_aa(out: Path, preset: WaterPreset, pot, mapper: Mapper, water: System, seed: int):
+    d = out / "aa"
+    d.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for k, p in enumerate(preset.validate_pressures):
+        res_path = d / f"npt_{p:g}.json"
+        res = _done(res_path)
+        if res is None:
+            t0 = time.time()
+            sim = Simulator(water, pot, seed=seed + k)
+            sim.set_temperature(preset.temperature)
+            sim.run(preset.aa_equilibration, _npt(preset, p), time_step=preset.aa_time_step)
+            thermo = observers.Thermo(20)
+            configs, snaps = [], []
+            train = any(abs(p - q) < 1e-12 for q in preset.train_pressures)
+            n_chunks = max(preset.configs_per_pressure, 10)
+            for c in range(n_chunks):
+                sim.run(preset.aa_production // n_chunks, _npt(preset, p), time_step=preset.aa_time_step,
+                        observers=[thermo])
+                snap = sim.system.copy()
+                snaps.append(mapper.map(snap))
+                if train and c % (n_chunks // preset.configs_per_pressure) == 0 and \
+                        len(configs) < preset.configs_per_pressure:
+                    snap.info["pressure"] = float(p)
+                    snap.info["temperature_state"] = preset.temperature
+                    configs.append(snap)
+            rho, err = _blocks(thermo.data["density"])
+            res = {"pressure": p, "density": rho, "density_error": err, "seconds": time.time() - t0}
+            if k == 0:
+                r, g = rdf(snaps, preset.rdf_max, preset.rdf_bins)
+                res["rdf_r"], res["rdf_g"] = r.tolist(), g.tolist()
+            if configs:
+                io.write(d / f"configs_{p:g}.xyz", configs)
+            res_path.write_text(json.dumps(res))
+            _log(f"AA NPT {p:g} GPa: density {rho:.4f} +- {err:.4f} g/cm3 ({res['seconds']:.0f} s)")
+        results[p] = res
+    configs = []
+    for p in preset.train_pressures:
+        configs += io.read(d / f"configs_{p:g}.xyz", ":")
+    return results, configs
+
+
+def _stage_data(out: Path, preset: WaterPreset, pot, mapper: Mapper, configs, seed: int):
+    d = out / "data"
+    settings = datagen.MeanForceSettings(temperature=preset.temperature, time_step=preset.aa_time_step,
+                                         equilibration=preset.mf_equilibration, steps=preset.mf_steps,
+                                         thermostat="bussi", tau=100.0, sample_interval=2, block_samples=50,
+                                         instantaneous=True)
+    corrected = d / "train.xyz"
+    if not (d / "done").is_file():
+        t0 = time.time()
+        datagen.mean_force(configs, mapper, pot, settings, directory=d, seed=seed, progress=False)
+        _log(f"mean-force frames: {len(configs)} in {time.time() - t0:.0f} s")
+        # the same frames without the kinetic virial correction
+        frames = io.read(corrected, ":")
+        kt = _core.BOLTZMANN * preset.temperature
+        for f in frames:
+            n_atoms = 3 * len(f)
+            w = np.asarray(f.info["virial"]).reshape(3, 3) - np.eye(3) * (n_atoms - len(f)) * kt
+            f.info["virial"] = w.ravel()
+        io.write(d / "train_nocorr.xyz", frames)
+        (d / "done").write_text("ok\n")
+    return corrected, d / "train_nocorr.xyz"
+
+
+def _stage_train(out: Path, preset: WaterPreset, name: str, data: Path, seed: int):
+    d = out / name
+    model_path = d / "nep.txt"
+    if not (d / "done").is_file():
+        t0 = time.time()
+        trainer = Trainer(type=["W"], seed=seed, output_interval=max(1, preset.nep["generation"] // 20), **preset.nep)
+        model, _ = trainer.fit(data, directory=d, progress=False)
+        write_gpumd_model(model, d / "nep_gpumd.txt")
+        (d / "done").write_text("ok\n")
+        _log(f"trained {name} in {time.time() - t0:.0f} s")
+    return NEP(model_path)
+
+
+def _stage_cg(out: Path, preset: WaterPreset, name: str, model: NEP, start: System, seed: int):
+    d = out / "cg"
+    d.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for k, p in enumerate(preset.validate_pressures):
+        res_path = d / f"{name}_{p:g}.json"
+        res = _done(res_path)
+        if res is None:
+            sim = Simulator(start, model, seed=seed + k)
+            sim.set_temperature(preset.temperature)
+            ens = _npt(preset, p)
+            thermo = observers.Thermo(10)
+            snaps = []
+            try:
+                sim.run(preset.cg_equilibration, ens, time_step=preset.cg_time_step)
+                t0 = time.perf_counter()
+                for _ in range(10):
+                    sim.run(preset.cg_production // 10, ens, time_step=preset.cg_time_step, observers=[thermo])
+                    snaps.append(sim.system.copy())
+                seconds = time.perf_counter() - t0
+                rho, err = _blocks(thermo.data["density"])
+                stable = bool(np.isfinite(rho) and 0.2 < rho < 5.0)
+            except (ValueError, RuntimeError) as e:  # a poor model can blow the box up
+                _log(f"CG {name} at {p:g} GPa is unstable: {e}")
+                rho, err, seconds, stable = float("nan"), float("nan"), float("nan"), False
+            ns_per_day = preset.cg_production * preset.cg_time_step * 1e-6 / (seconds / 86400.0)
+            res = {"pressure": p, "density": rho, "density_error": err, "ns_per_day": ns_per_day, "stable": stable}
+            if k == 0:
+                r, g = rdf(snaps, preset.rdf_max, preset.rdf_bins) if stable else (np.linspace(0, 1, 2), np.full(2, np.nan))
+                res["rdf_r"], res["rdf_g"] = r.tolist(), g.tolist()
+            res_path.write_text(json.dumps(res))
+            _log(f"CG {name} NPT {p:g} GPa: density {rho:.4f} +- {err:.4f} g/cm3")
+        results[p] = res
+    return results
+
+
+def _plots(out: Path, preset: WaterPreset, aa, cg_c, cg_u):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .. import plot
+
+    ps = list(preset.validate_pressures)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for res, label, style in ((aa, "AA teacher (SPC/Fw)", "ko-"), (cg_c, "NEP-CG, corrected virial", "C0s-"),
+                              (cg_u, "NEP-CG, no correction", "C3^--")):
+        ax.errorbar(ps, [res[p]["density"] for p in ps], [res[p]["density_error"] for p in ps], fmt=style,
+                    label=label, capsize=3)
+    ax.axvspan(min(preset.train_pressures), max(preset.train_pressures), color="0.9", label="training range")
+    ax.set_xlabel("pressure (GPa)")
+    ax.set_ylabel("density (g/cm$^3$)")
+    ax.set_title(f"water, {preset.temperature:g} K")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "eos.png", dpi=150)
+    plt.close(fig)
+    p0 = ps[0]
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot(aa[p0]["rdf_r"], aa[p0]["rdf_g"], "k-", label="AA centres of mass")
+    ax.plot(cg_c[p0]["rdf_r"], cg_c[p0]["rdf_g"], "C0--", label="NEP-CG beads (corrected)")
+    ax.set_xlabel("r (Å)")
+    ax.set_ylabel("g(r)")
+    ax.set_title(f"{p0:g} GPa, {preset.temperature:g} K")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "rdf.png", dpi=150)
+    plt.close(fig)
+    for name in ("model_corrected", "model_uncorrected"):
+        plot.loss(out / name, path=out / name / "loss.png")
+        plot.parity(out / name, path=out / name / "parity.png", properties=("energy", "force", "virial"))
+
+
+def _report(out: Path, preset: WaterPreset, preset_name: str, aa, cg_c, cg_u, teacher_desc: str, seconds: float):
+    ps = list(preset.validate_pressures)
+    lines = [f"# NEP-CG water ({preset_name} preset)", "",
+             f"Teacher: {teacher_desc}; {preset.molecules} molecules, {preset.temperature:g} K; training pressures "
+             f"{', '.join(f'{p:g}' for p in preset.train_pressures)} GPa; "
+             f"{len(preset.train_pressures) * preset.configs_per_pressure} mean-force frames of "
+             f"{preset.mf_steps * preset.aa_time_step / 1000:g} ps.", "",
+             "| pressure (GPa) | AA density (g/cm³) | CG corrected | dev. | CG no correction | dev. |",
+             "|---|---|---|---|---|---|"]
+    for p in ps:
+        a = aa[p]
+        c, u = cg_c[p], cg_u[p]
+        dc = 100 * (c["density"] / a["density"] - 1)
+        du = 100 * (u["density"] / a["density"] - 1)
+        tag = "" if any(abs(p - q) < 1e-12 for q in preset.train_pressures) else " (extrapolated)"
+        lines.append(f"| {p:g}{tag} | {a['density']:.4f} ± {a['density_error']:.4f} | {c['density']:.4f} ± "
+                     f"{c['density_error']:.4f} | {dc:+.1f} % | {u['density']:.4f} ± {u['density_error']:.4f} | "
+                     f"{du:+.1f} % |")
+    p0 = ps[0]
+    r = np.asarray(aa[p0]["rdf_r"])
+    ga, gc = np.asarray(aa[p0]["rdf_g"]), np.asarray(cg_c[p0]["rdf_g"])
+    dr = r[1] - r[0]
+    l1 = float(np.sum(np.abs(gc - ga)) * dr)
+    lines += ["", f"RDF at {p0:g} GPa: ∫|g_CG − g_AA| dr = {l1:.3f} Å over 0–{preset.rdf_max:g} Å "
+              f"(first-peak height AA {ga.max():.2f}, CG {gc.max():.2f}).",
+              f"CG speed (NEP-CG, {preset.molecules} beads, CPU): {cg_c[p0]['ns_per_day']:.1f} ns/day at "
+              f"dt = {preset.cg_time_step:g} fs.", f"Wall time of this run: {seconds / 60:.1f} min.", "",
+              "Files: `eos.png`, `rdf.png`, `data/train.xyz` (with the kinetic virial correction), "
+              "`data/train_nocorr.xyz`, `model_*/nep.txt` (+ `nep_gpumd.txt` for GPUMD), `model_*/loss.png`, "
+              "`model_*/parity.png`.", "", "![equation of state](eos.png)", ""]
+    (out / "report.md").write_text("\n".join(lines))
+    return out / "report.md"
+
+
+def run(output="water-cg", preset: str | WaterPreset = "quick", teacher=None, seed: int = 1, **overrides) -> Path:
+    """Runs (or resumes) the workflow into ``output``; returns the path of report.md.
+    ``preset``: "tiny", "quick", "paper" or a WaterPreset; keyword overrides replace preset fields.
+    ``teacher``: None for the built-in SPC/Fw, or a NEP model file for water (species O, H)."""
+    t_start = time.time()
+    name = preset if isinstance(preset, str) else "custom"
+    if isinstance(preset, str):
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+        preset = PRESETS[preset]
+    preset = replace(preset, **overrides)
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "preset.json").write_text(json.dumps({"name": name, **asdict(preset)}, indent=1, default=str))
+    pot = _teacher(preset, teacher)
+    teacher_desc = repr(pot) if teacher is None else f"NEP model {teacher}"
+    water = structures.water_box(preset.molecules, density=1.0, seed=seed)
+    mapper = Mapper.by_molecule(water, names="W")
+    _log(f"{preset.molecules} molecules, teacher {teacher_desc}, output {out}")
+    aa, configs = _stage_aa(out, preset, pot, mapper, water, seed)
+    train_c, train_u = _stage_data(out, preset, pot, mapper, configs, seed)
+    model_c = _stage_train(out, preset, "model_corrected", train_c, seed)
+    model_u = _stage_train(out, preset, "model_uncorrected", train_u, seed)
+    start = io.read(train_c, 0)
+    start = System(list(start.species), np.asarray(start.positions), np.asarray(start.cell), masses=np.asarray(start.masses))
+    cg_c = _stage_cg(out, preset, "corrected", model_c, start, seed)
+    cg_u = _stage_cg(out, preset, "uncorrected", model_u, start, seed)
+    _plots(out, preset, aa, cg_c, cg_u)
+    report = _report(out, preset, name, aa, cg_c, cg_u, teacher_desc, time.time() - t_start)
+    _log(f"report: {report}")
+    return report
