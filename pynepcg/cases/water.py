@@ -132,6 +132,22 @@ def rdf(systems, r_max: float, bins: int):
     return 0.5 * (edges[1:] + edges[:-1]), hist / (shell * norm)
 
 
+def _npt_run(system, potential, preset: WaterPreset, pressure: float, seed: int, equilibration: int,
+             production: int, time_step: float, chunks: int, on_chunk):
+    """NPT at `pressure`: equilibrate, then `production` steps in `chunks` chunks with a Thermo
+    log; on_chunk(k, snapshot) after each chunk. Returns the log and the production seconds."""
+    sim = Simulator(system, potential, seed=seed)
+    sim.set_temperature(preset.temperature)
+    ens = _npt(preset, pressure)
+    sim.run(equilibration, ens, time_step=time_step)
+    thermo = observers.Thermo(10)
+    t0 = time.perf_counter()
+    for c in range(chunks):
+        sim.run(production // chunks, ens, time_step=time_step, observers=[thermo])
+        on_chunk(c, sim.system.copy())
+    return thermo, time.perf_counter() - t0
+
+
 def _done(path: Path):
     return json.loads(path.read_text()) if path.is_file() else None
 
@@ -145,23 +161,20 @@ def _stage_aa(out: Path, preset: WaterPreset, pot, mapper: Mapper, water: System
         res = _done(res_path)
         if res is None:
             t0 = time.time()
-            sim = Simulator(water, pot, seed=seed + k)
-            sim.set_temperature(preset.temperature)
-            sim.run(preset.aa_equilibration, _npt(preset, p), time_step=preset.aa_time_step)
-            thermo = observers.Thermo(20)
             configs, snaps = [], []
             train = any(abs(p - q) < 1e-12 for q in preset.train_pressures)
             n_chunks = max(preset.configs_per_pressure, 10)
-            for c in range(n_chunks):
-                sim.run(preset.aa_production // n_chunks, _npt(preset, p), time_step=preset.aa_time_step,
-                        observers=[thermo])
-                snap = sim.system.copy()
+
+            def keep(c, snap):
                 snaps.append(mapper.map(snap))
                 if train and c % (n_chunks // preset.configs_per_pressure) == 0 and \
                         len(configs) < preset.configs_per_pressure:
                     snap.info["pressure"] = float(p)
                     snap.info["temperature_state"] = preset.temperature
                     configs.append(snap)
+
+            thermo, _ = _npt_run(water, pot, preset, p, seed + k, preset.aa_equilibration, preset.aa_production,
+                                 preset.aa_time_step, n_chunks, keep)
             rho, err = _blocks(thermo.data["density"])
             res = {"pressure": p, "density": rho, "density_error": err, "seconds": time.time() - t0}
             if k == 0:
@@ -222,18 +235,11 @@ def _stage_cg(out: Path, preset: WaterPreset, name: str, model: NEP, start: Syst
         res_path = d / f"{name}_{p:g}.json"
         res = _done(res_path)
         if res is None:
-            sim = Simulator(start, model, seed=seed + k)
-            sim.set_temperature(preset.temperature)
-            ens = _npt(preset, p)
-            thermo = observers.Thermo(10)
             snaps = []
             try:
-                sim.run(preset.cg_equilibration, ens, time_step=preset.cg_time_step)
-                t0 = time.perf_counter()
-                for _ in range(10):
-                    sim.run(preset.cg_production // 10, ens, time_step=preset.cg_time_step, observers=[thermo])
-                    snaps.append(sim.system.copy())
-                seconds = time.perf_counter() - t0
+                thermo, seconds = _npt_run(start, model, preset, p, seed + k, preset.cg_equilibration,
+                                           preset.cg_production, preset.cg_time_step, 10,
+                                           lambda c, snap: snaps.append(snap))
                 rho, err = _blocks(thermo.data["density"])
                 stable = bool(np.isfinite(rho) and 0.2 < rho < 5.0)
             except (ValueError, RuntimeError) as e:  # a poor model can blow the box up
