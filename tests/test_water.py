@@ -418,3 +418,18 @@ def test_threads_agree():
         assert b.energy == pytest.approx(a.energy, rel=1e-12)
         assert np.abs(b.forces - a.forces).max() < 1e-10 * np.abs(a.forces).max()
         assert np.abs(b.virials - a.virials).max() < 1e-10 * np.abs(a.virials).max()
+
+
+def test_ase_calculator():
+    """The ASE calculator works on Atoms carrying arrays['mol_id'] (as to_ase writes them);
+    energy/forces/stress agree with pot.compute."""
+    from pynepcg.ase import PotentialCalculator
+
+    s = random_water(8, seed=2)
+    pot = pynepcg.SPCFw(coulomb="pme")
+    atoms = pynepcg.system.to_ase(s)
+    atoms.calc = PotentialCalculator(pot)
+    r = pot.compute(s)
+    assert atoms.get_potential_energy() == pytest.approx(r.energy, rel=1e-12)
+    assert np.allclose(atoms.get_forces(), r.forces, rtol=0, atol=1e-12)
+    assert np.allclose(atoms.get_stress(), r.stress, rtol=0, atol=1e-14)

@@ -31,7 +31,7 @@
 //    atom the self energy -(e_shift/2 + alpha/sqrt(pi)) ke q_i^2.
 //  * "none": no Coulomb (bonded + LJ only).
 // erfc in the real-space sums is exp(-x^2) erfcx(x), erfcx from a cubic Hermite table with spacing
-// 1/512 (relative error < 1e-12; std::erfc beyond x = 8) unless lammps_erfc.
+// 1/512 (relative error ~1e-12; std::erfc beyond x = 8) unless lammps_erfc.
 // Units: Å, eV, e; angles in degrees at the interface. Per-atom energies and virials: pair terms
 // are split half/half, an angle's energy and virial one third per atom (as LAMMPS), reciprocal
 // Ewald terms per atom as q_i Re(exp(-ik.r_i) S(k)) times the k-space virial tensor.
@@ -117,7 +117,6 @@ class FlexibleWater : public Potential {
   double lj_c12_ = 0.0, lj_c6_ = 0.0, lj_shift_energy_ = 0.0;
   // erfcx(x) = exp(x^2) erfc(x) and its derivative at x = k / kErfcxPerUnit (cubic Hermite table).
   std::vector<double> erfcx_table_;
-  double erfc(double x, double exp_mx2) const;
 };
 
 }  // namespace nepcg

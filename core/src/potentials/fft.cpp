@@ -80,25 +80,37 @@ void fft3d(std::vector<std::complex<double>>& g, int n0, int n1, int n2, int sig
   using cplx = std::complex<double>;
   const FFT1D f0(n0, sign), f1(n1, sign), f2(n2, sign);
   const int nmax = std::max(n0, std::max(n1, n2));
+  // Lines along axes 0 and 1 are strided: they are gathered kBlock at a time (neighbours along
+  // axis 2 are contiguous in memory), transformed and scattered back.
+  constexpr int kBlock = 8;
+  const long long n12 = static_cast<long long>(n1) * n2;
+  const int blocks2 = (n2 + kBlock - 1) / kBlock;
 #pragma omp parallel
   {
-    std::vector<cplx> work(2 * nmax + 16), line(nmax);
+    std::vector<cplx> work(2 * nmax + 16), lines(static_cast<size_t>(kBlock) * nmax);
 #pragma omp for schedule(static)
     for (long long r = 0; r < static_cast<long long>(n0) * n1; ++r) f2.transform(&g[r * n2], 1, work.data());
 #pragma omp for schedule(static)
-    for (long long r = 0; r < static_cast<long long>(n0) * n2; ++r) {
-      const long long a = r / n2, c = r % n2;
-      cplx* base = &g[a * n1 * n2 + c];
-      for (int b = 0; b < n1; ++b) line[b] = base[static_cast<long long>(b) * n2];
-      f1.transform(line.data(), 1, work.data());
-      for (int b = 0; b < n1; ++b) base[static_cast<long long>(b) * n2] = line[b];
+    for (long long task = 0; task < static_cast<long long>(n0) * blocks2; ++task) {
+      const long long a = task / blocks2;
+      const int c0 = static_cast<int>(task % blocks2) * kBlock, nc = std::min(kBlock, n2 - c0);
+      cplx* base = &g[a * n12 + c0];
+      for (int b = 0; b < n1; ++b)
+        for (int t = 0; t < nc; ++t) lines[static_cast<size_t>(t) * nmax + b] = base[static_cast<long long>(b) * n2 + t];
+      for (int t = 0; t < nc; ++t) f1.transform(&lines[static_cast<size_t>(t) * nmax], 1, work.data());
+      for (int b = 0; b < n1; ++b)
+        for (int t = 0; t < nc; ++t) base[static_cast<long long>(b) * n2 + t] = lines[static_cast<size_t>(t) * nmax + b];
     }
 #pragma omp for schedule(static)
-    for (long long r = 0; r < static_cast<long long>(n1) * n2; ++r) {
-      cplx* base = &g[r];
-      for (int a = 0; a < n0; ++a) line[a] = base[static_cast<long long>(a) * n1 * n2];
-      f0.transform(line.data(), 1, work.data());
-      for (int a = 0; a < n0; ++a) base[static_cast<long long>(a) * n1 * n2] = line[a];
+    for (long long task = 0; task < static_cast<long long>(n1) * blocks2; ++task) {
+      const long long b = task / blocks2;
+      const int c0 = static_cast<int>(task % blocks2) * kBlock, nc = std::min(kBlock, n2 - c0);
+      cplx* base = &g[b * n2 + c0];
+      for (int a = 0; a < n0; ++a)
+        for (int t = 0; t < nc; ++t) lines[static_cast<size_t>(t) * nmax + a] = base[a * n12 + t];
+      for (int t = 0; t < nc; ++t) f0.transform(&lines[static_cast<size_t>(t) * nmax], 1, work.data());
+      for (int a = 0; a < n0; ++a)
+        for (int t = 0; t < nc; ++t) base[a * n12 + t] = lines[static_cast<size_t>(t) * nmax + a];
     }
   }
 }

@@ -94,10 +94,6 @@ inline double erfc_table(const double* table, double x, double exp_mx2) {
   return v * exp_mx2;
 }
 
-double FlexibleWater::erfc(double x, double exp_mx2) const {
-  return p_.lammps_erfc ? erfc_as(x, exp_mx2) : erfc_table(erfcx_table_.data(), x, exp_mx2);
-}
-
 double FlexibleWater::cutoff() const {
   return p_.coulomb == "none" ? p_.lj_cutoff : std::max(p_.lj_cutoff, p_.coulomb_cutoff);
 }
