@@ -19,6 +19,17 @@ from pynepcg import Mapper, datagen, ensembles, observers
 KB = pynepcg._core.BOLTZMANN
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These systems are small (tens to hundreds of atoms): OpenMP would only add overhead, and
+    oversubscribed cores (CI, a busy laptop) make it catastrophic."""
+    before = pynepcg.get_num_threads()
+    pynepcg.set_num_threads(1)
+    yield
+    pynepcg.set_num_threads(before)
+
+
+
 def dimers(n=3, spacing=8.0, seed=0):
     """n^3 C-O dimers on a cubic grid, bound by a Lennard-Jones C-O pair; molecules are farther
     apart than the cutoff, so they do not interact."""

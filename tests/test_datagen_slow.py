@@ -16,6 +16,17 @@ T = 300.0
 KT = pynepcg._core.BOLTZMANN * T
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These systems are small (tens to hundreds of atoms): OpenMP would only add overhead, and
+    oversubscribed cores (CI, a busy laptop) make it catastrophic."""
+    before = pynepcg.get_num_threads()
+    pynepcg.set_num_threads(1)
+    yield
+    pynepcg.set_num_threads(before)
+
+
+
 def two_molecules(R, seed=0):
     """Molecules C-O and N-F (strong LJ bonds), attracting each other through a weak C-N LJ
     pair, with bead centres of mass exactly R apart along x."""
