@@ -78,9 +78,11 @@ class Mapper:
         return cls(labels, names)
 
     @classmethod
-    def from_groups(cls, groups: Sequence[Sequence[int]], n_atoms: int | None = None, names="CG") -> "Mapper":
-        """From index lists, one per bead; every atom must be in exactly one list (atoms left out
-        become single-atom beads when ``n_atoms`` is given)."""
+    def from_groups(cls, groups: Sequence[Sequence[int]], n_atoms: int | None = None, names="CG",
+                    atom_names: Sequence[str] | None = None) -> "Mapper":
+        """From index lists, one per bead; every atom must be in exactly one list. With
+        ``n_atoms``, atoms left out become single-atom beads named ``atom_names[i]`` (default
+        ``"X"``), after the listed beads."""
         n = n_atoms if n_atoms is not None else sum(len(g) for g in groups)
         labels = np.full(n, -1, dtype=np.int64)
         for b, g in enumerate(groups):
@@ -94,8 +96,10 @@ class Mapper:
         if len(left) and n_atoms is None:
             raise InputError(f"Mapper.from_groups: atoms {left[:5].tolist()} ... are in no group")
         labels[left] = len(groups) + np.arange(len(left))
-        if isinstance(names, str):
-            names = [names] * (len(groups) + len(left))
+        names = [names] * len(groups) if isinstance(names, str) else list(names)
+        if len(names) != len(groups):
+            raise InputError(f"Mapper.from_groups: {len(names)} names for {len(groups)} groups")
+        names += [str(atom_names[i]) if atom_names is not None else "X" for i in left]
         return cls(labels, names)
 
     @classmethod
@@ -178,7 +182,8 @@ class Mapper:
 
     @classmethod
     def from_mdanalysis(cls, universe, selections: Sequence[str], names=None) -> "Mapper":
-        """One bead per atom group of each selection string, split by residue (MDAnalysis)."""
+        """One bead per residue of each selection string (its atoms in that residue); atoms in no
+        selection become single-atom beads named by their element (or atom name). MDAnalysis."""
         try:
             import MDAnalysis  # noqa: F401
         except ImportError as e:  # pragma: no cover - optional dependency
@@ -189,7 +194,9 @@ class Mapper:
                 atoms = res.atoms.select_atoms(sel)
                 groups.append(atoms.indices)
                 bead_names.append(names[k] if names else f"B{k}")
-        return cls.from_groups(groups, n_atoms=len(universe.atoms), names=bead_names)
+        atoms = universe.atoms
+        atom_names = atoms.elements if hasattr(atoms, "elements") else atoms.names
+        return cls.from_groups(groups, n_atoms=len(atoms), names=bead_names, atom_names=list(atom_names))
 
     # -- properties ------------------------------------------------------------------------------
     @property

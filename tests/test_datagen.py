@@ -210,14 +210,15 @@ def test_stop_when_the_standard_error_is_small_enough():
 def test_mdanalysis_selections():
     mda = pytest.importorskip("MDAnalysis")
     from pynepcg.structures import water_box
-    import tempfile, os
     w = water_box(4, density=1.0, seed=1)
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "w.pdb")
-        w.to_ase().write(path)
-        u = mda.Universe(path)
-        m = Mapper.from_mdanalysis(u, ["all"], names=["W"])
-        assert m.num_atoms == len(w)
+    mol = np.asarray(w.arrays["mol_id"]).ravel()
+    u = mda.Universe.empty(len(w), n_residues=4, atom_resindex=mol, trajectory=True)
+    u.add_TopologyAttr("name", list(w.species))
+    u.atoms.positions = np.asarray(w.positions)
+    m = Mapper.from_mdanalysis(u, ["name O or name H"], names=["W"])
+    assert np.array_equal(m.labels, Mapper.by_molecule(w).labels) and m.names == ["W"] * 4
+    oxygens = Mapper.from_mdanalysis(u, ["name O"], names=["Ox"])  # atoms outside the selection: own beads
+    assert oxygens.num_beads == 4 + 8 and oxygens.names == ["Ox"] * 4 + ["H"] * 8
 
 
 def test_water_workflow_end_to_end(tmp_path):

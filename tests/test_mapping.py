@@ -83,8 +83,8 @@ def test_by_cell_and_site_types():
 def test_from_groups_and_errors():
     m = Mapper.from_groups([[0, 2], [1, 3]], names=["X", "Y"])
     assert list(m.labels) == [0, 1, 0, 1] and m.names == ["X", "Y"]
-    m = Mapper.from_groups([[0, 1]], n_atoms=4)
-    assert m.num_beads == 3
+    m = Mapper.from_groups([[0, 1]], n_atoms=4, names=["D"], atom_names=["C", "C", "O", "N"])
+    assert m.num_beads == 3 and m.names == ["D", "O", "N"] and list(m.labels) == [0, 0, 1, 2]
     with pytest.raises(InputError, match="repeats"):
         Mapper.from_groups([[0, 1], [1, 2]])
     with pytest.raises(InputError, match="indices outside"):
