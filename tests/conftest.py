@@ -75,3 +75,15 @@ def gold_setfl(tmp_path_factory, gold):
     path = tmp_path_factory.mktemp("eam") / "Au_zhou.eam.alloy"
     gold.write_setfl(path)
     return path
+
+
+@pytest.fixture
+def one_thread():
+    """Runs a test on one OpenMP thread: small systems (tens to hundreds of atoms) gain nothing
+    from threads, and oversubscribed cores (CI, a busy laptop) make OpenMP catastrophically slow."""
+    import pynepcg
+
+    before = pynepcg.get_num_threads()
+    pynepcg.set_num_threads(1)
+    yield
+    pynepcg.set_num_threads(before)

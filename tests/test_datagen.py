@@ -19,14 +19,8 @@ from pynepcg import Mapper, datagen, ensembles, observers
 KB = pynepcg._core.BOLTZMANN
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These systems are small (tens to hundreds of atoms): OpenMP would only add overhead, and
-    oversubscribed cores (CI, a busy laptop) make it catastrophic."""
-    before = pynepcg.get_num_threads()
-    pynepcg.set_num_threads(1)
-    yield
-    pynepcg.set_num_threads(before)
+# Small systems (tens to hundreds of atoms): one OpenMP thread (see conftest.one_thread).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 

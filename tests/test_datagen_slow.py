@@ -9,21 +9,12 @@ import pytest
 import pynepcg
 from pynepcg import Mapper, ensembles, observers
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]  # small systems: one thread
 
 L = 14.0
 T = 300.0
 KT = pynepcg._core.BOLTZMANN * T
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These systems are small (tens to hundreds of atoms): OpenMP would only add overhead, and
-    oversubscribed cores (CI, a busy laptop) make it catastrophic."""
-    before = pynepcg.get_num_threads()
-    pynepcg.set_num_threads(1)
-    yield
-    pynepcg.set_num_threads(before)
 
 
 
