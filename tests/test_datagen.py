@@ -23,7 +23,6 @@ KB = pynepcg._core.BOLTZMANN
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-
 def dimers(n=3, spacing=8.0, seed=0):
     """n^3 C-O dimers on a cubic grid, bound by a Lennard-Jones C-O pair; molecules are farther
     apart than the cutoff, so they do not interact."""
