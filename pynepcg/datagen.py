@@ -226,13 +226,26 @@ def sample_configurations(structure, potential, state_points: Sequence[dict], co
                           progress: bool = False) -> list[System]:
     """All-atom configurations from teacher runs: for each state point ``{"temperature": K,
     "pressure": GPa}`` (NPT, stochastic cell rescaling, isotropic) or ``{"temperature": K}`` (NVT,
-    Bussi), equilibrate, then take ``count`` snapshots ``interval`` steps apart. Each snapshot
-    keeps its velocities and gets ``info['temperature_state']`` and ``info['pressure']``."""
+    Bussi), optionally with ``"strain": (e_x, e_y, e_z)`` (engineering strain applied to the cell and
+    the atoms before an NVT run; not with a pressure), equilibrate, then take ``count`` snapshots
+    ``interval`` steps apart. Each snapshot keeps its velocities and gets
+    ``info['temperature_state']`` and, when given, ``info['pressure']`` / ``info['strain']``."""
     out = []
     pot = _resolve_potential(potential)
+    base = structure if isinstance(structure, System) else System.from_ase(structure)
     for n, point in enumerate(state_points):
         t = float(point["temperature"])
-        sim = Simulator(structure, pot, seed=seed + n)
+        start = base
+        if "strain" in point:
+            if "pressure" in point:
+                raise InputError("sample_configurations: a state point has either a pressure or a strain")
+            e = np.asarray(point["strain"], dtype=float)
+            if e.shape != (3,) or np.any(e <= -1):
+                raise InputError("sample_configurations: strain must be three numbers > -1")
+            atoms = base.to_ase()
+            atoms.set_cell(np.asarray(atoms.cell) * (1.0 + e)[:, None], scale_atoms=True)
+            start = System.from_ase(atoms)
+        sim = Simulator(start, pot, seed=seed + n)
         sim.set_temperature(t)
         if "pressure" in point:
             ens = ensembles.NPT(temperature=t, pressure=float(point["pressure"]), tau_t=thermostat_tau,
@@ -246,5 +259,7 @@ def sample_configurations(structure, potential, state_points: Sequence[dict], co
             snap.info["temperature_state"] = t
             if "pressure" in point:
                 snap.info["pressure"] = float(point["pressure"])
+            if "strain" in point:
+                snap.info["strain"] = np.asarray(point["strain"], dtype=float)
             out.append(snap)
     return out

@@ -241,3 +241,17 @@ def test_water_workflow_end_to_end(tmp_path):
     stamp = (out / "cg" / "corrected_0.5.json").stat().st_mtime_ns
     water.run(out, "tiny")
     assert (out / "cg" / "corrected_0.5.json").stat().st_mtime_ns == stamp
+
+
+def test_sampling_at_strained_state_points():
+    g, m = gold(2)
+    pot = pynepcg.EAM.zhou_gold()
+    confs = datagen.sample_configurations(g, pot, [{"temperature": 300, "strain": (0.02, 0.0, -0.01)},
+                                                   {"temperature": 300, "pressure": 1.0}],
+                                          count=1, interval=20, equilibration=20, time_step=2.0)
+    cell = np.asarray(confs[0].cell)
+    assert np.allclose(np.diag(cell), np.diag(np.asarray(g.cell)) * [1.02, 1.0, 0.99])
+    assert np.allclose(confs[0].info["strain"], [0.02, 0.0, -0.01]) and confs[1].info["pressure"] == 1.0
+    with pytest.raises(ValueError, match="either a pressure or a strain"):
+        datagen.sample_configurations(g, pot, [{"temperature": 300, "strain": (0.01, 0, 0), "pressure": 0.0}],
+                                      count=1, interval=1)
