@@ -21,7 +21,7 @@ import concurrent.futures as cf
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -87,8 +87,6 @@ def mean_force_frame(structure, mapper: Mapper, potential, settings: MeanForceSe
     virial (eV, 9 values, kinetic correction included), temperature, averaging_time (fs),
     samples, force_error (RMS standard error, eV/Å), energy_error; ``arrays``: forces (mean),
     force_errors, and forces_instant if requested."""
-    from .mapping import _as_system
-
     s = mapper._check(structure)
     pot = _resolve_potential(potential)
     aa = mapper.with_groups(s)

@@ -16,7 +16,6 @@ atoms become single-atom beads named by their species, as GPUMD's AACG data prep
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -137,7 +136,7 @@ class Mapper:
                 raise InputError(f"Mapper.by_molecule: no covalent radius for {unknown}; give bonds= or atoms_per_molecule=")
             radius = covalent_radii[[atomic_numbers[x] for x in species]]
             cutoff = 2 * scale * radius.max()
-            i, j, _, d = _core_neighbors(s, cutoff)
+            i, j, d = _pairs(s, cutoff)
             keep = d < scale * (radius[i] + radius[j])
             labels = _components(n, i[keep], j[keep])
         labels = _compact(labels)
@@ -247,7 +246,7 @@ class Mapper:
             bead_sys = System(["X"] * nb, centres, np.asarray(s.cell), masses=np.ones(nb), pbc=s.pbc)
             nearest = _nearest_distance(bead_sys)
             r_shell = shell if shell is not None else 1.5 * nearest
-            i, _, _, d = _core_neighbors(bead_sys, r_shell)
+            i, _, d = _pairs(bead_sys, r_shell)
         else:
             i, d = np.zeros(0, dtype=np.int64), np.zeros(0)
         shells = [np.sort(d[i == b]) for b in range(nb)]
@@ -387,17 +386,18 @@ def cylinder(axis: int, centre, radius: float) -> Callable:
 
 
 # -- helpers -----------------------------------------------------------------------------------------
-def _core_neighbors(s: System, cutoff: float):
+def _pairs(s: System, cutoff: float):
+    """Pairs (i, j) within the cutoff (all periodic images) and their distances."""
     from .neighbors import neighbor_list
 
     i, j, _, D = neighbor_list(s, cutoff)
-    return np.asarray(i), np.asarray(j), None, np.linalg.norm(np.asarray(D), axis=1)
+    return np.asarray(i), np.asarray(j), np.linalg.norm(np.asarray(D), axis=1)
 
 
 def _nearest_distance(s: System) -> float:
     cutoff = 2.0 * (abs(np.linalg.det(np.asarray(s.cell))) / len(s)) ** (1 / 3)
     while True:
-        _, _, _, d = _core_neighbors(s, cutoff)
+        _, _, d = _pairs(s, cutoff)
         if len(d):
             return float(d.min())
         cutoff *= 2
