@@ -72,6 +72,14 @@ void write_text(const std::string& path, const std::string& text, bool append = 
   if (!f) throw IOError("writing '" + path + "' failed");
 }
 
+// A model's trainable parameters in nep.txt order (ann, c_radial, c_angular), as evaluators take them.
+std::vector<double> parameter_vector(const NepModel& model) {
+  std::vector<double> z = model.ann;
+  z.insert(z.end(), model.c_radial.begin(), model.c_radial.end());
+  z.insert(z.end(), model.c_angular.begin(), model.c_angular.end());
+  return z;
+}
+
 std::string format_loss(const LossRecord& r) {
   char buf[256];
   std::snprintf(buf, sizeof buf, "%-8d%-11.5f%-11.5f%-11.5f%-13.5f%-13.5f%-13.5f%-13.5f%-13.5f%-13.5f\n",
@@ -510,9 +518,7 @@ void Trainer::write_predictions(const NepModel& model, bool test_set, const std:
   // Rows follow the internal batch order for training data with several batches, as GPUMD.
   std::vector<TrainingStructure> ordered;
   std::vector<StructurePrediction> pred;
-  std::vector<double> z = model.ann;
-  z.insert(z.end(), model.c_radial.begin(), model.c_radial.end());
-  z.insert(z.end(), model.c_angular.begin(), model.c_angular.end());
+  const std::vector<double> z = parameter_vector(model);
   const PopulationEvaluator& ev = test_set ? *test_eval_ : *train_eval_;
   std::vector<int> ids;
   if (test_set) {
@@ -611,9 +617,7 @@ std::vector<StructurePrediction> predict_structures(const NepModel& model, const
                                                    size_t cache_limit) {
   check_species(data, model.elements, "prediction data");
   auto ev = make_cpu_population_evaluator(model, data, {}, 0.0, cache_limit);
-  std::vector<double> z = model.ann;
-  z.insert(z.end(), model.c_radial.begin(), model.c_radial.end());
-  z.insert(z.end(), model.c_angular.begin(), model.c_angular.end());
+  const std::vector<double> z = parameter_vector(model);
   std::vector<StructurePrediction> out(data.size());
 #pragma omp parallel for schedule(dynamic, 1)
   for (long long k = 0; k < static_cast<long long>(data.size()); ++k) out[k] = ev->predict(z.data(), static_cast<int>(k));
@@ -672,9 +676,7 @@ void predict_directory(const TrainingOptions& options, const std::vector<Trainin
   write_parity_files(directory, "train", data, predict_structures(model, data));
   if (options.output_descriptor == 0) return;
   auto ev = make_cpu_population_evaluator(model, data, {}, 0.0);
-  std::vector<double> z = model.ann;
-  z.insert(z.end(), model.c_radial.begin(), model.c_radial.end());
-  z.insert(z.end(), model.c_angular.begin(), model.c_angular.end());
+  const std::vector<double> z = parameter_vector(model);
   const int D = model.dim();
   std::ostringstream out;
   char buf[64];
