@@ -206,7 +206,7 @@ def _stage_data(out: Path, preset: WaterPreset, pot, mapper: Mapper, configs, se
         frames = io.read(corrected, ":")
         kt = _core.BOLTZMANN * preset.temperature
         for f in frames:
-            n_atoms = 3 * len(f)
+            n_atoms = mapper.num_atoms
             w = np.asarray(f.info["virial"]).reshape(3, 3) - np.eye(3) * (n_atoms - len(f)) * kt
             f.info["virial"] = w.ravel()
         io.write(d / "train_nocorr.xyz", frames)
