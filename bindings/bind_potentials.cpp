@@ -38,21 +38,23 @@ void init_potentials(nb::module_& m) {
       .def_prop_ro("secondary_cutoff", &Potential::secondary_cutoff)
       .def(
           "compute",
-          [](const Potential& p, const nepcg::System& s, nepcg::NeighborList& list) {
+          [](const Potential& p, const nepcg::System& s, nepcg::NeighborList& list, bool per_atom_virials) {
             nepcg::ForceResult r;
             {
               nb::gil_scoped_release release;
               s.validate();
               list.update(s.box, s.positions);
               r.reset(s.size());
+              r.per_atom_virials = per_atom_virials;
               p.accumulate(s, list, r);
               r.sum_totals();
             }
             return result_dict(std::move(r));
           },
-          nb::arg("system"), nb::arg("neighbor_list"),
+          nb::arg("system"), nb::arg("neighbor_list"), nb::arg("per_atom_virials") = true,
           "energy (eV), energies (N,), forces (N, 3) eV/Å, virials (N, 9) and virial (3, 3) in eV; the "
-          "neighbour list is updated (rebuilt when needed) first.");
+          "neighbour list is updated (rebuilt when needed) first. per_atom_virials=False: only the sum "
+          "of `virials` is meaningful (cheaper for some potentials).");
 
   nb::class_<nepcg::LennardJones, Potential>(m, "LennardJones")
       .def("__init__",

@@ -77,12 +77,16 @@ class Potential:
         """Largest interaction range, Å."""
         return self._cpp.cutoff
 
-    def compute(self, structure) -> Result:
-        """Energy, site energies, forces and virials of a System or ASE Atoms."""
+    def compute(self, structure, per_atom_virials: bool = True) -> Result:
+        """Energy, site energies, forces and virials of a System or ASE Atoms.
+
+        ``per_atom_virials=False``: only the total ``virial`` is wanted; the per-atom ``virials``
+        then sum to it but are not GPUMD's partition (some potentials, e.g. EAM, are faster so).
+        """
         s = as_system(structure)
         if self._list is None:
             self._list = _core.NeighborList(self._cpp.cutoff, self.skin, self._cpp.secondary_cutoff)
-        r = self._cpp.compute(s, self._list)
+        r = self._cpp.compute(s, self._list, bool(per_atom_virials))
         return Result(r["energy"], r["energies"], r["forces"], r["virial"], r["virials"], s.box.volume)
 
     def __add__(self, other: "Potential") -> "Sum":

@@ -278,6 +278,25 @@ def test_eam_zhou_generated_equals_read(zhou_file):
     np.testing.assert_array_equal(r1.forces, r2.forces)
 
 
+@pytest.mark.parametrize("case", ["alloy-cubic", "thin-primitive"])
+def test_total_virial_without_per_atom_partition(case):
+    """per_atom_virials=False (what the Simulator asks for): the same energies, forces and total
+    virial; the per-atom array still sums to the total, only its partition may differ."""
+    if case == "alloy-cubic":
+        pot = pynepcg.EAM(pot_file("AlCu.eam.alloy"))
+        a = perturbed(random_species(bulk("Al", "fcc", a=4.05, cubic=True).repeat(2), ["Al", "Cu"], seed=3), 4)
+    else:
+        pot = pynepcg.EAM.zhou_gold()
+        a = perturbed(bulk("Au", "fcc", a=4.08).repeat((1, 1, 2)), 5, rattle=0.15)  # own images
+    full = pot.compute(a)
+    total = pynepcg.EAM(pot.tables).compute(a, per_atom_virials=False)
+    assert total.energy == pytest.approx(full.energy, rel=1e-14)
+    np.testing.assert_allclose(total.forces, full.forces, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(total.virial, full.virial, rtol=0, atol=1e-11 * np.abs(full.virial).max())
+    np.testing.assert_allclose(total.virials.sum(axis=0), total.virial.ravel(), rtol=0, atol=1e-10)
+    assert np.abs(total.virials - full.virials).max() > 1e-6  # a different partition indeed
+
+
 def test_eam_alcu_alloy_vs_lammps():
     path = pot_file("AlCu.eam.alloy")
     pot = pynepcg.EAM(path)

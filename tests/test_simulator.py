@@ -660,6 +660,22 @@ def test_thermo_columns_from_first_principles(gold):
     np.testing.assert_allclose([d[c] for c in ("ax", "by", "cz")], [8.0, 8.0, 8.0], rtol=1e-14)
 
 
+def test_virial_on_every_step_that_reads_it(gold):
+    """The Simulator lets potentials skip the virial on steps nothing reads; an observer sampling
+    every 4th step, and the pressure after the run, must still see exactly the virial of a run
+    that samples every step (NVE dynamics do not depend on it)."""
+    s = structures.fcc("Au", 4.00, (2, 2, 2))
+    every, sparse = obs.Thermo(1), obs.Thermo(4)
+    a = sim_of(s, gold, seed=3, temperature=300.0)
+    a.run(10, ens.NVE(), 1.0, [every])
+    b = sim_of(s, gold, seed=3, temperature=300.0)
+    b.run(10, ens.NVE(), 1.0, [sparse])
+    for col in ("pxx", "pyz", "pressure", "potential_energy"):
+        np.testing.assert_array_equal(sparse[col], every[col][[3, 7]])
+    np.testing.assert_array_equal(b.pressure_tensor, a.pressure_tensor)
+    assert np.abs(sparse["pressure"]).min() > 1.0  # GPa: a real (compressed) virial, not zeros
+
+
 def test_dump_writes_readable_extxyz(gold, tmp_path):
     """Dump frames read back with pynepcg.io.read: Time, energy, virial in the header, positions,
     velocities and forces per atom, consistent with Thermo and the simulator's state."""

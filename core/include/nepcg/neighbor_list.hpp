@@ -70,11 +70,35 @@ class NeighborList {
   Vec3 pair_vector(size_t i, int64_t p, const std::vector<double>& positions, const Box& box) const {
     const int j = neighbors_[p];
     const int16_t* n = &shifts_[3 * p];
-    const Mat3& h = box.cell();
     Vec3 r;
-    for (int c = 0; c < 3; ++c)
-      r[c] = positions[3 * j + c] - positions[3 * i + c] + n[0] * h[0][c] + n[1] * h[1][c] + n[2] * h[2][c];
+    for (int c = 0; c < 3; ++c) r[c] = positions[3 * j + c] - positions[3 * i + c];
+    // Most pairs lie in the same image; skipping the cell product for them is a large share of
+    // a pair potential's time.
+    if (n[0] | n[1] | n[2]) {
+      const Mat3& h = box.cell();
+      for (int c = 0; c < 3; ++c) r[c] += n[0] * h[0][c] + n[1] * h[1][c] + n[2] * h[2][c];
+    }
     return r;
+  }
+
+  /// The same pair vectors through raw pointers taken once, for hot loops (the compiler cannot
+  /// keep a std::vector's data pointer in a register across stores to other arrays).
+  struct PairVectors {
+    const int* neighbors;
+    const int16_t* shifts;
+    const double* x;
+    Mat3 h;
+    Vec3 operator()(long long i, int64_t p) const {
+      const int j = neighbors[p];
+      const int16_t* n = shifts + 3 * p;
+      Vec3 r{x[3 * j] - x[3 * i], x[3 * j + 1] - x[3 * i + 1], x[3 * j + 2] - x[3 * i + 2]};
+      if (n[0] | n[1] | n[2])
+        for (int c = 0; c < 3; ++c) r[c] += n[0] * h[0][c] + n[1] * h[1][c] + n[2] * h[2][c];
+      return r;
+    }
+  };
+  PairVectors pair_vectors(const std::vector<double>& positions, const Box& box) const {
+    return PairVectors{neighbors_.data(), shifts_.data(), positions.data(), box.cell()};
   }
 
  private:

@@ -22,6 +22,14 @@ struct ForceResult {
   std::vector<double> forces;      ///< 3N, eV/Å
   std::vector<double> virials;     ///< 9N per-atom virials, eV
   Mat3 virial{};                   ///< total virial, eV
+  /// True (default): `virials` holds GPUMD's per-atom partition W_i = sum_j r_ij (x) f_ji.
+  /// False: only the sum over atoms is meaningful (a potential may then attribute each pair's
+  /// virial to one of its atoms, which is cheaper); the Simulator uses this, since dynamics and
+  /// every observer need only the total.
+  bool per_atom_virials = true;
+  /// False: nothing will read the virial of this evaluation, so a potential may leave `virial`
+  /// and `virials` at zero (energies and forces are always complete).
+  bool compute_virial = true;
   /// Work space potentials may use during accumulate() (per-entry partial forces, ...). Kept by
   /// the caller between steps so that large buffers are not allocated every step.
   std::vector<double> scratch;

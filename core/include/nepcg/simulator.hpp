@@ -41,7 +41,7 @@ class Simulator {
 
   const System& system() const { return system_; }
   System& system() { return system_; }
-  /// Computes the forces at the current positions if they are not up to date.
+  /// Computes the forces (and the virial) at the current positions if they are not up to date.
   void update_forces();
   /// Forces, energies and virials at the current positions (call update_forces() first; a run
   /// leaves them up to date). Throws RuntimeError when they are stale.
@@ -69,7 +69,8 @@ class Simulator {
   void read_restart(const std::string& path);
 
  private:
-  void compute_forces();
+  /// with_virial = false lets potentials skip the virial (steps where nothing reads it).
+  void compute_forces(bool with_virial = true);
   void kick(double dt);            // v += F/m dt for moving atoms
   void drift(double dt);           // x += v dt
   void nose_hoover_half(const Ensemble& e, double dt);   // MTK half step of the chain
@@ -89,6 +90,7 @@ class Simulator {
   NeighborList list_;
   ForceResult result_;
   bool forces_valid_ = false;
+  bool virial_valid_ = false;  // result_.virial belongs to the current forces
   Random random_;
 
   long step_ = 0, run_step_ = 0, run_length_ = 0;

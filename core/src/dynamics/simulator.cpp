@@ -23,16 +23,19 @@ Simulator::Simulator(System system, std::shared_ptr<const Potential> potential, 
   moving_.assign(system_.size(), 1);
 }
 
-void Simulator::compute_forces() {
+void Simulator::compute_forces(bool with_virial) {
   list_.update(system_.box, system_.positions);
   result_.reset(system_.size());
+  result_.per_atom_virials = false;  // dynamics and observers use only the total virial
+  result_.compute_virial = with_virial;
   potential_->accumulate(system_, list_, result_);
   result_.sum_totals();
   forces_valid_ = true;
+  virial_valid_ = with_virial;
 }
 
 void Simulator::update_forces() {
-  if (!forces_valid_) compute_forces();
+  if (!forces_valid_ || !virial_valid_) compute_forces();
 }
 
 const ForceResult& Simulator::forces() const {
@@ -115,7 +118,7 @@ double Simulator::conserved_energy() const {
 }
 
 void Simulator::kick(double dt) {
-  update_forces();
+  if (!forces_valid_) compute_forces();
   auto& v = system_.velocities;
   const auto& f = result_.forces;
   for (size_t i = 0; i < system_.size(); ++i) {
@@ -249,7 +252,11 @@ void Simulator::run(long steps, const Ensemble& e, double dt, const std::vector<
     }
     if (e.deforms()) deform(e, dt);
     if (e.has_barostat()) barostat(e, dt);
-    compute_forces();
+    // The virial is read by the barostat (next step), by observers sampling after this step and
+    // by whoever asks for the pressure after the run; other steps skip it (as LAMMPS does).
+    bool with_virial = e.has_barostat() || s + 1 == steps;
+    for (const auto& o : observers) with_virial |= (run_step_ + 1) % o->interval() == 0;
+    compute_forces(with_virial);
     kick(0.5 * dt);
     if (nhc) nose_hoover_half(e, dt);
     if (obabo) langevin_o(0.5 * dt, e.tau_temperature);

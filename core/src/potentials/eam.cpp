@@ -91,17 +91,23 @@ void EAM::accumulate(const System& s, const NeighborList& list, ForceResult& out
   const double cut2 = tables_.cutoff * tables_.cutoff;
   const double rhomax = (tables_.nrho - 1) * tables_.drho;
   const int nr = tables_.nr, nrho = tables_.nrho;
+  const bool with_virial = out.compute_virial, split_virial = with_virial && out.per_atom_virials;
+  const bool one_element = tables_.elements.size() == 1;  // skips the per-neighbour type lookups
   int threads = 1;
 #ifdef _OPENMP
   threads = omp_get_max_threads();
 #endif
   // Each unordered pair is handled once, by its owner entry, and adds to both atoms (Newton's
   // third law, as LAMMPS does with half lists). Per-thread buffers, summed in thread order, avoid
-  // atomics: 14 values per atom per thread (density, energy, force, virial).
-  constexpr int kStride = 14;
+  // atomics: per atom density, energy, force (3) and the 6 independent components of the
+  // (symmetric) pair virial. Without per-atom virials the owner keeps the whole pair virial in
+  // registers, which saves the scattered writes to the partner.
+  constexpr int kStride = 11;
   const size_t per_thread = kStride * size_t(n);
   out.scratch.assign(per_thread * threads, 0.0);
-  std::vector<double> fp(n), rho(n, 0.0);
+  std::vector<double> fp(n);
+  const auto pair_vector = list.pair_vectors(s.positions, s.box);
+  static constexpr int kSym[9] = {0, 1, 2, 1, 3, 4, 2, 4, 5};  // xx xy xz / yx yy yz / zx zy zz -> 6
 
 #pragma omp parallel
   {
@@ -109,34 +115,34 @@ void EAM::accumulate(const System& s, const NeighborList& list, ForceResult& out
 #ifdef _OPENMP
     t = omp_get_thread_num();
 #endif
-    double* acc = out.scratch.data() + per_thread * t;  // [rho, U, F(3), W(9)] per atom
-    // Pass 1: densities and pair energies.
+    double* acc = out.scratch.data() + per_thread * t;  // [rho, U, F(3), W(6)] per atom
+    // Pass 1: densities.
 #pragma omp for schedule(static)  // fixed atom->thread partition: deterministic sums
     for (long long i = 0; i < n; ++i) {
-      const int a = type[s.types[i]];
+      const int a = one_element ? 0 : type[s.types[i]];
+      double rho_i = 0.0;
       for (int64_t h = hoff[i]; h < hoff[i + 1]; ++h) {
         const int64_t e = half[h];
-        const int j = nbr[e];
-        const Vec3 r = list.pair_vector(i, e, s.positions, s.box);
+        const Vec3 r = pair_vector(i, e);
         const double d2 = r[0] * r[0] + r[1] * r[1] + r[2] * r[2];
         if (d2 >= cut2) continue;
-        const int b = type[s.types[j]];
+        const int j = nbr[e];
+        const int b = one_element ? 0 : type[s.types[j]];
         const double d = std::sqrt(d2);
         double p;
         const double* cb = locate(rho_spline_[b], nr, d * rdr, p);
         const ptrdiff_t offset = cb - rho_spline_[b].data();
         const double fb = value(cb, p), fa = a == b ? fb : value(&rho_spline_[a][offset], p);
-        const double phi = value(&z2r_spline_[pair_index(a, b)][offset], p) / d;
-        acc[kStride * i] += fb, acc[kStride * j] += fa;
-        acc[kStride * i + 1] += 0.5 * phi, acc[kStride * j + 1] += 0.5 * phi;
+        rho_i += fb;
+        acc[kStride * j] += fa;
       }
+      acc[kStride * i] += rho_i;
     }
     // Densities summed over threads (fixed order), then embedding energies and F'(rho).
 #pragma omp for schedule(static)
     for (long long i = 0; i < n; ++i) {
       double r = 0.0;
       for (int q = 0; q < threads; ++q) r += out.scratch[per_thread * q + kStride * i];
-      rho[i] = r;
       double p;
       const double* c = locate(f_spline_[type[s.types[i]]], nrho, r * rdrho, p);
       fp[i] = slope(c, p);
@@ -144,18 +150,21 @@ void EAM::accumulate(const System& s, const NeighborList& list, ForceResult& out
       if (r > rhomax) F += fp[i] * (r - rhomax);
       out.energies[i] += F;
     }
-    // Pass 2: f_ij = [F'(rho_i) f'_j(r) + phi'/2] u_ij; F_i += (f_ij + f_ji) u_ij, F_j -= the same;
-    // W_i += r_ij (x) f_ji, W_j += r_ji (x) f_ij.
+    // Pass 2: pair energies phi/2 to both atoms; f_ij = [F'(rho_i) f'_j(r) + phi'/2] u_ij;
+    // F_i += (f_ij + f_ji) u_ij, F_j -= the same; W_i += r_ij (x) f_ji, W_j += r_ji (x) f_ij (both
+    // symmetric: central forces).
 #pragma omp for schedule(static)  // fixed atom->thread partition: deterministic sums
     for (long long i = 0; i < n; ++i) {
-      const int a = type[s.types[i]];
+      const int a = one_element ? 0 : type[s.types[i]];
+      const double fp_i = fp[i];
+      double u_i = 0.0, F[3] = {0.0, 0.0, 0.0}, W[6] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
       for (int64_t h = hoff[i]; h < hoff[i + 1]; ++h) {
         const int64_t e = half[h];
-        const int j = nbr[e];
-        const Vec3 r = list.pair_vector(i, e, s.positions, s.box);
+        const Vec3 r = pair_vector(i, e);
         const double d2 = r[0] * r[0] + r[1] * r[1] + r[2] * r[2];
         if (d2 >= cut2) continue;
-        const int b = type[s.types[j]];
+        const int j = nbr[e];
+        const int b = one_element ? 0 : type[s.types[j]];
         const double d = std::sqrt(d2), inv_d = 1.0 / d;
         double p;
         const double* cb = locate(rho_spline_[b], nr, d * rdr, p);
@@ -163,18 +172,26 @@ void EAM::accumulate(const System& s, const NeighborList& list, ForceResult& out
         const double dfb = slope(cb, p), dfa = a == b ? dfb : slope(&rho_spline_[a][offset], p);
         const double* cz = &z2r_spline_[pair_index(a, b)][offset];
         const double phi = value(cz, p) * inv_d, phip = (slope(cz, p) - phi) * inv_d;
-        const double fij = fp[i] * dfb + 0.5 * phip, fji = fp[j] * dfa + 0.5 * phip;
-        const double g = (fij + fji) * inv_d, hi = fji * inv_d, hj = fij * inv_d;
-        double* ai = acc + kStride * i + 2;
+        const double fij = fp_i * dfb + 0.5 * phip, fji = fp[j] * dfa + 0.5 * phip;
+        const double g = (fij + fji) * inv_d;
+        u_i += 0.5 * phi;
+        acc[kStride * j + 1] += 0.5 * phi;
         double* aj = acc + kStride * j + 2;
-        for (int c = 0; c < 3; ++c) ai[c] += g * r[c], aj[c] -= g * r[c];
-        for (int x = 0; x < 3; ++x)
-          for (int y = 0; y < 3; ++y) {
-            const double rr = r[x] * r[y];
-            ai[3 + 3 * x + y] -= hi * rr;
-            aj[3 + 3 * x + y] -= hj * rr;
+        for (int c = 0; c < 3; ++c) F[c] += g * r[c], aj[c] -= g * r[c];
+        if (with_virial) {
+          const double rr[6] = {r[0] * r[0], r[0] * r[1], r[0] * r[2], r[1] * r[1], r[1] * r[2], r[2] * r[2]};
+          if (split_virial) {
+            const double hi = fji * inv_d, hj = fij * inv_d;
+            for (int k = 0; k < 6; ++k) W[k] -= hi * rr[k], aj[3 + k] -= hj * rr[k];
+          } else {
+            for (int k = 0; k < 6; ++k) W[k] -= g * rr[k];
           }
+        }
       }
+      acc[kStride * i + 1] += u_i;
+      double* ai = acc + kStride * i + 2;
+      for (int c = 0; c < 3; ++c) ai[c] += F[c];
+      for (int k = 0; k < 6; ++k) ai[3 + k] += W[k];
     }
     // Sum the thread buffers in thread order.
 #pragma omp for schedule(static)
@@ -183,7 +200,7 @@ void EAM::accumulate(const System& s, const NeighborList& list, ForceResult& out
         const double* v = out.scratch.data() + per_thread * q + kStride * i;
         out.energies[i] += v[1];
         for (int c = 0; c < 3; ++c) out.forces[3 * i + c] += v[2 + c];
-        for (int k = 0; k < 9; ++k) out.virials[9 * i + k] += v[5 + k];
+        for (int k = 0; k < 9; ++k) out.virials[9 * i + k] += v[5 + kSym[k]];
       }
   }
 }
