@@ -291,6 +291,72 @@ def test_scr_volume_fluctuations_match_bulk_modulus(gold):
     assert abs(p_mean) < 4 * p_err
 
 
+def test_scr_triclinic_strain_fluctuations_match_elastic_constants(gold):
+    """Triclinic SCR at 300 K / 0 GPa, 108 atoms, 800 ps: the shear strains fluctuate as
+    Var(gamma_ab) = k_B T / (<V> C44) and the tetragonal ones as
+    Var(eps_aa - eps_bb) = 2 k_B T / (<V> (C11 - C12)) (cubic compliances), within 4 standard
+    errors (statistics and moduli). C44 and C11 - C12 come from NVT runs of the same crystal
+    strained by -+0.5 % (stress differences), so nothing of the barostat enters the reference.
+    Strains are taken from the cell rows h = h0 (1 + E) about the mean cell h0, symmetrised."""
+    from ase.build import bulk
+
+    d = 0.005
+    stress = {}
+    for sign in (-1, 1):
+        a = bulk("Au", "fcc", a=A_300K_GUESS, cubic=True).repeat(3)
+        f = np.eye(3)
+        f[0, 0], f[1, 1] = 1 + sign * d, 1 - sign * d  # tetragonal, volume kept to first order
+        f[1, 2] = f[2, 1] = sign * d                      # and a yz shear (gamma = 2d)
+        a.set_cell(a.cell[:] @ f, scale_atoms=True)
+        sim = pynepcg.Simulator(a, gold, device="cpu", seed=2)
+        sim.set_temperature(300.0)
+        sim.run(2000, ens.Bussi(300.0, 100.0), 2.0)
+        th = obs.Thermo(10)
+        sim.run(60000, ens.Bussi(300.0, 100.0), 2.0, [th])
+        stress[sign] = (block_mean(th.data["pxx"] - th.data["pyy"]), block_mean(th.data["pyz"]))
+
+    def modulus(k):  # -(dP/d strain) from the central difference; pressure = -stress
+        (m1, e1), (m0, e0) = stress[1][k], stress[-1][k]
+        return -(m1 - m0) / (4 * d), np.hypot(e1, e0) / (4 * d)
+
+    c_tet, c_tet_err = modulus(0)  # sigma_xx - sigma_yy = (C11 - C12) 2d  ->  /(4d) after the 2 signs
+    c44, c44_err = modulus(1)      # sigma_yz = C44 2d
+
+    a = bulk("Au", "fcc", a=A_300K_GUESS, cubic=True).repeat(3)
+    sim = pynepcg.Simulator(a, gold, device="cpu", seed=3)
+    sim.set_temperature(300.0)
+    e = ens.NPT(300.0, 0.0, tau_t=100.0, tau_p=100.0, modulus=100.0, coupling="triclinic")
+    sim.run(2500, e, 2.0)
+    th = obs.Thermo(5)
+    sim.run(400000, e, 2.0, [th])
+    data = th.data
+    h = np.stack([np.stack([data[f"{r}{c}"] for c in "xyz"], axis=-1) for r in "abc"], axis=1)
+    strain = np.linalg.solve(h.mean(axis=0), h) - np.eye(3)
+    eps = 0.5 * (strain + np.transpose(strain, (0, 2, 1)))
+    kt_v = KB * 300.0 / data["volume"].mean() * EV_A3_TO_GPA  # GPa
+
+    def ratios(series, expected, modulus_rel_err):
+        r = np.array([block_variance(x) for x in series]) / expected
+        mean = r[:, 0].mean()
+        err = np.hypot(np.sqrt((r[:, 1] ** 2).sum()) / len(r), mean * modulus_rel_err)
+        return r[:, 0], mean, err
+
+    shear, shear_mean, shear_err = ratios([2 * eps[:, i, j] for i, j in ((1, 2), (0, 2), (0, 1))], kt_v / c44,
+                                          c44_err / c44)
+    tet, tet_mean, tet_err = ratios([eps[:, k, k] - eps[:, (k + 1) % 3, (k + 1) % 3] for k in range(3)],
+                                    2 * kt_v / c_tet, c_tet_err / c_tet)
+    MEASURED["D: SCR triclinic"] = (
+        f"C44 {c44:.1f}+-{c44_err:.1f}, C11-C12 {c_tet:.1f}+-{c_tet_err:.1f} GPa (NVT); Var gamma / (kT/VC44) "
+        f"{np.round(shear, 3).tolist()} mean {shear_mean:.3f}+-{shear_err:.3f}; tetragonal "
+        f"{np.round(tet, 3).tolist()} mean {tet_mean:.3f}+-{tet_err:.3f}")
+    assert abs(shear_mean - 1) < 4 * shear_err
+    assert abs(tet_mean - 1) < 4 * tet_err
+    for c in ("pyz", "pxz", "pxy"):  # no mean shear stress at the target 0 GPa
+        m, err = block_mean(data[c])
+        assert abs(m) < 4 * err, c
+    assert abs(np.corrcoef(eps[:, 1, 2], eps[:, 0, 1])[0, 1]) < 0.1  # cubic: shears independent
+
+
 # ---------------------------------------------------------------------------------------------
 # E. 10 ps NVE for each teacher
 # ---------------------------------------------------------------------------------------------
