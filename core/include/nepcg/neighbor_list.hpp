@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <vector>
 
 #include "nepcg/box.hpp"
@@ -45,12 +46,14 @@ class NeighborList {
   const std::vector<int16_t>& shifts() const { return shifts_; }
   /// reverse()[p] = the entry of the same pair seen from the other atom (j, i, -n), so that a
   /// quantity computed once per entry can be gathered by both atoms without atomics.
-  const std::vector<int64_t>& reverse() const { return reverse_; }
+  /// (Built on first use after each build; thread-safe.)
+  const std::vector<int64_t>& reverse() const;
   /// Half-list view: half_entries()[half_offsets()[i] ... half_offsets()[i+1]-1] are the entries
   /// of atom i that own their pair (j > i; for an atom's own images, the positive shift), so every
   /// unordered pair appears once. For pair potentials that use Newton's third law.
-  const std::vector<int64_t>& half_offsets() const { return half_offsets_; }
-  const std::vector<int64_t>& half_entries() const { return half_entries_; }
+  /// (Built on first use after each build; thread-safe.)
+  const std::vector<int64_t>& half_offsets() const;
+  const std::vector<int64_t>& half_entries() const;
   /// True when entry p (of atom i, neighbour j, shift n) is the owner of its pair.
   static bool owns_pair(long long i, int j, const int16_t* n) {
     if (i != j) return i < j;
@@ -109,8 +112,27 @@ class NeighborList {
   std::vector<int> neighbors_;
   std::vector<int16_t> shifts_;
   std::vector<int> num_secondary_;
-  std::vector<int64_t> reverse_;
-  std::vector<int64_t> half_offsets_, half_entries_;
+  // Views derived from the list on first use (mutable: computed inside const accessors).
+  void compute_reverse() const;
+  void compute_half() const;
+  struct Views {
+    std::mutex mutex;
+    bool reverse_ready = false, half_ready = false;
+    Views() = default;
+    Views(const Views&) {}  // a copied list recomputes its views when asked
+    Views& operator=(const Views&) {
+      reset();
+      return *this;
+    }
+    void reset() { reverse_ready = half_ready = false; }
+  };
+  mutable Views views_;
+  struct BuildBuffers {  // per-thread search output, kept between builds
+    std::vector<std::vector<int>> j;
+    std::vector<std::vector<int16_t>> shift;
+  } build_buffers_;
+  mutable std::vector<int64_t> reverse_;
+  mutable std::vector<int64_t> half_offsets_, half_entries_;
   // State at the last build, for the rebuild criterion.
   std::vector<double> reference_positions_;
   Mat3 reference_cell_{};

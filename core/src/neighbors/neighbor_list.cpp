@@ -1,6 +1,8 @@
 // Cell-list construction of the full Verlet list. Atoms are binned in fractional coordinates
-// (periodic directions wrapped into [0, 1)); each atom scans the bins within reach of its own,
-// where a bin offset along a periodic direction that leaves the cell becomes a periodic image.
+// (periodic directions wrapped into [0, 1)); each atom scans the bins within reach of its own
+// (a stencil without the corner bins that lie beyond the cutoff), where a bin offset along a
+// periodic direction that leaves the cell becomes a periodic image. The reverse-entry and
+// half-list views are derived on first use.
 // Offsets are not folded, so in a box thinner than the cutoff the same bin is visited once per
 // image: this is what finds every image of every atom (and of the atom itself).
 #include "nepcg/neighbor_list.hpp"
@@ -8,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <mutex>
 #include <string>
 
 #include "nepcg/error.hpp"
@@ -85,7 +88,8 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
     }
   }
 
-  // Bins of width >= r_list / 2 (so 5 bins per direction are scanned), fewer for huge boxes.
+  // Bins of width >= r_list / 3 (7 bins per direction scanned, minus the corners that cannot
+  // hold a neighbour: see the stencil below), fewer for huge or dilute boxes.
   Axis ax[3];
   size_t total_bins = 1;
   for (int a = 0; a < 3; ++a) {
@@ -94,7 +98,7 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
     A.lo = A.periodic ? 0.0 : smin[a];
     A.width = A.periodic ? 1.0 : std::max(smax[a] - smin[a], 0.0);
     const double extent = A.width * h[a];  // Å across the binned range
-    A.bins = std::max(1, static_cast<int>(std::min(2.0 * extent / r_list, 1.0e6)));
+    A.bins = std::max(1, static_cast<int>(std::min(3.0 * extent / r_list, 1.0e6)));
     total_bins *= A.bins;
   }
   while (total_bins > 2 * n + 64) {  // keep the bin array O(N) for dilute or huge boxes
@@ -115,6 +119,37 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
     }
   }
 
+  // The bin scan screens candidates with positions brought into the cell, whose round-off
+  // differs from pair_vector()'s by ~1e-16 of the coordinates: screen with a margin.
+  double scale = 0.0;
+  for (double v : x) scale = std::max(scale, std::fabs(v));
+  for (int a = 0; a < 3; ++a) scale += norm(Vec3{cell[a][0], cell[a][1], cell[a][2]});
+  const double r_screen = r_list + 1e-12 * scale + 1e-12;
+  const double r2_screen = r_screen * r_screen;
+
+  // Stencil: bin offsets whose bins can hold a point within r_list of some point of the centre
+  // bin. Along axis a two bins |o| apart are at least (|o| - 1) w_a apart (w_a: the bins'
+  // thickness); in an orthorhombic cell these gaps add in quadrature, in a skewed one only the
+  // largest is a safe bound.
+  bool orthorhombic = true;
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b)
+      if (a != b && cell[a][b] != 0.0) orthorhombic = false;
+  std::vector<std::array<int, 3>> stencil;
+  for (int o0 = -ax[0].reach; o0 <= ax[0].reach; ++o0)
+    for (int o1 = -ax[1].reach; o1 <= ax[1].reach; ++o1)
+      for (int o2 = -ax[2].reach; o2 <= ax[2].reach; ++o2) {
+        const int o[3] = {o0, o1, o2};
+        double sum2 = 0.0, largest = 0.0;
+        for (int a = 0; a < 3; ++a) {
+          const double w = ax[a].bins > 0 && ax[a].width > 0 ? ax[a].width * h[a] / ax[a].bins : 0.0;
+          const double gap = std::max(std::abs(o[a]) - 1, 0) * w;
+          sum2 += gap * gap, largest = std::max(largest, gap);
+        }
+        if ((orthorhombic ? sum2 : largest * largest) >= r2_screen) continue;
+        stencil.push_back({o0, o1, o2});
+      }
+
   auto bin_of = [&](size_t i, int a) {
     const Axis& A = ax[a];
     if (A.width <= 0) return 0;
@@ -133,12 +168,16 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
     std::vector<int> fill(bin_start.begin(), bin_start.end() - 1);
     for (size_t i = 0; i < n; ++i) bin_atoms[fill[atom_bin[i]]++] = static_cast<int>(i);
   }
-  // Positions and image counts in bin order, so that scanning a bin reads contiguous memory.
+  // Positions brought into the cell (x - image . H) and image counts, in bin order, so that
+  // scanning a bin reads contiguous memory.
+  auto wrapped = [&](size_t i, int c) {
+    return x[3 * i + c] - (image[3 * i] * cell[0][c] + image[3 * i + 1] * cell[1][c] + image[3 * i + 2] * cell[2][c]);
+  };
   std::vector<double> bx(3 * n);
   std::vector<int> bimage(3 * n);
   for (size_t q = 0; q < n; ++q)
     for (int c = 0; c < 3; ++c) {
-      bx[3 * q + c] = x[3 * bin_atoms[q] + c];
+      bx[3 * q + c] = wrapped(bin_atoms[q], c);
       bimage[3 * q + c] = image[3 * bin_atoms[q] + c];
     }
 
@@ -160,8 +199,10 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
 #ifdef _OPENMP
   max_threads = omp_get_max_threads();
 #endif
-  std::vector<std::vector<int>> thread_j(max_threads);
-  std::vector<std::vector<int16_t>> thread_shift(max_threads);
+  // Per-thread buffers persist between builds (no fresh pages to fault in every build).
+  auto& thread_j = build_buffers_.j;
+  auto& thread_shift = build_buffers_.shift;
+  if (static_cast<int>(thread_j.size()) < max_threads) thread_j.resize(max_threads), thread_shift.resize(max_threads);
   bool shift_overflow = false;
 
 #pragma omp parallel reduction(|| : shift_overflow)
@@ -174,56 +215,53 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
     const size_t begin = n * t / nt, end = n * (t + 1) / nt;
     auto& out_j = thread_j[t];
     auto& out_s = thread_shift[t];
+    out_j.clear(), out_s.clear();
     std::vector<int> near_j, far_j;
     std::vector<int> near_s, far_s;
     for (size_t qi = begin; qi < end; ++qi) {
       const size_t i = bin_atoms[qi];
       near_j.clear(), far_j.clear(), near_s.clear(), far_s.clear();
-      const int b0 = bin_of(i, 0), b1 = bin_of(i, 1), b2 = bin_of(i, 2);
-      for (int o0 = -ax[0].reach; o0 <= ax[0].reach; ++o0) {
-        int c0 = b0 + o0, n0 = 0;
-        if (ax[0].periodic) {
-          n0 = floor_div(c0, ax[0].bins);
-          c0 -= n0 * ax[0].bins;
-        } else if (c0 < 0 || c0 >= ax[0].bins) {
-          continue;
+      const int b[3] = {bin_of(i, 0), bin_of(i, 1), bin_of(i, 2)};
+      const double wi[3] = {wrapped(i, 0), wrapped(i, 1), wrapped(i, 2)};
+      for (const auto& o : stencil) {
+        int c[3], m[3];
+        bool inside = true;
+        for (int a = 0; a < 3; ++a) {
+          c[a] = b[a] + o[a], m[a] = 0;
+          if (ax[a].periodic) {
+            m[a] = floor_div(c[a], ax[a].bins);
+            c[a] -= m[a] * ax[a].bins;
+          } else if (c[a] < 0 || c[a] >= ax[a].bins) {
+            inside = false;
+          }
         }
-        for (int o1 = -ax[1].reach; o1 <= ax[1].reach; ++o1) {
-          int c1 = b1 + o1, n1 = 0;
-          if (ax[1].periodic) {
-            n1 = floor_div(c1, ax[1].bins);
-            c1 -= n1 * ax[1].bins;
-          } else if (c1 < 0 || c1 >= ax[1].bins) {
-            continue;
+        if (!inside) continue;
+        // r_ij = w_j + m . H - w_i = w_j - base
+        double base[3];
+        for (int k = 0; k < 3; ++k) base[k] = wi[k] - (m[0] * cell[0][k] + m[1] * cell[1][k] + m[2] * cell[2][k]);
+        const int bin = (c[0] * ax[1].bins + c[1]) * ax[2].bins + c[2];
+        for (int q = bin_start[bin]; q < bin_start[bin + 1]; ++q) {
+          const double d0 = bx[3 * q] - base[0], d1 = bx[3 * q + 1] - base[1], d2c = bx[3 * q + 2] - base[2];
+          if (d0 * d0 + d1 * d1 + d2c * d2c >= r2_screen) continue;
+          const int j = bin_atoms[q];
+          if (j == static_cast<int>(i) && m[0] == 0 && m[1] == 0 && m[2] == 0) continue;
+          // Image shift relative to the unwrapped input positions.
+          const int s0 = m[0] - bimage[3 * q] + image[3 * i];
+          const int s1 = m[1] - bimage[3 * q + 1] + image[3 * i + 1];
+          const int s2 = m[2] - bimage[3 * q + 2] + image[3 * i + 2];
+          // The decision uses r_ij exactly as pair_vector() computes it, which is antisymmetric
+          // bit for bit: a pair at the cutoff within round-off is in both atoms' lists or neither.
+          double d2 = 0.0;
+          for (int k = 0; k < 3; ++k) {
+            double d = x[3 * j + k] - x[3 * i + k];
+            if (s0 | s1 | s2) d += s0 * cell[0][k] + s1 * cell[1][k] + s2 * cell[2][k];
+            d2 += d * d;
           }
-          for (int o2 = -ax[2].reach; o2 <= ax[2].reach; ++o2) {
-            int c2 = b2 + o2, n2 = 0;
-            if (ax[2].periodic) {
-              n2 = floor_div(c2, ax[2].bins);
-              c2 -= n2 * ax[2].bins;
-            } else if (c2 < 0 || c2 >= ax[2].bins) {
-              continue;
-            }
-            const int bin = (c0 * ax[1].bins + c1) * ax[2].bins + c2;
-            for (int q = bin_start[bin]; q < bin_start[bin + 1]; ++q) {
-              const int j = bin_atoms[q];
-              if (j == static_cast<int>(i) && n0 == 0 && n1 == 0 && n2 == 0) continue;
-              // Image shift relative to the unwrapped input positions.
-              const int m0 = n0 - bimage[3 * q] + image[3 * i];
-              const int m1 = n1 - bimage[3 * q + 1] + image[3 * i + 1];
-              const int m2 = n2 - bimage[3 * q + 2] + image[3 * i + 2];
-              double d2 = 0;
-              for (int c = 0; c < 3; ++c) {
-                const double d = bx[3 * q + c] - x[3 * i + c] + m0 * cell[0][c] + m1 * cell[1][c] + m2 * cell[2][c];
-                d2 += d * d;
-              }
-              if (d2 >= r2) continue;
-              const bool near = d2 < rs2;
-              (near ? near_j : far_j).push_back(j);
-              auto& sv = near ? near_s : far_s;
-              sv.push_back(m0), sv.push_back(m1), sv.push_back(m2);
-            }
-          }
+          if (d2 >= r2) continue;
+          const bool near = d2 < rs2;
+          (near ? near_j : far_j).push_back(j);
+          auto& sv = near ? near_s : far_s;
+          sv.push_back(s0), sv.push_back(s1), sv.push_back(s2);
         }
       }
       counts[i] = static_cast<int>(near_j.size() + far_j.size());
@@ -253,9 +291,43 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
     std::copy(ts.begin() + 3 * from, ts.begin() + 3 * (from + counts[i]), shifts_.begin() + 3 * offsets_[i]);
   }
 
+  views_.reset();
+  num_atoms_ = n;
+  reference_positions_ = x;
+  reference_cell_ = cell;
+  reference_pbc_ = box.pbc();
+  ++num_builds_;
+}
+
+// Reverse entries: built on first use after each build (only many-body potentials need them).
+const std::vector<int64_t>& NeighborList::reverse() const {
+  std::lock_guard<std::mutex> lock(views_.mutex);
+  if (!views_.reverse_ready) {
+    compute_reverse();
+    views_.reverse_ready = true;
+  }
+  return reverse_;
+}
+
+const std::vector<int64_t>& NeighborList::half_offsets() const {
+  std::lock_guard<std::mutex> lock(views_.mutex);
+  if (!views_.half_ready) {
+    compute_half();
+    views_.half_ready = true;
+  }
+  return half_offsets_;
+}
+
+const std::vector<int64_t>& NeighborList::half_entries() const {
+  half_offsets();
+  return half_entries_;
+}
+
+void NeighborList::compute_reverse() const {
   // Reverse entries: the entry (j, i, -n) of every entry (i, j, n). The transposed list (for each
   // atom j, the entries of all atoms that point to j) and, per atom j, a map neighbour -> entries
   // of j's own list make this O(number of entries) (a scan of j's list per entry would be O(N n^2)).
+  const size_t n = num_atoms_;
   const int64_t total = offsets_[n];
   std::vector<int64_t> tstart(n + 1, 0);
   for (int64_t p = 0; p < total; ++p) ++tstart[neighbors_[p] + 1];
@@ -300,7 +372,11 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
     throw RuntimeError("NeighborList: an asymmetric pair was found (a distance equal to the cutoff within "
                        "round-off); change the cutoff or skin slightly");
 
-  // Half-list view (owner entries of every pair).
+}
+
+void NeighborList::compute_half() const {
+  // Owner entries of every pair.
+  const size_t n = num_atoms_;
   half_offsets_.assign(n + 1, 0);
   for (size_t i = 0; i < n; ++i) {
     int64_t c = 0;
@@ -315,11 +391,6 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
       if (owns_pair(i, neighbors_[p], &shifts_[3 * p])) half_entries_[k++] = p;
   }
 
-  num_atoms_ = n;
-  reference_positions_ = x;
-  reference_cell_ = cell;
-  reference_pbc_ = box.pbc();
-  ++num_builds_;
 }
 
 bool NeighborList::needs_rebuild(const Box& box, const std::vector<double>& x) const {

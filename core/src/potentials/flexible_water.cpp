@@ -139,7 +139,13 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
   // Intermolecular pairs: each unordered pair once (owner entries of the half list), adding to
   // both atoms (Newton's third law) in per-thread buffers that are summed in thread order (fixed
   // atom->thread partition: deterministic sums, as in EAM). 10 values per atom and thread:
-  // U, F (3), W (xx yy zz xy xz yz; pair virials are symmetric).
+  // U, F (3), W (xx yy zz xy xz yz; pair virials are symmetric). Without per-atom virials the
+  // owner keeps each pair's whole virial; without the virial it is skipped.
+  const bool with_virial = out.compute_virial, split_virial = with_virial && out.per_atom_virials;
+  std::vector<char> oxygen(n);
+  for (long long i = 0; i < n; ++i) oxygen[i] = is_o[s.types[i]];
+  const auto pair_vector = list.pair_vectors(s.positions, s.box);
+  const double* charge = q.data();
   const auto& nbr = list.neighbors();
   const auto& hoff = list.half_offsets();
   const auto& hent = list.half_entries();
@@ -159,41 +165,47 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
     double* acc = out.scratch.data() + per_thread * t;
 #pragma omp for schedule(static, 16)  // fixed atom->thread partition: deterministic sums
     for (long long i = 0; i < n; ++i) {
-      const bool oi = is_o[s.types[i]];
+      const bool oi = oxygen[i];
       const double qi = q[i];
       double ai[kStride] = {};  // atom i's sums stay in registers; added to acc at the end
       for (int64_t h = hoff[i]; h < hoff[i + 1]; ++h) {
         const int64_t e = hent[h];
         const int j = nbr[e];
-        const Vec3 d = list.pair_vector(i, e, s.positions, s.box);
+        const Vec3 d = pair_vector(i, e);
         const double r2 = dot(d, d);
         if (r2 >= rmax2 || (mol[i] == mol[j] && j != i && r2 < excl2)) continue;
-        const double r = std::sqrt(r2);
+        // One division per pair; everything else multiplies by 1/r.
+        const double r = std::sqrt(r2), ir = 1.0 / r, ir2 = ir * ir;
         double V = 0.0, dV = 0.0;
-        if (oi && is_o[s.types[j]] && r2 < rlj2) {
-          const double ir2 = 1.0 / r2, ir6 = ir2 * ir2 * ir2;
+        if (oi && oxygen[j] && r2 < rlj2) {
+          const double ir6 = ir2 * ir2 * ir2;
           V += lj_c12_ * ir6 * ir6 - lj_c6_ * ir6 - lj_shift_energy_;
-          dV += (-12.0 * lj_c12_ * ir6 * ir6 + 6.0 * lj_c6_ * ir6) / r;
+          dV += (-12.0 * lj_c12_ * ir6 * ir6 + 6.0 * lj_c6_ * ir6) * ir;
         }
         if (r2 < rc2) {
-          const double qq = ke * qi * q[j], ex = std::exp(-alpha * alpha * r2);
+          const double qq = ke * qi * charge[j], ex = std::exp(-alpha * alpha * r2);
           const double ec = as_erfc ? erfc_as(alpha * r, ex) : erfc_table(table, alpha * r, ex);
           const double gauss = kTwoOverSqrtPi * alpha * ex;
           if (ewald) {
-            V += qq * ec / r;
-            dV += qq * (-ec / r2 - gauss / r);
+            V += qq * ec * ir;
+            dV += qq * (-ec * ir2 - gauss * ir);
           } else {
-            V += qq * (ec / r - e_shift_ - r * f_shift_);
-            dV += qq * (-ec / r2 - gauss / r - f_shift_);
+            V += qq * (ec * ir - e_shift_ - r * f_shift_);
+            dV += qq * (-ec * ir2 - gauss * ir - f_shift_);
           }
         }
-        const double g = dV / r, hg = 0.5 * g;
+        const double g = dV * ir;
         double* aj = acc + kStride * j;
-        const double w[6] = {hg * d[0] * d[0], hg * d[1] * d[1], hg * d[2] * d[2],
-                             hg * d[0] * d[1], hg * d[0] * d[2], hg * d[1] * d[2]};
         ai[0] += 0.5 * V, aj[0] += 0.5 * V;
         for (int c = 0; c < 3; ++c) ai[1 + c] += g * d[c], aj[1 + c] -= g * d[c];
-        for (int k = 0; k < 6; ++k) ai[4 + k] -= w[k], aj[4 + k] -= w[k];
+        if (with_virial) {
+          const double hg = split_virial ? 0.5 * g : g;
+          const double w[6] = {hg * d[0] * d[0], hg * d[1] * d[1], hg * d[2] * d[2],
+                               hg * d[0] * d[1], hg * d[0] * d[2], hg * d[1] * d[2]};
+          for (int k = 0; k < 6; ++k) ai[4 + k] -= w[k];
+          if (split_virial)
+            for (int k = 0; k < 6; ++k) aj[4 + k] -= w[k];
+        }
       }
       for (int k = 0; k < kStride; ++k) acc[kStride * i + k] += ai[k];
     }
