@@ -38,6 +38,7 @@
 #pragma once
 
 #include <array>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -117,6 +118,21 @@ class FlexibleWater : public Potential {
   double lj_c12_ = 0.0, lj_c6_ = 0.0, lj_shift_energy_ = 0.0;
   // erfcx(x) = exp(x^2) erfc(x) and its derivative at x = k / kErfcxPerUnit (cubic Hermite table).
   std::vector<double> erfcx_table_;
+  // The k-space set-up of the last cell seen (MD at constant volume reuses it every step).
+  struct SetupCache {
+    std::mutex mutex;
+    bool valid = false;
+    Mat3 cell{};
+    size_t atoms = 0, molecules = 0;
+    EwaldSetup setup;
+    SetupCache() = default;
+    SetupCache(const SetupCache&) {}
+    SetupCache& operator=(const SetupCache&) {
+      valid = false;
+      return *this;
+    }
+  };
+  mutable SetupCache setup_cache_;
 };
 
 }  // namespace nepcg

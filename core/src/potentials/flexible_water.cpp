@@ -124,7 +124,17 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
   const double rlj2 = p_.lj_cutoff * p_.lj_cutoff, rc2 = coulomb ? p_.coulomb_cutoff * p_.coulomb_cutoff : 0.0;
   const double rmax2 = std::max(rlj2, rc2);
   EwaldSetup ew;
-  if (ewald) ew = ewald_setup(s);
+  if (ewald) {
+    // (the set-up depends on the cell, the atom count and the charges, i.e. the molecule count)
+    std::lock_guard<std::mutex> lock(setup_cache_.mutex);
+    if (!setup_cache_.valid || setup_cache_.cell != s.box.cell() || setup_cache_.atoms != s.size() ||
+        setup_cache_.molecules != topo.waters.size()) {
+      setup_cache_.setup = ewald_setup(s);
+      setup_cache_.cell = s.box.cell(), setup_cache_.atoms = s.size(), setup_cache_.molecules = topo.waters.size();
+      setup_cache_.valid = true;
+    }
+    ew = setup_cache_.setup;
+  }
   const double alpha = ewald ? ew.alpha : p_.dsf_alpha;
   // Same-molecule entries closer than half the box thickness are the excluded (minimum-image)
   // intramolecular pairs; farther images of a molecule's own atoms interact normally.
@@ -177,10 +187,12 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
         // One division per pair; everything else multiplies by 1/r.
         const double r = std::sqrt(r2), ir = 1.0 / r, ir2 = ir * ir;
         double V = 0.0, dV = 0.0;
-        if (oi && oxygen[j] && r2 < rlj2) {
+        {  // O-O Lennard-Jones, branch-free: an unpredictable 1-in-9 branch costs more than the terms
+          const bool lj = oi & (oxygen[j] != 0) & (r2 < rlj2);
+          const double c12 = lj ? lj_c12_ : 0.0, c6 = lj ? lj_c6_ : 0.0, shift = lj ? lj_shift_energy_ : 0.0;
           const double ir6 = ir2 * ir2 * ir2;
-          V += lj_c12_ * ir6 * ir6 - lj_c6_ * ir6 - lj_shift_energy_;
-          dV += (-12.0 * lj_c12_ * ir6 * ir6 + 6.0 * lj_c6_ * ir6) * ir;
+          V += c12 * ir6 * ir6 - c6 * ir6 - shift;
+          dV += (-12.0 * c12 * ir6 * ir6 + 6.0 * c6 * ir6) * ir;
         }
         if (r2 < rc2) {
           const double qq = ke * qi * charge[j], ex = std::exp(-alpha * alpha * r2);

@@ -15,6 +15,10 @@
 #include <cmath>
 #include <complex>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "ewald.hpp"
 #include "fft.hpp"
 #include "nepcg/error.hpp"
@@ -175,36 +179,65 @@ void pme_reciprocal(const System& s, const std::vector<double>& q, const EwaldSe
   }
   fft3d(Q, K0, K1, K2, -1);
 
-  // Multiply by C(m) and C(m) T^ab(m); pack two real-valued outputs per complex grid:
-  // G[0] = Phi + i Phi^xx, G[1] = Phi^yy + i Phi^zz, G[2] = Phi^xy + i Phi^xz, G[3] = Phi^yz.
+  // Multiply by C(m) and C(m) T^ab(m). With per-atom virials, pack two real-valued outputs per
+  // complex grid: G[0] = Phi + i Phi^xx, G[1] = Phi^yy + i Phi^zz, G[2] = Phi^xy + i Phi^xz,
+  // G[3] = Phi^yz (5 FFTs in all). Otherwise only Phi is transformed back (2 FFTs) and the
+  // total virial W^ab = sum_m C T^ab |FFT(Q)|^2 is summed here, in k-space (zero when unwanted).
+  const bool per_atom = out.per_atom_virials && out.compute_virial;
   const std::vector<double> b0 = euler_factors(K0, p), b1 = euler_factors(K1, p), b2 = euler_factors(K2, p);
   const double a2inv4 = 1.0 / (4 * e.alpha * e.alpha);
-  std::vector<std::vector<cplx>> G(4, std::vector<cplx>(ng));
+  std::vector<std::vector<cplx>> G(per_atom ? 4 : 1, std::vector<cplx>(ng));
   const cplx I(0.0, 1.0);
-#pragma omp parallel for schedule(static)
-  for (long long idx = 0; idx < ng; ++idx) {
-    const int m0 = static_cast<int>(idx / (static_cast<long long>(K1) * K2)), m1 = static_cast<int>((idx / K2) % K1),
-              m2 = static_cast<int>(idx % K2);
-    if (idx == 0) {
-      for (auto& g : G) g[0] = 0.0;
-      continue;
+  int threads = 1;
+#ifdef _OPENMP
+  threads = omp_get_max_threads();
+#endif
+  std::vector<double> thread_w(6 * threads, 0.0);  // per-thread total virial (xx yy zz xy xz yz)
+#pragma omp parallel
+  {
+    int t = 0;
+#ifdef _OPENMP
+    t = omp_get_thread_num();
+#endif
+    double* wt = &thread_w[6 * t];
+#pragma omp for schedule(static)  // fixed partition: the per-thread sums add up deterministically
+    for (long long idx = 0; idx < ng; ++idx) {
+      const int m0 = static_cast<int>(idx / (static_cast<long long>(K1) * K2)), m1 = static_cast<int>((idx / K2) % K1),
+                m2 = static_cast<int>(idx % K2);
+      if (idx == 0) {
+        for (auto& g : G) g[0] = 0.0;
+        continue;
+      }
+      const int n0 = m0 <= K0 / 2 ? m0 : m0 - K0, n1 = m1 <= K1 / 2 ? m1 : m1 - K1, n2 = m2 <= K2 / 2 ? m2 : m2 - K2;
+      double k[3], k2 = 0.0;
+      for (int c = 0; c < 3; ++c) {
+        k[c] = 2 * kPi * (n0 * inv[c][0] + n1 * inv[c][1] + n2 * inv[c][2]);
+        k2 += k[c] * k[c];
+      }
+      const double C = 2 * kPi * ke / volume * std::exp(-k2 * a2inv4) / k2 * b0[m0] * b1[m1] * b2[m2];
+      const double bb = 2.0 * (1.0 / k2 + a2inv4);
+      const cplx z = 2.0 * C * Q[idx];
+      if (per_atom) {
+        // Each packed pair must be Hermitian-symmetric real parts: X + iY with X, Y Hermitian.
+        G[0][idx] = z + I * z * (1.0 - bb * k[0] * k[0]);
+        G[1][idx] = z * (1.0 - bb * k[1] * k[1]) + I * z * (1.0 - bb * k[2] * k[2]);
+        G[2][idx] = z * (-bb * k[0] * k[1]) + I * z * (-bb * k[0] * k[2]);
+        G[3][idx] = z * (-bb * k[1] * k[2]);
+      } else {
+        G[0][idx] = z;
+        if (out.compute_virial) {
+          const double energy = C * std::norm(Q[idx]);
+          wt[0] += energy * (1.0 - bb * k[0] * k[0]), wt[1] += energy * (1.0 - bb * k[1] * k[1]);
+          wt[2] += energy * (1.0 - bb * k[2] * k[2]), wt[3] -= energy * bb * k[0] * k[1];
+          wt[4] -= energy * bb * k[0] * k[2], wt[5] -= energy * bb * k[1] * k[2];
+        }
+      }
     }
-    const int n0 = m0 <= K0 / 2 ? m0 : m0 - K0, n1 = m1 <= K1 / 2 ? m1 : m1 - K1, n2 = m2 <= K2 / 2 ? m2 : m2 - K2;
-    double k[3], k2 = 0.0;
-    for (int c = 0; c < 3; ++c) {
-      k[c] = 2 * kPi * (n0 * inv[c][0] + n1 * inv[c][1] + n2 * inv[c][2]);
-      k2 += k[c] * k[c];
-    }
-    const double C = 2 * kPi * ke / volume * std::exp(-k2 * a2inv4) / k2 * b0[m0] * b1[m1] * b2[m2];
-    const double bb = 2.0 * (1.0 / k2 + a2inv4);
-    const cplx z = 2.0 * C * Q[idx];
-    // Each packed pair must be Hermitian-symmetric real parts: X + iY with X, Y Hermitian.
-    G[0][idx] = z + I * z * (1.0 - bb * k[0] * k[0]);
-    G[1][idx] = z * (1.0 - bb * k[1] * k[1]) + I * z * (1.0 - bb * k[2] * k[2]);
-    G[2][idx] = z * (-bb * k[0] * k[1]) + I * z * (-bb * k[0] * k[2]);
-    G[3][idx] = z * (-bb * k[1] * k[2]);
   }
   for (auto& g : G) fft3d(g, K0, K1, K2, +1);
+  double w_total[6] = {0, 0, 0, 0, 0, 0};  // shared out evenly over the atoms (only the sum counts)
+  for (int t = 0; t < threads; ++t)
+    for (int k = 0; k < 6; ++k) w_total[k] += thread_w[6 * t + k] / double(std::max<long long>(n, 1));
 
   // Gather per atom: energy, force, virial (+ self and neutralising-background terms).
   const double self = -ke * e.alpha / std::sqrt(kPi);
@@ -233,6 +266,7 @@ void pme_reciprocal(const System& s, const std::vector<double>& q, const EwaldSe
           du[0] += d0[a] * t1[b] * t2[c] * P;
           du[1] += t0[a] * d1[b] * t2[c] * P;
           du[2] += t0[a] * t1[b] * d2[c] * P;
+          if (!per_atom) continue;
           w[0] += wt * G[0][gi].imag();
           w[1] += wt * G[1][gi].real();
           w[2] += wt * G[1][gi].imag();
@@ -248,6 +282,13 @@ void pme_reciprocal(const System& s, const std::vector<double>& q, const EwaldSe
     for (int c = 0; c < 3; ++c)
       out.forces[3 * i + c] -= qi * (du[0] * K0 * inv[c][0] + du[1] * K1 * inv[c][1] + du[2] * K2 * inv[c][2]);
     double* v = &out.virials[9 * i];
+    if (!per_atom) {
+      const double b = out.compute_virial ? background : 0.0;
+      v[0] += w_total[0] + b, v[4] += w_total[1] + b, v[8] += w_total[2] + b;
+      v[1] += w_total[3], v[3] += w_total[3], v[2] += w_total[4], v[6] += w_total[4];
+      v[5] += w_total[5], v[7] += w_total[5];
+      continue;
+    }
     const double h = 0.5 * qi;
     v[0] += h * w[0] + background, v[4] += h * w[1] + background, v[8] += h * w[2] + background;
     v[1] += h * w[3], v[3] += h * w[3];
