@@ -291,12 +291,43 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
     std::copy(ts.begin() + 3 * from, ts.begin() + 3 * (from + counts[i]), shifts_.begin() + 3 * offsets_[i]);
   }
 
+  // Shift codes (see PairVectors).
+  int reach = 0;
+  for (int16_t v : shifts_) reach = std::max(reach, std::abs(static_cast<int>(v)));
+  shift_reach_ = reach;
+  if (reach <= kMaxShiftReach) {
+    const int w = 2 * reach + 1;
+    shift_codes_.resize(offsets_[n]);
+#pragma omp parallel for schedule(static)
+    for (long long p = 0; p < static_cast<long long>(offsets_[n]); ++p) {
+      const int16_t* m = &shifts_[3 * p];
+      shift_codes_[p] = static_cast<uint32_t>(((m[0] + reach) * w + m[1] + reach) * w + m[2] + reach);
+    }
+  } else {
+    shift_codes_.clear();
+  }
+
   views_.reset();
   num_atoms_ = n;
   reference_positions_ = x;
   reference_cell_ = cell;
   reference_pbc_ = box.pbc();
   ++num_builds_;
+}
+
+NeighborList::PairVectors NeighborList::pair_vectors(const std::vector<double>& positions, const Box& box) const {
+  PairVectors v{neighbors_.data(), nullptr, shifts_.data(), positions.data(), box.cell(), {}};
+  if (num_builds_ == 0 || (shift_codes_.empty() && !neighbors_.empty())) return v;
+  const int R = shift_reach_, w = 2 * R + 1;
+  v.table.resize(3 * size_t(w) * w * w);
+  for (int a = -R; a <= R; ++a)
+    for (int b = -R; b <= R; ++b)
+      for (int c = -R; c <= R; ++c) {
+        double* t = &v.table[3 * (size_t((a + R) * w + b + R) * w + c + R)];
+        for (int k = 0; k < 3; ++k) t[k] = a * v.h[0][k] + b * v.h[1][k] + c * v.h[2][k];  // as pair_vector()
+      }
+  v.codes = shift_codes_.data();
+  return v;
 }
 
 // Reverse entries: built on first use after each build (only many-body potentials need them).
