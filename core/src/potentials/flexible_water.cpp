@@ -173,49 +173,62 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
     t = omp_get_thread_num();
 #endif
     double* acc = out.scratch.data() + per_thread * t;
+    // Thread-local copies of everything the pair loop reads: the compiler can keep them in
+    // registers (shared variables and members could alias the stores to acc).
+    const auto pv = pair_vector;
+    const double cut2 = rmax2, lj2 = rlj2, coul2 = rc2, excl_2 = excl2, a = alpha, k_e = ke;
+    const double c12 = lj_c12_, c6 = lj_c6_, lj_shift = lj_shift_energy_, e_shift = e_shift_, f_shift = f_shift_;
+    const bool is_ewald = ewald, a_s = as_erfc, virial = with_virial, split = split_virial;
+    const double* tab = table;
+    const int* molecule = mol;
+    const char* oxy = oxygen.data();
+    const int* nb = nbr.data();
+    const int64_t* ho = hoff.data();
+    const int64_t* he = hent.data();
 #pragma omp for schedule(static, 16)  // fixed atom->thread partition: deterministic sums
     for (long long i = 0; i < n; ++i) {
-      const bool oi = oxygen[i];
-      const double qi = q[i];
+      const bool oi = oxy[i];
+      const double qi = charge[i];
+      const int mi = molecule[i];
       double ai[kStride] = {};  // atom i's sums stay in registers; added to acc at the end
-      for (int64_t h = hoff[i]; h < hoff[i + 1]; ++h) {
-        const int64_t e = hent[h];
-        const int j = nbr[e];
-        const Vec3 d = pair_vector(i, e);
+      for (int64_t h = ho[i]; h < ho[i + 1]; ++h) {
+        const int64_t e = he[h];
+        const int j = nb[e];
+        const Vec3 d = pv(i, e);
         const double r2 = dot(d, d);
-        if (r2 >= rmax2 || (mol[i] == mol[j] && j != i && r2 < excl2)) continue;
+        if (r2 >= cut2 || (mi == molecule[j] && j != i && r2 < excl_2)) continue;
         // One division per pair; everything else multiplies by 1/r.
         const double r = std::sqrt(r2), ir = 1.0 / r, ir2 = ir * ir;
         double V = 0.0, dV = 0.0;
         {  // O-O Lennard-Jones, branch-free: an unpredictable 1-in-9 branch costs more than the terms
-          const bool lj = oi & (oxygen[j] != 0) & (r2 < rlj2);
-          const double c12 = lj ? lj_c12_ : 0.0, c6 = lj ? lj_c6_ : 0.0, shift = lj ? lj_shift_energy_ : 0.0;
+          const bool lj = oi & (oxy[j] != 0) & (r2 < lj2);
+          const double b12 = lj ? c12 : 0.0, b6 = lj ? c6 : 0.0, shift = lj ? lj_shift : 0.0;
           const double ir6 = ir2 * ir2 * ir2;
-          V += c12 * ir6 * ir6 - c6 * ir6 - shift;
-          dV += (-12.0 * c12 * ir6 * ir6 + 6.0 * c6 * ir6) * ir;
+          V += b12 * ir6 * ir6 - b6 * ir6 - shift;
+          dV += (-12.0 * b12 * ir6 * ir6 + 6.0 * b6 * ir6) * ir;
         }
-        if (r2 < rc2) {
-          const double qq = ke * qi * charge[j], ex = std::exp(-alpha * alpha * r2);
-          const double ec = as_erfc ? erfc_as(alpha * r, ex) : erfc_table(table, alpha * r, ex);
-          const double gauss = kTwoOverSqrtPi * alpha * ex;
-          if (ewald) {
+        if (r2 < coul2) {
+          const double qq = k_e * qi * charge[j], ex = std::exp(-a * a * r2);
+          const double ec = a_s ? erfc_as(a * r, ex) : erfc_table(tab, a * r, ex);
+          const double gauss = kTwoOverSqrtPi * a * ex;
+          if (is_ewald) {
             V += qq * ec * ir;
             dV += qq * (-ec * ir2 - gauss * ir);
           } else {
-            V += qq * (ec * ir - e_shift_ - r * f_shift_);
-            dV += qq * (-ec * ir2 - gauss * ir - f_shift_);
+            V += qq * (ec * ir - e_shift - r * f_shift);
+            dV += qq * (-ec * ir2 - gauss * ir - f_shift);
           }
         }
         const double g = dV * ir;
         double* aj = acc + kStride * j;
         ai[0] += 0.5 * V, aj[0] += 0.5 * V;
         for (int c = 0; c < 3; ++c) ai[1 + c] += g * d[c], aj[1 + c] -= g * d[c];
-        if (with_virial) {
-          const double hg = split_virial ? 0.5 * g : g;
+        if (virial) {
+          const double hg = split ? 0.5 * g : g;
           const double w[6] = {hg * d[0] * d[0], hg * d[1] * d[1], hg * d[2] * d[2],
                                hg * d[0] * d[1], hg * d[0] * d[2], hg * d[1] * d[2]};
           for (int k = 0; k < 6; ++k) ai[4 + k] -= w[k];
-          if (split_virial)
+          if (split)
             for (int k = 0; k < 6; ++k) aj[4 + k] -= w[k];
         }
       }
