@@ -111,6 +111,9 @@ class NeighborList {
     }
   };
   PairVectors pair_vectors(const std::vector<double>& positions, const Box& box) const;
+  /// The same for the half list: v(i, h) is the pair vector of half_entries()[h] and
+  /// v.neighbors[h] its neighbour, read from compact copies (no indirection through the entry).
+  PairVectors half_pair_vectors(const std::vector<double>& positions, const Box& box) const;
 
  private:
   double cutoff_, skin_, secondary_cutoff_;
@@ -146,6 +149,10 @@ class NeighborList {
   } build_buffers_;
   mutable std::vector<int64_t> reverse_;
   mutable std::vector<int64_t> half_offsets_, half_entries_;
+  mutable std::vector<int> half_neighbors_;
+  mutable std::vector<uint32_t> half_codes_;
+  mutable std::vector<int16_t> half_shifts_;  // only without shift codes
+  PairVectors with_shift_table(PairVectors v, const uint32_t* codes) const;
   // State at the last build, for the rebuild criterion.
   std::vector<double> reference_positions_;
   Mat3 reference_cell_{};

@@ -317,6 +317,16 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
 
 NeighborList::PairVectors NeighborList::pair_vectors(const std::vector<double>& positions, const Box& box) const {
   PairVectors v{neighbors_.data(), nullptr, shifts_.data(), positions.data(), box.cell(), {}};
+  return with_shift_table(std::move(v), shift_codes_.data());
+}
+
+NeighborList::PairVectors NeighborList::half_pair_vectors(const std::vector<double>& positions, const Box& box) const {
+  half_offsets();  // builds the half view (and its compact copies) if needed
+  PairVectors v{half_neighbors_.data(), nullptr, half_shifts_.data(), positions.data(), box.cell(), {}};
+  return with_shift_table(std::move(v), half_codes_.data());
+}
+
+NeighborList::PairVectors NeighborList::with_shift_table(PairVectors v, const uint32_t* codes) const {
   if (num_builds_ == 0 || (shift_codes_.empty() && !neighbors_.empty())) return v;
   const int R = shift_reach_, w = 2 * R + 1;
   v.table.resize(3 * size_t(w) * w * w);
@@ -326,7 +336,7 @@ NeighborList::PairVectors NeighborList::pair_vectors(const std::vector<double>& 
         double* t = &v.table[3 * (size_t((a + R) * w + b + R) * w + c + R)];
         for (int k = 0; k < 3; ++k) t[k] = a * v.h[0][k] + b * v.h[1][k] + c * v.h[2][k];  // as pair_vector()
       }
-  v.codes = shift_codes_.data();
+  v.codes = codes;
   return v;
 }
 
@@ -421,7 +431,21 @@ void NeighborList::compute_half() const {
     for (int64_t p = offsets_[i]; p < offsets_[i + 1]; ++p)
       if (owns_pair(i, neighbors_[p], &shifts_[3 * p])) half_entries_[k++] = p;
   }
-
+  // Compact copies for half_pair_vectors(): pair loops then read one contiguous stream.
+  const int64_t total = half_offsets_[n];
+  half_neighbors_.resize(total);
+  const bool coded = !shift_codes_.empty() || neighbors_.empty();
+  half_codes_.resize(coded ? total : 0);
+  half_shifts_.resize(coded ? 0 : 3 * total);
+#pragma omp parallel for schedule(static)
+  for (long long h = 0; h < static_cast<long long>(total); ++h) {
+    const int64_t p = half_entries_[h];
+    half_neighbors_[h] = neighbors_[p];
+    if (coded)
+      half_codes_[h] = shift_codes_[p];
+    else
+      for (int c = 0; c < 3; ++c) half_shifts_[3 * h + c] = shifts_[3 * p + c];
+  }
 }
 
 bool NeighborList::needs_rebuild(const Box& box, const std::vector<double>& x) const {

@@ -84,9 +84,7 @@ EAM::EAM(EamTables tables) : tables_(std::move(tables)) {
 void EAM::accumulate(const System& s, const NeighborList& list, ForceResult& out) const {
   const std::vector<int> type = detail::map_species(s, tables_.elements, "EAM");
   const long long n = static_cast<long long>(s.size());
-  const auto& nbr = list.neighbors();
   const auto& hoff = list.half_offsets();
-  const auto& half = list.half_entries();
   const double rdr = 1.0 / tables_.dr, rdrho = 1.0 / tables_.drho;
   const double cut2 = tables_.cutoff * tables_.cutoff;
   const double rhomax = (tables_.nrho - 1) * tables_.drho;
@@ -106,7 +104,8 @@ void EAM::accumulate(const System& s, const NeighborList& list, ForceResult& out
   const size_t per_thread = kStride * size_t(n);
   out.scratch.assign(per_thread * threads, 0.0);
   std::vector<double> fp(n);
-  const auto pair_vector = list.pair_vectors(s.positions, s.box);
+  const auto pair_vector = list.half_pair_vectors(s.positions, s.box);
+  const int* partner = pair_vector.neighbors;  // partner[h]: the neighbour of half entry h
   static constexpr int kSym[9] = {0, 1, 2, 1, 3, 4, 2, 4, 5};  // xx xy xz / yx yy yz / zx zy zz -> 6
 
 #pragma omp parallel
@@ -122,11 +121,10 @@ void EAM::accumulate(const System& s, const NeighborList& list, ForceResult& out
       const int a = one_element ? 0 : type[s.types[i]];
       double rho_i = 0.0;
       for (int64_t h = hoff[i]; h < hoff[i + 1]; ++h) {
-        const int64_t e = half[h];
-        const Vec3 r = pair_vector(i, e);
+        const Vec3 r = pair_vector(i, h);
         const double d2 = r[0] * r[0] + r[1] * r[1] + r[2] * r[2];
         if (d2 >= cut2) continue;
-        const int j = nbr[e];
+        const int j = partner[h];
         const int b = one_element ? 0 : type[s.types[j]];
         const double d = std::sqrt(d2);
         double p;
@@ -159,11 +157,10 @@ void EAM::accumulate(const System& s, const NeighborList& list, ForceResult& out
       const double fp_i = fp[i];
       double u_i = 0.0, F[3] = {0.0, 0.0, 0.0}, W[6] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
       for (int64_t h = hoff[i]; h < hoff[i + 1]; ++h) {
-        const int64_t e = half[h];
-        const Vec3 r = pair_vector(i, e);
+        const Vec3 r = pair_vector(i, h);
         const double d2 = r[0] * r[0] + r[1] * r[1] + r[2] * r[2];
         if (d2 >= cut2) continue;
-        const int j = nbr[e];
+        const int j = partner[h];
         const int b = one_element ? 0 : type[s.types[j]];
         const double d = std::sqrt(d2), inv_d = 1.0 / d;
         double p;

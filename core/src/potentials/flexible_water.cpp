@@ -154,11 +154,9 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
   const bool with_virial = out.compute_virial, split_virial = with_virial && out.per_atom_virials;
   std::vector<char> oxygen(n);
   for (long long i = 0; i < n; ++i) oxygen[i] = is_o[s.types[i]];
-  const auto pair_vector = list.pair_vectors(s.positions, s.box);
+  const auto pair_vector = list.half_pair_vectors(s.positions, s.box);
   const double* charge = q.data();
-  const auto& nbr = list.neighbors();
   const auto& hoff = list.half_offsets();
-  const auto& hent = list.half_entries();
   int threads = 1;
 #ifdef _OPENMP
   threads = omp_get_max_threads();
@@ -182,9 +180,7 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
     const double* tab = table;
     const int* molecule = mol;
     const char* oxy = oxygen.data();
-    const int* nb = nbr.data();
     const int64_t* ho = hoff.data();
-    const int64_t* he = hent.data();
 #pragma omp for schedule(static, 16)  // fixed atom->thread partition: deterministic sums
     for (long long i = 0; i < n; ++i) {
       const bool oi = oxy[i];
@@ -192,9 +188,8 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
       const int mi = molecule[i];
       double ai[kStride] = {};  // atom i's sums stay in registers; added to acc at the end
       for (int64_t h = ho[i]; h < ho[i + 1]; ++h) {
-        const int64_t e = he[h];
-        const int j = nb[e];
-        const Vec3 d = pv(i, e);
+        const int j = pv.neighbors[h];
+        const Vec3 d = pv(i, h);
         const double r2 = dot(d, d);
         if (r2 >= cut2 || (mi == molecule[j] && j != i && r2 < excl_2)) continue;
         // One division per pair; everything else multiplies by 1/r.
