@@ -56,6 +56,7 @@ class Box {
   int n_periodic_ = 0;
   std::array<Vec3, 3> reduced_{};
   std::array<std::array<double, 3>, 3> gram_inverse_{};
+  double short_radius2_ = 0.0;  // vectors shorter than this are their own minimum image
 };
 
 }  // namespace nepcg

@@ -89,6 +89,17 @@ void Box::prepare() {
     for (int j = 0; j < 3; ++j)
       gram[i][j] = (i < n_periodic_ && j < n_periodic_) ? dot(reduced_[i], reduced_[j]) : (i == j);
   gram_inverse_ = inverse(gram);
+  // Every nonzero lattice vector is at least as long as the smallest spacing between lattice
+  // planes of the reduced basis, h_min; a vector shorter than h_min / 2 is its own minimum image.
+  double h_min = std::numeric_limits<double>::infinity();
+  const int k = n_periodic_;
+  for (int i = 0; i < k; ++i) {
+    double h = norm(reduced_[i]);
+    if (k == 2) h = norm(cross(reduced_[0], reduced_[1])) / norm(reduced_[1 - i]);
+    if (k == 3) h = std::fabs(det(Mat3{reduced_[0], reduced_[1], reduced_[2]})) / norm(cross(reduced_[(i + 1) % 3], reduced_[(i + 2) % 3]));
+    h_min = std::min(h_min, h);
+  }
+  short_radius2_ = k > 0 ? 0.25 * h_min * h_min * (1.0 - 1e-12) : 0.0;
 }
 
 double Box::volume() const { return std::fabs(det(cell_)); }
@@ -121,6 +132,11 @@ Vec3 Box::minimum_image(const Vec3& d) const {
   for (int i = 0; i < k; ++i) {
     for (int j = 0; j < k; ++j) coef[i] += gram_inverse_[i][j] * proj[j];
     coef[i] = std::round(coef[i]);
+  }
+  {  // fast path: the rounded image is short enough to be the minimum (see update())
+    Vec3 v = d;
+    for (int i = 0; i < k; ++i) v = v - coef[i] * reduced_[i];
+    if (dot(v, v) < short_radius2_) return v;
   }
   Vec3 best = d;
   double best_len = std::numeric_limits<double>::infinity();
