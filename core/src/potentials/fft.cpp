@@ -1,4 +1,4 @@
-// Mixed-radix decimation-in-time FFT (recursive, out of place into a work buffer).
+// Mixed-radix FFT (Stockham autosort passes between two work buffers).
 #include "fft.hpp"
 
 #include <cmath>
@@ -10,6 +10,10 @@ namespace nepcg::detail {
 
 namespace {
 constexpr double kPi = 3.14159265358979323846;
+// Complex product without the C99 Annex G inf/NaN recovery (values here are finite).
+inline std::complex<double> mul(const std::complex<double>& a, const std::complex<double>& b) {
+  return {a.real() * b.real() - a.imag() * b.imag(), a.real() * b.imag() + a.imag() * b.real()};
+}
 }
 
 FFT1D::FFT1D(int n, int sign) : n_(n) {
@@ -24,56 +28,60 @@ FFT1D::FFT1D(int n, int sign) : n_(n) {
   for (int j = 0; j < n; ++j) twiddle_[j] = std::polar(1.0, sign * 2.0 * kPi * j / n);
 }
 
-// out[0 .. n-1] = DFT of in[0], in[s], ..., in[(n-1)s]; `scratch` holds n values.
-void FFT1D::recurse(const std::complex<double>* in, std::ptrdiff_t s, std::complex<double>* out, int n, size_t level,
-                    std::complex<double>* scratch) const {
-  using cplx = std::complex<double>;
-  if (n == 1) {
-    out[0] = in[0];
-    return;
-  }
-  const int p = factors_[level], m = n / p;
-  // Sub-transforms of the p decimated sequences into scratch[r*m ...], then combine into out.
-  for (int r = 0; r < p; ++r) recurse(in + r * s, s * p, scratch + r * m, m, level + 1, out);
-  const int tstep = n_ / n;  // twiddle w_n^e = twiddle_[e * tstep]
-  if (p == 2) {
-    for (int k = 0; k < m; ++k) {
-      const cplx a = scratch[k], b = scratch[m + k] * twiddle_[k * tstep];
-      out[k] = a + b, out[k + m] = a - b;
-    }
-    return;
-  }
-  if (p == 4) {
-    const cplx w4 = twiddle_[n_ / 4];  // exp(sign i pi/2)
-    for (int k = 0; k < m; ++k) {
-      const cplx a0 = scratch[k], a1 = scratch[m + k] * twiddle_[k * tstep],
-                 a2 = scratch[2 * m + k] * twiddle_[2 * k * tstep], a3 = scratch[3 * m + k] * twiddle_[3 * k * tstep];
-      const cplx t0 = a0 + a2, t1 = a0 - a2, t2 = a1 + a3, t3 = (a1 - a3) * w4;
-      out[k] = t0 + t2, out[k + m] = t1 + t3, out[k + 2 * m] = t0 - t2, out[k + 3 * m] = t1 - t3;
-    }
-    return;
-  }
-  // General radix p (3, 5, other primes): twiddle, then a p-point DFT with w_p^(rq).
-  cplx wp[256];
-  const int pstep = n_ / p;
-  for (int r = 0; r < p; ++r)
-    for (int q = 0; q < p; ++q) wp[r * p + q] = twiddle_[((r * q) % p) * pstep];
-  cplx y[16];
-  for (int k = 0; k < m; ++k) {
-    y[0] = scratch[k];
-    for (int r = 1; r < p; ++r) y[r] = scratch[r * m + k] * twiddle_[r * k * tstep];
-    for (int q = 0; q < p; ++q) {
-      cplx acc = y[0];
-      for (int r = 1; r < p; ++r) acc += y[r] * wp[r * p + q];
-      out[k + q * m] = acc;
-    }
-  }
-}
-
+// Stockham autosort (decimation in frequency), one pass per factor p, ping-ponging between two
+// buffers; no recursion and no bit reversal. A pass on sub-sequences of length len (stride s,
+// m = len / p) maps
+//   y[q + s (p j + t)] = w^(j t) sum_r x[q + s (j + r m)] w_p^(r t),  w = exp(sign 2 pi i / len),
+// for j < m, t < p, q < s; then len /= p, s *= p.
 void FFT1D::transform(std::complex<double>* x, std::ptrdiff_t stride, std::complex<double>* work) const {
-  if (n_ <= 1) return;
-  recurse(x, stride, work, n_, 0, work + n_);
-  for (int k = 0; k < n_; ++k) x[k * stride] = work[k];
+  using cplx = std::complex<double>;
+  const int n = n_;
+  if (n <= 1) return;
+  cplx* a = work;
+  cplx* b = work + n;
+  for (int k = 0; k < n; ++k) a[k] = x[k * stride];
+  int len = n, s = 1;
+  for (int p : factors_) {
+    const int m = len / p, tstep = n / len;  // w^e = twiddle_[e * tstep]
+    if (p == 2) {
+      for (int j = 0; j < m; ++j) {
+        const cplx w = twiddle_[j * tstep];
+        for (int q = 0; q < s; ++q) {
+          const cplx u = a[q + s * j], v = a[q + s * (j + m)];
+          b[q + s * (2 * j)] = u + v;
+          b[q + s * (2 * j + 1)] = mul(u - v, w);
+        }
+      }
+    } else if (p == 4) {
+      const cplx w4 = twiddle_[n / 4];  // exp(sign i pi / 2)
+      for (int j = 0; j < m; ++j) {
+        const cplx w1 = twiddle_[j * tstep], w2 = twiddle_[2 * j * tstep], w3 = twiddle_[3 * j * tstep];
+        for (int q = 0; q < s; ++q) {
+          const cplx a0 = a[q + s * j], a1 = a[q + s * (j + m)], a2 = a[q + s * (j + 2 * m)], a3 = a[q + s * (j + 3 * m)];
+          const cplx t0 = a0 + a2, t1 = a0 - a2, t2 = a1 + a3, t3 = mul(a1 - a3, w4);
+          cplx* out = b + q + s * (4 * j);
+          out[0] = t0 + t2;
+          out[s] = mul(t1 + t3, w1);
+          out[2 * s] = mul(t0 - t2, w2);
+          out[3 * s] = mul(t1 - t3, w3);
+        }
+      }
+    } else {  // 3, 5 or another prime: a p-point DFT with w_p^(r t) = twiddle_[(r t mod p) n / p]
+      cplx y[16];
+      for (int j = 0; j < m; ++j)
+        for (int q = 0; q < s; ++q) {
+          for (int r = 0; r < p; ++r) y[r] = a[q + s * (j + r * m)];
+          for (int t = 0; t < p; ++t) {
+            cplx acc = y[0];
+            for (int r = 1; r < p; ++r) acc += mul(y[r], twiddle_[((r * t) % p) * (n / p)]);
+            b[q + s * (p * j + t)] = mul(acc, twiddle_[j * t * tstep]);
+          }
+        }
+    }
+    std::swap(a, b);
+    len = m, s *= p;
+  }
+  for (int k = 0; k < n; ++k) x[k * stride] = a[k];
 }
 
 void fft3d(std::vector<std::complex<double>>& g, int n0, int n1, int n2, int sign) {

@@ -16,8 +16,6 @@ class FFT1D {
   void transform(std::complex<double>* x, std::ptrdiff_t stride, std::complex<double>* work) const;
 
  private:
-  void recurse(const std::complex<double>* in, std::ptrdiff_t in_stride, std::complex<double>* out, int n,
-               size_t level, std::complex<double>* scratch) const;
   int n_;
   std::vector<int> factors_;
   std::vector<std::complex<double>> twiddle_;  // exp(sign 2 pi i j / n), j = 0 ... n-1
