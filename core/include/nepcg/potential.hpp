@@ -28,8 +28,10 @@ struct ForceResult {
   /// every observer need only the total.
   bool per_atom_virials = true;
   /// False: nothing will read the virial of this evaluation, so a potential may leave `virial`
-  /// and `virials` at zero (energies and forces are always complete).
+  /// and `virials` at zero (forces are always complete).
   bool compute_virial = true;
+  /// False: nothing will read the energies either; a potential may leave them incomplete.
+  bool compute_energy = true;
   /// Work space potentials may use during accumulate() (per-entry partial forces, ...). Kept by
   /// the caller between steps so that large buffers are not allocated every step.
   std::vector<double> scratch;

@@ -69,8 +69,9 @@ class Simulator {
   void read_restart(const std::string& path);
 
  private:
-  /// with_virial = false lets potentials skip the virial (steps where nothing reads it).
-  void compute_forces(bool with_virial = true);
+  /// observables = false lets potentials skip the energy and virial (steps where nothing reads
+  /// them: no observer samples, no barostat, not the last step of a run).
+  void compute_forces(bool observables = true);
   void kick(double dt);            // v += F/m dt for moving atoms
   void drift(double dt);           // x += v dt
   void nose_hoover_half(const Ensemble& e, double dt);   // MTK half step of the chain
@@ -90,7 +91,7 @@ class Simulator {
   NeighborList list_;
   ForceResult result_;
   bool forces_valid_ = false;
-  bool virial_valid_ = false;  // result_.virial belongs to the current forces
+  bool observables_valid_ = false;  // result_'s energy and virial belong to the current forces
   Random random_;
 
   long step_ = 0, run_step_ = 0, run_length_ = 0;

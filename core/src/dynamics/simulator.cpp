@@ -23,19 +23,19 @@ Simulator::Simulator(System system, std::shared_ptr<const Potential> potential, 
   moving_.assign(system_.size(), 1);
 }
 
-void Simulator::compute_forces(bool with_virial) {
+void Simulator::compute_forces(bool observables) {
   list_.update(system_.box, system_.positions);
   result_.reset(system_.size());
   result_.per_atom_virials = false;  // dynamics and observers use only the total virial
-  result_.compute_virial = with_virial;
+  result_.compute_virial = result_.compute_energy = observables;
   potential_->accumulate(system_, list_, result_);
   result_.sum_totals();
   forces_valid_ = true;
-  virial_valid_ = with_virial;
+  observables_valid_ = observables;
 }
 
 void Simulator::update_forces() {
-  if (!forces_valid_ || !virial_valid_) compute_forces();
+  if (!forces_valid_ || !observables_valid_) compute_forces();
 }
 
 const ForceResult& Simulator::forces() const {
@@ -252,11 +252,11 @@ void Simulator::run(long steps, const Ensemble& e, double dt, const std::vector<
     }
     if (e.deforms()) deform(e, dt);
     if (e.has_barostat()) barostat(e, dt);
-    // The virial is read by the barostat (next step), by observers sampling after this step and
-    // by whoever asks for the pressure after the run; other steps skip it (as LAMMPS does).
-    bool with_virial = e.has_barostat() || s + 1 == steps;
-    for (const auto& o : observers) with_virial |= (run_step_ + 1) % o->interval() == 0;
-    compute_forces(with_virial);
+    // Energy and virial are read by the barostat (the virial, next step), by observers sampling
+    // after this step and by whoever asks after the run; other steps skip them (as LAMMPS does).
+    bool observables = e.has_barostat() || s + 1 == steps;
+    for (const auto& o : observers) observables |= (run_step_ + 1) % o->interval() == 0;
+    compute_forces(observables);
     kick(0.5 * dt);
     if (nhc) nose_hoover_half(e, dt);
     if (obabo) langevin_o(0.5 * dt, e.tau_temperature);

@@ -90,6 +90,7 @@ void EAM::accumulate(const System& s, const NeighborList& list, ForceResult& out
   const double rhomax = (tables_.nrho - 1) * tables_.drho;
   const int nr = tables_.nr, nrho = tables_.nrho;
   const bool with_virial = out.compute_virial, split_virial = with_virial && out.per_atom_virials;
+  const bool with_energy = out.compute_energy;
   const bool one_element = tables_.elements.size() == 1;  // skips the per-neighbour type lookups
   int threads = 1;
 #ifdef _OPENMP
@@ -171,8 +172,7 @@ void EAM::accumulate(const System& s, const NeighborList& list, ForceResult& out
         const double phi = value(cz, p) * inv_d, phip = (slope(cz, p) - phi) * inv_d;
         const double fij = fp_i * dfb + 0.5 * phip, fji = fp[j] * dfa + 0.5 * phip;
         const double g = (fij + fji) * inv_d;
-        u_i += 0.5 * phi;
-        acc[kStride * j + 1] += 0.5 * phi;
+        if (with_energy) u_i += 0.5 * phi, acc[kStride * j + 1] += 0.5 * phi;
         double* aj = acc + kStride * j + 2;
         for (int c = 0; c < 3; ++c) F[c] += g * r[c], aj[c] -= g * r[c];
         if (with_virial) {

@@ -177,6 +177,7 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
     const double cut2 = rmax2, lj2 = rlj2, coul2 = rc2, excl_2 = excl2, a = alpha, k_e = ke;
     const double c12 = lj_c12_, c6 = lj_c6_, lj_shift = lj_shift_energy_, e_shift = e_shift_, f_shift = f_shift_;
     const bool is_ewald = ewald, a_s = as_erfc, virial = with_virial, split = split_virial;
+    const bool energy = out.compute_energy;
     const double* tab = table;
     const int* molecule = mol;
     const char* oxy = oxygen.data();
@@ -216,7 +217,7 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
         }
         const double g = dV * ir;
         double* aj = acc + kStride * j;
-        ai[0] += 0.5 * V, aj[0] += 0.5 * V;
+        if (energy) ai[0] += 0.5 * V, aj[0] += 0.5 * V;
         for (int c = 0; c < 3; ++c) ai[1 + c] += g * d[c], aj[1 + c] -= g * d[c];
         if (virial) {
           const double hg = split ? 0.5 * g : g;
