@@ -8,6 +8,7 @@
 #endif
 
 #include "ewald.hpp"
+#include "multiversion.hpp"
 #include "nepcg/error.hpp"
 #include "nepcg/water.hpp"
 
@@ -39,6 +40,93 @@ void add_pair(int i, int j, const Vec3& d, double r, double V, double dV, ForceR
       out.virials[9 * i + 3 * x + y] += w, out.virials[9 * j + 3 * x + y] += w;
     }
 }
+// erfc(x) = exp(-x^2) erfcx(x) with erfcx from the cubic Hermite table (see water.hpp).
+inline double erfc_table(const double* table, double x, double exp_mx2) {
+  if (!(x < kErfcxMax)) return std::erfc(x);
+  const double u = x * kErfcxPerUnit;
+  const int k = static_cast<int>(u);
+  const double t = u - k;
+  const double* c = table + 2 * k;  // f0, h f0', f1, h f1'
+  const double t2 = t * t, t3 = t2 * t;
+  const double v = (2 * t3 - 3 * t2 + 1) * c[0] + (t3 - 2 * t2 + t) * c[1] + (3 * t2 - 2 * t3) * c[2] + (t3 - t2) * c[3];
+  return v * exp_mx2;
+}
+
+// Arguments of the intermolecular pair loop (see FlexibleWater::accumulate).
+struct WaterPairArgs {
+  NeighborList::PairVectors pv;
+  const int64_t* half_offsets;
+  const char* oxygen;
+  const int* molecule;
+  const double* charge;
+  const double* erfcx_table;
+  double cut2, lj2, coul2, excl2, alpha, ke, c12, c6, lj_shift, e_shift, f_shift;
+  bool ewald, lammps_erfc, virial, split, energy;
+};
+
+// Pairs owned by atoms begin ... end-1, accumulated into acc (10 values per atom: U, F, W6).
+// Compiled for x86-64-v3 (AVX2/FMA) too where the compiler supports it, chosen at run time.
+NEPCG_MULTIVERSION
+void water_pairs(const WaterPairArgs& A, long long begin, long long end, double* acc) {
+  constexpr int kStride = 10;
+  const auto& pv = A.pv;
+  const double cut2 = A.cut2, lj2 = A.lj2, coul2 = A.coul2, excl_2 = A.excl2, a = A.alpha, k_e = A.ke;
+  const double c12 = A.c12, c6 = A.c6, lj_shift = A.lj_shift, e_shift = A.e_shift, f_shift = A.f_shift;
+  const bool is_ewald = A.ewald, a_s = A.lammps_erfc, virial = A.virial, split = A.split, energy = A.energy;
+  const double* tab = A.erfcx_table;
+  const int* molecule = A.molecule;
+  const char* oxy = A.oxygen;
+  const double* charge = A.charge;
+  const int64_t* ho = A.half_offsets;
+  for (long long i = begin; i < end; ++i) {
+      const bool oi = oxy[i];
+      const double qi = charge[i];
+      const int mi = molecule[i];
+      double ai[kStride] = {};  // atom i's sums stay in registers; added to acc at the end
+      for (int64_t h = ho[i]; h < ho[i + 1]; ++h) {
+        const int j = pv.neighbors[h];
+        const Vec3 d = pv(i, h);
+        const double r2 = dot(d, d);
+        if (r2 >= cut2 || (mi == molecule[j] && j != i && r2 < excl_2)) continue;
+        // One division per pair; everything else multiplies by 1/r.
+        const double r = std::sqrt(r2), ir = 1.0 / r, ir2 = ir * ir;
+        double V = 0.0, dV = 0.0;
+        {  // O-O Lennard-Jones, branch-free: an unpredictable 1-in-9 branch costs more than the terms
+          const bool lj = oi & (oxy[j] != 0) & (r2 < lj2);
+          const double b12 = lj ? c12 : 0.0, b6 = lj ? c6 : 0.0, shift = lj ? lj_shift : 0.0;
+          const double ir6 = ir2 * ir2 * ir2;
+          V += b12 * ir6 * ir6 - b6 * ir6 - shift;
+          dV += (-12.0 * b12 * ir6 * ir6 + 6.0 * b6 * ir6) * ir;
+        }
+        if (r2 < coul2) {
+          const double qq = k_e * qi * charge[j], ex = std::exp(-a * a * r2);
+          const double ec = a_s ? erfc_as(a * r, ex) : erfc_table(tab, a * r, ex);
+          const double gauss = kTwoOverSqrtPi * a * ex;
+          if (is_ewald) {
+            V += qq * ec * ir;
+            dV += qq * (-ec * ir2 - gauss * ir);
+          } else {
+            V += qq * (ec * ir - e_shift - r * f_shift);
+            dV += qq * (-ec * ir2 - gauss * ir - f_shift);
+          }
+        }
+        const double g = dV * ir;
+        double* aj = acc + kStride * j;
+        if (energy) ai[0] += 0.5 * V, aj[0] += 0.5 * V;
+        for (int c = 0; c < 3; ++c) ai[1 + c] += g * d[c], aj[1 + c] -= g * d[c];
+        if (virial) {
+          const double hg = split ? 0.5 * g : g;
+          const double w[6] = {hg * d[0] * d[0], hg * d[1] * d[1], hg * d[2] * d[2],
+                               hg * d[0] * d[1], hg * d[0] * d[2], hg * d[1] * d[2]};
+          for (int k = 0; k < 6; ++k) ai[4 + k] -= w[k];
+          if (split)
+            for (int k = 0; k < 6; ++k) aj[4 + k] -= w[k];
+        }
+      }
+      for (int k = 0; k < kStride; ++k) acc[kStride * i + k] += ai[k];
+    }
+}
+
 }  // namespace
 
 FlexibleWater::FlexibleWater(const WaterParameters& p) : p_(p) {
@@ -80,18 +168,6 @@ FlexibleWater::FlexibleWater(const WaterParameters& p) : p_(p) {
     f_shift_ = -(std::erfc(a * rc) / (rc * rc) + kTwoOverSqrtPi * a * std::exp(-a * a * rc * rc) / rc);
     e_shift_ = std::erfc(a * rc) / rc - f_shift_ * rc;
   }
-}
-
-// erfc(x) = exp(-x^2) erfcx(x) with erfcx from the cubic Hermite table (see water.hpp).
-inline double erfc_table(const double* table, double x, double exp_mx2) {
-  if (!(x < kErfcxMax)) return std::erfc(x);
-  const double u = x * kErfcxPerUnit;
-  const int k = static_cast<int>(u);
-  const double t = u - k;
-  const double* c = table + 2 * k;  // f0, h f0', f1, h f1'
-  const double t2 = t * t, t3 = t2 * t;
-  const double v = (2 * t3 - 3 * t2 + 1) * c[0] + (t3 - 2 * t2 + t) * c[1] + (3 * t2 - 2 * t3) * c[2] + (t3 - t2) * c[3];
-  return v * exp_mx2;
 }
 
 double FlexibleWater::cutoff() const {
@@ -142,9 +218,6 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
   const Vec3 h = s.box.thickness();
   for (int d = 0; d < 3; ++d)
     if (s.box.periodic(d)) excl2 = std::min(excl2, 0.25 * h[d] * h[d]);
-  const int* mol = topo.molecule.data();
-  const bool as_erfc = p_.lammps_erfc;
-  const double* table = erfcx_table_.data();
 
   // Intermolecular pairs: each unordered pair once (owner entries of the half list), adding to
   // both atoms (Newton's third law) in per-thread buffers that are summed in thread order (fixed
@@ -155,8 +228,6 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
   std::vector<char> oxygen(n);
   for (long long i = 0; i < n; ++i) oxygen[i] = is_o[s.types[i]];
   const auto pair_vector = list.half_pair_vectors(s.positions, s.box);
-  const double* charge = q.data();
-  const auto& hoff = list.half_offsets();
   int threads = 1;
 #ifdef _OPENMP
   threads = omp_get_max_threads();
@@ -164,6 +235,10 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
   constexpr int kStride = 10;
   const size_t per_thread = kStride * size_t(n);
   out.scratch.assign(per_thread * threads, 0.0);
+  const WaterPairArgs args{pair_vector, list.half_offsets().data(), oxygen.data(), topo.molecule.data(), q.data(),
+                           erfcx_table_.data(), rmax2, rlj2, rc2, excl2, alpha, ke, lj_c12_, lj_c6_,
+                           lj_shift_energy_, e_shift_, f_shift_, ewald, p_.lammps_erfc, with_virial,
+                           split_virial, out.compute_energy};
 #pragma omp parallel
   {
     int t = 0;
@@ -171,65 +246,13 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
     t = omp_get_thread_num();
 #endif
     double* acc = out.scratch.data() + per_thread * t;
-    // Thread-local copies of everything the pair loop reads: the compiler can keep them in
-    // registers (shared variables and members could alias the stores to acc).
-    const auto pv = pair_vector;
-    const double cut2 = rmax2, lj2 = rlj2, coul2 = rc2, excl_2 = excl2, a = alpha, k_e = ke;
-    const double c12 = lj_c12_, c6 = lj_c6_, lj_shift = lj_shift_energy_, e_shift = e_shift_, f_shift = f_shift_;
-    const bool is_ewald = ewald, a_s = as_erfc, virial = with_virial, split = split_virial;
-    const bool energy = out.compute_energy;
-    const double* tab = table;
-    const int* molecule = mol;
-    const char* oxy = oxygen.data();
-    const int64_t* ho = hoff.data();
-#pragma omp for schedule(static, 16)  // fixed atom->thread partition: deterministic sums
-    for (long long i = 0; i < n; ++i) {
-      const bool oi = oxy[i];
-      const double qi = charge[i];
-      const int mi = molecule[i];
-      double ai[kStride] = {};  // atom i's sums stay in registers; added to acc at the end
-      for (int64_t h = ho[i]; h < ho[i + 1]; ++h) {
-        const int j = pv.neighbors[h];
-        const Vec3 d = pv(i, h);
-        const double r2 = dot(d, d);
-        if (r2 >= cut2 || (mi == molecule[j] && j != i && r2 < excl_2)) continue;
-        // One division per pair; everything else multiplies by 1/r.
-        const double r = std::sqrt(r2), ir = 1.0 / r, ir2 = ir * ir;
-        double V = 0.0, dV = 0.0;
-        {  // O-O Lennard-Jones, branch-free: an unpredictable 1-in-9 branch costs more than the terms
-          const bool lj = oi & (oxy[j] != 0) & (r2 < lj2);
-          const double b12 = lj ? c12 : 0.0, b6 = lj ? c6 : 0.0, shift = lj ? lj_shift : 0.0;
-          const double ir6 = ir2 * ir2 * ir2;
-          V += b12 * ir6 * ir6 - b6 * ir6 - shift;
-          dV += (-12.0 * b12 * ir6 * ir6 + 6.0 * b6 * ir6) * ir;
-        }
-        if (r2 < coul2) {
-          const double qq = k_e * qi * charge[j], ex = std::exp(-a * a * r2);
-          const double ec = a_s ? erfc_as(a * r, ex) : erfc_table(tab, a * r, ex);
-          const double gauss = kTwoOverSqrtPi * a * ex;
-          if (is_ewald) {
-            V += qq * ec * ir;
-            dV += qq * (-ec * ir2 - gauss * ir);
-          } else {
-            V += qq * (ec * ir - e_shift - r * f_shift);
-            dV += qq * (-ec * ir2 - gauss * ir - f_shift);
-          }
-        }
-        const double g = dV * ir;
-        double* aj = acc + kStride * j;
-        if (energy) ai[0] += 0.5 * V, aj[0] += 0.5 * V;
-        for (int c = 0; c < 3; ++c) ai[1 + c] += g * d[c], aj[1 + c] -= g * d[c];
-        if (virial) {
-          const double hg = split ? 0.5 * g : g;
-          const double w[6] = {hg * d[0] * d[0], hg * d[1] * d[1], hg * d[2] * d[2],
-                               hg * d[0] * d[1], hg * d[0] * d[2], hg * d[1] * d[2]};
-          for (int k = 0; k < 6; ++k) ai[4 + k] -= w[k];
-          if (split)
-            for (int k = 0; k < 6; ++k) aj[4 + k] -= w[k];
-        }
-      }
-      for (int k = 0; k < kStride; ++k) acc[kStride * i + k] += ai[k];
-    }
+    int nt = 1;
+#ifdef _OPENMP
+    nt = omp_get_num_threads();
+#endif
+    // Contiguous atom ranges per thread (fixed partition: deterministic sums).
+    water_pairs(args, n * t / nt, n * (t + 1) / nt, acc);
+#pragma omp barrier
     // Sum the thread buffers in thread order (+ the DSF self energy).
 #pragma omp for schedule(static)
     for (long long i = 0; i < n; ++i) {

@@ -1,0 +1,16 @@
+// Internal: NEPCG_MULTIVERSION compiles a hot function twice, for baseline x86-64 and for
+// x86-64-v3 (AVX2, FMA), and picks one at load time (GCC target_clones, Linux/glibc ifunc), so
+// a portable wheel still uses FMA where the CPU has it. Results differ between the two at
+// round-off (fused multiply-adds); on a given machine they are deterministic.
+// Define NEPCG_NO_MULTIVERSION to build only the baseline version.
+//
+// The attribute must sit on a plain function: code in OpenMP parallel regions is outlined into
+// functions that do not inherit it, so call the multiversioned function from inside the region.
+#pragma once
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(NEPCG_NO_MULTIVERSION)
+#define NEPCG_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define NEPCG_MULTIVERSION
+#endif
