@@ -24,6 +24,8 @@ namespace {
 
 int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
+constexpr int kMaxReach = 8;  // per-atom bin pruning up to this many bins each way
+
 struct Axis {
   bool periodic;
   int bins;       // number of bins
@@ -126,6 +128,13 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
   for (int a = 0; a < 3; ++a) scale += norm(Vec3{cell[a][0], cell[a][1], cell[a][2]});
   const double r_screen = r_list + 1e-12 * scale + 1e-12;
   const double r2_screen = r_screen * r_screen;
+  const double r_sure = std::max(0.0, r_list - (1e-12 * scale + 1e-12));  // surely inside below this
+  const double r2_sure = r_sure * r_sure;
+  const double rs2_margin = 4.0 * r_sec * (1e-12 * scale + 1e-12) + 1e-300;
+
+  // (per-atom gaps need the reach bounded; tiny boxes scan many images of few bins)
+  bool per_atom_gaps = true;
+  for (int a = 0; a < 3; ++a) per_atom_gaps &= ax[a].reach <= kMaxReach;
 
   // Stencil: bin offsets whose bins can hold a point within r_list of some point of the centre
   // bin. Along axis a two bins |o| apart are at least (|o| - 1) w_a apart (w_a: the bins'
@@ -221,9 +230,26 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
     for (size_t qi = begin; qi < end; ++qi) {
       const size_t i = bin_atoms[qi];
       near_j.clear(), far_j.clear(), near_s.clear(), far_s.clear();
+      const int64_t atom_start = static_cast<int64_t>(out_j.size());
       const int b[3] = {bin_of(i, 0), bin_of(i, 1), bin_of(i, 2)};
       const double wi[3] = {wrapped(i, 0), wrapped(i, 1), wrapped(i, 2)};
+      // Distance from atom i to the bins o away along each axis (its place inside its own bin
+      // counts): bins of the stencil beyond r for this atom are skipped.
+      double gap[3][2 * kMaxReach + 1] = {};
+      for (int a = 0; a < 3 && per_atom_gaps; ++a) {
+        const Axis& A = ax[a];
+        const double w = A.width > 0 ? A.width * h[a] / A.bins : 0.0;  // bin thickness, Å
+        double u = A.width > 0 ? (s[3 * i + a] - A.lo) / A.width * A.bins - b[a] : 0.0;  // 0 ... 1 in the bin
+        u = std::min(std::max(u, 0.0), 1.0);
+        for (int o = -A.reach; o <= A.reach; ++o)
+          gap[a][o + A.reach] = o > 0 ? (o - u) * w : o < 0 ? (-o - 1 + u) * w : 0.0;
+      }
       for (const auto& o : stencil) {
+        if (per_atom_gaps) {
+          const double g0 = gap[0][o[0] + ax[0].reach], g1 = gap[1][o[1] + ax[1].reach], g2 = gap[2][o[2] + ax[2].reach];
+          if ((orthorhombic ? g0 * g0 + g1 * g1 + g2 * g2 : std::max(g0 * g0, std::max(g1 * g1, g2 * g2))) >= r2_screen)
+            continue;
+        }
         int c[3], m[3];
         bool inside = true;
         for (int a = 0; a < 3; ++a) {
@@ -242,39 +268,52 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
         const int bin = (c[0] * ax[1].bins + c[1]) * ax[2].bins + c[2];
         for (int q = bin_start[bin]; q < bin_start[bin + 1]; ++q) {
           const double d0 = bx[3 * q] - base[0], d1 = bx[3 * q + 1] - base[1], d2c = bx[3 * q + 2] - base[2];
-          if (d0 * d0 + d1 * d1 + d2c * d2c >= r2_screen) continue;
+          double d2 = d0 * d0 + d1 * d1 + d2c * d2c;
+          if (d2 >= r2_screen) continue;
           const int j = bin_atoms[q];
           if (j == static_cast<int>(i) && m[0] == 0 && m[1] == 0 && m[2] == 0) continue;
           // Image shift relative to the unwrapped input positions.
           const int s0 = m[0] - bimage[3 * q] + image[3 * i];
           const int s1 = m[1] - bimage[3 * q + 1] + image[3 * i + 1];
           const int s2 = m[2] - bimage[3 * q + 2] + image[3 * i + 2];
-          // The decision uses r_ij exactly as pair_vector() computes it, which is antisymmetric
-          // bit for bit: a pair at the cutoff within round-off is in both atoms' lists or neither.
-          double d2 = 0.0;
-          for (int k = 0; k < 3; ++k) {
-            double d = x[3 * j + k] - x[3 * i + k];
-            if (s0 | s1 | s2) d += s0 * cell[0][k] + s1 * cell[1][k] + s2 * cell[2][k];
-            d2 += d * d;
+          // Near the cutoffs the decision uses r_ij exactly as pair_vector() computes it, which is
+          // antisymmetric bit for bit: a pair at the cutoff within round-off is in both atoms'
+          // lists or neither.
+          if (d2 > r2_sure || (rs2 > 0 && std::fabs(d2 - rs2) < rs2_margin)) {
+            d2 = 0.0;
+            for (int k = 0; k < 3; ++k) {
+              double d = x[3 * j + k] - x[3 * i + k];
+              if (s0 | s1 | s2) d += s0 * cell[0][k] + s1 * cell[1][k] + s2 * cell[2][k];
+              d2 += d * d;
+            }
+            if (d2 >= r2) continue;
           }
-          if (d2 >= r2) continue;
-          const bool near = d2 < rs2;
-          (near ? near_j : far_j).push_back(j);
-          auto& sv = near ? near_s : far_s;
-          sv.push_back(s0), sv.push_back(s1), sv.push_back(s2);
+          if (s0 > 32767 || s0 < -32767 || s1 > 32767 || s1 < -32767 || s2 > 32767 || s2 < -32767) shift_overflow = true;
+          if (rs2 > 0) {  // secondary neighbours first: collected apart, appended below
+            const bool near = d2 < rs2;
+            (near ? near_j : far_j).push_back(j);
+            auto& sv = near ? near_s : far_s;
+            sv.push_back(s0), sv.push_back(s1), sv.push_back(s2);
+          } else {
+            out_j.push_back(j);
+            out_s.push_back(static_cast<int16_t>(s0)), out_s.push_back(static_cast<int16_t>(s1));
+            out_s.push_back(static_cast<int16_t>(s2));
+          }
         }
       }
-      counts[i] = static_cast<int>(near_j.size() + far_j.size());
-      num_secondary_[i] = static_cast<int>(near_j.size());
       thread_of[i] = t;
-      start_in_thread[i] = static_cast<int64_t>(out_j.size());
-      out_j.insert(out_j.end(), near_j.begin(), near_j.end());
-      out_j.insert(out_j.end(), far_j.begin(), far_j.end());
-      for (auto* sv : {&near_s, &far_s})
-        for (int v : *sv) {
-          if (v > 32767 || v < -32767) shift_overflow = true;
-          out_s.push_back(static_cast<int16_t>(v));
-        }
+      if (rs2 > 0) {
+        counts[i] = static_cast<int>(near_j.size() + far_j.size());
+        num_secondary_[i] = static_cast<int>(near_j.size());
+        start_in_thread[i] = static_cast<int64_t>(out_j.size());
+        out_j.insert(out_j.end(), near_j.begin(), near_j.end());
+        out_j.insert(out_j.end(), far_j.begin(), far_j.end());
+        for (auto* sv : {&near_s, &far_s})
+          for (int v : *sv) out_s.push_back(static_cast<int16_t>(v));
+      } else {
+        counts[i] = static_cast<int>(out_j.size() - atom_start);
+        start_in_thread[i] = atom_start;
+      }
     }
   }
   if (shift_overflow) throw InputError("NeighborList: image shift too large; wrap the positions into the box");
