@@ -163,17 +163,19 @@ void pme_reciprocal(const System& s, const std::vector<double>& q, const EwaldSe
 
   // Charge assignment (serial over atoms: a deterministic sum).
   std::vector<cplx> Q(ng, 0.0);
+  std::vector<int> z_index(p);
   for (long long i = 0; i < n; ++i) {
     const double* t0 = &th[(3 * i) * p];
     const double* t1 = &th[(3 * i + 1) * p];
     const double* t2 = &th[(3 * i + 2) * p];
+    for (int c = 0; c < p; ++c) z_index[c] = wrap_index(base[3 * i + 2] - c, K2);
     for (int a = 0; a < p; ++a) {
       const int g0 = wrap_index(base[3 * i] - a, K0);
       for (int b = 0; b < p; ++b) {
         const int g1 = wrap_index(base[3 * i + 1] - b, K1);
         const double w01 = q[i] * t0[a] * t1[b];
         cplx* row = &Q[(static_cast<long long>(g0) * K1 + g1) * K2];
-        for (int c = 0; c < p; ++c) row[wrap_index(base[3 * i + 2] - c, K2)] += w01 * t2[c];
+        for (int c = 0; c < p; ++c) row[z_index[c]] += w01 * t2[c];
       }
     }
   }
@@ -253,13 +255,15 @@ void pme_reciprocal(const System& s, const std::vector<double>& q, const EwaldSe
     const double* d1 = &dth[(3 * i + 1) * p];
     const double* d2 = &dth[(3 * i + 2) * p];
     double phi = 0.0, du[3] = {0, 0, 0}, w[6] = {0, 0, 0, 0, 0, 0};  // w: xx yy zz xy xz yz
+    int zi[16];
+    for (int c = 0; c < p; ++c) zi[c] = wrap_index(base[3 * i + 2] - c, K2);
     for (int a = 0; a < p; ++a) {
       const int g0 = wrap_index(base[3 * i] - a, K0);
       for (int b = 0; b < p; ++b) {
         const int g1 = wrap_index(base[3 * i + 1] - b, K1);
         const long long row = (static_cast<long long>(g0) * K1 + g1) * K2;
         for (int c = 0; c < p; ++c) {
-          const long long gi = row + wrap_index(base[3 * i + 2] - c, K2);
+          const long long gi = row + zi[c];
           const double wt = t0[a] * t1[b] * t2[c];
           const double P = G[0][gi].real();
           phi += wt * P;
