@@ -131,6 +131,7 @@ class NeighborList {
   // Views derived from the list on first use (mutable: computed inside const accessors).
   void compute_reverse() const;
   void compute_half() const;
+  void ensure_view(bool& ready, void (NeighborList::*compute)() const) const;
   struct Views {
     std::mutex mutex;
     bool reverse_ready = false, half_ready = false;

@@ -332,7 +332,9 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
 
   // Shift codes (see PairVectors).
   int reach = 0;
-  for (int16_t v : shifts_) reach = std::max(reach, std::abs(static_cast<int>(v)));
+#pragma omp parallel for schedule(static) reduction(max : reach)
+  for (long long k = 0; k < static_cast<long long>(shifts_.size()); ++k)
+    reach = std::max(reach, std::abs(static_cast<int>(shifts_[k])));
   shift_reach_ = reach;
   if (reach <= kMaxShiftReach) {
     const int w = 2 * reach + 1;
@@ -379,22 +381,23 @@ NeighborList::PairVectors NeighborList::with_shift_table(PairVectors v, const ui
   return v;
 }
 
-// Reverse entries: built on first use after each build (only many-body potentials need them).
-const std::vector<int64_t>& NeighborList::reverse() const {
+// Derived views are built on first use after each build (only many-body potentials need the
+// reverse entries, only pair potentials the half list).
+void NeighborList::ensure_view(bool& ready, void (NeighborList::*compute)() const) const {
   std::lock_guard<std::mutex> lock(views_.mutex);
-  if (!views_.reverse_ready) {
-    compute_reverse();
-    views_.reverse_ready = true;
+  if (!ready) {
+    (this->*compute)();
+    ready = true;
   }
+}
+
+const std::vector<int64_t>& NeighborList::reverse() const {
+  ensure_view(views_.reverse_ready, &NeighborList::compute_reverse);
   return reverse_;
 }
 
 const std::vector<int64_t>& NeighborList::half_offsets() const {
-  std::lock_guard<std::mutex> lock(views_.mutex);
-  if (!views_.half_ready) {
-    compute_half();
-    views_.half_ready = true;
-  }
+  ensure_view(views_.half_ready, &NeighborList::compute_half);
   return half_offsets_;
 }
 
@@ -458,11 +461,13 @@ void NeighborList::compute_half() const {
   // Owner entries of every pair.
   const size_t n = num_atoms_;
   half_offsets_.assign(n + 1, 0);
-  for (size_t i = 0; i < n; ++i) {
+#pragma omp parallel for schedule(static)
+  for (long long i = 0; i < static_cast<long long>(n); ++i) {
     int64_t c = 0;
     for (int64_t p = offsets_[i]; p < offsets_[i + 1]; ++p) c += owns_pair(i, neighbors_[p], &shifts_[3 * p]);
-    half_offsets_[i + 1] = half_offsets_[i] + c;
+    half_offsets_[i + 1] = c;
   }
+  for (size_t i = 0; i < n; ++i) half_offsets_[i + 1] += half_offsets_[i];
   half_entries_.resize(half_offsets_[n]);
 #pragma omp parallel for schedule(static)
   for (long long i = 0; i < static_cast<long long>(n); ++i) {
