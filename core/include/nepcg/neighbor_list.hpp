@@ -73,14 +73,11 @@ class NeighborList {
   Vec3 pair_vector(size_t i, int64_t p, const std::vector<double>& positions, const Box& box) const {
     const int j = neighbors_[p];
     const int16_t* n = &shifts_[3 * p];
+    const Mat3& h = box.cell();
     Vec3 r;
-    for (int c = 0; c < 3; ++c) r[c] = positions[3 * j + c] - positions[3 * i + c];
-    // Most pairs lie in the same image; skipping the cell product for them is a large share of
-    // a pair potential's time.
-    if (n[0] | n[1] | n[2]) {
-      const Mat3& h = box.cell();
-      for (int c = 0; c < 3; ++c) r[c] += n[0] * h[0][c] + n[1] * h[1][c] + n[2] * h[2][c];
-    }
+    // (x_j - x_i) + n . H, in this order: PairVectors' shift tables give the same bits
+    for (int c = 0; c < 3; ++c)
+      r[c] = (positions[3 * j + c] - positions[3 * i + c]) + (n[0] * h[0][c] + n[1] * h[1][c] + n[2] * h[2][c]);
     return r;
   }
 
@@ -105,8 +102,7 @@ class NeighborList {
         return r;
       }
       const int16_t* n = shifts + 3 * p;
-      if (n[0] | n[1] | n[2])
-        for (int c = 0; c < 3; ++c) r[c] += n[0] * h[0][c] + n[1] * h[1][c] + n[2] * h[2][c];
+      for (int c = 0; c < 3; ++c) r[c] += n[0] * h[0][c] + n[1] * h[1][c] + n[2] * h[2][c];
       return r;
     }
   };

@@ -282,8 +282,7 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
           if (d2 > r2_sure || (rs2 > 0 && std::fabs(d2 - rs2) < rs2_margin)) {
             d2 = 0.0;
             for (int k = 0; k < 3; ++k) {
-              double d = x[3 * j + k] - x[3 * i + k];
-              if (s0 | s1 | s2) d += s0 * cell[0][k] + s1 * cell[1][k] + s2 * cell[2][k];
+              const double d = (x[3 * j + k] - x[3 * i + k]) + (s0 * cell[0][k] + s1 * cell[1][k] + s2 * cell[2][k]);
               d2 += d * d;
             }
             if (d2 >= r2) continue;
