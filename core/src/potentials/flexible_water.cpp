@@ -52,6 +52,9 @@ inline double erfc_table(const double* table, double x, double exp_mx2) {
   return v * exp_mx2;
 }
 
+// Per-atom accumulators of the intermolecular pair loop: U, F (3), W (xx yy zz xy xz yz).
+constexpr int kStride = 10;
+
 // Arguments of the intermolecular pair loop (see FlexibleWater::accumulate).
 struct WaterPairArgs {
   NeighborList::PairVectors pv;
@@ -68,7 +71,6 @@ struct WaterPairArgs {
 // Compiled for x86-64-v3 (AVX2/FMA) too where the compiler supports it, chosen at run time.
 NEPCG_MULTIVERSION
 void water_pairs(const WaterPairArgs& A, long long begin, long long end, double* acc) {
-  constexpr int kStride = 10;
   const auto& pv = A.pv;
   const double cut2 = A.cut2, lj2 = A.lj2, coul2 = A.coul2, excl_2 = A.excl2, a = A.alpha, k_e = A.ke;
   const double c12 = A.c12, c6 = A.c6, lj_shift = A.lj_shift, e_shift = A.e_shift, f_shift = A.f_shift;
@@ -232,7 +234,6 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
 #ifdef _OPENMP
   threads = omp_get_max_threads();
 #endif
-  constexpr int kStride = 10;
   const size_t per_thread = kStride * size_t(n);
   out.scratch.assign(per_thread * threads, 0.0);
   const WaterPairArgs args{pair_vector, list.half_offsets().data(), oxygen.data(), topo.molecule.data(), q.data(),
