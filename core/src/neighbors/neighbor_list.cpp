@@ -32,6 +32,7 @@ struct Axis {
   int reach;      // bin offsets scanned on each side
   double lo;      // fractional coordinate of the first bin edge
   double width;   // fractional width of the whole binned range
+  double thickness;  // Å between a bin's two faces (0 for a flat range)
 };
 
 }  // namespace
@@ -119,6 +120,7 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
       A.reach = extent > 0 ? static_cast<int>(std::floor(r_list * A.bins / extent)) + 1 : 0;
       A.reach = std::min(A.reach, A.bins - 1);
     }
+    A.thickness = A.width > 0 ? extent / A.bins : 0.0;
   }
 
   // The bin scan screens candidates with positions brought into the cell, whose round-off
@@ -151,8 +153,7 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
         const int o[3] = {o0, o1, o2};
         double sum2 = 0.0, largest = 0.0;
         for (int a = 0; a < 3; ++a) {
-          const double w = ax[a].bins > 0 && ax[a].width > 0 ? ax[a].width * h[a] / ax[a].bins : 0.0;
-          const double gap = std::max(std::abs(o[a]) - 1, 0) * w;
+          const double gap = std::max(std::abs(o[a]) - 1, 0) * ax[a].thickness;
           sum2 += gap * gap, largest = std::max(largest, gap);
         }
         if ((orthorhombic ? sum2 : largest * largest) >= r2_screen) continue;
@@ -238,7 +239,7 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
       double gap[3][2 * kMaxReach + 1] = {};
       for (int a = 0; a < 3 && per_atom_gaps; ++a) {
         const Axis& A = ax[a];
-        const double w = A.width > 0 ? A.width * h[a] / A.bins : 0.0;  // bin thickness, Å
+        const double w = A.thickness;
         double u = A.width > 0 ? (s[3 * i + a] - A.lo) / A.width * A.bins - b[a] : 0.0;  // 0 ... 1 in the bin
         u = std::min(std::max(u, 0.0), 1.0);
         for (int o = -A.reach; o <= A.reach; ++o)

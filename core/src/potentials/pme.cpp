@@ -163,8 +163,8 @@ void pme_reciprocal(const System& s, const std::vector<double>& q, const EwaldSe
 
   // Charge assignment (serial over atoms: a deterministic sum).
   std::vector<cplx> Q(ng, 0.0);
-  std::vector<int> z_index(p);
   for (long long i = 0; i < n; ++i) {
+    int z_index[16];  // wrapped z grid indices of this atom (order <= 10)
     const double* t0 = &th[(3 * i) * p];
     const double* t1 = &th[(3 * i + 1) * p];
     const double* t2 = &th[(3 * i + 2) * p];
@@ -255,7 +255,7 @@ void pme_reciprocal(const System& s, const std::vector<double>& q, const EwaldSe
     const double* d1 = &dth[(3 * i + 1) * p];
     const double* d2 = &dth[(3 * i + 2) * p];
     double phi = 0.0, du[3] = {0, 0, 0}, w[6] = {0, 0, 0, 0, 0, 0};  // w: xx yy zz xy xz yz
-    int zi[16];
+    int zi[16];  // wrapped z grid indices of this atom (order <= 10)
     for (int c = 0; c < p; ++c) zi[c] = wrap_index(base[3 * i + 2] - c, K2);
     for (int a = 0; a < p; ++a) {
       const int g0 = wrap_index(base[3 * i] - a, K0);
