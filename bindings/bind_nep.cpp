@@ -6,7 +6,11 @@
 
 #include "common.hpp"
 #include "nepcg/error.hpp"
+#include "nepcg/config.hpp"
 #include "nepcg/nep.hpp"
+#if NEPCG_HAVE_CUDA_BUILD
+#include "nepcg/gpu_nep.hpp"
+#endif
 
 using nepcg::NepModel;
 
@@ -111,4 +115,47 @@ void init_nep(nb::module_& m) {
             return owned(std::move(d), {s.size(), dim});
           },
           nb::arg("system"), nb::arg("scaled") = false);
+
+#if NEPCG_HAVE_CUDA_BUILD
+  m.def(
+      "gpu_available",
+      [] {
+        std::string why;
+        const bool ok = nepcg::gpu_available(&why);
+        return nb::make_tuple(ok, why);
+      },
+      "(True, '') when a CUDA device is usable, else (False, reason).");
+  nb::class_<nepcg::GpuNEP, nepcg::Potential>(m, "GpuNEP", "NEP evaluator on a CUDA GPU (double precision).")
+      .def(nb::init<NepModel, double>(), nb::arg("model"), nb::arg("skin") = 1.0)
+      .def_prop_ro("model", [](const nepcg::GpuNEP& p) { return p.model(); })
+      .def_prop_ro("device_name", &nepcg::GpuNEP::device_name)
+      .def_prop_ro("neighbor_list_builds", &nepcg::GpuNEP::neighbor_list_builds)
+      .def_prop_ro("neighbor_capacity", &nepcg::GpuNEP::neighbor_capacity)
+      .def(
+          "compute_on_device",
+          [](const nepcg::GpuNEP& p, const nepcg::System& s, bool per_atom_virials) {
+            nepcg::ForceResult r;
+            {
+              nb::gil_scoped_release release;
+              r = p.compute_on_device(s, per_atom_virials);
+            }
+            return result_dict(std::move(r));
+          },
+          nb::arg("system"), nb::arg("per_atom_virials") = true,
+          "Like Potential.compute, with the neighbour list built on the device.")
+      .def(
+          "descriptors",
+          [](const nepcg::GpuNEP& p, const nepcg::System& s, bool scaled) {
+            std::vector<double> d;
+            {
+              nb::gil_scoped_release release;
+              d = p.cpu().descriptors(s, scaled);
+            }
+            const size_t dim = p.model().dim();
+            return owned(std::move(d), {s.size(), dim});
+          },
+          nb::arg("system"), nb::arg("scaled") = false);
+#else
+  m.def("gpu_available", [] { return nb::make_tuple(false, std::string("CUDA backend not compiled")); });
+#endif
 }

@@ -14,8 +14,6 @@
 
 using nepcg::Potential;
 
-namespace {
-
 nb::dict result_dict(nepcg::ForceResult&& r) {
   const size_t n = r.energies.size();
   nb::dict d;
@@ -28,8 +26,6 @@ nb::dict result_dict(nepcg::ForceResult&& r) {
   d["virials"] = owned(std::move(r.virials), {n, 9});
   return d;
 }
-
-}  // namespace
 
 void init_potentials(nb::module_& m) {
   nb::class_<Potential>(m, "Potential", "Base class of every potential (energies eV, forces eV/Å, virials eV).")

@@ -18,6 +18,12 @@ void init_simulator(nb::module_& m);
 void init_training(nb::module_& m);
 void init_water(nb::module_& m);
 
+namespace nepcg {
+struct ForceResult;
+}
+/// energy, energies, forces, virials (per atom) and virial (total) as a dict of numpy arrays.
+nb::dict result_dict(nepcg::ForceResult&& r);
+
 
 /// A numpy array that owns (and frees) the moved-in vector.
 template <class T>

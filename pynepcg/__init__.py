@@ -7,7 +7,7 @@ from . import _core
 from ._core import Box, NeighborList, System, get_num_threads, set_num_threads
 from .errors import FileFormatError, InputError
 from . import system as _system  # installs System.info / System.arrays and conversions
-from . import ensembles, io, observers, structures
+from . import device, ensembles, io, observers, structures
 from .simulator import Simulator
 from . import trainer
 from .trainer import Trainer
@@ -38,6 +38,7 @@ __all__ = [
     "Mapper",
     "mapping",
     "datagen",
+    "device",
     "trainer",
     "cmake_dir",
     "ensembles",

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import _core
 from ._core import NepModel, parse_nep_model, read_nep_model
+from .device import resolve_device
 from .system import System, from_ase
 
 __all__ = ["EAM", "LennardJones", "NEP", "NepModel", "Potential", "Result", "Sum", "Tersoff", "as_system",
@@ -108,20 +109,35 @@ class Sum(Potential):
 
 
 class NEP(Potential):
-    """A NEP model evaluated on the CPU in double precision (OpenMP).
+    """A NEP model evaluated in double precision on the CPU (OpenMP) or on a CUDA GPU.
 
     ``model``: a path to a GPUMD ``nep.txt`` (NEP3/NEP4/NEP5, with or without ZBL) or a
-    :class:`NepModel`.
+    :class:`NepModel`. ``device``: "cpu", "cuda" or "auto" (the GPU when one is usable; see
+    :mod:`pynepcg.device`). Both devices run the same maths and agree to round-off; on the GPU the
+    neighbour list is built on the device too, and a :class:`~pynepcg.Simulator` runs the steps of
+    thermostat-only ensembles there without returning to the host between samples.
+    ``skin`` (Å): Verlet-list skin.
     """
 
-    def __init__(self, model, skin: float = 0.5):
+    def __init__(self, model, skin: float = 0.5, device: str = "auto"):
         if isinstance(model, (str, os.PathLike)):
-            cpp = _core.NEP(str(model))
-        elif isinstance(model, NepModel):
-            cpp = _core.NEP(model)
-        else:
+            model = read_nep_model(str(model))
+        elif not isinstance(model, NepModel):
             raise TypeError("NEP: expected a path to nep.txt or a NepModel")
+        self.device = resolve_device(device)
+        cpp = _core.GpuNEP(model, float(skin)) if self.device == "cuda" else _core.NEP(model)
         super().__init__(cpp, skin)
+
+    def to(self, device: str) -> "NEP":
+        """The same model on another device ("cpu", "cuda" or "auto"); self if already there."""
+        return self if resolve_device(device) == self.device else NEP(self.model, self.skin, device)
+
+    def compute(self, structure, per_atom_virials: bool = True) -> Result:
+        if self.device != "cuda":
+            return super().compute(structure, per_atom_virials)
+        s = as_system(structure)
+        r = self._cpp.compute_on_device(s, bool(per_atom_virials))
+        return Result(r["energy"], r["energies"], r["forces"], r["virial"], r["virials"], s.box.volume)
 
     @property
     def model(self) -> NepModel:
@@ -139,7 +155,8 @@ class NEP(Potential):
 
     def __repr__(self) -> str:
         m = self._cpp.model
-        return f"NEP(nep{m.version}, elements={list(m.elements)}, cutoff={m.cutoff_radial[0]:g}/{m.cutoff_angular[0]:g} A)"
+        return (f"NEP(nep{m.version}, elements={list(m.elements)}, cutoff={m.cutoff_radial[0]:g}/"
+                f"{m.cutoff_angular[0]:g} A, device={self.device!r})")
 
 
 class LennardJones(Potential):

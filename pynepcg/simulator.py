@@ -7,26 +7,35 @@ from __future__ import annotations
 
 from . import _core
 from .ensembles import NVE
-from .potentials import Potential, as_system
+from .potentials import NEP, Potential, as_system
 
 __all__ = ["Simulator"]
 
 
 class Simulator:
-    """MD engine. ``device``: "cpu", "cuda" or "auto". This version has no CUDA MD backend yet:
-    "auto" runs on the CPU and "cuda" raises. ``skin`` (Å): Verlet-list skin. ``seed``: every stochastic part
-    (initial velocities, thermostats, barostats); the same seed gives the same trajectory."""
+    """MD engine. ``device``: where the forces and, for thermostat-only ensembles, the steps run:
+    "auto" keeps the potential's own device (a NEP on "auto" uses the GPU when one is usable),
+    "cpu" or "cuda" moves a NEP there (classical potentials run on the CPU only). On the GPU, NVE,
+    Berendsen, Bussi and Langevin runs advance between observer samples without returning to the
+    host; barostats, deformation, fixed atoms, bead constraints and Nose-Hoover chains integrate on
+    the CPU with forces from the GPU. ``skin`` (Å): Verlet-list skin. ``seed``: every stochastic
+    part (initial velocities, thermostats, barostats); the same seed gives the same trajectory on
+    the same device."""
 
     def __init__(self, system, potential: Potential, device: str = "auto", skin: float = 1.0, seed: int = 0):
         if not isinstance(potential, Potential):
             raise TypeError("Simulator: potential must be a pynepcg potential (NEP, EAM, Tersoff, ...)")
-        info = _core.build_info()
         if device not in ("auto", "cpu", "cuda"):
             raise ValueError("Simulator: device must be 'auto', 'cpu' or 'cuda'")
-        if device == "cuda":
-            raise RuntimeError("Simulator: the CUDA MD backend is not available in this version "
-                               f"(CUDA compiled: {info['cuda_compiled']}, GPUs: {info['gpus']}); use device='cpu'")
-        self.device = "cpu"
+        if isinstance(potential, NEP):
+            if device != "auto":
+                potential = potential.to(device)
+            self.device = potential.device
+        elif device == "cuda":
+            raise ValueError(f"Simulator: {type(potential).__name__} runs on the CPU only; use device='cpu' "
+                             "(NEP models run on the GPU)")
+        else:
+            self.device = "cpu"
         self.potential = potential
         self._cpp = _core.Simulator(as_system(system).copy(), potential._cpp, float(skin), int(seed))
 

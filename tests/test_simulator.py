@@ -889,9 +889,18 @@ def test_species_missing_from_potential(pot):
         sim.run(1, ens.NVE(), 1.0)
 
 
-def test_cuda_device_without_backend(gold):
-    with pytest.raises(RuntimeError, match="cpu"):
+def test_device_choice_errors(gold, tmp_path):
+    # Classical potentials run on the CPU only; asking for the GPU says so.
+    with pytest.raises(ValueError, match="CPU only"):
         pynepcg.Simulator(structures.fcc("Au", 4.08, (2, 2, 2)), gold, device="cuda")
+    if not pynepcg.device.gpu_available()[0]:
+        # Without a usable GPU, device="cuda" names the reason and "auto" falls back to the CPU.
+        model = write_random_nep(tmp_path / "nep.txt", elements=("Au",))
+        with pytest.raises(RuntimeError, match="no GPU can be used"):
+            pynepcg.NEP(model, device="cuda")
+        assert pynepcg.NEP(model, device="auto").device == "cpu"
+        sim = pynepcg.Simulator(structures.fcc("Au", 4.08, (2, 2, 2)), pynepcg.NEP(model))
+        assert sim.device == "cpu"
     with pytest.raises(ValueError):
         pynepcg.Simulator(structures.fcc("Au", 4.08, (2, 2, 2)), gold, device="gpu")
     with pytest.raises(TypeError):

@@ -20,6 +20,14 @@ class NepTables {
   /// A view of `model` (which must outlive the view) with these tables.
   kernels::NepView view(const NepModel& model) const;
 
+  // The tables themselves (a backend copies them to its own memory).
+  const std::vector<double>& weights() const { return weights_; }
+  const std::vector<double>& norms() const { return norms_; }
+  const std::vector<kernels::ManyBodyTerm>& many_body_terms() const { return terms_; }
+  const std::vector<kernels::ThreeJEntry>& three_j() const { return three_j_; }
+  const std::vector<int>& atomic_numbers() const { return atomic_numbers_; }
+  const std::vector<double>& zbl_radii() const { return zbl_radii_; }
+
  private:
   std::vector<double> weights_, norms_;
   std::vector<kernels::ManyBodyTerm> terms_;
@@ -50,6 +58,7 @@ class NEP : public Potential {
   /// system has a species the model does not have.
   std::vector<int> type_map(const System& system) const;
   kernels::NepView view() const { return tables_.view(model_); }
+  const NepTables& tables() const { return tables_; }
 
  private:
   NepModel model_;

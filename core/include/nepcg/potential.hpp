@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "nepcg/ensemble.hpp"
 #include "nepcg/neighbor_list.hpp"
 #include "nepcg/system.hpp"
 
@@ -42,6 +43,28 @@ struct ForceResult {
   void sum_totals();
 };
 
+/// A stretch of velocity-Verlet steps that a GPU potential runs without returning to the host
+/// (see Potential::run_device_segment). Only thermostats act (no barostat, deformation, fixed
+/// atoms or bead constraint): the Simulator checks that before handing a segment over.
+struct DeviceSegment {
+  long steps = 0;
+  double time_step = 1.0;                 ///< fs
+  ThermostatKind thermostat = ThermostatKind::None;  ///< None, Berendsen, Bussi or Langevin
+  LangevinSplitting splitting = LangevinSplitting::BAOAB;
+  double tau_temperature = 100.0;         ///< fs
+  /// Target temperature of step k (k = 1 ... steps) of the segment:
+  /// temperature_start + (run_step + k) / run_length * (temperature_end - temperature_start).
+  double temperature_start = 0.0, temperature_end = 0.0;
+  long run_step = 0, run_length = 0;
+  int degrees_of_freedom = 1;
+  uint64_t seed = 0;                      ///< key of the Langevin noise of this segment
+  /// Bussi: per step a standard normal and a chi-squared deviate with degrees_of_freedom - 1
+  /// degrees of freedom, drawn by the Simulator's generator (2 per step).
+  std::vector<double> bussi_draws;
+  /// Compute energies and the total virial after the last step.
+  bool observables = true;
+};
+
 class Potential {
  public:
   virtual ~Potential() = default;
@@ -54,6 +77,15 @@ class Potential {
   /// then the caller calls out.sum_totals(). `list` must be built for `system` with a cutoff
   /// of at least cutoff(). Throws InputError for species the potential does not know.
   virtual void accumulate(const System& system, const NeighborList& list, ForceResult& out) const = 0;
+
+  /// True for potentials that can run whole MD segments on a GPU (Simulator fast path).
+  virtual bool runs_dynamics_on_device() const { return false; }
+  /// Advances positions and velocities of `system` by segment.steps steps on the device. `out`
+  /// holds the forces at the current positions when `forces_valid`; on return it holds forces,
+  /// site energies and, when segment.observables, the energy and total virial at the new positions.
+  /// Energy the thermostat exchanged is added to bath_energy (eV).
+  virtual void run_device_segment(System& system, const DeviceSegment& segment, ForceResult& out, bool forces_valid,
+                                  double& bath_energy) const;
 
   /// Convenience: builds a neighbour list and returns the complete result.
   ForceResult compute(const System& system) const;

@@ -17,6 +17,8 @@ class Random {
 
   /// Uniform in [0, 1).
   double uniform() { return (engine_() >> 11) * 0x1.0p-53; }
+  /// 64 random bits (e.g. the key of a counter-based generator on a GPU).
+  uint64_t bits() { return engine_(); }
   /// Standard normal.
   double normal() {
     if (has_spare_) {

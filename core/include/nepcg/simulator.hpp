@@ -84,6 +84,9 @@ class Simulator {
   void remove_drift();
   void constrain_beads();  // remove every bead's centre-of-mass velocity
   void prepare_run(const Ensemble& e);
+  /// True when the potential can run this ensemble's steps on its device (thermostat only).
+  bool device_can_run(const Ensemble& e) const;
+  void run_on_device(long steps, const Ensemble& e, double dt, const std::vector<std::shared_ptr<Observer>>& observers);
   Mat3 target_pressure(const Ensemble& e) const;
 
   System system_;

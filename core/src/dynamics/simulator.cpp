@@ -4,6 +4,7 @@
 //   [thermostat half step or rescaling], drift removal, observers.
 #include "nepcg/simulator.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "nepcg/beads.hpp"
@@ -234,6 +235,11 @@ void Simulator::run(long steps, const Ensemble& e, double dt, const std::vector<
   time_step_ = dt;
   update_forces();
   for (const auto& o : observers) o->begin(*this);
+  if (potential_->runs_dynamics_on_device() && device_can_run(e)) {
+    run_on_device(steps, e, dt, observers);
+    for (const auto& o : observers) o->end(*this);
+    return;
+  }
   const bool nhc = e.thermostat == ThermostatKind::NoseHooverChain;
   const bool langevin = e.thermostat == ThermostatKind::Langevin;
   const bool obabo = langevin && e.splitting == LangevinSplitting::OBABO;
@@ -269,6 +275,58 @@ void Simulator::run(long steps, const Ensemble& e, double dt, const std::vector<
       if (run_step_ % o->interval() == 0) o->sample(*this);
   }
   for (const auto& o : observers) o->end(*this);
+}
+
+bool Simulator::device_can_run(const Ensemble& e) const {
+  const bool thermostat_ok = e.thermostat == ThermostatKind::None || e.thermostat == ThermostatKind::Berendsen ||
+                             e.thermostat == ThermostatKind::Bussi || e.thermostat == ThermostatKind::Langevin;
+  bool all_move = true;
+  for (char m : moving_) all_move &= m != 0;
+  return thermostat_ok && !e.has_barostat() && !e.deforms() && all_move && bead_mass_.empty();
+}
+
+// Device fast path: the potential runs the steps between two observer samples (or drift removals)
+// on the GPU; the host state is brought up to date at the end of every segment.
+void Simulator::run_on_device(long steps, const Ensemble& e, double dt,
+                              const std::vector<std::shared_ptr<Observer>>& observers) {
+  long done = 0;
+  while (done < steps) {
+    long len = steps - done;
+    for (const auto& o : observers) len = std::min(len, o->interval() - run_step_ % o->interval());
+    if (e.remove_drift_interval > 0)
+      len = std::min(len, e.remove_drift_interval - run_step_ % e.remove_drift_interval);
+    DeviceSegment seg;
+    seg.steps = len;
+    seg.time_step = dt;
+    seg.thermostat = e.thermostat;
+    seg.splitting = e.splitting;
+    seg.tau_temperature = e.tau_temperature;
+    seg.temperature_start = e.temperature_start;
+    seg.temperature_end = e.temperature_end;
+    seg.run_step = run_step_;
+    seg.run_length = run_length_;
+    seg.degrees_of_freedom = degrees_of_freedom();
+    if (e.thermostat == ThermostatKind::Langevin) seg.seed = random_.bits();
+    if (e.thermostat == ThermostatKind::Bussi) {
+      seg.bussi_draws.resize(2 * size_t(len));
+      for (long k = 0; k < len; ++k) {  // the order in which rescale_velocities draws them
+        seg.bussi_draws[2 * k] = random_.normal();
+        seg.bussi_draws[2 * k + 1] = random_.chi_squared(static_cast<long>(seg.degrees_of_freedom) - 1);
+      }
+    }
+    seg.observables = true;  // a segment ends where something reads them
+    potential_->run_device_segment(system_, seg, result_, forces_valid_, bath_energy_);
+    forces_valid_ = observables_valid_ = true;
+    step_ += len;
+    run_step_ += len;
+    time_ += len * dt;
+    done += len;
+    const double f = run_length_ > 0 ? double(run_step_) / run_length_ : 1.0;
+    target_temperature_ = e.temperature_start + f * (e.temperature_end - e.temperature_start);
+    if (e.remove_drift_interval > 0 && run_step_ % e.remove_drift_interval == 0) remove_drift();
+    for (const auto& o : observers)
+      if (run_step_ % o->interval() == 0) o->sample(*this);
+  }
 }
 
 }  // namespace nepcg

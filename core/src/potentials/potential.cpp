@@ -42,6 +42,10 @@ void ForceResult::sum_totals() {
     for (int k = 0; k < 9; ++k) virial[k / 3][k % 3] += virials[9 * i + k];
 }
 
+void Potential::run_device_segment(System&, const DeviceSegment&, ForceResult&, bool, double&) const {
+  throw RuntimeError("Potential '" + name() + "' cannot run dynamics on a GPU");
+}
+
 ForceResult Potential::compute(const System& system) const {
   system.validate();
   NeighborList list(cutoff(), 0.0, secondary_cutoff());

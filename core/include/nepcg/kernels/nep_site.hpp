@@ -32,6 +32,8 @@ NEPCG_HD PairTermsLayout pair_terms_layout(const NepView& p) {
   return L;
 }
 NEPCG_HD int pair_terms_size(const NepView& p) { return pair_terms_layout(p).size; }
+/// Upper bound of pair_terms_size over all models (size of a local buffer for one neighbour).
+constexpr int kMaxPairTerms = 4 * kMaxN + 4 * kMaxLm;
 
 /// Fills `t` for neighbour j (type b, vector rij, length r) of a centre of type a. Returns a bit
 /// mask: 1 = within the radial cutoff, 2 = within the angular cutoff (other entries unset).

@@ -1,0 +1,129 @@
+"""GPU MD throughput of pynepcg (NVE, device-resident segments) beside GPUMD's published numbers.
+
+    python bench/gpu_md.py            # the issue's table (needs a CUDA GPU)
+    python bench/gpu_md.py --quick    # small sizes only
+
+Systems (NVE from 300 K, dt = 1 fs, skin 1 Å, no observers: one device segment per run):
+  * C_2022_NEP4 on a 32,768-atom diamond cell (shared data nep-models/C_2022_NEP4.txt);
+  * a PbTe NEP4 with GPUMD's default hyper-parameters (the PbTe example's nep.in: cutoffs 8/4 Å,
+    n_max 4/4, basis 8/8, l_max 4 2 0, 30 neurons) on 32,768 rock-salt atoms; its parameters are
+    random (small), since cost does not depend on their values;
+  * a one-species CG-like model (the water paper preset: cutoffs 8/5 Å, n_max 6/4, basis 8/8,
+    l_max 4 2 0, 30 neurons; random parameters) at the density of CG water (one bead per
+    29.9 Å^3), 1k ... 262k beads.
+GPUMD's numbers are the H100 figures quoted in issue #8 (GPUMD's float32 code, same card type):
+they were not re-measured in this script, which runs pynepcg's double-precision code.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import pynepcg
+from pynepcg import ensembles, structures
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from nep_models import write_random_nep  # noqa: E402
+
+GPUMD_H100 = {  # atom-steps/s (or steps/s where noted), from issue #8
+    "C_2022_NEP4 diamond": 1.5e7,
+    "PbTe NEP4 (defaults)": 3.4e7,
+    "CG-like <= 10k": ("steps/s", 1240.0),
+    "CG-like 64k": 3.6e7,
+}
+
+
+def shared_model(name: str) -> Path:
+    for root in (os.environ.get("PYNEPCG_SHARED_DATA"), Path(__file__).resolve().parents[2] / "shared" / "data"):
+        if root and (Path(root) / name).exists():
+            return Path(root) / name
+    raise SystemExit(f"{name} not found: set PYNEPCG_SHARED_DATA")
+
+
+def rocksalt(a: float, repeat) -> pynepcg.System:
+    base = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    frac, names = [], []
+    for i in range(repeat[0]):
+        for j in range(repeat[1]):
+            for k in range(repeat[2]):
+                for b in base:
+                    frac += [b + (i, j, k), b + (i, j, k) + (0.5, 0, 0)]
+                    names += ["Pb", "Te"]
+    return pynepcg.System(names, np.array(frac) * a, cell=np.diag(np.array(repeat, float) * a), pbc=True)
+
+
+def cg_liquid(n: int, seed: int = 0) -> pynepcg.System:
+    """n beads on a jittered simple-cubic lattice at one bead per 29.9 Å^3."""
+    m = int(round(n ** (1 / 3)))
+    spacing = 29.9 ** (1 / 3)
+    grid = np.stack(np.meshgrid(*[np.arange(m)] * 3, indexing="ij"), -1).reshape(-1, 3)[:n]
+    rng = np.random.default_rng(seed)
+    x = (grid + rng.uniform(-0.15, 0.15, grid.shape)) * spacing
+    return pynepcg.System(["O"] * len(x), x, cell=np.eye(3) * m * spacing, pbc=True, masses=np.full(len(x), 18.015))
+
+
+def throughput(system, model, device, steps, warmup=20):
+    sim = pynepcg.Simulator(system, pynepcg.NEP(model, device=device), skin=1.0, seed=1)
+    sim.set_temperature(300)
+    sim.run(warmup, ensembles.NVE(), 1.0)
+    t0 = time.perf_counter()
+    sim.run(steps, ensembles.NVE(), 1.0)
+    dt = time.perf_counter() - t0
+    return steps / dt, len(system) * steps / dt
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--cpu", action="store_true", help="also time the CPU backend on the 32k cells (slow)")
+    ap.add_argument("--steps", type=int, default=200, help="steps per large system (x10 for <= 10k beads)")
+    args = ap.parse_args()
+    ok, why = pynepcg.device.gpu_available()
+    if not ok:
+        raise SystemExit(f"no GPU: {why}")
+    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+    pbte = write_random_nep(tmp / "pbte_nep.txt", elements=("Te", "Pb"), rc=(8.0, 4.0), n_max=(4, 4),
+                            basis=(8, 8), l_max=(4, 2, 0), neurons=(30, 0), seed=1, scale=0.02)
+    cg = write_random_nep(tmp / "cg_nep.txt", elements=("O",), rc=(8.0, 5.0), n_max=(6, 4), basis=(8, 8),
+                          l_max=(4, 2, 0), neurons=(30, 0), seed=2, scale=0.02)
+    carbon = shared_model("nep-models/C_2022_NEP4.txt")
+    rows = []
+    gpu_name = pynepcg.NEP(carbon, device="cuda")._cpp.device_name
+    print(f"# pynepcg {pynepcg.__version__}, {gpu_name}, double precision, NVE dt 1 fs, skin 1 A", flush=True)
+    cases = [("C_2022_NEP4 diamond", structures.diamond("C", 3.567, (16, 16, 16)), carbon, args.steps,
+              "C_2022_NEP4 diamond"),
+             ("PbTe NEP4 (defaults)", rocksalt(6.46, (16, 16, 16)), pbte, args.steps, "PbTe NEP4 (defaults)")]
+    sizes = [1000, 4096, 10648] if args.quick else [1000, 4096, 10648, 64000, 262144]
+    for n in sizes:
+        ref = "CG-like <= 10k" if n <= 10648 else ("CG-like 64k" if n == 64000 else None)
+        cases.append((f"CG-like {n}", cg_liquid(n), cg, 10 * args.steps if n <= 10648 else args.steps, ref))
+    if args.quick:
+        cases = cases[2:]
+    for label, system, model, steps, ref in cases:
+        sps, asps = throughput(system, model, "cuda", steps)
+        g = GPUMD_H100.get(ref) if ref else None
+        if isinstance(g, tuple):
+            gtxt, ratio = f"{g[1]:.0f} steps/s", sps / g[1]
+        elif g:
+            gtxt, ratio = f"{g:.2e} atom-steps/s", asps / g
+        else:
+            gtxt, ratio = "-", float("nan")
+        rows.append((label, len(system), sps, asps, gtxt, ratio))
+        print(f"{label:24s} N={len(system):7d}  {sps:9.1f} steps/s  {asps:.3e} atom-steps/s   GPUMD {gtxt:24s} "
+              f"ratio {ratio:.2f}", flush=True)
+        if args.cpu and len(system) >= 32768:
+            _, cpu_asps = throughput(system, model, "cpu", 3, warmup=1)
+            print(f"{'':24s} CPU ({pynepcg.get_num_threads()} threads): {cpu_asps:.3e} atom-steps/s", flush=True)
+    print("\n| system | N | steps/s | atom-steps/s | GPUMD (issue #8, H100) | ours / GPUMD |")
+    print("|---|---|---|---|---|---|")
+    for label, n, sps, asps, gtxt, ratio in rows:
+        print(f"| {label} | {n} | {sps:.0f} | {asps:.3e} | {gtxt} | {ratio:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

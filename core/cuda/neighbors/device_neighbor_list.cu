@@ -1,0 +1,382 @@
+// GPU Verlet list (see device_neighbor_list.cuh). Build sequence, each kernel a no-op unless the
+// rebuild flag is set: clear bins -> bin atoms (fractional coordinates, wrap shift) -> exclusive
+// scan of bin counts (one block) -> fill bins -> sort each bin by atom index -> per-atom search of
+// the neighbouring bins -> reverse entries -> clear the flag.
+#include <algorithm>
+#include <cmath>
+
+#include "device_neighbor_list.cuh"
+
+namespace nepcg::cuda {
+
+namespace {
+
+constexpr int kThreads = 128;
+constexpr int kScanThreads = 1024;
+
+__device__ __host__ inline int pack_image(int n0, int n1, int n2) {
+  return ((n0 + 128) & 255) | (((n1 + 128) & 255) << 8) | (((n2 + 128) & 255) << 16);
+}
+__device__ inline int negate_image(int code) {
+  return pack_image(128 - (code & 255), 128 - ((code >> 8) & 255), 128 - ((code >> 16) & 255));
+}
+__device__ inline int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+__global__ void check_displacement(int n, const double* x, const double* y, const double* z, const double* ref,
+                                   DeviceCell m, double limit2, int* flags) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n || flags[0]) return;
+  // m.h holds the map from the current cell to the cell of the last build (row-vector convention).
+  const double p[3] = {x[i], y[i], z[i]};
+  double d2 = 0.0;
+  for (int c = 0; c < 3; ++c) {
+    const double b = p[0] * m.h[c] + p[1] * m.h[3 + c] + p[2] * m.h[6 + c] - ref[3 * i + c];
+    d2 += b * b;
+  }
+  if (!(d2 <= limit2)) flags[0] = 1;  // also catches NaN positions
+}
+
+__global__ void clear_bins(int nbins, int* count, int* fill, int* flags) {
+  const int b = blockIdx.x * blockDim.x + threadIdx.x;
+  if (!flags[0] || b >= nbins) return;
+  if (b == 0) flags[3] = 0;  // missing-reverse flag of this build (the overflow count stays sticky)
+  count[b] = 0;
+  fill[b] = 0;
+}
+
+__global__ void bin_atoms(int n, const double* x, const double* y, const double* z, DeviceCell c, double* wrapped,
+                          int* wrap_code, int* bin_of, int* bin_count, double* ref, int* flags) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (!flags[0] || i >= n) return;
+  const double p[3] = {x[i], y[i], z[i]};
+  int w[3], b[3];
+  for (int d = 0; d < 3; ++d) {
+    const double s = p[0] * c.inv[d] + p[1] * c.inv[3 + d] + p[2] * c.inv[6 + d];
+    if (c.pbc[d]) {
+      const double f = floor(s);
+      w[d] = static_cast<int>(f);
+      b[d] = static_cast<int>((s - f) * c.bins[d]);
+    } else {
+      w[d] = 0;
+      const double f = floor(s * c.bins[d]);
+      b[d] = f < 0 ? 0 : (f >= c.bins[d] ? c.bins[d] - 1 : static_cast<int>(f));
+    }
+    b[d] = b[d] < 0 ? 0 : (b[d] >= c.bins[d] ? c.bins[d] - 1 : b[d]);
+  }
+  for (int d = 0; d < 3; ++d) {
+    wrapped[3 * i + d] = p[d] - (w[0] * c.h[d] + w[1] * c.h[3 + d] + w[2] * c.h[6 + d]);
+    ref[3 * i + d] = p[d];
+  }
+  if (w[0] < -100 || w[0] > 100 || w[1] < -100 || w[1] > 100 || w[2] < -100 || w[2] > 100) flags[2] = 1;
+  wrap_code[i] = pack_image(w[0], w[1], w[2]);
+  const int bin = (b[2] * c.bins[1] + b[1]) * c.bins[0] + b[0];
+  bin_of[i] = bin;
+  atomicAdd(&bin_count[bin], 1);
+}
+
+// Exclusive scan of nbins counts by one block: each thread scans a contiguous chunk, then the
+// chunk totals are scanned in shared memory.
+__global__ void scan_bins(int nbins, const int* count, int* start, const int* flags) {
+  if (!flags[0]) return;
+  __shared__ int totals[kScanThreads];
+  const int t = threadIdx.x;
+  const int chunk = (nbins + kScanThreads - 1) / kScanThreads;
+  const int begin = min(t * chunk, nbins), end = min(begin + chunk, nbins);
+  int sum = 0;
+  for (int b = begin; b < end; ++b) sum += count[b];
+  totals[t] = sum;
+  __syncthreads();
+  for (int offset = 1; offset < kScanThreads; offset *= 2) {
+    const int v = t >= offset ? totals[t - offset] : 0;
+    __syncthreads();
+    totals[t] += v;
+    __syncthreads();
+  }
+  int running = totals[t] - sum;  // exclusive prefix of this chunk
+  for (int b = begin; b < end; ++b) {
+    start[b] = running;
+    running += count[b];
+  }
+  if (t == kScanThreads - 1) start[nbins] = totals[t];
+}
+
+__global__ void fill_bins(int n, const int* bin_of, const int* start, int* fill, int* atoms, const int* flags) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (!flags[0] || i >= n) return;
+  const int b = bin_of[i];
+  atoms[start[b] + atomicAdd(&fill[b], 1)] = i;
+}
+
+// Atomic filling leaves each bin in arbitrary order; sorting makes the neighbour order (and so
+// every sum over neighbours) reproducible.
+__global__ void sort_bins(int nbins, const int* start, int* atoms, const int* flags) {
+  const int b = blockIdx.x * blockDim.x + threadIdx.x;
+  if (!flags[0] || b >= nbins) return;
+  for (int k = start[b] + 1; k < start[b + 1]; ++k) {
+    const int v = atoms[k];
+    int m = k - 1;
+    while (m >= start[b] && atoms[m] > v) {
+      atoms[m + 1] = atoms[m];
+      --m;
+    }
+    atoms[m + 1] = v;
+  }
+}
+
+__global__ void build_list(int n, DeviceCell c, double rlist2, int capacity, const double* wrapped,
+                           const int* wrap_code, const int* bin_of, const int* start, const int* atoms,
+                           int* neighbor, int* image, int* count, int* flags) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (!flags[0] || i >= n) return;
+  const double xi = wrapped[3 * i], yi = wrapped[3 * i + 1], zi = wrapped[3 * i + 2];
+  const int wi = wrap_code[i];
+  const int wi0 = (wi & 255) - 128, wi1 = ((wi >> 8) & 255) - 128, wi2 = ((wi >> 16) & 255) - 128;
+  const int bin = bin_of[i];
+  const int b0 = bin % c.bins[0], b1 = (bin / c.bins[0]) % c.bins[1], b2 = bin / (c.bins[0] * c.bins[1]);
+  int found = 0;
+  bool range_error = false;
+  for (int o2 = -c.reach[2]; o2 <= c.reach[2]; ++o2) {
+    int q2 = b2 + o2, n2 = 0;
+    if (c.pbc[2]) {
+      n2 = floor_div(q2, c.bins[2]);
+      q2 -= n2 * c.bins[2];
+    } else if (q2 < 0 || q2 >= c.bins[2]) {
+      continue;
+    }
+    for (int o1 = -c.reach[1]; o1 <= c.reach[1]; ++o1) {
+      int q1 = b1 + o1, n1 = 0;
+      if (c.pbc[1]) {
+        n1 = floor_div(q1, c.bins[1]);
+        q1 -= n1 * c.bins[1];
+      } else if (q1 < 0 || q1 >= c.bins[1]) {
+        continue;
+      }
+      for (int o0 = -c.reach[0]; o0 <= c.reach[0]; ++o0) {
+        int q0 = b0 + o0, n0 = 0;
+        if (c.pbc[0]) {
+          n0 = floor_div(q0, c.bins[0]);
+          q0 -= n0 * c.bins[0];
+        } else if (q0 < 0 || q0 >= c.bins[0]) {
+          continue;
+        }
+        const double sx = n0 * c.h[0] + n1 * c.h[3] + n2 * c.h[6];
+        const double sy = n0 * c.h[1] + n1 * c.h[4] + n2 * c.h[7];
+        const double sz = n0 * c.h[2] + n1 * c.h[5] + n2 * c.h[8];
+        const bool home = n0 == 0 && n1 == 0 && n2 == 0;
+        const int q = (q2 * c.bins[1] + q1) * c.bins[0] + q0;
+        for (int t = start[q]; t < start[q + 1]; ++t) {
+          const int j = atoms[t];
+          if (j == i && home) continue;
+          const double dx = wrapped[3 * j] - xi + sx;
+          const double dy = wrapped[3 * j + 1] - yi + sy;
+          const double dz = wrapped[3 * j + 2] - zi + sz;
+          if (dx * dx + dy * dy + dz * dz >= rlist2) continue;
+          if (found < capacity) {
+            const int wj = wrap_code[j];
+            const int m0 = n0 - ((wj & 255) - 128) + wi0;
+            const int m1 = n1 - (((wj >> 8) & 255) - 128) + wi1;
+            const int m2 = n2 - (((wj >> 16) & 255) - 128) + wi2;
+            if (m0 < -127 || m0 > 127 || m1 < -127 || m1 > 127 || m2 < -127 || m2 > 127) range_error = true;
+            neighbor[found * n + i] = j;
+            image[found * n + i] = pack_image(m0, m1, m2);
+          }
+          ++found;
+        }
+      }
+    }
+  }
+  count[i] = found < capacity ? found : capacity;
+  atomicMax(&flags[1], found);
+  if (range_error) flags[2] = 1;
+}
+
+__global__ void find_reverse(int n, const int* neighbor, const int* image, const int* count, int* reverse,
+                             int* flags) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (!flags[0] || i >= n) return;
+  const int ci = count[i];
+  for (int k = 0; k < ci; ++k) {
+    const int j = neighbor[k * n + i];
+    const int want = negate_image(image[k * n + i]);
+    int r = -1;
+    const int cj = count[j];
+    for (int m = 0; m < cj; ++m)
+      if (neighbor[m * n + j] == i && image[m * n + j] == want) {
+        r = m * n + j;
+        break;
+      }
+    if (r < 0) flags[3] = 1;  // possible only for a truncated (overflowed) list
+    reverse[k * n + i] = r < 0 ? k * n + i : r;
+  }
+}
+
+__global__ void finish_build(int* flags) {
+  if (flags[0]) {
+    flags[4] += 1;
+    flags[0] = 0;
+  }
+}
+
+// 3x3 helpers (row-major).
+void matmul(const double* a, const double* b, double* c) {
+  for (int r = 0; r < 3; ++r)
+    for (int k = 0; k < 3; ++k) c[3 * r + k] = a[3 * r] * b[k] + a[3 * r + 1] * b[3 + k] + a[3 * r + 2] * b[6 + k];
+}
+
+}  // namespace
+
+DeviceNeighborList::DeviceNeighborList(double cutoff, double skin) : cutoff_(cutoff), skin_(skin) {
+  if (!(cutoff > 0) || !(skin >= 0))
+    throw InputError("DeviceNeighborList: cutoff must be > 0 and skin >= 0 Å; got cutoff " + std::to_string(cutoff) +
+                     ", skin " + std::to_string(skin));
+  flags_.resize(5);
+  NEPCG_CUDA_CHECK(cudaMemset(flags_.data(), 0, 5 * sizeof(int)));
+}
+
+bool DeviceNeighborList::set_cell(const Box& box, int num_atoms) {
+  DeviceCell c{};
+  const Mat3& h = box.effective_cell();
+  const Mat3& inv = box.effective_inverse();
+  for (int r = 0; r < 3; ++r)
+    for (int k = 0; k < 3; ++k) {
+      c.h[3 * r + k] = h[r][k];
+      c.inv[3 * r + k] = inv[r][k];
+    }
+  const double rlist = cutoff_ + skin_;
+  const Vec3 thick = box.thickness();
+  for (int d = 0; d < 3; ++d) {
+    c.pbc[d] = box.periodic(d) ? 1 : 0;
+    c.bins[d] = std::max(1, static_cast<int>(std::floor(thick[d] / rlist)));
+    c.bins[d] = std::min(c.bins[d], 1024);
+  }
+  // At most ~2 bins per atom: sparse systems would otherwise scan mostly empty bins.
+  const long long limit = 2LL * std::max(num_atoms, 32);
+  while (1LL * c.bins[0] * c.bins[1] * c.bins[2] > limit) {
+    const int d = static_cast<int>(std::max_element(c.bins, c.bins + 3) - c.bins);
+    c.bins[d] = std::max(1, c.bins[d] / 2);
+  }
+  for (int d = 0; d < 3; ++d) {
+    const double bin_thickness = thick[d] / c.bins[d];
+    c.reach[d] = std::max(1, static_cast<int>(std::ceil(rlist / bin_thickness - 1e-12)));
+    if (c.pbc[d] && c.reach[d] > 100)
+      throw InputError("DeviceNeighborList: the cell is " + std::to_string(thick[d]) +
+                       " Å thick along axis " + std::to_string(d) + ", over 100 times thinner than the list range " +
+                       std::to_string(rlist) + " Å");
+  }
+  const bool rebin = n_ != num_atoms || c.bins[0] != cell_.bins[0] || c.bins[1] != cell_.bins[1] ||
+                     c.bins[2] != cell_.bins[2] || c.pbc[0] != cell_.pbc[0] || c.pbc[1] != cell_.pbc[1] ||
+                     c.pbc[2] != cell_.pbc[2] || !have_build_;
+  cell_ = c;
+  if (n_ != num_atoms) {
+    n_ = num_atoms;
+    const double volume = box.volume();
+    const double density = volume > 0 ? n_ / volume : 0.0;
+    const double expected = density * 4.18879020478639 * rlist * rlist * rlist;  // (4/3) pi r^3
+    capacity_ = std::max(capacity_, static_cast<int>(1.3 * expected) + 16);
+    capacity_ = std::min(capacity_, std::max(16, 27 * n_));
+    ref_.resize(3 * size_t(n_));
+    wrapped_.resize(3 * size_t(n_));
+    wrap_code_.resize(n_);
+    bin_of_.resize(n_);
+    count_.resize(n_);
+    neighbor_.resize(size_t(capacity_) * n_);
+    image_.resize(size_t(capacity_) * n_);
+    reverse_.resize(size_t(capacity_) * n_);
+  }
+  const size_t nbins = size_t(c.bins[0]) * c.bins[1] * c.bins[2];
+  bin_count_.resize(nbins);
+  bin_fill_.resize(nbins);
+  bin_start_.resize(nbins + 1);
+  bin_atoms_.resize(std::max(n_, 1));
+
+  // Displacement limit in the frame of the last build: M maps current positions to that frame.
+  if (have_build_) {
+    double inv_now[9], m[9];
+    for (int k = 0; k < 9; ++k) inv_now[k] = c.inv[k];
+    matmul(inv_now, build_h_, m);
+    double dev = 0.0;
+    for (int r = 0; r < 3; ++r)
+      for (int k = 0; k < 3; ++k) dev += (m[3 * r + k] - (r == k)) * (m[3 * r + k] - (r == k));
+    std::copy(m, m + 9, to_build_frame_);
+    max_displacement_ = 0.5 * (cutoff_ + skin_ - (1.0 + std::sqrt(dev)) * cutoff_);
+  }
+  return rebin;
+}
+
+void DeviceNeighborList::update(const double* x, const double* y, const double* z, int n, bool force,
+                                cudaStream_t s) {
+  if (n != n_) throw InputError("DeviceNeighborList: set_cell was given " + std::to_string(n_) + " atoms, update " +
+                                std::to_string(n));
+  if (n == 0) return;
+  if (!have_build_ || max_displacement_ <= 0) force = true;
+  if (force) {
+    const int one = 1;
+    NEPCG_CUDA_CHECK(cudaMemcpyAsync(flags_.data(), &one, sizeof(int), cudaMemcpyHostToDevice, s));
+  } else {
+    DeviceCell m{};
+    std::copy(to_build_frame_, to_build_frame_ + 9, m.h);
+    check_displacement<<<blocks_for(n, kThreads), kThreads, 0, s>>>(n, x, y, z, ref_.data(), m,
+                                                                      max_displacement_ * max_displacement_,
+                                                                      flags_.data());
+    NEPCG_CUDA_LAUNCHED("check_displacement");
+  }
+  const int nbins = static_cast<int>(bin_count_.size());
+  int* f = flags_.data();
+  clear_bins<<<blocks_for(nbins, kThreads), kThreads, 0, s>>>(nbins, bin_count_.data(), bin_fill_.data(), f);
+  bin_atoms<<<blocks_for(n, kThreads), kThreads, 0, s>>>(n, x, y, z, cell_, wrapped_.data(), wrap_code_.data(),
+                                                         bin_of_.data(), bin_count_.data(), ref_.data(), f);
+  scan_bins<<<1, kScanThreads, 0, s>>>(nbins, bin_count_.data(), bin_start_.data(), f);
+  fill_bins<<<blocks_for(n, kThreads), kThreads, 0, s>>>(n, bin_of_.data(), bin_start_.data(), bin_fill_.data(),
+                                                         bin_atoms_.data(), f);
+  sort_bins<<<blocks_for(nbins, kThreads), kThreads, 0, s>>>(nbins, bin_start_.data(), bin_atoms_.data(), f);
+  const double rlist = cutoff_ + skin_;
+  build_list<<<blocks_for(n, kThreads), kThreads, 0, s>>>(n, cell_, rlist * rlist, capacity_, wrapped_.data(),
+                                                          wrap_code_.data(), bin_of_.data(), bin_start_.data(),
+                                                          bin_atoms_.data(), neighbor_.data(), image_.data(),
+                                                          count_.data(), f);
+  find_reverse<<<blocks_for(n, kThreads), kThreads, 0, s>>>(n, neighbor_.data(), image_.data(), count_.data(),
+                                                            reverse_.data(), f);
+  finish_build<<<1, 1, 0, s>>>(f);
+  NEPCG_CUDA_LAUNCHED("neighbour-list build");
+  if (force || !have_build_) {
+    // The host knows a build happened: later displacement checks measure from this cell.
+    std::copy(cell_.h, cell_.h + 9, build_h_);
+    std::fill(to_build_frame_, to_build_frame_ + 9, 0.0);
+    to_build_frame_[0] = to_build_frame_[4] = to_build_frame_[8] = 1.0;
+    max_displacement_ = 0.5 * skin_;
+    have_build_ = true;
+  }
+}
+
+void DeviceNeighborList::fetch_flags(cudaStream_t s) {
+  NEPCG_CUDA_CHECK(cudaMemcpyAsync(host_flags_, flags_.data(), sizeof(host_flags_), cudaMemcpyDeviceToHost, s));
+  NEPCG_CUDA_CHECK(cudaStreamSynchronize(s));
+  if (host_flags_[4] != builds_seen_) {
+    // The device rebuilt during the last update(), with the cell set for it.
+    builds_seen_ = host_flags_[4];
+    std::copy(cell_.h, cell_.h + 9, build_h_);
+    std::fill(to_build_frame_, to_build_frame_ + 9, 0.0);
+    to_build_frame_[0] = to_build_frame_[4] = to_build_frame_[8] = 1.0;
+    max_displacement_ = 0.5 * skin_;
+  }
+}
+
+void DeviceNeighborList::grow() {
+  capacity_ = std::max(capacity_ + 8, static_cast<int>(1.25 * host_flags_[1]) + 8);
+  neighbor_.resize(size_t(capacity_) * n_);
+  image_.resize(size_t(capacity_) * n_);
+  reverse_.resize(size_t(capacity_) * n_);
+  host_flags_[1] = 0;
+  NEPCG_CUDA_CHECK(cudaMemset(flags_.data() + 1, 0, sizeof(int)));
+}
+
+void DeviceNeighborList::check_errors() const {
+  if (host_flags_[2])
+    throw RuntimeError(
+        "DeviceNeighborList: an atom is more than 100 cells away from the box (exploding or unwrapped "
+        "trajectory; check the time step and the input positions)");
+  if (host_flags_[3] && host_flags_[1] <= capacity_)
+    throw RuntimeError("DeviceNeighborList: a pair has no reverse entry (non-finite positions?)");
+}
+
+}  // namespace nepcg::cuda

@@ -1,0 +1,88 @@
+// Verlet neighbour list on the GPU: cell binning in fractional coordinates + a skin, rebuilt on the
+// device when an atom has moved more than the allowed distance since the last build. No step needs
+// a host round trip: the displacement check sets a device flag and every build kernel returns at
+// once when it is clear, so a whole MD step is a fixed launch sequence (CUDA-graph friendly).
+//
+// Layout (transposed, coalesced across atoms): entry k of atom i is at k * N + i, for k < count[i].
+// neighbor = j, image = packed integer triple n (8 bits each, offset 128) such that the pair vector
+// is r_ij = x_j - x_i + n0 a + n1 b + n2 c with the (unwrapped) positions of the current step, as
+// on the CPU list. reverse[k * N + i] = index of the entry (i, -n) in j's list. Any box shape works,
+// also boxes thinner than the cutoff (a bin then holds several images). Neighbour order is
+// deterministic (bins in fixed order, atoms in a bin by index), so runs are bit-reproducible.
+#pragma once
+
+#include "../common/cuda_support.cuh"
+#include "nepcg/box.hpp"
+
+namespace nepcg::cuda {
+
+/// The cell and its binning as kernels see it (value type, passed by value).
+struct DeviceCell {
+  double h[9];        // rows a, b, c: h[3 * row + col], Å
+  double inv[9];      // cell^-1: s_c = sum_r x_r inv[3 r + c]
+  int pbc[3];
+  int bins[3];        // bins per axis
+  int reach[3];       // bin offsets searched per axis
+};
+
+/// Pair vector of entry (i, n): x_j - x_i + n . H.
+__host__ __device__ inline void image_shift(const DeviceCell& c, int code, double* s) {
+  const int n0 = (code & 255) - 128, n1 = ((code >> 8) & 255) - 128, n2 = ((code >> 16) & 255) - 128;
+  for (int d = 0; d < 3; ++d) s[d] = n0 * c.h[d] + n1 * c.h[3 + d] + n2 * c.h[6 + d];
+}
+
+class DeviceNeighborList {
+ public:
+  /// cutoff, skin in Å; the list holds every pair within cutoff + skin at build time.
+  DeviceNeighborList(double cutoff, double skin);
+
+  /// Sets the cell for the next update. Returns true when the binning changed (a rebuild is then
+  /// forced). The displacement test of later steps accounts for the change of cell since the last
+  /// build (an affine deformation can only bring pairs closer by the strain times the cutoff).
+  bool set_cell(const Box& box, int num_atoms);
+  /// Decides on the device whether to rebuild (always when `force`) and rebuilds if so. x, y, z:
+  /// device positions (N each).
+  void update(const double* x, const double* y, const double* z, int n, bool force, cudaStream_t s);
+  /// Copies the device flags to the host (synchronises the stream). Call it after update() and
+  /// before the next set_cell(): it also records the cell of a build the device decided on.
+  void fetch_flags(cudaStream_t s);
+  /// After fetch_flags: true when some atom had more neighbours than the capacity (the list is
+  /// incomplete; call grow() and update(force=true) again).
+  bool overflowed() const { return host_flags_[1] > capacity_; }
+  /// Raises the capacity to fit the largest count seen (plus a margin).
+  void grow();
+  /// After fetch_flags: throws RuntimeError when a build found an atom more than 100 cells from
+  /// the box or a pair without its reverse entry.
+  void check_errors() const;
+  /// After fetch_flags: number of builds so far.
+  long builds() const { return host_flags_[4]; }
+
+  int capacity() const { return capacity_; }
+  const int* neighbors() const { return neighbor_.data(); }
+  const int* images() const { return image_.data(); }
+  const int* counts() const { return count_.data(); }
+  const int* reverse() const { return reverse_.data(); }
+  const DeviceCell& cell() const { return cell_; }
+  double cutoff() const { return cutoff_; }
+
+ private:
+  double cutoff_, skin_;
+  int n_ = 0, capacity_ = 0;
+  DeviceCell cell_{};
+  double build_h_[9] = {};   // cell at the last build
+  bool have_build_ = false;
+  double max_displacement_ = 0.0;  // allowed, in the frame of the last build
+  double to_build_frame_[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
+  DeviceArray<double> ref_;        // 3N positions at the last build
+  DeviceArray<double> wrapped_;    // 3N positions mapped into the cell (periodic axes)
+  DeviceArray<int> wrap_code_;     // N packed cell shifts of the wrap
+  DeviceArray<int> bin_of_, bin_count_, bin_start_, bin_fill_, bin_atoms_;
+  DeviceArray<int> neighbor_, image_, count_, reverse_;
+  // flags: [0] rebuild now, [1] largest neighbour count, [2] image out of range, [3] missing
+  // reverse entry, [4] builds (counter)
+  DeviceArray<int> flags_;
+  int host_flags_[5] = {};
+  int builds_seen_ = 0;
+};
+
+}  // namespace nepcg::cuda

@@ -1,0 +1,397 @@
+// NEP evaluation on the GPU. Two kernels, one thread per atom, no atomics (deterministic):
+//   nep_sites:     pair terms of every neighbour -> descriptor -> network: site energy U_i and the
+//                  gradients; then one partial force f_ij = dU_i/dr_ij per list entry (+ ZBL);
+//   gather_forces: F_i = sum_j (f_ij - f_ji) through the list's reverse entries, and the per-atom
+//                  virial W_i = sum_j r_ij (x) f_ji when asked.
+// The maths are the NEPCG_HD functions of nepcg/kernels/nep_site.hpp that the CPU reference uses.
+#include <algorithm>
+#include <cmath>
+
+#include "gpu_nep_impl.cuh"
+#include "nepcg/units.hpp"
+#include "nepcg/kernels/nep_site.hpp"
+#include "nepcg/kernels/zbl.hpp"
+
+namespace nepcg {
+
+using kernels::NepView;
+
+namespace {
+
+constexpr int kThreads = 64;
+constexpr int kReduceThreads = 1024;
+
+__device__ inline void entry_vector(const cuda::DeviceCell& c, const double* x, const double* y, const double* z,
+                                    int i, int j, int code, double* r) {
+  double s[3];
+  cuda::image_shift(c, code, s);
+  r[0] = (x[j] - x[i]) + s[0];
+  r[1] = (y[j] - y[i]) + s[1];
+  r[2] = (z[j] - z[i]) + s[2];
+}
+
+__global__ void __launch_bounds__(kThreads) nep_sites(NepView p, int n, const double* x, const double* y,
+                                                      const double* z, const int* type, cuda::DeviceCell cell,
+                                                      const int* nbr, const int* img, const int* cnt, double* sums,
+                                                      double* gradients, double* energy, double* pfx, double* pfy,
+                                                      double* pfz) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  const int a = type[i];
+  const int size_a = kernels::angular_gradient_size(p);
+  double* S = sums + size_t(i) * size_a;
+  double* dUdS = gradients + size_t(i) * size_a;
+  double q[kernels::kMaxDim];
+  for (int d = 0; d < p.dim; ++d) q[d] = 0.0;
+  for (int k = 0; k < size_a; ++k) S[k] = 0.0;
+  double t[kernels::kMaxPairTerms];
+  double e_zbl = 0.0;
+  const int count = cnt[i];
+  for (int k = 0; k < count; ++k) {
+    const int e = k * n + i, j = nbr[e];
+    double r[3];
+    entry_vector(cell, x, y, z, i, j, img[e], r);
+    const double d = sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
+    const int b = type[j];
+    const int mask = kernels::pair_terms(p, a, b, r, d, t);
+    kernels::accumulate_pair_terms(p, mask, t, q, S);
+    if (p.zbl && (mask & 2)) {
+      double phi, dphi;
+      kernels::zbl_pair(p, a, b, d, phi, dphi);
+      e_zbl += 0.5 * phi;
+    }
+  }
+  double Fp[kernels::kMaxN];
+  energy[i] = kernels::site_energy(p, a, q, S, Fp, dUdS) + e_zbl;
+  for (int k = 0; k < count; ++k) {
+    const int e = k * n + i, j = nbr[e];
+    double r[3];
+    entry_vector(cell, x, y, z, i, j, img[e], r);
+    const double d = sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
+    const int b = type[j];
+    double f[3] = {0.0, 0.0, 0.0};
+    const int mask = kernels::pair_terms(p, a, b, r, d, t);
+    if (mask) kernels::partial_force_from_terms(p, mask, t, r, d, Fp, dUdS, f);
+    if (p.zbl && (mask & 2)) {
+      double phi, dphi;
+      kernels::zbl_pair(p, a, b, d, phi, dphi);
+      for (int c = 0; c < 3; ++c) f[c] += 0.5 * dphi * r[c] / d;
+    }
+    pfx[e] = f[0];
+    pfy[e] = f[1];
+    pfz[e] = f[2];
+  }
+}
+
+__global__ void gather_forces(int n, const double* x, const double* y, const double* z, cuda::DeviceCell cell,
+                              const int* nbr, const int* img, const int* cnt, const int* rev, const double* pfx,
+                              const double* pfy, const double* pfz, double* fx, double* fy, double* fz,
+                              double* virial) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  double F[3] = {0.0, 0.0, 0.0}, W[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
+  const int count = cnt[i];
+  for (int k = 0; k < count; ++k) {
+    const int e = k * n + i, r = rev[e];
+    const double fji[3] = {pfx[r], pfy[r], pfz[r]};
+    F[0] += pfx[e] - fji[0];
+    F[1] += pfy[e] - fji[1];
+    F[2] += pfz[e] - fji[2];
+    if (virial) {
+      double rij[3];
+      entry_vector(cell, x, y, z, i, nbr[e], img[e], rij);
+      for (int u = 0; u < 3; ++u)
+        for (int v = 0; v < 3; ++v) W[3 * u + v] += rij[u] * fji[v];
+    }
+  }
+  fx[i] = F[0];
+  fy[i] = F[1];
+  fz[i] = F[2];
+  if (virial)
+    for (int k = 0; k < 9; ++k) virial[size_t(k) * n + i] = W[k];
+}
+
+// Block b sums column b (n values) in a fixed order: reproducible totals.
+__global__ void column_sums(const double* data, int n, double* out) {
+  __shared__ double part[kReduceThreads];
+  const double* col = data + size_t(blockIdx.x) * n;
+  double s = 0.0;
+  for (int i = threadIdx.x; i < n; i += kReduceThreads) s += col[i];
+  part[threadIdx.x] = s;
+  __syncthreads();
+  for (int w = kReduceThreads / 2; w > 0; w /= 2) {
+    if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) out[blockIdx.x] = part[0];
+}
+
+template <class T>
+void upload_vector(cuda::DeviceArray<T>& d, const std::vector<T>& h, cudaStream_t s) {
+  if (h.empty()) {
+    d.resize(1);  // a valid pointer for kernels that never read it
+    return;
+  }
+  d.upload(h, s);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------ device support
+
+namespace cuda {
+void require_device() {
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    throw RuntimeError(std::string("CUDA: no usable GPU: ") + cudaGetErrorName(err) + ": " + cudaGetErrorString(err));
+  }
+  if (count == 0) throw RuntimeError("CUDA: no GPU found");
+}
+}  // namespace cuda
+
+bool gpu_available(std::string* why) {
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess || count == 0) {
+    cudaGetLastError();
+    if (why) *why = err != cudaSuccess ? std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err)
+                                       : "no CUDA device found";
+    return false;
+  }
+  if (why) why->clear();
+  return true;
+}
+
+// ------------------------------------------------------------------------------ Impl
+
+GpuNEP::Impl::Impl(const NEP& nep, double skin) : list(nep.cutoff(), skin) {
+  int dev = 0;
+  NEPCG_CUDA_CHECK(cudaGetDevice(&dev));
+  cudaDeviceProp prop;
+  NEPCG_CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
+  device_name = prop.name;
+  // The NEP kernels keep per-thread descriptor buffers sized for the largest model on the stack.
+  size_t stack = 0;
+  NEPCG_CUDA_CHECK(cudaDeviceGetLimit(&stack, cudaLimitStackSize));
+  if (stack < 24576) NEPCG_CUDA_CHECK(cudaDeviceSetLimit(cudaLimitStackSize, 24576));
+
+  const NepModel& m = nep.model();
+  const NepTables& tab = nep.tables();
+  cudaStream_t s = stream.get();
+  upload_vector(ann, m.ann, s);
+  upload_vector(c_radial, m.c_radial, s);
+  upload_vector(c_angular, m.c_angular, s);
+  upload_vector(q_scaler, m.q_scaler, s);
+  upload_vector(cutoff_radial, m.cutoff_radial, s);
+  upload_vector(cutoff_angular, m.cutoff_angular, s);
+  upload_vector(zbl_flexible, m.zbl_flexible, s);
+  upload_vector(weights, tab.weights(), s);
+  upload_vector(norms, tab.norms(), s);
+  upload_vector(many_body, tab.many_body_terms(), s);
+  upload_vector(three_j, tab.three_j(), s);
+  upload_vector(atomic_numbers, tab.atomic_numbers(), s);
+  upload_vector(zbl_radii, tab.zbl_radii(), s);
+  view = nep.view();  // scalars from the host view, pointers replaced below
+  view.ann = ann.data();
+  view.c_radial = c_radial.data();
+  view.c_angular = c_angular.data();
+  view.q_scaler = q_scaler.data();
+  view.cutoff_radial = cutoff_radial.data();
+  view.cutoff_angular = cutoff_angular.data();
+  view.weights = weights.data();
+  view.norms = norms.data();
+  view.many_body = many_body.data();
+  view.three_j = three_j.data();
+  view.zbl_flexible = zbl_flexible.data();
+  view.atomic_numbers = atomic_numbers.data();
+  view.zbl_radii = zbl_radii.data();
+  reduced.resize(16);
+  stream.synchronize();
+}
+
+void GpuNEP::Impl::upload(const System& s, const std::vector<int>& model_types, bool all, bool wrap) {
+  const int count = static_cast<int>(s.size());
+  cudaStream_t st = stream.get();
+  if (count != n) {
+    n = count;
+    for (auto* a : {&x, &y, &z, &vx, &vy, &vz, &fx, &fy, &fz, &accel, &mass, &energy, &bath}) a->resize(n);
+    virial.resize(9 * size_t(n));
+    type.resize(n);
+    const size_t size_a = kernels::angular_gradient_size(view);
+    sums.resize(size_a * n);
+    gradients.resize(size_a * n);
+    all = true;
+  }
+  host.resize(3 * size_t(n));
+  stream.synchronize();  // the staging buffer may still feed an earlier copy
+  const std::vector<double>* pos = &s.positions;
+  std::vector<double> wrapped;
+  if (wrap && s.box.any_periodic()) {
+    wrapped = s.positions;
+    s.box.wrap(wrapped);
+    pos = &wrapped;
+  }
+  for (int c = 0; c < 3; ++c) {
+    for (int i = 0; i < n; ++i) host[size_t(c) * n + i] = (*pos)[3 * size_t(i) + c];
+  }
+  x.upload(host.data(), n, st);
+  y.upload(host.data() + n, n, st);
+  z.upload(host.data() + 2 * size_t(n), n, st);
+  if (all) {
+    type.upload(model_types, st);
+    std::vector<double> m(s.masses.begin(), s.masses.end()), acc(n);
+    for (int i = 0; i < n; ++i) acc[i] = units::kForceToAcceleration / m[i];
+    mass.upload(m, st);
+    accel.upload(acc, st);
+    stream.synchronize();
+  }
+}
+
+namespace {
+void to_device_soa(cuda::Stream& stream, std::vector<double>& host, const std::vector<double>& aos, int n,
+                   cuda::DeviceArray<double>& a, cuda::DeviceArray<double>& b, cuda::DeviceArray<double>& c) {
+  stream.synchronize();
+  host.resize(3 * size_t(n));
+  for (int k = 0; k < 3; ++k)
+    for (int i = 0; i < n; ++i) host[size_t(k) * n + i] = aos[3 * size_t(i) + k];
+  a.upload(host.data(), n, stream.get());
+  b.upload(host.data() + n, n, stream.get());
+  c.upload(host.data() + 2 * size_t(n), n, stream.get());
+}
+void from_device_soa(cuda::Stream& stream, std::vector<double>& host, std::vector<double>& aos, int n,
+                     const cuda::DeviceArray<double>& a, const cuda::DeviceArray<double>& b,
+                     const cuda::DeviceArray<double>& c) {
+  host.resize(3 * size_t(n));
+  a.download(host.data(), n, stream.get());
+  b.download(host.data() + n, n, stream.get());
+  c.download(host.data() + 2 * size_t(n), n, stream.get());
+  stream.synchronize();
+  aos.resize(3 * size_t(n));
+  for (int k = 0; k < 3; ++k)
+    for (int i = 0; i < n; ++i) aos[3 * size_t(i) + k] = host[size_t(k) * n + i];
+}
+}  // namespace
+
+void GpuNEP::Impl::upload_velocities(const System& s) {
+  if (s.velocities.size() != 3 * size_t(n)) {
+    std::vector<double> zero(3 * size_t(n), 0.0);
+    to_device_soa(stream, host, zero, n, vx, vy, vz);
+    return;
+  }
+  to_device_soa(stream, host, s.velocities, n, vx, vy, vz);
+}
+void GpuNEP::Impl::upload_forces(const std::vector<double>& f) { to_device_soa(stream, host, f, n, fx, fy, fz); }
+void GpuNEP::Impl::download_positions(System& s) { from_device_soa(stream, host, s.positions, n, x, y, z); }
+void GpuNEP::Impl::download_velocities(System& s) { from_device_soa(stream, host, s.velocities, n, vx, vy, vz); }
+void GpuNEP::Impl::download_forces(std::vector<double>& f) { from_device_soa(stream, host, f, n, fx, fy, fz); }
+
+void GpuNEP::Impl::launch_forces(const Box& box, bool force_rebuild, bool with_virial) {
+  if (n == 0) return;
+  cudaStream_t s = stream.get();
+  list.update(x.data(), y.data(), z.data(), n, force_rebuild, s);
+  const size_t entries = size_t(list.capacity()) * n;
+  if (pfx.size() < entries) {
+    pfx.resize(entries);
+    pfy.resize(entries);
+    pfz.resize(entries);
+  }
+  (void)box;
+  nep_sites<<<cuda::blocks_for(n, kThreads), kThreads, 0, s>>>(
+      view, n, x.data(), y.data(), z.data(), type.data(), list.cell(), list.neighbors(), list.images(),
+      list.counts(), sums.data(), gradients.data(), energy.data(), pfx.data(), pfy.data(), pfz.data());
+  NEPCG_CUDA_LAUNCHED("nep_sites");
+  gather_forces<<<cuda::blocks_for(n, 128), 128, 0, s>>>(
+      n, x.data(), y.data(), z.data(), list.cell(), list.neighbors(), list.images(), list.counts(), list.reverse(),
+      pfx.data(), pfy.data(), pfz.data(), fx.data(), fy.data(), fz.data(), with_virial ? virial.data() : nullptr);
+  NEPCG_CUDA_LAUNCHED("gather_forces");
+}
+
+void GpuNEP::Impl::forces_checked(const Box& box, bool with_virial) {
+  if (list.set_cell(box, n)) {
+    launch_forces(box, true, with_virial);
+  } else {
+    launch_forces(box, false, with_virial);
+  }
+  for (int attempt = 0;; ++attempt) {
+    list.fetch_flags(stream.get());
+    list.check_errors();
+    if (!list.overflowed()) return;
+    if (attempt > 20) throw RuntimeError("GpuNEP: the neighbour list keeps overflowing");
+    list.grow();
+    launch_forces(box, true, with_virial);
+  }
+}
+
+void GpuNEP::Impl::launch_column_sums(const double* data, int columns, int offset) {
+  column_sums<<<columns, kReduceThreads, 0, stream.get()>>>(data, n, reduced.data() + offset);
+  NEPCG_CUDA_LAUNCHED("column_sums");
+}
+
+// ------------------------------------------------------------------------------ GpuNEP
+
+GpuNEP::GpuNEP(NepModel model, double skin) : cpu_(std::move(model)), skin_(skin) {
+  if (!(skin >= 0)) throw InputError("GpuNEP: skin must be >= 0 Å");
+  cuda::require_device();
+  impl_ = std::make_unique<Impl>(cpu_, skin);
+}
+
+GpuNEP::GpuNEP(const std::string& path, double skin) : GpuNEP(read_nep_model(path), skin) {}
+
+GpuNEP::~GpuNEP() = default;
+
+void GpuNEP::accumulate(const System& system, const NeighborList& list, ForceResult& out) const {
+  if (list.cutoff() < cutoff() * (1 - 1e-12))
+    throw InputError("NEP: the neighbour list cutoff (" + std::to_string(list.cutoff()) +
+                     " Å) is shorter than the model's radial cutoff (" + std::to_string(cutoff()) + " Å)");
+  const std::vector<int> types = model_types(cpu_, system);
+  std::lock_guard<std::mutex> lock(mutex_);
+  Impl& d = *impl_;
+  const int n = static_cast<int>(system.size());
+  if (n == 0) return;
+  d.upload(system, types, true, true);
+  const bool virial = out.compute_virial;
+  d.forces_checked(system.box, virial);
+  // Results to the host and added to `out`.
+  std::vector<double> f, e(n), w;
+  d.download_forces(f);
+  d.energy.download(e.data(), n, d.stream.get());
+  if (virial) {
+    w.resize(9 * size_t(n));
+    d.virial.download(w.data(), w.size(), d.stream.get());
+  }
+  d.stream.synchronize();
+  for (int i = 0; i < n; ++i) {
+    out.energies[i] += e[i];
+    for (int c = 0; c < 3; ++c) out.forces[3 * size_t(i) + c] += f[3 * size_t(i) + c];
+    if (virial)
+      for (int k = 0; k < 9; ++k) out.virials[9 * size_t(i) + k] += w[size_t(k) * n + i];
+  }
+}
+
+ForceResult GpuNEP::compute_on_device(const System& system, bool per_atom_virials) const {
+  system.validate();
+  ForceResult out;
+  out.reset(system.size());
+  out.per_atom_virials = per_atom_virials;
+  NeighborList unused(cutoff(), 0.0);  // accumulate checks only its cutoff; never built
+  accumulate(system, unused, out);
+  out.sum_totals();
+  return out;
+}
+
+long GpuNEP::neighbor_list_builds() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  impl_->list.fetch_flags(impl_->stream.get());
+  return impl_->list.builds();
+}
+
+int GpuNEP::neighbor_capacity() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return impl_->list.capacity();
+}
+
+std::string GpuNEP::device_name() const { return impl_->device_name; }
+
+}  // namespace nepcg

@@ -1,0 +1,65 @@
+// Device state of a GpuNEP (internal): the model's arrays in device memory, the neighbour list, the
+// atoms (structure-of-arrays) and the scratch of the NEP kernels. Shared by the evaluation
+// (gpu_nep.cu) and the MD segments (../dynamics/gpu_segment.cu).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "../common/cuda_support.cuh"
+#include "../neighbors/device_neighbor_list.cuh"
+#include "nepcg/gpu_nep.hpp"
+#include "nepcg/kernels/nep_view.hpp"
+
+namespace nepcg {
+
+struct GpuNEP::Impl {
+  Impl(const NEP& nep, double skin);
+
+  cuda::Stream stream;
+  std::string device_name;
+  // Model (device copies; view points into them).
+  cuda::DeviceArray<double> ann, c_radial, c_angular, q_scaler, cutoff_radial, cutoff_angular, weights, norms,
+      zbl_flexible, zbl_radii;
+  cuda::DeviceArray<kernels::ManyBodyTerm> many_body;
+  cuda::DeviceArray<kernels::ThreeJEntry> three_j;
+  cuda::DeviceArray<int> atomic_numbers;
+  kernels::NepView view{};
+  cuda::DeviceNeighborList list;
+
+  // Atoms: positions, velocities, forces (Å, Å/fs, eV/Å), force-to-acceleration factors
+  // (Å/fs^2 per eV/Å), masses (amu), model types, site energies (eV), per-atom virials (9 x N,
+  // component-major), per-atom energy exchanged with a thermostat (eV).
+  int n = 0;
+  cuda::DeviceArray<double> x, y, z, vx, vy, vz, fx, fy, fz, accel, mass, energy, virial, bath;
+  cuda::DeviceArray<int> type;
+  // Kernel scratch: angular sums S and gradients dU/dS per atom, partial forces per list entry.
+  cuda::DeviceArray<double> sums, gradients, pfx, pfy, pfz;
+  cuda::DeviceArray<double> reduced;  // results of device reductions
+  std::vector<double> host;           // staging for uploads/downloads
+
+  /// Positions (and types, masses when `all`) of `s` to the device; sizes every array. `wrap`:
+  /// map positions into the cell first (same forces; lets any unwrapped input through).
+  void upload(const System& s, const std::vector<int>& model_types, bool all, bool wrap);
+  void upload_velocities(const System& s);
+  void upload_forces(const std::vector<double>& f);
+  void download_positions(System& s);
+  void download_velocities(System& s);
+  void download_forces(std::vector<double>& f);
+  /// Neighbour-list update and the two NEP kernels (asynchronous; virial: per-atom virials too).
+  void launch_forces(const Box& box, bool force_rebuild, bool virial);
+  /// launch_forces, then synchronise and redo with a larger list while the list overflowed.
+  void forces_checked(const Box& box, bool virial);
+  /// Sums of `columns` arrays of n values each (component-major) into reduced[offset + c].
+  void launch_column_sums(const double* data, int columns, int offset);
+};
+
+/// Model type of every atom (throws InputError for species the model lacks).
+inline std::vector<int> model_types(const NEP& nep, const System& s) {
+  const std::vector<int> map = nep.type_map(s);
+  std::vector<int> t(s.size());
+  for (size_t i = 0; i < s.size(); ++i) t[i] = map[s.types[i]];
+  return t;
+}
+
+}  // namespace nepcg

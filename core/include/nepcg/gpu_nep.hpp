@@ -1,0 +1,65 @@
+// NEP on an NVIDIA GPU (CUDA backend, double precision): the same maths as the CPU reference
+// (the shared NEPCG_HD kernels of nepcg/kernels/), evaluated per atom by CUDA threads, with a
+// neighbour list built and refreshed on the device.
+//
+// GpuNEP is a Potential, so everything that takes a potential takes it (Simulator with any
+// ensemble, mean-force runs, the ASE calculator). In a Simulator whose ensemble needs only a
+// thermostat (NVE, Berendsen, Bussi, Langevin), whole stretches of steps between observer samples
+// run on the GPU with no host round trip (Potential::run_device_segment); other ensembles
+// (barostats, deformation, fixed atoms, bead constraint, Nose-Hoover) integrate on the CPU with
+// forces from the GPU.
+//
+// Only declared in builds with the CUDA backend (nepcg/config.hpp: NEPCG_HAVE_CUDA_BUILD == 1).
+// Constructing one on a machine without a usable GPU throws RuntimeError.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "nepcg/nep.hpp"
+
+namespace nepcg {
+
+/// True when the CUDA backend is compiled and a device is usable; otherwise false and *why (if
+/// given) says why.
+bool gpu_available(std::string* why = nullptr);
+
+class GpuNEP : public Potential {
+ public:
+  /// skin (Å) of the device neighbour list used by accumulate() (MD segments use the same list).
+  explicit GpuNEP(NepModel model, double skin = 1.0);
+  explicit GpuNEP(const std::string& path, double skin = 1.0);
+  ~GpuNEP() override;
+
+  const NepModel& model() const { return cpu_.model(); }
+  /// The CPU reference evaluator of the same model.
+  const NEP& cpu() const { return cpu_; }
+  std::string name() const override { return "NEP (CUDA)"; }
+  double cutoff() const override { return cpu_.cutoff(); }
+  double secondary_cutoff() const override { return cpu_.secondary_cutoff(); }
+  /// Same contract as NEP::accumulate; `list` is only checked (the device keeps its own list).
+  void accumulate(const System& system, const NeighborList& list, ForceResult& out) const override;
+  /// Energies, forces and per-atom virials on the device without a host neighbour list.
+  ForceResult compute_on_device(const System& system, bool per_atom_virials = true) const;
+
+  bool runs_dynamics_on_device() const override { return true; }
+  void run_device_segment(System& system, const DeviceSegment& segment, ForceResult& out, bool forces_valid,
+                          double& bath_energy) const override;
+
+  /// Device neighbour-list builds so far and its current capacity (neighbours per atom).
+  long neighbor_list_builds() const;
+  int neighbor_capacity() const;
+  /// Name of the device in use.
+  std::string device_name() const;
+
+  struct Impl;
+
+ private:
+  NEP cpu_;
+  double skin_;
+  std::unique_ptr<Impl> impl_;
+  mutable std::mutex mutex_;  // one evaluation at a time per object (device state is shared)
+};
+
+}  // namespace nepcg

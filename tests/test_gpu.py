@@ -1,0 +1,208 @@
+"""CUDA backend against the CPU reference (skipped without a usable GPU).
+
+The CPU NEP is itself checked against calorine and GPUMD (test_nep.py), so agreement here to
+round-off ties the GPU to those references. Both run the same double-precision maths
+(core/include/nepcg/kernels), so energies, forces and virials must agree to ~1e-12 relative; the
+tests allow 1e-9 (the issue asks for 1e-6): summation order differs (per-thread on the GPU,
+OpenMP chunks on the CPU) and nothing else does.
+
+Run on a GPU machine with ``python -m pytest tests/test_gpu.py -v``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pynepcg
+from pynepcg import ensembles, observers, structures
+from pynepcg.mapping import Mapper
+from nep_models import random_structure, write_random_nep
+
+_OK, _WHY = pynepcg.device.gpu_available()
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not _OK, reason=f"no usable CUDA device: {_WHY}")]
+
+MODELS = {
+    "one-species": dict(elements=("C",)),
+    "all-extra-terms": dict(elements=("C", "H"), l_max=(4, 2, 1, 1, 1, 1, 1)),
+    "l6-two-layers": dict(elements=("Pb", "Te"), l_max=(6, 2, 0), neurons=(8, 6)),
+    "nep3": dict(version=3, elements=("Si", "O")),
+    "nep5-four-species": dict(version=5, elements=("C", "H", "O", "N"), n_max=(3, 2), basis=(3, 3)),
+    "zbl-universal": dict(elements=("C", "H"), zbl=(1.0, 2.2)),
+    "zbl-typewise": dict(elements=("Pb", "Te"), zbl=(1.2, 2.4, 0.9)),
+    "zbl-flexible": dict(elements=("C", "O"), flexible_zbl=True),
+    "typewise-cutoffs-zbl": dict(elements=("C", "O"), typewise_rc=[(4.0, 3.0), (4.5, 3.5)], zbl=(0.8, 1.8),
+                                 l_max=(4, 2, 0, 1)),
+}
+STRUCTURES = {  # (atoms, cell edge Å, pbc): the small cells are thinner than 2 x cutoff
+    "large": (60, 9.0, True),
+    "medium": (24, 6.0, True),
+    "tiny": (3, 2.6, True),
+    "cluster": (20, 7.0, False),
+    "slab": (30, 8.0, [True, True, False]),
+}
+
+
+def _relative(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return np.abs(a - b).max() / max(np.abs(b).max(), 1e-300)
+
+
+def _pair(tmp_path, kind, seed=0):
+    path = write_random_nep(tmp_path / f"{kind}.txt", seed=seed, **MODELS[kind])
+    return pynepcg.NEP(path, device="cpu"), pynepcg.NEP(path, device="cuda")
+
+
+@pytest.mark.parametrize("shape", sorted(STRUCTURES))
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_energies_forces_virials_match_cpu(tmp_path, kind, shape):
+    cpu, gpu = _pair(tmp_path, kind)
+    n, edge, pbc = STRUCTURES[shape]
+    atoms = random_structure(MODELS[kind]["elements"], n, edge, seed=hash((kind, shape)) % 1000, pbc=pbc)
+    a, b = cpu.compute(atoms), gpu.compute(atoms)
+    assert b.energy == pytest.approx(a.energy, rel=1e-9, abs=1e-9)
+    assert _relative(b.energies, a.energies) < 1e-9
+    assert _relative(b.forces, a.forces) < 1e-9
+    assert _relative(b.virials, a.virials) < 1e-9
+    assert _relative(b.virial, a.virial) < 1e-9
+
+
+def test_reference_model_matches_cpu_and_list_reuse(shared_data):
+    model = shared_data("nep-models/C_2022_NEP4.txt")
+    cpu, gpu = pynepcg.NEP(model, device="cpu"), pynepcg.NEP(model, device="cuda")
+    s = structures.diamond("C", 3.567, (3, 3, 3))
+    rng = np.random.default_rng(1)
+    for step in range(4):  # small moves reuse the device list, the last one forces a rebuild
+        s.positions = np.asarray(s.positions) + rng.normal(0, 0.05 if step < 3 else 0.8, (len(s), 3))
+        a, b = cpu.compute(s), gpu.compute(s)
+        assert _relative(b.forces, a.forces) < 1e-9 and b.energy == pytest.approx(a.energy, rel=1e-12)
+        assert _relative(b.virials, a.virials) < 1e-9
+
+
+def test_neighbor_overflow_grows_the_list(tmp_path):
+    # 60 atoms packed in one corner of a large box: the density estimate of the initial capacity
+    # is far too small, so the first build overflows, the list grows and the result is exact.
+    cpu, gpu = _pair(tmp_path, "one-species")
+    rng = np.random.default_rng(3)
+    pts = []
+    while len(pts) < 60:
+        p = rng.uniform(0, 5.5, 3)
+        if all(np.linalg.norm(p - q) > 1.1 for q in pts):
+            pts.append(p)
+    s = pynepcg.System(["C"] * 60, np.array(pts) + 1.0, cell=np.eye(3) * 40.0, pbc=True)
+    b, a = gpu.compute(s), cpu.compute(s)
+    assert gpu._cpp.neighbor_capacity >= 59
+    assert _relative(b.forces, a.forces) < 1e-9
+
+
+def test_species_mismatch_and_far_images(tmp_path):
+    cpu, gpu = _pair(tmp_path, "one-species")
+    with pytest.raises(ValueError, match="'Si'"):
+        gpu.compute(structures.diamond("Si", 5.43, (1, 1, 1)))
+    # Positions many cells outside the box (an unwrapped trajectory) give the same result.
+    s = structures.diamond("C", 3.567, (2, 2, 2))
+    x = np.asarray(s.positions).copy()
+    x[5] += np.array([1e4, -3e3, 7.0])
+    s.positions = x
+    assert _relative(gpu.compute(s).forces, cpu.compute(s).forces) < 1e-9
+
+
+# --- dynamics ---------------------------------------------------------------------------------
+
+def _diamond_sims(shared_data, repeat=2, seed=7, temperature=600):
+    model = shared_data("nep-models/C_2022_NEP4.txt")
+    s = structures.diamond("C", 3.567, (repeat,) * 3)
+    sims = []
+    for device in ("cpu", "cuda"):
+        sim = pynepcg.Simulator(s, pynepcg.NEP(model, device=device), seed=seed)
+        sim.set_temperature(temperature)
+        sims.append(sim)
+    return sims
+
+
+@pytest.mark.parametrize("ensemble", [ensembles.NVE(), ensembles.Bussi(temperature=500, tau=50),
+                                      ensembles.Berendsen(temperature=500, tau=50)],
+                         ids=["nve", "bussi", "berendsen"])
+def test_device_segments_follow_the_cpu_trajectory(shared_data, ensemble):
+    # Same seed: the same initial velocities and, for Bussi, the same random numbers. Round-off
+    # differences grow over a chaotic trajectory, but stay far below 1e-6 Å in 200 steps.
+    cpu, gpu = _diamond_sims(shared_data)
+    tc, tg = observers.Thermo(20), observers.Thermo(20)
+    cpu.run(200, ensemble, 1.0, [tc])
+    gpu.run(200, ensemble, 1.0, [tg])
+    assert np.abs(np.asarray(gpu.system.positions) - np.asarray(cpu.system.positions)).max() < 1e-6
+    assert np.abs(np.asarray(gpu.system.velocities) - np.asarray(cpu.system.velocities)).max() < 1e-8
+    for col in ("temperature", "potential_energy", "pressure", "pxy", "conserved_energy"):
+        assert np.allclose(tg[col], tc[col], rtol=1e-7, atol=1e-7), col
+    assert gpu.step == cpu.step == 200 and gpu.time == pytest.approx(200.0)
+    assert gpu.potential._cpp.neighbor_list_builds >= 1
+
+
+def test_nve_energy_conservation_no_worse_than_cpu(shared_data):
+    cpu, gpu = _diamond_sims(shared_data, temperature=1200)
+    spread = []
+    for sim in (cpu, gpu):
+        thermo = observers.Thermo(10)
+        sim.run(3000, ensembles.NVE(), 1.0, [thermo])
+        e = thermo["total_energy"]
+        spread.append((np.abs(e - e[0]).max(), abs(np.polyfit(thermo["time"], e, 1)[0])))
+    (cpu_fluct, cpu_drift), (gpu_fluct, gpu_drift) = spread
+    n = len(cpu.system)
+    assert gpu_fluct / n < 2e-4  # eV/atom: shadow-Hamiltonian fluctuation at dt = 1 fs, 1200 K
+    assert gpu_drift <= 2 * cpu_drift + 1e-6 * n / 1000  # eV/fs
+
+
+@pytest.mark.parametrize("splitting", ["BAOAB", "OBABO"])
+def test_langevin_on_device_samples_the_target_temperature(shared_data, splitting):
+    _, gpu = _diamond_sims(shared_data, temperature=300)
+    ens = ensembles.Langevin(temperature=400, tau=50, splitting=splitting)
+    gpu.run(2000, ens, 1.0)
+    thermo = observers.Thermo(10)
+    e0 = gpu.conserved_energy
+    gpu.run(20000, ens, 1.0, [thermo])
+    t = thermo["temperature"]
+    assert abs(t.mean() / 400 - 1) < 0.03  # 64 atoms, ~200 independent samples: 1 % error
+    # Kinetic energy of 3N-3 degrees of freedom is Gamma distributed: var(T)/T^2 = 2/N_f
+    # (the Langevin thermostat does not conserve momentum: N_f = 3N).
+    assert np.var(t) / t.mean() ** 2 == pytest.approx(2 / (3 * len(gpu.system)), rel=0.25)
+    # The bath bookkeeping makes the conserved energy drift-free (only integration error).
+    assert abs(thermo["conserved_energy"][-1] - e0) / len(gpu.system) < 2e-3
+
+
+def test_bussi_on_device_samples_the_canonical_kinetic_energy(shared_data):
+    _, gpu = _diamond_sims(shared_data, temperature=300)
+    ens = ensembles.Bussi(temperature=300, tau=20)
+    thermo = observers.Thermo(10)
+    gpu.run(20000, ens, 1.0, [thermo])
+    t = thermo["temperature"][200:]
+    nf = 3 * len(gpu.system) - 3
+    assert abs(t.mean() / 300 - 1) < 0.03
+    assert np.var(t) / t.mean() ** 2 == pytest.approx(2 / nf, rel=0.25)
+
+
+def test_cpu_integrated_ensembles_use_gpu_forces(shared_data):
+    # A barostat run integrates on the CPU with forces from the GPU: same trajectory as the CPU.
+    cpu, gpu = _diamond_sims(shared_data)
+    ens = ensembles.NPT(temperature=500, pressure=1.0, tau_t=50, tau_p=500, modulus=400)
+    cpu.run(100, ens, 1.0)
+    gpu.run(100, ens, 1.0)
+    assert np.abs(np.asarray(gpu.system.box.cell) - np.asarray(cpu.system.box.cell)).max() < 1e-9
+    assert np.abs(np.asarray(gpu.system.positions) - np.asarray(cpu.system.positions)).max() < 1e-6
+
+
+def test_constrained_mean_forces_match_cpu(shared_data):
+    model = shared_data("nep-models/C_2022_NEP4.txt")
+    g = structures.diamond("C", 3.567, (2, 2, 2))
+    m = Mapper.by_cell(g, (2, 2, 2), names="C8")
+    s = m.with_groups(g, 0)
+    s.positions = np.asarray(s.positions) + np.random.default_rng(2).normal(0, 0.1, (len(s), 3))
+    result = []
+    for device in ("cpu", "cuda"):
+        sim = pynepcg.Simulator(s, pynepcg.NEP(model, device=device), seed=11)
+        sim.set_temperature(600)
+        mf = observers.MeanForce(2, 0, block_samples=25)
+        sim.run(3000, ensembles.Langevin(temperature=600, tau=50, constrain_beads=0), 1.0, [mf])
+        result.append((mf.forces, mf.force_errors, m.centres(sim.system)))
+    (fc, ec, cc), (fg, eg, cg) = result
+    assert np.abs(cg - cc).max() < 1e-9  # the centres never moved on either device
+    z = np.abs(fg - fc) / np.sqrt(ec**2 + eg**2)
+    assert np.all(np.isfinite(z)) and z.max() < 5 and np.mean(z) < 1.5
