@@ -10,6 +10,9 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.g
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
   && export PYTHONPATH=/tmp/site
 export PYNEPCG_SHARED_DATA=$repo/.devdata CMAKE_BUILD_PARALLEL_LEVEL=16 PYTHONUNBUFFERED=1
+# The image's CXX (/opt/gcc) links libstdc++ statically into the module, which then crashes in
+# locale code; the system compiler gives the usual shared libstdc++.
+if [ -x /usr/bin/g++ ]; then export CXX=/usr/bin/g++ CUDAHOSTCXX=/usr/bin/g++; rm -rf build; fi
 t0=$(date +%s)
 python3 -m pip install -q --no-build-isolation --no-deps . > "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
 echo "build: $(( $(date +%s) - t0 )) s"

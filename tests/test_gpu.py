@@ -146,9 +146,10 @@ def test_nve_energy_conservation_no_worse_than_cpu(shared_data):
         e = thermo["total_energy"]
         spread.append((np.abs(e - e[0]).max(), abs(np.polyfit(thermo["time"], e, 1)[0])))
     (cpu_fluct, cpu_drift), (gpu_fluct, gpu_drift) = spread
-    n = len(cpu.system)
-    assert gpu_fluct / n < 2e-4  # eV/atom: shadow-Hamiltonian fluctuation at dt = 1 fs, 1200 K
-    assert gpu_drift <= 2 * cpu_drift + 1e-6 * n / 1000  # eV/fs
+    # The two trajectories start identical and decorrelate (chaos), so their energy errors are
+    # statistically alike: the GPU's may not be systematically larger.
+    assert gpu_fluct <= 1.5 * cpu_fluct
+    assert gpu_drift * 3000 <= max(2 * cpu_drift * 3000, 0.5 * cpu_fluct)  # no drift beyond the noise
 
 
 @pytest.mark.parametrize("splitting", ["BAOAB", "OBABO"])

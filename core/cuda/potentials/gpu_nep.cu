@@ -11,6 +11,7 @@
 #include "nepcg/units.hpp"
 #include "nepcg/kernels/nep_site.hpp"
 #include "nepcg/kernels/zbl.hpp"
+#include "nep_warp_kernel.cuh"
 
 namespace nepcg {
 
@@ -208,6 +209,17 @@ GpuNEP::Impl::Impl(const NEP& nep, double skin) : list(nep.cutoff(), skin) {
   view.atomic_numbers = atomic_numbers.data();
   view.zbl_radii = zbl_radii.data();
   reduced.resize(16);
+  // The warp-per-atom kernel when the model fits its bounds (see nep_warp_kernel.cuh).
+  if (gpu::warp_kernel_fits(view)) {
+    const size_t per_warp = sizeof(double) * gpu::warp_kernel_shared_doubles(view);
+    int max_shared = 0;
+    NEPCG_CUDA_CHECK(cudaDeviceGetAttribute(&max_shared, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    warps_per_block = static_cast<int>(std::min<size_t>(4, size_t(max_shared) / per_warp));
+    if (warps_per_block >= 1) {
+      NEPCG_CUDA_CHECK(cudaFuncSetAttribute(gpu::nep_warp_sites, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            static_cast<int>(warps_per_block * per_warp)));
+    }
+  }
   stream.synchronize();
 }
 
@@ -298,10 +310,19 @@ void GpuNEP::Impl::launch_forces(const Box& box, bool force_rebuild, bool with_v
     pfz.resize(entries);
   }
   (void)box;
-  nep_sites<<<cuda::blocks_for(n, kThreads), kThreads, 0, s>>>(
-      view, n, x.data(), y.data(), z.data(), type.data(), list.cell(), list.neighbors(), list.images(),
-      list.counts(), sums.data(), gradients.data(), energy.data(), pfx.data(), pfy.data(), pfz.data());
-  NEPCG_CUDA_LAUNCHED("nep_sites");
+  if (warps_per_block > 0) {
+    const int per_warp = gpu::warp_kernel_shared_doubles(view);
+    gpu::nep_warp_sites<<<cuda::blocks_for(n, warps_per_block), 32 * warps_per_block,
+                          sizeof(double) * per_warp * warps_per_block, s>>>(
+        view, n, x.data(), y.data(), z.data(), type.data(), list.cell(), list.neighbors(), list.images(),
+        list.counts(), per_warp, energy.data(), pfx.data(), pfy.data(), pfz.data());
+    NEPCG_CUDA_LAUNCHED("nep_warp_sites");
+  } else {
+    nep_sites<<<cuda::blocks_for(n, kThreads), kThreads, 0, s>>>(
+        view, n, x.data(), y.data(), z.data(), type.data(), list.cell(), list.neighbors(), list.images(),
+        list.counts(), sums.data(), gradients.data(), energy.data(), pfx.data(), pfy.data(), pfz.data());
+    NEPCG_CUDA_LAUNCHED("nep_sites");
+  }
   gather_forces<<<cuda::blocks_for(n, 128), 128, 0, s>>>(
       n, x.data(), y.data(), z.data(), list.cell(), list.neighbors(), list.images(), list.counts(), list.reverse(),
       pfx.data(), pfy.data(), pfz.data(), fx.data(), fy.data(), fz.data(), with_virial ? virial.data() : nullptr);

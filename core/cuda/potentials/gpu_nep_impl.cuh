@@ -25,6 +25,7 @@ struct GpuNEP::Impl {
   cuda::DeviceArray<kernels::ThreeJEntry> three_j;
   cuda::DeviceArray<int> atomic_numbers;
   kernels::NepView view{};
+  int warps_per_block = 0;  // > 0: the warp-per-atom site kernel is used
   cuda::DeviceNeighborList list;
 
   // Atoms: positions, velocities, forces (Å, Å/fs, eV/Å), force-to-acceleration factors

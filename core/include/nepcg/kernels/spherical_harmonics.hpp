@@ -17,8 +17,12 @@ namespace nepcg::kernels {
 /// Number of real harmonics for l = 1 ... L.
 NEPCG_HD constexpr int num_harmonics(int L) { return (L + 1) * (L + 1) - 1; }
 
+// Lcap (template argument, default kMaxL) sizes the local arrays: a backend that knows L <= Lcap
+// for its models passes a smaller one (less per-thread memory on a GPU); results are identical.
+
 /// Q[l][m] = d^m P_l / dz^m for 0 <= m <= l <= L, and Q[l][l+1] = 0.
-NEPCG_HD void legendre_derivatives(int L, double z, double Q[kMaxL + 1][kMaxL + 2]) {
+template <int Lcap = kMaxL>
+NEPCG_HD void legendre_derivatives(int L, double z, double Q[Lcap + 1][Lcap + 2]) {
   double dfact = 1.0;  // (2m - 1)!!
   for (int m = 0; m <= L; ++m) {
     if (m > 0) dfact *= 2 * m - 1;
@@ -30,11 +34,12 @@ NEPCG_HD void legendre_derivatives(int L, double z, double Q[kMaxL + 1][kMaxL + 
 }
 
 /// Y (num_harmonics(L) values) of the unit vector (x, y, z).
+template <int Lcap = kMaxL>
 NEPCG_HD void real_harmonics(int L, double x, double y, double z, double* Y) {
-  double Q[kMaxL + 1][kMaxL + 2];
-  legendre_derivatives(L, z, Q);
+  double Q[Lcap + 1][Lcap + 2];
+  legendre_derivatives<Lcap>(L, z, Q);
   double re = 1.0, im = 0.0;  // (x + iy)^m
-  double R[kMaxL + 1], I[kMaxL + 1];
+  double R[Lcap + 1], I[Lcap + 1];
   R[0] = 1.0, I[0] = 0.0;
   for (int m = 1; m <= L; ++m) {
     const double r2 = re * x - im * y;
@@ -54,11 +59,12 @@ NEPCG_HD void real_harmonics(int L, double x, double y, double z, double* Y) {
 
 /// Y as above and its gradient with respect to (x, y, z) treated as independent variables:
 /// dx[k] = dY_k/dx, dy[k] = dY_k/dy, dz[k] = dY_k/dz.
+template <int Lcap = kMaxL>
 NEPCG_HD void real_harmonics_with_gradient(int L, double x, double y, double z, double* Y, double* dx, double* dy,
                                            double* dz) {
-  double Q[kMaxL + 1][kMaxL + 2];
-  legendre_derivatives(L, z, Q);
-  double R[kMaxL + 1], I[kMaxL + 1];
+  double Q[Lcap + 1][Lcap + 2];
+  legendre_derivatives<Lcap>(L, z, Q);
+  double R[Lcap + 1], I[Lcap + 1];
   R[0] = 1.0, I[0] = 0.0;
   for (int m = 1; m <= L; ++m) {
     R[m] = R[m - 1] * x - I[m - 1] * y;

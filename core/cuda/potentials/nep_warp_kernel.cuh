@@ -1,0 +1,174 @@
+// NEP site kernel with one warp per atom (internal to gpu_nep.cu). Neighbours are taken 32 at a
+// time, one per lane: each lane evaluates its pair's radial functions and harmonics (the shared
+// NEPCG_HD building blocks) into shared memory, then the lanes split the descriptor components and
+// sum over the 32 pairs. The network runs lane-parallel over neurons, the partial forces again one
+// neighbour per lane (kernels::pair_terms / partial_force_from_terms, as on the CPU). Every sum has
+// a fixed order, so results are reproducible bit for bit. Small systems get 32 times the threads
+// of an atom-per-thread kernel, and per-thread arrays are sized for the models this kernel takes
+// (WarpLimits) instead of the largest model.
+#pragma once
+
+#include "nepcg/kernels/nep_site.hpp"
+#include "nepcg/kernels/zbl.hpp"
+
+namespace nepcg::gpu {
+
+/// Bounds of the models the warp kernel takes (others use the atom-per-thread kernel).
+struct WarpLimits {
+  static constexpr int N = 16;      // n_max + 1 (radial and angular)
+  static constexpr int K = 16;      // basis_size + 1
+  static constexpr int L = 4;       // l_max
+  static constexpr int Lm = 24;     // real harmonics for l = 1 ... 4
+  static constexpr int PairTerms = 4 * N + 4 * Lm;
+};
+
+inline bool warp_kernel_fits(const kernels::NepView& p) {
+  return p.l_max <= WarpLimits::L && p.n_max_radial + 1 <= WarpLimits::N && p.n_max_angular + 1 <= WarpLimits::N &&
+         p.basis_radial + 1 <= WarpLimits::K && p.basis_angular + 1 <= WarpLimits::K && p.neurons2 == 0;
+}
+
+/// Doubles of shared memory per warp: per-lane staging of g_n (radial, angular) and Y_lm, then the
+/// atom's descriptor q, angular sums S, gradient dU/dq, dU/dS and the hidden-layer factors.
+inline int warp_kernel_shared_doubles(const kernels::NepView& p) {
+  const int nR = p.n_max_radial + 1, nA = p.n_max_angular + 1;
+  return 32 * (nR + nA + p.num_lm) + 2 * p.dim + 2 * nA * p.num_lm + p.neurons1;
+}
+
+__device__ inline double warp_sum(double v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;  // the same value, summed in the same order, in every lane
+}
+
+__device__ inline void warp_entry_vector(const cuda::DeviceCell& c, const double* x, const double* y, const double* z,
+                                         int i, int j, int code, double* r) {
+  double s[3];
+  cuda::image_shift(c, code, s);
+  r[0] = (x[j] - x[i]) + s[0];
+  r[1] = (y[j] - y[i]) + s[1];
+  r[2] = (z[j] - z[i]) + s[2];
+}
+
+__global__ void nep_warp_sites(kernels::NepView p, int n, const double* x, const double* y, const double* z,
+                               const int* type, cuda::DeviceCell cell, const int* nbr, const int* img, const int* cnt,
+                               int shared_per_warp, double* energy, double* pfx, double* pfy, double* pfz) {
+  extern __shared__ double smem[];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int i = blockIdx.x * (blockDim.x >> 5) + warp;
+  if (i >= n) return;  // warp-uniform
+  const int nR = p.n_max_radial + 1, nA = p.n_max_angular + 1, lm = p.num_lm, D = p.dim;
+  const int stride = nR + nA + lm, size_a = nA * lm, T = p.num_types;
+  double* stage = smem + warp * shared_per_warp;
+  double* q = stage + 32 * stride;
+  double* S = q + D;
+  double* dU = S + size_a;
+  double* dUdS = dU + D;
+  double* hidden = dUdS + size_a;
+  for (int c = lane; c < D; c += 32) q[c] = 0.0;
+  for (int c = lane; c < size_a; c += 32) S[c] = 0.0;
+  const int a = type[i];
+  const int count = cnt[i];
+  double e_zbl = 0.0;
+  __syncwarp();
+
+  // 1. Descriptor sums, 32 neighbours at a time.
+  for (int first = 0; first < count; first += 32) {
+    const int k = first + lane;
+    double* st = stage + lane * stride;
+    for (int c = 0; c < stride; ++c) st[c] = 0.0;
+    if (k < count) {
+      const int e = k * n + i, j = nbr[e], b = type[j];
+      double r[3];
+      warp_entry_vector(cell, x, y, z, i, j, img[e], r);
+      const double d = sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
+      double f[WarpLimits::K], fp[WarpLimits::K], gp[WarpLimits::N];
+      const double rc_r = kernels::pair_cutoff(p.cutoff_radial, a, b);
+      if (d < rc_r) {
+        kernels::chebyshev_basis(p.basis_radial, d, rc_r, f, fp);
+        kernels::radial_functions(p.n_max_radial, p.basis_radial, T, a, b, p.c_radial, f, fp, st, gp);
+      }
+      const double rc_a = kernels::pair_cutoff(p.cutoff_angular, a, b);
+      if (d < rc_a) {
+        kernels::chebyshev_basis(p.basis_angular, d, rc_a, f, fp);
+        kernels::radial_functions(p.n_max_angular, p.basis_angular, T, a, b, p.c_angular, f, fp, st + nR, gp);
+        const double inv = 1.0 / d;
+        kernels::real_harmonics<WarpLimits::L>(p.l_max, r[0] * inv, r[1] * inv, r[2] * inv, st + nR + nA);
+        if (p.zbl) {
+          double phi, dphi;
+          kernels::zbl_pair(p, a, b, d, phi, dphi);
+          e_zbl += 0.5 * phi;
+        }
+      }
+    }
+    __syncwarp();
+    for (int c = lane; c < nR + size_a; c += 32) {
+      double s = 0.0;
+      if (c < nR) {
+        for (int l = 0; l < 32; ++l) s += stage[l * stride + c];
+        q[c] += s;
+      } else {
+        const int nn = (c - nR) / lm, m = (c - nR) % lm;
+        for (int l = 0; l < 32; ++l) s += stage[l * stride + nR + nn] * stage[l * stride + nR + nA + m];
+        S[c - nR] += s;
+      }
+    }
+    __syncwarp();
+  }
+
+  // 2. Angular descriptor (one lane), then the network with the lanes over neurons.
+  if (lane == 0) kernels::angular_descriptor(p, S, q);
+  __syncwarp();
+  for (int c = lane; c < D; c += 32) dU[c] = q[c] * p.q_scaler[c];  // scaled input, for now
+  __syncwarp();
+  const int N1 = p.neurons1;
+  const int n_blocks = p.version == 3 ? 1 : T;
+  const double* block = p.ann + (p.version == 3 ? 0 : a) * p.ann_block;
+  const double* W0 = block;
+  const double* b0 = block + N1 * D;
+  const double* w1 = b0 + N1;
+  double u = 0.0;
+  for (int mu = lane; mu < N1; mu += 32) {
+    double zz = -b0[mu];
+    const double* row = W0 + mu * D;
+    for (int d = 0; d < D; ++d) zz += row[d] * dU[d];
+    const double h = tanh(zz);
+    u += w1[mu] * h;
+    hidden[mu] = w1[mu] * (1.0 - h * h);
+  }
+  __syncwarp();
+  for (int c = lane; c < D; c += 32) {
+    double s = 0.0;
+    for (int mu = 0; mu < N1; ++mu) s += hidden[mu] * W0[mu * D + c];
+    dU[c] = s * p.q_scaler[c];  // gradient with respect to the unscaled descriptor
+  }
+  u = warp_sum(u) - p.ann[n_blocks * p.ann_block];
+  if (p.version == 5) u -= w1[N1];
+  e_zbl = warp_sum(e_zbl);
+  __syncwarp();
+  if (lane == 0) {
+    energy[i] = u + e_zbl;
+    kernels::angular_gradient(p, S, dU, dUdS);
+  }
+  __syncwarp();
+
+  // 3. Partial forces f_ij = dU_i/dr_ij, one neighbour per lane.
+  for (int k = lane; k < count; k += 32) {
+    const int e = k * n + i, j = nbr[e], b = type[j];
+    double r[3];
+    warp_entry_vector(cell, x, y, z, i, j, img[e], r);
+    const double d = sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
+    double t[WarpLimits::PairTerms];
+    double f[3] = {0.0, 0.0, 0.0};
+    const int mask = kernels::pair_terms<WarpLimits::K, WarpLimits::L>(p, a, b, r, d, t);
+    if (mask) kernels::partial_force_from_terms<WarpLimits::Lm>(p, mask, t, r, d, dU, dUdS, f);
+    if (p.zbl && (mask & 2)) {
+      double phi, dphi;
+      kernels::zbl_pair(p, a, b, d, phi, dphi);
+      for (int c = 0; c < 3; ++c) f[c] += 0.5 * dphi * r[c] / d;
+    }
+    pfx[e] = f[0];
+    pfy[e] = f[1];
+    pfz[e] = f[2];
+  }
+}
+
+}  // namespace nepcg::gpu
