@@ -68,7 +68,11 @@ def cg_liquid(n: int, seed: int = 0) -> pynepcg.System:
 
 
 def throughput(system, model, device, steps, warmup=20):
-    sim = pynepcg.Simulator(system, pynepcg.NEP(model, device=device), skin=1.0, seed=1)
+    pot = pynepcg.NEP(model, device=device)
+    if device == "cuda":
+        ms = pot._cpp.time_forces(system, 20)
+        print(f"    forces only: {ms:.3f} ms per evaluation ({len(system) / ms * 1e3:.3e} atom-evaluations/s)", flush=True)
+    sim = pynepcg.Simulator(system, pot, skin=1.0, seed=1)
     sim.set_temperature(300)
     sim.run(warmup, ensembles.NVE(), 1.0)
     t0 = time.perf_counter()

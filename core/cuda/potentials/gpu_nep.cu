@@ -216,8 +216,11 @@ GpuNEP::Impl::Impl(const NEP& nep, double skin) : list(nep.cutoff(), skin) {
     NEPCG_CUDA_CHECK(cudaDeviceGetAttribute(&max_shared, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
     warps_per_block = static_cast<int>(std::min<size_t>(4, size_t(max_shared) / per_warp));
     if (warps_per_block >= 1) {
-      NEPCG_CUDA_CHECK(cudaFuncSetAttribute(gpu::nep_warp_sites, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            static_cast<int>(warps_per_block * per_warp)));
+      const int bytes = static_cast<int>(warps_per_block * per_warp);
+      NEPCG_CUDA_CHECK(cudaFuncSetAttribute(gpu::nep_warp_sites<1>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+      NEPCG_CUDA_CHECK(cudaFuncSetAttribute(gpu::nep_warp_sites<2>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+      NEPCG_CUDA_CHECK(cudaFuncSetAttribute(gpu::nep_warp_sites<3>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+      NEPCG_CUDA_CHECK(cudaFuncSetAttribute(gpu::nep_warp_sites<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
     }
   }
   stream.synchronize();
@@ -312,10 +315,13 @@ void GpuNEP::Impl::launch_forces(const Box& box, bool force_rebuild, bool with_v
   (void)box;
   if (warps_per_block > 0) {
     const int per_warp = gpu::warp_kernel_shared_doubles(view);
-    gpu::nep_warp_sites<<<cuda::blocks_for(n, warps_per_block), 32 * warps_per_block,
-                          sizeof(double) * per_warp * warps_per_block, s>>>(
-        view, n, x.data(), y.data(), z.data(), type.data(), list.cell(), list.neighbors(), list.images(),
-        list.counts(), per_warp, energy.data(), pfx.data(), pfy.data(), pfz.data());
+    auto kernel = view.l_max == 1   ? gpu::nep_warp_sites<1>
+                  : view.l_max == 2 ? gpu::nep_warp_sites<2>
+                  : view.l_max == 3 ? gpu::nep_warp_sites<3>
+                                    : gpu::nep_warp_sites<4>;
+    kernel<<<cuda::blocks_for(n, warps_per_block), 32 * warps_per_block, sizeof(double) * per_warp * warps_per_block,
+             s>>>(view, n, x.data(), y.data(), z.data(), type.data(), list.cell(), list.neighbors(), list.images(),
+                  list.counts(), per_warp, energy.data(), pfx.data(), pfy.data(), pfz.data());
     NEPCG_CUDA_LAUNCHED("nep_warp_sites");
   } else {
     nep_sites<<<cuda::blocks_for(n, kThreads), kThreads, 0, s>>>(
@@ -414,5 +420,28 @@ int GpuNEP::neighbor_capacity() const {
 }
 
 std::string GpuNEP::device_name() const { return impl_->device_name; }
+
+double GpuNEP::time_forces(const System& system, int repeats) const {
+  const std::vector<int> types = model_types(cpu_, system);
+  std::lock_guard<std::mutex> lock(mutex_);
+  Impl& d = *impl_;
+  d.upload(system, types, true, true);
+  d.forces_checked(system.box, false);  // builds the list (and grows it if needed)
+  cudaEvent_t start, stop;
+  NEPCG_CUDA_CHECK(cudaEventCreate(&start));
+  NEPCG_CUDA_CHECK(cudaEventCreate(&stop));
+  std::vector<float> ms(std::max(repeats, 1));
+  for (float& t : ms) {
+    NEPCG_CUDA_CHECK(cudaEventRecord(start, d.stream.get()));
+    d.launch_forces(system.box, false, false);
+    NEPCG_CUDA_CHECK(cudaEventRecord(stop, d.stream.get()));
+    NEPCG_CUDA_CHECK(cudaEventSynchronize(stop));
+    NEPCG_CUDA_CHECK(cudaEventElapsedTime(&t, start, stop));
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
 
 }  // namespace nepcg

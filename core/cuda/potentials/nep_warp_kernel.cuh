@@ -1,11 +1,12 @@
 // NEP site kernel with one warp per atom (internal to gpu_nep.cu). Neighbours are taken 32 at a
 // time, one per lane: each lane evaluates its pair's radial functions and harmonics (the shared
-// NEPCG_HD building blocks) into shared memory, then the lanes split the descriptor components and
-// sum over the 32 pairs. The network runs lane-parallel over neurons, the partial forces again one
-// neighbour per lane (kernels::pair_terms / partial_force_from_terms, as on the CPU). Every sum has
+// NEPCG_HD building blocks, kernels::pair_values) into shared memory, then the lanes split the
+// descriptor components and sum over the 32 pairs. Descriptor rows and their gradients run one
+// radial channel per lane, the network one neuron per lane, the partial forces one neighbour per
+// lane (kernels::partial_force_direct: the CPU's terms, computed in registers). Every sum has
 // a fixed order, so results are reproducible bit for bit. Small systems get 32 times the threads
 // of an atom-per-thread kernel, and per-thread arrays are sized for the models this kernel takes
-// (WarpLimits) instead of the largest model.
+// (l_max as a template argument) instead of the largest model.
 #pragma once
 
 #include "nepcg/kernels/nep_site.hpp"
@@ -13,19 +14,10 @@
 
 namespace nepcg::gpu {
 
-/// Bounds of the models the warp kernel takes (others use the atom-per-thread kernel).
-struct WarpLimits {
-  static constexpr int N = 16;      // n_max + 1 (radial and angular)
-  static constexpr int K = 16;      // basis_size + 1
-  static constexpr int L = 4;       // l_max
-  static constexpr int Lm = 24;     // real harmonics for l = 1 ... 4
-  static constexpr int PairTerms = 4 * N + 4 * Lm;
-};
-
-inline bool warp_kernel_fits(const kernels::NepView& p) {
-  return p.l_max <= WarpLimits::L && p.n_max_radial + 1 <= WarpLimits::N && p.n_max_angular + 1 <= WarpLimits::N &&
-         p.basis_radial + 1 <= WarpLimits::K && p.basis_angular + 1 <= WarpLimits::K && p.neurons2 == 0;
-}
+/// The models the warp kernel takes (l_max 1 ... 4, one hidden layer); others use the
+/// atom-per-thread kernel. The kernel is compiled for each l_max (template argument L), so that
+/// harmonics and their contractions live in registers.
+inline bool warp_kernel_fits(const kernels::NepView& p) { return p.l_max >= 1 && p.l_max <= 4 && p.neurons2 == 0; }
 
 /// Doubles of shared memory per warp: per-lane staging of g_n (radial, angular) and Y_lm, then the
 /// atom's descriptor q, angular sums S, gradient dU/dq, dU/dS and the hidden-layer factors.
@@ -48,6 +40,7 @@ __device__ inline void warp_entry_vector(const cuda::DeviceCell& c, const double
   r[2] = (z[j] - z[i]) + s[2];
 }
 
+template <int L>
 __global__ void nep_warp_sites(kernels::NepView p, int n, const double* x, const double* y, const double* z,
                                const int* type, cuda::DeviceCell cell, const int* nbr, const int* img, const int* cnt,
                                int shared_per_warp, double* energy, double* pfx, double* pfy, double* pfz) {
@@ -74,29 +67,18 @@ __global__ void nep_warp_sites(kernels::NepView p, int n, const double* x, const
   for (int first = 0; first < count; first += 32) {
     const int k = first + lane;
     double* st = stage + lane * stride;
-    for (int c = 0; c < stride; ++c) st[c] = 0.0;
+    if (k >= count)
+      for (int c = 0; c < stride; ++c) st[c] = 0.0;
     if (k < count) {
       const int e = k * n + i, j = nbr[e], b = type[j];
       double r[3];
       warp_entry_vector(cell, x, y, z, i, j, img[e], r);
       const double d = sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
-      double f[WarpLimits::K], fp[WarpLimits::K], gp[WarpLimits::N];
-      const double rc_r = kernels::pair_cutoff(p.cutoff_radial, a, b);
-      if (d < rc_r) {
-        kernels::chebyshev_basis(p.basis_radial, d, rc_r, f, fp);
-        kernels::radial_functions(p.n_max_radial, p.basis_radial, T, a, b, p.c_radial, f, fp, st, gp);
-      }
-      const double rc_a = kernels::pair_cutoff(p.cutoff_angular, a, b);
-      if (d < rc_a) {
-        kernels::chebyshev_basis(p.basis_angular, d, rc_a, f, fp);
-        kernels::radial_functions(p.n_max_angular, p.basis_angular, T, a, b, p.c_angular, f, fp, st + nR, gp);
-        const double inv = 1.0 / d;
-        kernels::real_harmonics<WarpLimits::L>(p.l_max, r[0] * inv, r[1] * inv, r[2] * inv, st + nR + nA);
-        if (p.zbl) {
-          double phi, dphi;
-          kernels::zbl_pair(p, a, b, d, phi, dphi);
-          e_zbl += 0.5 * phi;
-        }
+      const int mask = kernels::pair_values<L>(p, a, b, r, d, st, st + nR, st + nR + nA);
+      if (p.zbl && (mask & 2)) {
+        double phi, dphi;
+        kernels::zbl_pair(p, a, b, d, phi, dphi);
+        e_zbl += 0.5 * phi;
       }
     }
     __syncwarp();
@@ -114,8 +96,8 @@ __global__ void nep_warp_sites(kernels::NepView p, int n, const double* x, const
     __syncwarp();
   }
 
-  // 2. Angular descriptor (one lane), then the network with the lanes over neurons.
-  if (lane == 0) kernels::angular_descriptor(p, S, q);
+  // 2. Angular descriptor (one radial channel per lane), then the network (one neuron per lane).
+  for (int nn = lane; nn < nA; nn += 32) kernels::angular_descriptor_row(p, S, q, nn);
   __syncwarp();
   for (int c = lane; c < D; c += 32) dU[c] = q[c] * p.q_scaler[c];  // scaled input, for now
   __syncwarp();
@@ -144,10 +126,8 @@ __global__ void nep_warp_sites(kernels::NepView p, int n, const double* x, const
   if (p.version == 5) u -= w1[N1];
   e_zbl = warp_sum(e_zbl);
   __syncwarp();
-  if (lane == 0) {
-    energy[i] = u + e_zbl;
-    kernels::angular_gradient(p, S, dU, dUdS);
-  }
+  if (lane == 0) energy[i] = u + e_zbl;
+  for (int nn = lane; nn < nA; nn += 32) kernels::angular_gradient_row(p, S, dU, dUdS, nn);
   __syncwarp();
 
   // 3. Partial forces f_ij = dU_i/dr_ij, one neighbour per lane.
@@ -156,11 +136,10 @@ __global__ void nep_warp_sites(kernels::NepView p, int n, const double* x, const
     double r[3];
     warp_entry_vector(cell, x, y, z, i, j, img[e], r);
     const double d = sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
-    double t[WarpLimits::PairTerms];
     double f[3] = {0.0, 0.0, 0.0};
-    const int mask = kernels::pair_terms<WarpLimits::K, WarpLimits::L>(p, a, b, r, d, t);
-    if (mask) kernels::partial_force_from_terms<WarpLimits::Lm>(p, mask, t, r, d, dU, dUdS, f);
-    if (p.zbl && (mask & 2)) {
+    kernels::partial_force_direct<L>(p, a, b, r, d, dU, dUdS, f);
+    const bool angular = d < kernels::pair_cutoff(p.cutoff_angular, a, b);
+    if (p.zbl && angular) {
       double phi, dphi;
       kernels::zbl_pair(p, a, b, d, phi, dphi);
       for (int c = 0; c < 3; ++c) f[c] += 0.5 * dphi * r[c] / d;

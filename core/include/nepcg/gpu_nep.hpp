@@ -50,6 +50,10 @@ class GpuNEP : public Potential {
   /// Device neighbour-list builds so far and its current capacity (neighbours per atom).
   long neighbor_list_builds() const;
   int neighbor_capacity() const;
+  /// Milliseconds per force evaluation on the device (neighbour-list check, site and gather
+  /// kernels; positions uploaded once, list built once), median of `repeats` timed with CUDA
+  /// events. For benchmarks.
+  double time_forces(const System& system, int repeats = 20) const;
   /// Name of the device in use.
   std::string device_name() const;
 

@@ -63,4 +63,44 @@ NEPCG_HD void radial_functions(int n_max, int K, int T, int a, int b, const doub
   }
 }
 
+/// What the Chebyshev recurrence needs at one distance: f_c, df_c/dr, x and dx/dr.
+struct ChebyshevPoint {
+  double fc, fcp, x, dxdr;
+};
+
+NEPCG_HD ChebyshevPoint chebyshev_point(double r, double rc) {
+  ChebyshevPoint p;
+  cutoff_function(r, rc, p.fc, p.fcp);
+  const double t = r / rc - 1.0;
+  p.x = 2.0 * t * t - 1.0;
+  p.dxdr = 4.0 * t / rc;
+  return p;
+}
+
+/// g_n(r) and dg_n/dr for one n, running the Chebyshev recurrence inline (no arrays): the same
+/// terms, summed in the same order, as chebyshev_basis + radial_functions. For GPU threads, which
+/// then keep everything in registers.
+NEPCG_HD void radial_function(int n, int K, int T, int a, int b, const double* c, const ChebyshevPoint& pt, double& g,
+                              double& gp) {
+  const int stride = T * T;
+  const double* cn = c + ((n * (K + 1)) * T + a) * T + b;
+  const double fc = pt.fc, fcp = pt.fcp, x = pt.x, dxdr = pt.dxdr;
+  double s = cn[0] * fc, sp = cn[0] * fcp;
+  if (K >= 1) {
+    s += cn[stride] * (0.5 * (x + 1.0) * fc);
+    sp += cn[stride] * (0.5 * dxdr * fc + 0.5 * (x + 1.0) * fcp);
+  }
+  double tkm2 = 1.0, tkm1 = x, dkm2 = 0.0, dkm1 = 1.0;
+  for (int k = 2; k <= K; ++k) {
+    const double tk = 2.0 * x * tkm1 - tkm2;
+    const double dk = 2.0 * tkm1 + 2.0 * x * dkm1 - dkm2;
+    s += cn[k * stride] * (0.5 * (tk + 1.0) * fc);
+    sp += cn[k * stride] * (0.5 * dk * dxdr * fc + 0.5 * (tk + 1.0) * fcp);
+    tkm2 = tkm1, tkm1 = tk;
+    dkm2 = dkm1, dkm1 = dk;
+  }
+  g = s;
+  gp = sp;
+}
+
 }  // namespace nepcg::kernels

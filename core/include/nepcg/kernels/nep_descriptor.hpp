@@ -32,11 +32,12 @@ NEPCG_HD void complex_angular_sums(const NepView& p, const double* S, Cplx* A) {
   }
 }
 
-/// q[dim_radial ... dim-1] from S ((n_max_angular + 1) x num_lm).
-NEPCG_HD void angular_descriptor(const NepView& p, const double* S, double* q) {
+/// The components of q that belong to radial channel n of the angular sums (each n is independent,
+/// so GPU lanes can take one n each).
+NEPCG_HD void angular_descriptor_row(const NepView& p, const double* S, double* q, int n) {
   const int nA = p.n_max_angular + 1;
   const int DR = p.dim_radial;
-  for (int n = 0; n < nA; ++n) {
+  {
     const double* s = S + n * p.num_lm;
     for (int l = 1; l <= p.l_max; ++l) {
       const int base = l * l - 1;
@@ -65,12 +66,16 @@ NEPCG_HD void angular_descriptor(const NepView& p, const double* S, double* q) {
   }
 }
 
-/// dUdS[n * num_lm + k] = dU/dS[n][k] given dUdq (gradient of U with respect to the unscaled
-/// descriptor, all D components) and S.
-NEPCG_HD void angular_gradient(const NepView& p, const double* S, const double* dUdq, double* dUdS) {
+/// q[dim_radial ... dim-1] from S ((n_max_angular + 1) x num_lm).
+NEPCG_HD void angular_descriptor(const NepView& p, const double* S, double* q) {
+  for (int n = 0; n <= p.n_max_angular; ++n) angular_descriptor_row(p, S, q, n);
+}
+
+/// Row n of dU/dS (see angular_gradient).
+NEPCG_HD void angular_gradient_row(const NepView& p, const double* S, const double* dUdq, double* dUdS, int n) {
   const int nA = p.n_max_angular + 1;
   const int DR = p.dim_radial;
-  for (int n = 0; n < nA; ++n) {
+  {
     const double* s = S + n * p.num_lm;
     double* g = dUdS + n * p.num_lm;
     for (int l = 1; l <= p.l_max; ++l) {
@@ -117,6 +122,12 @@ NEPCG_HD void angular_gradient(const NepView& p, const double* S, const double* 
       }
     }
   }
+}
+
+/// dUdS[n * num_lm + k] = dU/dS[n][k] given dUdq (gradient of U with respect to the unscaled
+/// descriptor, all D components) and S.
+NEPCG_HD void angular_gradient(const NepView& p, const double* S, const double* dUdq, double* dUdS) {
+  for (int n = 0; n <= p.n_max_angular; ++n) angular_gradient_row(p, S, dUdq, dUdS, n);
 }
 
 }  // namespace nepcg::kernels

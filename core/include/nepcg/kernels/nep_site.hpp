@@ -142,4 +142,81 @@ NEPCG_HD double site_energy(const NepView& p, int a, double* q, const double* S,
   return U;
 }
 
+// ---- The same maths without the cached pair terms (for GPU threads, which keep registers) ----
+
+/// Values of one pair without gradients: gR[n] (zero beyond the radial cutoff), gA[n] and Y[k]
+/// (zero beyond the angular cutoff), as accumulate_pair_terms uses them. L must equal p.l_max.
+template <int L>
+NEPCG_HD int pair_values(const NepView& p, int a, int b, const double* rij, double r, double* gR, double* gA,
+                         double* Y) {
+  const int T = p.num_types;
+  int mask = 0;
+  double gp;
+  const double rc_r = pair_cutoff(p.cutoff_radial, a, b);
+  if (r < rc_r) {
+    const ChebyshevPoint pt = chebyshev_point(r, rc_r);
+    for (int n = 0; n <= p.n_max_radial; ++n) radial_function(n, p.basis_radial, T, a, b, p.c_radial, pt, gR[n], gp);
+    mask |= 1;
+  } else {
+    for (int n = 0; n <= p.n_max_radial; ++n) gR[n] = 0.0;
+  }
+  const double rc_a = pair_cutoff(p.cutoff_angular, a, b);
+  if (r < rc_a) {
+    const ChebyshevPoint pt = chebyshev_point(r, rc_a);
+    for (int n = 0; n <= p.n_max_angular; ++n)
+      radial_function(n, p.basis_angular, T, a, b, p.c_angular, pt, gA[n], gp);
+    const double inv = 1.0 / r;
+    real_harmonics<L>(L, rij[0] * inv, rij[1] * inv, rij[2] * inv, Y);
+    mask |= 2;
+  } else {
+    for (int n = 0; n <= p.n_max_angular; ++n) gA[n] = 0.0;
+    for (int k = 0; k < p.num_lm; ++k) Y[k] = 0.0;
+  }
+  return mask;
+}
+
+/// f_ij = dU_i/dr_ij (eV/Å), added to f, computed directly from the pair (no cached terms): the
+/// same terms in the same order as pair_terms + partial_force_from_terms. L must equal p.l_max.
+template <int L>
+NEPCG_HD void partial_force_direct(const NepView& p, int a, int b, const double* rij, double r, const double* Fp,
+                                   const double* dUdS, double* f) {
+  constexpr int LM = (L + 1) * (L + 1) - 1;
+  const int T = p.num_types;
+  double radial = 0.0;
+  double grad[3] = {0.0, 0.0, 0.0};
+  const double rc_r = pair_cutoff(p.cutoff_radial, a, b);
+  if (r < rc_r) {
+    const ChebyshevPoint pt = chebyshev_point(r, rc_r);
+    for (int n = 0; n <= p.n_max_radial; ++n) {
+      double g, gp;
+      radial_function(n, p.basis_radial, T, a, b, p.c_radial, pt, g, gp);
+      radial += Fp[n] * gp;
+    }
+  }
+  const double rc_a = pair_cutoff(p.cutoff_angular, a, b);
+  if (r < rc_a) {
+    const ChebyshevPoint pt = chebyshev_point(r, rc_a);
+    double G[LM], H[LM];
+    for (int k = 0; k < LM; ++k) G[k] = H[k] = 0.0;
+    for (int n = 0; n <= p.n_max_angular; ++n) {
+      double g, gp;
+      radial_function(n, p.basis_angular, T, a, b, p.c_angular, pt, g, gp);
+      const double* d = dUdS + n * LM;
+      for (int k = 0; k < LM; ++k) {
+        G[k] += d[k] * g;
+        H[k] += d[k] * gp;
+      }
+    }
+    const double inv = 1.0 / r;
+    visit_real_harmonics_with_gradient<L>(L, rij[0] * inv, rij[1] * inv, rij[2] * inv,
+                                          [&](int k, double Y, double dx, double dy, double dz) {
+                                            radial += H[k] * Y;
+                                            grad[0] += G[k] * dx;
+                                            grad[1] += G[k] * dy;
+                                            grad[2] += G[k] * dz;
+                                          });
+  }
+  add_partial_force(rij, r, radial, grad, f);
+}
+
 }  // namespace nepcg::kernels

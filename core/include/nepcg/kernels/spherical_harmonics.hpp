@@ -57,11 +57,12 @@ NEPCG_HD void real_harmonics(int L, double x, double y, double z, double* Y) {
   }
 }
 
-/// Y as above and its gradient with respect to (x, y, z) treated as independent variables:
-/// dx[k] = dY_k/dx, dy[k] = dY_k/dy, dz[k] = dY_k/dz.
-template <int Lcap = kMaxL>
-NEPCG_HD void real_harmonics_with_gradient(int L, double x, double y, double z, double* Y, double* dx, double* dy,
-                                           double* dz) {
+/// Calls visit(k, Y_k, dY_k/dx, dY_k/dy, dY_k/dz) for k = 0 ... num_harmonics(L) - 1, with (x, y, z)
+/// treated as independent variables. The one place where harmonics and gradients are computed:
+/// real_harmonics_with_gradient stores them; a GPU thread contracts them on the fly (with
+/// Lcap = L known at compile time everything stays in registers).
+template <int Lcap, class Visit>
+NEPCG_HD void visit_real_harmonics_with_gradient(int L, double x, double y, double z, Visit&& visit) {
   double Q[Lcap + 1][Lcap + 2];
   legendre_derivatives<Lcap>(L, z, Q);
   double R[Lcap + 1], I[Lcap + 1];
@@ -72,23 +73,26 @@ NEPCG_HD void real_harmonics_with_gradient(int L, double x, double y, double z, 
   }
   for (int l = 1; l <= L; ++l) {
     const int base = l * l - 1;
-    Y[base] = Q[l][0];
-    dx[base] = 0.0;
-    dy[base] = 0.0;
-    dz[base] = Q[l][1];  // dQ_lm/dz = Q_l,m+1
+    visit(base, Q[l][0], 0.0, 0.0, Q[l][1]);  // dQ_lm/dz = Q_l,m+1
     for (int m = 1; m <= l; ++m) {
-      const int kc = base + 2 * m - 1, ks = base + 2 * m;
-      Y[kc] = Q[l][m] * R[m];
-      Y[ks] = Q[l][m] * I[m];
       // d(x+iy)^m/dx = m (x+iy)^(m-1); d/dy = i m (x+iy)^(m-1)
-      dx[kc] = Q[l][m] * m * R[m - 1];
-      dy[kc] = -Q[l][m] * m * I[m - 1];
-      dz[kc] = Q[l][m + 1] * R[m];
-      dx[ks] = Q[l][m] * m * I[m - 1];
-      dy[ks] = Q[l][m] * m * R[m - 1];
-      dz[ks] = Q[l][m + 1] * I[m];
+      visit(base + 2 * m - 1, Q[l][m] * R[m], Q[l][m] * m * R[m - 1], -Q[l][m] * m * I[m - 1], Q[l][m + 1] * R[m]);
+      visit(base + 2 * m, Q[l][m] * I[m], Q[l][m] * m * I[m - 1], Q[l][m] * m * R[m - 1], Q[l][m + 1] * I[m]);
     }
   }
+}
+
+/// Y as above and its gradient with respect to (x, y, z) treated as independent variables:
+/// dx[k] = dY_k/dx, dy[k] = dY_k/dy, dz[k] = dY_k/dz.
+template <int Lcap = kMaxL>
+NEPCG_HD void real_harmonics_with_gradient(int L, double x, double y, double z, double* Y, double* dx, double* dy,
+                                           double* dz) {
+  visit_real_harmonics_with_gradient<Lcap>(L, x, y, z, [&](int k, double v, double vx, double vy, double vz) {
+    Y[k] = v;
+    dx[k] = vx;
+    dy[k] = vy;
+    dz[k] = vz;
+  });
 }
 
 }  // namespace nepcg::kernels
