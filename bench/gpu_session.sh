@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One call on a lent GPU machine (device tool): build, GPU tests, benchmarks. Logs go to $OUT.
 # Needs, carried from the developer machine: .whl (ase wheel; tests import it) and .devdata
-# (nep-models/C_2022_NEP4.txt from ../shared/data). Usage: bash bench/gpu_session.sh [tests|bench|all]
+# (nep-models/C_2022_NEP4.txt and nep-train-pbte/ from ../shared/data). Usage: bash bench/gpu_session.sh [tests|bench|all]
 set -o pipefail
 what=${1:-all}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -22,4 +22,5 @@ if [ "$what" != bench ]; then
 fi
 if [ "$what" != tests ]; then
   timeout ${BENCH_TIMEOUT:-240} python3 bench/gpu_md.py "${@:2}" 2>&1 | tee "$OUT/bench.log"
+  timeout ${TRAIN_TIMEOUT:-120} python3 bench/gpu_train.py 2>&1 | tee "$OUT/train.log"
 fi

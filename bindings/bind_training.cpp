@@ -4,6 +4,11 @@
 #include <nanobind/stl/vector.h>
 
 #include "common.hpp"
+#include "nepcg/config.hpp"
+#include "nepcg/error.hpp"
+#if NEPCG_HAVE_CUDA_BUILD
+#include "nepcg/gpu_nep.hpp"
+#endif
 #include "nepcg/training/trainer.hpp"
 
 using namespace nepcg;
@@ -64,11 +69,23 @@ void init_training(nb::module_& m) {
       .def(
           "__init__",
           [](Trainer* self, TrainingOptions options, std::vector<TrainingStructure> train,
-             std::vector<TrainingStructure> test, std::string directory, bool resume) {
+             std::vector<TrainingStructure> test, std::string directory, bool resume, const std::string& device) {
+            nepcg::EvaluatorFactory factory;
+            if (device == "cuda") {
+#if NEPCG_HAVE_CUDA_BUILD
+              factory = nepcg::make_gpu_population_evaluator;
+#else
+              throw nepcg::InputError("Trainer: device='cuda' but the CUDA backend is not compiled");
+#endif
+            } else if (device != "cpu") {
+              throw nepcg::InputError("Trainer: device must be 'cpu' or 'cuda'; got '" + device + "'");
+            }
             nb::gil_scoped_release release;
-            new (self) Trainer(std::move(options), std::move(train), std::move(test), std::move(directory), resume);
+            new (self) Trainer(std::move(options), std::move(train), std::move(test), std::move(directory), resume,
+                               factory);
           },
-          nb::arg("options"), nb::arg("train"), nb::arg("test"), nb::arg("directory") = "", nb::arg("resume") = true)
+          nb::arg("options"), nb::arg("train"), nb::arg("test"), nb::arg("directory") = "", nb::arg("resume") = true,
+          nb::arg("device") = "cpu")
       .def("run", &Trainer::run, nb::arg("n"), nb::call_guard<nb::gil_scoped_release>())
       .def_prop_ro("finished", &Trainer::finished)
       .def_prop_ro("generation", &Trainer::generation)

@@ -23,6 +23,7 @@ import numpy as np
 
 from . import _core
 from .errors import InputError
+from .device import resolve_device
 from .potentials import NEP
 from .system import System, from_ase
 
@@ -117,9 +118,15 @@ class Trainer:
     (``cutoff=(8, 4)``, ``n_max=(4, 4)``, ``neuron=30``) and names for ``type``
     (``type=["Te", "Pb"]``; inferred from the training data in order of appearance if absent).
     Unknown keywords, out-of-range values and contradictions raise :class:`InputError`.
+
+    ``device``: where the population is evaluated, "cpu", "cuda" or "auto" (the GPU when one is
+    usable; see :mod:`pynepcg.device`). The GPU evaluates models with l_max <= 4 and one hidden
+    layer (others fall back to the CPU inside it) to round-off of the CPU; every other part of
+    the algorithm (SNES, ranking, random numbers, files) is the same code on both.
     """
 
-    def __init__(self, nep_in=None, **hyperparameters):
+    def __init__(self, nep_in=None, device: str = "auto", **hyperparameters):
+        self.device = resolve_device(device)
         unknown = set(hyperparameters) - set(KEYWORDS)
         if unknown:
             raise InputError(f"Trainer: unknown hyper-parameter(s) {sorted(unknown)}; nep.in keywords are {KEYWORDS}")
@@ -209,7 +216,7 @@ class Trainer:
             Path(directory).mkdir(parents=True, exist_ok=True)
             directory_str = os.fspath(directory)
             (Path(directory) / "nep.in").write_text(options.to_text())
-        core = _core.Trainer(options, train_data, test_data, directory_str, resume)
+        core = _core.Trainer(options, train_data, test_data, directory_str, resume, self.device)
         self._core = core
         total = options.generation
         bar = None

@@ -207,3 +207,56 @@ def test_constrained_mean_forces_match_cpu(shared_data):
     assert np.abs(cg - cc).max() < 1e-9  # the centres never moved on either device
     z = np.abs(fg - fc) / np.sqrt(ec**2 + eg**2)
     assert np.all(np.isfinite(z)) and z.max() < 5 and np.mean(z) < 1.5
+
+
+# --- training -----------------------------------------------------------------------------------
+
+TRAIN_ARCH = dict(type=["Si", "C"], cutoff=(4.0, 3.0), n_max=(3, 3), basis_size=(4, 4), l_max=(4, 2, 1), neuron=6)
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory):
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    path = write_random_nep(tmp_path_factory.mktemp("teacher") / "nep.txt", elements=("Si", "C"), rc=(4.0, 3.0),
+                            n_max=(3, 3), basis=(4, 4), l_max=(4, 0, 0), neurons=(5, 0), seed=7, scale=0.5)
+    teacher = pynepcg.NEP(path, device="cpu")
+    frames = []
+    for k in range(6):
+        a = random_structure(["Si", "C"], 16, 6.0, seed=k, min_distance=1.6)
+        r = teacher.compute(a)
+        a.calc = SinglePointCalculator(a, energy=r.energy, forces=r.forces, stress=r.stress)
+        frames.append(a)
+    frames[1].info["weight"] = 2.0
+    return frames
+
+
+def _trainers(frames, **kw):
+    out = []
+    for device in ("cpu", "cuda"):
+        t = pynepcg.Trainer(device=device, **{**TRAIN_ARCH, **kw})
+        t.fit(frames, directory=None, progress=False)
+        out.append(t)
+    return out
+
+
+def test_population_errors_match_cpu(labelled):
+    cpu, gpu = _trainers(labelled, generation=0, batch=4, type_weight=[1.0, 2.0], force_delta=0.5, lambda_shear=2.0,
+                         seed=1)
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        z = rng.uniform(-1, 1, cpu._core.num_parameters) * 0.5
+        for b in range(len(cpu._core.batches)):
+            a, g = np.asarray(cpu._core.loss_terms(z, b)), np.asarray(gpu._core.loss_terms(z, b))
+            assert np.allclose(g, a, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("neuron", [6, (5, 3)], ids=["one-layer", "two-layers-cpu-fallback"])
+def test_training_history_matches_cpu(labelled, neuron):
+    # Same seed: the same random numbers; losses agree to round-off, so rankings and hence the
+    # whole history agree (a flip would need two individuals within ~1e-15 of each other).
+    cpu, gpu = _trainers(labelled, generation=30, output_interval=5, population=20, seed=3, neuron=neuron)
+    hc, hg = np.asarray(cpu._core.history), np.asarray(gpu._core.history)
+    assert hc.shape == hg.shape and hc.shape[0] == 6
+    assert np.allclose(hg, hc, rtol=1e-8, atol=1e-12)
+    assert np.allclose(gpu._core.mean, cpu._core.mean, rtol=1e-8, atol=1e-12)

@@ -127,14 +127,6 @@ __global__ void column_sums(const double* data, int n, double* out) {
   if (threadIdx.x == 0) out[blockIdx.x] = part[0];
 }
 
-template <class T>
-void upload_vector(cuda::DeviceArray<T>& d, const std::vector<T>& h, cudaStream_t s) {
-  if (h.empty()) {
-    d.resize(1);  // a valid pointer for kernels that never read it
-    return;
-  }
-  d.upload(h, s);
-}
 
 }  // namespace
 
@@ -167,62 +159,23 @@ bool gpu_available(std::string* why) {
 
 // ------------------------------------------------------------------------------ Impl
 
-GpuNEP::Impl::Impl(const NEP& nep, double skin) : list(nep.cutoff(), skin) {
+GpuNEP::Impl::Impl(const NEP& nep, double skin)
+    : model(nep.model(), nep.tables(), stream.get()), view(model.view()), list(nep.cutoff(), skin) {
   int dev = 0;
   NEPCG_CUDA_CHECK(cudaGetDevice(&dev));
   cudaDeviceProp prop;
   NEPCG_CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
   device_name = prop.name;
-  // The NEP kernels keep per-thread descriptor buffers sized for the largest model on the stack.
+  // The atom-per-thread kernel keeps descriptor buffers sized for the largest model on the stack.
   size_t stack = 0;
   NEPCG_CUDA_CHECK(cudaDeviceGetLimit(&stack, cudaLimitStackSize));
   if (stack < 24576) NEPCG_CUDA_CHECK(cudaDeviceSetLimit(cudaLimitStackSize, 24576));
-
-  const NepModel& m = nep.model();
-  const NepTables& tab = nep.tables();
-  cudaStream_t s = stream.get();
-  upload_vector(ann, m.ann, s);
-  upload_vector(c_radial, m.c_radial, s);
-  upload_vector(c_angular, m.c_angular, s);
-  upload_vector(q_scaler, m.q_scaler, s);
-  upload_vector(cutoff_radial, m.cutoff_radial, s);
-  upload_vector(cutoff_angular, m.cutoff_angular, s);
-  upload_vector(zbl_flexible, m.zbl_flexible, s);
-  upload_vector(weights, tab.weights(), s);
-  upload_vector(norms, tab.norms(), s);
-  upload_vector(many_body, tab.many_body_terms(), s);
-  upload_vector(three_j, tab.three_j(), s);
-  upload_vector(atomic_numbers, tab.atomic_numbers(), s);
-  upload_vector(zbl_radii, tab.zbl_radii(), s);
-  view = nep.view();  // scalars from the host view, pointers replaced below
-  view.ann = ann.data();
-  view.c_radial = c_radial.data();
-  view.c_angular = c_angular.data();
-  view.q_scaler = q_scaler.data();
-  view.cutoff_radial = cutoff_radial.data();
-  view.cutoff_angular = cutoff_angular.data();
-  view.weights = weights.data();
-  view.norms = norms.data();
-  view.many_body = many_body.data();
-  view.three_j = three_j.data();
-  view.zbl_flexible = zbl_flexible.data();
-  view.atomic_numbers = atomic_numbers.data();
-  view.zbl_radii = zbl_radii.data();
   reduced.resize(16);
   // The warp-per-atom kernel when the model fits its bounds (see nep_warp_kernel.cuh).
-  if (gpu::warp_kernel_fits(view)) {
-    const size_t per_warp = sizeof(double) * gpu::warp_kernel_shared_doubles(view);
-    int max_shared = 0;
-    NEPCG_CUDA_CHECK(cudaDeviceGetAttribute(&max_shared, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-    warps_per_block = static_cast<int>(std::min<size_t>(4, size_t(max_shared) / per_warp));
-    if (warps_per_block >= 1) {
-      const int bytes = static_cast<int>(warps_per_block * per_warp);
-      NEPCG_CUDA_CHECK(cudaFuncSetAttribute(gpu::nep_warp_sites<1>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-      NEPCG_CUDA_CHECK(cudaFuncSetAttribute(gpu::nep_warp_sites<2>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-      NEPCG_CUDA_CHECK(cudaFuncSetAttribute(gpu::nep_warp_sites<3>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-      NEPCG_CUDA_CHECK(cudaFuncSetAttribute(gpu::nep_warp_sites<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-    }
-  }
+  warps_per_block = gpu::warp_kernel_warps_per_block(view, dev);
+  if (warps_per_block > 0)
+    gpu::allow_warp_kernel_shared<gpu::ListPairs>(sizeof(double) * warps_per_block *
+                                                   gpu::warp_kernel_shared_doubles(view));
   stream.synchronize();
 }
 
@@ -314,15 +267,14 @@ void GpuNEP::Impl::launch_forces(const Box& box, bool force_rebuild, bool with_v
   }
   (void)box;
   if (warps_per_block > 0) {
-    const int per_warp = gpu::warp_kernel_shared_doubles(view);
-    auto kernel = view.l_max == 1   ? gpu::nep_warp_sites<1>
-                  : view.l_max == 2 ? gpu::nep_warp_sites<2>
-                  : view.l_max == 3 ? gpu::nep_warp_sites<3>
-                                    : gpu::nep_warp_sites<4>;
-    kernel<<<cuda::blocks_for(n, warps_per_block), 32 * warps_per_block, sizeof(double) * per_warp * warps_per_block,
-             s>>>(view, n, x.data(), y.data(), z.data(), type.data(), list.cell(), list.neighbors(), list.images(),
-                  list.counts(), per_warp, energy.data(), pfx.data(), pfy.data(), pfz.data());
-    NEPCG_CUDA_LAUNCHED("nep_warp_sites");
+    const gpu::ListPairs pairs{x.data(), y.data(), z.data(), list.cell(), list.neighbors(), list.images(),
+                               list.counts(), n};
+    gpu::SiteOutput o;
+    o.energy = energy.data();
+    o.pfx = pfx.data();
+    o.pfy = pfy.data();
+    o.pfz = pfz.data();
+    gpu::launch_warp_sites(view, pairs, nullptr, n, type.data(), warps_per_block, 1, o, s);
   } else {
     nep_sites<<<cuda::blocks_for(n, kThreads), kThreads, 0, s>>>(
         view, n, x.data(), y.data(), z.data(), type.data(), list.cell(), list.neighbors(), list.images(),

@@ -8,6 +8,7 @@
 
 #include "../common/cuda_support.cuh"
 #include "../neighbors/device_neighbor_list.cuh"
+#include "device_nep_model.cuh"
 #include "nepcg/gpu_nep.hpp"
 #include "nepcg/kernels/nep_view.hpp"
 
@@ -18,13 +19,8 @@ struct GpuNEP::Impl {
 
   cuda::Stream stream;
   std::string device_name;
-  // Model (device copies; view points into them).
-  cuda::DeviceArray<double> ann, c_radial, c_angular, q_scaler, cutoff_radial, cutoff_angular, weights, norms,
-      zbl_flexible, zbl_radii;
-  cuda::DeviceArray<kernels::ManyBodyTerm> many_body;
-  cuda::DeviceArray<kernels::ThreeJEntry> three_j;
-  cuda::DeviceArray<int> atomic_numbers;
-  kernels::NepView view{};
+  cuda::DeviceNepModel model;  // device copies of the parameters and tables
+  kernels::NepView view{};     // = model.view()
   int warps_per_block = 0;  // > 0: the warp-per-atom site kernel is used
   cuda::DeviceNeighborList list;
 

@@ -9,6 +9,10 @@
 // (l_max as a template argument) instead of the largest model.
 #pragma once
 
+#include <algorithm>
+
+#include "../common/cuda_support.cuh"
+#include "../neighbors/device_neighbor_list.cuh"
 #include "nepcg/kernels/nep_site.hpp"
 #include "nepcg/kernels/zbl.hpp"
 
@@ -31,23 +35,67 @@ __device__ inline double warp_sum(double v) {
   return v;  // the same value, summed in the same order, in every lane
 }
 
-__device__ inline void warp_entry_vector(const cuda::DeviceCell& c, const double* x, const double* y, const double* z,
-                                         int i, int j, int code, double* r) {
-  double s[3];
-  cuda::image_shift(c, code, s);
-  r[0] = (x[j] - x[i]) + s[0];
-  r[1] = (y[j] - y[i]) + s[1];
-  r[2] = (z[j] - z[i]) + s[2];
-}
+/// Neighbours of an MD system: the device Verlet list (transposed layout, image codes) and the
+/// current positions.
+struct ListPairs {
+  const double *x, *y, *z;
+  cuda::DeviceCell cell;
+  const int *nbr, *img, *cnt;
+  int n;
+  __device__ int count(int i) const { return cnt[i]; }
+  __device__ int entry(int i, int k) const { return k * n + i; }
+  __device__ int neighbor(int e) const { return nbr[e]; }
+  __device__ void vector(int i, int e, double* r) const {
+    double s[3];
+    cuda::image_shift(cell, img[e], s);
+    const int j = nbr[e];
+    r[0] = (x[j] - x[i]) + s[0];
+    r[1] = (y[j] - y[i]) + s[1];
+    r[2] = (z[j] - z[i]) + s[2];
+  }
+};
 
-template <int L>
-__global__ void nep_warp_sites(kernels::NepView p, int n, const double* x, const double* y, const double* z,
-                               const int* type, cuda::DeviceCell cell, const int* nbr, const int* img, const int* cnt,
-                               int shared_per_warp, double* energy, double* pfx, double* pfy, double* pfz) {
+/// Neighbours of fixed training structures: a CSR list with the pair vectors stored (x, y, z, |r|).
+struct FixedPairs {
+  const int *offsets, *nbr;
+  const double* pair;
+  __device__ int count(int i) const { return offsets[i + 1] - offsets[i]; }
+  __device__ int entry(int i, int k) const { return offsets[i] + k; }
+  __device__ int neighbor(int e) const { return nbr[e]; }
+  __device__ void vector(int, int e, double* r) const {
+    r[0] = pair[4 * e];
+    r[1] = pair[4 * e + 1];
+    r[2] = pair[4 * e + 2];
+  }
+};
+
+/// Where a launch writes: site energies at energy[individual * atom_stride + i], partial forces at
+/// pf*[individual * entry_stride + e]. For the trainer, blockIdx.y is the individual and its
+/// parameters (nep.txt order) start at population + individual * num_parameters.
+struct SiteOutput {
+  double *energy, *pfx, *pfy, *pfz;
+  size_t atom_stride = 0, entry_stride = 0;
+  const double* population = nullptr;
+  size_t num_parameters = 0, ann_size = 0, c_radial_size = 0;
+};
+
+template <int L, class Pairs>
+__global__ void nep_warp_sites(kernels::NepView p, Pairs pairs, const int* atoms, int num_atoms, const int* type,
+                               int shared_per_warp, SiteOutput out) {
   extern __shared__ double smem[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int i = blockIdx.x * (blockDim.x >> 5) + warp;
-  if (i >= n) return;  // warp-uniform
+  const int w = blockIdx.x * (blockDim.x >> 5) + warp;
+  if (w >= num_atoms) return;  // warp-uniform
+  const int i = atoms ? atoms[w] : w;
+  if (out.population) {  // this block's individual
+    p.ann = out.population + blockIdx.y * out.num_parameters;
+    p.c_radial = p.ann + out.ann_size;
+    p.c_angular = p.c_radial + out.c_radial_size;
+  }
+  double* energy = out.energy + blockIdx.y * out.atom_stride;
+  double* pfx = out.pfx + blockIdx.y * out.entry_stride;
+  double* pfy = out.pfy + blockIdx.y * out.entry_stride;
+  double* pfz = out.pfz + blockIdx.y * out.entry_stride;
   const int nR = p.n_max_radial + 1, nA = p.n_max_angular + 1, lm = p.num_lm, D = p.dim;
   const int stride = nR + nA + lm, size_a = nA * lm, T = p.num_types;
   double* stage = smem + warp * shared_per_warp;
@@ -59,7 +107,7 @@ __global__ void nep_warp_sites(kernels::NepView p, int n, const double* x, const
   for (int c = lane; c < D; c += 32) q[c] = 0.0;
   for (int c = lane; c < size_a; c += 32) S[c] = 0.0;
   const int a = type[i];
-  const int count = cnt[i];
+  const int count = pairs.count(i);
   double e_zbl = 0.0;
   __syncwarp();
 
@@ -70,9 +118,9 @@ __global__ void nep_warp_sites(kernels::NepView p, int n, const double* x, const
     if (k >= count)
       for (int c = 0; c < stride; ++c) st[c] = 0.0;
     if (k < count) {
-      const int e = k * n + i, j = nbr[e], b = type[j];
+      const int e = pairs.entry(i, k), b = type[pairs.neighbor(e)];
       double r[3];
-      warp_entry_vector(cell, x, y, z, i, j, img[e], r);
+      pairs.vector(i, e, r);
       const double d = sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
       const int mask = kernels::pair_values<L>(p, a, b, r, d, st, st + nR, st + nR + nA);
       if (p.zbl && (mask & 2)) {
@@ -132,9 +180,9 @@ __global__ void nep_warp_sites(kernels::NepView p, int n, const double* x, const
 
   // 3. Partial forces f_ij = dU_i/dr_ij, one neighbour per lane.
   for (int k = lane; k < count; k += 32) {
-    const int e = k * n + i, j = nbr[e], b = type[j];
+    const int e = pairs.entry(i, k), b = type[pairs.neighbor(e)];
     double r[3];
-    warp_entry_vector(cell, x, y, z, i, j, img[e], r);
+    pairs.vector(i, e, r);
     const double d = sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
     double f[3] = {0.0, 0.0, 0.0};
     kernels::partial_force_direct<L>(p, a, b, r, d, dU, dUdS, f);
@@ -148,6 +196,42 @@ __global__ void nep_warp_sites(kernels::NepView p, int n, const double* x, const
     pfy[e] = f[1];
     pfz[e] = f[2];
   }
+}
+
+/// Raises the dynamic shared-memory limit of every l_max instance for this pair source.
+template <class Pairs>
+void allow_warp_kernel_shared(size_t bytes) {
+  const int b = static_cast<int>(bytes);
+  NEPCG_CUDA_CHECK(cudaFuncSetAttribute(nep_warp_sites<1, Pairs>, cudaFuncAttributeMaxDynamicSharedMemorySize, b));
+  NEPCG_CUDA_CHECK(cudaFuncSetAttribute(nep_warp_sites<2, Pairs>, cudaFuncAttributeMaxDynamicSharedMemorySize, b));
+  NEPCG_CUDA_CHECK(cudaFuncSetAttribute(nep_warp_sites<3, Pairs>, cudaFuncAttributeMaxDynamicSharedMemorySize, b));
+  NEPCG_CUDA_CHECK(cudaFuncSetAttribute(nep_warp_sites<4, Pairs>, cudaFuncAttributeMaxDynamicSharedMemorySize, b));
+}
+
+/// Launches the warp kernel for the model's l_max over num_atoms atoms (atoms[w], or w when
+/// atoms is null) and `individuals` parameter sets (grid y).
+template <class Pairs>
+void launch_warp_sites(const kernels::NepView& p, const Pairs& pairs, const int* atoms, int num_atoms, const int* type,
+                       int warps_per_block, int individuals, const SiteOutput& out, cudaStream_t s) {
+  const int per_warp = warp_kernel_shared_doubles(p);
+  const dim3 grid(cuda::blocks_for(num_atoms, warps_per_block), individuals);
+  const size_t bytes = sizeof(double) * per_warp * warps_per_block;
+  auto kernel = p.l_max == 1 ? nep_warp_sites<1, Pairs>
+                : p.l_max == 2 ? nep_warp_sites<2, Pairs>
+                : p.l_max == 3 ? nep_warp_sites<3, Pairs>
+                               : nep_warp_sites<4, Pairs>;
+  kernel<<<grid, 32 * warps_per_block, bytes, s>>>(p, pairs, atoms, num_atoms, type, per_warp, out);
+  NEPCG_CUDA_LAUNCHED("nep_warp_sites");
+}
+
+/// Warps per block for a model (0 when the warp kernel does not take it): up to 4, within the
+/// device's opt-in shared memory per block.
+inline int warp_kernel_warps_per_block(const kernels::NepView& p, int device) {
+  if (!warp_kernel_fits(p)) return 0;
+  const size_t per_warp = sizeof(double) * warp_kernel_shared_doubles(p);
+  int max_shared = 0;
+  NEPCG_CUDA_CHECK(cudaDeviceGetAttribute(&max_shared, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  return static_cast<int>(std::min<size_t>(4, size_t(max_shared) / per_warp));
 }
 
 }  // namespace nepcg::gpu

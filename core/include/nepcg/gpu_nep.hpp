@@ -18,6 +18,7 @@
 #include <string>
 
 #include "nepcg/nep.hpp"
+#include "nepcg/training/trainer.hpp"
 
 namespace nepcg {
 
@@ -65,5 +66,15 @@ class GpuNEP : public Potential {
   std::unique_ptr<Impl> impl_;
   mutable std::mutex mutex_;  // one evaluation at a time per object (device state is shared)
 };
+
+/// The trainer's population evaluator on the GPU (Trainer's EvaluatorFactory signature): the
+/// same errors as make_cpu_population_evaluator, to round-off. Models the GPU kernel does not
+/// take (see gpu_trains) are evaluated by the CPU evaluator inside it.
+std::unique_ptr<PopulationEvaluator> make_gpu_population_evaluator(const NepModel& skeleton,
+                                                                   const std::vector<TrainingStructure>& data,
+                                                                   const std::vector<double>& type_weight,
+                                                                   double force_delta);
+/// True when the GPU evaluates this architecture (l_max 1 ... 4, one hidden layer).
+bool gpu_trains(const NepModel& model);
 
 }  // namespace nepcg
