@@ -95,7 +95,12 @@ void init_simulator(nb::module_& m) {
                                 : std::function<void(const std::string&)>());
       },
       nb::arg("input"), nb::arg("directory") = "", nb::arg("verbose") = true);
-  m.def("load_potential", [](const std::filesystem::path& p) { return load_potential(p.string()); });
+  m.def(
+      "load_potential",
+      [](const std::filesystem::path& p, const std::string& device) { return load_potential(p.string(), device); },
+      nb::arg("path"), nb::arg("device") = "auto",
+      "Potential from a file (nep.txt, *.eam.alloy, *.setfl, *.eam, *.tersoff); NEP models go to the GPU "
+      "when device='cuda', or 'auto' with a usable GPU (NEPCG_DEVICE=cpu keeps them on the CPU).");
   nb::class_<RestartObserver, Observer>(m, "RestartObserver")
       .def("__init__", [](RestartObserver* self, long interval, const std::filesystem::path& p) {
         new (self) RestartObserver(interval, p.string());

@@ -1,8 +1,8 @@
 """Which device runs a computation: ``"cpu"``, ``"cuda"`` or ``"auto"``.
 
 ``"auto"`` picks the GPU when this build has the CUDA backend and a device is usable, else the
-CPU; the environment variable ``PYNEPCG_DEVICE=cpu`` (or ``cuda``) overrides what ``"auto"``
-picks. ``"cuda"`` without a usable GPU raises RuntimeError with the driver's reason.
+CPU; the environment variable ``NEPCG_DEVICE=cpu`` (or ``cuda``) overrides what ``"auto"``
+picks (also for the ``nepcg`` program). ``"cuda"`` without a usable GPU raises RuntimeError with the driver's reason.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def resolve_device(device: str) -> str:
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda'; got {device!r}")
     if device == "auto":
-        forced = os.environ.get("PYNEPCG_DEVICE", "").strip().lower()
+        forced = os.environ.get("NEPCG_DEVICE", "").strip().lower()
         if forced in ("cpu", "cuda"):
             device = forced
         else:

@@ -260,3 +260,29 @@ def test_training_history_matches_cpu(labelled, neuron):
     assert hc.shape == hg.shape and hc.shape[0] == 6
     assert np.allclose(hg, hc, rtol=1e-8, atol=1e-12)
     assert np.allclose(gpu._core.mean, cpu._core.mean, rtol=1e-8, atol=1e-12)
+
+
+def test_run_in_places_nep_on_the_gpu(shared_data, tmp_path, monkeypatch):
+    # `nepcg run` (GPUMD run.in) puts a NEP potential on the GPU by default; NEPCG_DEVICE=cpu keeps
+    # it on the CPU. NVE then Bussi: the two thermo.out files agree to round-off.
+    import shutil
+
+    out = {}
+    for device in ("cpu", "auto"):
+        d = tmp_path / device
+        d.mkdir()
+        shutil.copy(shared_data("nep-models/C_2022_NEP4.txt"), d / "nep.txt")
+        pynepcg.io.write(d / "model.xyz", structures.diamond("C", 3.567, (2, 2, 2)))
+        (d / "run.in").write_text("potential nep.txt\nvelocity 600 seed 3\ntime_step 1\n"
+                                  "ensemble nve\ndump_thermo 10\nrun 100\n"
+                                  "ensemble nvt_bdp 500 500 50\ndump_thermo 10\nrun 100\n")
+        if device == "cpu":
+            monkeypatch.setenv("NEPCG_DEVICE", "cpu")
+        else:
+            monkeypatch.delenv("NEPCG_DEVICE", raising=False)
+        pynepcg._core.run_gpumd_input(str(d / "run.in"), str(d), False)
+        rows = [line for line in (d / "thermo.out").read_text().splitlines() if not line.startswith("#")]
+        out[device] = np.array([[float(x) for x in r.split()] for r in rows])
+    assert pynepcg._core.load_potential(str(tmp_path / "auto" / "nep.txt")).name == "NEP (CUDA)"
+    assert out["cpu"].shape == out["auto"].shape == (20, 18)
+    assert np.allclose(out["auto"], out["cpu"], rtol=1e-7, atol=1e-7)

@@ -22,6 +22,19 @@ __device__ inline int negate_image(int code) {
 }
 __device__ inline int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
+// Bin `bin` along an axis of `bins` bins: along a periodic axis, the bin inside the cell (q) and
+// the image it lies in (n); along an open axis, false when it is outside.
+__device__ inline bool neighbour_bin(int bin, int bins, int periodic, int& q, int& n) {
+  if (periodic) {
+    n = floor_div(bin, bins);
+    q = bin - n * bins;
+    return true;
+  }
+  n = 0;
+  q = bin;
+  return bin >= 0 && bin < bins;
+}
+
 __global__ void check_displacement(int n, const double* x, const double* y, const double* z, const double* ref,
                                    DeviceCell m, double limit2, int* flags) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -136,29 +149,14 @@ __global__ void build_list(int n, DeviceCell c, double rlist2, int capacity, con
   int found = 0;
   bool range_error = false;
   for (int o2 = -c.reach[2]; o2 <= c.reach[2]; ++o2) {
-    int q2 = b2 + o2, n2 = 0;
-    if (c.pbc[2]) {
-      n2 = floor_div(q2, c.bins[2]);
-      q2 -= n2 * c.bins[2];
-    } else if (q2 < 0 || q2 >= c.bins[2]) {
-      continue;
-    }
+    int q2, n2;
+    if (!neighbour_bin(b2 + o2, c.bins[2], c.pbc[2], q2, n2)) continue;
     for (int o1 = -c.reach[1]; o1 <= c.reach[1]; ++o1) {
-      int q1 = b1 + o1, n1 = 0;
-      if (c.pbc[1]) {
-        n1 = floor_div(q1, c.bins[1]);
-        q1 -= n1 * c.bins[1];
-      } else if (q1 < 0 || q1 >= c.bins[1]) {
-        continue;
-      }
+      int q1, n1;
+      if (!neighbour_bin(b1 + o1, c.bins[1], c.pbc[1], q1, n1)) continue;
       for (int o0 = -c.reach[0]; o0 <= c.reach[0]; ++o0) {
-        int q0 = b0 + o0, n0 = 0;
-        if (c.pbc[0]) {
-          n0 = floor_div(q0, c.bins[0]);
-          q0 -= n0 * c.bins[0];
-        } else if (q0 < 0 || q0 >= c.bins[0]) {
-          continue;
-        }
+        int q0, n0;
+        if (!neighbour_bin(b0 + o0, c.bins[0], c.pbc[0], q0, n0)) continue;
         const double sx = n0 * c.h[0] + n1 * c.h[3] + n2 * c.h[6];
         const double sy = n0 * c.h[1] + n1 * c.h[4] + n2 * c.h[7];
         const double sz = n0 * c.h[2] + n1 * c.h[5] + n2 * c.h[8];

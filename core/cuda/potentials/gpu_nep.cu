@@ -22,20 +22,12 @@ namespace {
 constexpr int kThreads = 64;
 constexpr int kReduceThreads = 1024;
 
-__device__ inline void entry_vector(const cuda::DeviceCell& c, const double* x, const double* y, const double* z,
-                                    int i, int j, int code, double* r) {
-  double s[3];
-  cuda::image_shift(c, code, s);
-  r[0] = (x[j] - x[i]) + s[0];
-  r[1] = (y[j] - y[i]) + s[1];
-  r[2] = (z[j] - z[i]) + s[2];
-}
-
-__global__ void __launch_bounds__(kThreads) nep_sites(NepView p, int n, const double* x, const double* y,
-                                                      const double* z, const int* type, cuda::DeviceCell cell,
-                                                      const int* nbr, const int* img, const int* cnt, double* sums,
+// Atom-per-thread kernel for models the warp kernel does not take (l_max > 4, two hidden layers):
+// the CPU's cached-terms functions, with S and dU/dS of each atom in global scratch.
+__global__ void __launch_bounds__(kThreads) nep_sites(NepView p, gpu::ListPairs pairs, const int* type, double* sums,
                                                       double* gradients, double* energy, double* pfx, double* pfy,
                                                       double* pfz) {
+  const int n = pairs.n;
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
   const int a = type[i];
@@ -47,13 +39,12 @@ __global__ void __launch_bounds__(kThreads) nep_sites(NepView p, int n, const do
   for (int k = 0; k < size_a; ++k) S[k] = 0.0;
   double t[kernels::kMaxPairTerms];
   double e_zbl = 0.0;
-  const int count = cnt[i];
+  const int count = pairs.count(i);
   for (int k = 0; k < count; ++k) {
-    const int e = k * n + i, j = nbr[e];
+    const int e = pairs.entry(i, k), b = type[pairs.neighbor(e)];
     double r[3];
-    entry_vector(cell, x, y, z, i, j, img[e], r);
+    pairs.vector(i, e, r);
     const double d = sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
-    const int b = type[j];
     const int mask = kernels::pair_terms(p, a, b, r, d, t);
     kernels::accumulate_pair_terms(p, mask, t, q, S);
     if (p.zbl && (mask & 2)) {
@@ -65,42 +56,36 @@ __global__ void __launch_bounds__(kThreads) nep_sites(NepView p, int n, const do
   double Fp[kernels::kMaxN];
   energy[i] = kernels::site_energy(p, a, q, S, Fp, dUdS) + e_zbl;
   for (int k = 0; k < count; ++k) {
-    const int e = k * n + i, j = nbr[e];
+    const int e = pairs.entry(i, k), b = type[pairs.neighbor(e)];
     double r[3];
-    entry_vector(cell, x, y, z, i, j, img[e], r);
+    pairs.vector(i, e, r);
     const double d = sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
-    const int b = type[j];
     double f[3] = {0.0, 0.0, 0.0};
     const int mask = kernels::pair_terms(p, a, b, r, d, t);
     if (mask) kernels::partial_force_from_terms(p, mask, t, r, d, Fp, dUdS, f);
-    if (p.zbl && (mask & 2)) {
-      double phi, dphi;
-      kernels::zbl_pair(p, a, b, d, phi, dphi);
-      for (int c = 0; c < 3; ++c) f[c] += 0.5 * dphi * r[c] / d;
-    }
+    if (p.zbl && (mask & 2)) kernels::add_zbl_partial_force(p, a, b, r, d, f);
     pfx[e] = f[0];
     pfy[e] = f[1];
     pfz[e] = f[2];
   }
 }
 
-__global__ void gather_forces(int n, const double* x, const double* y, const double* z, cuda::DeviceCell cell,
-                              const int* nbr, const int* img, const int* cnt, const int* rev, const double* pfx,
-                              const double* pfy, const double* pfz, double* fx, double* fy, double* fz,
-                              double* virial) {
+__global__ void gather_forces(gpu::ListPairs pairs, const int* rev, const double* pfx, const double* pfy,
+                              const double* pfz, double* fx, double* fy, double* fz, double* virial) {
+  const int n = pairs.n;
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
   double F[3] = {0.0, 0.0, 0.0}, W[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
-  const int count = cnt[i];
+  const int count = pairs.count(i);
   for (int k = 0; k < count; ++k) {
-    const int e = k * n + i, r = rev[e];
+    const int e = pairs.entry(i, k), r = rev[e];
     const double fji[3] = {pfx[r], pfy[r], pfz[r]};
     F[0] += pfx[e] - fji[0];
     F[1] += pfy[e] - fji[1];
     F[2] += pfz[e] - fji[2];
     if (virial) {
       double rij[3];
-      entry_vector(cell, x, y, z, i, nbr[e], img[e], rij);
+      pairs.vector(i, e, rij);
       for (int u = 0; u < 3; ++u)
         for (int v = 0; v < 3; ++v) W[3 * u + v] += rij[u] * fji[v];
     }
@@ -266,9 +251,9 @@ void GpuNEP::Impl::launch_forces(const Box& box, bool force_rebuild, bool with_v
     pfz.resize(entries);
   }
   (void)box;
+  const gpu::ListPairs pairs{x.data(), y.data(), z.data(), list.cell(), list.neighbors(), list.images(),
+                             list.counts(), n};
   if (warps_per_block > 0) {
-    const gpu::ListPairs pairs{x.data(), y.data(), z.data(), list.cell(), list.neighbors(), list.images(),
-                               list.counts(), n};
     gpu::SiteOutput o;
     o.energy = energy.data();
     o.pfx = pfx.data();
@@ -276,14 +261,14 @@ void GpuNEP::Impl::launch_forces(const Box& box, bool force_rebuild, bool with_v
     o.pfz = pfz.data();
     gpu::launch_warp_sites(view, pairs, nullptr, n, type.data(), warps_per_block, 1, o, s);
   } else {
-    nep_sites<<<cuda::blocks_for(n, kThreads), kThreads, 0, s>>>(
-        view, n, x.data(), y.data(), z.data(), type.data(), list.cell(), list.neighbors(), list.images(),
-        list.counts(), sums.data(), gradients.data(), energy.data(), pfx.data(), pfy.data(), pfz.data());
+    nep_sites<<<cuda::blocks_for(n, kThreads), kThreads, 0, s>>>(view, pairs, type.data(), sums.data(),
+                                                                 gradients.data(), energy.data(), pfx.data(),
+                                                                 pfy.data(), pfz.data());
     NEPCG_CUDA_LAUNCHED("nep_sites");
   }
-  gather_forces<<<cuda::blocks_for(n, 128), 128, 0, s>>>(
-      n, x.data(), y.data(), z.data(), list.cell(), list.neighbors(), list.images(), list.counts(), list.reverse(),
-      pfx.data(), pfy.data(), pfz.data(), fx.data(), fy.data(), fz.data(), with_virial ? virial.data() : nullptr);
+  gather_forces<<<cuda::blocks_for(n, 128), 128, 0, s>>>(pairs, list.reverse(), pfx.data(), pfy.data(), pfz.data(),
+                                                         fx.data(), fy.data(), fz.data(),
+                                                         with_virial ? virial.data() : nullptr);
   NEPCG_CUDA_LAUNCHED("gather_forces");
 }
 

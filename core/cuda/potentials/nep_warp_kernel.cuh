@@ -186,12 +186,7 @@ __global__ void nep_warp_sites(kernels::NepView p, Pairs pairs, const int* atoms
     const double d = sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
     double f[3] = {0.0, 0.0, 0.0};
     kernels::partial_force_direct<L>(p, a, b, r, d, dU, dUdS, f);
-    const bool angular = d < kernels::pair_cutoff(p.cutoff_angular, a, b);
-    if (p.zbl && angular) {
-      double phi, dphi;
-      kernels::zbl_pair(p, a, b, d, phi, dphi);
-      for (int c = 0; c < 3; ++c) f[c] += 0.5 * dphi * r[c] / d;
-    }
+    if (p.zbl && d < kernels::pair_cutoff(p.cutoff_angular, a, b)) kernels::add_zbl_partial_force(p, a, b, r, d, f);
     pfx[e] = f[0];
     pfy[e] = f[1];
     pfz[e] = f[2];

@@ -276,9 +276,5 @@ std::unique_ptr<PopulationEvaluator> make_gpu_population_evaluator(const NepMode
   return std::make_unique<GpuPopulationEvaluator>(skeleton, data, type_weight, force_delta);
 }
 
-bool gpu_trains(const NepModel& model) {
-  const NepTables tables(model);
-  return gpu::warp_kernel_fits(tables.view(model));
-}
 
 }  // namespace nepcg

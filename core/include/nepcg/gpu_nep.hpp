@@ -68,13 +68,10 @@ class GpuNEP : public Potential {
 };
 
 /// The trainer's population evaluator on the GPU (Trainer's EvaluatorFactory signature): the
-/// same errors as make_cpu_population_evaluator, to round-off. Models the GPU kernel does not
-/// take (see gpu_trains) are evaluated by the CPU evaluator inside it.
+/// same errors as make_cpu_population_evaluator, to round-off. Architectures the GPU kernel does
+/// not take (l_max > 4, two hidden layers) are evaluated by a CPU evaluator inside it.
 std::unique_ptr<PopulationEvaluator> make_gpu_population_evaluator(const NepModel& skeleton,
                                                                    const std::vector<TrainingStructure>& data,
                                                                    const std::vector<double>& type_weight,
                                                                    double force_delta);
-/// True when the GPU evaluates this architecture (l_max 1 ... 4, one hidden layer).
-bool gpu_trains(const NepModel& model);
-
 }  // namespace nepcg

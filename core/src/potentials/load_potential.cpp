@@ -1,11 +1,16 @@
 #include "nepcg/load_potential.hpp"
 
+#include <cstdlib>
 #include <fstream>
 
+#include "nepcg/config.hpp"
 #include "nepcg/eam.hpp"
 #include "nepcg/error.hpp"
 #include "nepcg/nep.hpp"
 #include "nepcg/tersoff.hpp"
+#if NEPCG_HAVE_CUDA_BUILD
+#include "nepcg/gpu_nep.hpp"
+#endif
 
 namespace nepcg {
 namespace {
@@ -14,12 +19,43 @@ bool ends_with(const std::string& s, const std::string& tail) {
 }
 }  // namespace
 
-std::shared_ptr<const Potential> load_potential(const std::string& path) {
+std::string resolve_device(std::string device) {
+  if (device == "auto") {
+    const char* env = std::getenv("NEPCG_DEVICE");
+    const std::string forced = env ? env : "";
+    if (forced == "cpu" || forced == "cuda") {
+      device = forced;
+    } else {
+#if NEPCG_HAVE_CUDA_BUILD
+      return gpu_available() ? "cuda" : "cpu";
+#else
+      return "cpu";
+#endif
+    }
+  }
+  if (device == "cpu") return device;
+  if (device != "cuda") throw InputError("device must be 'auto', 'cpu' or 'cuda'; got '" + device + "'");
+#if NEPCG_HAVE_CUDA_BUILD
+  std::string why;
+  if (!gpu_available(&why)) throw RuntimeError("device 'cuda' but no GPU can be used: " + why);
+  return device;
+#else
+  throw RuntimeError("device 'cuda' but this build has no CUDA backend");
+#endif
+}
+
+std::shared_ptr<const Potential> load_potential(const std::string& path, const std::string& device) {
   std::ifstream in(path);
   if (!in) throw IOError("potential: cannot open '" + path + "' for reading");
   std::string first;
   in >> first;
-  if (first.rfind("nep", 0) == 0) return std::make_shared<NEP>(path);
+  if (first.rfind("nep", 0) == 0) {
+#if NEPCG_HAVE_CUDA_BUILD
+    if (resolve_device(device) == "cuda") return std::make_shared<GpuNEP>(path);
+#endif
+    resolve_device(device);  // reports a bad or unavailable device
+    return std::make_shared<NEP>(path);
+  }
   if (ends_with(path, ".tersoff")) return std::make_shared<Tersoff>(Tersoff::from_file(path));
   if (ends_with(path, ".eam.alloy") || ends_with(path, ".setfl")) return std::make_shared<EAM>(read_setfl(path));
   if (ends_with(path, ".eam")) return std::make_shared<EAM>(read_funcfl({path}));

@@ -124,11 +124,7 @@ void NEP::accumulate(const System& s, const NeighborList& list, ForceResult& out
         entry_vector(list, i, e, s, r, d);
         kernels::partial_force_from_terms(p, w.mask[k], &w.terms[size_t(k) * stride], r, d, Fp.data(), dUdS.data(),
                                           fe);
-        if (p.zbl && (w.mask[k] & 2)) {
-          double phi, dphi;
-          kernels::zbl_pair(p, a, type[s.types[nbr[e]]], d, phi, dphi);
-          for (int c = 0; c < 3; ++c) fe[c] += 0.5 * dphi * r[c] / d;
-        }
+        if (p.zbl && (w.mask[k] & 2)) kernels::add_zbl_partial_force(p, a, type[s.types[nbr[e]]], r, d, fe);
       }
     }
   }

@@ -385,11 +385,7 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
         kernels::partial_force_from_terms(v, w.mask[k], &w.terms[size_t(k) * stride], r, r[3], w.Fp.data(),
                                           w.dUdS.data(), f);
         const int j = ps.neighbors[e];
-        if (v.zbl && (w.mask[k] & 2)) {
-          double phi, dphi;
-          kernels::zbl_pair(v, a, ps.type[j], r[3], phi, dphi);
-          for (int c = 0; c < 3; ++c) f[c] += 0.5 * dphi * r[c] / r[3];
-        }
+        if (v.zbl && (w.mask[k] & 2)) kernels::add_zbl_partial_force(v, a, ps.type[j], r, r[3], f);
         add_pair_force(f, r, Fi, &w.forces[3 * j], W);
       }
     }

@@ -58,4 +58,12 @@ NEPCG_HD void zbl_pair(const NepView& p, int a, int b, double r, double& phi, do
   dphi = fp * fc + f * fcp;
 }
 
+/// Adds the ZBL part of a partial force, d(phi/2)/dr_ij (the pair energy is split between the two
+/// site energies), to f; r = r_ij, d = |r_ij|.
+NEPCG_HD void add_zbl_partial_force(const NepView& p, int a, int b, const double* r, double d, double* f) {
+  double phi, dphi;
+  zbl_pair(p, a, b, d, phi, dphi);
+  for (int c = 0; c < 3; ++c) f[c] += 0.5 * dphi * r[c] / d;
+}
+
 }  // namespace nepcg::kernels
