@@ -276,5 +276,4 @@ std::unique_ptr<PopulationEvaluator> make_gpu_population_evaluator(const NepMode
   return std::make_unique<GpuPopulationEvaluator>(skeleton, data, type_weight, force_delta);
 }
 
-
 }  // namespace nepcg
