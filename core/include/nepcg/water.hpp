@@ -38,6 +38,7 @@
 #pragma once
 
 #include <array>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -100,6 +101,10 @@ struct EwaldSetup {
   double pme_error = 0.0;     ///< its estimated RMS reciprocal force error, eV/Å
 };
 
+namespace detail {
+class CoulombTable;
+}
+
 class FlexibleWater : public Potential {
  public:
   explicit FlexibleWater(const WaterParameters& parameters = {});
@@ -118,6 +123,7 @@ class FlexibleWater : public Potential {
   double lj_c12_ = 0.0, lj_c6_ = 0.0, lj_shift_energy_ = 0.0;
   // erfcx(x) = exp(x^2) erfc(x) and its derivative at x = k / kErfcxPerUnit (cubic Hermite table).
   std::vector<double> erfcx_table_;
+  std::shared_ptr<const detail::CoulombTable> dsf_table_;  // r^2-indexed DSF kernel (see coulomb_table.hpp)
   // The k-space set-up of the last cell seen (MD at constant volume reuses it every step).
   struct SetupCache {
     std::mutex mutex;
@@ -125,6 +131,7 @@ class FlexibleWater : public Potential {
     Mat3 cell{};
     size_t atoms = 0, molecules = 0;
     EwaldSetup setup;
+    std::shared_ptr<const detail::CoulombTable> table;  // real-space kernel for setup.alpha
     SetupCache() = default;
     SetupCache(const SetupCache&) {}
     SetupCache& operator=(const SetupCache&) {

@@ -7,6 +7,7 @@
 #include <omp.h>
 #endif
 
+#include "coulomb_table.hpp"
 #include "ewald.hpp"
 #include "multiversion.hpp"
 #include "nepcg/error.hpp"
@@ -63,6 +64,7 @@ struct WaterPairArgs {
   const int* molecule;
   const double* charge;
   const double* erfcx_table;
+  const detail::CoulombTable* table;  // null: direct erfc (LAMMPS's approximation or the erfcx table)
   double cut2, lj2, coul2, excl2, alpha, ke, c12, c6, lj_shift, e_shift, f_shift;
   bool ewald, lammps_erfc, virial, split, energy;
 };
@@ -76,6 +78,7 @@ void water_pairs(const WaterPairArgs& A, long long begin, long long end, double*
   const double c12 = A.c12, c6 = A.c6, lj_shift = A.lj_shift, e_shift = A.e_shift, f_shift = A.f_shift;
   const bool is_ewald = A.ewald, a_s = A.lammps_erfc, virial = A.virial, split = A.split, energy = A.energy;
   const double* tab = A.erfcx_table;
+  const detail::CoulombTable* table = A.table;
   const int* molecule = A.molecule;
   const char* oxy = A.oxygen;
   const double* charge = A.charge;
@@ -90,29 +93,36 @@ void water_pairs(const WaterPairArgs& A, long long begin, long long end, double*
         const Vec3 d = pv(i, h);
         const double r2 = dot(d, d);
         if (r2 >= cut2 || (mi == molecule[j] && j != i && r2 < excl_2)) continue;
-        // One division per pair; everything else multiplies by 1/r.
-        const double r = std::sqrt(r2), ir = 1.0 / r, ir2 = ir * ir;
-        double V = 0.0, dV = 0.0;
+        // One division per pair; the Coulomb kernel comes from the r^2 table (no sqrt, exp or erfc).
+        const double ir2 = 1.0 / r2;
+        double V = 0.0, g = 0.0;  // g = (dV/dr) / r
         {  // O-O Lennard-Jones, branch-free: an unpredictable 1-in-9 branch costs more than the terms
           const bool lj = oi & (oxy[j] != 0) & (r2 < lj2);
           const double b12 = lj ? c12 : 0.0, b6 = lj ? c6 : 0.0, shift = lj ? lj_shift : 0.0;
           const double ir6 = ir2 * ir2 * ir2;
           V += b12 * ir6 * ir6 - b6 * ir6 - shift;
-          dV += (-12.0 * b12 * ir6 * ir6 + 6.0 * b6 * ir6) * ir;
+          g += (-12.0 * b12 * ir6 * ir6 + 6.0 * b6 * ir6) * ir2;
         }
         if (r2 < coul2) {
-          const double qq = k_e * qi * charge[j], ex = std::exp(-a * a * r2);
-          const double ec = a_s ? erfc_as(a * r, ex) : erfc_table(tab, a * r, ex);
-          const double gauss = kTwoOverSqrtPi * a * ex;
-          if (is_ewald) {
-            V += qq * ec * ir;
-            dV += qq * (-ec * ir2 - gauss * ir);
+          const double qq = k_e * qi * charge[j];
+          double E, dEds;
+          if (table && table->lookup(r2, E, dEds)) {
+            V += qq * E;
+            g += 2.0 * qq * dEds;
           } else {
-            V += qq * (ec * ir - e_shift - r * f_shift);
-            dV += qq * (-ec * ir2 - gauss * ir - f_shift);
+            const double r = std::sqrt(r2), ir = 1.0 / r;
+            const double ex = std::exp(-a * a * r2);
+            const double ec = a_s ? erfc_as(a * r, ex) : erfc_table(tab, a * r, ex);
+            const double gauss = kTwoOverSqrtPi * a * ex;
+            if (is_ewald) {
+              V += qq * ec * ir;
+              g += qq * (-ec * ir2 - gauss * ir) * ir;
+            } else {
+              V += qq * (ec * ir - e_shift - r * f_shift);
+              g += qq * (-ec * ir2 - gauss * ir - f_shift) * ir;
+            }
           }
         }
-        const double g = dV * ir;
         double* aj = acc + kStride * j;
         if (energy) ai[0] += 0.5 * V, aj[0] += 0.5 * V;
         for (int c = 0; c < 3; ++c) ai[1 + c] += g * d[c], aj[1 + c] -= g * d[c];
@@ -169,6 +179,7 @@ FlexibleWater::FlexibleWater(const WaterParameters& p) : p_(p) {
     const double rc = p.coulomb_cutoff, a = p.dsf_alpha;
     f_shift_ = -(std::erfc(a * rc) / (rc * rc) + kTwoOverSqrtPi * a * std::exp(-a * a * rc * rc) / rc);
     e_shift_ = std::erfc(a * rc) / rc - f_shift_ * rc;
+    dsf_table_ = std::make_shared<detail::CoulombTable>(true, a, rc * rc, e_shift_, f_shift_);
   }
 }
 
@@ -202,6 +213,7 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
   const double rlj2 = p_.lj_cutoff * p_.lj_cutoff, rc2 = coulomb ? p_.coulomb_cutoff * p_.coulomb_cutoff : 0.0;
   const double rmax2 = std::max(rlj2, rc2);
   EwaldSetup ew;
+  std::shared_ptr<const detail::CoulombTable> ewald_table;  // held for this call (the cache may move on)
   if (ewald) {
     // (the set-up depends on the cell, the atom count and the charges, i.e. the molecule count)
     std::lock_guard<std::mutex> lock(setup_cache_.mutex);
@@ -210,8 +222,11 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
       setup_cache_.setup = ewald_setup(s);
       setup_cache_.cell = s.box.cell(), setup_cache_.atoms = s.size(), setup_cache_.molecules = topo.waters.size();
       setup_cache_.valid = true;
+      if (!setup_cache_.table || setup_cache_.table->alpha() != setup_cache_.setup.alpha)
+        setup_cache_.table = std::make_shared<detail::CoulombTable>(false, setup_cache_.setup.alpha, rc2, 0.0, 0.0);
     }
     ew = setup_cache_.setup;
+    ewald_table = setup_cache_.table;
   }
   const double alpha = ewald ? ew.alpha : p_.dsf_alpha;
   // Same-molecule entries closer than half the box thickness are the excluded (minimum-image)
@@ -237,7 +252,9 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
   const size_t per_thread = kStride * size_t(n);
   out.scratch.assign(per_thread * threads, 0.0);
   const WaterPairArgs args{pair_vector, list.half_offsets().data(), oxygen.data(), topo.molecule.data(), q.data(),
-                           erfcx_table_.data(), rmax2, rlj2, rc2, excl2, alpha, ke, lj_c12_, lj_c6_,
+                           erfcx_table_.data(),
+                           p_.lammps_erfc ? nullptr : (ewald ? ewald_table.get() : dsf ? dsf_table_.get() : nullptr),
+                           rmax2, rlj2, rc2, excl2, alpha, ke, lj_c12_, lj_c6_,
                            lj_shift_energy_, e_shift_, f_shift_, ewald, p_.lammps_erfc, with_virial,
                            split_virial, out.compute_energy};
 #pragma omp parallel

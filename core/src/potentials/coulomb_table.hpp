@@ -1,0 +1,94 @@
+// Real-space Coulomb kernel E(s) of one charge pair as a function of s = r^2 (Å^2), tabulated so
+// that the water pair loop needs no square root, exponential or erfc per pair (as LAMMPS's
+// coulomb tables, but exact to ~1e-15 eV in energy and ~1e-12 eV/Å in force per unit charge
+// product instead of ~1e-6):
+//   Ewald / PME:  E(r) = erfc(alpha r) / r
+//   DSF:          E(r) = erfc(alpha r) / r - e_shift - r f_shift    (Fennell & Gezelter 2006)
+// Bins are uniform within each octave of s, 2^kBits per octave, and are found from the bits of
+// the double s (exponent and leading mantissa bits), like LAMMPS's ncoultablebits tables. Each bin
+// holds the quintic Hermite interpolant of E through the values, first and second derivatives at
+// its ends, so the force is the exact derivative of the tabulated energy (energy conservation and
+// finite-difference checks see one smooth function) and both are continuous across bins with
+// continuous derivatives. Pairs outside the table (s < 1 Å^2) go to the direct formula.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace nepcg::detail {
+
+class CoulombTable {
+ public:
+  static constexpr int kBits = 7;  // 128 bins per octave: quintic error ~1e-15 (E), ~1e-12 (dE/dr)
+
+  /// Tabulates E on [1, 2^ceil(log2(s_max))) Å^2 (s_max = cutoff^2).
+  CoulombTable(bool dsf, double alpha, double s_max, double e_shift, double f_shift)
+      : dsf_(dsf), alpha_(alpha), e_shift_(e_shift), f_shift_(f_shift) {
+    const int octaves = std::max(1, static_cast<int>(std::ceil(std::log2(std::max(s_max, 1.0)))));
+    bins_ = octaves << kBits;
+    base_ = key(1.0);
+    rows_.resize(kRow * size_t(bins_));
+    for (int64_t k = 0; k < bins_; ++k) {
+      const int octave = static_cast<int>(k >> kBits);
+      const double h = std::ldexp(1.0, octave - kBits);
+      const double s0 = std::ldexp(1.0, octave) + double(k & ((1 << kBits) - 1)) * h;
+      double f0, d0, e0, f1, d1, e1;
+      exact(s0, f0, d0, e0);
+      exact(s0 + h, f1, d1, e1);
+      d0 *= h, d1 *= h, e0 *= h * h, e1 *= h * h;  // derivatives with respect to t = (s - s0) / h
+      const double df = f1 - f0;
+      double* c = &rows_[kRow * k];
+      c[0] = f0;
+      c[1] = d0;
+      c[2] = 0.5 * e0;
+      c[3] = 10 * df - 6 * d0 - 4 * d1 - 1.5 * e0 + 0.5 * e1;
+      c[4] = -15 * df + 8 * d0 + 7 * d1 + 1.5 * e0 - e1;
+      c[5] = 6 * df - 3 * d0 - 3 * d1 - 0.5 * e0 + 0.5 * e1;
+      for (int m = 1; m <= 5; ++m) c[5 + m] = m * c[m] / h;  // dE/ds coefficients
+    }
+  }
+
+  double alpha() const { return alpha_; }
+
+  /// E(s) and dE/ds (per unit of k_e q_i q_j); false when s is outside the table.
+  bool lookup(double s, double& E, double& dEds) const {
+    uint64_t bits;
+    std::memcpy(&bits, &s, sizeof bits);
+    const int64_t k = static_cast<int64_t>(bits >> (52 - kBits)) - base_;
+    if (static_cast<uint64_t>(k) >= static_cast<uint64_t>(bins_)) return false;
+    const double t = static_cast<double>(bits & kFraction) * kFractionScale;
+    const double* c = &rows_[kRow * k];
+    E = c[0] + t * (c[1] + t * (c[2] + t * (c[3] + t * (c[4] + t * c[5]))));
+    dEds = c[6] + t * (c[7] + t * (c[8] + t * (c[9] + t * c[10])));
+    return true;
+  }
+
+  /// E, dE/ds and d2E/ds2 from erfc and exp directly.
+  void exact(double s, double& E, double& Es, double& Ess) const {
+    const double r = std::sqrt(s), ec = std::erfc(alpha_ * r);
+    const double g = 1.12837916709551257390 * alpha_ * std::exp(-alpha_ * alpha_ * s);  // 2 alpha/sqrt(pi) e^-a2r2
+    E = ec / r - (dsf_ ? e_shift_ + r * f_shift_ : 0.0);
+    const double Er = -ec / s - g / r - (dsf_ ? f_shift_ : 0.0);  // dE/dr
+    const double Err = 2 * ec / (s * r) + 2 * g / s + 2 * alpha_ * alpha_ * g;
+    Es = Er / (2 * r);
+    Ess = (Err - Er / r) / (4 * s);
+  }
+
+ private:
+  static constexpr int kRow = 12;  // 6 coefficients of E(t), 5 of dE/ds, padding
+  static constexpr uint64_t kFraction = (uint64_t(1) << (52 - kBits)) - 1;
+  static constexpr double kFractionScale = 1.0 / double(uint64_t(1) << (52 - kBits));
+  static int64_t key(double s) {
+    uint64_t bits;
+    std::memcpy(&bits, &s, sizeof bits);
+    return static_cast<int64_t>(bits >> (52 - kBits));
+  }
+  bool dsf_;
+  double alpha_, e_shift_, f_shift_;
+  int64_t bins_ = 0, base_ = 0;
+  std::vector<double> rows_;
+};
+
+}  // namespace nepcg::detail
