@@ -1,6 +1,7 @@
 // Mixed-radix FFT (Stockham autosort passes between two work buffers).
 #include "fft.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -84,41 +85,115 @@ void FFT1D::transform(std::complex<double>* x, std::ptrdiff_t stride, std::compl
   for (int k = 0; k < n; ++k) x[k * stride] = a[k];
 }
 
-void fft3d(std::vector<std::complex<double>>& g, int n0, int n1, int n2, int sign) {
+namespace {
+
+// Transforms along axes 0 and 1 of a row-major (n0, n1, nz) grid. Those lines are strided: they
+// are gathered kBlock at a time (neighbours along axis 2 are contiguous in memory), transformed
+// and scattered back.
+void fft_axes01(std::vector<std::complex<double>>& g, int n0, int n1, int nz, int sign) {
   using cplx = std::complex<double>;
-  const FFT1D f0(n0, sign), f1(n1, sign), f2(n2, sign);
-  const int nmax = std::max(n0, std::max(n1, n2));
-  // Lines along axes 0 and 1 are strided: they are gathered kBlock at a time (neighbours along
-  // axis 2 are contiguous in memory), transformed and scattered back.
+  const FFT1D f0(n0, sign), f1(n1, sign);
+  const int nmax = std::max(n0, n1);
   constexpr int kBlock = 8;
-  const long long n12 = static_cast<long long>(n1) * n2;
-  const int blocks2 = (n2 + kBlock - 1) / kBlock;
+  const long long n12 = static_cast<long long>(n1) * nz;
+  const int blocks2 = (nz + kBlock - 1) / kBlock;
 #pragma omp parallel
   {
     std::vector<cplx> work(2 * nmax + 16), lines(static_cast<size_t>(kBlock) * nmax);
 #pragma omp for schedule(static)
-    for (long long r = 0; r < static_cast<long long>(n0) * n1; ++r) f2.transform(&g[r * n2], 1, work.data());
-#pragma omp for schedule(static)
     for (long long task = 0; task < static_cast<long long>(n0) * blocks2; ++task) {
       const long long a = task / blocks2;
-      const int c0 = static_cast<int>(task % blocks2) * kBlock, nc = std::min(kBlock, n2 - c0);
+      const int c0 = static_cast<int>(task % blocks2) * kBlock, nc = std::min(kBlock, nz - c0);
       cplx* base = &g[a * n12 + c0];
       for (int b = 0; b < n1; ++b)
-        for (int t = 0; t < nc; ++t) lines[static_cast<size_t>(t) * nmax + b] = base[static_cast<long long>(b) * n2 + t];
+        for (int t = 0; t < nc; ++t) lines[static_cast<size_t>(t) * nmax + b] = base[static_cast<long long>(b) * nz + t];
       for (int t = 0; t < nc; ++t) f1.transform(&lines[static_cast<size_t>(t) * nmax], 1, work.data());
       for (int b = 0; b < n1; ++b)
-        for (int t = 0; t < nc; ++t) base[static_cast<long long>(b) * n2 + t] = lines[static_cast<size_t>(t) * nmax + b];
+        for (int t = 0; t < nc; ++t) base[static_cast<long long>(b) * nz + t] = lines[static_cast<size_t>(t) * nmax + b];
     }
 #pragma omp for schedule(static)
     for (long long task = 0; task < static_cast<long long>(n1) * blocks2; ++task) {
       const long long b = task / blocks2;
-      const int c0 = static_cast<int>(task % blocks2) * kBlock, nc = std::min(kBlock, n2 - c0);
-      cplx* base = &g[b * n2 + c0];
+      const int c0 = static_cast<int>(task % blocks2) * kBlock, nc = std::min(kBlock, nz - c0);
+      cplx* base = &g[b * nz + c0];
       for (int a = 0; a < n0; ++a)
         for (int t = 0; t < nc; ++t) lines[static_cast<size_t>(t) * nmax + a] = base[a * n12 + t];
       for (int t = 0; t < nc; ++t) f0.transform(&lines[static_cast<size_t>(t) * nmax], 1, work.data());
       for (int a = 0; a < n0; ++a)
         for (int t = 0; t < nc; ++t) base[a * n12 + t] = lines[static_cast<size_t>(t) * nmax + a];
+    }
+  }
+}
+
+}  // namespace
+
+void fft3d(std::vector<std::complex<double>>& g, int n0, int n1, int n2, int sign) {
+  using cplx = std::complex<double>;
+  const FFT1D f2(n2, sign);
+#pragma omp parallel
+  {
+    std::vector<cplx> work(2 * n2 + 16);
+#pragma omp for schedule(static)
+    for (long long r = 0; r < static_cast<long long>(n0) * n1; ++r) f2.transform(&g[r * n2], 1, work.data());
+  }
+  fft_axes01(g, n0, n1, n2, sign);
+}
+
+// Real lines of even length N through complex FFTs of length M = N/2 on z[k] = x[2k] + i x[2k+1]:
+// with Z = FFT_M(z), E[m] = (Z[m] + conj Z[M-m]) / 2 and O[m] = (Z[m] - conj Z[M-m]) / 2i are
+// the transforms of the even and odd samples, and X[m] = E[m] + e^(-2 pi i m/N) O[m], m = 0 ... M.
+// The inverse packs Z[m] = (X[m] + conj X[M-m]) + i e^(2 pi i m/N) (X[m] - conj X[M-m]).
+void rfft3d_forward(const std::vector<double>& in, std::vector<std::complex<double>>& out, int n0, int n1, int n2) {
+  using cplx = std::complex<double>;
+  if (n2 % 2) throw InputError("rfft3d: the last grid dimension must be even; got " + std::to_string(n2));
+  const int M = n2 / 2;
+  const FFT1D fm(M, -1);
+  std::vector<cplx> w(M + 1);
+  for (int m = 0; m <= M; ++m) w[m] = std::polar(1.0, -2.0 * kPi * m / n2);
+  const long long rows = static_cast<long long>(n0) * n1;
+  out.resize(rows * (M + 1));
+#pragma omp parallel
+  {
+    std::vector<cplx> z(M), work(2 * M + 16);
+#pragma omp for schedule(static)
+    for (long long r = 0; r < rows; ++r) {
+      const double* x = &in[r * n2];
+      for (int k = 0; k < M; ++k) z[k] = {x[2 * k], x[2 * k + 1]};
+      fm.transform(z.data(), 1, work.data());
+      cplx* X = &out[r * (M + 1)];
+      for (int m = 0; m <= M; ++m) {
+        const cplx a = z[m % M], b = std::conj(z[(M - m) % M]);
+        const cplx e = 0.5 * (a + b), o = cplx(0.0, -0.5) * (a - b);
+        X[m] = e + mul(w[m], o);
+      }
+    }
+  }
+  fft_axes01(out, n0, n1, M + 1, -1);
+}
+
+void rfft3d_backward(std::vector<std::complex<double>>& in, std::vector<double>& out, int n0, int n1, int n2) {
+  using cplx = std::complex<double>;
+  if (n2 % 2) throw InputError("rfft3d: the last grid dimension must be even; got " + std::to_string(n2));
+  const int M = n2 / 2;
+  fft_axes01(in, n0, n1, M + 1, +1);
+  const FFT1D fm(M, +1);
+  std::vector<cplx> w(M);
+  for (int m = 0; m < M; ++m) w[m] = std::polar(1.0, 2.0 * kPi * m / n2);
+  const long long rows = static_cast<long long>(n0) * n1;
+  out.resize(rows * n2);
+#pragma omp parallel
+  {
+    std::vector<cplx> z(M), work(2 * M + 16);
+#pragma omp for schedule(static)
+    for (long long r = 0; r < rows; ++r) {
+      const cplx* X = &in[r * (M + 1)];
+      for (int m = 0; m < M; ++m) {
+        const cplx a = X[m], b = std::conj(X[M - m]);
+        z[m] = (a + b) + mul(cplx(0.0, 1.0) * w[m], a - b);
+      }
+      fm.transform(z.data(), 1, work.data());
+      double* x = &out[r * n2];
+      for (int k = 0; k < M; ++k) x[2 * k] = z[k].real(), x[2 * k + 1] = z[k].imag();
     }
   }
 }

@@ -24,6 +24,14 @@ class FFT1D {
 /// In-place 3D transform of a row-major (n0, n1, n2) grid (OpenMP over lines).
 void fft3d(std::vector<std::complex<double>>& grid, int n0, int n1, int n2, int sign);
 
+/// Real-to-complex 3D transform (sign -1, unnormalised) of a real row-major (n0, n1, n2) grid, n2
+/// even: `out` gets the half spectrum (n0, n1, n2/2 + 1), m2 = 0 ... n2/2 (the rest follows from
+/// X[-m] = conj X[m]). Half the work of fft3d on the same grid.
+void rfft3d_forward(const std::vector<double>& in, std::vector<std::complex<double>>& out, int n0, int n1, int n2);
+/// The inverse direction (sign +1, unnormalised) from a Hermitian half spectrum to the real grid;
+/// `in` is overwritten.
+void rfft3d_backward(std::vector<std::complex<double>>& in, std::vector<double>& out, int n0, int n1, int n2);
+
 /// Smallest integer >= n whose prime factors are only 2, 3 and 5.
 int fft_good_size(int n);
 

@@ -117,12 +117,18 @@ double pme_error_estimate(const Box& box, const std::array<int, 3>& grid, int or
   return std::sqrt(err2);
 }
 
+namespace {
+// Grid points along axis d: FFT-friendly (factors 2, 3, 5) and, along the last axis, even (the
+// real-to-complex transforms pack pairs of points).
+int grid_size(int d, int n) { return d == 2 ? 2 * fft_good_size((n + 1) / 2) : fft_good_size(n); }
+}  // namespace
+
 void pme_grid_setup(const Box& box, size_t n, double sum_q2, double accuracy, int order, EwaldSetup& e) {
   // Start from the Ewald k cut-off (grid Nyquist frequency >= it), refine until the estimate holds.
   const Mat3& cell = box.cell();
   for (int d = 0; d < 3; ++d) {
     const double len = std::sqrt(cell[d][0] * cell[d][0] + cell[d][1] * cell[d][1] + cell[d][2] * cell[d][2]);
-    e.grid[d] = fft_good_size(std::max(2 * order, static_cast<int>(std::ceil(e.kcut * len / kPi))));
+    e.grid[d] = grid_size(d, std::max(2 * order, static_cast<int>(std::ceil(e.kcut * len / kPi))));
   }
   for (int it = 0; it < 200; ++it) {
     e.pme_error = pme_error_estimate(box, e.grid, order, e.alpha, sum_q2, n);
@@ -132,7 +138,7 @@ void pme_grid_setup(const Box& box, size_t n, double sum_q2, double accuracy, in
     int d = 0;
     for (int c = 1; c < 3; ++c)
       if (h[c] / e.grid[c] > h[d] / e.grid[d]) d = c;
-    e.grid[d] = fft_good_size(e.grid[d] + 1);
+    e.grid[d] = grid_size(d, e.grid[d] + 1);
   }
 }
 
@@ -162,7 +168,7 @@ void pme_reciprocal(const System& s, const std::vector<double>& q, const EwaldSe
     }
 
   // Charge assignment (serial over atoms: a deterministic sum).
-  std::vector<cplx> Q(ng, 0.0);
+  std::vector<double> R(ng, 0.0);
   for (long long i = 0; i < n; ++i) {
     int z_index[16];  // wrapped z grid indices of this atom (order <= 10)
     const double* t0 = &th[(3 * i) * p];
@@ -174,21 +180,31 @@ void pme_reciprocal(const System& s, const std::vector<double>& q, const EwaldSe
       for (int b = 0; b < p; ++b) {
         const int g1 = wrap_index(base[3 * i + 1] - b, K1);
         const double w01 = q[i] * t0[a] * t1[b];
-        cplx* row = &Q[(static_cast<long long>(g0) * K1 + g1) * K2];
+        double* row = &R[(static_cast<long long>(g0) * K1 + g1) * K2];
         for (int c = 0; c < p; ++c) row[z_index[c]] += w01 * t2[c];
       }
     }
   }
-  fft3d(Q, K0, K1, K2, -1);
 
   // Multiply by C(m) and C(m) T^ab(m). With per-atom virials, pack two real-valued outputs per
   // complex grid: G[0] = Phi + i Phi^xx, G[1] = Phi^yy + i Phi^zz, G[2] = Phi^xy + i Phi^xz,
-  // G[3] = Phi^yz (5 FFTs in all). Otherwise only Phi is transformed back (2 FFTs) and the
-  // total virial W^ab = sum_m C T^ab |FFT(Q)|^2 is summed here, in k-space (zero when unwanted).
+  // G[3] = Phi^yz (5 full complex FFTs in all). Otherwise only Phi is needed: a real-to-complex
+  // transform there and back over the half spectrum m2 = 0 ... K2/2 (the other half is its
+  // conjugate, so every m2 strictly inside counts twice in the k-space virial sum), and the total
+  // virial W^ab = sum_m C T^ab |FFT(Q)|^2 summed here in k-space (zero when unwanted).
   const bool per_atom = out.per_atom_virials && out.compute_virial;
   const std::vector<double> b0 = euler_factors(K0, p), b1 = euler_factors(K1, p), b2 = euler_factors(K2, p);
   const double a2inv4 = 1.0 / (4 * e.alpha * e.alpha);
-  std::vector<std::vector<cplx>> G(per_atom ? 4 : 1, std::vector<cplx>(ng));
+  const int KZ = per_atom ? K2 : K2 / 2 + 1;  // stored points along m2
+  const long long nk = static_cast<long long>(K0) * K1 * KZ;
+  std::vector<cplx> Q;
+  if (per_atom) {
+    Q.assign(R.begin(), R.end());
+    fft3d(Q, K0, K1, K2, -1);
+  } else {
+    rfft3d_forward(R, Q, K0, K1, K2);
+  }
+  std::vector<std::vector<cplx>> G(per_atom ? 4 : 1, std::vector<cplx>(nk));
   const cplx I(0.0, 1.0);
   int threads = 1;
 #ifdef _OPENMP
@@ -203,9 +219,9 @@ void pme_reciprocal(const System& s, const std::vector<double>& q, const EwaldSe
 #endif
     double* wt = &thread_w[6 * t];
 #pragma omp for schedule(static)  // fixed partition: the per-thread sums add up deterministically
-    for (long long idx = 0; idx < ng; ++idx) {
-      const int m0 = static_cast<int>(idx / (static_cast<long long>(K1) * K2)), m1 = static_cast<int>((idx / K2) % K1),
-                m2 = static_cast<int>(idx % K2);
+    for (long long idx = 0; idx < nk; ++idx) {
+      const int m0 = static_cast<int>(idx / (static_cast<long long>(K1) * KZ)), m1 = static_cast<int>((idx / KZ) % K1),
+                m2 = static_cast<int>(idx % KZ);
       if (idx == 0) {
         for (auto& g : G) g[0] = 0.0;
         continue;
@@ -228,7 +244,8 @@ void pme_reciprocal(const System& s, const std::vector<double>& q, const EwaldSe
       } else {
         G[0][idx] = z;
         if (out.compute_virial) {
-          const double energy = C * std::norm(Q[idx]);
+          const double twice = (m2 == 0 || 2 * m2 == K2) ? 1.0 : 2.0;  // the conjugate half
+          const double energy = twice * C * std::norm(Q[idx]);
           wt[0] += energy * (1.0 - bb * k[0] * k[0]), wt[1] += energy * (1.0 - bb * k[1] * k[1]);
           wt[2] += energy * (1.0 - bb * k[2] * k[2]), wt[3] -= energy * bb * k[0] * k[1];
           wt[4] -= energy * bb * k[0] * k[2], wt[5] -= energy * bb * k[1] * k[2];
@@ -236,7 +253,15 @@ void pme_reciprocal(const System& s, const std::vector<double>& q, const EwaldSe
       }
     }
   }
-  for (auto& g : G) fft3d(g, K0, K1, K2, +1);
+  // Back to real space: the potential Phi on the grid (and, per atom, the packed virial grids).
+  std::vector<double> potential;
+  if (per_atom) {
+    for (auto& g : G) fft3d(g, K0, K1, K2, +1);
+    potential.resize(ng);
+    for (long long gi = 0; gi < ng; ++gi) potential[gi] = G[0][gi].real();
+  } else {
+    rfft3d_backward(G[0], potential, K0, K1, K2);
+  }
   double w_total[6] = {0, 0, 0, 0, 0, 0};  // shared out evenly over the atoms (only the sum counts)
   for (int t = 0; t < threads; ++t)
     for (int k = 0; k < 6; ++k) w_total[k] += thread_w[6 * t + k] / double(std::max<long long>(n, 1));
@@ -265,7 +290,7 @@ void pme_reciprocal(const System& s, const std::vector<double>& q, const EwaldSe
         for (int c = 0; c < p; ++c) {
           const long long gi = row + zi[c];
           const double wt = t0[a] * t1[b] * t2[c];
-          const double P = G[0][gi].real();
+          const double P = potential[gi];
           phi += wt * P;
           du[0] += d0[a] * t1[b] * t2[c] * P;
           du[1] += t0[a] * d1[b] * t2[c] * P;
