@@ -12,8 +12,11 @@ void init_neighbors(nb::module_& m) {
   nb::class_<NeighborList>(m, "NeighborList",
                            "Full Verlet list (cell list), all periodic images, with a skin and an optional "
                            "shorter secondary cutoff whose neighbours come first in each atom's list.")
-      .def(nb::init<double, double, double>(), nb::arg("cutoff"), nb::arg("skin") = 0.0,
-           nb::arg("secondary_cutoff") = 0.0)
+      .def(nb::init<double, double, double, bool>(), nb::arg("cutoff"), nb::arg("skin") = 0.0,
+           nb::arg("secondary_cutoff") = 0.0, nb::arg("half_only") = false,
+           "half_only: keep only the owner entry of every pair (j > i; for an atom's own images the "
+           "positive shift), as pair potentials with Newton's third law use it.")
+      .def_prop_ro("half_only", &NeighborList::half_only)
       .def("build", [](NeighborList& l, const nepcg::System& s) { l.build(s.box, s.positions); }, nb::arg("system"),
            nb::call_guard<nb::gil_scoped_release>())
       .def("update", [](NeighborList& l, const nepcg::System& s) { return l.update(s.box, s.positions); },

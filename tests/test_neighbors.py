@@ -222,6 +222,27 @@ def test_pair_vectors_symmetry_and_layout(structure):
     np.testing.assert_allclose(v, pos[nl.neighbors] - pos[ii] + nl.shifts @ np.asarray(cell, float), atol=1e-12)
 
 
+def test_half_only_list_is_the_owner_half_of_the_full_list(structure):
+    """half_only=True keeps exactly the owner entries of the full list (j > i, or for an atom's
+    own images the lexicographically positive shift), in the same order: every unordered pair
+    once, nothing else."""
+    name, pos, cell, pbc, cutoff, system = structure
+    full, half = pynepcg.NeighborList(cutoff, 0.3), pynepcg.NeighborList(cutoff, 0.3, half_only=True)
+    full.build(system)
+    half.build(system)
+    assert half.half_only and not full.half_only
+    i_full = np.repeat(np.arange(len(pos)), np.diff(full.offsets))
+    S = full.shifts
+    own = (full.neighbors > i_full) | ((full.neighbors == i_full) & (
+        (S[:, 0] > 0) | ((S[:, 0] == 0) & ((S[:, 1] > 0) | ((S[:, 1] == 0) & (S[:, 2] > 0))))))
+    keep = np.flatnonzero(own)
+    np.testing.assert_array_equal(half.neighbors, full.neighbors[keep])
+    np.testing.assert_array_equal(half.shifts, S[keep])
+    np.testing.assert_array_equal(np.repeat(np.arange(len(pos)), np.diff(half.offsets)), i_full[keep])
+    assert 2 * half.num_pairs == full.num_pairs
+    np.testing.assert_allclose(half.pair_vectors(system), full.pair_vectors(system)[keep], rtol=0, atol=0)
+
+
 def test_medium_system_matches_ase():
     rng = np.random.default_rng(11)
     cell = np.array([[16.0, 0.0, 0.0], [-3.0, 15.0, 0.0], [2.5, 4.0, 14.0]])

@@ -48,6 +48,7 @@ class EAM : public Potential {
   std::string name() const override { return "EAM"; }
   double cutoff() const override { return tables_.cutoff; }
   void accumulate(const System& system, const NeighborList& list, ForceResult& out) const override;
+  bool needs_full_neighbor_list() const override { return false; }
   const EamTables& tables() const { return tables_; }
 
  private:

@@ -22,8 +22,11 @@ namespace nepcg {
 
 class NeighborList {
  public:
-  /// cutoff, secondary_cutoff (0 = none, else <= cutoff) and skin in Å.
-  NeighborList(double cutoff, double skin = 0.0, double secondary_cutoff = 0.0);
+  /// cutoff, secondary_cutoff (0 = none, else <= cutoff) and skin in Å. `half_only`: keep only
+  /// the owner entry of every pair (see half_offsets()); offsets()/neighbors() then hold that half
+  /// list, half_offsets() and half_pair_vectors() are the same arrays (no copies), and reverse()
+  /// is unavailable. For pair potentials (Newton's third law): half the build's distance tests.
+  NeighborList(double cutoff, double skin = 0.0, double secondary_cutoff = 0.0, bool half_only = false);
 
   /// Builds the list for positions (3N, Å). Throws InputError for non-finite positions.
   void build(const Box& box, const std::vector<double>& positions);
@@ -35,6 +38,7 @@ class NeighborList {
   double cutoff() const { return cutoff_; }
   double secondary_cutoff() const { return secondary_cutoff_; }
   double skin() const { return skin_; }
+  bool half_only() const { return half_only_; }
   size_t num_atoms() const { return num_atoms_; }
   size_t num_pairs() const { return neighbors_.size(); }
   long num_builds() const { return num_builds_; }
@@ -113,6 +117,7 @@ class NeighborList {
 
  private:
   double cutoff_, skin_, secondary_cutoff_;
+  bool half_only_ = false;
   size_t num_atoms_ = 0;
   long num_builds_ = 0;
   std::vector<int64_t> offsets_;

@@ -78,6 +78,9 @@ class Potential {
   /// of at least cutoff(). Throws InputError for species the potential does not know.
   virtual void accumulate(const System& system, const NeighborList& list, ForceResult& out) const = 0;
 
+  /// False for pair potentials that read only the half list (half_offsets, half_pair_vectors): the
+  /// Simulator then builds a half-only list (half the build work).
+  virtual bool needs_full_neighbor_list() const { return true; }
   /// True for potentials that can run whole MD segments on a GPU (Simulator fast path).
   virtual bool runs_dynamics_on_device() const { return false; }
   /// Advances positions and velocities of `system` by segment.steps steps on the device. `out`

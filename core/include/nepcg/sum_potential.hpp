@@ -16,6 +16,7 @@ class SumPotential : public Potential {
   double cutoff() const override;
   double secondary_cutoff() const override;
   void accumulate(const System& system, const NeighborList& list, ForceResult& out) const override;
+  bool needs_full_neighbor_list() const override;
   const std::vector<std::shared_ptr<const Potential>>& terms() const { return terms_; }
 
  private:

@@ -111,6 +111,7 @@ class FlexibleWater : public Potential {
   std::string name() const override { return "FlexibleWater"; }
   double cutoff() const override;
   void accumulate(const System& system, const NeighborList& list, ForceResult& out) const override;
+  bool needs_full_neighbor_list() const override { return false; }
   const WaterParameters& parameters() const { return p_; }
   /// The Ewald alpha / k-space set-up this potential would use for `system` (coulomb="ewald" or
   /// "pme"; the PME grid only for "pme").

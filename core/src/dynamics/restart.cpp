@@ -104,7 +104,7 @@ void Simulator::read_restart(const std::string& path) {
   std::string nl_line;
   if (!std::getline(in, nl_line) || nl_line.rfind("neighbor_list", 0) != 0)
     throw FileFormatError(path, 0, "missing the 'neighbor_list' section after the system frame");
-  list_ = NeighborList(list_.cutoff(), list_.skin(), list_.secondary_cutoff());
+  list_ = NeighborList(list_.cutoff(), list_.skin(), list_.secondary_cutoff(), list_.half_only());
   if (nl_line == "neighbor_list 1") {
     System ref;
     if (!reader.next(ref) || ref.size() != s.size())

@@ -16,7 +16,8 @@ namespace nepcg {
 Simulator::Simulator(System system, std::shared_ptr<const Potential> potential, double skin, uint64_t seed)
     : system_(std::move(system)),
       potential_(std::move(potential)),
-      list_(potential_ ? potential_->cutoff() : 1.0, skin, potential_ ? potential_->secondary_cutoff() : 0.0),
+      list_(potential_ ? potential_->cutoff() : 1.0, skin, potential_ ? potential_->secondary_cutoff() : 0.0,
+            potential_ && !potential_->needs_full_neighbor_list()),
       random_(seed) {
   if (!potential_) throw InputError("Simulator: no potential given");
   system_.validate();

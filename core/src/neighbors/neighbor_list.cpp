@@ -37,8 +37,8 @@ struct Axis {
 
 }  // namespace
 
-NeighborList::NeighborList(double cutoff, double skin, double secondary_cutoff)
-    : cutoff_(cutoff), skin_(skin), secondary_cutoff_(secondary_cutoff) {
+NeighborList::NeighborList(double cutoff, double skin, double secondary_cutoff, bool half_only)
+    : cutoff_(cutoff), skin_(skin), secondary_cutoff_(secondary_cutoff), half_only_(half_only) {
   if (!(cutoff > 0) || !std::isfinite(cutoff))
     throw InputError("NeighborList: cutoff must be positive; got " + std::to_string(cutoff));
   if (!(skin >= 0) || !std::isfinite(skin))
@@ -268,15 +268,20 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
         for (int k = 0; k < 3; ++k) base[k] = wi[k] - (m[0] * cell[0][k] + m[1] * cell[1][k] + m[2] * cell[2][k]);
         const int bin = (c[0] * ax[1].bins + c[1]) * ax[2].bins + c[2];
         for (int q = bin_start[bin]; q < bin_start[bin + 1]; ++q) {
+          const int j = bin_atoms[q];
+          if (half_only_ && j < static_cast<int>(i)) continue;  // the pair is j's
           const double d0 = bx[3 * q] - base[0], d1 = bx[3 * q + 1] - base[1], d2c = bx[3 * q + 2] - base[2];
           double d2 = d0 * d0 + d1 * d1 + d2c * d2c;
           if (d2 >= r2_screen) continue;
-          const int j = bin_atoms[q];
           if (j == static_cast<int>(i) && m[0] == 0 && m[1] == 0 && m[2] == 0) continue;
           // Image shift relative to the unwrapped input positions.
           const int s0 = m[0] - bimage[3 * q] + image[3 * i];
           const int s1 = m[1] - bimage[3 * q + 1] + image[3 * i + 1];
           const int s2 = m[2] - bimage[3 * q + 2] + image[3 * i + 2];
+          if (half_only_ && j == static_cast<int>(i)) {  // an own image: the positive shift owns it
+            const int16_t sh[3] = {static_cast<int16_t>(s0), static_cast<int16_t>(s1), static_cast<int16_t>(s2)};
+            if (!owns_pair(j, j, sh)) continue;
+          }
           // Near the cutoffs the decision uses r_ij exactly as pair_vector() computes it, which is
           // antisymmetric bit for bit: a pair at the cutoff within round-off is in both atoms'
           // lists or neither.
@@ -362,6 +367,7 @@ NeighborList::PairVectors NeighborList::pair_vectors(const std::vector<double>& 
 }
 
 NeighborList::PairVectors NeighborList::half_pair_vectors(const std::vector<double>& positions, const Box& box) const {
+  if (half_only_) return pair_vectors(positions, box);  // the list is the half list
   half_offsets();  // builds the half view (and its compact copies) if needed
   PairVectors v{half_neighbors_.data(), nullptr, half_shifts_.data(), positions.data(), box.cell(), {}};
   return with_shift_table(std::move(v), half_codes_.data());
@@ -392,16 +398,19 @@ void NeighborList::ensure_view(bool& ready, void (NeighborList::*compute)() cons
 }
 
 const std::vector<int64_t>& NeighborList::reverse() const {
+  if (half_only_) throw RuntimeError("NeighborList: a half-only list has no reverse entries (build a full list)");
   ensure_view(views_.reverse_ready, &NeighborList::compute_reverse);
   return reverse_;
 }
 
 const std::vector<int64_t>& NeighborList::half_offsets() const {
+  if (half_only_) return offsets_;
   ensure_view(views_.half_ready, &NeighborList::compute_half);
   return half_offsets_;
 }
 
 const std::vector<int64_t>& NeighborList::half_entries() const {
+  if (half_only_) ensure_view(views_.half_ready, &NeighborList::compute_half);  // identity, on demand
   half_offsets();
   return half_entries_;
 }

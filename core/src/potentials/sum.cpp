@@ -11,6 +11,12 @@ SumPotential::SumPotential(std::vector<std::shared_ptr<const Potential>> terms) 
     if (!t) throw InputError("Sum: a potential is missing (null)");
 }
 
+bool SumPotential::needs_full_neighbor_list() const {
+  for (const auto& t : terms_)
+    if (t->needs_full_neighbor_list()) return true;
+  return false;
+}
+
 double SumPotential::cutoff() const {
   double c = 0.0;
   for (const auto& t : terms_) c = std::max(c, t->cutoff());
