@@ -29,7 +29,8 @@ class CoulombTable {
     const int octaves = std::max(1, static_cast<int>(std::ceil(std::log2(std::max(s_max, 1.0)))));
     bins_ = octaves << kBits;
     base_ = key(1.0);
-    rows_.resize(kRow * size_t(bins_));
+    force_.resize(kRow * size_t(bins_));
+    energy_.resize(kRow * size_t(bins_));
     for (int64_t k = 0; k < bins_; ++k) {
       const int octave = static_cast<int>(k >> kBits);
       const double h = std::ldexp(1.0, octave - kBits);
@@ -39,29 +40,33 @@ class CoulombTable {
       exact(s0 + h, f1, d1, e1);
       d0 *= h, d1 *= h, e0 *= h * h, e1 *= h * h;  // derivatives with respect to t = (s - s0) / h
       const double df = f1 - f0;
-      double* c = &rows_[kRow * k];
+      double* c = &energy_[kRow * k];
       c[0] = f0;
       c[1] = d0;
       c[2] = 0.5 * e0;
       c[3] = 10 * df - 6 * d0 - 4 * d1 - 1.5 * e0 + 0.5 * e1;
       c[4] = -15 * df + 8 * d0 + 7 * d1 + 1.5 * e0 - e1;
       c[5] = 6 * df - 3 * d0 - 3 * d1 - 0.5 * e0 + 0.5 * e1;
-      for (int m = 1; m <= 5; ++m) c[5 + m] = m * c[m] / h;  // dE/ds coefficients
+      for (int m = 1; m <= 5; ++m) force_[kRow * k + m - 1] = m * c[m] / h;  // dE/ds: exactly E's derivative
     }
   }
 
   double alpha() const { return alpha_; }
 
-  /// E(s) and dE/ds (per unit of k_e q_i q_j); false when s is outside the table.
-  bool lookup(double s, double& E, double& dEds) const {
+  /// dE/ds (per unit of k_e q_i q_j), and E(s) when `E` is not null; false when s is outside the
+  /// table. (Force steps need only the derivative: one 64-byte row.)
+  bool lookup(double s, double& dEds, double* E = nullptr) const {
     uint64_t bits;
     std::memcpy(&bits, &s, sizeof bits);
     const int64_t k = static_cast<int64_t>(bits >> (52 - kBits)) - base_;
     if (static_cast<uint64_t>(k) >= static_cast<uint64_t>(bins_)) return false;
     const double t = static_cast<double>(bits & kFraction) * kFractionScale;
-    const double* c = &rows_[kRow * k];
-    E = c[0] + t * (c[1] + t * (c[2] + t * (c[3] + t * (c[4] + t * c[5]))));
-    dEds = c[6] + t * (c[7] + t * (c[8] + t * (c[9] + t * c[10])));
+    const double* d = &force_[kRow * k];
+    dEds = d[0] + t * (d[1] + t * (d[2] + t * (d[3] + t * d[4])));
+    if (E) {
+      const double* c = &energy_[kRow * k];
+      *E = c[0] + t * (c[1] + t * (c[2] + t * (c[3] + t * (c[4] + t * c[5]))));
+    }
     return true;
   }
 
@@ -77,7 +82,7 @@ class CoulombTable {
   }
 
  private:
-  static constexpr int kRow = 12;  // 6 coefficients of E(t), 5 of dE/ds, padding
+  static constexpr int kRow = 8;  // coefficients per bin: 6 of E(t), or 5 of dE/ds; padded to 64 bytes
   static constexpr uint64_t kFraction = (uint64_t(1) << (52 - kBits)) - 1;
   static constexpr double kFractionScale = 1.0 / double(uint64_t(1) << (52 - kBits));
   static int64_t key(double s) {
@@ -88,7 +93,17 @@ class CoulombTable {
   bool dsf_;
   double alpha_, e_shift_, f_shift_;
   int64_t bins_ = 0, base_ = 0;
-  std::vector<double> rows_;
+  // 64-byte aligned rows (one cache line per lookup)
+  struct alignas(64) Line {
+    double v[kRow];
+  };
+  struct Rows {
+    std::vector<Line> lines;
+    void resize(size_t n) { lines.resize(n / kRow); }
+    double& operator[](size_t k) { return lines[k / kRow].v[k % kRow]; }
+    const double& operator[](size_t k) const { return lines[k / kRow].v[k % kRow]; }
+  };
+  Rows force_, energy_;
 };
 
 }  // namespace nepcg::detail

@@ -60,9 +60,8 @@ constexpr int kStride = 10;
 struct WaterPairArgs {
   NeighborList::PairVectors pv;
   const int64_t* half_offsets;
-  const char* oxygen;
-  const int* molecule;
-  const double* charge;
+  const int* tag;          // per atom: 2 * molecule + (1 if oxygen): one load per neighbour
+  double q_oxygen, q_hydrogen;
   const double* erfcx_table;
   const detail::CoulombTable* table;  // null: direct erfc (LAMMPS's approximation or the erfcx table)
   double cut2, lj2, coul2, excl2, alpha, ke, c12, c6, lj_shift, e_shift, f_shift;
@@ -79,34 +78,34 @@ void water_pairs(const WaterPairArgs& A, long long begin, long long end, double*
   const bool is_ewald = A.ewald, a_s = A.lammps_erfc, virial = A.virial, split = A.split, energy = A.energy;
   const double* tab = A.erfcx_table;
   const detail::CoulombTable* table = A.table;
-  const int* molecule = A.molecule;
-  const char* oxy = A.oxygen;
-  const double* charge = A.charge;
+  const int* tag = A.tag;
+  const double q_o = A.q_oxygen, q_h = A.q_hydrogen;
   const int64_t* ho = A.half_offsets;
   for (long long i = begin; i < end; ++i) {
-      const bool oi = oxy[i];
-      const double qi = charge[i];
-      const int mi = molecule[i];
+      const int ti = tag[i];
+      const bool oi = ti & 1;
+      const double qi = oi ? q_o : q_h;
       double ai[kStride] = {};  // atom i's sums stay in registers; added to acc at the end
       for (int64_t h = ho[i]; h < ho[i + 1]; ++h) {
         const int j = pv.neighbors[h];
         const Vec3 d = pv(i, h);
         const double r2 = dot(d, d);
-        if (r2 >= cut2 || (mi == molecule[j] && j != i && r2 < excl_2)) continue;
+        const int tj = tag[j];
+        if (r2 >= cut2 || ((ti >> 1) == (tj >> 1) && j != i && r2 < excl_2)) continue;
         // One division per pair; the Coulomb kernel comes from the r^2 table (no sqrt, exp or erfc).
         const double ir2 = 1.0 / r2;
         double V = 0.0, g = 0.0;  // g = (dV/dr) / r
         {  // O-O Lennard-Jones, branch-free: an unpredictable 1-in-9 branch costs more than the terms
-          const bool lj = oi & (oxy[j] != 0) & (r2 < lj2);
+          const bool lj = oi & ((tj & 1) != 0) & (r2 < lj2);
           const double b12 = lj ? c12 : 0.0, b6 = lj ? c6 : 0.0, shift = lj ? lj_shift : 0.0;
           const double ir6 = ir2 * ir2 * ir2;
           V += b12 * ir6 * ir6 - b6 * ir6 - shift;
           g += (-12.0 * b12 * ir6 * ir6 + 6.0 * b6 * ir6) * ir2;
         }
         if (r2 < coul2) {
-          const double qq = k_e * qi * charge[j];
-          double E, dEds;
-          if (table && table->lookup(r2, E, dEds)) {
+          const double qq = k_e * qi * ((tj & 1) ? q_o : q_h);
+          double E = 0.0, dEds;
+          if (table && table->lookup(r2, dEds, energy ? &E : nullptr)) {
             V += qq * E;
             g += 2.0 * qq * dEds;
           } else {
@@ -242,8 +241,8 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
   // U, F (3), W (xx yy zz xy xz yz; pair virials are symmetric). Without per-atom virials the
   // owner keeps each pair's whole virial; without the virial it is skipped.
   const bool with_virial = out.compute_virial, split_virial = with_virial && out.per_atom_virials;
-  std::vector<char> oxygen(n);
-  for (long long i = 0; i < n; ++i) oxygen[i] = is_o[s.types[i]];
+  std::vector<int> tag(n);
+  for (long long i = 0; i < n; ++i) tag[i] = 2 * topo.molecule[i] + (is_o[s.types[i]] ? 1 : 0);
   const auto pair_vector = list.half_pair_vectors(s.positions, s.box);
   int threads = 1;
 #ifdef _OPENMP
@@ -251,7 +250,7 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
 #endif
   const size_t per_thread = kStride * size_t(n);
   out.scratch.assign(per_thread * threads, 0.0);
-  const WaterPairArgs args{pair_vector, list.half_offsets().data(), oxygen.data(), topo.molecule.data(), q.data(),
+  const WaterPairArgs args{pair_vector, list.half_offsets().data(), tag.data(), p_.charge_oxygen, p_.charge_hydrogen,
                            erfcx_table_.data(),
                            p_.lammps_erfc ? nullptr : (ewald ? ewald_table.get() : dsf ? dsf_table_.get() : nullptr),
                            rmax2, rlj2, rc2, excl2, alpha, ke, lj_c12_, lj_c6_,
