@@ -22,10 +22,13 @@ namespace nepcg {
 
 class NeighborList {
  public:
-  /// cutoff, secondary_cutoff (0 = none, else <= cutoff) and skin in Å. `half_only`: keep only
-  /// the owner entry of every pair (see half_offsets()); offsets()/neighbors() then hold that half
-  /// list, half_offsets() and half_pair_vectors() are the same arrays (no copies), and reverse()
-  /// is unavailable. For pair potentials (Newton's third law): half the build's distance tests.
+  /// cutoff, secondary_cutoff (0 = none, else <= cutoff) and skin in Å. `half_only`: every
+  /// unordered pair once, seen from one of its atoms chosen by the cell geometry (the bin offset
+  /// from i to j is lexicographically positive, or j > i within a bin); offsets()/neighbors()
+  /// then hold that half list, half_offsets() and half_pair_vectors() are the same arrays (no
+  /// copies), and reverse() is unavailable. For pair potentials (Newton's third law): half the
+  /// build's bin scans and distance tests. (owns_pair() describes the half view of a full list,
+  /// not this one.)
   NeighborList(double cutoff, double skin = 0.0, double secondary_cutoff = 0.0, bool half_only = false);
 
   /// Builds the list for positions (3N, Å). Throws InputError for non-finite positions.

@@ -157,6 +157,10 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
           sum2 += gap * gap, largest = std::max(largest, gap);
         }
         if ((orthorhombic ? sum2 : largest * largest) >= r2_screen) continue;
+        // Half list: of the two bin offsets o and -o that join a pair, only the lexicographically
+        // positive one is scanned (o = 0, the same bin, takes j > i below). Each offset is one
+        // (bin, image) pair even in cells thinner than the stencil, so every pair is found once.
+        if (half_only_ && (o0 < 0 || (o0 == 0 && (o1 < 0 || (o1 == 0 && o2 < 0))))) continue;
         stencil.push_back({o0, o1, o2});
       }
 
@@ -267,9 +271,10 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
         double base[3];
         for (int k = 0; k < 3; ++k) base[k] = wi[k] - (m[0] * cell[0][k] + m[1] * cell[1][k] + m[2] * cell[2][k]);
         const int bin = (c[0] * ax[1].bins + c[1]) * ax[2].bins + c[2];
+        const bool same_bin = half_only_ && o[0] == 0 && o[1] == 0 && o[2] == 0;
         for (int q = bin_start[bin]; q < bin_start[bin + 1]; ++q) {
           const int j = bin_atoms[q];
-          if (half_only_ && j < static_cast<int>(i)) continue;  // the pair is j's
+          if (same_bin && j <= static_cast<int>(i)) continue;  // half list, own bin: each pair once
           const double d0 = bx[3 * q] - base[0], d1 = bx[3 * q + 1] - base[1], d2c = bx[3 * q + 2] - base[2];
           double d2 = d0 * d0 + d1 * d1 + d2c * d2c;
           if (d2 >= r2_screen) continue;
@@ -278,10 +283,6 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
           const int s0 = m[0] - bimage[3 * q] + image[3 * i];
           const int s1 = m[1] - bimage[3 * q + 1] + image[3 * i + 1];
           const int s2 = m[2] - bimage[3 * q + 2] + image[3 * i + 2];
-          if (half_only_ && j == static_cast<int>(i)) {  // an own image: the positive shift owns it
-            const int16_t sh[3] = {static_cast<int16_t>(s0), static_cast<int16_t>(s1), static_cast<int16_t>(s2)};
-            if (!owns_pair(j, j, sh)) continue;
-          }
           // Near the cutoffs the decision uses r_ij exactly as pair_vector() computes it, which is
           // antisymmetric bit for bit: a pair at the cutoff within round-off is in both atoms'
           // lists or neither.
