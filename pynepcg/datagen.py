@@ -143,7 +143,7 @@ def mean_force(configurations: Sequence, mapper: Mapper, potential, settings: Me
     (GPUMD train.xyz of the CG frames, in configuration order). ``potential``: a pynepcg potential
     (frames then run one after another in this process, each using all OpenMP threads) or a
     picklable zero-argument factory (frames run in ``executor``, default a process pool with one
-    worker per core and one OpenMP thread per worker). Frame k uses seed ``seed + k``; frames
+    worker per core, one OpenMP thread and NEP models on the CPU in each). Frame k uses seed ``seed + k``; frames
     already in ``<directory>/frames`` are kept when ``resume``. Configuration ``info`` items
     (e.g. temperature, pressure of the state point) are copied to the frame."""
     from .potentials import Potential
@@ -215,7 +215,10 @@ def mean_force(configurations: Sequence, mapper: Mapper, potential, settings: Me
 
 
 def _one_thread():
+    # Worker of the default pool: one core each, on the CPU (a forked child cannot use a CUDA
+    # context of its parent; NEPCG_DEVICE set by the user wins).
     _core.set_num_threads(1)
+    os.environ.setdefault("NEPCG_DEVICE", "cpu")
 
 
 def sample_configurations(structure, potential, state_points: Sequence[dict], count: int, interval: int,
