@@ -12,8 +12,9 @@ def main(argv=None) -> int:
     sub.add_parser("demo", help="the smallest real use: load the shipped qHP C60 cell, count its bonds")
     p_water = sub.add_parser("water", help="coarse-grained water end to end: teacher, mean forces, NEP-CG, "
                                            "equation of state (the main job)")
-    p_water.add_argument("--preset", default="quick", choices=["tiny", "quick", "paper"],
-                         help="quick: < 15 min on a 2-core CPU (default); paper: paper-like sizes (GPU advised)")
+    p_water.add_argument("--preset", default="quick", choices=["tiny", "quick", "medium", "paper"],
+                         help="quick: ~5 min on a 2-core CPU (default); medium: ~45 min, CG density within ~1.5 %% "
+                              "of the teacher; paper: paper-like sizes (GPU advised)")
     p_water.add_argument("--output", default=None, help="output folder (default water-<preset>); re-running resumes")
     p_water.add_argument("--teacher", default=None, help="a NEP model file for water (species O, H) instead of SPC/Fw")
     p_water.add_argument("--seed", type=int, default=1)
