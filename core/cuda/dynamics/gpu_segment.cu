@@ -141,7 +141,7 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
       d.upload_forces(out.forces);
       d.list.update(d.x.data(), d.y.data(), d.z.data(), n, false, s);
     } else {
-      d.launch_forces(system.box, true, false);
+      d.launch_forces(true, false);
     }
     for (long k = 0; k < seg.steps; ++k) {
       const double f = seg.run_length > 0 ? double(seg.run_step + k + 1) / seg.run_length : 1.0;
@@ -168,7 +168,7 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
                                              d.y.data(), d.z.data());
       }
       const bool last = k + 1 == seg.steps;
-      d.launch_forces(system.box, false, last && seg.observables);
+      d.launch_forces(false, last && seg.observables);
       kick_drift<<<grid, kThreads, 0, s>>>(n, 0.5 * dt, 0.0, d.accel.data(), d.fx.data(), d.fy.data(), d.fz.data(),
                                            d.vx.data(), d.vy.data(), d.vz.data(), nullptr, nullptr, nullptr);
       if (obabo) {

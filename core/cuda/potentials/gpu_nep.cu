@@ -240,7 +240,7 @@ void GpuNEP::Impl::download_positions(System& s) { from_device_soa(stream, host,
 void GpuNEP::Impl::download_velocities(System& s) { from_device_soa(stream, host, s.velocities, n, vx, vy, vz); }
 void GpuNEP::Impl::download_forces(std::vector<double>& f) { from_device_soa(stream, host, f, n, fx, fy, fz); }
 
-void GpuNEP::Impl::launch_forces(const Box& box, bool force_rebuild, bool with_virial) {
+void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
   if (n == 0) return;
   cudaStream_t s = stream.get();
   list.update(x.data(), y.data(), z.data(), n, force_rebuild, s);
@@ -250,7 +250,6 @@ void GpuNEP::Impl::launch_forces(const Box& box, bool force_rebuild, bool with_v
     pfy.resize(entries);
     pfz.resize(entries);
   }
-  (void)box;
   const gpu::ListPairs pairs{x.data(), y.data(), z.data(), list.cell(), list.neighbors(), list.images(),
                              list.counts(), n};
   if (warps_per_block > 0) {
@@ -274,9 +273,9 @@ void GpuNEP::Impl::launch_forces(const Box& box, bool force_rebuild, bool with_v
 
 void GpuNEP::Impl::forces_checked(const Box& box, bool with_virial) {
   if (list.set_cell(box, n)) {
-    launch_forces(box, true, with_virial);
+    launch_forces(true, with_virial);
   } else {
-    launch_forces(box, false, with_virial);
+    launch_forces(false, with_virial);
   }
   for (int attempt = 0;; ++attempt) {
     list.fetch_flags(stream.get());
@@ -284,7 +283,7 @@ void GpuNEP::Impl::forces_checked(const Box& box, bool with_virial) {
     if (!list.overflowed()) return;
     if (attempt > 20) throw RuntimeError("GpuNEP: the neighbour list keeps overflowing");
     list.grow();
-    launch_forces(box, true, with_virial);
+    launch_forces(true, with_virial);
   }
 }
 
@@ -370,7 +369,7 @@ double GpuNEP::time_forces(const System& system, int repeats) const {
   std::vector<float> ms(std::max(repeats, 1));
   for (float& t : ms) {
     NEPCG_CUDA_CHECK(cudaEventRecord(start, d.stream.get()));
-    d.launch_forces(system.box, false, false);
+    d.launch_forces(false, false);
     NEPCG_CUDA_CHECK(cudaEventRecord(stop, d.stream.get()));
     NEPCG_CUDA_CHECK(cudaEventSynchronize(stop));
     NEPCG_CUDA_CHECK(cudaEventElapsedTime(&t, start, stop));

@@ -44,7 +44,7 @@ struct GpuNEP::Impl {
   void download_velocities(System& s);
   void download_forces(std::vector<double>& f);
   /// Neighbour-list update and the two NEP kernels (asynchronous; virial: per-atom virials too).
-  void launch_forces(const Box& box, bool force_rebuild, bool virial);
+  void launch_forces(bool force_rebuild, bool virial);
   /// launch_forces, then synchronise and redo with a larger list while the list overflowed.
   void forces_checked(const Box& box, bool virial);
   /// Sums of `columns` arrays of n values each (component-major) into reduced[offset + c].

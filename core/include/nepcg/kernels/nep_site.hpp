@@ -37,12 +37,9 @@ constexpr int kMaxPairTerms = 4 * kMaxN + 4 * kMaxLm;
 
 /// Fills `t` for neighbour j (type b, vector rij, length r) of a centre of type a. Returns a bit
 /// mask: 1 = within the radial cutoff, 2 = within the angular cutoff (other entries unset).
-/// Kcap, Lcap: bounds of basis_size + 1 and l_max that size the local arrays (see
-/// spherical_harmonics.hpp); the defaults fit every model.
-template <int Kcap = kMaxK, int Lcap = kMaxL>
 NEPCG_HD int pair_terms(const NepView& p, int a, int b, const double* rij, double r, double* t) {
   const PairTermsLayout L = pair_terms_layout(p);
-  double f[Kcap], fp[Kcap];
+  double f[kMaxK], fp[kMaxK];
   const int T = p.num_types;
   int mask = 0;
   const double rc_r = pair_cutoff(p.cutoff_radial, a, b);
@@ -56,7 +53,7 @@ NEPCG_HD int pair_terms(const NepView& p, int a, int b, const double* rij, doubl
     chebyshev_basis(p.basis_angular, r, rc_a, f, fp);
     radial_functions(p.n_max_angular, p.basis_angular, T, a, b, p.c_angular, f, fp, t + L.gA, t + L.gpA);
     const double inv = 1.0 / r;
-    real_harmonics_with_gradient<Lcap>(p.l_max, rij[0] * inv, rij[1] * inv, rij[2] * inv, t + L.Y, t + L.dYx, t + L.dYy,
+    real_harmonics_with_gradient(p.l_max, rij[0] * inv, rij[1] * inv, rij[2] * inv, t + L.Y, t + L.dYx, t + L.dYy,
                                  t + L.dYz);
     mask |= 2;
   }
@@ -80,13 +77,11 @@ NEPCG_HD void accumulate_pair_terms(const NepView& p, int mask, const double* t,
 
 /// Angular part of dU_i/dr_ij for one neighbour: adds sum_{n,k} dUdS[n][k] g'_n Y_k to `radial`
 /// and sum_{n,k} dUdS[n][k] g_n grad_u Y_k to grad[0..2] (g, g' the angular radial functions).
-/// LmCap bounds num_lm (sizes local arrays).
-template <int LmCap = kMaxLm>
 NEPCG_HD void angular_force_terms(const NepView& p, const double* gA, const double* gpA, const double* Y,
                                   const double* dYx, const double* dYy, const double* dYz, const double* dUdS,
                                   double& radial, double* grad) {
   // G_k = sum_n dUdS[n][k] g_n, H_k = sum_n dUdS[n][k] g'_n, then contract with Y and grad Y.
-  double G[LmCap], H[LmCap];
+  double G[kMaxLm], H[kMaxLm];
   for (int k = 0; k < p.num_lm; ++k) G[k] = H[k] = 0.0;
   for (int n = 0; n <= p.n_max_angular; ++n) {
     const double g = gA[n], gp = gpA[n];
@@ -115,7 +110,6 @@ NEPCG_HD void add_partial_force(const double* rij, double r, double radial, cons
 
 /// f_ij = dU_i/dr_ij (eV/Å) from cached terms and the centre's gradients Fp (radial) and dUdS
 /// (angular); adds to f[0..2]. d/dr_ij [g(r) Y(u)] = g'(r) Y u + g(r) (I - u u^T) grad_u Y / r.
-template <int LmCap = kMaxLm>
 NEPCG_HD void partial_force_from_terms(const NepView& p, int mask, const double* t, const double* rij, double r,
                                        const double* Fp, const double* dUdS, double* f) {
   const PairTermsLayout L = pair_terms_layout(p);
@@ -124,7 +118,7 @@ NEPCG_HD void partial_force_from_terms(const NepView& p, int mask, const double*
     for (int n = 0; n <= p.n_max_radial; ++n) radial += Fp[n] * t[L.gpR + n];
   double grad[3] = {0.0, 0.0, 0.0};
   if (mask & 2)
-    angular_force_terms<LmCap>(p, t + L.gA, t + L.gpA, t + L.Y, t + L.dYx, t + L.dYy, t + L.dYz, dUdS, radial, grad);
+    angular_force_terms(p, t + L.gA, t + L.gpA, t + L.Y, t + L.dYx, t + L.dYy, t + L.dYz, dUdS, radial, grad);
   add_partial_force(rij, r, radial, grad, f);
 }
 
