@@ -409,6 +409,44 @@ def test_dsf_coulomb_by_hand():
     assert pot.compute(s).energy - pot.compute(apart).energy == pytest.approx(e, rel=0, abs=1e-12)
 
 
+@pytest.mark.parametrize("contact", [2.9, 0.8], ids=["typical", "below_table"])
+def test_dsf_coulomb_forces_by_hand(contact):
+    """Intermolecular DSF energy and forces of two molecules against a Python sum with math.erfc,
+    with the second oxygen `contact` Å from the first hydrogen: 0.8 Å puts that pair below the
+    Coulomb table (r < 1 Å), which the vectorised pair loop hands to the direct formula."""
+    from math import erfc, exp, pi, sqrt
+
+    s = pynepcg.structures.water_box(2, box=(40.0, 40.0, 40.0), seed=3)
+    pos = np.asarray(s.positions).copy()
+    pos[:3] += np.array([20.0, 20.0, 20.0]) - pos[0]
+    h = pos[1] - pos[0]
+    pos[3:] += pos[1] + contact * h / np.linalg.norm(h) - pos[3]
+    s.positions[:] = pos
+    apart = s.copy()
+    apart.positions[3:] += np.array([15.0, 10.0, 0.0])
+    q = np.array([-0.82, 0.41, 0.41] * 2)
+    alpha, rc = 0.23, 9.0
+    fs = -(erfc(alpha * rc) / rc ** 2 + 2 * alpha / sqrt(pi) * exp(-alpha ** 2 * rc ** 2) / rc)
+    es = erfc(alpha * rc) / rc - fs * rc
+    e, f = 0.0, np.zeros((6, 3))
+    for i in range(3):
+        for j in range(3, 6):
+            d = pos[j] - pos[i]
+            r = np.linalg.norm(d)
+            qq = KE * q[i] * q[j]
+            e += qq * (erfc(alpha * r) / r - es - r * fs)
+            dv = qq * (-erfc(alpha * r) / r ** 2 - 2 * alpha / sqrt(pi) * exp(-alpha ** 2 * r ** 2) / r - fs)
+            f[i] += dv * d / r
+            f[j] -= dv * d / r
+    closest = min(np.linalg.norm(pos[j] - pos[i]) for i in range(3) for j in range(3, 6))
+    assert (closest < 1.0) == (contact < 1.0)
+    pot = pynepcg.SPCFw(coulomb="dsf", coulomb_cutoff=rc, dsf_alpha=alpha, epsilon=0.0)
+    near, far = pot.compute(s), pot.compute(apart)
+    assert near.energy - far.energy == pytest.approx(e, rel=0, abs=1e-11)
+    # rigid moves leave the intramolecular forces unchanged: the difference is the pair force
+    np.testing.assert_allclose(np.asarray(near.forces) - np.asarray(far.forces), f, rtol=0, atol=1e-10)
+
+
 @pytest.mark.parametrize("ensemble", [ens.NVE(), ens.Berendsen(temperature=300.0), ens.Bussi(temperature=300.0),
                                       ens.Langevin(temperature=300.0), ens.NoseHoover(temperature=300.0),
                                       ens.NPT(temperature=300.0, pressure=1e-4, modulus=2.2, barostat="berendsen"),

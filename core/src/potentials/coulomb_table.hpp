@@ -53,6 +53,19 @@ class CoulombTable {
 
   double alpha() const { return alpha_; }
 
+  /// Raw rows for loops that do the lookup themselves (vectorised pair loops): bin
+  /// k = (bits(s) >> (52 - kBits)) - base, valid when 0 <= k < bins; t = (bits(s) & kFraction) *
+  /// kFractionScale; row k of `force` (stride kRow) holds dE/ds's 5 coefficients in t, of `energy` E's 6.
+  struct View {
+    const double* force;
+    const double* energy;
+    int64_t base, bins;
+  };
+  View view() const { return {force_.data(), energy_.data(), base_, bins_}; }
+  static constexpr int kRow = 8;  // coefficients per bin: 6 of E(t), or 5 of dE/ds; padded to 64 bytes
+  static constexpr uint64_t kFraction = (uint64_t(1) << (52 - kBits)) - 1;
+  static constexpr double kFractionScale = 1.0 / double(uint64_t(1) << (52 - kBits));
+
   /// dE/ds (per unit of k_e q_i q_j), and E(s) when `E` is not null; false when s is outside the
   /// table. (Force steps need only the derivative: one 64-byte row.)
   bool lookup(double s, double& dEds, double* E = nullptr) const {
@@ -82,9 +95,6 @@ class CoulombTable {
   }
 
  private:
-  static constexpr int kRow = 8;  // coefficients per bin: 6 of E(t), or 5 of dE/ds; padded to 64 bytes
-  static constexpr uint64_t kFraction = (uint64_t(1) << (52 - kBits)) - 1;
-  static constexpr double kFractionScale = 1.0 / double(uint64_t(1) << (52 - kBits));
   static int64_t key(double s) {
     uint64_t bits;
     std::memcpy(&bits, &s, sizeof bits);
@@ -100,6 +110,7 @@ class CoulombTable {
   struct Rows {
     std::vector<Line> lines;
     void resize(size_t n) { lines.resize(n / kRow); }
+    const double* data() const { return lines.empty() ? nullptr : lines[0].v; }
     double& operator[](size_t k) { return lines[k / kRow].v[k % kRow]; }
     const double& operator[](size_t k) const { return lines[k / kRow].v[k % kRow]; }
   };

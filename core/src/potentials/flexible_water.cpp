@@ -2,6 +2,7 @@
 // with intramolecular exclusions; the reciprocal Ewald sum is in ewald.cpp. See water.hpp.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -68,15 +69,48 @@ struct WaterPairArgs {
   bool ewald, lammps_erfc, virial, split, energy;
 };
 
+// Adds the real-space Coulomb term of one pair (qq = k_e q_i q_j, r2 = r^2) to V and to
+// g = (dV/dr) / r, from erfc directly (LAMMPS's approximation or the erfcx table).
+inline void coulomb_direct(const WaterPairArgs& A, double qq, double r2, double& V, double& g) {
+  const double a = A.alpha, r = std::sqrt(r2), ir = 1.0 / r, ir2 = 1.0 / r2;
+  const double ex = std::exp(-a * a * r2);
+  const double ec = A.lammps_erfc ? erfc_as(a * r, ex) : erfc_table(A.erfcx_table, a * r, ex);
+  const double gauss = kTwoOverSqrtPi * a * ex;
+  if (A.ewald) {
+    V += qq * ec * ir;
+    g += qq * (-ec * ir2 - gauss * ir) * ir;
+  } else {
+    V += qq * (ec * ir - A.e_shift - r * A.f_shift);
+    g += qq * (-ec * ir2 - gauss * ir - A.f_shift) * ir;
+  }
+}
+
+// One pair's energy V, force g d (g = (dV/dr) / r, d = r_j - r_i) and virial -g d d^T into the
+// sums of atom i (ai, in registers) and atom j (aj): half of V to each; the virial all to i
+// unless split (per-atom virials: half each).
+inline void add_pair_sums(double* ai, double* aj, const double* d, double g, double V, bool energy, bool virial,
+                          bool split) {
+  if (energy) ai[0] += 0.5 * V, aj[0] += 0.5 * V;
+  for (int c = 0; c < 3; ++c) ai[1 + c] += g * d[c], aj[1 + c] -= g * d[c];
+  if (virial) {
+    const double hg = split ? 0.5 * g : g;
+    const double w[6] = {hg * d[0] * d[0], hg * d[1] * d[1], hg * d[2] * d[2],
+                         hg * d[0] * d[1], hg * d[0] * d[2], hg * d[1] * d[2]};
+    for (int k = 0; k < 6; ++k) ai[4 + k] -= w[k];
+    if (split)
+      for (int k = 0; k < 6; ++k) aj[4 + k] -= w[k];
+  }
+}
+
 // Pairs owned by atoms begin ... end-1, accumulated into acc (10 values per atom: U, F, W6).
+// The general version (any shift storage, direct erfc); water_pairs_blocked is the fast one.
 // Compiled for x86-64-v3 (AVX2/FMA) too where the compiler supports it, chosen at run time.
 NEPCG_MULTIVERSION
 void water_pairs(const WaterPairArgs& A, long long begin, long long end, double* acc) {
   const auto& pv = A.pv;
-  const double cut2 = A.cut2, lj2 = A.lj2, coul2 = A.coul2, excl_2 = A.excl2, a = A.alpha, k_e = A.ke;
-  const double c12 = A.c12, c6 = A.c6, lj_shift = A.lj_shift, e_shift = A.e_shift, f_shift = A.f_shift;
-  const bool is_ewald = A.ewald, a_s = A.lammps_erfc, virial = A.virial, split = A.split, energy = A.energy;
-  const double* tab = A.erfcx_table;
+  const double cut2 = A.cut2, lj2 = A.lj2, coul2 = A.coul2, excl_2 = A.excl2, k_e = A.ke;
+  const double c12 = A.c12, c6 = A.c6, lj_shift = A.lj_shift;
+  const bool virial = A.virial, split = A.split, energy = A.energy;
   const detail::CoulombTable* table = A.table;
   const int* tag = A.tag;
   const double q_o = A.q_oxygen, q_h = A.q_hydrogen;
@@ -109,33 +143,124 @@ void water_pairs(const WaterPairArgs& A, long long begin, long long end, double*
             V += qq * E;
             g += 2.0 * qq * dEds;
           } else {
-            const double r = std::sqrt(r2), ir = 1.0 / r;
-            const double ex = std::exp(-a * a * r2);
-            const double ec = a_s ? erfc_as(a * r, ex) : erfc_table(tab, a * r, ex);
-            const double gauss = kTwoOverSqrtPi * a * ex;
-            if (is_ewald) {
-              V += qq * ec * ir;
-              g += qq * (-ec * ir2 - gauss * ir) * ir;
-            } else {
-              V += qq * (ec * ir - e_shift - r * f_shift);
-              g += qq * (-ec * ir2 - gauss * ir - f_shift) * ir;
-            }
+            coulomb_direct(A, qq, r2, V, g);
           }
         }
-        double* aj = acc + kStride * j;
-        if (energy) ai[0] += 0.5 * V, aj[0] += 0.5 * V;
-        for (int c = 0; c < 3; ++c) ai[1 + c] += g * d[c], aj[1 + c] -= g * d[c];
-        if (virial) {
-          const double hg = split ? 0.5 * g : g;
-          const double w[6] = {hg * d[0] * d[0], hg * d[1] * d[1], hg * d[2] * d[2],
-                               hg * d[0] * d[1], hg * d[0] * d[2], hg * d[1] * d[2]};
-          for (int k = 0; k < 6; ++k) ai[4 + k] -= w[k];
-          if (split)
-            for (int k = 0; k < 6; ++k) aj[4 + k] -= w[k];
-        }
+        add_pair_sums(ai, acc + kStride * j, d.data(), g, V, energy, virial, split);
       }
       for (int k = 0; k < kStride; ++k) acc[kStride * i + k] += ai[k];
     }
+}
+
+// Pairs owned by atoms begin ... end-1 as water_pairs, for the common case of a Coulomb table
+// and shift codes, written so that the arithmetic vectorises: each atom's neighbour entries go
+// in blocks through (1) pair vectors and r^2 (SIMD with gathers), (2) a branch-free compaction to
+// the pairs inside the cut-off that are not excluded, (3) Lennard-Jones + tabulated Coulomb
+// (SIMD; the rare pairs below the table, r < 1 Å, are redone by the direct formula) and (4) the
+// scalar accumulation into atoms i and j in entry order (the same sums as water_pairs).
+// Table bin of s = r^2 for the vectorised loops: whether s is in the table and inside the Coulomb
+// cut-off (`in`), the row offset (row 0 otherwise, so that every load stays inside the table) and
+// the fraction t in the bin. Pairs inside the cut-off below the table (r < 1 Å) are not `in`:
+// they need the direct formula.
+inline bool table_bin(const detail::CoulombTable::View& tv, double s, double coul2, int64_t& row, double& t) {
+  using Table = detail::CoulombTable;
+  uint64_t bits;
+  std::memcpy(&bits, &s, sizeof bits);
+  const int64_t key = static_cast<int64_t>(bits >> (52 - Table::kBits)) - tv.base;
+  const bool in = (key >= 0) & (key < tv.bins) & (s < coul2);
+  row = in ? key * Table::kRow : 0;
+  // t = (bits & kFraction) / 2^(52 - kBits), exactly, without an integer-to-double conversion
+  // (none in AVX2): those bits made the mantissa of a double in [1, 2), minus 1
+  const uint64_t one_plus_t = ((bits & Table::kFraction) << Table::kBits) | 0x3FF0000000000000ull;
+  std::memcpy(&t, &one_plus_t, sizeof t);
+  t -= 1.0;
+  return in;
+}
+
+NEPCG_MULTIVERSION_SIMD
+void water_pairs_blocked(const WaterPairArgs& A, long long begin, long long end, double* acc) {
+  constexpr int kBlock = 64;
+  using Table = detail::CoulombTable;
+  const Table::View tv = A.table->view();
+  const auto& pv = A.pv;
+  const double* x = pv.x;
+  const double* shift = pv.table.data();
+  const uint32_t* codes = pv.codes;
+  const int* nbr = pv.neighbors;
+  const int* tag = A.tag;
+  const int64_t* ho = A.half_offsets;
+  const double cut2 = A.cut2, lj2 = A.lj2, coul2 = A.coul2, excl2 = A.excl2, k_e = A.ke;
+  const double c12 = A.c12, c6 = A.c6, lj_shift = A.lj_shift;
+  const bool energy = A.energy, virial = A.virial, split = A.split;
+  alignas(64) double dx[kBlock], dy[kBlock], dz[kBlock], r2[kBlock];
+  alignas(64) double cx[kBlock], cy[kBlock], cz[kBlock], cr2[kBlock], cV[kBlock], cg[kBlock];
+  alignas(64) int cj[kBlock], co[kBlock], below[kBlock];
+  for (long long i = begin; i < end; ++i) {
+    const int ti = tag[i];
+    const int oi = ti & 1;
+    const double qi = oi ? A.q_oxygen : A.q_hydrogen;
+    const double kq_o = k_e * qi * A.q_oxygen, kq_h = k_e * qi * A.q_hydrogen;
+    const double xi = x[3 * i], yi = x[3 * i + 1], zi = x[3 * i + 2];
+    double ai[kStride] = {};
+    for (int64_t h0 = ho[i]; h0 < ho[i + 1]; h0 += kBlock) {
+      const int nb = static_cast<int>(std::min<int64_t>(kBlock, ho[i + 1] - h0));
+      // (1) pair vectors d = r_j - r_i + shift
+#pragma omp simd
+      for (int b = 0; b < nb; ++b) {
+        const int j = nbr[h0 + b], c = static_cast<int>(codes[h0 + b]);  // (signed: gathers)
+        dx[b] = x[3 * j] - xi + shift[3 * c];
+        dy[b] = x[3 * j + 1] - yi + shift[3 * c + 1];
+        dz[b] = x[3 * j + 2] - zi + shift[3 * c + 2];
+        r2[b] = dx[b] * dx[b] + dy[b] * dy[b] + dz[b] * dz[b];
+      }
+      // (2) keep pairs inside the cut-off, not excluded (same molecule within half the box)
+      int m = 0;
+      for (int b = 0; b < nb; ++b) {
+        const int j = nbr[h0 + b], tj = tag[j];
+        cx[m] = dx[b], cy[m] = dy[b], cz[m] = dz[b], cr2[m] = r2[b], cj[m] = j, co[m] = tj & 1;
+        m += (r2[b] < cut2) & !(((ti >> 1) == (tj >> 1)) & (j != i) & (r2[b] < excl2));
+      }
+      // (3) g = (dV/dr) / r, and V when asked for (a second loop: each vectorises)
+#pragma omp simd
+      for (int k = 0; k < m; ++k) {
+        const double s = cr2[k], ir2 = 1.0 / s, ir6 = ir2 * ir2 * ir2;
+        const bool lj = oi & co[k] & (s < lj2);
+        const double b12 = lj ? c12 : 0.0, b6 = lj ? c6 : 0.0;
+        int64_t row;
+        double t;
+        const bool in = table_bin(tv, s, coul2, row, t);
+        below[k] = !in & (s < coul2) & (s < 1.0);
+        const double* f = tv.force;  // (indexed loads f[row + c]: gathers)
+        const double qq = in ? (co[k] ? kq_o : kq_h) : 0.0;
+        cg[k] = (-12.0 * b12 * ir6 * ir6 + 6.0 * b6 * ir6) * ir2 +
+                2.0 * qq * (f[row] + t * (f[row + 1] + t * (f[row + 2] + t * (f[row + 3] + t * f[row + 4]))));
+      }
+      if (energy) {
+#pragma omp simd
+        for (int k = 0; k < m; ++k) {
+          const double s = cr2[k], ir2 = 1.0 / s, ir6 = ir2 * ir2 * ir2;
+          const bool lj = oi & co[k] & (s < lj2);
+          const double b12 = lj ? c12 : 0.0, b6 = lj ? c6 : 0.0, b0 = lj ? lj_shift : 0.0;
+          int64_t row;
+          double t;
+          const bool in = table_bin(tv, s, coul2, row, t);
+          const double* e = tv.energy;
+          const double qq = in ? (co[k] ? kq_o : kq_h) : 0.0;
+          cV[k] = b12 * ir6 * ir6 - b6 * ir6 - b0 +
+                  qq * (e[row] + t * (e[row + 1] + t * (e[row + 2] + t * (e[row + 3] + t * (e[row + 4] + t * e[row + 5])))));
+        }
+      } else {
+        for (int k = 0; k < m; ++k) cV[k] = 0.0;
+      }
+      // (4) accumulate (pairs below the table first get their Coulomb term directly)
+      for (int k = 0; k < m; ++k) {
+        if (below[k]) coulomb_direct(A, co[k] ? kq_o : kq_h, cr2[k], cV[k], cg[k]);
+        const double d[3] = {cx[k], cy[k], cz[k]};
+        add_pair_sums(ai, acc + kStride * cj[k], d, cg[k], cV[k], energy, virial, split);
+      }
+    }
+    for (int k = 0; k < kStride; ++k) acc[kStride * i + k] += ai[k];
+  }
 }
 
 }  // namespace
@@ -268,7 +393,10 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
     nt = omp_get_num_threads();
 #endif
     // Contiguous atom ranges per thread (fixed partition: deterministic sums).
-    water_pairs(args, n * t / nt, n * (t + 1) / nt, acc);
+    if (args.table && args.pv.codes)
+      water_pairs_blocked(args, n * t / nt, n * (t + 1) / nt, acc);
+    else
+      water_pairs(args, n * t / nt, n * (t + 1) / nt, acc);
 #pragma omp barrier
     // Sum the thread buffers in thread order (+ the DSF self energy).
 #pragma omp for schedule(static)

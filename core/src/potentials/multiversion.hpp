@@ -11,6 +11,9 @@
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
     !defined(NEPCG_NO_MULTIVERSION)
 #define NEPCG_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
+// For loops written to vectorise (gathers, masks): an AVX-512 version too.
+#define NEPCG_MULTIVERSION_SIMD __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define NEPCG_MULTIVERSION
+#define NEPCG_MULTIVERSION_SIMD
 #endif
