@@ -25,6 +25,7 @@ namespace {
 int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 constexpr int kMaxReach = 8;  // per-atom bin pruning up to this many bins each way
+constexpr int kScanBlock = 64;  // candidates screened per vectorised distance loop
 
 struct Axis {
   bool periodic;
@@ -164,6 +165,19 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
         stencil.push_back({o0, o1, o2});
       }
 
+  // The stencil as rows along the last axis: (o0, o1) and the interval lo2 ... hi2 of o2 (an
+  // interval: the gap grows with |o2|), scanned as consecutive bins.
+  struct Row {
+    int o0, o1, lo2, hi2;
+  };
+  std::vector<Row> rows;
+  for (const auto& o : stencil) {
+    if (!rows.empty() && rows.back().o0 == o[0] && rows.back().o1 == o[1] && rows.back().hi2 + 1 == o[2])
+      rows.back().hi2 = o[2];
+    else
+      rows.push_back({o[0], o[1], o[2], o[2]});
+  }
+
   auto bin_of = [&](size_t i, int a) {
     const Axis& A = ax[a];
     if (A.width <= 0) return 0;
@@ -232,6 +246,8 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
     out_j.clear(), out_s.clear();
     std::vector<int> near_j, far_j;
     std::vector<int> near_s, far_s;
+    alignas(64) double scan_d2[kScanBlock];
+    int scan_hit[kScanBlock];
     for (size_t qi = begin; qi < end; ++qi) {
       const size_t i = bin_atoms[qi];
       near_j.clear(), far_j.clear(), near_s.clear(), far_s.clear();
@@ -249,16 +265,26 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
         for (int o = -A.reach; o <= A.reach; ++o)
           gap[a][o + A.reach] = o > 0 ? (o - u) * w : o < 0 ? (-o - 1 + u) * w : 0.0;
       }
-      for (const auto& o : stencil) {
+      // Stencil rows: bins o2 = lo ... hi along the last axis are scanned together; those
+      // beyond r for this atom are trimmed from either end first.
+      for (const auto& row : rows) {
+        int lo = row.lo2, hi = row.hi2;
         if (per_atom_gaps) {
-          const double g0 = gap[0][o[0] + ax[0].reach], g1 = gap[1][o[1] + ax[1].reach], g2 = gap[2][o[2] + ax[2].reach];
-          if ((orthorhombic ? g0 * g0 + g1 * g1 + g2 * g2 : std::max(g0 * g0, std::max(g1 * g1, g2 * g2))) >= r2_screen)
-            continue;
+          const double g0 = gap[0][row.o0 + ax[0].reach], g1 = gap[1][row.o1 + ax[1].reach];
+          const double base2 = orthorhombic ? g0 * g0 + g1 * g1 : std::max(g0 * g0, g1 * g1);
+          if (base2 >= r2_screen) continue;
+          auto within = [&](int o2) {
+            const double g2 = gap[2][o2 + ax[2].reach];
+            return (orthorhombic ? base2 + g2 * g2 : std::max(base2, g2 * g2)) < r2_screen;
+          };
+          while (lo <= hi && !within(lo)) ++lo;
+          while (hi >= lo && !within(hi)) --hi;
         }
-        int c[3], m[3];
+        int c[3], m[3] = {0, 0, 0};
         bool inside = true;
-        for (int a = 0; a < 3; ++a) {
-          c[a] = b[a] + o[a], m[a] = 0;
+        const int o01[2] = {row.o0, row.o1};
+        for (int a = 0; a < 2; ++a) {
+          c[a] = b[a] + o01[a];
           if (ax[a].periodic) {
             m[a] = floor_div(c[a], ax[a].bins);
             c[a] -= m[a] * ax[a].bins;
@@ -267,44 +293,71 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
           }
         }
         if (!inside) continue;
-        // r_ij = w_j + m . H - w_i = w_j - base
-        double base[3];
-        for (int k = 0; k < 3; ++k) base[k] = wi[k] - (m[0] * cell[0][k] + m[1] * cell[1][k] + m[2] * cell[2][k]);
-        const int bin = (c[0] * ax[1].bins + c[1]) * ax[2].bins + c[2];
-        const bool same_bin = half_only_ && o[0] == 0 && o[1] == 0 && o[2] == 0;
-        for (int q = bin_start[bin]; q < bin_start[bin + 1]; ++q) {
-          const int j = bin_atoms[q];
-          if (same_bin && j <= static_cast<int>(i)) continue;  // half list, own bin: each pair once
-          const double d0 = bx[3 * q] - base[0], d1 = bx[3 * q + 1] - base[1], d2c = bx[3 * q + 2] - base[2];
-          double d2 = d0 * d0 + d1 * d1 + d2c * d2c;
-          if (d2 >= r2_screen) continue;
-          if (j == static_cast<int>(i) && m[0] == 0 && m[1] == 0 && m[2] == 0) continue;
-          // Image shift relative to the unwrapped input positions.
-          const int s0 = m[0] - bimage[3 * q] + image[3 * i];
-          const int s1 = m[1] - bimage[3 * q + 1] + image[3 * i + 1];
-          const int s2 = m[2] - bimage[3 * q + 2] + image[3 * i + 2];
-          // Near the cutoffs the decision uses r_ij exactly as pair_vector() computes it, which is
-          // antisymmetric bit for bit: a pair at the cutoff within round-off is in both atoms'
-          // lists or neither.
-          if (d2 > r2_sure || (rs2 > 0 && std::fabs(d2 - rs2) < rs2_margin)) {
-            d2 = 0.0;
-            for (int k = 0; k < 3; ++k) {
-              const double d = (x[3 * j + k] - x[3 * i + k]) + (s0 * cell[0][k] + s1 * cell[1][k] + s2 * cell[2][k]);
-              d2 += d * d;
+        if (!ax[2].periodic) lo = std::max(lo, -b[2]), hi = std::min(hi, ax[2].bins - 1 - b[2]);
+        // Segments of consecutive bins with one periodic image along the last axis.
+        for (int o2 = lo; o2 <= hi;) {
+          c[2] = b[2] + o2, m[2] = 0;
+          if (ax[2].periodic) {
+            m[2] = floor_div(c[2], ax[2].bins);
+            c[2] -= m[2] * ax[2].bins;
+          }
+          const int length = std::min(hi - o2 + 1, ax[2].bins - c[2]);
+          // r_ij = w_j + m . H - w_i = w_j - base
+          double base[3];
+          for (int k = 0; k < 3; ++k) base[k] = wi[k] - (m[0] * cell[0][k] + m[1] * cell[1][k] + m[2] * cell[2][k]);
+          const int first_bin = (c[0] * ax[1].bins + c[1]) * ax[2].bins + c[2];
+          // half list, atom i's own bin (offset 0, first in its row): each pair once (j > i)
+          const bool own_bin = half_only_ && row.o0 == 0 && row.o1 == 0 && o2 == 0;
+          const int q_own_end = own_bin ? bin_start[first_bin + 1] : bin_start[first_bin];
+          const bool own_image = m[0] == 0 && m[1] == 0 && m[2] == 0;
+          const int q_end = bin_start[first_bin + length];
+          for (int q0 = bin_start[first_bin]; q0 < q_end; q0 += kScanBlock) {
+            const int nq = std::min(kScanBlock, q_end - q0);
+            // squared distances of a block of candidates (vectorised), then the few inside
+            // r_screen (branch-free compaction) go through the exact tests below
+#pragma omp simd
+            for (int k = 0; k < nq; ++k) {
+              const int q = q0 + k;
+              const double d0 = bx[3 * q] - base[0], d1 = bx[3 * q + 1] - base[1], d2c = bx[3 * q + 2] - base[2];
+              scan_d2[k] = d0 * d0 + d1 * d1 + d2c * d2c;
             }
-            if (d2 >= r2) continue;
+            int hits = 0;
+            for (int k = 0; k < nq; ++k) scan_hit[hits] = k, hits += scan_d2[k] < r2_screen;
+            for (int u = 0; u < hits; ++u) {
+              const int q = q0 + scan_hit[u];
+              const int j = bin_atoms[q];
+              if (q < q_own_end && j <= static_cast<int>(i)) continue;
+              if (j == static_cast<int>(i) && own_image) continue;
+              double d2 = scan_d2[scan_hit[u]];
+              // Image shift relative to the unwrapped input positions.
+              const int s0 = m[0] - bimage[3 * q] + image[3 * i];
+              const int s1 = m[1] - bimage[3 * q + 1] + image[3 * i + 1];
+              const int s2 = m[2] - bimage[3 * q + 2] + image[3 * i + 2];
+              // Near the cutoffs the decision uses r_ij exactly as pair_vector() computes it, which is
+              // antisymmetric bit for bit: a pair at the cutoff within round-off is in both atoms'
+              // lists or neither.
+              if (d2 > r2_sure || (rs2 > 0 && std::fabs(d2 - rs2) < rs2_margin)) {
+                d2 = 0.0;
+                for (int k = 0; k < 3; ++k) {
+                  const double d = (x[3 * j + k] - x[3 * i + k]) + (s0 * cell[0][k] + s1 * cell[1][k] + s2 * cell[2][k]);
+                  d2 += d * d;
+                }
+                if (d2 >= r2) continue;
+              }
+              if (s0 > 32767 || s0 < -32767 || s1 > 32767 || s1 < -32767 || s2 > 32767 || s2 < -32767) shift_overflow = true;
+              if (rs2 > 0) {  // secondary neighbours first: collected apart, appended below
+                const bool near = d2 < rs2;
+                (near ? near_j : far_j).push_back(j);
+                auto& sv = near ? near_s : far_s;
+                sv.push_back(s0), sv.push_back(s1), sv.push_back(s2);
+              } else {
+                out_j.push_back(j);
+                out_s.push_back(static_cast<int16_t>(s0)), out_s.push_back(static_cast<int16_t>(s1));
+                out_s.push_back(static_cast<int16_t>(s2));
+              }
+            }
           }
-          if (s0 > 32767 || s0 < -32767 || s1 > 32767 || s1 < -32767 || s2 > 32767 || s2 < -32767) shift_overflow = true;
-          if (rs2 > 0) {  // secondary neighbours first: collected apart, appended below
-            const bool near = d2 < rs2;
-            (near ? near_j : far_j).push_back(j);
-            auto& sv = near ? near_s : far_s;
-            sv.push_back(s0), sv.push_back(s1), sv.push_back(s2);
-          } else {
-            out_j.push_back(j);
-            out_s.push_back(static_cast<int16_t>(s0)), out_s.push_back(static_cast<int16_t>(s1));
-            out_s.push_back(static_cast<int16_t>(s2));
-          }
+          o2 += length;
         }
       }
       thread_of[i] = t;
