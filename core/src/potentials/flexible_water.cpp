@@ -54,8 +54,19 @@ inline double erfc_table(const double* table, double x, double exp_mx2) {
   return v * exp_mx2;
 }
 
-// Per-atom accumulators of the intermolecular pair loop: U, F (3), W (xx yy zz xy xz yz).
+// Per-atom sums of the intermolecular pair loop: U, F (3), W (xx yy zz xy xz yz) = 10 values,
+// stored per thread in two arrays: forces (3 per atom, dense: the scatter to atom j touches as
+// few cache lines as possible) and U + W (7 per atom, written only on energy / virial steps).
 constexpr int kStride = 10;
+struct PairSums {
+  double* f;   // 3 per atom
+  double* uw;  // 7 per atom: U, W xx yy zz xy xz yz
+  void add(long long i, const double* v) const {  // v: the 10 values U, F, W
+    for (int c = 0; c < 3; ++c) f[3 * i + c] += v[1 + c];
+    uw[7 * i] += v[0];
+    for (int k = 0; k < 6; ++k) uw[7 * i + 1 + k] += v[4 + k];
+  }
+};
 
 // Arguments of the intermolecular pair loop (see FlexibleWater::accumulate).
 struct WaterPairArgs {
@@ -86,27 +97,29 @@ inline void coulomb_direct(const WaterPairArgs& A, double qq, double r2, double&
 }
 
 // One pair's energy V, force g d (g = (dV/dr) / r, d = r_j - r_i) and virial -g d d^T into the
-// sums of atom i (ai, in registers) and atom j (aj): half of V to each; the virial all to i
-// unless split (per-atom virials: half each).
-inline void add_pair_sums(double* ai, double* aj, const double* d, double g, double V, bool energy, bool virial,
-                          bool split) {
-  if (energy) ai[0] += 0.5 * V, aj[0] += 0.5 * V;
-  for (int c = 0; c < 3; ++c) ai[1 + c] += g * d[c], aj[1 + c] -= g * d[c];
+// sums of atom i (ai: U, F, W, in registers) and atom j (in acc): half of V to each; the virial
+// all to i unless split (per-atom virials: half each).
+inline void add_pair_sums(double* ai, const PairSums& acc, int j, const double* d, double g, double V, bool energy,
+                          bool virial, bool split) {
+  double* fj = acc.f + 3 * j;
+  double* uwj = acc.uw + 7 * j;
+  if (energy) ai[0] += 0.5 * V, uwj[0] += 0.5 * V;
+  for (int c = 0; c < 3; ++c) ai[1 + c] += g * d[c], fj[c] -= g * d[c];
   if (virial) {
     const double hg = split ? 0.5 * g : g;
     const double w[6] = {hg * d[0] * d[0], hg * d[1] * d[1], hg * d[2] * d[2],
                          hg * d[0] * d[1], hg * d[0] * d[2], hg * d[1] * d[2]};
     for (int k = 0; k < 6; ++k) ai[4 + k] -= w[k];
     if (split)
-      for (int k = 0; k < 6; ++k) aj[4 + k] -= w[k];
+      for (int k = 0; k < 6; ++k) uwj[1 + k] -= w[k];
   }
 }
 
-// Pairs owned by atoms begin ... end-1, accumulated into acc (10 values per atom: U, F, W6).
+// Pairs owned by atoms begin ... end-1, accumulated into acc.
 // The general version (any shift storage, direct erfc); water_pairs_blocked is the fast one.
 // Compiled for x86-64-v3 (AVX2/FMA) too where the compiler supports it, chosen at run time.
 NEPCG_MULTIVERSION
-void water_pairs(const WaterPairArgs& A, long long begin, long long end, double* acc) {
+void water_pairs(const WaterPairArgs& A, long long begin, long long end, const PairSums& acc) {
   const auto& pv = A.pv;
   const double cut2 = A.cut2, lj2 = A.lj2, coul2 = A.coul2, excl_2 = A.excl2, k_e = A.ke;
   const double c12 = A.c12, c6 = A.c6, lj_shift = A.lj_shift;
@@ -146,9 +159,9 @@ void water_pairs(const WaterPairArgs& A, long long begin, long long end, double*
             coulomb_direct(A, qq, r2, V, g);
           }
         }
-        add_pair_sums(ai, acc + kStride * j, d.data(), g, V, energy, virial, split);
+        add_pair_sums(ai, acc, j, d.data(), g, V, energy, virial, split);
       }
-      for (int k = 0; k < kStride; ++k) acc[kStride * i + k] += ai[k];
+      acc.add(i, ai);
     }
 }
 
@@ -178,7 +191,7 @@ inline bool table_bin(const detail::CoulombTable::View& tv, double s, double cou
 }
 
 NEPCG_MULTIVERSION_SIMD
-void water_pairs_blocked(const WaterPairArgs& A, long long begin, long long end, double* acc) {
+void water_pairs_blocked(const WaterPairArgs& A, long long begin, long long end, const PairSums& acc) {
   constexpr int kBlock = 64;
   using Table = detail::CoulombTable;
   const Table::View tv = A.table->view();
@@ -256,10 +269,10 @@ void water_pairs_blocked(const WaterPairArgs& A, long long begin, long long end,
       for (int k = 0; k < m; ++k) {
         if (below[k]) coulomb_direct(A, co[k] ? kq_o : kq_h, cr2[k], cV[k], cg[k]);
         const double d[3] = {cx[k], cy[k], cz[k]};
-        add_pair_sums(ai, acc + kStride * cj[k], d, cg[k], cV[k], energy, virial, split);
+        add_pair_sums(ai, acc, cj[k], d, cg[k], cV[k], energy, virial, split);
       }
     }
-    for (int k = 0; k < kStride; ++k) acc[kStride * i + k] += ai[k];
+    acc.add(i, ai);
   }
 }
 
@@ -387,7 +400,8 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
 #ifdef _OPENMP
     t = omp_get_thread_num();
 #endif
-    double* acc = out.scratch.data() + per_thread * t;
+    double* buffer = out.scratch.data() + per_thread * t;
+    const PairSums acc{buffer, buffer + 3 * n};
     int nt = 1;
 #ifdef _OPENMP
     nt = omp_get_num_threads();
@@ -403,8 +417,11 @@ void FlexibleWater::accumulate(const System& s, const NeighborList& list, ForceR
     for (long long i = 0; i < n; ++i) {
       double v[kStride] = {};
       for (int u = 0; u < threads; ++u) {
-        const double* b = out.scratch.data() + per_thread * u + kStride * i;
-        for (int k = 0; k < kStride; ++k) v[k] += b[k];
+        const double* f = out.scratch.data() + per_thread * u + 3 * i;
+        const double* uw = out.scratch.data() + per_thread * u + 3 * n + 7 * i;
+        v[0] += uw[0];
+        for (int c = 0; c < 3; ++c) v[1 + c] += f[c];
+        for (int k = 0; k < 6; ++k) v[4 + k] += uw[1 + k];
       }
       if (dsf) v[0] -= (0.5 * e_shift_ + alpha / std::sqrt(kPi)) * ke * q[i] * q[i];
       out.energies[i] += v[0];
