@@ -1,9 +1,13 @@
 // Flexible water (SPC/Fw by default) and its topology.
 #include <nanobind/stl/array.h>
+#include <nanobind/stl/complex.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
 #include "common.hpp"
+#include "nepcg/detail/fft.hpp"
+#include "nepcg/error.hpp"
 #include "nepcg/water.hpp"
 
 void init_water(nb::module_& m) {
@@ -67,4 +71,27 @@ void init_water(nb::module_& m) {
         return d;
       },
       nb::arg("system"), nb::arg("oxygen") = "O", nb::arg("hydrogen") = "H");
+
+  // The PME grid's FFTs, for tests against numpy.fft (internal).
+  m.def(
+      "_fft",
+      [](std::vector<std::complex<double>> x, int sign) {
+        const int n = static_cast<int>(x.size());
+        std::vector<std::complex<double>> work(2 * n + 2);
+        nepcg::detail::FFT1D(n, sign).transform(x.data(), 1, work.data());
+        return x;
+      },
+      nb::arg("x"), nb::arg("sign"));
+  m.def(
+      "_rfft3d",
+      [](const std::vector<double>& x, int n0, int n1, int n2) {
+        if (x.size() != size_t(n0) * n1 * n2) throw nepcg::InputError("_rfft3d: x must hold n0 n1 n2 values");
+        std::vector<std::complex<double>> out;
+        nepcg::detail::rfft3d_forward(x, out, n0, n1, n2);
+        std::vector<double> back;
+        std::vector<std::complex<double>> copy = out;
+        nepcg::detail::rfft3d_backward(copy, back, n0, n1, n2);
+        return std::make_pair(out, back);
+      },
+      nb::arg("x"), nb::arg("n0"), nb::arg("n1"), nb::arg("n2"));
 }

@@ -1,5 +1,5 @@
 // Mixed-radix FFT (Stockham autosort passes between two work buffers).
-#include "fft.hpp"
+#include "nepcg/detail/fft.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -67,7 +67,46 @@ void FFT1D::transform(std::complex<double>* x, std::ptrdiff_t stride, std::compl
           out[3 * s] = mul(t1 - t3, w3);
         }
       }
-    } else {  // 3, 5 or another prime: a p-point DFT with w_p^(r t) = twiddle_[(r t mod p) n / p]
+    } else if (p == 3) {
+      // y1,2 = a0 - (a1 + a2) / 2 +- i sin(sign 2 pi / 3) (a1 - a2)
+      const double s3 = twiddle_[n / 3].imag();
+      for (int j = 0; j < m; ++j) {
+        const cplx w1 = twiddle_[j * tstep], w2 = twiddle_[2 * j * tstep];
+        for (int q = 0; q < s; ++q) {
+          const cplx a0 = a[q + s * j], a1 = a[q + s * (j + m)], a2 = a[q + s * (j + 2 * m)];
+          const cplx sum = a1 + a2, dif = a1 - a2;
+          const cplx t = a0 - 0.5 * sum, r = {-s3 * dif.imag(), s3 * dif.real()};  // i s3 (a1 - a2)
+          cplx* out = b + q + s * (3 * j);
+          out[0] = a0 + sum;
+          out[s] = mul(t + r, w1);
+          out[2 * s] = mul(t - r, w2);
+        }
+      }
+    } else if (p == 5) {
+      // with b1 = a1 + a4, b2 = a2 + a3, d1 = a1 - a4, d2 = a2 - a3, c_k = cos(2 pi k / 5),
+      // s_k = sin(sign 2 pi k / 5): y1,4 = a0 + c1 b1 + c2 b2 +- i (s1 d1 + s2 d2),
+      // y2,3 = a0 + c2 b1 + c1 b2 +- i (s2 d1 - s1 d2)
+      const double c1 = twiddle_[n / 5].real(), s1 = twiddle_[n / 5].imag();
+      const double c2 = twiddle_[2 * (n / 5)].real(), s2 = twiddle_[2 * (n / 5)].imag();
+      for (int j = 0; j < m; ++j) {
+        const cplx w1 = twiddle_[j * tstep], w2 = twiddle_[2 * j * tstep], w3 = twiddle_[3 * j * tstep],
+                   w4 = twiddle_[4 * j * tstep];
+        for (int q = 0; q < s; ++q) {
+          const cplx a0 = a[q + s * j], a1 = a[q + s * (j + m)], a2 = a[q + s * (j + 2 * m)],
+                     a3 = a[q + s * (j + 3 * m)], a4 = a[q + s * (j + 4 * m)];
+          const cplx b1 = a1 + a4, b2 = a2 + a3, d1 = a1 - a4, d2 = a2 - a3;
+          const cplx e1 = a0 + c1 * b1 + c2 * b2, e2 = a0 + c2 * b1 + c1 * b2;
+          const cplx u1 = s1 * d1 + s2 * d2, u2 = s2 * d1 - s1 * d2;
+          const cplx r1 = {-u1.imag(), u1.real()}, r2 = {-u2.imag(), u2.real()};  // i u
+          cplx* out = b + q + s * (5 * j);
+          out[0] = a0 + b1 + b2;
+          out[s] = mul(e1 + r1, w1);
+          out[2 * s] = mul(e2 + r2, w2);
+          out[3 * s] = mul(e2 - r2, w3);
+          out[4 * s] = mul(e1 - r1, w4);
+        }
+      }
+    } else {  // another prime: a p-point DFT with w_p^(r t) = twiddle_[(r t mod p) n / p]
       cplx y[16];
       for (int j = 0; j < m; ++j)
         for (int q = 0; q < s; ++q) {

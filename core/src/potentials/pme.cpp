@@ -20,7 +20,7 @@
 #endif
 
 #include "ewald.hpp"
-#include "fft.hpp"
+#include "nepcg/detail/fft.hpp"
 #include "nepcg/error.hpp"
 
 namespace nepcg::detail {

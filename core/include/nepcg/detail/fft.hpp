@@ -1,5 +1,6 @@
-// Internal: a small complex FFT for grid sizes whose prime factors are 2, 3 and 5 (others work
-// through a direct DFT step, slowly), in 1D and on 3D row-major grids. Unnormalised:
+// Internal (used by PME; bound as pynepcg._core._fft / _rfft3d for tests only): a small complex
+// FFT for grid sizes whose prime factors are 2, 3 and 5 (others work through a direct DFT step,
+// slowly), in 1D and on 3D row-major grids. Unnormalised:
 //   X[m] = sum_k x[k] exp(sign 2 pi i m k / n).
 #pragma once
 
