@@ -28,8 +28,8 @@ import pynepcg
 from pynepcg import ensembles, observers
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+from lammps_water import lammps_npt_density  # noqa: E402
 
-AMU_A3 = pynepcg._core.AMU_PER_A3_TO_G_PER_CM3
 
 
 def block_mean(x, blocks=5):
@@ -49,29 +49,6 @@ def ours(system, pot, pressure, equil, prod, every=100):
     return th["density"], th["temperature"].mean()
 
 
-def lammps(system, params, coulomb, pressure, equil, prod, every=100):
-    from lammps_water import LammpsWater
-
-    style = {"pme": "pppm", "dsf": "dsf"}[coulomb]
-    mass = float(np.asarray(system.masses).sum())
-    bar = pressure * 1e4
-    with LammpsWater(system, params, style) as lw:
-        c = lw.command
-        c("neigh_modify every 1 delay 0 check yes")
-        c("velocity all create 300.0 4928459 mom yes dist gaussian")
-        c("timestep 0.0005")
-        c(f"fix 1 all npt temp 300.0 300.0 0.1 iso {bar!r} {bar!r} 1.0")
-        c("thermo_style custom step temp vol")
-        c("thermo 0")
-        c(f"run {equil}")
-        dens, temps = [], []
-        for _ in range(prod // every):
-            c(f"run {every}")
-            dens.append(mass * AMU_A3 / lw.volume())
-            temps.append(lw.lmp.get_thermo("temp"))
-    return np.array(dens), float(np.mean(temps))
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--molecules", type=int, default=512)
@@ -82,7 +59,8 @@ def main():
     ap.add_argument("--no-lammps", action="store_true")
     args = ap.parse_args()
     equil, prod = int(args.equil_ps * 2000), int(args.prod_ps * 2000)
-    system = pynepcg.structures.water_box(args.molecules, density=1.0, seed=1)
+    box_args = dict(n_molecules=args.molecules, density=1.0, seed=1)
+    system = pynepcg.structures.water_box(**box_args)
     pot = pynepcg.SPCFw(coulomb=args.coulomb, accuracy=1e-5)
     print(f"SPC/Fw {args.molecules} molecules, {args.coulomb}, 300 K, {args.equil_ps:g} ps equilibration + "
           f"{args.prod_ps:g} ps production, dt 0.5 fs")
@@ -93,7 +71,8 @@ def main():
         line = f"P = {p:g} GPa: pynepcg rho = {m:.4f} +- {e:.4f} g/cm^3 (T {temp:.1f} K, {time.time() - t:.0f} s)"
         if not args.no_lammps:
             t = time.time()
-            dl, tl = lammps(system, pot.parameters, args.coulomb, p, equil, prod)
+            dl, tl = lammps_npt_density(box_args, pot.parameters, args.coulomb, p, equilibration=equil,
+                                        production=prod)
             ml, el = block_mean(dl)
             line += (f"; LAMMPS rho = {ml:.4f} +- {el:.4f} (T {tl:.1f} K, {time.time() - t:.0f} s); "
                      f"difference {m - ml:+.4f} +- {np.hypot(e, el):.4f}")
