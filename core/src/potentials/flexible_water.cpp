@@ -165,12 +165,6 @@ void water_pairs(const WaterPairArgs& A, long long begin, long long end, const P
     }
 }
 
-// Pairs owned by atoms begin ... end-1 as water_pairs, for the common case of a Coulomb table
-// and shift codes, written so that the arithmetic vectorises: each atom's neighbour entries go
-// in blocks through (1) pair vectors and r^2 (SIMD with gathers), (2) a branch-free compaction to
-// the pairs inside the cut-off that are not excluded, (3) Lennard-Jones + tabulated Coulomb
-// (SIMD; the rare pairs below the table, r < 1 Å, are redone by the direct formula) and (4) the
-// scalar accumulation into atoms i and j in entry order (the same sums as water_pairs).
 // Table bin of s = r^2 for the vectorised loops: whether s is in the table and inside the Coulomb
 // cut-off (`in`), the row offset (row 0 otherwise, so that every load stays inside the table) and
 // the fraction t in the bin. Pairs inside the cut-off below the table (r < 1 Å) are not `in`:
@@ -190,6 +184,12 @@ inline bool table_bin(const detail::CoulombTable::View& tv, double s, double cou
   return in;
 }
 
+// Pairs owned by atoms begin ... end-1 as water_pairs, for the common case of a Coulomb table
+// and shift codes, written so that the arithmetic vectorises: each atom's neighbour entries go
+// in blocks through (1) pair vectors and r^2 (SIMD with gathers), (2) a branch-free compaction to
+// the pairs inside the cut-off that are not excluded, (3) Lennard-Jones + tabulated Coulomb
+// (SIMD; the rare pairs below the table, r < 1 Å, are redone by the direct formula) and (4) the
+// scalar accumulation into atoms i and j in entry order (the same sums as water_pairs).
 NEPCG_MULTIVERSION_SIMD
 void water_pairs_blocked(const WaterPairArgs& A, long long begin, long long end, const PairSums& acc) {
   constexpr int kBlock = 64;
