@@ -1,8 +1,9 @@
 // Cell-list construction of the full Verlet list. Atoms are binned in fractional coordinates
 // (periodic directions wrapped into [0, 1)); each atom scans the bins within reach of its own
 // (a stencil without the corner bins that lie beyond the cutoff), where a bin offset along a
-// periodic direction that leaves the cell becomes a periodic image. The reverse-entry and
-// half-list views are derived on first use.
+// periodic direction that leaves the cell becomes a periodic image. The stencil is scanned as
+// rows of consecutive bins along the last axis (one range of atoms per row and image), screened
+// by a vectorised distance loop. The reverse-entry and half-list views are derived on first use.
 // Offsets are not folded, so in a box thinner than the cutoff the same bin is visited once per
 // image: this is what finds every image of every atom (and of the atom itself).
 #include "nepcg/neighbor_list.hpp"
