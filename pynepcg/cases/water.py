@@ -85,7 +85,8 @@ PRESETS = {
     # the README's main job: under 15 minutes on a 2-core laptop CPU
     "quick": WaterPreset(),
     # twice the molecules, twice the frames per pressure, twice the mean-force and CG runs, twice
-    # the generations: ~45 minutes on 2 CPU cores, CG density within ~1.5 % of the teacher
+    # the generations: ~45 minutes on 2 CPU cores, CG density within a few % of the teacher
+    # (two seeds: -0.8 ... +2.2 % and +1.3 ... +4.3 %; docs/water_cg.md)
     "medium": WaterPreset(molecules=128, aa_production=24000, configs_per_pressure=8, mf_steps=6000,
                           nep=dict(cutoff=(7.0, 4.0), n_max=(6, 4), basis_size=(8, 8), l_max=(4, 2, 0), neuron=20,
                                    generation=3000, population=40, lambda_v=1.0),
