@@ -70,8 +70,9 @@ class Simulator {
 
  private:
   /// observables = false lets potentials skip the energy and virial (steps where nothing reads
-  /// them: no observer samples, no barostat, not the last step of a run).
-  void compute_forces(bool observables = true);
+  /// them: no observer samples, not the last step of a run); virial = true still asks for the
+  /// virial (a barostat's steps).
+  void compute_forces(bool observables = true, bool virial = false);
   void kick(double dt);            // v += F/m dt for moving atoms
   void drift(double dt);           // x += v dt
   void nose_hoover_half(const Ensemble& e, double dt);   // MTK half step of the chain

@@ -25,11 +25,12 @@ Simulator::Simulator(System system, std::shared_ptr<const Potential> potential, 
   moving_.assign(system_.size(), 1);
 }
 
-void Simulator::compute_forces(bool observables) {
+void Simulator::compute_forces(bool observables, bool virial) {
   list_.update(system_.box, system_.positions);
   result_.reset(system_.size());
   result_.per_atom_virials = false;  // dynamics and observers use only the total virial
-  result_.compute_virial = result_.compute_energy = observables;
+  result_.compute_energy = observables;
+  result_.compute_virial = observables || virial;  // (a barostat needs the virial every step)
   potential_->accumulate(system_, list_, result_);
   result_.sum_totals();
   forces_valid_ = true;
@@ -259,11 +260,11 @@ void Simulator::run(long steps, const Ensemble& e, double dt, const std::vector<
     }
     if (e.deforms()) deform(e, dt);
     if (e.has_barostat()) barostat(e, dt);
-    // Energy and virial are read by the barostat (the virial, next step), by observers sampling
-    // after this step and by whoever asks after the run; other steps skip them (as LAMMPS does).
-    bool observables = e.has_barostat() || s + 1 == steps;
+    // Energy and virial are read by observers sampling after this step and by whoever asks after
+    // the run; the barostat reads the virial (next step). Other steps skip them (as LAMMPS does).
+    bool observables = s + 1 == steps;
     for (const auto& o : observers) observables |= (run_step_ + 1) % o->interval() == 0;
-    compute_forces(observables);
+    compute_forces(observables, e.has_barostat());
     kick(0.5 * dt);
     if (nhc) nose_hoover_half(e, dt);
     if (obabo) langevin_o(0.5 * dt, e.tau_temperature);
