@@ -167,21 +167,40 @@ void pme_reciprocal(const System& s, const std::vector<double>& q, const EwaldSe
       bspline(u - fl, p, &th[(3 * i + d) * p], &dth[(3 * i + d) * p]);
     }
 
-  // Charge assignment (serial over atoms: a deterministic sum).
+  // Charge assignment. Each thread owns a slab of grid planes along axis 0 and adds every atom's
+  // contributions to its own planes, in atom order: every grid point sums its terms in the same
+  // order as a serial loop, whatever the number of threads (deterministic, no atomics).
   std::vector<double> R(ng, 0.0);
-  for (long long i = 0; i < n; ++i) {
-    int z_index[16];  // wrapped z grid indices of this atom (order <= 10)
-    const double* t0 = &th[(3 * i) * p];
-    const double* t1 = &th[(3 * i + 1) * p];
-    const double* t2 = &th[(3 * i + 2) * p];
-    for (int c = 0; c < p; ++c) z_index[c] = wrap_index(base[3 * i + 2] - c, K2);
-    for (int a = 0; a < p; ++a) {
-      const int g0 = wrap_index(base[3 * i] - a, K0);
-      for (int b = 0; b < p; ++b) {
-        const int g1 = wrap_index(base[3 * i + 1] - b, K1);
-        const double w01 = q[i] * t0[a] * t1[b];
-        double* row = &R[(static_cast<long long>(g0) * K1 + g1) * K2];
-        for (int c = 0; c < p; ++c) row[z_index[c]] += w01 * t2[c];
+#pragma omp parallel
+  {
+    int t = 0, nt = 1;
+#ifdef _OPENMP
+    t = omp_get_thread_num();
+    nt = omp_get_num_threads();
+#endif
+    const int plane_begin = static_cast<int>(static_cast<long long>(K0) * t / nt);
+    const int plane_end = static_cast<int>(static_cast<long long>(K0) * (t + 1) / nt);
+    for (long long i = 0; i < n; ++i) {
+      int z_index[16];  // wrapped z grid indices of this atom (order <= 10)
+      const double* t0 = &th[(3 * i) * p];
+      const double* t1 = &th[(3 * i + 1) * p];
+      const double* t2 = &th[(3 * i + 2) * p];
+      bool mine = false;
+      for (int a = 0; a < p; ++a) {
+        const int g0 = wrap_index(base[3 * i] - a, K0);
+        mine |= g0 >= plane_begin && g0 < plane_end;
+      }
+      if (!mine) continue;
+      for (int c = 0; c < p; ++c) z_index[c] = wrap_index(base[3 * i + 2] - c, K2);
+      for (int a = 0; a < p; ++a) {
+        const int g0 = wrap_index(base[3 * i] - a, K0);
+        if (g0 < plane_begin || g0 >= plane_end) continue;
+        for (int b = 0; b < p; ++b) {
+          const int g1 = wrap_index(base[3 * i + 1] - b, K1);
+          const double w01 = q[i] * t0[a] * t1[b];
+          double* row = &R[(static_cast<long long>(g0) * K1 + g1) * K2];
+          for (int c = 0; c < p; ++c) row[z_index[c]] += w01 * t2[c];
+        }
       }
     }
   }
