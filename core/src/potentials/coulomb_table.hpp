@@ -53,31 +53,41 @@ class CoulombTable {
 
   double alpha() const { return alpha_; }
 
-  /// Raw rows for loops that do the lookup themselves (vectorised pair loops): bin
-  /// k = (bits(s) >> (52 - kBits)) - base, valid when 0 <= k < bins; t = (bits(s) & kFraction) *
-  /// kFractionScale; row k of `force` (stride kRow) holds dE/ds's 5 coefficients in t, of `energy` E's 6.
+  /// The rows and the bin search, by value, for vectorised pair loops (and lookup() below).
   struct View {
-    const double* force;
-    const double* energy;
+    const double* force;   // row k (stride kRow): dE/ds's 5 coefficients in t
+    const double* energy;  // row k: E's 6 coefficients in t
     int64_t base, bins;
+    /// Whether s lies in the table; the offset of its row (row 0 when it does not, so that loads
+    /// stay inside the table) and the fraction t in the bin, t = (bits(s) & kFraction) /
+    /// 2^(52 - kBits) exactly: those bits made the mantissa of a double in [1, 2), minus 1 (no
+    /// integer-to-double conversion, which AVX2 lacks). Branch-free: vectorises.
+    bool bin(double s, int64_t& row, double& t) const {
+      uint64_t bits;
+      std::memcpy(&bits, &s, sizeof bits);
+      const int64_t key = static_cast<int64_t>(bits >> (52 - kBits)) - base;
+      const bool in = (key >= 0) & (key < bins);
+      row = in ? key * kRow : 0;
+      const uint64_t one_plus_t = ((bits & kFraction) << kBits) | 0x3FF0000000000000ull;
+      std::memcpy(&t, &one_plus_t, sizeof t);
+      t -= 1.0;
+      return in;
+    }
   };
   View view() const { return {force_.data(), energy_.data(), base_, bins_}; }
   static constexpr int kRow = 8;  // coefficients per bin: 6 of E(t), or 5 of dE/ds; padded to 64 bytes
   static constexpr uint64_t kFraction = (uint64_t(1) << (52 - kBits)) - 1;
-  static constexpr double kFractionScale = 1.0 / double(uint64_t(1) << (52 - kBits));
 
   /// dE/ds (per unit of k_e q_i q_j), and E(s) when `E` is not null; false when s is outside the
   /// table. (Force steps need only the derivative: one 64-byte row.)
   bool lookup(double s, double& dEds, double* E = nullptr) const {
-    uint64_t bits;
-    std::memcpy(&bits, &s, sizeof bits);
-    const int64_t k = static_cast<int64_t>(bits >> (52 - kBits)) - base_;
-    if (static_cast<uint64_t>(k) >= static_cast<uint64_t>(bins_)) return false;
-    const double t = static_cast<double>(bits & kFraction) * kFractionScale;
-    const double* d = &force_[kRow * k];
+    int64_t row;
+    double t;
+    if (!view().bin(s, row, t)) return false;
+    const double* d = &force_[row];
     dEds = d[0] + t * (d[1] + t * (d[2] + t * (d[3] + t * d[4])));
     if (E) {
-      const double* c = &energy_[kRow * k];
+      const double* c = &energy_[row];
       *E = c[0] + t * (c[1] + t * (c[2] + t * (c[3] + t * (c[4] + t * c[5]))));
     }
     return true;

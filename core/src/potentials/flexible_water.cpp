@@ -165,25 +165,6 @@ void water_pairs(const WaterPairArgs& A, long long begin, long long end, const P
     }
 }
 
-// Table bin of s = r^2 for the vectorised loops: whether s is in the table and inside the Coulomb
-// cut-off (`in`), the row offset (row 0 otherwise, so that every load stays inside the table) and
-// the fraction t in the bin. Pairs inside the cut-off below the table (r < 1 Å) are not `in`:
-// they need the direct formula.
-inline bool table_bin(const detail::CoulombTable::View& tv, double s, double coul2, int64_t& row, double& t) {
-  using Table = detail::CoulombTable;
-  uint64_t bits;
-  std::memcpy(&bits, &s, sizeof bits);
-  const int64_t key = static_cast<int64_t>(bits >> (52 - Table::kBits)) - tv.base;
-  const bool in = (key >= 0) & (key < tv.bins) & (s < coul2);
-  row = in ? key * Table::kRow : 0;
-  // t = (bits & kFraction) / 2^(52 - kBits), exactly, without an integer-to-double conversion
-  // (none in AVX2): those bits made the mantissa of a double in [1, 2), minus 1
-  const uint64_t one_plus_t = ((bits & Table::kFraction) << Table::kBits) | 0x3FF0000000000000ull;
-  std::memcpy(&t, &one_plus_t, sizeof t);
-  t -= 1.0;
-  return in;
-}
-
 // Pairs owned by atoms begin ... end-1 as water_pairs, for the common case of a Coulomb table
 // and shift codes, written so that the arithmetic vectorises: each atom's neighbour entries go
 // in blocks through (1) pair vectors and r^2 (SIMD with gathers), (2) a branch-free compaction to
@@ -241,7 +222,7 @@ void water_pairs_blocked(const WaterPairArgs& A, long long begin, long long end,
         const double b12 = lj ? c12 : 0.0, b6 = lj ? c6 : 0.0;
         int64_t row;
         double t;
-        const bool in = table_bin(tv, s, coul2, row, t);
+        const bool in = tv.bin(s, row, t) & (s < coul2);  // (no tabulated term beyond the cut-off)
         below[k] = !in & (s < coul2) & (s < 1.0);
         const double* f = tv.force;  // (indexed loads f[row + c]: gathers)
         const double qq = in ? (co[k] ? kq_o : kq_h) : 0.0;
@@ -256,7 +237,7 @@ void water_pairs_blocked(const WaterPairArgs& A, long long begin, long long end,
           const double b12 = lj ? c12 : 0.0, b6 = lj ? c6 : 0.0, b0 = lj ? lj_shift : 0.0;
           int64_t row;
           double t;
-          const bool in = table_bin(tv, s, coul2, row, t);
+          const bool in = tv.bin(s, row, t) & (s < coul2);
           const double* e = tv.energy;
           const double qq = in ? (co[k] ? kq_o : kq_h) : 0.0;
           cV[k] = b12 * ir6 * ir6 - b6 * ir6 - b0 +
