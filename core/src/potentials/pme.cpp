@@ -185,12 +185,6 @@ void pme_reciprocal(const System& s, const std::vector<double>& q, const EwaldSe
       const double* t0 = &th[(3 * i) * p];
       const double* t1 = &th[(3 * i + 1) * p];
       const double* t2 = &th[(3 * i + 2) * p];
-      bool mine = false;
-      for (int a = 0; a < p; ++a) {
-        const int g0 = wrap_index(base[3 * i] - a, K0);
-        mine |= g0 >= plane_begin && g0 < plane_end;
-      }
-      if (!mine) continue;
       for (int c = 0; c < p; ++c) z_index[c] = wrap_index(base[3 * i + 2] - c, K2);
       for (int a = 0; a < p; ++a) {
         const int g0 = wrap_index(base[3 * i] - a, K0);
