@@ -11,8 +11,10 @@ Systems (NVE from 300 K, dt = 1 fs, skin 1 Å, no observers: one device segment 
   * a one-species CG-like model (the water paper preset: cutoffs 8/5 Å, n_max 6/4, basis 8/8,
     l_max 4 2 0, 30 neurons; random parameters) at the density of CG water (one bead per
     29.9 Å^3), 1k ... 262k beads.
-GPUMD's numbers are the H100 figures quoted in issue #8 (GPUMD's float32 code, same card type):
-they were not re-measured in this script, which runs pynepcg's double-precision code.
+Each system runs in double precision and in single precision (``--precision``; single: the site
+kernel's maths in float, as GPUMD's code; accuracy in docs/gpu.md).
+GPUMD's numbers are the H100 figures quoted in issue #8 (GPUMD's float32 code, same card type);
+bench/gpumd_reference.py measures GPUMD itself on the same machine (bench/gpu_session.sh compare).
 """
 from __future__ import annotations
 
@@ -67,8 +69,8 @@ def cg_liquid(n: int, seed: int = 0) -> pynepcg.System:
     return pynepcg.System(["O"] * len(x), x, cell=np.eye(3) * m * spacing, pbc=True, masses=np.full(len(x), 18.015))
 
 
-def throughput(system, model, device, steps, warmup=20):
-    pot = pynepcg.NEP(model, device=device)
+def throughput(system, model, device, steps, warmup=20, precision="double"):
+    pot = pynepcg.NEP(model, device=device, precision=precision)
     if device == "cuda":
         ms = pot._cpp.time_forces(system, 20)
         print(f"    forces only: {ms:.3f} ms per evaluation ({len(system) / ms * 1e3:.3e} atom-evaluations/s)", flush=True)
@@ -86,6 +88,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--cpu", action="store_true", help="also time the CPU backend on the 32k cells (slow)")
     ap.add_argument("--steps", type=int, default=200, help="steps per large system (x10 for <= 10k beads)")
+    ap.add_argument("--precision", choices=["double", "single", "both"], default="both")
     args = ap.parse_args()
     ok, why = pynepcg.device.gpu_available()
     if not ok:
@@ -98,7 +101,9 @@ def main():
     carbon = shared_model("nep-models/C_2022_NEP4.txt")
     rows = []
     gpu_name = pynepcg.NEP(carbon, device="cuda")._cpp.device_name
-    print(f"# pynepcg {pynepcg.__version__}, {gpu_name}, double precision, NVE dt 1 fs, skin 1 A", flush=True)
+    precisions = ["double", "single"] if args.precision == "both" else [args.precision]
+    print(f"# pynepcg {pynepcg.__version__}, {gpu_name}, {'/'.join(precisions)} precision, NVE dt 1 fs, skin 1 A",
+          flush=True)
     cases = [("C_2022_NEP4 diamond", structures.diamond("C", 3.567, (16, 16, 16)), carbon, args.steps,
               "C_2022_NEP4 diamond"),
              ("PbTe NEP4 (defaults)", rocksalt(6.46, (16, 16, 16)), pbte, args.steps, "PbTe NEP4 (defaults)")]
@@ -108,8 +113,8 @@ def main():
         cases.append((f"CG-like {n}", cg_liquid(n), cg, 10 * args.steps if n <= 10648 else args.steps, ref))
     if args.quick:
         cases = cases[2:]
-    for label, system, model, steps, ref in cases:
-        sps, asps = throughput(system, model, "cuda", steps)
+    for (label, system, model, steps, ref), precision in [(c, p) for c in cases for p in precisions]:
+        sps, asps = throughput(system, model, "cuda", steps, precision=precision)
         g = GPUMD_H100.get(ref) if ref else None
         if isinstance(g, tuple):
             gtxt, ratio = f"{g[1]:.0f} steps/s", sps / g[1]
@@ -117,16 +122,16 @@ def main():
             gtxt, ratio = f"{g:.2e} atom-steps/s", asps / g
         else:
             gtxt, ratio = "-", float("nan")
-        rows.append((label, len(system), sps, asps, gtxt, ratio))
-        print(f"{label:24s} N={len(system):7d}  {sps:9.1f} steps/s  {asps:.3e} atom-steps/s   GPUMD {gtxt:24s} "
-              f"ratio {ratio:.2f}", flush=True)
-        if args.cpu and len(system) >= 32768:
+        rows.append((label, precision, len(system), sps, asps, gtxt, ratio))
+        print(f"{label:24s} {precision:6s} N={len(system):7d}  {sps:9.1f} steps/s  {asps:.3e} atom-steps/s   "
+              f"GPUMD {gtxt:24s} ratio {ratio:.2f}", flush=True)
+        if args.cpu and precision == "double" and len(system) >= 32768:
             _, cpu_asps = throughput(system, model, "cpu", 3, warmup=1)
             print(f"{'':24s} CPU ({pynepcg.get_num_threads()} threads): {cpu_asps:.3e} atom-steps/s", flush=True)
-    print("\n| system | N | steps/s | atom-steps/s | GPUMD (issue #8, H100) | ours / GPUMD |")
-    print("|---|---|---|---|---|---|")
-    for label, n, sps, asps, gtxt, ratio in rows:
-        print(f"| {label} | {n} | {sps:.0f} | {asps:.3e} | {gtxt} | {ratio:.2f} |")
+    print("\n| system | precision | N | steps/s | atom-steps/s | GPUMD (issue #8, H100) | ours / GPUMD |")
+    print("|---|---|---|---|---|---|---|")
+    for label, precision, n, sps, asps, gtxt, ratio in rows:
+        print(f"| {label} | {precision} | {n} | {sps:.0f} | {asps:.3e} | {gtxt} | {ratio:.2f} |")
 
 
 if __name__ == "__main__":

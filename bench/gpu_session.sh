@@ -22,10 +22,10 @@ python3 -m pip install -q --no-build-isolation --no-deps . > "$OUT/build.log" 2>
 echo "build: $(( $(date +%s) - t0 )) s"
 (cd /tmp && python3 -c "import pynepcg; pynepcg.info()")
 if [ "$what" = tests ] || [ "$what" = all ]; then
-  timeout 200 python3 -m pytest tests/test_gpu.py -q -x -rs --durations=8 2>&1 | tee "$OUT/tests.log" | tail -25
+  timeout ${TEST_TIMEOUT:-300} python3 -m pytest tests/test_gpu.py -q -x -rs --durations=8 2>&1 | tee "$OUT/tests.log" | tail -25
 fi
 if [ "$what" = bench ] || [ "$what" = all ] || [ "$what" = compare ]; then
-  timeout ${BENCH_TIMEOUT:-240} python3 bench/gpu_md.py "${@:2}" 2>&1 | tee "$OUT/bench.log"
+  timeout ${BENCH_TIMEOUT:-360} python3 bench/gpu_md.py "${@:2}" 2>&1 | tee "$OUT/bench.log"
   timeout ${TRAIN_TIMEOUT:-120} python3 bench/gpu_train.py 2>&1 | tee "$OUT/train.log"
 fi
 if [ "$what" = gpumd ] || [ "$what" = compare ]; then

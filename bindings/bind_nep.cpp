@@ -8,6 +8,7 @@
 #include "nepcg/error.hpp"
 #include "nepcg/config.hpp"
 #include "nepcg/nep.hpp"
+#include "nepcg/nep_direct.hpp"
 #if NEPCG_HAVE_CUDA_BUILD
 #include "nepcg/gpu_nep.hpp"
 #endif
@@ -116,6 +117,30 @@ void init_nep(nb::module_& m) {
           },
           nb::arg("system"), nb::arg("scaled") = false);
 
+  nb::class_<nepcg::NepDirect, nepcg::Potential>(
+      m, "NepDirect",
+      "NEP on the CPU by the GPU kernel's algorithm (no cached pair terms) in 'double' or 'single' precision: "
+      "the CPU statement of the GPU single-precision path's accuracy (slow; for checks).")
+      .def("__init__",
+           [](nepcg::NepDirect* self, NepModel model, const std::string& precision) {
+             new (self) nepcg::NepDirect(std::move(model), nepcg::parse_nep_precision(precision));
+           },
+           nb::arg("model"), nb::arg("precision") = "single")
+      .def_prop_ro("model", [](const nepcg::NepDirect& p) { return p.model(); })
+      .def_prop_ro("precision", [](const nepcg::NepDirect& p) { return nepcg::to_string(p.precision()); })
+      .def(
+          "descriptors",
+          [](const nepcg::NepDirect& p, const nepcg::System& s, bool scaled) {
+            std::vector<double> d;
+            {
+              nb::gil_scoped_release release;
+              d = p.reference().descriptors(s, scaled);
+            }
+            const size_t dim = p.model().dim();
+            return owned(std::move(d), {s.size(), dim});
+          },
+          nb::arg("system"), nb::arg("scaled") = false);
+
 #if NEPCG_HAVE_CUDA_BUILD
   m.def(
       "gpu_available",
@@ -125,8 +150,13 @@ void init_nep(nb::module_& m) {
         return nb::make_tuple(ok, why);
       },
       "(True, '') when a CUDA device is usable, else (False, reason).");
-  nb::class_<nepcg::GpuNEP, nepcg::Potential>(m, "GpuNEP", "NEP evaluator on a CUDA GPU (double precision).")
-      .def(nb::init<NepModel, double>(), nb::arg("model"), nb::arg("skin") = 1.0)
+  nb::class_<nepcg::GpuNEP, nepcg::Potential>(m, "GpuNEP", "NEP evaluator on a CUDA GPU (double or single precision).")
+      .def("__init__",
+           [](nepcg::GpuNEP* self, NepModel model, double skin, const std::string& precision) {
+             new (self) nepcg::GpuNEP(std::move(model), skin, nepcg::parse_nep_precision(precision));
+           },
+           nb::arg("model"), nb::arg("skin") = 1.0, nb::arg("precision") = "double")
+      .def_prop_ro("precision", [](const nepcg::GpuNEP& p) { return nepcg::to_string(p.precision()); })
       .def_prop_ro("model", [](const nepcg::GpuNEP& p) { return p.model(); })
       .def_prop_ro("device_name", &nepcg::GpuNEP::device_name)
       .def_prop_ro("neighbor_list_builds", &nepcg::GpuNEP::neighbor_list_builds)

@@ -109,7 +109,7 @@ class Sum(Potential):
 
 
 class NEP(Potential):
-    """A NEP model evaluated in double precision on the CPU (OpenMP) or on a CUDA GPU.
+    """A NEP model evaluated on the CPU (OpenMP) or on a CUDA GPU.
 
     ``model``: a path to a GPUMD ``nep.txt`` (NEP3/NEP4/NEP5, with or without ZBL) or a
     :class:`NepModel`. ``device``: "cpu", "cuda" or "auto" (the GPU when one is usable; see
@@ -117,20 +117,37 @@ class NEP(Potential):
     neighbour list is built on the device too, and a :class:`~pynepcg.Simulator` runs the steps of
     thermostat-only ensembles there without returning to the host between samples.
     ``skin`` (Å): Verlet-list skin.
+
+    ``precision``: "double" (default, the reference) or "single": the per-atom NEP maths
+    (descriptor, network, partial forces) in float, as GPUMD does, while positions, integration,
+    force and virial sums stay double. Single precision takes models with one hidden layer and
+    1 <= l_max <= 4. On the GPU it is the fast path; on the CPU it runs the same float maths
+    (:class:`NepDirect`-style, slow) so that its accuracy can be checked anywhere; measured
+    accuracy and tolerances in docs/gpu.md.
     """
 
-    def __init__(self, model, skin: float = 0.5, device: str = "auto"):
+    def __init__(self, model, skin: float = 0.5, device: str = "auto", precision: str = "double"):
         if isinstance(model, (str, os.PathLike)):
             model = read_nep_model(str(model))
         elif not isinstance(model, NepModel):
             raise TypeError("NEP: expected a path to nep.txt or a NepModel")
+        if precision not in ("double", "single"):
+            raise ValueError(f"NEP: precision must be 'double' or 'single', not {precision!r}")
         self.device = resolve_device(device)
-        cpp = _core.GpuNEP(model, float(skin)) if self.device == "cuda" else _core.NEP(model)
+        self.precision = precision
+        if self.device == "cuda":
+            cpp = _core.GpuNEP(model, float(skin), precision)
+        elif precision == "single":
+            cpp = _core.NepDirect(model, "single")
+        else:
+            cpp = _core.NEP(model)
         super().__init__(cpp, skin)
 
     def to(self, device: str) -> "NEP":
         """The same model on another device ("cpu", "cuda" or "auto"); self if already there."""
-        return self if resolve_device(device) == self.device else NEP(self.model, self.skin, device)
+        if resolve_device(device) == self.device:
+            return self
+        return NEP(self.model, self.skin, device, self.precision)
 
     def compute(self, structure, per_atom_virials: bool = True) -> Result:
         if self.device != "cuda":
@@ -156,7 +173,7 @@ class NEP(Potential):
     def __repr__(self) -> str:
         m = self._cpp.model
         return (f"NEP(nep{m.version}, elements={list(m.elements)}, cutoff={m.cutoff_radial[0]:g}/"
-                f"{m.cutoff_angular[0]:g} A, device={self.device!r})")
+                f"{m.cutoff_angular[0]:g} A, device={self.device!r}, precision={self.precision!r})")
 
 
 class LennardJones(Potential):

@@ -106,6 +106,51 @@ def test_species_mismatch_and_far_images(tmp_path):
     assert _relative(gpu.compute(s).forces, cpu.compute(s).forces) < 1e-9
 
 
+# --- single precision (tolerance and its justification: test_nep_single.py, docs/gpu.md) --------
+
+SINGLE_REL = 1e-5
+SINGLE_MODELS = [k for k in sorted(MODELS) if k != "l6-two-layers"]
+
+
+@pytest.mark.parametrize("shape", sorted(STRUCTURES))
+@pytest.mark.parametrize("kind", SINGLE_MODELS)
+def test_single_precision_matches_cpu_double_and_cpu_single(tmp_path, kind, shape):
+    path = write_random_nep(tmp_path / f"{kind}.txt", seed=0, **MODELS[kind])
+    double = pynepcg.NEP(path, device="cpu")
+    cpu_single = pynepcg.NEP(path, device="cpu", precision="single")
+    gpu_single = pynepcg.NEP(path, device="cuda", precision="single")
+    assert gpu_single._cpp.name == "NEP (CUDA, single)"
+    n, edge, pbc = STRUCTURES[shape]
+    atoms = random_structure(MODELS[kind]["elements"], n, edge, seed=hash((kind, shape)) % 1000, pbc=pbc)
+    a, c, g = double.compute(atoms), cpu_single.compute(atoms), gpu_single.compute(atoms)
+    for what in ("energies", "forces", "virials", "virial"):
+        # the stated tolerance against double, and the CPU twin (same float maths, other order)
+        assert _relative(getattr(g, what), getattr(a, what)) < SINGLE_REL, what
+        assert _relative(getattr(g, what), getattr(c, what)) < SINGLE_REL, what
+    assert max(_relative(g.forces, a.forces), _relative(g.energies, a.energies)) > 1e-10  # float, really
+
+
+def test_single_precision_rejects_models_it_does_not_take(tmp_path):
+    path = write_random_nep(tmp_path / "l6.txt", **MODELS["l6-two-layers"])
+    with pytest.raises(pynepcg.errors.InputError, match="single precision"):
+        pynepcg.NEP(path, device="cuda", precision="single")
+
+
+def test_single_precision_nve_no_worse_than_double(shared_data):
+    model = shared_data("nep-models/C_2022_NEP4.txt")
+    s = structures.diamond("C", 3.567, (3, 3, 3))
+    spread = {}
+    for precision in ("double", "single"):
+        sim = pynepcg.Simulator(s, pynepcg.NEP(model, device="cuda", precision=precision), seed=7)
+        sim.set_temperature(1200)
+        thermo = observers.Thermo(10)
+        sim.run(3000, ensembles.NVE(), 0.5, [thermo])
+        e = thermo["total_energy"]
+        spread[precision] = (np.abs(e - e[0]).max(), abs(np.polyfit(thermo["time"], e, 1)[0]) * 1500)
+    (fd, dd), (fs, ds) = spread["double"], spread["single"]
+    assert fs <= 1.5 * fd and ds <= max(2 * dd, 0.5 * fd), spread
+
+
 # --- dynamics ---------------------------------------------------------------------------------
 
 def _diamond_sims(shared_data, repeat=2, seed=7, temperature=600):

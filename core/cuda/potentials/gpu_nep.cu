@@ -144,7 +144,7 @@ bool gpu_available(std::string* why) {
 
 // ------------------------------------------------------------------------------ Impl
 
-GpuNEP::Impl::Impl(const NEP& nep, double skin)
+GpuNEP::Impl::Impl(const NEP& nep, double skin, NepPrecision precision)
     : model(nep.model(), nep.tables(), stream.get()), view(model.view()), list(nep.cutoff(), skin) {
   int dev = 0;
   NEPCG_CUDA_CHECK(cudaGetDevice(&dev));
@@ -157,10 +157,19 @@ GpuNEP::Impl::Impl(const NEP& nep, double skin)
   if (stack < 24576) NEPCG_CUDA_CHECK(cudaDeviceSetLimit(cudaLimitStackSize, 24576));
   reduced.resize(16);
   // The warp-per-atom kernel when the model fits its bounds (see nep_warp_kernel.cuh).
-  warps_per_block = gpu::warp_kernel_warps_per_block(view, dev);
-  if (warps_per_block > 0)
-    gpu::allow_warp_kernel_shared<gpu::ListPairs>(sizeof(double) * warps_per_block *
-                                                   gpu::warp_kernel_shared_doubles(view));
+  if (precision == NepPrecision::Single) {
+    require_direct_kernel_model(nep.model(), "GpuNEP");
+    model32 = std::make_unique<cuda::DeviceNepModelT<float>>(nep.model(), nep.tables(), stream.get());
+    warps_per_block = gpu::warp_kernel_warps_per_block(model32->view(), dev);
+    if (warps_per_block == 0) throw RuntimeError("GpuNEP: the single-precision kernel does not fit this device's shared memory");
+    gpu::allow_warp_kernel_shared<float, gpu::ListPairs>(sizeof(float) * warps_per_block *
+                                                         gpu::warp_kernel_shared_reals(model32->view()));
+  } else {
+    warps_per_block = gpu::warp_kernel_warps_per_block(view, dev);
+    if (warps_per_block > 0)
+      gpu::allow_warp_kernel_shared<double, gpu::ListPairs>(sizeof(double) * warps_per_block *
+                                                            gpu::warp_kernel_shared_reals(view));
+  }
   stream.synchronize();
 }
 
@@ -258,7 +267,10 @@ void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
     o.pfx = pfx.data();
     o.pfy = pfy.data();
     o.pfz = pfz.data();
-    gpu::launch_warp_sites(view, pairs, nullptr, n, type.data(), warps_per_block, 1, o, s);
+    if (model32)
+      gpu::launch_warp_sites(model32->view(), pairs, nullptr, n, type.data(), warps_per_block, 1, o, s);
+    else
+      gpu::launch_warp_sites(view, pairs, nullptr, n, type.data(), warps_per_block, 1, o, s);
   } else {
     nep_sites<<<cuda::blocks_for(n, kThreads), kThreads, 0, s>>>(view, pairs, type.data(), sums.data(),
                                                                  gradients.data(), energy.data(), pfx.data(),
@@ -294,13 +306,16 @@ void GpuNEP::Impl::launch_column_sums(const double* data, int columns, int offse
 
 // ------------------------------------------------------------------------------ GpuNEP
 
-GpuNEP::GpuNEP(NepModel model, double skin) : cpu_(std::move(model)), skin_(skin) {
+GpuNEP::GpuNEP(NepModel model, double skin, NepPrecision precision)
+    : cpu_(std::move(model)), skin_(skin), precision_(precision) {
   if (!(skin >= 0)) throw InputError("GpuNEP: skin must be >= 0 Å");
+  if (precision == NepPrecision::Single) require_direct_kernel_model(cpu_.model(), "GpuNEP");
   cuda::require_device();
-  impl_ = std::make_unique<Impl>(cpu_, skin);
+  impl_ = std::make_unique<Impl>(cpu_, skin, precision);
 }
 
-GpuNEP::GpuNEP(const std::string& path, double skin) : GpuNEP(read_nep_model(path), skin) {}
+GpuNEP::GpuNEP(const std::string& path, double skin, NepPrecision precision)
+    : GpuNEP(read_nep_model(path), skin, precision) {}
 
 GpuNEP::~GpuNEP() = default;
 

@@ -3,6 +3,7 @@
 // (gpu_nep.cu) and the MD segments (../dynamics/gpu_segment.cu).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,13 +16,15 @@
 namespace nepcg {
 
 struct GpuNEP::Impl {
-  Impl(const NEP& nep, double skin);
+  Impl(const NEP& nep, double skin, NepPrecision precision);
 
   cuda::Stream stream;
   std::string device_name;
   cuda::DeviceNepModel model;  // device copies of the parameters and tables
   kernels::NepView view{};     // = model.view()
-  int warps_per_block = 0;  // > 0: the warp-per-atom site kernel is used
+  // Single precision: the model rounded to float on the device (the warp kernel in float).
+  std::unique_ptr<cuda::DeviceNepModelT<float>> model32;
+  int warps_per_block = 0;  // > 0: the warp-per-atom site kernel is used (in float when model32)
   cuda::DeviceNeighborList list;
 
   // Atoms: positions, velocities, forces (Å, Å/fs, eV/Å), force-to-acceleration factors

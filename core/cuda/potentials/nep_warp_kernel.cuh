@@ -3,13 +3,17 @@
 // NEPCG_HD building blocks, kernels::pair_values) into shared memory, then the lanes split the
 // descriptor components and sum over the 32 pairs. Descriptor rows and their gradients run one
 // radial channel per lane, the network one neuron per lane, the partial forces one neighbour per
-// lane (kernels::partial_force_direct: the CPU's terms, computed in registers). Every sum has
+// lane (kernels::partial_force_direct: the CPU's terms, computed in registers). The kernel is a
+// template on the real type R of its maths: double (the default) or float (GpuNEP's single-precision
+// path: staging, descriptor, network and partial forces in float; pair vectors from the double
+// positions; energies and partial forces written as double; NepDirect is its CPU twin). Every sum has
 // a fixed order, so results are reproducible bit for bit. Small systems get 32 times the threads
 // of an atom-per-thread kernel, and per-thread arrays are sized for the models this kernel takes
 // (l_max as a template argument) instead of the largest model.
 #pragma once
 
 #include <algorithm>
+#include <type_traits>
 
 #include "../common/cuda_support.cuh"
 #include "../neighbors/device_neighbor_list.cuh"
@@ -21,16 +25,19 @@ namespace nepcg::gpu {
 /// The models the warp kernel takes (l_max 1 ... 4, one hidden layer); others use the
 /// atom-per-thread kernel. The kernel is compiled for each l_max (template argument L), so that
 /// harmonics and their contractions live in registers.
-inline bool warp_kernel_fits(const kernels::NepView& p) { return p.l_max >= 1 && p.l_max <= 4 && p.neurons2 == 0; }
+template <class R>
+inline bool warp_kernel_fits(const kernels::NepViewT<R>& p) { return p.l_max >= 1 && p.l_max <= 4 && p.neurons2 == 0; }
 
-/// Doubles of shared memory per warp: per-lane staging of g_n (radial, angular) and Y_lm, then the
-/// atom's descriptor q, angular sums S, gradient dU/dq, dU/dS and the hidden-layer factors.
-inline int warp_kernel_shared_doubles(const kernels::NepView& p) {
+/// Reals (R) of shared memory per warp: per-lane staging of g_n (radial, angular) and Y_lm, then
+/// the atom's descriptor q, angular sums S, gradient dU/dq, dU/dS and the hidden-layer factors.
+template <class R>
+inline int warp_kernel_shared_reals(const kernels::NepViewT<R>& p) {
   const int nR = p.n_max_radial + 1, nA = p.n_max_angular + 1;
   return 32 * (nR + nA + p.num_lm) + 2 * p.dim + 2 * nA * p.num_lm + p.neurons1;
 }
 
-__device__ inline double warp_sum(double v) {
+template <class R>
+__device__ inline R warp_sum(R v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;  // the same value, summed in the same order, in every lane
 }
@@ -69,6 +76,15 @@ struct FixedPairs {
   }
 };
 
+/// r_ij of list entry e rounded to R (computed in double from the double positions) and |r_ij|.
+template <class R, class Pairs>
+__device__ inline R pair_vector(const Pairs& pairs, int i, int e, R* r) {
+  double v[3];
+  pairs.vector(i, e, v);
+  r[0] = R(v[0]), r[1] = R(v[1]), r[2] = R(v[2]);
+  return sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
+}
+
 /// Where a launch writes: site energies at energy[individual * atom_stride + i], partial forces at
 /// pf*[individual * entry_stride + e]. For the trainer, blockIdx.y is the individual and its
 /// parameters (nep.txt order) start at population + individual * num_parameters.
@@ -79,18 +95,21 @@ struct SiteOutput {
   size_t num_parameters = 0, ann_size = 0, c_radial_size = 0;
 };
 
-template <int L, class Pairs>
-__global__ void nep_warp_sites(kernels::NepView p, Pairs pairs, const int* atoms, int num_atoms, const int* type,
+template <int L, class R, class Pairs>
+__global__ void nep_warp_sites(kernels::NepViewT<R> p, Pairs pairs, const int* atoms, int num_atoms, const int* type,
                                int shared_per_warp, SiteOutput out) {
-  extern __shared__ double smem[];
+  extern __shared__ double smem_storage[];  // double-aligned; holds R values
+  R* smem = reinterpret_cast<R*>(smem_storage);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int w = blockIdx.x * (blockDim.x >> 5) + warp;
   if (w >= num_atoms) return;  // warp-uniform
   const int i = atoms ? atoms[w] : w;
-  if (out.population) {  // this block's individual
-    p.ann = out.population + blockIdx.y * out.num_parameters;
-    p.c_radial = p.ann + out.ann_size;
-    p.c_angular = p.c_radial + out.c_radial_size;
+  if constexpr (std::is_same<R, double>::value) {
+    if (out.population) {  // this block's individual (the trainer runs in double)
+      p.ann = out.population + blockIdx.y * out.num_parameters;
+      p.c_radial = p.ann + out.ann_size;
+      p.c_angular = p.c_radial + out.c_radial_size;
+    }
   }
   double* energy = out.energy + blockIdx.y * out.atom_stride;
   double* pfx = out.pfx + blockIdx.y * out.entry_stride;
@@ -98,40 +117,39 @@ __global__ void nep_warp_sites(kernels::NepView p, Pairs pairs, const int* atoms
   double* pfz = out.pfz + blockIdx.y * out.entry_stride;
   const int nR = p.n_max_radial + 1, nA = p.n_max_angular + 1, lm = p.num_lm, D = p.dim;
   const int stride = nR + nA + lm, size_a = nA * lm, T = p.num_types;
-  double* stage = smem + warp * shared_per_warp;
-  double* q = stage + 32 * stride;
-  double* S = q + D;
-  double* dU = S + size_a;
-  double* dUdS = dU + D;
-  double* hidden = dUdS + size_a;
-  for (int c = lane; c < D; c += 32) q[c] = 0.0;
-  for (int c = lane; c < size_a; c += 32) S[c] = 0.0;
+  R* stage = smem + warp * shared_per_warp;
+  R* q = stage + 32 * stride;
+  R* S = q + D;
+  R* dU = S + size_a;
+  R* dUdS = dU + D;
+  R* hidden = dUdS + size_a;
+  for (int c = lane; c < D; c += 32) q[c] = R(0);
+  for (int c = lane; c < size_a; c += 32) S[c] = R(0);
   const int a = type[i];
   const int count = pairs.count(i);
-  double e_zbl = 0.0;
+  R e_zbl = R(0);
   __syncwarp();
 
   // 1. Descriptor sums, 32 neighbours at a time.
   for (int first = 0; first < count; first += 32) {
     const int k = first + lane;
-    double* st = stage + lane * stride;
+    R* st = stage + lane * stride;
     if (k >= count)
-      for (int c = 0; c < stride; ++c) st[c] = 0.0;
+      for (int c = 0; c < stride; ++c) st[c] = R(0);
     if (k < count) {
       const int e = pairs.entry(i, k), b = type[pairs.neighbor(e)];
-      double r[3];
-      pairs.vector(i, e, r);
-      const double d = sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
+      R r[3];
+      const R d = pair_vector<R>(pairs, i, e, r);
       const int mask = kernels::pair_values<L>(p, a, b, r, d, st, st + nR, st + nR + nA);
       if (p.zbl && (mask & 2)) {
-        double phi, dphi;
+        R phi, dphi;
         kernels::zbl_pair(p, a, b, d, phi, dphi);
-        e_zbl += 0.5 * phi;
+        e_zbl += R(0.5) * phi;
       }
     }
     __syncwarp();
     for (int c = lane; c < nR + size_a; c += 32) {
-      double s = 0.0;
+      R s = R(0);
       if (c < nR) {
         for (int l = 0; l < 32; ++l) s += stage[l * stride + c];
         q[c] += s;
@@ -151,22 +169,22 @@ __global__ void nep_warp_sites(kernels::NepView p, Pairs pairs, const int* atoms
   __syncwarp();
   const int N1 = p.neurons1;
   const int n_blocks = p.version == 3 ? 1 : T;
-  const double* block = p.ann + (p.version == 3 ? 0 : a) * p.ann_block;
-  const double* W0 = block;
-  const double* b0 = block + N1 * D;
-  const double* w1 = b0 + N1;
-  double u = 0.0;
+  const R* block = p.ann + (p.version == 3 ? 0 : a) * p.ann_block;
+  const R* W0 = block;
+  const R* b0 = block + N1 * D;
+  const R* w1 = b0 + N1;
+  R u = R(0);
   for (int mu = lane; mu < N1; mu += 32) {
-    double zz = -b0[mu];
-    const double* row = W0 + mu * D;
+    R zz = -b0[mu];
+    const R* row = W0 + mu * D;
     for (int d = 0; d < D; ++d) zz += row[d] * dU[d];
-    const double h = tanh(zz);
+    const R h = tanh(zz);
     u += w1[mu] * h;
-    hidden[mu] = w1[mu] * (1.0 - h * h);
+    hidden[mu] = w1[mu] * (R(1) - h * h);
   }
   __syncwarp();
   for (int c = lane; c < D; c += 32) {
-    double s = 0.0;
+    R s = R(0);
     for (int mu = 0; mu < N1; ++mu) s += hidden[mu] * W0[mu * D + c];
     dU[c] = s * p.q_scaler[c];  // gradient with respect to the unscaled descriptor
   }
@@ -174,56 +192,56 @@ __global__ void nep_warp_sites(kernels::NepView p, Pairs pairs, const int* atoms
   if (p.version == 5) u -= w1[N1];
   e_zbl = warp_sum(e_zbl);
   __syncwarp();
-  if (lane == 0) energy[i] = u + e_zbl;
+  if (lane == 0) energy[i] = double(u + e_zbl);
   for (int nn = lane; nn < nA; nn += 32) kernels::angular_gradient_row(p, S, dU, dUdS, nn);
   __syncwarp();
 
   // 3. Partial forces f_ij = dU_i/dr_ij, one neighbour per lane.
   for (int k = lane; k < count; k += 32) {
     const int e = pairs.entry(i, k), b = type[pairs.neighbor(e)];
-    double r[3];
-    pairs.vector(i, e, r);
-    const double d = sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
-    double f[3] = {0.0, 0.0, 0.0};
+    R r[3];
+    const R d = pair_vector<R>(pairs, i, e, r);
+    R f[3] = {R(0), R(0), R(0)};
     kernels::partial_force_direct<L>(p, a, b, r, d, dU, dUdS, f);
     if (p.zbl && d < kernels::pair_cutoff(p.cutoff_angular, a, b)) kernels::add_zbl_partial_force(p, a, b, r, d, f);
-    pfx[e] = f[0];
-    pfy[e] = f[1];
-    pfz[e] = f[2];
+    pfx[e] = double(f[0]);
+    pfy[e] = double(f[1]);
+    pfz[e] = double(f[2]);
   }
 }
 
-/// Raises the dynamic shared-memory limit of every l_max instance for this pair source.
-template <class Pairs>
+/// Raises the dynamic shared-memory limit of every l_max instance for this real type and pair source.
+template <class R, class Pairs>
 void allow_warp_kernel_shared(size_t bytes) {
   const int b = static_cast<int>(bytes);
-  NEPCG_CUDA_CHECK(cudaFuncSetAttribute(nep_warp_sites<1, Pairs>, cudaFuncAttributeMaxDynamicSharedMemorySize, b));
-  NEPCG_CUDA_CHECK(cudaFuncSetAttribute(nep_warp_sites<2, Pairs>, cudaFuncAttributeMaxDynamicSharedMemorySize, b));
-  NEPCG_CUDA_CHECK(cudaFuncSetAttribute(nep_warp_sites<3, Pairs>, cudaFuncAttributeMaxDynamicSharedMemorySize, b));
-  NEPCG_CUDA_CHECK(cudaFuncSetAttribute(nep_warp_sites<4, Pairs>, cudaFuncAttributeMaxDynamicSharedMemorySize, b));
+  NEPCG_CUDA_CHECK(cudaFuncSetAttribute(nep_warp_sites<1, R, Pairs>, cudaFuncAttributeMaxDynamicSharedMemorySize, b));
+  NEPCG_CUDA_CHECK(cudaFuncSetAttribute(nep_warp_sites<2, R, Pairs>, cudaFuncAttributeMaxDynamicSharedMemorySize, b));
+  NEPCG_CUDA_CHECK(cudaFuncSetAttribute(nep_warp_sites<3, R, Pairs>, cudaFuncAttributeMaxDynamicSharedMemorySize, b));
+  NEPCG_CUDA_CHECK(cudaFuncSetAttribute(nep_warp_sites<4, R, Pairs>, cudaFuncAttributeMaxDynamicSharedMemorySize, b));
 }
 
 /// Launches the warp kernel for the model's l_max over num_atoms atoms (atoms[w], or w when
 /// atoms is null) and `individuals` parameter sets (grid y).
-template <class Pairs>
-void launch_warp_sites(const kernels::NepView& p, const Pairs& pairs, const int* atoms, int num_atoms, const int* type,
-                       int warps_per_block, int individuals, const SiteOutput& out, cudaStream_t s) {
-  const int per_warp = warp_kernel_shared_doubles(p);
+template <class R, class Pairs>
+void launch_warp_sites(const kernels::NepViewT<R>& p, const Pairs& pairs, const int* atoms, int num_atoms,
+                       const int* type, int warps_per_block, int individuals, const SiteOutput& out, cudaStream_t s) {
+  const int per_warp = warp_kernel_shared_reals(p);
   const dim3 grid(cuda::blocks_for(num_atoms, warps_per_block), individuals);
-  const size_t bytes = sizeof(double) * per_warp * warps_per_block;
-  auto kernel = p.l_max == 1 ? nep_warp_sites<1, Pairs>
-                : p.l_max == 2 ? nep_warp_sites<2, Pairs>
-                : p.l_max == 3 ? nep_warp_sites<3, Pairs>
-                               : nep_warp_sites<4, Pairs>;
+  const size_t bytes = sizeof(R) * per_warp * warps_per_block;
+  auto kernel = p.l_max == 1 ? nep_warp_sites<1, R, Pairs>
+                : p.l_max == 2 ? nep_warp_sites<2, R, Pairs>
+                : p.l_max == 3 ? nep_warp_sites<3, R, Pairs>
+                               : nep_warp_sites<4, R, Pairs>;
   kernel<<<grid, 32 * warps_per_block, bytes, s>>>(p, pairs, atoms, num_atoms, type, per_warp, out);
   NEPCG_CUDA_LAUNCHED("nep_warp_sites");
 }
 
 /// Warps per block for a model (0 when the warp kernel does not take it): up to 4, within the
 /// device's opt-in shared memory per block.
-inline int warp_kernel_warps_per_block(const kernels::NepView& p, int device) {
+template <class R>
+inline int warp_kernel_warps_per_block(const kernels::NepViewT<R>& p, int device) {
   if (!warp_kernel_fits(p)) return 0;
-  const size_t per_warp = sizeof(double) * warp_kernel_shared_doubles(p);
+  const size_t per_warp = sizeof(R) * warp_kernel_shared_reals(p);
   int max_shared = 0;
   NEPCG_CUDA_CHECK(cudaDeviceGetAttribute(&max_shared, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
   return static_cast<int>(std::min<size_t>(4, size_t(max_shared) / per_warp));

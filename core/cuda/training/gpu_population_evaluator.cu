@@ -95,8 +95,8 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
     NEPCG_CUDA_CHECK(cudaGetDevice(&dev));
     warps_per_block_ = gpu::warp_kernel_warps_per_block(v0, dev);
     if (warps_per_block_ == 0) return;  // this architecture stays on the CPU evaluator
-    gpu::allow_warp_kernel_shared<gpu::FixedPairs>(sizeof(double) * warps_per_block_ *
-                                                   gpu::warp_kernel_shared_doubles(v0));
+    gpu::allow_warp_kernel_shared<double, gpu::FixedPairs>(sizeof(double) * warps_per_block_ *
+                                                           gpu::warp_kernel_shared_reals(v0));
     // Host CSR over all structures (global atom and entry indices).
     const double rc = model_.max_cutoff_radial(), ra = model_.max_cutoff_angular();
     std::vector<int> type, offsets{0}, neighbors, reverse;

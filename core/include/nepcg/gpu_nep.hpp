@@ -1,6 +1,8 @@
-// NEP on an NVIDIA GPU (CUDA backend, double precision): the same maths as the CPU reference
-// (the shared NEPCG_HD kernels of nepcg/kernels/), evaluated per atom by CUDA threads, with a
-// neighbour list built and refreshed on the device.
+// NEP on an NVIDIA GPU (CUDA backend): the same maths as the CPU reference (the shared NEPCG_HD
+// kernels of nepcg/kernels/), evaluated per atom by CUDA threads, with a neighbour list built and
+// refreshed on the device. Double precision by default; NepPrecision::Single runs the site kernel's
+// maths in float (positions, integration, force gathering and virials stay double) for models
+// with one hidden layer and 1 <= l_max <= 4, with the accuracy NepDirect measures on the CPU.
 //
 // GpuNEP is a Potential, so everything that takes a potential takes it (Simulator with any
 // ensemble, mean-force runs, the ASE calculator). In a Simulator whose ensemble needs only a
@@ -18,6 +20,7 @@
 #include <string>
 
 #include "nepcg/nep.hpp"
+#include "nepcg/nep_direct.hpp"
 #include "nepcg/training/trainer.hpp"
 
 namespace nepcg {
@@ -29,14 +32,15 @@ bool gpu_available(std::string* why = nullptr);
 class GpuNEP : public Potential {
  public:
   /// skin (Å) of the device neighbour list used by accumulate() (MD segments use the same list).
-  explicit GpuNEP(NepModel model, double skin = 1.0);
-  explicit GpuNEP(const std::string& path, double skin = 1.0);
+  explicit GpuNEP(NepModel model, double skin = 1.0, NepPrecision precision = NepPrecision::Double);
+  explicit GpuNEP(const std::string& path, double skin = 1.0, NepPrecision precision = NepPrecision::Double);
   ~GpuNEP() override;
 
   const NepModel& model() const { return cpu_.model(); }
   /// The CPU reference evaluator of the same model.
   const NEP& cpu() const { return cpu_; }
-  std::string name() const override { return "NEP (CUDA)"; }
+  std::string name() const override { return precision_ == NepPrecision::Single ? "NEP (CUDA, single)" : "NEP (CUDA)"; }
+  NepPrecision precision() const { return precision_; }
   double cutoff() const override { return cpu_.cutoff(); }
   double secondary_cutoff() const override { return cpu_.secondary_cutoff(); }
   /// Same contract as NEP::accumulate; `list` is only checked (the device keeps its own list).
@@ -63,6 +67,7 @@ class GpuNEP : public Potential {
  private:
   NEP cpu_;
   double skin_;
+  NepPrecision precision_;
   std::unique_ptr<Impl> impl_;
   mutable std::mutex mutex_;  // one evaluation at a time per object (device state is shared)
 };

@@ -1,15 +1,27 @@
-// Minimal complex arithmetic usable on host and device.
+// Minimal complex arithmetic usable on host and device, in the kernels' real type R.
 #pragma once
 
 #include "nepcg/kernels/hd.hpp"
 
 namespace nepcg::kernels {
 
-struct Cplx {
-  double re, im;
+template <class R>
+struct CplxT {
+  R re, im;
 };
-NEPCG_HD Cplx operator+(Cplx a, Cplx b) { return {a.re + b.re, a.im + b.im}; }
-NEPCG_HD Cplx operator*(Cplx a, Cplx b) { return {a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re}; }
-NEPCG_HD Cplx operator*(double s, Cplx a) { return {s * a.re, s * a.im}; }
+using Cplx = CplxT<double>;
+
+template <class R>
+NEPCG_HD CplxT<R> operator+(CplxT<R> a, CplxT<R> b) {
+  return {a.re + b.re, a.im + b.im};
+}
+template <class R>
+NEPCG_HD CplxT<R> operator*(CplxT<R> a, CplxT<R> b) {
+  return {a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re};
+}
+template <class R>
+NEPCG_HD CplxT<R> operator*(R s, CplxT<R> a) {
+  return {s * a.re, s * a.im};
+}
 
 }  // namespace nepcg::kernels

@@ -16,16 +16,17 @@
 namespace nepcg::kernels {
 
 /// Complex A_lm (index l*l + l + m) for l <= min(L, 4) from one n-row of S.
-NEPCG_HD void complex_angular_sums(const NepView& p, const double* S, Cplx* A) {
-  for (int k = 0; k < kNumComplexA; ++k) A[k] = {0.0, 0.0};
+template <class R>
+NEPCG_HD void complex_angular_sums(const NepViewT<R>& p, const R* S, CplxT<R>* A) {
+  for (int k = 0; k < kNumComplexA; ++k) A[k] = {R(0), R(0)};
   const int lmax = p.l_max < kMaxManyBodyL ? p.l_max : kMaxManyBodyL;
   for (int l = 1; l <= lmax; ++l) {
     const int base = l * l - 1;
-    const double* N = p.norms + l * (kMaxL + 1);
-    A[l * l + l] = {N[0] * S[base], 0.0};
+    const R* N = p.norms + l * (kMaxL + 1);
+    A[l * l + l] = {N[0] * S[base], R(0)};
     for (int m = 1; m <= l; ++m) {
-      const double sign = (m % 2) ? -1.0 : 1.0;
-      const double c = N[m] * S[base + 2 * m - 1], s = N[m] * S[base + 2 * m];
+      const R sign = (m % 2) ? R(-1) : R(1);
+      const R c = N[m] * S[base + 2 * m - 1], s = N[m] * S[base + 2 * m];
       A[l * l + l + m] = {sign * c, sign * s};
       A[l * l + l - m] = {c, -s};
     }
@@ -34,30 +35,31 @@ NEPCG_HD void complex_angular_sums(const NepView& p, const double* S, Cplx* A) {
 
 /// The components of q that belong to radial channel n of the angular sums (each n is independent,
 /// so GPU lanes can take one n each).
-NEPCG_HD void angular_descriptor_row(const NepView& p, const double* S, double* q, int n) {
+template <class R>
+NEPCG_HD void angular_descriptor_row(const NepViewT<R>& p, const R* S, R* q, int n) {
   const int nA = p.n_max_angular + 1;
   const int DR = p.dim_radial;
   {
-    const double* s = S + n * p.num_lm;
+    const R* s = S + n * p.num_lm;
     for (int l = 1; l <= p.l_max; ++l) {
       const int base = l * l - 1;
-      const double* w = p.weights + l * (kMaxL + 1);
-      double v = w[0] * s[base] * s[base];
-      for (int m = 1; m <= l; ++m) v += 2.0 * w[m] * (s[base + 2 * m - 1] * s[base + 2 * m - 1] + s[base + 2 * m] * s[base + 2 * m]);
+      const R* w = p.weights + l * (kMaxL + 1);
+      R v = w[0] * s[base] * s[base];
+      for (int m = 1; m <= l; ++m) v += R(2) * w[m] * (s[base + 2 * m - 1] * s[base + 2 * m - 1] + s[base + 2 * m] * s[base + 2 * m]);
       q[DR + (l - 1) * nA + n] = v;
     }
     if (p.block_1111 >= 0) {
-      const double q1 = q[DR + n];
-      q[DR + (p.l_max + p.block_1111) * nA + n] = (7.0 / 15.0) * q1 * q1;
+      const R q1 = q[DR + n];
+      q[DR + (p.l_max + p.block_1111) * nA + n] = R(7.0 / 15.0) * q1 * q1;
     }
     if (p.num_many_body > 0) {
-      Cplx A[kNumComplexA];
+      CplxT<R> A[kNumComplexA];
       complex_angular_sums(p, s, A);
       for (int t = 0; t < p.num_many_body; ++t) {
         const ManyBodyTerm& term = p.many_body[t];
-        double v = 0.0;
+        R v = R(0);
         for (int e = term.begin; e < term.end; ++e) {
-          const ThreeJEntry& x = p.three_j[e];
+          const ThreeJEntryT<R>& x = p.three_j[e];
           v += x.coef * (A[x.k1] * A[x.k2] * A[x.k3]).re;
         }
         q[DR + (p.l_max + term.block) * nA + n] = v;
@@ -67,41 +69,43 @@ NEPCG_HD void angular_descriptor_row(const NepView& p, const double* S, double* 
 }
 
 /// q[dim_radial ... dim-1] from S ((n_max_angular + 1) x num_lm).
-NEPCG_HD void angular_descriptor(const NepView& p, const double* S, double* q) {
+template <class R>
+NEPCG_HD void angular_descriptor(const NepViewT<R>& p, const R* S, R* q) {
   for (int n = 0; n <= p.n_max_angular; ++n) angular_descriptor_row(p, S, q, n);
 }
 
 /// Row n of dU/dS (see angular_gradient).
-NEPCG_HD void angular_gradient_row(const NepView& p, const double* S, const double* dUdq, double* dUdS, int n) {
+template <class R>
+NEPCG_HD void angular_gradient_row(const NepViewT<R>& p, const R* S, const R* dUdq, R* dUdS, int n) {
   const int nA = p.n_max_angular + 1;
   const int DR = p.dim_radial;
   {
-    const double* s = S + n * p.num_lm;
-    double* g = dUdS + n * p.num_lm;
+    const R* s = S + n * p.num_lm;
+    R* g = dUdS + n * p.num_lm;
     for (int l = 1; l <= p.l_max; ++l) {
       const int base = l * l - 1;
-      const double* w = p.weights + l * (kMaxL + 1);
-      double dq = dUdq[DR + (l - 1) * nA + n];
+      const R* w = p.weights + l * (kMaxL + 1);
+      R dq = dUdq[DR + (l - 1) * nA + n];
       if (l == 1 && p.block_1111 >= 0) {
-        double q1 = w[0] * s[0] * s[0] + 2.0 * w[1] * (s[1] * s[1] + s[2] * s[2]);
-        dq += dUdq[DR + (p.l_max + p.block_1111) * nA + n] * (14.0 / 15.0) * q1;
+        R q1 = w[0] * s[0] * s[0] + R(2) * w[1] * (s[1] * s[1] + s[2] * s[2]);
+        dq += dUdq[DR + (p.l_max + p.block_1111) * nA + n] * R(14.0 / 15.0) * q1;
       }
-      g[base] = 2.0 * w[0] * s[base] * dq;
+      g[base] = R(2) * w[0] * s[base] * dq;
       for (int m = 1; m <= l; ++m) {
-        g[base + 2 * m - 1] = 4.0 * w[m] * s[base + 2 * m - 1] * dq;
-        g[base + 2 * m] = 4.0 * w[m] * s[base + 2 * m] * dq;
+        g[base + 2 * m - 1] = R(4) * w[m] * s[base + 2 * m - 1] * dq;
+        g[base + 2 * m] = R(4) * w[m] * s[base + 2 * m] * dq;
       }
     }
     if (p.num_many_body > 0) {
-      Cplx A[kNumComplexA], G[kNumComplexA];
+      CplxT<R> A[kNumComplexA], G[kNumComplexA];
       complex_angular_sums(p, s, A);
-      for (int k = 0; k < kNumComplexA; ++k) G[k] = {0.0, 0.0};
+      for (int k = 0; k < kNumComplexA; ++k) G[k] = {R(0), R(0)};
       for (int t = 0; t < p.num_many_body; ++t) {
         const ManyBodyTerm& term = p.many_body[t];
-        const double dq = dUdq[DR + (p.l_max + term.block) * nA + n];
+        const R dq = dUdq[DR + (p.l_max + term.block) * nA + n];
         for (int e = term.begin; e < term.end; ++e) {
-          const ThreeJEntry& x = p.three_j[e];
-          const double c = dq * x.coef;
+          const ThreeJEntryT<R>& x = p.three_j[e];
+          const R c = dq * x.coef;
           G[x.k1] = G[x.k1] + c * (A[x.k2] * A[x.k3]);
           G[x.k2] = G[x.k2] + c * (A[x.k1] * A[x.k3]);
           G[x.k3] = G[x.k3] + c * (A[x.k1] * A[x.k2]);
@@ -111,11 +115,11 @@ NEPCG_HD void angular_gradient_row(const NepView& p, const double* S, const doub
       const int lmax = p.l_max < kMaxManyBodyL ? p.l_max : kMaxManyBodyL;
       for (int l = 1; l <= lmax; ++l) {
         const int base = l * l - 1;
-        const double* N = p.norms + l * (kMaxL + 1);
+        const R* N = p.norms + l * (kMaxL + 1);
         g[base] += N[0] * G[l * l + l].re;
         for (int m = 1; m <= l; ++m) {
-          const double sign = (m % 2) ? -1.0 : 1.0;
-          const Cplx gp = G[l * l + l + m], gm = G[l * l + l - m];
+          const R sign = (m % 2) ? R(-1) : R(1);
+          const CplxT<R> gp = G[l * l + l + m], gm = G[l * l + l - m];
           g[base + 2 * m - 1] += N[m] * (sign * gp.re + gm.re);
           g[base + 2 * m] += -N[m] * (sign * gp.im - gm.im);
         }
@@ -126,7 +130,8 @@ NEPCG_HD void angular_gradient_row(const NepView& p, const double* S, const doub
 
 /// dUdS[n * num_lm + k] = dU/dS[n][k] given dUdq (gradient of U with respect to the unscaled
 /// descriptor, all D components) and S.
-NEPCG_HD void angular_gradient(const NepView& p, const double* S, const double* dUdq, double* dUdS) {
+template <class R>
+NEPCG_HD void angular_gradient(const NepViewT<R>& p, const R* S, const R* dUdq, R* dUdS) {
   for (int n = 0; n <= p.n_max_angular; ++n) angular_gradient_row(p, S, dUdq, dUdS, n);
 }
 

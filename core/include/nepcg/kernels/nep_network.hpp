@@ -11,24 +11,25 @@
 namespace nepcg::kernels {
 
 /// Site energy (eV) of an atom of `type` and dU/dq for the scaled descriptor q (dim values).
-NEPCG_HD double network_energy(const NepView& p, int type, const double* q, double* dUdq) {
+template <class R>
+NEPCG_HD R network_energy(const NepViewT<R>& p, int type, const R* q, R* dUdq) {
   const int D = p.dim, N1 = p.neurons1;
   const int n_blocks = p.version == 3 ? 1 : p.num_types;
-  const double* block = p.ann + (p.version == 3 ? 0 : type) * p.ann_block;
-  const double b_out = p.ann[n_blocks * p.ann_block];
-  const double* W0 = block;
-  const double* b0 = block + N1 * D;
-  for (int d = 0; d < D; ++d) dUdq[d] = 0.0;
+  const R* block = p.ann + (p.version == 3 ? 0 : type) * p.ann_block;
+  const R b_out = p.ann[n_blocks * p.ann_block];
+  const R* W0 = block;
+  const R* b0 = block + N1 * D;
+  for (int d = 0; d < D; ++d) dUdq[d] = R(0);
   if (p.neurons2 == 0) {
-    const double* w1 = b0 + N1;
-    double U = 0.0;
+    const R* w1 = b0 + N1;
+    R U = R(0);
     for (int mu = 0; mu < N1; ++mu) {
-      double z = -b0[mu];
-      const double* row = W0 + mu * D;
+      R z = -b0[mu];
+      const R* row = W0 + mu * D;
       for (int d = 0; d < D; ++d) z += row[d] * q[d];
-      const double h = std::tanh(z);
+      const R h = std::tanh(z);
       U += w1[mu] * h;
-      const double y = w1[mu] * (1.0 - h * h);
+      const R y = w1[mu] * (R(1) - h * h);
       for (int d = 0; d < D; ++d) dUdq[d] += y * row[d];
     }
     U -= b_out;
@@ -36,30 +37,30 @@ NEPCG_HD double network_energy(const NepView& p, int type, const double* q, doub
     return U;
   }
   const int N2 = p.neurons2;
-  const double* W1 = b0 + N1;
-  const double* b1 = W1 + N1 * N2;
-  const double* w2 = b1 + N2;
-  double h1[kMaxNeurons], y1[kMaxNeurons];
+  const R* W1 = b0 + N1;
+  const R* b1 = W1 + N1 * N2;
+  const R* w2 = b1 + N2;
+  R h1[kMaxNeurons], y1[kMaxNeurons];
   for (int mu = 0; mu < N1; ++mu) {
-    double z = -b0[mu];
-    const double* row = W0 + mu * D;
+    R z = -b0[mu];
+    const R* row = W0 + mu * D;
     for (int d = 0; d < D; ++d) z += row[d] * q[d];
     h1[mu] = std::tanh(z);
-    y1[mu] = 0.0;
+    y1[mu] = R(0);
   }
-  double U = 0.0;
+  R U = R(0);
   for (int nu = 0; nu < N2; ++nu) {
-    double z = -b1[nu];
-    const double* row = W1 + nu * N1;
+    R z = -b1[nu];
+    const R* row = W1 + nu * N1;
     for (int mu = 0; mu < N1; ++mu) z += row[mu] * h1[mu];
-    const double h2 = std::tanh(z);
+    const R h2 = std::tanh(z);
     U += w2[nu] * h2;
-    const double y2 = w2[nu] * (1.0 - h2 * h2);
+    const R y2 = w2[nu] * (R(1) - h2 * h2);
     for (int mu = 0; mu < N1; ++mu) y1[mu] += y2 * row[mu];
   }
   for (int mu = 0; mu < N1; ++mu) {
-    const double y = y1[mu] * (1.0 - h1[mu] * h1[mu]);
-    const double* row = W0 + mu * D;
+    const R y = y1[mu] * (R(1) - h1[mu] * h1[mu]);
+    const R* row = W0 + mu * D;
     for (int d = 0; d < D; ++d) dUdq[d] += y * row[d];
   }
   return U - b_out;

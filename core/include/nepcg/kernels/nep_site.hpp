@@ -17,42 +17,46 @@
 namespace nepcg::kernels {
 
 /// Number of doubles of the per-atom angular gradient dU/dS.
-NEPCG_HD int angular_gradient_size(const NepView& p) { return (p.n_max_angular + 1) * p.num_lm; }
+template <class R>
+NEPCG_HD int angular_gradient_size(const NepViewT<R>& p) { return (p.n_max_angular + 1) * p.num_lm; }
 
 /// Per-pair terms: g_n, dg_n/dr (radial and angular), Y_k and dY_k/du (x, y, z rows), stored in a
 /// flat buffer of pair_terms_size(p) doubles so that a pass over neighbours can cache them.
 struct PairTermsLayout {
   int gR, gpR, gA, gpA, Y, dYx, dYy, dYz, size;
 };
-NEPCG_HD PairTermsLayout pair_terms_layout(const NepView& p) {
+template <class R>
+NEPCG_HD PairTermsLayout pair_terms_layout(const NepViewT<R>& p) {
   PairTermsLayout L;
   const int nR = p.n_max_radial + 1, nA = p.n_max_angular + 1, m = p.num_lm;
   L.gR = 0, L.gpR = nR, L.gA = 2 * nR, L.gpA = 2 * nR + nA, L.Y = 2 * nR + 2 * nA;
   L.dYx = L.Y + m, L.dYy = L.Y + 2 * m, L.dYz = L.Y + 3 * m, L.size = L.Y + 4 * m;
   return L;
 }
-NEPCG_HD int pair_terms_size(const NepView& p) { return pair_terms_layout(p).size; }
+template <class R>
+NEPCG_HD int pair_terms_size(const NepViewT<R>& p) { return pair_terms_layout(p).size; }
 /// Upper bound of pair_terms_size over all models (size of a local buffer for one neighbour).
 constexpr int kMaxPairTerms = 4 * kMaxN + 4 * kMaxLm;
 
 /// Fills `t` for neighbour j (type b, vector rij, length r) of a centre of type a. Returns a bit
 /// mask: 1 = within the radial cutoff, 2 = within the angular cutoff (other entries unset).
-NEPCG_HD int pair_terms(const NepView& p, int a, int b, const double* rij, double r, double* t) {
+template <class R>
+NEPCG_HD int pair_terms(const NepViewT<R>& p, int a, int b, const R* rij, R r, R* t) {
   const PairTermsLayout L = pair_terms_layout(p);
-  double f[kMaxK], fp[kMaxK];
+  R f[kMaxK], fp[kMaxK];
   const int T = p.num_types;
   int mask = 0;
-  const double rc_r = pair_cutoff(p.cutoff_radial, a, b);
+  const R rc_r = pair_cutoff(p.cutoff_radial, a, b);
   if (r < rc_r) {
     chebyshev_basis(p.basis_radial, r, rc_r, f, fp);
     radial_functions(p.n_max_radial, p.basis_radial, T, a, b, p.c_radial, f, fp, t + L.gR, t + L.gpR);
     mask |= 1;
   }
-  const double rc_a = pair_cutoff(p.cutoff_angular, a, b);
+  const R rc_a = pair_cutoff(p.cutoff_angular, a, b);
   if (r < rc_a) {
     chebyshev_basis(p.basis_angular, r, rc_a, f, fp);
     radial_functions(p.n_max_angular, p.basis_angular, T, a, b, p.c_angular, f, fp, t + L.gA, t + L.gpA);
-    const double inv = 1.0 / r;
+    const R inv = R(1) / r;
     real_harmonics_with_gradient(p.l_max, rij[0] * inv, rij[1] * inv, rij[2] * inv, t + L.Y, t + L.dYx, t + L.dYy,
                                  t + L.dYz);
     mask |= 2;
@@ -61,15 +65,16 @@ NEPCG_HD int pair_terms(const NepView& p, int a, int b, const double* rij, doubl
 }
 
 /// Adds one neighbour's cached terms to the radial descriptor q_radial and the angular sums S.
-NEPCG_HD void accumulate_pair_terms(const NepView& p, int mask, const double* t, double* q_radial, double* S) {
+template <class R>
+NEPCG_HD void accumulate_pair_terms(const NepViewT<R>& p, int mask, const R* t, R* q_radial, R* S) {
   const PairTermsLayout L = pair_terms_layout(p);
   if (mask & 1)
     for (int n = 0; n <= p.n_max_radial; ++n) q_radial[n] += t[L.gR + n];
   if (mask & 2) {
-    const double* Y = t + L.Y;
+    const R* Y = t + L.Y;
     for (int n = 0; n <= p.n_max_angular; ++n) {
-      const double g = t[L.gA + n];
-      double* s = S + n * p.num_lm;
+      const R g = t[L.gA + n];
+      R* s = S + n * p.num_lm;
       for (int k = 0; k < p.num_lm; ++k) s[k] += g * Y[k];
     }
   }
@@ -77,15 +82,16 @@ NEPCG_HD void accumulate_pair_terms(const NepView& p, int mask, const double* t,
 
 /// Angular part of dU_i/dr_ij for one neighbour: adds sum_{n,k} dUdS[n][k] g'_n Y_k to `radial`
 /// and sum_{n,k} dUdS[n][k] g_n grad_u Y_k to grad[0..2] (g, g' the angular radial functions).
-NEPCG_HD void angular_force_terms(const NepView& p, const double* gA, const double* gpA, const double* Y,
-                                  const double* dYx, const double* dYy, const double* dYz, const double* dUdS,
-                                  double& radial, double* grad) {
+template <class R>
+NEPCG_HD void angular_force_terms(const NepViewT<R>& p, const R* gA, const R* gpA, const R* Y,
+                                  const R* dYx, const R* dYy, const R* dYz, const R* dUdS,
+                                  R& radial, R* grad) {
   // G_k = sum_n dUdS[n][k] g_n, H_k = sum_n dUdS[n][k] g'_n, then contract with Y and grad Y.
-  double G[kMaxLm], H[kMaxLm];
-  for (int k = 0; k < p.num_lm; ++k) G[k] = H[k] = 0.0;
+  R G[kMaxLm], H[kMaxLm];
+  for (int k = 0; k < p.num_lm; ++k) G[k] = H[k] = R(0);
   for (int n = 0; n <= p.n_max_angular; ++n) {
-    const double g = gA[n], gp = gpA[n];
-    const double* d = dUdS + n * p.num_lm;
+    const R g = gA[n], gp = gpA[n];
+    const R* d = dUdS + n * p.num_lm;
     for (int k = 0; k < p.num_lm; ++k) {
       G[k] += d[k] * g;
       H[k] += d[k] * gp;
@@ -101,22 +107,24 @@ NEPCG_HD void angular_force_terms(const NepView& p, const double* gA, const doub
 
 /// Adds radial * u + (I - u u^T) grad / r to f: the partial force from its radial and angular
 /// (unit-vector gradient) parts.
-NEPCG_HD void add_partial_force(const double* rij, double r, double radial, const double* grad, double* f) {
-  const double inv = 1.0 / r;
-  const double u[3] = {rij[0] * inv, rij[1] * inv, rij[2] * inv};
-  const double ug = u[0] * grad[0] + u[1] * grad[1] + u[2] * grad[2];
+template <class R>
+NEPCG_HD void add_partial_force(const R* rij, R r, R radial, const R* grad, R* f) {
+  const R inv = R(1) / r;
+  const R u[3] = {rij[0] * inv, rij[1] * inv, rij[2] * inv};
+  const R ug = u[0] * grad[0] + u[1] * grad[1] + u[2] * grad[2];
   for (int c = 0; c < 3; ++c) f[c] += radial * u[c] + (grad[c] - ug * u[c]) * inv;
 }
 
 /// f_ij = dU_i/dr_ij (eV/Å) from cached terms and the centre's gradients Fp (radial) and dUdS
 /// (angular); adds to f[0..2]. d/dr_ij [g(r) Y(u)] = g'(r) Y u + g(r) (I - u u^T) grad_u Y / r.
-NEPCG_HD void partial_force_from_terms(const NepView& p, int mask, const double* t, const double* rij, double r,
-                                       const double* Fp, const double* dUdS, double* f) {
+template <class R>
+NEPCG_HD void partial_force_from_terms(const NepViewT<R>& p, int mask, const R* t, const R* rij, R r,
+                                       const R* Fp, const R* dUdS, R* f) {
   const PairTermsLayout L = pair_terms_layout(p);
-  double radial = 0.0;
+  R radial = R(0);
   if (mask & 1)
     for (int n = 0; n <= p.n_max_radial; ++n) radial += Fp[n] * t[L.gpR + n];
-  double grad[3] = {0.0, 0.0, 0.0};
+  R grad[3] = {R(0), R(0), R(0)};
   if (mask & 2)
     angular_force_terms(p, t + L.gA, t + L.gpA, t + L.Y, t + L.dYx, t + L.dYy, t + L.dYz, dUdS, radial, grad);
   add_partial_force(rij, r, radial, grad, f);
@@ -125,11 +133,12 @@ NEPCG_HD void partial_force_from_terms(const NepView& p, int mask, const double*
 /// Finishes the descriptor of a centre of type a (q: D values whose radial part was accumulated;
 /// S: angular sums), evaluates the network and returns U (eV, without ZBL). Writes the unscaled
 /// descriptor into q, Fp[n] = dU/dq_n for the radial part and dUdS (angular_gradient_size).
-NEPCG_HD double site_energy(const NepView& p, int a, double* q, const double* S, double* Fp, double* dUdS) {
+template <class R>
+NEPCG_HD R site_energy(const NepViewT<R>& p, int a, R* q, const R* S, R* Fp, R* dUdS) {
   angular_descriptor(p, S, q);
-  double qs[kMaxDim], dU[kMaxDim];
+  R qs[kMaxDim], dU[kMaxDim];
   for (int d = 0; d < p.dim; ++d) qs[d] = q[d] * p.q_scaler[d];
-  const double U = network_energy(p, a, qs, dU);
+  const R U = network_energy(p, a, qs, dU);
   for (int d = 0; d < p.dim; ++d) dU[d] *= p.q_scaler[d];  // gradient w.r.t. the unscaled q
   for (int n = 0; n < p.dim_radial; ++n) Fp[n] = dU[n];
   angular_gradient(p, S, dU, dUdS);
@@ -140,70 +149,70 @@ NEPCG_HD double site_energy(const NepView& p, int a, double* q, const double* S,
 
 /// Values of one pair without gradients: gR[n] (zero beyond the radial cutoff), gA[n] and Y[k]
 /// (zero beyond the angular cutoff), as accumulate_pair_terms uses them. L must equal p.l_max.
-template <int L>
-NEPCG_HD int pair_values(const NepView& p, int a, int b, const double* rij, double r, double* gR, double* gA,
-                         double* Y) {
+template <int L, class R>
+NEPCG_HD int pair_values(const NepViewT<R>& p, int a, int b, const R* rij, R r, R* gR, R* gA,
+                         R* Y) {
   const int T = p.num_types;
   int mask = 0;
-  double gp;
-  const double rc_r = pair_cutoff(p.cutoff_radial, a, b);
+  R gp;
+  const R rc_r = pair_cutoff(p.cutoff_radial, a, b);
   if (r < rc_r) {
-    const ChebyshevPoint pt = chebyshev_point(r, rc_r);
+    const ChebyshevPoint<R> pt = chebyshev_point(r, rc_r);
     for (int n = 0; n <= p.n_max_radial; ++n) radial_function(n, p.basis_radial, T, a, b, p.c_radial, pt, gR[n], gp);
     mask |= 1;
   } else {
-    for (int n = 0; n <= p.n_max_radial; ++n) gR[n] = 0.0;
+    for (int n = 0; n <= p.n_max_radial; ++n) gR[n] = R(0);
   }
-  const double rc_a = pair_cutoff(p.cutoff_angular, a, b);
+  const R rc_a = pair_cutoff(p.cutoff_angular, a, b);
   if (r < rc_a) {
-    const ChebyshevPoint pt = chebyshev_point(r, rc_a);
+    const ChebyshevPoint<R> pt = chebyshev_point(r, rc_a);
     for (int n = 0; n <= p.n_max_angular; ++n)
       radial_function(n, p.basis_angular, T, a, b, p.c_angular, pt, gA[n], gp);
-    const double inv = 1.0 / r;
+    const R inv = R(1) / r;
     real_harmonics<L>(L, rij[0] * inv, rij[1] * inv, rij[2] * inv, Y);
     mask |= 2;
   } else {
-    for (int n = 0; n <= p.n_max_angular; ++n) gA[n] = 0.0;
-    for (int k = 0; k < p.num_lm; ++k) Y[k] = 0.0;
+    for (int n = 0; n <= p.n_max_angular; ++n) gA[n] = R(0);
+    for (int k = 0; k < p.num_lm; ++k) Y[k] = R(0);
   }
   return mask;
 }
 
 /// f_ij = dU_i/dr_ij (eV/Å), added to f, computed directly from the pair (no cached terms): the
 /// same terms in the same order as pair_terms + partial_force_from_terms. L must equal p.l_max.
-template <int L>
-NEPCG_HD void partial_force_direct(const NepView& p, int a, int b, const double* rij, double r, const double* Fp,
-                                   const double* dUdS, double* f) {
+template <int L, class R>
+NEPCG_HD void partial_force_direct(const NepViewT<R>& p, int a, int b, const R* rij, R r, const R* Fp,
+                                   const R* dUdS, R* f) {
   constexpr int LM = (L + 1) * (L + 1) - 1;
   const int T = p.num_types;
-  double radial = 0.0;
-  double grad[3] = {0.0, 0.0, 0.0};
-  const double rc_r = pair_cutoff(p.cutoff_radial, a, b);
+  R radial = R(0);
+  R grad[3] = {R(0), R(0), R(0)};
+  const R rc_r = pair_cutoff(p.cutoff_radial, a, b);
   if (r < rc_r) {
-    const ChebyshevPoint pt = chebyshev_point(r, rc_r);
+    const ChebyshevPoint<R> pt = chebyshev_point(r, rc_r);
     for (int n = 0; n <= p.n_max_radial; ++n) {
-      double g, gp;
+      R g, gp;
       radial_function(n, p.basis_radial, T, a, b, p.c_radial, pt, g, gp);
       radial += Fp[n] * gp;
     }
   }
-  const double rc_a = pair_cutoff(p.cutoff_angular, a, b);
+  const R rc_a = pair_cutoff(p.cutoff_angular, a, b);
   if (r < rc_a) {
-    const ChebyshevPoint pt = chebyshev_point(r, rc_a);
-    double G[LM], H[LM];
-    for (int k = 0; k < LM; ++k) G[k] = H[k] = 0.0;
+    const ChebyshevPoint<R> pt = chebyshev_point(r, rc_a);
+    R G[LM], H[LM];
+    for (int k = 0; k < LM; ++k) G[k] = H[k] = R(0);
     for (int n = 0; n <= p.n_max_angular; ++n) {
-      double g, gp;
+      R g, gp;
       radial_function(n, p.basis_angular, T, a, b, p.c_angular, pt, g, gp);
-      const double* d = dUdS + n * LM;
+      const R* d = dUdS + n * LM;
       for (int k = 0; k < LM; ++k) {
         G[k] += d[k] * g;
         H[k] += d[k] * gp;
       }
     }
-    const double inv = 1.0 / r;
+    const R inv = R(1) / r;
     visit_real_harmonics_with_gradient<L>(L, rij[0] * inv, rij[1] * inv, rij[2] * inv,
-                                          [&](int k, double Y, double dx, double dy, double dz) {
+                                          [&](int k, R Y, R dx, R dy, R dz) {
                                             radial += H[k] * Y;
                                             grad[0] += G[k] * dx;
                                             grad[1] += G[k] * dy;

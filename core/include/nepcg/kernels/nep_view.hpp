@@ -1,5 +1,7 @@
 // NepView: a plain-old-data view of a NEP model (raw pointers into arrays owned elsewhere, host or
-// device memory), the one argument every NEP kernel takes.
+// device memory), the one argument every NEP kernel takes. The kernels are templates on the real
+// type R of the view: NepView (double) is the reference everywhere; NepViewT<float> is the GPU's
+// single-precision path (the same functions instantiated in float, see docs/gpu.md).
 #pragma once
 
 #include "nepcg/kernels/basis_limits.hpp"
@@ -8,10 +10,12 @@ namespace nepcg::kernels {
 
 /// One term of a Wigner-3j triple product: coef * A[k1] A[k2] A[k3], where A[l*l + l + m] holds
 /// the complex angular sums for l <= 4, m = -l ... l.
-struct ThreeJEntry {
+template <class R>
+struct ThreeJEntryT {
   int k1, k2, k3;
-  double coef;
+  R coef;
 };
+using ThreeJEntry = ThreeJEntryT<double>;
 
 /// A 4-body (l1 l2 l3) descriptor term: entries [begin, end), descriptor block `block`.
 struct ManyBodyTerm {
@@ -21,7 +25,9 @@ struct ManyBodyTerm {
 constexpr int kMaxManyBodyL = 4;
 constexpr int kNumComplexA = (kMaxManyBodyL + 1) * (kMaxManyBodyL + 1);
 
-struct NepView {
+template <class R>
+struct NepViewT {
+  using Real = R;
   int version;      // 3, 4, 5
   int num_types;    // T
   int n_max_radial, n_max_angular, basis_radial, basis_angular, l_max;
@@ -30,27 +36,32 @@ struct NepView {
   int num_lm;       // real harmonics per n: (L+1)^2 - 1
   int neurons1, neurons2;
   int ann_block;    // parameters per type block
-  const double* ann;
-  const double* c_radial;
-  const double* c_angular;
-  const double* q_scaler;
-  const double* cutoff_radial;   // per type, Å
-  const double* cutoff_angular;  // per type, Å
+  const R* ann;
+  const R* c_radial;
+  const R* c_angular;
+  const R* q_scaler;
+  const R* cutoff_radial;   // per type, Å
+  const R* cutoff_angular;  // per type, Å
   // Angular weights w[l * (kMaxL + 1) + m] = (2l+1)/(4 pi) (l-m)!/(l+m)! (= N_lm^2).
-  const double* weights;
-  const double* norms;            // N_lm, same layout
+  const R* weights;
+  const R* norms;            // N_lm, same layout
   int block_1111;                 // descriptor block of the 5-body term, -1 if off
   int num_many_body;              // enabled 4-body terms
   const ManyBodyTerm* many_body;
-  const ThreeJEntry* three_j;
+  const ThreeJEntryT<R>* three_j;
   // ZBL: 0 none, 1 universal, 2 type-wise, 3 flexible
   int zbl;
-  double zbl_inner, zbl_outer, zbl_factor;
-  const double* zbl_flexible;     // 10 per unordered type pair
+  R zbl_inner, zbl_outer, zbl_factor;
+  const R* zbl_flexible;     // 10 per unordered type pair
   const int* atomic_numbers;      // per type (0 = no ZBL for this type)
-  const double* zbl_radii;        // per type, covalent radii for the type-wise ZBL cutoff
+  const R* zbl_radii;        // per type, covalent radii for the type-wise ZBL cutoff
 };
 
-NEPCG_HD double pair_cutoff(const double* rc, int a, int b) { return 0.5 * (rc[a] + rc[b]); }
+using NepView = NepViewT<double>;
+
+template <class R>
+NEPCG_HD R pair_cutoff(const R* rc, int a, int b) {
+  return R(0.5) * (rc[a] + rc[b]);
+}
 
 }  // namespace nepcg::kernels

@@ -19,30 +19,31 @@ NEPCG_HD constexpr int num_harmonics(int L) { return (L + 1) * (L + 1) - 1; }
 
 // Lcap (template argument, default kMaxL) sizes the local arrays: a backend that knows L <= Lcap
 // for its models passes a smaller one (less per-thread memory on a GPU); results are identical.
+// Real (deduced) is double for the reference and float for the GPU's single-precision path.
 
 /// Q[l][m] = d^m P_l / dz^m for 0 <= m <= l <= L, and Q[l][l+1] = 0.
-template <int Lcap = kMaxL>
-NEPCG_HD void legendre_derivatives(int L, double z, double Q[Lcap + 1][Lcap + 2]) {
-  double dfact = 1.0;  // (2m - 1)!!
+template <int Lcap = kMaxL, class Real>
+NEPCG_HD void legendre_derivatives(int L, Real z, Real Q[Lcap + 1][Lcap + 2]) {
+  Real dfact = Real(1);  // (2m - 1)!!
   for (int m = 0; m <= L; ++m) {
-    if (m > 0) dfact *= 2 * m - 1;
+    if (m > 0) dfact *= Real(2 * m - 1);
     Q[m][m] = dfact;
     if (m + 1 <= L) Q[m + 1][m] = (2 * m + 1) * z * dfact;
     for (int l = m + 2; l <= L; ++l) Q[l][m] = ((2 * l - 1) * z * Q[l - 1][m] - (l + m - 1) * Q[l - 2][m]) / (l - m);
   }
-  for (int l = 0; l <= L; ++l) Q[l][l + 1] = 0.0;
+  for (int l = 0; l <= L; ++l) Q[l][l + 1] = Real(0);
 }
 
 /// Y (num_harmonics(L) values) of the unit vector (x, y, z).
-template <int Lcap = kMaxL>
-NEPCG_HD void real_harmonics(int L, double x, double y, double z, double* Y) {
-  double Q[Lcap + 1][Lcap + 2];
+template <int Lcap = kMaxL, class Real>
+NEPCG_HD void real_harmonics(int L, Real x, Real y, Real z, Real* Y) {
+  Real Q[Lcap + 1][Lcap + 2];
   legendre_derivatives<Lcap>(L, z, Q);
-  double re = 1.0, im = 0.0;  // (x + iy)^m
-  double R[Lcap + 1], I[Lcap + 1];
-  R[0] = 1.0, I[0] = 0.0;
+  Real re = Real(1), im = Real(0);  // (x + iy)^m
+  Real R[Lcap + 1], I[Lcap + 1];
+  R[0] = Real(1), I[0] = Real(0);
   for (int m = 1; m <= L; ++m) {
-    const double r2 = re * x - im * y;
+    const Real r2 = re * x - im * y;
     im = re * y + im * x;
     re = r2;
     R[m] = re, I[m] = im;
@@ -61,19 +62,19 @@ NEPCG_HD void real_harmonics(int L, double x, double y, double z, double* Y) {
 /// treated as independent variables. The one place where harmonics and gradients are computed:
 /// real_harmonics_with_gradient stores them; a GPU thread contracts them on the fly (with
 /// Lcap = L known at compile time everything stays in registers).
-template <int Lcap, class Visit>
-NEPCG_HD void visit_real_harmonics_with_gradient(int L, double x, double y, double z, Visit&& visit) {
-  double Q[Lcap + 1][Lcap + 2];
+template <int Lcap, class Real, class Visit>
+NEPCG_HD void visit_real_harmonics_with_gradient(int L, Real x, Real y, Real z, Visit&& visit) {
+  Real Q[Lcap + 1][Lcap + 2];
   legendre_derivatives<Lcap>(L, z, Q);
-  double R[Lcap + 1], I[Lcap + 1];
-  R[0] = 1.0, I[0] = 0.0;
+  Real R[Lcap + 1], I[Lcap + 1];
+  R[0] = Real(1), I[0] = Real(0);
   for (int m = 1; m <= L; ++m) {
     R[m] = R[m - 1] * x - I[m - 1] * y;
     I[m] = R[m - 1] * y + I[m - 1] * x;
   }
   for (int l = 1; l <= L; ++l) {
     const int base = l * l - 1;
-    visit(base, Q[l][0], 0.0, 0.0, Q[l][1]);  // dQ_lm/dz = Q_l,m+1
+    visit(base, Q[l][0], Real(0), Real(0), Q[l][1]);  // dQ_lm/dz = Q_l,m+1
     for (int m = 1; m <= l; ++m) {
       // d(x+iy)^m/dx = m (x+iy)^(m-1); d/dy = i m (x+iy)^(m-1)
       visit(base + 2 * m - 1, Q[l][m] * R[m], Q[l][m] * m * R[m - 1], -Q[l][m] * m * I[m - 1], Q[l][m + 1] * R[m]);
@@ -84,10 +85,9 @@ NEPCG_HD void visit_real_harmonics_with_gradient(int L, double x, double y, doub
 
 /// Y as above and its gradient with respect to (x, y, z) treated as independent variables:
 /// dx[k] = dY_k/dx, dy[k] = dY_k/dy, dz[k] = dY_k/dz.
-template <int Lcap = kMaxL>
-NEPCG_HD void real_harmonics_with_gradient(int L, double x, double y, double z, double* Y, double* dx, double* dy,
-                                           double* dz) {
-  visit_real_harmonics_with_gradient<Lcap>(L, x, y, z, [&](int k, double v, double vx, double vy, double vz) {
+template <int Lcap = kMaxL, class Real>
+NEPCG_HD void real_harmonics_with_gradient(int L, Real x, Real y, Real z, Real* Y, Real* dx, Real* dy, Real* dz) {
+  visit_real_harmonics_with_gradient<Lcap>(L, x, y, z, [&](int k, Real v, Real vx, Real vy, Real vz) {
     Y[k] = v;
     dx[k] = vx;
     dy[k] = vy;

@@ -1,0 +1,146 @@
+"""NEP in single precision (``NEP(..., precision="single")``) on the CPU.
+
+The GPU's single-precision kernel and the CPU's ``NepDirect`` evaluator instantiate the same shared
+kernels (core/include/nepcg/kernels) in float, with pair vectors from double positions and
+energies, forces and virials accumulated in double. So what is measured here is the accuracy of
+the GPU's single-precision path up to summation order, on a machine without a GPU:
+
+* ``NepDirect`` in double (the GPU kernel's algorithm without cached pair terms) must equal the
+  reference ``NEP`` to round-off, which checks the direct building blocks on the CPU;
+* single against double: every energy, force and virial within ``SINGLE_REL`` of the largest
+  magnitude of that quantity. float32's unit round-off is 6e-8; a NEP site energy chains sums over
+  ~100 neighbours and a D x N network, so errors of tens of ulp are expected. Measured worst over
+  the models below: 3e-6 (forces, a 3-atom cell), typically 2e-7 ... 8e-7; the tolerance is 1e-5;
+* GPUMD's own float32 results (H100, shared data) are compared too: ours are closer to double
+  than GPUMD's (the pair vectors and the force gathering stay double here);
+* NVE energy conservation with single-precision forces is as good as with double ones.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pynepcg
+from pynepcg import ensembles, observers, structures
+from pynepcg.ase import NEPCalculator
+from pynepcg.potentials import Potential
+from pynepcg.system import to_ase
+from nep_models import random_structure, write_random_nep
+
+SINGLE_REL = 1e-5  # single vs double, relative to the largest magnitude (docs/gpu.md)
+
+MODELS = {  # the models the single-precision kernel takes: one hidden layer, 1 <= l_max <= 4
+    "one-species": dict(elements=("C",)),
+    "all-extra-terms": dict(elements=("C", "H"), l_max=(4, 2, 1, 1, 1, 1, 1)),
+    "no-4-5-body": dict(elements=("Si", "O"), l_max=(4, 0, 0)),
+    "l3-terms": dict(elements=("Si", "O", "C"), l_max=(3, 2, 1, 1, 1)),
+    "l1": dict(elements=("C", "H"), l_max=(1, 0, 0)),
+    "nep3": dict(version=3, elements=("Si", "O")),
+    "nep5-four-species": dict(version=5, elements=("C", "H", "O", "N"), n_max=(3, 2), basis=(3, 3)),
+    "zbl-universal": dict(elements=("C", "H"), zbl=(1.0, 2.2)),
+    "zbl-typewise": dict(elements=("Pb", "Te"), zbl=(1.2, 2.4, 0.9)),
+    "zbl-flexible": dict(elements=("C", "O"), flexible_zbl=True),
+    "typewise-cutoffs-zbl": dict(elements=("C", "O"), typewise_rc=[(4.0, 3.0), (4.5, 3.5)], zbl=(0.8, 1.8),
+                                 l_max=(4, 2, 0, 1)),
+}
+STRUCTURES = {  # (atoms, cell edge Å, pbc)
+    "large": (60, 9.0, True),
+    "tiny": (3, 2.6, True),
+    "slab": (30, 8.0, [True, True, False]),
+}
+
+
+def _max_rel(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return np.abs(a - b).max() / max(np.abs(b).max(), 1e-300)
+
+
+def _model(tmp_path, kind):
+    return write_random_nep(tmp_path / f"{kind}.txt", seed=sorted(MODELS).index(kind), **MODELS[kind])
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_direct_double_equals_the_reference(tmp_path, kind):
+    path = _model(tmp_path, kind)
+    ref = pynepcg.NEP(path, device="cpu")
+    direct = Potential(pynepcg._core.NepDirect(ref.model, "double"))
+    for shape, (n, edge, pbc) in STRUCTURES.items():
+        atoms = random_structure(MODELS[kind]["elements"], n, edge, seed=5, pbc=pbc)
+        a, b = ref.compute(atoms), direct.compute(atoms)
+        assert b.energy == pytest.approx(a.energy, rel=1e-12, abs=1e-12), shape
+        for what in ("energies", "forces", "virials"):
+            assert _max_rel(getattr(b, what), getattr(a, what)) < 1e-12, (shape, what)
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+@pytest.mark.parametrize("shape", sorted(STRUCTURES))
+def test_single_precision_within_stated_tolerance(tmp_path, kind, shape):
+    path = _model(tmp_path, kind)
+    double = pynepcg.NEP(path, device="cpu")
+    single = pynepcg.NEP(path, device="cpu", precision="single")
+    assert single.precision == "single" and "single" in repr(single)
+    n, edge, pbc = STRUCTURES[shape]
+    atoms = random_structure(MODELS[kind]["elements"], n, edge, seed=11, pbc=pbc)
+    a, b = double.compute(atoms), single.compute(atoms)
+    errors = {what: _max_rel(getattr(b, what), getattr(a, what)) for what in ("energies", "forces", "virials",
+                                                                           "virial")}
+    assert max(errors.values()) < SINGLE_REL, errors
+    # Really float maths (not the double path by mistake): some difference above double round-off.
+    assert max(errors.values()) > 1e-9, errors
+
+
+def test_single_precision_against_gpumd_float32(shared_data):
+    """GPUMD's float32 code (H100) and ours both approximate double; ours is at least as close."""
+    gp = pynepcg.io.read(shared_data("nep-models/gpumd_h100_float32/C64_strained_displaced_gpumd.xyz"))
+    model = shared_data("nep-models/C_2022_NEP4.txt")
+    s = pynepcg.io.read(shared_data("nep-models/C64_strained_displaced.xyz"))
+    d = pynepcg.NEP(model, device="cpu").compute(s)
+    f = pynepcg.NEP(model, device="cpu", precision="single").compute(s)
+    gpumd_error = np.abs(gp.arrays["forces"] - d.forces).max()
+    ours = np.abs(f.forces - d.forces).max()
+    assert ours < gpumd_error, (ours, gpumd_error)
+    assert abs(f.energy - d.energy) < abs(gp.info["energy"] - d.energy)
+    np.testing.assert_allclose(f.forces, gp.arrays["forces"], atol=5e-5)
+
+
+def test_single_precision_nve_conserves_energy_like_double(shared_data):
+    model = shared_data("nep-models/C_2022_NEP4.txt")
+    s = structures.diamond("C", 3.567, (2, 2, 2))
+    result = {}
+    for precision in ("double", "single"):
+        sim = pynepcg.Simulator(s, pynepcg.NEP(model, device="cpu", precision=precision), seed=7)
+        sim.set_temperature(1200)
+        thermo = observers.Thermo(10)
+        sim.run(3000, ensembles.NVE(), 0.5, [thermo])
+        e = thermo["total_energy"]
+        result[precision] = (np.abs(e - e[0]).max(), abs(np.polyfit(thermo["time"], e, 1)[0]) * 1500)
+    (fd, dd), (fs, ds) = result["double"], result["single"]
+    # Same start, trajectories decorrelate: the energy error may not be systematically larger, and
+    # float forces (not exactly a gradient) may not add a drift beyond the integration noise.
+    assert fs <= 1.5 * fd, result
+    assert ds <= max(2 * dd, 0.5 * fd), result
+    # Momentum: forces are gathered in double from antisymmetric pair terms, so they still sum to 0.
+    p = (np.asarray(sim.system.velocities) * np.asarray(sim.system.masses)[:, None]).sum(axis=0)
+    assert np.abs(p).max() < 1e-9
+
+
+def test_models_the_single_kernel_does_not_take_raise(tmp_path):
+    for params, why in [(dict(elements=("Pb", "Te"), l_max=(6, 2, 0)), "l_max 6"),
+                        (dict(elements=("C",), neurons=(6, 4)), "2 hidden layers")]:
+        path = write_random_nep(tmp_path / "m.txt", **params)
+        with pytest.raises(pynepcg.errors.InputError, match=why):
+            pynepcg.NEP(path, device="cpu", precision="single")
+    with pytest.raises(ValueError, match="precision"):
+        pynepcg.NEP(write_random_nep(tmp_path / "m.txt"), device="cpu", precision="half")
+
+
+def test_single_precision_moves_between_devices_and_runs_in_ase(shared_data):
+    model = shared_data("nep-models/C_2022_NEP4.txt")
+    nep = pynepcg.NEP(model, device="cpu", precision="single")
+    assert nep.to("cpu") is nep
+    atoms = to_ase(structures.diamond("C", 3.567, (2, 2, 2)))
+    atoms.rattle(0.05, seed=3)
+    atoms.calc = NEPCalculator(nep)
+    ref = pynepcg.NEP(model, device="cpu").compute(atoms)
+    assert atoms.get_potential_energy() == pytest.approx(ref.energy, rel=1e-6)
+    assert _max_rel(atoms.get_forces(), ref.forces) < SINGLE_REL
