@@ -111,4 +111,32 @@ NEPCG_HD void radial_function(int n, int K, int T, int a, int b, const R* c, con
   gp = sp;
 }
 
+/// sum_n w[n] dg_n/dr (n = 0 ... n_max) for one pair, running the Chebyshev recurrence once: each
+/// basis derivative df_k/dr is multiplied by sum_n w[n] c_nk. The same value as summing
+/// radial_function's gp over n (another summation order), for (n_max + 1) times fewer recurrence
+/// steps: the radial part of a partial force, where w = dU/dq_n.
+template <class R>
+NEPCG_HD R contracted_radial_derivative(int n_max, int K, int T, int a, int b, const R* c, const ChebyshevPoint<R>& pt,
+                                        const R* w) {
+  const int stride = T * T;
+  const R* cab = c + a * T + b;
+  auto weight = [&](int k) {
+    R s = R(0);
+    for (int n = 0; n <= n_max; ++n) s += w[n] * cab[(n * (K + 1) + k) * stride];
+    return s;
+  };
+  const R fc = pt.fc, fcp = pt.fcp, x = pt.x, dxdr = pt.dxdr;
+  R sp = weight(0) * fcp;
+  if (K >= 1) sp += weight(1) * (R(0.5) * dxdr * fc + R(0.5) * (x + R(1)) * fcp);
+  R tkm2 = R(1), tkm1 = x, dkm2 = R(0), dkm1 = R(1);
+  for (int k = 2; k <= K; ++k) {
+    const R tk = R(2) * x * tkm1 - tkm2;
+    const R dk = R(2) * tkm1 + R(2) * x * dkm1 - dkm2;
+    sp += weight(k) * (R(0.5) * dk * dxdr * fc + R(0.5) * (tk + R(1)) * fcp);
+    tkm2 = tkm1, tkm1 = tk;
+    dkm2 = dkm1, dkm1 = dk;
+  }
+  return sp;
+}
+
 }  // namespace nepcg::kernels

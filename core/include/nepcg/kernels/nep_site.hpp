@@ -179,7 +179,8 @@ NEPCG_HD int pair_values(const NepViewT<R>& p, int a, int b, const R* rij, R r, 
 }
 
 /// f_ij = dU_i/dr_ij (eV/Å), added to f, computed directly from the pair (no cached terms): the
-/// same terms in the same order as pair_terms + partial_force_from_terms. L must equal p.l_max.
+/// same terms as pair_terms + partial_force_from_terms (the radial part summed over the basis
+/// instead of over n: one Chebyshev recurrence per pair). L must equal p.l_max.
 template <int L, class R>
 NEPCG_HD void partial_force_direct(const NepViewT<R>& p, int a, int b, const R* rij, R r, const R* Fp,
                                    const R* dUdS, R* f) {
@@ -189,12 +190,8 @@ NEPCG_HD void partial_force_direct(const NepViewT<R>& p, int a, int b, const R* 
   R grad[3] = {R(0), R(0), R(0)};
   const R rc_r = pair_cutoff(p.cutoff_radial, a, b);
   if (r < rc_r) {
-    const ChebyshevPoint<R> pt = chebyshev_point(r, rc_r);
-    for (int n = 0; n <= p.n_max_radial; ++n) {
-      R g, gp;
-      radial_function(n, p.basis_radial, T, a, b, p.c_radial, pt, g, gp);
-      radial += Fp[n] * gp;
-    }
+    radial = contracted_radial_derivative(p.n_max_radial, p.basis_radial, T, a, b, p.c_radial,
+                                          chebyshev_point(r, rc_r), Fp);
   }
   const R rc_a = pair_cutoff(p.cutoff_angular, a, b);
   if (r < rc_a) {
