@@ -13,8 +13,8 @@ def main(argv=None) -> int:
     p_water = sub.add_parser("water", help="coarse-grained water end to end: teacher, mean forces, NEP-CG, "
                                            "equation of state (the main job)")
     p_water.add_argument("--preset", default="quick", choices=["tiny", "quick", "medium", "paper"],
-                         help="quick: ~5 min on a 2-core CPU (default); medium: ~45 min, CG density within a few %% "
-                              "of the teacher; paper: paper-like sizes (GPU advised)")
+                         help="quick: ~8 min on a 2-core CPU (default), rough numbers; medium: ~1 h, 128 molecules, "
+                              "CG density within ~1 %% of the teacher; paper: paper-like sizes (GPU advised)")
     p_water.add_argument("--output", default=None, help="output folder (default water-<preset>); re-running resumes")
     p_water.add_argument("--teacher", default=None, help="a NEP model file for water (species O, H) instead of SPC/Fw")
     p_water.add_argument("--seed", type=int, default=1)

@@ -255,3 +255,26 @@ def test_sampling_at_strained_state_points():
     with pytest.raises(ValueError, match="either a pressure or a strain"):
         datagen.sample_configurations(g, pot, [{"temperature": 300, "strain": (0.01, 0, 0), "pressure": 0.0}],
                                       count=1, interval=1)
+
+
+def test_mean_and_error_of_a_correlated_series():
+    """The workflow's density error bars: an AR(1) series x_t = phi x_{t-1} + e_t has the
+    statistical inefficiency g = (1 + phi) / (1 - phi); the reported standard error must match
+    both that formula and the actual spread of the means of independent series."""
+    from pynepcg.cases.water import mean_and_error
+
+    rng = np.random.default_rng(4)
+    phi, n, runs = 0.9, 4000, 300
+    e = rng.normal(size=(runs, n))
+    x = np.empty_like(e)
+    x[:, 0] = e[:, 0] / np.sqrt(1 - phi**2)
+    for t in range(1, n):
+        x[:, t] = phi * x[:, t - 1] + e[:, t]
+    means, errors = zip(*(mean_and_error(row) for row in x))
+    sigma = 1 / np.sqrt(1 - phi**2)
+    expected = sigma * np.sqrt((1 + phi) / (1 - phi) / n)
+    assert np.mean(errors) == pytest.approx(expected, rel=0.1)
+    assert np.std(means) == pytest.approx(expected, rel=0.15)
+    # naive independent-sample errors would be sqrt(19) = 4.4x too small
+    assert np.mean(errors) > 3 * sigma / np.sqrt(n)
+    assert mean_and_error([1.0, 1.0, 1.0, 1.0, 1.0]) == (1.0, 0.0)

@@ -54,8 +54,10 @@ class WaterPreset:
     lj_cutoff: float = 9.0
     dsf_alpha: float = 0.25
     aa_time_step: float = 0.5
-    aa_equilibration: int = 6000
-    aa_production: int = 12000
+    # NPT lengths: a box of this size has density fluctuations of ~3 % with a ~1.6 ps
+    # correlation time, and the lattice-built start takes 10-20 ps to settle (docs/water_cg.md)
+    aa_equilibration: int = 20000
+    aa_production: int = 60000
     configs_per_pressure: int = 4
     # mean-force runs
     mf_equilibration: int = 400
@@ -68,8 +70,8 @@ class WaterPreset:
                                                    lambda_v=1.0))
     # CG validation
     cg_time_step: float = 2.0
-    cg_equilibration: int = 3000
-    cg_production: int = 6000
+    cg_equilibration: int = 5000
+    cg_production: int = 20000
     rdf_max: float = 6.0
     rdf_bins: int = 60
 
@@ -84,16 +86,16 @@ PRESETS = {
                         cg_equilibration=200, cg_production=300, rdf_max=5.0, rdf_bins=25),
     # the README's main job: under 15 minutes on a 2-core laptop CPU
     "quick": WaterPreset(),
-    # twice the molecules, twice the frames per pressure, twice the mean-force and CG runs, twice
-    # the generations: ~45 minutes on 2 CPU cores, CG density within a few % of the teacher
-    # (two seeds: -0.8 ... +2.2 % and +1.3 ... +4.3 %; docs/water_cg.md)
-    "medium": WaterPreset(molecules=128, aa_production=24000, configs_per_pressure=8, mf_steps=6000,
+    # twice the molecules, twice the frames per pressure, twice the mean-force runs, twice the
+    # generations, longer NPT runs: ~1 hour on 2 CPU cores (docs/water_cg.md)
+    "medium": WaterPreset(molecules=128, aa_equilibration=40000, aa_production=160000, configs_per_pressure=8,
+                          mf_steps=6000,
                           nep=dict(cutoff=(7.0, 4.0), n_max=(6, 4), basis_size=(8, 8), l_max=(4, 2, 0), neuron=20,
                                    generation=3000, population=40, lambda_v=1.0),
-                          cg_production=15000),
+                          cg_equilibration=10000, cg_production=40000),
     # comparable to the paper's setting (GPU recommended; hours to days on a CPU)
     "paper": WaterPreset(molecules=512, coulomb="pme", coulomb_cutoff=10.0, lj_cutoff=10.0,
-                         aa_equilibration=40000, aa_production=200000, configs_per_pressure=25,
+                         aa_equilibration=60000, aa_production=200000, configs_per_pressure=25,
                          mf_equilibration=2000, mf_steps=20000,
                          nep=dict(cutoff=(8.0, 5.0), n_max=(6, 4), basis_size=(8, 8), l_max=(4, 2, 0), neuron=30,
                                   generation=20000, population=50, lambda_v=1.0),
@@ -114,11 +116,28 @@ def _teacher(preset: WaterPreset, teacher):
     return NEP(teacher)
 
 
-def _blocks(x: np.ndarray, n: int = 10):
-    x = np.asarray(x)
-    m = len(x) // n * n
-    b = x[:m].reshape(n, -1).mean(1)
-    return float(b.mean()), float(b.std(ddof=1) / np.sqrt(n))
+def mean_and_error(x) -> tuple[float, float]:
+    """Mean of a correlated time series and its standard error, sigma * sqrt(g / n) with the
+    statistical inefficiency g = 1 + 2 sum_t rho(t) (autocorrelation summed up to its first
+    crossing of zero, Sokal's window). Independent blocks would underestimate the error of
+    an NPT density whenever blocks are shorter than a few volume correlation times (128
+    molecules of water: ~1.6 ps, density fluctuations of 2.6 %)."""
+    x = np.asarray(x, dtype=float)
+    n = len(x)
+    if n < 4:
+        return float(np.mean(x)), float("nan")
+    d = x - x.mean()
+    var = float(np.dot(d, d) / n)
+    if var == 0.0:
+        return float(x.mean()), 0.0
+    f = np.fft.rfft(d, 2 * n)
+    acf = np.fft.irfft(f * np.conj(f))[:n] / (var * np.arange(n, 0, -1))
+    g = 1.0
+    for t in range(1, n // 2):
+        if acf[t] <= 0.0:
+            break
+        g += 2.0 * acf[t]
+    return float(x.mean()), float(np.sqrt(var * g / n))
 
 
 def _npt(preset: WaterPreset, pressure: float, modulus: float = 2.2):
@@ -184,7 +203,7 @@ def _stage_aa(out: Path, preset: WaterPreset, pot, mapper: Mapper, water: System
 
             thermo, _ = _npt_run(water, pot, preset, p, seed + k, preset.aa_equilibration, preset.aa_production,
                                  preset.aa_time_step, n_chunks, keep)
-            rho, err = _blocks(thermo.data["density"])
+            rho, err = mean_and_error(thermo.data["density"])
             res = {"pressure": p, "density": rho, "density_error": err, "seconds": time.time() - t0}
             if k == 0:
                 r, g = rdf(snaps, preset.rdf_max, preset.rdf_bins)
@@ -249,7 +268,7 @@ def _stage_cg(out: Path, preset: WaterPreset, name: str, model: NEP, start: Syst
                 thermo, seconds = _npt_run(start, model, preset, p, seed + k, preset.cg_equilibration,
                                            preset.cg_production, preset.cg_time_step, 10,
                                            lambda c, snap: snaps.append(snap))
-                rho, err = _blocks(thermo.data["density"])
+                rho, err = mean_and_error(thermo.data["density"])
                 stable = bool(np.isfinite(rho) and 0.2 < rho < 5.0)
             except (ValueError, RuntimeError) as e:  # a poor model can blow the box up
                 _log(f"CG {name} at {p:g} GPa is unstable: {e}")
@@ -265,6 +284,15 @@ def _stage_cg(out: Path, preset: WaterPreset, name: str, model: NEP, start: Syst
     return results
 
 
+COLLAPSE = 0.25  # a CG density this far (relative) from the teacher's: the model failed there
+
+
+def _collapsed(aa_res: dict, cg_res: dict) -> bool:
+    """The CG NPT run blew up or collapsed (beyond a model's range), not a density to compare."""
+    rho = cg_res["density"]
+    return not cg_res.get("stable", True) or not np.isfinite(rho) or abs(rho / aa_res["density"] - 1) > COLLAPSE
+
+
 def _plots(out: Path, preset: WaterPreset, aa, cg_c, cg_u):
     import matplotlib
 
@@ -277,7 +305,8 @@ def _plots(out: Path, preset: WaterPreset, aa, cg_c, cg_u):
     fig, ax = plt.subplots(figsize=(5, 4))
     for res, label, style in ((aa, "AA teacher (SPC/Fw)", "ko-"), (cg_c, "NEP-CG, corrected virial", "C0s-"),
                               (cg_u, "NEP-CG, no correction", "C3^--")):
-        ax.errorbar(ps, [res[p]["density"] for p in ps], [res[p]["density_error"] for p in ps], fmt=style,
+        ok = [p for p in ps if res is aa or not _collapsed(aa[p], res[p])]  # collapsed runs left out
+        ax.errorbar(ok, [res[p]["density"] for p in ok], [res[p]["density_error"] for p in ok], fmt=style,
                     label=label, capsize=3)
     ax.axvspan(min(preset.train_pressures), max(preset.train_pressures), color="0.9", label="training range")
     ax.set_xlabel("pressure (GPa)")
@@ -309,18 +338,31 @@ def _report(out: Path, preset: WaterPreset, preset_name: str, aa, cg_c, cg_u, te
              f"Teacher: {teacher_desc}; {preset.molecules} molecules, {preset.temperature:g} K; training pressures "
              f"{', '.join(f'{p:g}' for p in preset.train_pressures)} GPa; "
              f"{len(preset.train_pressures) * preset.configs_per_pressure} mean-force frames of "
-             f"{preset.mf_steps * preset.aa_time_step / 1000:g} ps.", "",
+             f"{preset.mf_steps * preset.aa_time_step / 1000:g} ps.",
+             f"NPT runs per pressure (Bussi + stochastic cell rescaling): AA {preset.aa_equilibration * preset.aa_time_step / 1000:g}"
+             f" ps equilibration + {preset.aa_production * preset.aa_time_step / 1000:g} ps production; CG "
+             f"{preset.cg_equilibration * preset.cg_time_step / 1000:g} + {preset.cg_production * preset.cg_time_step / 1000:g}"
+             " ps. Densities ± standard errors from the density's autocorrelation time.", "",
              "| pressure (GPa) | AA density (g/cm³) | CG corrected | dev. | CG no correction | dev. |",
              "|---|---|---|---|---|---|"]
+    any_collapsed = False
+
+    def cells(a, res):
+        nonlocal any_collapsed
+        text = f"{res['density']:.4f} ± {res['density_error']:.4f}"
+        if _collapsed(a, res):
+            any_collapsed = True
+            return f"{text} | collapsed* "
+        return f"{text} | {100 * (res['density'] / a['density'] - 1):+.1f} % "
+
     for p in ps:
         a = aa[p]
-        c, u = cg_c[p], cg_u[p]
-        dc = 100 * (c["density"] / a["density"] - 1)
-        du = 100 * (u["density"] / a["density"] - 1)
         tag = "" if any(abs(p - q) < 1e-12 for q in preset.train_pressures) else " (extrapolated)"
-        lines.append(f"| {p:g}{tag} | {a['density']:.4f} ± {a['density_error']:.4f} | {c['density']:.4f} ± "
-                     f"{c['density_error']:.4f} | {dc:+.1f} % | {u['density']:.4f} ± {u['density_error']:.4f} | "
-                     f"{du:+.1f} % |")
+        lines.append(f"| {p:g}{tag} | {a['density']:.4f} ± {a['density_error']:.4f} | {cells(a, cg_c[p])}| "
+                     f"{cells(a, cg_u[p])}|")
+    if any_collapsed:
+        lines += ["", f"\\* the CG run did not stay liquid (density more than {100 * COLLAPSE:.0f} % from the "
+                  "teacher's, or the box blew up): the model is unstable at that pressure; left out of eos.png."]
     p0 = ps[0]
     r = np.asarray(aa[p0]["rdf_r"])
     ga, gc = np.asarray(aa[p0]["rdf_g"]), np.asarray(cg_c[p0]["rdf_g"])
@@ -329,7 +371,7 @@ def _report(out: Path, preset: WaterPreset, preset_name: str, aa, cg_c, cg_u, te
     lines += ["", f"RDF at {p0:g} GPa: ∫|g_CG − g_AA| dr = {l1:.3f} Å over 0–{preset.rdf_max:g} Å "
               f"(first-peak height AA {ga.max():.2f}, CG {gc.max():.2f}).",
               f"CG speed (NEP-CG, {preset.molecules} beads, CPU): {cg_c[p0]['ns_per_day']:.1f} ns/day at "
-              f"dt = {preset.cg_time_step:g} fs.", f"Wall time of this run: {seconds / 60:.1f} min.", "",
+              f"dt = {preset.cg_time_step:g} fs.", f"Wall time: {seconds / 60:.1f} min (all invocations on this folder).", "",
               "Files: `eos.png`, `rdf.png`, `data/train.xyz` (with the kinetic virial correction), "
               "`data/train_nocorr.xyz`, `model_*/nep.txt` (+ `nep_gpumd.txt` for GPUMD), `model_*/loss.png`, "
               "`model_*/parity.png`.", "", "![equation of state](eos.png)", ""]
@@ -365,6 +407,10 @@ def run(output="water-cg", preset: str | WaterPreset = "quick", teacher=None, se
     cg_c = _stage_cg(out, preset, "corrected", model_c, start, seed)
     cg_u = _stage_cg(out, preset, "uncorrected", model_u, start, seed)
     _plots(out, preset, aa, cg_c, cg_u)
-    report = _report(out, preset, name, aa, cg_c, cg_u, teacher_desc, time.time() - t_start)
+    # wall time summed over every invocation that worked on this folder (a resumed run included)
+    clock = out / "wall_time.json"
+    spent = (_done(clock) or {}).get("seconds", 0.0) + time.time() - t_start
+    clock.write_text(json.dumps({"seconds": spent}))
+    report = _report(out, preset, name, aa, cg_c, cg_u, teacher_desc, spent)
     _log(f"report: {report}")
     return report
