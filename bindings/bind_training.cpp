@@ -6,6 +6,7 @@
 #include "common.hpp"
 #include "nepcg/config.hpp"
 #include "nepcg/error.hpp"
+#include "nepcg/nep_direct.hpp"
 #if NEPCG_HAVE_CUDA_BUILD
 #include "nepcg/gpu_nep.hpp"
 #endif
@@ -69,11 +70,19 @@ void init_training(nb::module_& m) {
       .def(
           "__init__",
           [](Trainer* self, TrainingOptions options, std::vector<TrainingStructure> train,
-             std::vector<TrainingStructure> test, std::string directory, bool resume, const std::string& device) {
+             std::vector<TrainingStructure> test, std::string directory, bool resume, const std::string& device,
+             const std::string& precision_name) {
             nepcg::EvaluatorFactory factory;
+            const nepcg::NepPrecision precision = nepcg::parse_nep_precision(precision_name);
+            if (precision == nepcg::NepPrecision::Single && device != "cuda")
+              throw nepcg::InputError("Trainer: precision='single' is the GPU trainer's (device='cuda'); the CPU "
+                                      "trainer runs in double");
             if (device == "cuda") {
 #if NEPCG_HAVE_CUDA_BUILD
-              factory = nepcg::make_gpu_population_evaluator;
+              factory = [precision](const nepcg::NepModel& m, const std::vector<TrainingStructure>& d,
+                                    const std::vector<double>& tw, double fd) {
+                return nepcg::make_gpu_population_evaluator(m, d, tw, fd, precision);
+              };
 #else
               throw nepcg::InputError("Trainer: device='cuda' but the CUDA backend is not compiled");
 #endif
@@ -85,7 +94,7 @@ void init_training(nb::module_& m) {
                                factory);
           },
           nb::arg("options"), nb::arg("train"), nb::arg("test"), nb::arg("directory") = "", nb::arg("resume") = true,
-          nb::arg("device") = "cpu")
+          nb::arg("device") = "cpu", nb::arg("precision") = "double")
       .def("run", &Trainer::run, nb::arg("n"), nb::call_guard<nb::gil_scoped_release>())
       .def_prop_ro("finished", &Trainer::finished)
       .def_prop_ro("generation", &Trainer::generation)

@@ -123,10 +123,22 @@ class Trainer:
     usable; see :mod:`pynepcg.device`). The GPU evaluates models with l_max <= 4 and one hidden
     layer (others fall back to the CPU inside it) to round-off of the CPU; every other part of
     the algorithm (SNES, ranking, random numbers, files) is the same code on both.
+
+    ``precision``: "double" (default) or "single" (GPU only): the population is evaluated with
+    the single-precision site kernel (parameters rounded to float each generation; force, virial
+    and loss sums in double), for one hidden layer and 1 <= l_max <= 4. Loss terms then agree
+    with double within the single-precision tolerance (docs/gpu.md), so a seeded run's history
+    follows the double one until two individuals' losses are closer than that and swap ranks.
     """
 
-    def __init__(self, nep_in=None, device: str = "auto", **hyperparameters):
+    def __init__(self, nep_in=None, device: str = "auto", precision: str = "double", **hyperparameters):
         self.device = resolve_device(device)
+        if precision not in ("double", "single"):
+            raise InputError(f"Trainer: precision must be 'double' or 'single', not {precision!r}")
+        if precision == "single" and self.device != "cuda":
+            raise InputError("Trainer: precision='single' is the GPU trainer's option (device='cuda'); "
+                             "the CPU trainer runs in double")
+        self.precision = precision
         unknown = set(hyperparameters) - set(KEYWORDS)
         if unknown:
             raise InputError(f"Trainer: unknown hyper-parameter(s) {sorted(unknown)}; nep.in keywords are {KEYWORDS}")
@@ -216,7 +228,7 @@ class Trainer:
             Path(directory).mkdir(parents=True, exist_ok=True)
             directory_str = os.fspath(directory)
             (Path(directory) / "nep.in").write_text(options.to_text())
-        core = _core.Trainer(options, train_data, test_data, directory_str, resume, self.device)
+        core = _core.Trainer(options, train_data, test_data, directory_str, resume, self.device, self.precision)
         self._core = core
         total = options.generation
         bar = None

@@ -307,6 +307,32 @@ def test_training_history_matches_cpu(labelled, neuron):
     assert np.allclose(gpu._core.mean, cpu._core.mean, rtol=1e-8, atol=1e-12)
 
 
+def test_single_precision_population_errors_close_to_double(labelled):
+    cpu, _ = _trainers(labelled, generation=0, batch=4, type_weight=[1.0, 2.0], force_delta=0.5, seed=1)
+    gpu = pynepcg.Trainer(device="cuda", precision="single", generation=0, batch=4, type_weight=[1.0, 2.0],
+                          force_delta=0.5, seed=1, **TRAIN_ARCH)
+    gpu.fit(labelled, directory=None, progress=False)
+    rng = np.random.default_rng(5)
+    worst = 0.0
+    for _ in range(3):
+        z = rng.uniform(-1, 1, cpu._core.num_parameters) * 0.5
+        for b in range(len(cpu._core.batches)):
+            a, g = np.asarray(cpu._core.loss_terms(z, b)), np.asarray(gpu._core.loss_terms(z, b))
+            worst = max(worst, np.abs(g - a).max() / np.abs(a).max())
+    assert 1e-10 < worst < 1e-4, worst  # float maths, within the single-precision tolerance
+
+
+def test_single_precision_training_follows_double(labelled):
+    common = dict(generation=30, output_interval=5, population=20, seed=3, neuron=6)
+    (cpu, _), gpu = _trainers(labelled, **common), pynepcg.Trainer(device="cuda", precision="single",
+                                                                   **{**TRAIN_ARCH, **common})
+    gpu.fit(labelled, directory=None, progress=False)
+    hc, hg = np.asarray(cpu._core.history), np.asarray(gpu._core.history)
+    assert hc.shape == hg.shape
+    assert np.allclose(hg[0], hc[0], rtol=1e-4)  # the first records: the same individuals so far
+    assert hg[-1, 1] == pytest.approx(hc[-1, 1], rel=0.1)  # then rankings may swap: same progress
+
+
 def test_run_in_places_nep_on_the_gpu(shared_data, tmp_path, monkeypatch):
     # `nepcg run` (GPUMD run.in) puts a NEP potential on the GPU by default; NEPCG_DEVICE=cpu keeps
     # it on the CPU. NVE then Bussi: the two thermo.out files agree to round-off.

@@ -134,6 +134,13 @@ def test_models_the_single_kernel_does_not_take_raise(tmp_path):
         pynepcg.NEP(write_random_nep(tmp_path / "m.txt"), device="cpu", precision="half")
 
 
+def test_single_precision_training_is_the_gpu_trainers_option():
+    with pytest.raises(pynepcg.errors.InputError, match="GPU trainer"):
+        pynepcg.Trainer(device="cpu", precision="single")
+    with pytest.raises(pynepcg.errors.InputError, match="precision"):
+        pynepcg.Trainer(device="cpu", precision="half")
+
+
 def test_single_precision_moves_between_devices_and_runs_in_ase(shared_data):
     model = shared_data("nep-models/C_2022_NEP4.txt")
     nep = pynepcg.NEP(model, device="cpu", precision="single")

@@ -87,11 +87,13 @@ __device__ inline R pair_vector(const Pairs& pairs, int i, int e, R* r) {
 
 /// Where a launch writes: site energies at energy[individual * atom_stride + i], partial forces at
 /// pf*[individual * entry_stride + e]. For the trainer, blockIdx.y is the individual and its
-/// parameters (nep.txt order) start at population + individual * num_parameters.
+/// parameters (nep.txt order) start at population + individual * num_parameters (population32:
+/// the same, rounded to float, for the single-precision kernel).
 struct SiteOutput {
   double *energy, *pfx, *pfy, *pfz;
   size_t atom_stride = 0, entry_stride = 0;
   const double* population = nullptr;
+  const float* population32 = nullptr;
   size_t num_parameters = 0, ann_size = 0, c_radial_size = 0;
 };
 
@@ -104,12 +106,15 @@ __global__ void nep_warp_sites(kernels::NepViewT<R> p, Pairs pairs, const int* a
   const int w = blockIdx.x * (blockDim.x >> 5) + warp;
   if (w >= num_atoms) return;  // warp-uniform
   const int i = atoms ? atoms[w] : w;
-  if constexpr (std::is_same<R, double>::value) {
-    if (out.population) {  // this block's individual (the trainer runs in double)
-      p.ann = out.population + blockIdx.y * out.num_parameters;
-      p.c_radial = p.ann + out.ann_size;
-      p.c_angular = p.c_radial + out.c_radial_size;
-    }
+  const R* population = nullptr;  // the trainer's parameter sets, in this kernel's real type
+  if constexpr (std::is_same<R, double>::value)
+    population = out.population;
+  else
+    population = out.population32;
+  if (population) {  // this block's individual
+    p.ann = population + blockIdx.y * out.num_parameters;
+    p.c_radial = p.ann + out.ann_size;
+    p.c_angular = p.c_radial + out.c_radial_size;
   }
   double* energy = out.energy + blockIdx.y * out.atom_stride;
   double* pfx = out.pfx + blockIdx.y * out.entry_stride;

@@ -85,7 +85,7 @@ __global__ void training_reduce(int batch_atoms, const int* seg_start, const int
 class GpuPopulationEvaluator final : public PopulationEvaluator {
  public:
   GpuPopulationEvaluator(const NepModel& skeleton, const std::vector<TrainingStructure>& data,
-                         const std::vector<double>& type_weight, double force_delta)
+                         const std::vector<double>& type_weight, double force_delta, NepPrecision precision)
       : model_(skeleton),
         tables_(model_),
         cpu_(make_cpu_population_evaluator(skeleton, data, type_weight, force_delta, 0)),
@@ -93,10 +93,19 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
     const kernels::NepView v0 = device_model_.view();
     int dev = 0;
     NEPCG_CUDA_CHECK(cudaGetDevice(&dev));
-    warps_per_block_ = gpu::warp_kernel_warps_per_block(v0, dev);
-    if (warps_per_block_ == 0) return;  // this architecture stays on the CPU evaluator
-    gpu::allow_warp_kernel_shared<double, gpu::FixedPairs>(sizeof(double) * warps_per_block_ *
-                                                           gpu::warp_kernel_shared_reals(v0));
+    if (precision == NepPrecision::Single) {
+      require_direct_kernel_model(model_, "Trainer");
+      device_model32_ = std::make_unique<cuda::DeviceNepModelT<float>>(model_, tables_, stream_.get());
+      warps_per_block_ = gpu::warp_kernel_warps_per_block(device_model32_->view(), dev);
+      if (warps_per_block_ == 0) throw RuntimeError("Trainer: the single-precision kernel does not fit this device");
+      gpu::allow_warp_kernel_shared<float, gpu::FixedPairs>(sizeof(float) * warps_per_block_ *
+                                                            gpu::warp_kernel_shared_reals(device_model32_->view()));
+    } else {
+      warps_per_block_ = gpu::warp_kernel_warps_per_block(v0, dev);
+      if (warps_per_block_ == 0) return;  // this architecture stays on the CPU evaluator
+      gpu::allow_warp_kernel_shared<double, gpu::FixedPairs>(sizeof(double) * warps_per_block_ *
+                                                             gpu::warp_kernel_shared_reals(v0));
+    }
     // Host CSR over all structures (global atom and entry indices).
     const double rc = model_.max_cutoff_radial(), ra = model_.max_cutoff_angular();
     std::vector<int> type, offsets{0}, neighbors, reverse;
@@ -164,6 +173,7 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
     model_.q_scaler = q;
     cpu_->set_q_scaler(q);
     device_model_.set_q_scaler(q, stream_.get());
+    if (device_model32_) device_model32_->set_q_scaler(q, stream_.get());
   }
 
   void evaluate(const double* population, int count, const std::vector<int>& ids,
@@ -185,7 +195,12 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
     batch_atoms_.upload(atoms, st);
     seg_start_.upload(seg_start, st);
     seg_count_.upload(seg_count, st);
-    population_.upload(population, size_t(count) * np, st);
+    if (device_model32_) {
+      population32_host_.assign(population, population + size_t(count) * np);  // rounded to float
+      population32_.upload(population32_host_, st);
+    } else {
+      population_.upload(population, size_t(count) * np, st);
+    }
     // Individuals per launch: the partial forces of a chunk stay under ~2 GB.
     const size_t per_individual = 3 * sizeof(double) * std::max<size_t>(entries_total_, 1);
     const int chunk = static_cast<int>(std::max<size_t>(1, std::min<size_t>(count, (size_t(2) << 30) / per_individual)));
@@ -206,11 +221,18 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
       o.pfz = pfz_.data();
       o.atom_stride = atoms_total_;
       o.entry_stride = entries_total_;
-      o.population = population_.data() + size_t(first) * np;
       o.num_parameters = np;
       o.ann_size = model_.ann_size();
       o.c_radial_size = model_.c_radial_size();
-      gpu::launch_warp_sites(view, pairs, batch_atoms_.data(), batch_atoms, type_.data(), warps_per_block_, m, o, st);
+      if (device_model32_) {
+        o.population32 = population32_.data() + size_t(first) * np;
+        gpu::launch_warp_sites(device_model32_->view(), pairs, batch_atoms_.data(), batch_atoms, type_.data(),
+                               warps_per_block_, m, o, st);
+      } else {
+        o.population = population_.data() + size_t(first) * np;
+        gpu::launch_warp_sites(view, pairs, batch_atoms_.data(), batch_atoms, type_.data(), warps_per_block_, m, o,
+                               st);
+      }
       training_gather<<<dim3(cuda::blocks_for(batch_atoms, 128), m), 128, 0, st>>>(
           batch_atoms, batch_atoms_.data(), offsets_.data(), reverse_.data(), pair_.data(), pfx_.data(), pfy_.data(),
           pfz_.data(), entries_total_, energy_.data(), atoms_total_, ref_forces_.data(), factor_.data(),
@@ -253,6 +275,7 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
   std::unique_ptr<PopulationEvaluator> cpu_;
   cuda::Stream stream_;
   cuda::DeviceNepModel device_model_;
+  std::unique_ptr<cuda::DeviceNepModelT<float>> device_model32_;  // single precision only
   int warps_per_block_ = 0;
   size_t atoms_total_ = 0, entries_total_ = 0;
   std::vector<int> starts_, sizes_;
@@ -263,6 +286,8 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
   mutable std::mutex mutex_;
   mutable cuda::DeviceArray<int> batch_atoms_, seg_start_, seg_count_;
   mutable cuda::DeviceArray<double> population_, energy_, pfx_, pfy_, pfz_, records_, sums_;
+  mutable cuda::DeviceArray<float> population32_;
+  mutable std::vector<float> population32_host_;
   mutable std::vector<double> host_;
 };
 
@@ -271,9 +296,9 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
 std::unique_ptr<PopulationEvaluator> make_gpu_population_evaluator(const NepModel& skeleton,
                                                                    const std::vector<TrainingStructure>& data,
                                                                    const std::vector<double>& type_weight,
-                                                                   double force_delta) {
+                                                                   double force_delta, NepPrecision precision) {
   cuda::require_device();
-  return std::make_unique<GpuPopulationEvaluator>(skeleton, data, type_weight, force_delta);
+  return std::make_unique<GpuPopulationEvaluator>(skeleton, data, type_weight, force_delta, precision);
 }
 
 }  // namespace nepcg

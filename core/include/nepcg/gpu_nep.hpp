@@ -75,8 +75,12 @@ class GpuNEP : public Potential {
 /// The trainer's population evaluator on the GPU (Trainer's EvaluatorFactory signature): the
 /// same errors as make_cpu_population_evaluator, to round-off. Architectures the GPU kernel does
 /// not take (l_max > 4, two hidden layers) are evaluated by a CPU evaluator inside it.
+/// NepPrecision::Single evaluates the population with the float site kernel (the parameters
+/// rounded to float per generation; force, virial and loss sums in double): errors within the
+/// single-precision tolerance of the double ones; only for the architectures that kernel takes.
 std::unique_ptr<PopulationEvaluator> make_gpu_population_evaluator(const NepModel& skeleton,
                                                                    const std::vector<TrainingStructure>& data,
                                                                    const std::vector<double>& type_weight,
-                                                                   double force_delta);
+                                                                   double force_delta,
+                                                                   NepPrecision precision = NepPrecision::Double);
 }  // namespace nepcg
