@@ -33,6 +33,17 @@ std::vector<double> as_vector(nb::handle obj) {
       #name, [](const NepModel& m) { return owned(std::vector<double>(m.name), {m.name.size()}); }, \
       [](NepModel& m, nb::handle v) { m.name = as_vector(v); })
 
+/// Descriptor of every atom (N x D array) from the CPU evaluator, without the GIL.
+nb::object descriptors(const nepcg::NEP& nep, const nepcg::System& s, bool scaled) {
+  std::vector<double> d;
+  {
+    nb::gil_scoped_release release;
+    d = nep.descriptors(s, scaled);
+  }
+  const size_t dim = nep.model().dim();
+  return owned(std::move(d), {s.size(), dim});
+}
+
 }  // namespace
 
 void init_nep(nb::module_& m) {
@@ -105,16 +116,7 @@ void init_nep(nb::module_& m) {
       .def(nb::init<NepModel>(), nb::arg("model"))
       .def_prop_ro("model", [](const nepcg::NEP& p) { return p.model(); })
       .def(
-          "descriptors",
-          [](const nepcg::NEP& p, const nepcg::System& s, bool scaled) {
-            std::vector<double> d;
-            {
-              nb::gil_scoped_release release;
-              d = p.descriptors(s, scaled);
-            }
-            const size_t dim = p.model().dim();
-            return owned(std::move(d), {s.size(), dim});
-          },
+          "descriptors", [](const nepcg::NEP& p, const nepcg::System& s, bool scaled) { return descriptors(p, s, scaled); },
           nb::arg("system"), nb::arg("scaled") = false);
 
   nb::class_<nepcg::NepDirect, nepcg::Potential>(
@@ -131,13 +133,7 @@ void init_nep(nb::module_& m) {
       .def(
           "descriptors",
           [](const nepcg::NepDirect& p, const nepcg::System& s, bool scaled) {
-            std::vector<double> d;
-            {
-              nb::gil_scoped_release release;
-              d = p.reference().descriptors(s, scaled);
-            }
-            const size_t dim = p.model().dim();
-            return owned(std::move(d), {s.size(), dim});
+            return descriptors(p.reference(), s, scaled);
           },
           nb::arg("system"), nb::arg("scaled") = false);
 
@@ -177,15 +173,7 @@ void init_nep(nb::module_& m) {
           "Like Potential.compute, with the neighbour list built on the device.")
       .def(
           "descriptors",
-          [](const nepcg::GpuNEP& p, const nepcg::System& s, bool scaled) {
-            std::vector<double> d;
-            {
-              nb::gil_scoped_release release;
-              d = p.cpu().descriptors(s, scaled);
-            }
-            const size_t dim = p.model().dim();
-            return owned(std::move(d), {s.size(), dim});
-          },
+          [](const nepcg::GpuNEP& p, const nepcg::System& s, bool scaled) { return descriptors(p.cpu(), s, scaled); },
           nb::arg("system"), nb::arg("scaled") = false);
 #else
   m.def("gpu_available", [] { return nb::make_tuple(false, std::string("CUDA backend not compiled")); });

@@ -77,3 +77,14 @@ def verlet_energy_bound(omega_max: float, dt: float, temperature: float) -> floa
     """Upper bound of |E(t) - E(0)| / N for velocity Verlet on a harmonic system (module
     docstring), eV/atom."""
     return 0.75 * (omega_max * dt) ** 2 * KB * temperature
+
+
+def nve_energy_spread(simulator, steps: int, dt: float, every: int = 10):
+    """(max |E(t) - E(0)|, |linear drift| x run length) of the total energy (eV) over an NVE run;
+    used to compare two force fields (e.g. single vs double precision) from the same start."""
+    from pynepcg import ensembles, observers
+
+    thermo = observers.Thermo(every)
+    simulator.run(steps, ensembles.NVE(), dt, [thermo])
+    e = np.asarray(thermo["total_energy"])
+    return np.abs(e - e[0]).max(), abs(np.polyfit(thermo["time"], e, 1)[0]) * steps * dt

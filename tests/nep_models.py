@@ -11,6 +11,24 @@ import numpy as np
 from ase import Atoms
 
 
+# Random-model kinds the GPU warp kernel and the single-precision path take (one hidden layer,
+# 1 <= l_max <= 4), as keyword arguments of write_random_nep.
+WARP_KERNEL_MODELS = {
+    "one-species": dict(elements=("C",)),
+    "all-extra-terms": dict(elements=("C", "H"), l_max=(4, 2, 1, 1, 1, 1, 1)),
+    "no-4-5-body": dict(elements=("Si", "O"), l_max=(4, 0, 0)),
+    "l3-terms": dict(elements=("Si", "O", "C"), l_max=(3, 2, 1, 1, 1)),
+    "l1": dict(elements=("C", "H"), l_max=(1, 0, 0)),
+    "nep3": dict(version=3, elements=("Si", "O")),
+    "nep5-four-species": dict(version=5, elements=("C", "H", "O", "N"), n_max=(3, 2), basis=(3, 3)),
+    "zbl-universal": dict(elements=("C", "H"), zbl=(1.0, 2.2)),
+    "zbl-typewise": dict(elements=("Pb", "Te"), zbl=(1.2, 2.4, 0.9)),
+    "zbl-flexible": dict(elements=("C", "O"), flexible_zbl=True),
+    "typewise-cutoffs-zbl": dict(elements=("C", "O"), typewise_rc=[(4.0, 3.0), (4.5, 3.5)], zbl=(0.8, 1.8),
+                                 l_max=(4, 2, 0, 1)),
+}
+
+
 def descriptor_dim(n_max, l_max):
     flags = list(l_max[1:]) + [0] * (7 - len(l_max))
     return n_max[0] + 1 + (n_max[1] + 1) * (l_max[0] + sum(1 for f in flags if f))

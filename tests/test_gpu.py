@@ -16,23 +16,13 @@ import pytest
 import pynepcg
 from pynepcg import ensembles, observers, structures
 from pynepcg.mapping import Mapper
-from nep_models import random_structure, write_random_nep
+from md_reference import nve_energy_spread
+from nep_models import WARP_KERNEL_MODELS, random_structure, write_random_nep
 
 _OK, _WHY = pynepcg.device.gpu_available()
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not _OK, reason=f"no usable CUDA device: {_WHY}")]
 
-MODELS = {
-    "one-species": dict(elements=("C",)),
-    "all-extra-terms": dict(elements=("C", "H"), l_max=(4, 2, 1, 1, 1, 1, 1)),
-    "l6-two-layers": dict(elements=("Pb", "Te"), l_max=(6, 2, 0), neurons=(8, 6)),
-    "nep3": dict(version=3, elements=("Si", "O")),
-    "nep5-four-species": dict(version=5, elements=("C", "H", "O", "N"), n_max=(3, 2), basis=(3, 3)),
-    "zbl-universal": dict(elements=("C", "H"), zbl=(1.0, 2.2)),
-    "zbl-typewise": dict(elements=("Pb", "Te"), zbl=(1.2, 2.4, 0.9)),
-    "zbl-flexible": dict(elements=("C", "O"), flexible_zbl=True),
-    "typewise-cutoffs-zbl": dict(elements=("C", "O"), typewise_rc=[(4.0, 3.0), (4.5, 3.5)], zbl=(0.8, 1.8),
-                                 l_max=(4, 2, 0, 1)),
-}
+MODELS = {**WARP_KERNEL_MODELS, "l6-two-layers": dict(elements=("Pb", "Te"), l_max=(6, 2, 0), neurons=(8, 6))}
 STRUCTURES = {  # (atoms, cell edge Å, pbc): the small cells are thinner than 2 x cutoff
     "large": (60, 9.0, True),
     "medium": (24, 6.0, True),
@@ -109,7 +99,7 @@ def test_species_mismatch_and_far_images(tmp_path):
 # --- single precision (tolerance and its justification: test_nep_single.py, docs/gpu.md) --------
 
 SINGLE_REL = 1e-5
-SINGLE_MODELS = [k for k in sorted(MODELS) if k != "l6-two-layers"]
+SINGLE_MODELS = sorted(WARP_KERNEL_MODELS)
 
 
 @pytest.mark.parametrize("shape", sorted(STRUCTURES))
@@ -143,10 +133,7 @@ def test_single_precision_nve_no_worse_than_double(shared_data):
     for precision in ("double", "single"):
         sim = pynepcg.Simulator(s, pynepcg.NEP(model, device="cuda", precision=precision), seed=7)
         sim.set_temperature(1200)
-        thermo = observers.Thermo(10)
-        sim.run(3000, ensembles.NVE(), 0.5, [thermo])
-        e = thermo["total_energy"]
-        spread[precision] = (np.abs(e - e[0]).max(), abs(np.polyfit(thermo["time"], e, 1)[0]) * 1500)
+        spread[precision] = nve_energy_spread(sim, 3000, 0.5)
     (fd, dd), (fs, ds) = spread["double"], spread["single"]
     assert fs <= 1.5 * fd and ds <= max(2 * dd, 0.5 * fd), spread
 

@@ -21,28 +21,16 @@ import numpy as np
 import pytest
 
 import pynepcg
-from pynepcg import ensembles, observers, structures
+from pynepcg import structures
 from pynepcg.ase import NEPCalculator
 from pynepcg.potentials import Potential
 from pynepcg.system import to_ase
-from nep_models import random_structure, write_random_nep
+from md_reference import nve_energy_spread
+from nep_models import WARP_KERNEL_MODELS, random_structure, write_random_nep
 
 SINGLE_REL = 1e-5  # single vs double, relative to the largest magnitude (docs/gpu.md)
 
-MODELS = {  # the models the single-precision kernel takes: one hidden layer, 1 <= l_max <= 4
-    "one-species": dict(elements=("C",)),
-    "all-extra-terms": dict(elements=("C", "H"), l_max=(4, 2, 1, 1, 1, 1, 1)),
-    "no-4-5-body": dict(elements=("Si", "O"), l_max=(4, 0, 0)),
-    "l3-terms": dict(elements=("Si", "O", "C"), l_max=(3, 2, 1, 1, 1)),
-    "l1": dict(elements=("C", "H"), l_max=(1, 0, 0)),
-    "nep3": dict(version=3, elements=("Si", "O")),
-    "nep5-four-species": dict(version=5, elements=("C", "H", "O", "N"), n_max=(3, 2), basis=(3, 3)),
-    "zbl-universal": dict(elements=("C", "H"), zbl=(1.0, 2.2)),
-    "zbl-typewise": dict(elements=("Pb", "Te"), zbl=(1.2, 2.4, 0.9)),
-    "zbl-flexible": dict(elements=("C", "O"), flexible_zbl=True),
-    "typewise-cutoffs-zbl": dict(elements=("C", "O"), typewise_rc=[(4.0, 3.0), (4.5, 3.5)], zbl=(0.8, 1.8),
-                                 l_max=(4, 2, 0, 1)),
-}
+MODELS = WARP_KERNEL_MODELS  # the models the single-precision kernel takes
 STRUCTURES = {  # (atoms, cell edge Å, pbc)
     "large": (60, 9.0, True),
     "tiny": (3, 2.6, True),
@@ -110,10 +98,7 @@ def test_single_precision_nve_conserves_energy_like_double(shared_data):
     for precision in ("double", "single"):
         sim = pynepcg.Simulator(s, pynepcg.NEP(model, device="cpu", precision=precision), seed=7)
         sim.set_temperature(1200)
-        thermo = observers.Thermo(10)
-        sim.run(3000, ensembles.NVE(), 0.5, [thermo])
-        e = thermo["total_energy"]
-        result[precision] = (np.abs(e - e[0]).max(), abs(np.polyfit(thermo["time"], e, 1)[0]) * 1500)
+        result[precision] = nve_energy_spread(sim, 3000, 0.5)
     (fd, dd), (fs, ds) = result["double"], result["single"]
     # Same start, trajectories decorrelate: the energy error may not be systematically larger, and
     # float forces (not exactly a gradient) may not add a drift beyond the integration noise.

@@ -19,42 +19,27 @@ class DeviceNepModelT {
       : DeviceNepModelT(NepArrays<R>(model, tables), s) {}
 
   DeviceNepModelT(const NepArrays<R>& h, cudaStream_t s) {
-    put(ann_, h.ann, s);
-    put(c_radial_, h.c_radial, s);
-    put(c_angular_, h.c_angular, s);
-    put(q_scaler_, h.q_scaler, s);
-    put(cutoff_radial_, h.cutoff_radial, s);
-    put(cutoff_angular_, h.cutoff_angular, s);
-    put(zbl_flexible_, h.zbl_flexible, s);
-    put(weights_, h.weights, s);
-    put(norms_, h.norms, s);
-    put(many_body_, h.many_body, s);
-    put(three_j_, h.three_j, s);
-    put(atomic_numbers_, h.atomic_numbers, s);
-    put(zbl_radii_, h.zbl_radii, s);
-    view_ = h.scalars;
-    view_.ann = ann_.data();
-    view_.c_radial = c_radial_.data();
-    view_.c_angular = c_angular_.data();
-    view_.q_scaler = q_scaler_.data();
-    view_.cutoff_radial = cutoff_radial_.data();
-    view_.cutoff_angular = cutoff_angular_.data();
-    view_.weights = weights_.data();
-    view_.norms = norms_.data();
-    view_.many_body = many_body_.data();
-    view_.three_j = three_j_.data();
-    view_.zbl_flexible = zbl_flexible_.data();
-    view_.atomic_numbers = atomic_numbers_.data();
-    view_.zbl_radii = zbl_radii_.data();
-    NEPCG_CUDA_CHECK(cudaStreamSynchronize(s));
+    put(d_.ann, h.ann, s);
+    put(d_.c_radial, h.c_radial, s);
+    put(d_.c_angular, h.c_angular, s);
+    put(d_.q_scaler, h.q_scaler, s);
+    put(d_.cutoff_radial, h.cutoff_radial, s);
+    put(d_.cutoff_angular, h.cutoff_angular, s);
+    put(d_.weights, h.weights, s);
+    put(d_.norms, h.norms, s);
+    put(d_.many_body, h.many_body, s);
+    put(d_.three_j, h.three_j, s);
+    put(d_.zbl_flexible, h.zbl_flexible, s);
+    put(d_.atomic_numbers, h.atomic_numbers, s);
+    put(d_.zbl_radii, h.zbl_radii, s);
+    view_ = NepArrays<R>::point_view_at(h.scalars, d_);
   }
 
   const kernels::NepViewT<R>& view() const { return view_; }
   /// Replaces q_scaler (same length).
   void set_q_scaler(const std::vector<double>& q, cudaStream_t s) {
-    put(q_scaler_, std::vector<R>(q.begin(), q.end()), s);
-    view_.q_scaler = q_scaler_.data();
-    NEPCG_CUDA_CHECK(cudaStreamSynchronize(s));
+    put(d_.q_scaler, std::vector<R>(q.begin(), q.end()), s);
+    view_.q_scaler = d_.q_scaler.data();
   }
 
  private:
@@ -67,11 +52,13 @@ class DeviceNepModelT {
     d.upload(h, s);
     NEPCG_CUDA_CHECK(cudaStreamSynchronize(s));  // h may be a temporary
   }
-  DeviceArray<R> ann_, c_radial_, c_angular_, q_scaler_, cutoff_radial_, cutoff_angular_, weights_, norms_,
-      zbl_flexible_, zbl_radii_;
-  DeviceArray<kernels::ManyBodyTerm> many_body_;
-  DeviceArray<kernels::ThreeJEntryT<R>> three_j_;
-  DeviceArray<int> atomic_numbers_;
+  struct Arrays {  // the members of NepArrays<R>, in device memory
+    DeviceArray<R> ann, c_radial, c_angular, q_scaler, cutoff_radial, cutoff_angular, weights, norms, zbl_flexible,
+        zbl_radii;
+    DeviceArray<kernels::ManyBodyTerm> many_body;
+    DeviceArray<kernels::ThreeJEntryT<R>> three_j;
+    DeviceArray<int> atomic_numbers;
+  } d_;
   kernels::NepViewT<R> view_{};
 };
 

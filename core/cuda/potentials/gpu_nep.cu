@@ -160,15 +160,10 @@ GpuNEP::Impl::Impl(const NEP& nep, double skin, NepPrecision precision)
   if (precision == NepPrecision::Single) {
     require_direct_kernel_model(nep.model(), "GpuNEP");
     model32 = std::make_unique<cuda::DeviceNepModelT<float>>(nep.model(), nep.tables(), stream.get());
-    warps_per_block = gpu::warp_kernel_warps_per_block(model32->view(), dev);
+    warps_per_block = gpu::prepare_warp_kernel<float, gpu::ListPairs>(model32->view(), dev);
     if (warps_per_block == 0) throw RuntimeError("GpuNEP: the single-precision kernel does not fit this device's shared memory");
-    gpu::allow_warp_kernel_shared<float, gpu::ListPairs>(sizeof(float) * warps_per_block *
-                                                         gpu::warp_kernel_shared_reals(model32->view()));
   } else {
-    warps_per_block = gpu::warp_kernel_warps_per_block(view, dev);
-    if (warps_per_block > 0)
-      gpu::allow_warp_kernel_shared<double, gpu::ListPairs>(sizeof(double) * warps_per_block *
-                                                            gpu::warp_kernel_shared_reals(view));
+    warps_per_block = gpu::prepare_warp_kernel<double, gpu::ListPairs>(view, dev);
   }
   stream.synchronize();
 }

@@ -225,6 +225,25 @@ void allow_warp_kernel_shared(size_t bytes) {
   NEPCG_CUDA_CHECK(cudaFuncSetAttribute(nep_warp_sites<4, R, Pairs>, cudaFuncAttributeMaxDynamicSharedMemorySize, b));
 }
 
+/// Warps per block for a model (0 when the warp kernel does not take it): up to 4, within the
+/// device's opt-in shared memory per block.
+template <class R>
+inline int warp_kernel_warps_per_block(const kernels::NepViewT<R>& p, int device) {
+  if (!warp_kernel_fits(p)) return 0;
+  const size_t per_warp = sizeof(R) * warp_kernel_shared_reals(p);
+  int max_shared = 0;
+  NEPCG_CUDA_CHECK(cudaDeviceGetAttribute(&max_shared, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  return static_cast<int>(std::min<size_t>(4, size_t(max_shared) / per_warp));
+}
+
+/// warp_kernel_warps_per_block, with the kernels' dynamic shared-memory limit raised to match.
+template <class R, class Pairs>
+int prepare_warp_kernel(const kernels::NepViewT<R>& p, int device) {
+  const int warps = warp_kernel_warps_per_block(p, device);
+  if (warps > 0) allow_warp_kernel_shared<R, Pairs>(sizeof(R) * warps * warp_kernel_shared_reals(p));
+  return warps;
+}
+
 /// Launches the warp kernel for the model's l_max over num_atoms atoms (atoms[w], or w when
 /// atoms is null) and `individuals` parameter sets (grid y).
 template <class R, class Pairs>
@@ -239,17 +258,6 @@ void launch_warp_sites(const kernels::NepViewT<R>& p, const Pairs& pairs, const 
                                : nep_warp_sites<4, R, Pairs>;
   kernel<<<grid, 32 * warps_per_block, bytes, s>>>(p, pairs, atoms, num_atoms, type, per_warp, out);
   NEPCG_CUDA_LAUNCHED("nep_warp_sites");
-}
-
-/// Warps per block for a model (0 when the warp kernel does not take it): up to 4, within the
-/// device's opt-in shared memory per block.
-template <class R>
-inline int warp_kernel_warps_per_block(const kernels::NepViewT<R>& p, int device) {
-  if (!warp_kernel_fits(p)) return 0;
-  const size_t per_warp = sizeof(R) * warp_kernel_shared_reals(p);
-  int max_shared = 0;
-  NEPCG_CUDA_CHECK(cudaDeviceGetAttribute(&max_shared, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  return static_cast<int>(std::min<size_t>(4, size_t(max_shared) / per_warp));
 }
 
 }  // namespace nepcg::gpu

@@ -96,15 +96,11 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
     if (precision == NepPrecision::Single) {
       require_direct_kernel_model(model_, "Trainer");
       device_model32_ = std::make_unique<cuda::DeviceNepModelT<float>>(model_, tables_, stream_.get());
-      warps_per_block_ = gpu::warp_kernel_warps_per_block(device_model32_->view(), dev);
+      warps_per_block_ = gpu::prepare_warp_kernel<float, gpu::FixedPairs>(device_model32_->view(), dev);
       if (warps_per_block_ == 0) throw RuntimeError("Trainer: the single-precision kernel does not fit this device");
-      gpu::allow_warp_kernel_shared<float, gpu::FixedPairs>(sizeof(float) * warps_per_block_ *
-                                                            gpu::warp_kernel_shared_reals(device_model32_->view()));
     } else {
-      warps_per_block_ = gpu::warp_kernel_warps_per_block(v0, dev);
+      warps_per_block_ = gpu::prepare_warp_kernel<double, gpu::FixedPairs>(v0, dev);
       if (warps_per_block_ == 0) return;  // this architecture stays on the CPU evaluator
-      gpu::allow_warp_kernel_shared<double, gpu::FixedPairs>(sizeof(double) * warps_per_block_ *
-                                                             gpu::warp_kernel_shared_reals(v0));
     }
     // Host CSR over all structures (global atom and entry indices).
     const double rc = model_.max_cutoff_radial(), ra = model_.max_cutoff_angular();

@@ -57,21 +57,25 @@ struct NepArrays {
   }
 
   /// The view of these (host) arrays.
-  kernels::NepViewT<R> view() const {
-    kernels::NepViewT<R> p = scalars;
-    p.ann = ann.data();
-    p.c_radial = c_radial.data();
-    p.c_angular = c_angular.data();
-    p.q_scaler = q_scaler.data();
-    p.cutoff_radial = cutoff_radial.data();
-    p.cutoff_angular = cutoff_angular.data();
-    p.weights = weights.data();
-    p.norms = norms.data();
-    p.many_body = many_body.data();
-    p.three_j = three_j.data();
-    p.zbl_flexible = zbl_flexible.data();
-    p.atomic_numbers = atomic_numbers.data();
-    p.zbl_radii = zbl_radii.data();
+  kernels::NepViewT<R> view() const { return point_view_at(scalars, *this); }
+
+  /// `p` with its pointers set to the arrays of `a`: these vectors, or a backend's copies held
+  /// under the same member names (anything with data()).
+  template <class Arrays>
+  static kernels::NepViewT<R> point_view_at(kernels::NepViewT<R> p, const Arrays& a) {
+    p.ann = a.ann.data();
+    p.c_radial = a.c_radial.data();
+    p.c_angular = a.c_angular.data();
+    p.q_scaler = a.q_scaler.data();
+    p.cutoff_radial = a.cutoff_radial.data();
+    p.cutoff_angular = a.cutoff_angular.data();
+    p.weights = a.weights.data();
+    p.norms = a.norms.data();
+    p.many_body = a.many_body.data();
+    p.three_j = a.three_j.data();
+    p.zbl_flexible = a.zbl_flexible.data();
+    p.atomic_numbers = a.atomic_numbers.data();
+    p.zbl_radii = a.zbl_radii.data();
     return p;
   }
 
