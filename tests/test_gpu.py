@@ -344,3 +344,10 @@ def test_run_in_places_nep_on_the_gpu(shared_data, tmp_path, monkeypatch):
     assert pynepcg._core.load_potential(str(tmp_path / "auto" / "nep.txt")).name == "NEP (CUDA)"
     assert out["cpu"].shape == out["auto"].shape == (20, 18)
     assert np.allclose(out["auto"], out["cpu"], rtol=1e-7, atol=1e-7)
+
+
+def test_precision_environment_on_the_gpu(shared_data, monkeypatch):
+    path = str(shared_data("nep-models/C_2022_NEP4.txt"))
+    monkeypatch.delenv("NEPCG_DEVICE", raising=False)
+    monkeypatch.setenv("NEPCG_PRECISION", "single")
+    assert pynepcg._core.load_potential(path).name == "NEP (CUDA, single)"

@@ -136,3 +136,16 @@ def test_single_precision_moves_between_devices_and_runs_in_ase(shared_data):
     ref = pynepcg.NEP(model, device="cpu").compute(atoms)
     assert atoms.get_potential_energy() == pytest.approx(ref.energy, rel=1e-6)
     assert _max_rel(atoms.get_forces(), ref.forces) < SINGLE_REL
+
+
+def test_nepcg_precision_environment_loads_single(shared_data, monkeypatch):
+    """`nepcg run` and load_potential: NEPCG_PRECISION=single gives the single-precision NEP."""
+    path = str(shared_data("nep-models/C_2022_NEP4.txt"))
+    monkeypatch.setenv("NEPCG_DEVICE", "cpu")
+    monkeypatch.setenv("NEPCG_PRECISION", "single")
+    assert pynepcg._core.load_potential(path).name == "NEP (single)"
+    monkeypatch.setenv("NEPCG_PRECISION", "double")
+    assert pynepcg._core.load_potential(path).name == "NEP"
+    monkeypatch.setenv("NEPCG_PRECISION", "half")
+    with pytest.raises(pynepcg.errors.InputError, match="NEPCG_PRECISION"):
+        pynepcg._core.load_potential(path)

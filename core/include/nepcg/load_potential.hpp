@@ -2,11 +2,14 @@
 // LAMMPS setfl (*.eam.alloy, *.setfl), funcfl (*.eam) and Tersoff (*.tersoff) files.
 // `device` ("auto", "cpu", "cuda") places NEP models: "auto" uses a usable GPU (CUDA builds)
 // unless the environment variable NEPCG_DEVICE says "cpu"; classical potentials run on the CPU.
+// NEPCG_PRECISION=single loads NEP models in single precision (GpuNEP's float kernel; NepDirect in
+// float on the CPU); unset or "double": double precision.
 #pragma once
 
 #include <memory>
 #include <string>
 
+#include "nepcg/nep_direct.hpp"
 #include "nepcg/potential.hpp"
 
 namespace nepcg {
@@ -16,5 +19,8 @@ std::shared_ptr<const Potential> load_potential(const std::string& path, const s
 /// "cpu" or "cuda" for a requested device ("auto": NEPCG_DEVICE if set to cpu/cuda, else the GPU
 /// when one is usable). Throws InputError for other names, RuntimeError for "cuda" without a GPU.
 std::string resolve_device(std::string device);
+
+/// The precision NEPCG_PRECISION asks for (Double when unset; InputError for other values).
+NepPrecision precision_from_environment();
 
 }  // namespace nepcg

@@ -7,6 +7,7 @@
 #include "nepcg/eam.hpp"
 #include "nepcg/error.hpp"
 #include "nepcg/nep.hpp"
+#include "nepcg/nep_direct.hpp"
 #include "nepcg/tersoff.hpp"
 #if NEPCG_HAVE_CUDA_BUILD
 #include "nepcg/gpu_nep.hpp"
@@ -44,16 +45,27 @@ std::string resolve_device(std::string device) {
 #endif
 }
 
+NepPrecision precision_from_environment() {
+  const char* env = std::getenv("NEPCG_PRECISION");
+  const std::string name = env ? env : "";
+  if (name.empty()) return NepPrecision::Double;
+  if (name != "double" && name != "single")
+    throw InputError("NEPCG_PRECISION must be 'double' or 'single'; got '" + name + "'");
+  return parse_nep_precision(name);
+}
+
 std::shared_ptr<const Potential> load_potential(const std::string& path, const std::string& device) {
   std::ifstream in(path);
   if (!in) throw IOError("potential: cannot open '" + path + "' for reading");
   std::string first;
   in >> first;
   if (first.rfind("nep", 0) == 0) {
+    const NepPrecision precision = precision_from_environment();
 #if NEPCG_HAVE_CUDA_BUILD
-    if (resolve_device(device) == "cuda") return std::make_shared<GpuNEP>(path);
+    if (resolve_device(device) == "cuda") return std::make_shared<GpuNEP>(path, 1.0, precision);
 #endif
     resolve_device(device);  // reports a bad or unavailable device
+    if (precision == NepPrecision::Single) return std::make_shared<NepDirect>(read_nep_model(path), precision);
     return std::make_shared<NEP>(path);
   }
   if (ends_with(path, ".tersoff")) return std::make_shared<Tersoff>(Tersoff::from_file(path));
