@@ -157,8 +157,7 @@ GpuNEP::Impl::Impl(const NEP& nep, double skin, NepPrecision precision)
   if (stack < 24576) NEPCG_CUDA_CHECK(cudaDeviceSetLimit(cudaLimitStackSize, 24576));
   reduced.resize(16);
   // The warp-per-atom kernel when the model fits its bounds (see nep_warp_kernel.cuh).
-  if (precision == NepPrecision::Single) {
-    require_direct_kernel_model(nep.model(), "GpuNEP");
+  if (precision == NepPrecision::Single) {  // (the model was checked by GpuNEP's constructor)
     model32 = std::make_unique<cuda::DeviceNepModelT<float>>(nep.model(), nep.tables(), stream.get());
     warps_per_block = gpu::prepare_warp_kernel<float, gpu::ListPairs>(model32->view(), dev);
     if (warps_per_block == 0) throw RuntimeError("GpuNEP: the single-precision kernel does not fit this device's shared memory");

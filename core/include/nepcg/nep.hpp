@@ -57,6 +57,8 @@ class NEP : public Potential {
   /// Model type of each system type (matched by species name); throws InputError when the
   /// system has a species the model does not have.
   std::vector<int> type_map(const System& system) const;
+  /// Throws InputError unless `list` was built for `system` with at least the radial cutoff.
+  void check_list(const System& system, const NeighborList& list) const;
   kernels::NepView view() const { return tables_.view(model_); }
   const NepTables& tables() const { return tables_; }
 

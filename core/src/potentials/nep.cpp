@@ -36,16 +36,16 @@ std::vector<int> NEP::type_map(const System& s) const {
   return map;
 }
 
-namespace {
-
-void check_list(const NEP& nep, const System& s, const NeighborList& list) {
+void NEP::check_list(const System& s, const NeighborList& list) const {
   if (list.num_atoms() != s.size())
     throw InputError("NEP: the neighbour list was built for " + std::to_string(list.num_atoms()) +
                      " atoms, the system has " + std::to_string(s.size()));
-  if (list.cutoff() < nep.cutoff() * (1 - 1e-12))
+  if (list.cutoff() < cutoff() * (1 - 1e-12))
     throw InputError("NEP: the neighbour list cutoff (" + std::to_string(list.cutoff()) +
-                     " Å) is shorter than the model's radial cutoff (" + std::to_string(nep.cutoff()) + " Å)");
+                     " Å) is shorter than the model's radial cutoff (" + std::to_string(cutoff()) + " Å)");
 }
+
+namespace {
 
 inline void entry_vector(const NeighborList& list, size_t i, int64_t p, const System& s, double r[3], double& d) {
   const Vec3 v = list.pair_vector(i, p, s.positions, s.box);
@@ -96,7 +96,7 @@ double site(const NepView& p, const NeighborList& list, const System& s, const s
 }  // namespace
 
 void NEP::accumulate(const System& s, const NeighborList& list, ForceResult& out) const {
-  check_list(*this, s, list);
+  check_list(s, list);
   const std::vector<int> type = type_map(s);
   const NepView p = view();
   const long long n = static_cast<long long>(s.size());
@@ -134,7 +134,7 @@ void NEP::accumulate(const System& s, const NeighborList& list, ForceResult& out
 }
 
 std::vector<double> NEP::descriptors(const System& s, const NeighborList& list, bool scaled) const {
-  check_list(*this, s, list);
+  check_list(s, list);
   const std::vector<int> type = type_map(s);
   const NepView p = view();
   const long long n = static_cast<long long>(s.size());

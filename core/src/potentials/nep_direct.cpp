@@ -27,9 +27,8 @@ void require_direct_kernel_model(const NepModel& m, const std::string& who) {
                      "); use precision='double'");
 }
 
-struct NepDirect::Arrays {
-  Arrays(const NEP& nep) : f64(nep.model(), nep.tables()), f32(nep.model(), nep.tables()) {}
-  NepArrays<double> f64;
+struct NepDirect::Arrays {  // the model rounded to float (double runs use the NEP's own view)
+  explicit Arrays(const NEP& nep) : f32(nep.model(), nep.tables()) {}
   NepArrays<float> f32;
 };
 
@@ -42,7 +41,7 @@ double direct_site(const kernels::NepViewT<R>& p, const NeighborList& list, cons
   const int nR = p.n_max_radial + 1, nA = p.n_max_angular + 1, lm = p.num_lm, D = p.dim;
   constexpr int LM = (L + 1) * (L + 1) - 1;
   const size_t size_a = size_t(nA) * lm;
-  scratch.assign(2 * size_t(D) + 2 * size_a + nR + nA + LM + nR, R(0));
+  scratch.assign(2 * size_t(D) + 2 * size_a + nR + nA + LM, R(0));
   R* q = scratch.data();
   R* S = q + D;
   R* dUdS = S + size_a;
@@ -115,23 +114,18 @@ void direct_dispatch(const kernels::NepViewT<R>& p, const System& s, const Neigh
 
 NepDirect::NepDirect(NepModel model, NepPrecision precision) : nep_(std::move(model)), precision_(precision) {
   require_direct_kernel_model(nep_.model(), "NEP");
-  arrays_ = std::make_unique<Arrays>(nep_);
+  if (precision_ == NepPrecision::Single) arrays_ = std::make_unique<Arrays>(nep_);
 }
 
 NepDirect::~NepDirect() = default;
 
 void NepDirect::accumulate(const System& s, const NeighborList& list, ForceResult& out) const {
-  if (list.num_atoms() != s.size())
-    throw InputError("NEP: the neighbour list was built for " + std::to_string(list.num_atoms()) +
-                     " atoms, the system has " + std::to_string(s.size()));
-  if (list.cutoff() < cutoff() * (1 - 1e-12))
-    throw InputError("NEP: the neighbour list cutoff (" + std::to_string(list.cutoff()) +
-                     " Å) is shorter than the model's radial cutoff (" + std::to_string(cutoff()) + " Å)");
+  nep_.check_list(s, list);
   const std::vector<int> type = nep_.type_map(s);
   if (precision_ == NepPrecision::Single)
     direct_dispatch(arrays_->f32.view(), s, list, type, out);
   else
-    direct_dispatch(arrays_->f64.view(), s, list, type, out);
+    direct_dispatch(nep_.view(), s, list, type, out);
 }
 
 }  // namespace nepcg
