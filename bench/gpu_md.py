@@ -114,7 +114,11 @@ def main():
     if args.quick:
         cases = cases[2:]
     for (label, system, model, steps, ref), precision in [(c, p) for c in cases for p in precisions]:
-        sps, asps = throughput(system, model, "cuda", steps, precision=precision)
+        try:
+            sps, asps = throughput(system, model, "cuda", steps, precision=precision)
+        except Exception as exc:  # report and go on: one failing case should not hide the others
+            print(f"{label:24s} {precision:6s} FAILED: {type(exc).__name__}: {exc}", flush=True)
+            continue
         g = GPUMD_H100.get(ref) if ref else None
         if isinstance(g, tuple):
             gtxt, ratio = f"{g[1]:.0f} steps/s", sps / g[1]

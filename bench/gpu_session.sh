@@ -1,41 +1,89 @@
 #!/usr/bin/env bash
-# One call on a lent GPU machine (device tool): build, GPU tests, benchmarks. Logs go to $OUT.
-# Needs, carried from the developer machine: .whl (ase wheel; tests import it) and .devdata
-# (nep-models/C_2022_NEP4.txt and nep-train-pbte/ from ../shared/data), and for the GPUMD
-# reference a GPUMD source tarball .devdata/gpumd-src.tar.gz (GPL: never committed; e.g.
-# `git -C <GPUMD clone> archive --prefix=GPUMD/ HEAD src | gzip > .devdata/gpumd-src.tar.gz`).
+# One call on a lent GPU machine (device tool): build, GPU tests, benchmarks, GPUMD beside them.
+# Logs go to $OUT. Needs, carried from the developer machine (never committed):
+#   .whl       the ase wheel (the tests import it);
+#   .devdata   nep-models/C_2022_NEP4.txt and nep-train-pbte/ from ../shared/data, and for the
+#              GPUMD reference either
+#              - gpumd-bin/{gpumd,nep}: GPUMD built on the developer machine (nvcc there, no GPU
+#                needed; cuBLAS/cuSOLVER/cuFFT/cuRAND headers and link stubs from NVIDIA's pip
+#                wheels) plus gpumd_inputs.tar.gz (`python bench/gpumd_reference.py --dry-run
+#                --work .devdata/gpumd_inputs`, then tar): GPUMD then runs while pynepcg compiles;
+#              - or gpumd-src.tar.gz (GPUMD's src/, e.g. `git -C <clone> archive --prefix=GPUMD/
+#                HEAD src | gzip`): built here after the benchmarks (a few minutes).
 # Usage: bash bench/gpu_session.sh [tests|bench|all|gpumd|compare] [gpu_md.py options]
-#   gpumd: build GPUMD and run bench/gpumd_reference.py only; compare: bench + gpumd.
+#   all: tests + bench; compare: tests + bench + GPUMD + per-kernel profiles (ncu); gpumd: GPUMD only.
+# Time limits per stage (s): TEST_TIMEOUT, BENCH_TIMEOUT, TRAIN_TIMEOUT, GPUMD_TIMEOUT.
 set -o pipefail
 what=${1:-all}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 repo=$(pwd)
+T0=$(date +%s)
+stamp() { echo "[$(( $(date +%s) - T0 )) s] $*"; }
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu --format=csv
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
   && export PYTHONPATH=/tmp/site
-export PYNEPCG_SHARED_DATA=$repo/.devdata CMAKE_BUILD_PARALLEL_LEVEL=16 PYTHONUNBUFFERED=1
-# The image's CXX (/opt/gcc) links libstdc++ statically into the module, which then crashes in
-# locale code; the system compiler gives the usual shared libstdc++.
-if [ -x /usr/bin/g++ ]; then export CXX=/usr/bin/g++ CUDAHOSTCXX=/usr/bin/g++; rm -rf build; fi
-t0=$(date +%s)
-python3 -m pip install -q --no-build-isolation --no-deps . > "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
-echo "build: $(( $(date +%s) - t0 )) s"
-(cd /tmp && python3 -c "import pynepcg; pynepcg.info()")
-if [ "$what" = tests ] || [ "$what" = all ]; then
-  timeout ${TEST_TIMEOUT:-300} python3 -m pytest tests/test_gpu.py -q -x -rs --durations=8 2>&1 | tee "$OUT/tests.log" | tail -25
+export PYNEPCG_SHARED_DATA=$repo/.devdata PYTHONUNBUFFERED=1
+
+# --- GPUMD from prebuilt binaries: runs on the GPU while pynepcg compiles on the CPUs ---------
+gpumd_pid=
+want_gpumd() { [ "$what" = gpumd ] || [ "$what" = compare ]; }
+if want_gpumd && [ -x .devdata/gpumd-bin/gpumd ] && [ -f .devdata/gpumd_inputs.tar.gz ]; then
+  libdirs=$(find /usr/local/cuda*/ /opt/torch /usr/lib -name 'libcublas.so.13*' -o -name 'libcusolver.so.12*' \
+              -o -name 'libcufft.so.12*' -o -name 'libcurand.so.10*' 2>/dev/null | xargs -r -n1 dirname | sort -u | paste -sd:)
+  chmod +x .devdata/gpumd-bin/*; mkdir -p /tmp/gref && tar xzf .devdata/gpumd_inputs.tar.gz -C /tmp/gref
+  ( LD_LIBRARY_PATH=$libdirs:$LD_LIBRARY_PATH timeout ${GPUMD_TIMEOUT:-240} \
+      python3 bench/gpumd_reference.py --prepared --work /tmp/gref/gpumd_inputs --bin "$repo/.devdata/gpumd-bin" \
+      > "$OUT/gpumd.log" 2>&1 ) &
+  gpumd_pid=$!
+  stamp "GPUMD reference started (prebuilt binaries; libraries from $libdirs)"
+fi
+
+# --- build pynepcg (the image's CXX links libstdc++ statically into the module, which then
+# crashes in locale code; the system compiler gives the usual shared libstdc++) -------------
+if [ "$what" != gpumd ]; then
+  if [ -x /usr/bin/g++ ]; then export CXX=/usr/bin/g++ CUDAHOSTCXX=/usr/bin/g++; rm -rf build; fi
+  arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d .)
+  # only this card's architecture (the default adds a PTX target, which doubles CUDA compile time);
+  # the GPUMD run beside it gets 2 of the 16 cores
+  CMAKE_BUILD_PARALLEL_LEVEL=14 CMAKE_ARGS="-DCMAKE_CUDA_ARCHITECTURES=${arch}-real" \
+    nice -n 10 python3 -m pip install -q --no-build-isolation --no-deps . > "$OUT/build.log" 2>&1 \
+    || { tail -40 "$OUT/build.log"; exit 1; }
+  stamp "build done"
+  (cd /tmp && python3 -c "import pynepcg; pynepcg.info()")
+fi
+if [ -n "$gpumd_pid" ]; then wait $gpumd_pid; stamp "GPUMD reference done"; cat "$OUT/gpumd.log"; fi
+
+if [ "$what" = tests ] || [ "$what" = all ] || [ "$what" = compare ]; then
+  timeout ${TEST_TIMEOUT:-300} python3 -m pytest tests/test_gpu.py -q -rs --durations=8 2>&1 | tee "$OUT/tests.log" | tail -30
+  stamp "tests done"
 fi
 if [ "$what" = bench ] || [ "$what" = all ] || [ "$what" = compare ]; then
   timeout ${BENCH_TIMEOUT:-360} python3 bench/gpu_md.py "${@:2}" 2>&1 | tee "$OUT/bench.log"
   timeout ${TRAIN_TIMEOUT:-120} python3 bench/gpu_train.py 2>&1 | tee "$OUT/train.log"
+  stamp "benchmarks done"
 fi
-if [ "$what" = gpumd ] || [ "$what" = compare ]; then
-  t0=$(date +%s)
+if [ "$what" = compare ] && command -v ncu > /dev/null; then
+  # per-kernel times of a few steady-state MD steps (bench/gpu_profile.py), summaries only
+  for case in ${PROFILE_CASES:-cg1000/single cg10648/single carbon/single carbon/double}; do
+    timeout ${PROFILE_TIMEOUT:-60} ncu --clock-control none --launch-skip 400 --launch-count 42 \
+      --metrics gpu__time_duration.sum --csv python3 bench/gpu_profile.py --case ${case%/*} \
+      --precision ${case#*/} > /tmp/profile.csv 2> /tmp/profile.err
+    { echo "## ${case}"; grep '^#' /tmp/profile.err; python3 bench/gpu_profile.py --summarise /tmp/profile.csv \
+      || tail -5 /tmp/profile.err; } 2>&1 | tee -a "$OUT/profile.log"
+  done
+  stamp "profiles done"
+fi
+# build GPUMD here when no prebuilt binaries came, or they could not find their libraries
+if want_gpumd && [ -f .devdata/gpumd-src.tar.gz ] && \
+   { [ -z "$gpumd_pid" ] || grep -q "error while loading shared libraries" "$OUT/gpumd.log"; }; then
   mkdir -p /tmp/gpumd && tar xzf .devdata/gpumd-src.tar.gz -C /tmp/gpumd
   arch=sm_$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d .)
   # (CUDA 13's libraries need C++17; GPUMD's makefile asks for C++14)
   make -C /tmp/gpumd/GPUMD/src -j16 CUDA_ARCH=-arch=$arch CFLAGS="-std=c++17 -O3 -arch=$arch" gpumd nep \
     > "$OUT/gpumd_build.log" 2>&1 || { tail -30 "$OUT/gpumd_build.log"; exit 1; }
-  echo "GPUMD build: $(( $(date +%s) - t0 )) s"
-  timeout ${GPUMD_TIMEOUT:-300} python3 bench/gpumd_reference.py --bin /tmp/gpumd/GPUMD/src "${@:2}" 2>&1 \
+  stamp "GPUMD built"
+  prepared=; [ -f /tmp/gref/gpumd_inputs/cases.tsv ] && prepared="--prepared --work /tmp/gref/gpumd_inputs"
+  timeout ${GPUMD_TIMEOUT:-300} python3 bench/gpumd_reference.py --bin /tmp/gpumd/GPUMD/src $prepared "${@:2}" 2>&1 \
     | tee "$OUT/gpumd.log"
 fi
+stamp "end"

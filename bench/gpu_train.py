@@ -47,7 +47,11 @@ def main():
     if pynepcg.device.gpu_available()[0]:
         rate("cuda", 2)  # warm-up: context, module load
         for precision in ("double", "single"):
-            g = rate("cuda", args.generations, precision)
+            try:
+                g = rate("cuda", args.generations, precision)
+            except Exception as exc:  # report and go on
+                print(f"GPU ({precision}): FAILED {type(exc).__name__}: {exc}", flush=True)
+                continue
             rows.append((f"GPU {precision}", g))
             print(f"GPU ({precision}): {g:.1f} generations/s   GPUMD (issue #8, H100): {GPUMD_H100_GEN_PER_S} -> "
                   f"ratio {g / GPUMD_H100_GEN_PER_S:.2f}", flush=True)
