@@ -89,7 +89,10 @@ def main():
     ap.add_argument("--cpu", action="store_true", help="also time the CPU backend on the 32k cells (slow)")
     ap.add_argument("--steps", type=int, default=200, help="steps per large system (x10 for <= 10k beads)")
     ap.add_argument("--precision", choices=["double", "single", "both"], default="both")
+    ap.add_argument("--graphs", choices=["on", "off"], default="on",
+                    help="off: launch each kernel of a step (NEPCG_CUDA_GRAPHS=0) instead of replaying a CUDA graph")
     args = ap.parse_args()
+    os.environ["NEPCG_CUDA_GRAPHS"] = "1" if args.graphs == "on" else "0"
     ok, why = pynepcg.device.gpu_available()
     if not ok:
         raise SystemExit(f"no GPU: {why}")
@@ -102,8 +105,8 @@ def main():
     rows = []
     gpu_name = pynepcg.NEP(carbon, device="cuda")._cpp.device_name
     precisions = ["double", "single"] if args.precision == "both" else [args.precision]
-    print(f"# pynepcg {pynepcg.__version__}, {gpu_name}, {'/'.join(precisions)} precision, NVE dt 1 fs, skin 1 A",
-          flush=True)
+    print(f"# pynepcg {pynepcg.__version__}, {gpu_name}, {'/'.join(precisions)} precision, NVE dt 1 fs, skin 1 A, "
+          f"CUDA graphs {args.graphs}", flush=True)
     cases = [("C_2022_NEP4 diamond", structures.diamond("C", 3.567, (16, 16, 16)), carbon, args.steps,
               "C_2022_NEP4 diamond"),
              ("PbTe NEP4 (defaults)", rocksalt(6.46, (16, 16, 16)), pbte, args.steps, "PbTe NEP4 (defaults)")]

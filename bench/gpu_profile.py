@@ -66,7 +66,8 @@ def summarise(path: Path) -> None:
         if len(r) <= value_col or not r[value_col].replace(",", "").replace(".", "").isdigit():
             continue
         scale = {"ns": 1e-3, "usecond": 1.0, "us": 1.0, "msecond": 1e3, "ms": 1e3, "nsecond": 1e-3}.get(r[unit_col], 1e-3)
-        kernel = r[name_col].split("(")[0].split("<")[0].strip().removeprefix("void ").split("::")[-1]
+        name = r[name_col].replace("(anonymous namespace)::", "")
+        kernel = name.split("(")[0].split("<")[0].strip().removeprefix("void ").split("::")[-1]
         times[kernel].append(float(r[value_col].replace(",", "")) * scale)
     kick = len(times.get("kick_drift", [])) // 2 or 1  # two kick_drift launches per step
     total = 0.0

@@ -84,6 +84,22 @@ def test_neighbor_overflow_grows_the_list(tmp_path):
     assert _relative(b.forces, a.forces) < 1e-9
 
 
+@pytest.mark.parametrize("repeat", [3, 11, 17, 26])
+def test_lane_groups_of_the_list_and_gather_kernels(tmp_path, repeat):
+    # The list search, reverse entries and force gather split each atom over a group of lanes
+    # whose size follows the system size (cuda::lanes_per_site: 32 lanes for 216 atoms, 16 for
+    # 10,648, 4 for 39,304 and one for 140,608 atoms on a 132-multiprocessor H100); every size
+    # must give the CPU's forces and virials.
+    path = write_random_nep(tmp_path / "c.txt", elements=("C",), rc=(4.0, 3.0), n_max=(3, 2), basis=(4, 4),
+                            l_max=(2, 0, 0), neurons=(4, 0), seed=5)
+    cpu, gpu = pynepcg.NEP(path, device="cpu"), pynepcg.NEP(path, device="cuda")
+    s = structures.diamond("C", 3.567, (repeat,) * 3)
+    s.positions = np.asarray(s.positions) + np.random.default_rng(repeat).normal(0, 0.1, (len(s), 3))
+    a, b = cpu.compute(s), gpu.compute(s)
+    assert _relative(b.forces, a.forces) < 1e-9 and b.energy == pytest.approx(a.energy, rel=1e-12)
+    assert _relative(b.virials, a.virials) < 1e-9
+
+
 def test_species_mismatch_and_far_images(tmp_path):
     cpu, gpu = _pair(tmp_path, "one-species")
     with pytest.raises(ValueError, match="'Si'"):
@@ -152,8 +168,9 @@ def _diamond_sims(shared_data, repeat=2, seed=7, temperature=600):
 
 
 @pytest.mark.parametrize("ensemble", [ensembles.NVE(), ensembles.Bussi(temperature=500, tau=50),
-                                      ensembles.Berendsen(temperature=500, tau=50)],
-                         ids=["nve", "bussi", "berendsen"])
+                                      ensembles.Berendsen(temperature=500, tau=50),
+                                      ensembles.Bussi(temperature=(300, 900), tau=20)],
+                         ids=["nve", "bussi", "berendsen", "bussi-ramp"])
 def test_device_segments_follow_the_cpu_trajectory(shared_data, ensemble):
     # Same seed: the same initial velocities and, for Bussi, the same random numbers. Round-off
     # differences grow over a chaotic trajectory, but stay far below 1e-6 Å in 200 steps.
@@ -167,6 +184,35 @@ def test_device_segments_follow_the_cpu_trajectory(shared_data, ensemble):
         assert np.allclose(tg[col], tc[col], rtol=1e-7, atol=1e-7), col
     assert gpu.step == cpu.step == 200 and gpu.time == pytest.approx(200.0)
     assert gpu.potential._cpp.neighbor_list_builds >= 1
+
+
+GRAPH_ENSEMBLES = {
+    "nve": ensembles.NVE(),
+    "baoab-ramp": ensembles.Langevin(temperature=(300, 700), tau=30),
+    "obabo-ramp": ensembles.Langevin(temperature=(700, 300), tau=30, splitting="OBABO"),
+    "bussi-ramp": ensembles.Bussi(temperature=(300, 900), tau=20),
+    "berendsen": ensembles.Berendsen(temperature=500, tau=20),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRAPH_ENSEMBLES))
+def test_graph_replay_is_bitwise_the_plain_launch_sequence(shared_data, monkeypatch, name):
+    # A device segment replays one captured step (a CUDA graph) whose per-step values (ramp
+    # temperature, Philox counter, Bussi draws) are read on the device; NEPCG_CUDA_GRAPHS=0
+    # launches the same kernels one by one. Same kernels, same order: the same bits, in segments
+    # with the virial step (observers) and without.
+    ens = GRAPH_ENSEMBLES[name]
+    final = []
+    for graphs in ("0", "1"):
+        monkeypatch.setenv("NEPCG_CUDA_GRAPHS", graphs)
+        _, gpu = _diamond_sims(shared_data, seed=3)
+        thermo = observers.Thermo(25)
+        gpu.run(100, ens, 1.0, [thermo])
+        gpu.run(37, ens, 1.0)
+        final.append((np.asarray(gpu.system.positions), np.asarray(gpu.system.velocities),
+                      thermo["conserved_energy"], thermo["pressure"], gpu.conserved_energy))
+    for a, b in zip(*final):
+        assert np.array_equal(a, b)
 
 
 def test_nve_energy_conservation_no_worse_than_cpu(shared_data):

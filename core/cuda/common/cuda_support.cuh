@@ -108,9 +108,66 @@ class DeviceArray {
   size_t n_ = 0;
 };
 
+/// A CUDA graph of the kernels that `record()` launches on stream s (captured once, replayed by
+/// launch()). Replaying a captured MD step costs one launch instead of one per kernel, which is
+/// most of a step's time in small systems. The captured launches must not depend on host state
+/// that changes between replays (per-step values live in device memory).
+class CapturedGraph {
+ public:
+  template <class Record>
+  CapturedGraph(cudaStream_t s, Record&& record) {
+    NEPCG_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed));
+    cudaGraph_t graph = nullptr;
+    try {
+      record();
+    } catch (...) {
+      cudaStreamEndCapture(s, &graph);  // leave the stream usable, then report the first error
+      if (graph) cudaGraphDestroy(graph);
+      cudaGetLastError();
+      throw;
+    }
+    NEPCG_CUDA_CHECK(cudaStreamEndCapture(s, &graph));
+    const cudaError_t instantiated = cudaGraphInstantiate(&exec_, graph, 0);
+    cudaGraphDestroy(graph);
+    NEPCG_CUDA_CHECK(instantiated);
+  }
+  ~CapturedGraph() {
+    if (exec_) cudaGraphExecDestroy(exec_);
+  }
+  CapturedGraph(const CapturedGraph&) = delete;
+  CapturedGraph& operator=(const CapturedGraph&) = delete;
+  void launch(cudaStream_t s) const { NEPCG_CUDA_CHECK(cudaGraphLaunch(exec_, s)); }
+
+ private:
+  cudaGraphExec_t exec_ = nullptr;
+};
+
 /// Throws RuntimeError when no usable CUDA device is visible (with the driver's reason).
 void require_device();
 
 inline unsigned blocks_for(size_t n, unsigned threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
+
+/// Streaming multiprocessors of the current device.
+int multiprocessors();
+
+/// Lanes per site for the "group" kernels that split one atom's neighbour loop over G lanes of a
+/// warp (G a power of two, 1 ... 32): the smallest G that gives about `threads_per_sm` threads
+/// per multiprocessor for n sites. Small systems then fill the GPU (a 1,000-site system on one
+/// thread per site would use 8 of the H100's 132 multiprocessors' 64 warps); large ones keep one
+/// lane per site and coalesced loads of the transposed lists.
+inline int lanes_per_site(long n, int sms, int threads_per_sm = 1024) {
+  int g = 1;
+  while (g < 32 && n * g < static_cast<long>(sms) * threads_per_sm) g *= 2;
+  return g;
+}
+
+#ifdef __CUDACC__
+/// Sum over the `group` lanes (a power of two dividing 32) that share a site, by xor shuffles
+/// in a fixed order (deterministic); every lane of the warp must call it.
+__device__ inline double group_sum(double v, int group) {
+  for (int offset = group / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+#endif
 
 }  // namespace nepcg::cuda

@@ -1,7 +1,7 @@
 // GPU Verlet list (see device_neighbor_list.cuh). Build sequence, each kernel a no-op unless the
 // rebuild flag is set: clear bins -> bin atoms (fractional coordinates, wrap shift) -> exclusive
-// scan of bin counts (one block) -> fill bins -> sort each bin by atom index -> per-atom search of
-// the neighbouring bins -> reverse entries -> clear the flag.
+// scan of bin counts (one block) -> fill bins -> sort each bin by atom index -> search of the
+// neighbouring bins (a group of lanes per atom in small systems) -> reverse entries -> clear the flag.
 #include <algorithm>
 #include <cmath>
 
@@ -136,17 +136,24 @@ __global__ void sort_bins(int nbins, const int* start, int* atoms, const int* fl
   }
 }
 
-__global__ void build_list(int n, DeviceCell c, double rlist2, int capacity, const double* wrapped,
+// One group of `group` lanes per atom (cuda::lanes_per_site): the group walks the candidates of
+// each bin `group` at a time and a ballot gives each hit its slot, so entries come in the same
+// order as from a sequential scan of the bins (deterministic, independent of `group`).
+__global__ void build_list(int n, int group, DeviceCell c, double rlist2, int capacity, const double* wrapped,
                            const int* wrap_code, const int* bin_of, const int* start, const int* atoms,
                            int* neighbor, int* image, int* count, int* flags) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (!flags[0] || i >= n) return;
+  if (!flags[0]) return;
+  const long t = static_cast<long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int i = static_cast<int>(t / group), lane = static_cast<int>(t % group);
+  if (i >= n) return;  // (whole groups: a group never spans two atoms)
+  const int first_lane = static_cast<int>(threadIdx.x % 32) - lane;
+  const unsigned mask = (group == 32 ? 0xffffffffu : ((1u << group) - 1u)) << first_lane;
   const double xi = wrapped[3 * i], yi = wrapped[3 * i + 1], zi = wrapped[3 * i + 2];
   const int wi = wrap_code[i];
   const int wi0 = (wi & 255) - 128, wi1 = ((wi >> 8) & 255) - 128, wi2 = ((wi >> 16) & 255) - 128;
   const int bin = bin_of[i];
   const int b0 = bin % c.bins[0], b1 = (bin / c.bins[0]) % c.bins[1], b2 = bin / (c.bins[0] * c.bins[1]);
-  int found = 0;
+  int found = 0;  // the same in every lane of the group
   bool range_error = false;
   for (int o2 = -c.reach[2]; o2 <= c.reach[2]; ++o2) {
     int q2, n2;
@@ -162,38 +169,50 @@ __global__ void build_list(int n, DeviceCell c, double rlist2, int capacity, con
         const double sz = n0 * c.h[2] + n1 * c.h[5] + n2 * c.h[8];
         const bool home = n0 == 0 && n1 == 0 && n2 == 0;
         const int q = (q2 * c.bins[1] + q1) * c.bins[0] + q0;
-        for (int t = start[q]; t < start[q + 1]; ++t) {
-          const int j = atoms[t];
-          if (j == i && home) continue;
-          const double dx = wrapped[3 * j] - xi + sx;
-          const double dy = wrapped[3 * j + 1] - yi + sy;
-          const double dz = wrapped[3 * j + 2] - zi + sz;
-          if (dx * dx + dy * dy + dz * dz >= rlist2) continue;
-          if (found < capacity) {
-            const int wj = wrap_code[j];
-            const int m0 = n0 - ((wj & 255) - 128) + wi0;
-            const int m1 = n1 - (((wj >> 8) & 255) - 128) + wi1;
-            const int m2 = n2 - (((wj >> 16) & 255) - 128) + wi2;
-            if (m0 < -127 || m0 > 127 || m1 < -127 || m1 > 127 || m2 < -127 || m2 > 127) range_error = true;
-            neighbor[found * n + i] = j;
-            image[found * n + i] = pack_image(m0, m1, m2);
+        const int end = start[q + 1];
+        for (int base = start[q]; base < end; base += group) {
+          const int tt = base + lane;
+          const int j = tt < end ? atoms[tt] : -1;
+          bool hit = false;
+          if (j >= 0 && !(j == i && home)) {
+            const double dx = wrapped[3 * j] - xi + sx;
+            const double dy = wrapped[3 * j + 1] - yi + sy;
+            const double dz = wrapped[3 * j + 2] - zi + sz;
+            hit = dx * dx + dy * dy + dz * dz < rlist2;
           }
-          ++found;
+          const unsigned hits = (__ballot_sync(mask, hit) & mask) >> first_lane;
+          if (hit) {
+            const int slot = found + __popc(hits & ((1u << lane) - 1u));
+            if (slot < capacity) {
+              const int wj = wrap_code[j];
+              const int m0 = n0 - ((wj & 255) - 128) + wi0;
+              const int m1 = n1 - (((wj >> 8) & 255) - 128) + wi1;
+              const int m2 = n2 - (((wj >> 16) & 255) - 128) + wi2;
+              if (m0 < -127 || m0 > 127 || m1 < -127 || m1 > 127 || m2 < -127 || m2 > 127) range_error = true;
+              neighbor[slot * n + i] = j;
+              image[slot * n + i] = pack_image(m0, m1, m2);
+            }
+          }
+          found += __popc(hits);
         }
       }
     }
   }
+  if (range_error) flags[2] = 1;
+  if (lane != 0) return;
   count[i] = found < capacity ? found : capacity;
   atomicMax(&flags[1], found);
-  if (range_error) flags[2] = 1;
 }
 
-__global__ void find_reverse(int n, const int* neighbor, const int* image, const int* count, int* reverse,
-                             int* flags) {
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (!flags[0] || i >= n) return;
+// Lane l of atom i's group finds the reverse of entries l, l + group, ... by a scan of j's list.
+__global__ void find_reverse(int n, int group, const int* neighbor, const int* image, const int* count,
+                             int* reverse, int* flags) {
+  if (!flags[0]) return;
+  const long t = static_cast<long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int i = static_cast<int>(t / group), lane = static_cast<int>(t % group);
+  if (i >= n) return;
   const int ci = count[i];
-  for (int k = 0; k < ci; ++k) {
+  for (int k = lane; k < ci; k += group) {
     const int j = neighbor[k * n + i];
     const int want = negate_image(image[k * n + i]);
     int r = -1;
@@ -207,6 +226,8 @@ __global__ void find_reverse(int n, const int* neighbor, const int* image, const
     reverse[k * n + i] = r < 0 ? k * n + i : r;
   }
 }
+
+__global__ void raise_rebuild_flag(int* flags) { flags[0] = 1; }
 
 __global__ void finish_build(int* flags) {
   if (flags[0]) {
@@ -223,7 +244,8 @@ void matmul(const double* a, const double* b, double* c) {
 
 }  // namespace
 
-DeviceNeighborList::DeviceNeighborList(double cutoff, double skin) : cutoff_(cutoff), skin_(skin) {
+DeviceNeighborList::DeviceNeighborList(double cutoff, double skin)
+    : cutoff_(cutoff), skin_(skin), multiprocessors_(multiprocessors()) {
   if (!(cutoff > 0) || !(skin >= 0))
     throw InputError("DeviceNeighborList: cutoff must be > 0 and skin >= 0 Å; got cutoff " + std::to_string(cutoff) +
                      ", skin " + std::to_string(skin));
@@ -308,8 +330,8 @@ void DeviceNeighborList::update(const double* x, const double* y, const double* 
   if (n == 0) return;
   if (!have_build_ || max_displacement_ <= 0) force = true;
   if (force) {
-    const int one = 1;
-    NEPCG_CUDA_CHECK(cudaMemcpyAsync(flags_.data(), &one, sizeof(int), cudaMemcpyHostToDevice, s));
+    raise_rebuild_flag<<<1, 1, 0, s>>>(flags_.data());  // (a kernel, not a copy from the host: graph-safe)
+    NEPCG_CUDA_LAUNCHED("raise_rebuild_flag");
   } else {
     DeviceCell m{};
     std::copy(to_build_frame_, to_build_frame_ + 9, m.h);
@@ -328,12 +350,13 @@ void DeviceNeighborList::update(const double* x, const double* y, const double* 
                                                          bin_atoms_.data(), f);
   sort_bins<<<blocks_for(nbins, kThreads), kThreads, 0, s>>>(nbins, bin_start_.data(), bin_atoms_.data(), f);
   const double rlist = cutoff_ + skin_;
-  build_list<<<blocks_for(n, kThreads), kThreads, 0, s>>>(n, cell_, rlist * rlist, capacity_, wrapped_.data(),
-                                                          wrap_code_.data(), bin_of_.data(), bin_start_.data(),
-                                                          bin_atoms_.data(), neighbor_.data(), image_.data(),
-                                                          count_.data(), f);
-  find_reverse<<<blocks_for(n, kThreads), kThreads, 0, s>>>(n, neighbor_.data(), image_.data(), count_.data(),
-                                                            reverse_.data(), f);
+  const int group = lanes_per_site(n, multiprocessors_);
+  const unsigned group_blocks = blocks_for(size_t(n) * group, kThreads);
+  build_list<<<group_blocks, kThreads, 0, s>>>(n, group, cell_, rlist * rlist, capacity_, wrapped_.data(),
+                                               wrap_code_.data(), bin_of_.data(), bin_start_.data(),
+                                               bin_atoms_.data(), neighbor_.data(), image_.data(), count_.data(), f);
+  find_reverse<<<group_blocks, kThreads, 0, s>>>(n, group, neighbor_.data(), image_.data(), count_.data(),
+                                                 reverse_.data(), f);
   finish_build<<<1, 1, 0, s>>>(f);
   NEPCG_CUDA_LAUNCHED("neighbour-list build");
   if (force || !have_build_) {

@@ -67,6 +67,7 @@ class DeviceNeighborList {
 
  private:
   double cutoff_, skin_;
+  int multiprocessors_ = 1;  // of the device (sets the lanes per atom of the search kernels)
   int n_ = 0, capacity_ = 0;
   DeviceCell cell_{};
   double build_h_[9] = {};   // cell at the last build

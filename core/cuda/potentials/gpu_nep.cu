@@ -2,7 +2,8 @@
 //   nep_sites:     pair terms of every neighbour -> descriptor -> network: site energy U_i and the
 //                  gradients; then one partial force f_ij = dU_i/dr_ij per list entry (+ ZBL);
 //   gather_forces: F_i = sum_j (f_ij - f_ji) through the list's reverse entries, and the per-atom
-//                  virial W_i = sum_j r_ij (x) f_ji when asked.
+//                  virial W_i = sum_j r_ij (x) f_ji when asked (a group of lanes per atom in
+//                  small systems, summed by shuffles in a fixed order).
 // The maths are the NEPCG_HD functions of nepcg/kernels/nep_site.hpp that the CPU reference uses.
 #include <algorithm>
 #include <cmath>
@@ -70,26 +71,34 @@ __global__ void __launch_bounds__(kThreads) nep_sites(NepView p, gpu::ListPairs 
   }
 }
 
-__global__ void gather_forces(gpu::ListPairs pairs, const int* rev, const double* pfx, const double* pfy,
+// F_i = sum_j (f_ij - f_ji) and W_i = sum_j r_ij (x) f_ji with `group` lanes per atom (see
+// cuda::lanes_per_site): lane l takes entries l, l + group, ... and the group sums its parts.
+__global__ void gather_forces(gpu::ListPairs pairs, const int* rev, int group, const double* pfx, const double* pfy,
                               const double* pfz, double* fx, double* fy, double* fz, double* virial) {
   const int n = pairs.n;
-  const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= n) return;
+  const long t = static_cast<long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int i = static_cast<int>(t / group), lane = static_cast<int>(t % group);
   double F[3] = {0.0, 0.0, 0.0}, W[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
-  const int count = pairs.count(i);
-  for (int k = 0; k < count; ++k) {
-    const int e = pairs.entry(i, k), r = rev[e];
-    const double fji[3] = {pfx[r], pfy[r], pfz[r]};
-    F[0] += pfx[e] - fji[0];
-    F[1] += pfy[e] - fji[1];
-    F[2] += pfz[e] - fji[2];
-    if (virial) {
-      double rij[3];
-      pairs.vector(i, e, rij);
-      for (int u = 0; u < 3; ++u)
-        for (int v = 0; v < 3; ++v) W[3 * u + v] += rij[u] * fji[v];
+  if (i < n) {  // (no early return: every lane of the warp takes part in the group sums)
+    const int count = pairs.count(i);
+    for (int k = lane; k < count; k += group) {
+      const int e = pairs.entry(i, k), r = rev[e];
+      const double fji[3] = {pfx[r], pfy[r], pfz[r]};
+      F[0] += pfx[e] - fji[0];
+      F[1] += pfy[e] - fji[1];
+      F[2] += pfz[e] - fji[2];
+      if (virial) {
+        double rij[3];
+        pairs.vector(i, e, rij);
+        for (int u = 0; u < 3; ++u)
+          for (int v = 0; v < 3; ++v) W[3 * u + v] += rij[u] * fji[v];
+      }
     }
   }
+  for (int c = 0; c < 3; ++c) F[c] = cuda::group_sum(F[c], group);
+  if (virial)
+    for (int c = 0; c < 9; ++c) W[c] = cuda::group_sum(W[c], group);
+  if (i >= n || lane != 0) return;
   fx[i] = F[0];
   fy[i] = F[1];
   fz[i] = F[2];
@@ -118,6 +127,13 @@ __global__ void column_sums(const double* data, int n, double* out) {
 // ------------------------------------------------------------------------------ device support
 
 namespace cuda {
+int multiprocessors() {
+  int dev = 0, count = 0;
+  NEPCG_CUDA_CHECK(cudaGetDevice(&dev));
+  NEPCG_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, dev));
+  return count;
+}
+
 void require_device() {
   int count = 0;
   const cudaError_t err = cudaGetDeviceCount(&count);
@@ -151,6 +167,7 @@ GpuNEP::Impl::Impl(const NEP& nep, double skin, NepPrecision precision)
   cudaDeviceProp prop;
   NEPCG_CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
   device_name = prop.name;
+  multiprocessors = prop.multiProcessorCount;
   // The atom-per-thread kernel keeps descriptor buffers sized for the largest model on the stack.
   size_t stack = 0;
   NEPCG_CUDA_CHECK(cudaDeviceGetLimit(&stack, cudaLimitStackSize));
@@ -271,9 +288,10 @@ void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
                                                                  pfy.data(), pfz.data());
     NEPCG_CUDA_LAUNCHED("nep_sites");
   }
-  gather_forces<<<cuda::blocks_for(n, 128), 128, 0, s>>>(pairs, list.reverse(), pfx.data(), pfy.data(), pfz.data(),
-                                                         fx.data(), fy.data(), fz.data(),
-                                                         with_virial ? virial.data() : nullptr);
+  const int group = cuda::lanes_per_site(n, multiprocessors);
+  gather_forces<<<cuda::blocks_for(size_t(n) * group, 128), 128, 0, s>>>(
+      pairs, list.reverse(), group, pfx.data(), pfy.data(), pfz.data(), fx.data(), fy.data(), fz.data(),
+      with_virial ? virial.data() : nullptr);
   NEPCG_CUDA_LAUNCHED("gather_forces");
 }
 

@@ -20,6 +20,7 @@ struct GpuNEP::Impl {
 
   cuda::Stream stream;
   std::string device_name;
+  int multiprocessors = 1;
   cuda::DeviceNepModel model;  // device copies of the parameters and tables
   kernels::NepView view{};     // = model.view()
   // Single precision: the model rounded to float on the device (the warp kernel in float).
@@ -36,6 +37,9 @@ struct GpuNEP::Impl {
   // Kernel scratch: angular sums S and gradients dU/dS per atom, partial forces per list entry.
   cuda::DeviceArray<double> sums, gradients, pfx, pfy, pfz;
   cuda::DeviceArray<double> reduced;  // results of device reductions
+  // MD segments: the step index read by the step kernels, Bussi's random numbers (2 per step).
+  cuda::DeviceArray<long long> step;
+  cuda::DeviceArray<double> draws;
   std::vector<double> host;           // staging for uploads/downloads
 
   /// Positions (and types, masses when `all`) of `s` to the device; sizes every array. `wrap`:
