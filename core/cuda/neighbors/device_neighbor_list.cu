@@ -138,8 +138,11 @@ __global__ void sort_bins(int nbins, const int* start, int* atoms, const int* fl
 
 // One group of `group` lanes per atom (cuda::lanes_per_site): the group walks the candidates of
 // each bin `group` at a time and a ballot gives each hit its slot, so entries come in the same
-// order as from a sequential scan of the bins (deterministic, independent of `group`).
-__global__ void build_list(int n, int group, DeviceCell c, double rlist2, int capacity, const double* wrapped,
+// order as from a sequential scan of the bins (deterministic, independent of `group`). With an
+// inner zone (rinner2 < rlist2) the bins are scanned twice: pairs closer than rinner first, then
+// the others.
+__global__ void build_list(int n, int group, DeviceCell c, double rinner2, double rlist2, int capacity,
+                           const double* wrapped,
                            const int* wrap_code, const int* bin_of, const int* start, const int* atoms,
                            int* neighbor, int* image, int* count, int* flags) {
   if (!flags[0]) return;
@@ -155,48 +158,58 @@ __global__ void build_list(int n, int group, DeviceCell c, double rlist2, int ca
   const int b0 = bin % c.bins[0], b1 = (bin / c.bins[0]) % c.bins[1], b2 = bin / (c.bins[0] * c.bins[1]);
   int found = 0;  // the same in every lane of the group
   bool range_error = false;
-  for (int o2 = -c.reach[2]; o2 <= c.reach[2]; ++o2) {
-    int q2, n2;
-    if (!neighbour_bin(b2 + o2, c.bins[2], c.pbc[2], q2, n2)) continue;
-    for (int o1 = -c.reach[1]; o1 <= c.reach[1]; ++o1) {
-      int q1, n1;
-      if (!neighbour_bin(b1 + o1, c.bins[1], c.pbc[1], q1, n1)) continue;
-      for (int o0 = -c.reach[0]; o0 <= c.reach[0]; ++o0) {
-        int q0, n0;
-        if (!neighbour_bin(b0 + o0, c.bins[0], c.pbc[0], q0, n0)) continue;
-        const double sx = n0 * c.h[0] + n1 * c.h[3] + n2 * c.h[6];
-        const double sy = n0 * c.h[1] + n1 * c.h[4] + n2 * c.h[7];
-        const double sz = n0 * c.h[2] + n1 * c.h[5] + n2 * c.h[8];
-        const bool home = n0 == 0 && n1 == 0 && n2 == 0;
-        const int q = (q2 * c.bins[1] + q1) * c.bins[0] + q0;
-        const int end = start[q + 1];
-        for (int base = start[q]; base < end; base += group) {
-          const int tt = base + lane;
-          const int j = tt < end ? atoms[tt] : -1;
-          bool hit = false;
-          if (j >= 0 && !(j == i && home)) {
-            const double dx = wrapped[3 * j] - xi + sx;
-            const double dy = wrapped[3 * j + 1] - yi + sy;
-            const double dz = wrapped[3 * j + 2] - zi + sz;
-            hit = dx * dx + dy * dy + dz * dz < rlist2;
-          }
-          const unsigned hits = (__ballot_sync(mask, hit) & mask) >> first_lane;
-          if (hit) {
-            const int slot = found + __popc(hits & ((1u << lane) - 1u));
-            if (slot < capacity) {
-              const int wj = wrap_code[j];
-              const int m0 = n0 - ((wj & 255) - 128) + wi0;
-              const int m1 = n1 - (((wj >> 8) & 255) - 128) + wi1;
-              const int m2 = n2 - (((wj >> 16) & 255) - 128) + wi2;
-              if (m0 < -127 || m0 > 127 || m1 < -127 || m1 > 127 || m2 < -127 || m2 > 127) range_error = true;
-              neighbor[slot * n + i] = j;
-              image[slot * n + i] = pack_image(m0, m1, m2);
+  // Appends the pairs with lower2 <= d^2 < upper2, bins in a fixed order.
+  auto scan = [&](double lower2, double upper2) {
+    for (int o2 = -c.reach[2]; o2 <= c.reach[2]; ++o2) {
+      int q2, n2;
+      if (!neighbour_bin(b2 + o2, c.bins[2], c.pbc[2], q2, n2)) continue;
+      for (int o1 = -c.reach[1]; o1 <= c.reach[1]; ++o1) {
+        int q1, n1;
+        if (!neighbour_bin(b1 + o1, c.bins[1], c.pbc[1], q1, n1)) continue;
+        for (int o0 = -c.reach[0]; o0 <= c.reach[0]; ++o0) {
+          int q0, n0;
+          if (!neighbour_bin(b0 + o0, c.bins[0], c.pbc[0], q0, n0)) continue;
+          const double sx = n0 * c.h[0] + n1 * c.h[3] + n2 * c.h[6];
+          const double sy = n0 * c.h[1] + n1 * c.h[4] + n2 * c.h[7];
+          const double sz = n0 * c.h[2] + n1 * c.h[5] + n2 * c.h[8];
+          const bool home = n0 == 0 && n1 == 0 && n2 == 0;
+          const int q = (q2 * c.bins[1] + q1) * c.bins[0] + q0;
+          const int end = start[q + 1];
+          for (int base = start[q]; base < end; base += group) {
+            const int tt = base + lane;
+            const int j = tt < end ? atoms[tt] : -1;
+            bool hit = false;
+            if (j >= 0 && !(j == i && home)) {
+              const double dx = wrapped[3 * j] - xi + sx;
+              const double dy = wrapped[3 * j + 1] - yi + sy;
+              const double dz = wrapped[3 * j + 2] - zi + sz;
+              const double d2 = dx * dx + dy * dy + dz * dz;
+              hit = d2 < upper2 && d2 >= lower2;
             }
+            const unsigned hits = (__ballot_sync(mask, hit) & mask) >> first_lane;
+            if (hit) {
+              const int slot = found + __popc(hits & ((1u << lane) - 1u));
+              if (slot < capacity) {
+                const int wj = wrap_code[j];
+                const int m0 = n0 - ((wj & 255) - 128) + wi0;
+                const int m1 = n1 - (((wj >> 8) & 255) - 128) + wi1;
+                const int m2 = n2 - (((wj >> 16) & 255) - 128) + wi2;
+                if (m0 < -127 || m0 > 127 || m1 < -127 || m1 > 127 || m2 < -127 || m2 > 127) range_error = true;
+                neighbor[slot * n + i] = j;
+                image[slot * n + i] = pack_image(m0, m1, m2);
+              }
+            }
+            found += __popc(hits);
           }
-          found += __popc(hits);
         }
       }
     }
+  };
+  if (rinner2 < rlist2) {
+    scan(-1.0, rinner2);
+    scan(rinner2, rlist2);
+  } else {
+    scan(-1.0, rlist2);
   }
   if (range_error) flags[2] = 1;
   if (lane != 0) return;
@@ -244,8 +257,8 @@ void matmul(const double* a, const double* b, double* c) {
 
 }  // namespace
 
-DeviceNeighborList::DeviceNeighborList(double cutoff, double skin)
-    : cutoff_(cutoff), skin_(skin), multiprocessors_(multiprocessors()) {
+DeviceNeighborList::DeviceNeighborList(double cutoff, double skin, double inner_cutoff)
+    : cutoff_(cutoff), skin_(skin), inner_cutoff_(inner_cutoff), multiprocessors_(multiprocessors()) {
   if (!(cutoff > 0) || !(skin >= 0))
     throw InputError("DeviceNeighborList: cutoff must be > 0 and skin >= 0 Å; got cutoff " + std::to_string(cutoff) +
                      ", skin " + std::to_string(skin));
@@ -352,7 +365,9 @@ void DeviceNeighborList::update(const double* x, const double* y, const double* 
   const double rlist = cutoff_ + skin_;
   const int group = lanes_per_site(n, multiprocessors_);
   const unsigned group_blocks = blocks_for(size_t(n) * group, kThreads);
-  build_list<<<group_blocks, kThreads, 0, s>>>(n, group, cell_, rlist * rlist, capacity_, wrapped_.data(),
+  const double rinner = inner_cutoff_ > 0 ? std::min(inner_cutoff_ + skin_, rlist) : rlist;
+  build_list<<<group_blocks, kThreads, 0, s>>>(n, group, cell_, rinner * rinner, rlist * rlist, capacity_,
+                                               wrapped_.data(),
                                                wrap_code_.data(), bin_of_.data(), bin_start_.data(),
                                                bin_atoms_.data(), neighbor_.data(), image_.data(), count_.data(), f);
   find_reverse<<<group_blocks, kThreads, 0, s>>>(n, group, neighbor_.data(), image_.data(), count_.data(),

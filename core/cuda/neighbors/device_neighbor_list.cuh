@@ -6,7 +6,8 @@
 // Layout (transposed, coalesced across atoms): entry k of atom i is at k * N + i, for k < count[i].
 // neighbor = j, image = packed integer triple n (8 bits each, offset 128) such that the pair vector
 // is r_ij = x_j - x_i + n0 a + n1 b + n2 c with the (unwrapped) positions of the current step, as
-// on the CPU list. reverse[k * N + i] = index of the entry (i, -n) in j's list. Any box shape works,
+// on the CPU list (entries within the inner zone first when one is set). reverse[k * N + i] = index
+// of the entry (i, -n) in j's list. Any box shape works,
 // also boxes thinner than the cutoff (a bin then holds several images). Neighbour order is
 // deterministic (bins in fixed order, atoms in a bin by index), so runs are bit-reproducible.
 #pragma once
@@ -33,8 +34,12 @@ __host__ __device__ inline void image_shift(const DeviceCell& c, int code, doubl
 
 class DeviceNeighborList {
  public:
-  /// cutoff, skin in Å; the list holds every pair within cutoff + skin at build time.
-  DeviceNeighborList(double cutoff, double skin);
+  /// cutoff, skin in Å; the list holds every pair within cutoff + skin at build time. With an
+  /// inner_cutoff (> 0; NEP: the angular cutoff) each atom's entries closer than inner_cutoff + skin
+  /// at build time come first, so that the pairs inside inner_cutoff gather in the first entries
+  /// (the warp kernel's angular work then runs on fewer lanes). A hint for speed, not a guarantee
+  /// that kernels rely on.
+  DeviceNeighborList(double cutoff, double skin, double inner_cutoff = 0.0);
 
   /// Sets the cell for the next update. Returns true when the binning changed (a rebuild is then
   /// forced). The displacement test of later steps accounts for the change of cell since the last
@@ -66,7 +71,7 @@ class DeviceNeighborList {
   double cutoff() const { return cutoff_; }
 
  private:
-  double cutoff_, skin_;
+  double cutoff_, skin_, inner_cutoff_;
   int multiprocessors_ = 1;  // of the device (sets the lanes per atom of the search kernels)
   int n_ = 0, capacity_ = 0;
   DeviceCell cell_{};

@@ -161,7 +161,8 @@ bool gpu_available(std::string* why) {
 // ------------------------------------------------------------------------------ Impl
 
 GpuNEP::Impl::Impl(const NEP& nep, double skin, NepPrecision precision)
-    : model(nep.model(), nep.tables(), stream.get()), view(model.view()), list(nep.cutoff(), skin) {
+    : model(nep.model(), nep.tables(), stream.get()), view(model.view()),
+      list(nep.cutoff(), skin, nep.secondary_cutoff()) {
   int dev = 0;
   NEPCG_CUDA_CHECK(cudaGetDevice(&dev));
   cudaDeviceProp prop;

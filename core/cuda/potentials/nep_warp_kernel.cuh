@@ -139,21 +139,25 @@ __global__ void nep_warp_sites(kernels::NepViewT<R> p, Pairs pairs, const int* a
   for (int first = 0; first < count; first += 32) {
     const int k = first + lane;
     R* st = stage + lane * stride;
+    int mask = 0;
     if (k >= count)
       for (int c = 0; c < stride; ++c) st[c] = R(0);
     if (k < count) {
       const int e = pairs.entry(i, k), b = type[pairs.neighbor(e)];
       R r[3];
       const R d = pair_vector<R>(pairs, i, e, r);
-      const int mask = kernels::pair_values<L>(p, a, b, r, d, st, st + nR, st + nR + nA);
+      mask = kernels::pair_values<L>(p, a, b, r, d, st, st + nR, st + nR + nA);
       if (p.zbl && (mask & 2)) {
         R phi, dphi;
         kernels::zbl_pair(p, a, b, d, phi, dphi);
         e_zbl += R(0.5) * phi;
       }
     }
+    // Angular sums only for batches with a pair inside the angular cutoff (the device list puts
+    // those pairs first; the others contribute exact zeros).
+    const int components = __any_sync(0xffffffffu, mask & 2) ? nR + size_a : nR;
     __syncwarp();
-    for (int c = lane; c < nR + size_a; c += 32) {
+    for (int c = lane; c < components; c += 32) {
       R s = R(0);
       if (c < nR) {
         for (int l = 0; l < 32; ++l) s += stage[l * stride + c];

@@ -111,6 +111,29 @@ NEPCG_HD void radial_function(int n, int K, int T, int a, int b, const R* c, con
   gp = sp;
 }
 
+/// g_n(r) for n = 0 ... n_max (values only) with one Chebyshev recurrence: each basis value f_k is
+/// computed once and multiplied into every channel. The same terms, added in the same order, as
+/// radial_function's g for each n, for (n_max + 1) times fewer recurrence steps (the descriptor
+/// sums of the GPU's warp kernel and its CPU twin). g is written (not added to).
+template <class R>
+NEPCG_HD void radial_values(int n_max, int K, int T, int a, int b, const R* c, const ChebyshevPoint<R>& pt, R* g) {
+  const int stride = T * T, channel = (K + 1) * stride;
+  const R* cab = c + a * T + b;
+  const R fc = pt.fc, x = pt.x;
+  for (int n = 0; n <= n_max; ++n) g[n] = cab[n * channel] * fc;
+  if (K >= 1) {
+    const R f1 = R(0.5) * (x + R(1)) * fc;
+    for (int n = 0; n <= n_max; ++n) g[n] += cab[n * channel + stride] * f1;
+  }
+  R tkm2 = R(1), tkm1 = x;
+  for (int k = 2; k <= K; ++k) {
+    const R tk = R(2) * x * tkm1 - tkm2;
+    const R fk = R(0.5) * (tk + R(1)) * fc;
+    for (int n = 0; n <= n_max; ++n) g[n] += cab[n * channel + k * stride] * fk;
+    tkm2 = tkm1, tkm1 = tk;
+  }
+}
+
 /// sum_n w[n] dg_n/dr (n = 0 ... n_max) for one pair, running the Chebyshev recurrence once: each
 /// basis derivative df_k/dr is multiplied by sum_n w[n] c_nk. The same value as summing
 /// radial_function's gp over n (another summation order), for (n_max + 1) times fewer recurrence

@@ -154,20 +154,16 @@ NEPCG_HD int pair_values(const NepViewT<R>& p, int a, int b, const R* rij, R r, 
                          R* Y) {
   const int T = p.num_types;
   int mask = 0;
-  R gp;
   const R rc_r = pair_cutoff(p.cutoff_radial, a, b);
   if (r < rc_r) {
-    const ChebyshevPoint<R> pt = chebyshev_point(r, rc_r);
-    for (int n = 0; n <= p.n_max_radial; ++n) radial_function(n, p.basis_radial, T, a, b, p.c_radial, pt, gR[n], gp);
+    radial_values(p.n_max_radial, p.basis_radial, T, a, b, p.c_radial, chebyshev_point(r, rc_r), gR);
     mask |= 1;
   } else {
     for (int n = 0; n <= p.n_max_radial; ++n) gR[n] = R(0);
   }
   const R rc_a = pair_cutoff(p.cutoff_angular, a, b);
   if (r < rc_a) {
-    const ChebyshevPoint<R> pt = chebyshev_point(r, rc_a);
-    for (int n = 0; n <= p.n_max_angular; ++n)
-      radial_function(n, p.basis_angular, T, a, b, p.c_angular, pt, gA[n], gp);
+    radial_values(p.n_max_angular, p.basis_angular, T, a, b, p.c_angular, chebyshev_point(r, rc_a), gA);
     const R inv = R(1) / r;
     real_harmonics<L>(L, rij[0] * inv, rij[1] * inv, rij[2] * inv, Y);
     mask |= 2;
