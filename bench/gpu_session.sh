@@ -12,7 +12,9 @@
 #                HEAD src | gzip`): built here after the benchmarks (a few minutes).
 # Usage: bash bench/gpu_session.sh [tests|bench|all|gpumd|compare] [gpu_md.py options]
 #   all: tests + bench; compare: tests + bench + GPUMD + per-kernel profiles (ncu); gpumd: GPUMD only.
-# Time limits per stage (s): TEST_TIMEOUT, BENCH_TIMEOUT, TRAIN_TIMEOUT, GPUMD_TIMEOUT.
+# Time limits per stage (s): TEST_TIMEOUT, BENCH_TIMEOUT, TRAIN_TIMEOUT, GPUMD_TIMEOUT, PROFILE_TIMEOUT.
+# PROFILE_CASES="cg1000/single ...": per-kernel profiles in any mode; GRAPHS_COMPARE=1: small systems
+# also without CUDA graphs.
 set -o pipefail
 what=${1:-all}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -59,10 +61,12 @@ if [ "$what" = tests ] || [ "$what" = all ] || [ "$what" = compare ]; then
 fi
 if [ "$what" = bench ] || [ "$what" = all ] || [ "$what" = compare ]; then
   timeout ${BENCH_TIMEOUT:-360} python3 bench/gpu_md.py "${@:2}" 2>&1 | tee "$OUT/bench.log"
+  # the small systems again with one launch per kernel instead of CUDA-graph replay
+  [ -n "$GRAPHS_COMPARE" ] && timeout 120 python3 bench/gpu_md.py --quick --graphs off 2>&1 | tee -a "$OUT/bench.log"
   timeout ${TRAIN_TIMEOUT:-120} python3 bench/gpu_train.py 2>&1 | tee "$OUT/train.log"
   stamp "benchmarks done"
 fi
-if [ "$what" = compare ] && command -v ncu > /dev/null; then
+if { [ "$what" = compare ] || [ -n "$PROFILE_CASES" ]; } && command -v ncu > /dev/null; then
   # per-kernel times of a few steady-state MD steps (bench/gpu_profile.py), summaries only
   for case in ${PROFILE_CASES:-cg1000/single cg10648/single carbon/single carbon/double}; do
     timeout ${PROFILE_TIMEOUT:-60} ncu --clock-control none --launch-skip 400 --launch-count 42 \
