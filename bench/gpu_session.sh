@@ -14,7 +14,7 @@
 #   all: tests + bench; compare: tests + bench + GPUMD + per-kernel profiles (ncu); gpumd: GPUMD only.
 # Time limits per stage (s): TEST_TIMEOUT, BENCH_TIMEOUT, TRAIN_TIMEOUT, GPUMD_TIMEOUT, PROFILE_TIMEOUT.
 # PROFILE_CASES="cg1000/single ...": per-kernel profiles in any mode; GRAPHS_COMPARE=1: small systems
-# also without CUDA graphs.
+# also without CUDA graphs; NCU_CASES="cg64000/single ...": full ncu report of one site-kernel launch each.
 set -o pipefail
 what=${1:-all}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -76,6 +76,15 @@ if { [ "$what" = compare ] || [ -n "$PROFILE_CASES" ]; } && command -v ncu > /de
       || tail -5 /tmp/profile.err; } 2>&1 | tee -a "$OUT/profile.log"
   done
   stamp "profiles done"
+fi
+if [ -n "$NCU_CASES" ] && command -v ncu > /dev/null; then
+  # full Nsight Compute report (occupancy, stall reasons, pipes, memory) of one site-kernel launch
+  for case in $NCU_CASES; do
+    timeout ${NCU_TIMEOUT:-90} ncu --set full -k regex:${NCU_KERNEL:-nep_warp_sites} --launch-skip 3 --launch-count 1 \
+      python3 bench/gpu_profile.py --case ${case%/*} --precision ${case#*/} --steps 12 \
+      > "$OUT/ncu_${case%/*}_${case#*/}.txt" 2>&1
+  done
+  stamp "ncu reports done"
 fi
 # build GPUMD here when no prebuilt binaries came, or they could not find their libraries
 if want_gpumd && [ -f .devdata/gpumd-src.tar.gz ] && \

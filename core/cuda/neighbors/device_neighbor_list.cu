@@ -195,8 +195,8 @@ __global__ void build_list(int n, int group, DeviceCell c, double rinner2, doubl
                 const int m1 = n1 - (((wj >> 8) & 255) - 128) + wi1;
                 const int m2 = n2 - (((wj >> 16) & 255) - 128) + wi2;
                 if (m0 < -127 || m0 > 127 || m1 < -127 || m1 > 127 || m2 < -127 || m2 > 127) range_error = true;
-                neighbor[slot * n + i] = j;
-                image[slot * n + i] = pack_image(m0, m1, m2);
+                neighbor[i * capacity + slot] = j;
+                image[i * capacity + slot] = pack_image(m0, m1, m2);
               }
             }
             found += __popc(hits);
@@ -218,7 +218,7 @@ __global__ void build_list(int n, int group, DeviceCell c, double rinner2, doubl
 }
 
 // Lane l of atom i's group finds the reverse of entries l, l + group, ... by a scan of j's list.
-__global__ void find_reverse(int n, int group, const int* neighbor, const int* image, const int* count,
+__global__ void find_reverse(int n, int group, int capacity, const int* neighbor, const int* image, const int* count,
                              int* reverse, int* flags) {
   if (!flags[0]) return;
   const long t = static_cast<long>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -226,17 +226,18 @@ __global__ void find_reverse(int n, int group, const int* neighbor, const int* i
   if (i >= n) return;
   const int ci = count[i];
   for (int k = lane; k < ci; k += group) {
-    const int j = neighbor[k * n + i];
-    const int want = negate_image(image[k * n + i]);
+    const int e = i * capacity + k;
+    const int j = neighbor[e];
+    const int want = negate_image(image[e]);
     int r = -1;
     const int cj = count[j];
     for (int m = 0; m < cj; ++m)
-      if (neighbor[m * n + j] == i && image[m * n + j] == want) {
-        r = m * n + j;
+      if (neighbor[j * capacity + m] == i && image[j * capacity + m] == want) {
+        r = j * capacity + m;
         break;
       }
     if (r < 0) flags[3] = 1;  // possible only for a truncated (overflowed) list
-    reverse[k * n + i] = r < 0 ? k * n + i : r;
+    reverse[e] = r < 0 ? e : r;
   }
 }
 
@@ -370,8 +371,8 @@ void DeviceNeighborList::update(const double* x, const double* y, const double* 
                                                wrapped_.data(),
                                                wrap_code_.data(), bin_of_.data(), bin_start_.data(),
                                                bin_atoms_.data(), neighbor_.data(), image_.data(), count_.data(), f);
-  find_reverse<<<group_blocks, kThreads, 0, s>>>(n, group, neighbor_.data(), image_.data(), count_.data(),
-                                                 reverse_.data(), f);
+  find_reverse<<<group_blocks, kThreads, 0, s>>>(n, group, capacity_, neighbor_.data(), image_.data(),
+                                                 count_.data(), reverse_.data(), f);
   finish_build<<<1, 1, 0, s>>>(f);
   NEPCG_CUDA_LAUNCHED("neighbour-list build");
   if (force || !have_build_) {

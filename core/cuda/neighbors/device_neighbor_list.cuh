@@ -3,7 +3,8 @@
 // a host round trip: the displacement check sets a device flag and every build kernel returns at
 // once when it is clear, so a whole MD step is a fixed launch sequence (CUDA-graph friendly).
 //
-// Layout (transposed, coalesced across atoms): entry k of atom i is at k * N + i, for k < count[i].
+// Layout (atom-major, one row of `capacity` entries per atom): entry k of atom i is at
+// i * capacity + k, for k < count[i]; the lanes of a warp that share an atom read consecutive entries.
 // neighbor = j, image = packed integer triple n (8 bits each, offset 128) such that the pair vector
 // is r_ij = x_j - x_i + n0 a + n1 b + n2 c with the (unwrapped) positions of the current step, as
 // on the CPU list (entries within the inner zone first when one is set). reverse[k * N + i] = index

@@ -272,7 +272,7 @@ void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
     pfz.resize(entries);
   }
   const gpu::ListPairs pairs{x.data(), y.data(), z.data(), list.cell(), list.neighbors(), list.images(),
-                             list.counts(), n};
+                             list.counts(), n, list.capacity()};
   if (warps_per_block > 0) {
     gpu::SiteOutput o;
     o.energy = energy.data();

@@ -28,12 +28,19 @@ namespace nepcg::gpu {
 template <class R>
 inline bool warp_kernel_fits(const kernels::NepViewT<R>& p) { return p.l_max >= 1 && p.l_max <= 4 && p.neurons2 == 0; }
 
+/// Reals per lane of the staging area: g_n (radial, angular) and Y_lm of one pair, rounded up to an
+/// odd number so that the 32 lanes' rows start in different shared-memory banks.
+template <class R>
+NEPCG_HD int warp_kernel_stage_stride(const kernels::NepViewT<R>& p) {
+  return (p.n_max_radial + 1 + p.n_max_angular + 1 + p.num_lm) | 1;
+}
+
 /// Reals (R) of shared memory per warp: per-lane staging of g_n (radial, angular) and Y_lm, then
 /// the atom's descriptor q, angular sums S, gradient dU/dq, dU/dS and the hidden-layer factors.
 template <class R>
 inline int warp_kernel_shared_reals(const kernels::NepViewT<R>& p) {
-  const int nR = p.n_max_radial + 1, nA = p.n_max_angular + 1;
-  return 32 * (nR + nA + p.num_lm) + 2 * p.dim + 2 * nA * p.num_lm + p.neurons1;
+  const int nA = p.n_max_angular + 1;
+  return 32 * warp_kernel_stage_stride(p) + 2 * p.dim + 2 * nA * p.num_lm + p.neurons1;
 }
 
 template <class R>
@@ -42,15 +49,15 @@ __device__ inline R warp_sum(R v) {
   return v;  // the same value, summed in the same order, in every lane
 }
 
-/// Neighbours of an MD system: the device Verlet list (transposed layout, image codes) and the
-/// current positions.
+/// Neighbours of an MD system: the device Verlet list (atom-major rows of `capacity` entries,
+/// image codes) and the current positions.
 struct ListPairs {
   const double *x, *y, *z;
   cuda::DeviceCell cell;
   const int *nbr, *img, *cnt;
-  int n;
+  int n, capacity;
   __device__ int count(int i) const { return cnt[i]; }
-  __device__ int entry(int i, int k) const { return k * n + i; }
+  __device__ int entry(int i, int k) const { return i * capacity + k; }
   __device__ int neighbor(int e) const { return nbr[e]; }
   __device__ void vector(int i, int e, double* r) const {
     double s[3];
@@ -121,7 +128,7 @@ __global__ void nep_warp_sites(kernels::NepViewT<R> p, Pairs pairs, const int* a
   double* pfy = out.pfy + blockIdx.y * out.entry_stride;
   double* pfz = out.pfz + blockIdx.y * out.entry_stride;
   const int nR = p.n_max_radial + 1, nA = p.n_max_angular + 1, lm = p.num_lm, D = p.dim;
-  const int stride = nR + nA + lm, size_a = nA * lm, T = p.num_types;
+  const int stride = warp_kernel_stage_stride(p), size_a = nA * lm, T = p.num_types;
   R* stage = smem + warp * shared_per_warp;
   R* q = stage + 32 * stride;
   R* S = q + D;
