@@ -189,19 +189,14 @@ __global__ void nep_warp_sites(kernels::NepViewT<R> p, Pairs pairs, const int* a
   const R* W0 = block;
   const R* b0 = block + N1 * D;
   const R* w1 = b0 + N1;
-  // Hidden neuron mu: the lanes read row mu of W0 together (coalesced) and sum by shuffles; lane
-  // mu % 32 keeps the neuron.
   R u = R(0);
-  for (int mu = 0; mu < N1; ++mu) {
+  for (int mu = lane; mu < N1; mu += 32) {
+    R zz = -b0[mu];
     const R* row = W0 + mu * D;
-    R zz = R(0);
-    for (int d = lane; d < D; d += 32) zz += row[d] * dU[d];
-    zz = warp_sum(zz) - b0[mu];
-    if ((mu & 31) == lane) {
-      const R h = tanh(zz);
-      u += w1[mu] * h;
-      hidden[mu] = w1[mu] * (R(1) - h * h);
-    }
+    for (int d = 0; d < D; ++d) zz += row[d] * dU[d];
+    const R h = tanh(zz);
+    u += w1[mu] * h;
+    hidden[mu] = w1[mu] * (R(1) - h * h);
   }
   __syncwarp();
   for (int c = lane; c < D; c += 32) {
@@ -217,15 +212,13 @@ __global__ void nep_warp_sites(kernels::NepViewT<R> p, Pairs pairs, const int* a
   for (int nn = lane; nn < nA; nn += 32) kernels::angular_gradient_row(p, S, dU, dUdS, nn);
   __syncwarp();
 
-  // 3. Partial forces f_ij = dU_i/dr_ij, one neighbour per lane (the lane's staging row, free now,
-  // holds its pair's angular channels when it is long enough).
-  R* channels = 2 * nA <= stride ? stage + lane * stride : nullptr;
+  // 3. Partial forces f_ij = dU_i/dr_ij, one neighbour per lane.
   for (int k = lane; k < count; k += 32) {
     const int e = pairs.entry(i, k), b = type[pairs.neighbor(e)];
     R r[3];
     const R d = pair_vector<R>(pairs, i, e, r);
     R f[3] = {R(0), R(0), R(0)};
-    kernels::partial_force_direct<L>(p, a, b, r, d, dU, dUdS, f, channels);
+    kernels::partial_force_direct<L>(p, a, b, r, d, dU, dUdS, f);
     if (p.zbl && d < kernels::pair_cutoff(p.cutoff_angular, a, b)) kernels::add_zbl_partial_force(p, a, b, r, d, f);
     pfx[e] = double(f[0]);
     pfy[e] = double(f[1]);

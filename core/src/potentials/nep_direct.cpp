@@ -41,7 +41,7 @@ double direct_site(const kernels::NepViewT<R>& p, const NeighborList& list, cons
   const int nR = p.n_max_radial + 1, nA = p.n_max_angular + 1, lm = p.num_lm, D = p.dim;
   constexpr int LM = (L + 1) * (L + 1) - 1;
   const size_t size_a = size_t(nA) * lm;
-  scratch.assign(2 * size_t(D) + 2 * size_a + nR + nA + LM + 2 * nA, R(0));
+  scratch.assign(2 * size_t(D) + 2 * size_a + nR + nA + LM, R(0));
   R* q = scratch.data();
   R* S = q + D;
   R* dUdS = S + size_a;
@@ -49,7 +49,6 @@ double direct_site(const kernels::NepViewT<R>& p, const NeighborList& list, cons
   R* gR = Fp + D;
   R* gA = gR + nR;
   R* Y = gA + nA;
-  R* channels = Y + LM;  // g_n, dg_n/dr of the angular channels (partial_force_direct)
   const auto& off = list.offsets();
   const auto& nbr = list.neighbors();
   const int a = type[s.types[i]];
@@ -78,7 +77,7 @@ double direct_site(const kernels::NepViewT<R>& p, const NeighborList& list, cons
     const int b = type[s.types[nbr[e]]];
     R r[3], d, fe[3] = {R(0), R(0), R(0)};
     pair(e, r, d);
-    kernels::partial_force_direct<L>(p, a, b, r, d, Fp, dUdS, fe, channels);
+    kernels::partial_force_direct<L>(p, a, b, r, d, Fp, dUdS, fe);
     if (p.zbl && d < kernels::pair_cutoff(p.cutoff_angular, a, b)) kernels::add_zbl_partial_force(p, a, b, r, d, fe);
     for (int c = 0; c < 3; ++c) f[3 * e + c] = double(fe[c]);
   }

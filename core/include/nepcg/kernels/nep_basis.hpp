@@ -134,39 +134,6 @@ NEPCG_HD void radial_values(int n_max, int K, int T, int a, int b, const R* c, c
   }
 }
 
-/// g_n(r) and dg_n/dr for n = 0 ... n_max with one Chebyshev recurrence (radial_values with the
-/// derivatives): the same terms, added in the same order, as radial_function for each n.
-template <class R>
-NEPCG_HD void radial_values_and_derivatives(int n_max, int K, int T, int a, int b, const R* c,
-                                            const ChebyshevPoint<R>& pt, R* g, R* gp) {
-  const int stride = T * T, channel = (K + 1) * stride;
-  const R* cab = c + a * T + b;
-  const R fc = pt.fc, fcp = pt.fcp, x = pt.x, dxdr = pt.dxdr;
-  for (int n = 0; n <= n_max; ++n) {
-    g[n] = cab[n * channel] * fc;
-    gp[n] = cab[n * channel] * fcp;
-  }
-  if (K >= 1) {
-    const R f1 = R(0.5) * (x + R(1)) * fc, fp1 = R(0.5) * dxdr * fc + R(0.5) * (x + R(1)) * fcp;
-    for (int n = 0; n <= n_max; ++n) {
-      g[n] += cab[n * channel + stride] * f1;
-      gp[n] += cab[n * channel + stride] * fp1;
-    }
-  }
-  R tkm2 = R(1), tkm1 = x, dkm2 = R(0), dkm1 = R(1);
-  for (int k = 2; k <= K; ++k) {
-    const R tk = R(2) * x * tkm1 - tkm2;
-    const R dk = R(2) * tkm1 + R(2) * x * dkm1 - dkm2;
-    const R fk = R(0.5) * (tk + R(1)) * fc, fpk = R(0.5) * dk * dxdr * fc + R(0.5) * (tk + R(1)) * fcp;
-    for (int n = 0; n <= n_max; ++n) {
-      g[n] += cab[n * channel + k * stride] * fk;
-      gp[n] += cab[n * channel + k * stride] * fpk;
-    }
-    tkm2 = tkm1, tkm1 = tk;
-    dkm2 = dkm1, dkm1 = dk;
-  }
-}
-
 /// sum_n w[n] dg_n/dr (n = 0 ... n_max) for one pair, running the Chebyshev recurrence once: each
 /// basis derivative df_k/dr is multiplied by sum_n w[n] c_nk. The same value as summing
 /// radial_function's gp over n (another summation order), for (n_max + 1) times fewer recurrence

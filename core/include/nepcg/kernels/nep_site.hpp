@@ -176,12 +176,10 @@ NEPCG_HD int pair_values(const NepViewT<R>& p, int a, int b, const R* rij, R r, 
 
 /// f_ij = dU_i/dr_ij (eV/Å), added to f, computed directly from the pair (no cached terms): the
 /// same terms as pair_terms + partial_force_from_terms (the radial part summed over the basis
-/// instead of over n: one Chebyshev recurrence per pair). L must equal p.l_max. `scratch`
-/// (2 (n_max_angular + 1) reals, or null) holds the angular channels' g_n and dg_n/dr from one
-/// recurrence; without it each channel runs its own (the same values).
+/// instead of over n: one Chebyshev recurrence per pair). L must equal p.l_max.
 template <int L, class R>
 NEPCG_HD void partial_force_direct(const NepViewT<R>& p, int a, int b, const R* rij, R r, const R* Fp,
-                                   const R* dUdS, R* f, R* scratch = nullptr) {
+                                   const R* dUdS, R* f) {
   constexpr int LM = (L + 1) * (L + 1) - 1;
   const int T = p.num_types;
   R radial = R(0);
@@ -196,16 +194,9 @@ NEPCG_HD void partial_force_direct(const NepViewT<R>& p, int a, int b, const R* 
     const ChebyshevPoint<R> pt = chebyshev_point(r, rc_a);
     R G[LM], H[LM];
     for (int k = 0; k < LM; ++k) G[k] = H[k] = R(0);
-    const int nA = p.n_max_angular + 1;
-    if (scratch) radial_values_and_derivatives(nA - 1, p.basis_angular, T, a, b, p.c_angular, pt, scratch, scratch + nA);
-    for (int n = 0; n < nA; ++n) {
+    for (int n = 0; n <= p.n_max_angular; ++n) {
       R g, gp;
-      if (scratch) {
-        g = scratch[n];
-        gp = scratch[nA + n];
-      } else {
-        radial_function(n, p.basis_angular, T, a, b, p.c_angular, pt, g, gp);
-      }
+      radial_function(n, p.basis_angular, T, a, b, p.c_angular, pt, g, gp);
       const R* d = dUdS + n * LM;
       for (int k = 0; k < LM; ++k) {
         G[k] += d[k] * g;
