@@ -127,7 +127,8 @@ def water_box(n_molecules: int, density: float | None = 1.0, box=None, seed: int
     Oxygens sit on the sites of a grid filling the box (a random subset of sites when there are
     more), displaced at random by up to 0.1 of the site spacing, each molecule in a uniformly
     random orientation; orientations are redrawn until no two atoms of different molecules are
-    closer than ``min_distance`` Å (InputError when that fails: the density is too high).
+    closer than ``min_distance`` Å; molecules still in contact after 200 draws move to empty grid
+    sites when the grid has any (InputError when all that fails: the density is too high).
     Atoms are ordered O, H, H per molecule; ``arrays["mol_id"]`` = molecule index (0-based);
     masses O 15.9994, H 1.008 amu. Same ``seed`` => same box.
     """
@@ -161,18 +162,47 @@ def water_box(n_molecules: int, density: float | None = 1.0, box=None, seed: int
     cell = np.diag(lengths)
     species = ["O", "H", "H"] * n
     masses = np.tile([MASSES["O"], MASSES["H"], MASSES["H"]], n)
+    site_of = np.ravel_multi_index(sites.T, counts)  # grid site of each molecule
     for _attempt in range(200):
         pos = oxygen[:, None, :] + np.einsum("mab,kb->mka", rot, local)
-        s = System(species, pos.reshape(-1, 3), cell=cell, pbc=True, masses=masses)
-        bad = _overlapping_molecules(s, min_distance)
+        bad = _overlapping_molecules(System(species, pos.reshape(-1, 3), cell=cell, pbc=True, masses=masses),
+                                     min_distance)
         if not bad.size:
             break
         rot[bad] = _random_rotations(rng, len(bad))
     else:
-        raise InputError(f"water_box: could not place {n} molecules without overlaps (min_distance "
-                         f"{min_distance} Å); lower the density")
+        # Redrawing every molecule in contact at once stalls at liquid density for some seeds; then
+        # the molecules still in contact are placed one at a time against all the others: new
+        # orientations, and after 100 of them an empty grid site (when there is one).
+        used = np.zeros(len(grid), dtype=bool)
+        used[site_of] = True
+        for m in bad:
+            for tries in range(400):
+                if not _touches_others(pos, m, lengths, min_distance):
+                    break
+                if tries >= 100 and tries % 20 == 0 and not used.all():
+                    g = rng.choice(np.flatnonzero(~used))
+                    used[site_of[m]], used[g] = False, True
+                    site_of[m] = g
+                    oxygen[m] = (grid[g] + 0.5 + rng.uniform(-0.1, 0.1, size=3)) * step
+                rot[m] = _random_rotations(rng, 1)[0]
+                pos[m] = oxygen[m] + local @ rot[m].T
+            else:
+                raise InputError(f"water_box: could not place {n} molecules without overlaps (min_distance "
+                                 f"{min_distance} Å); lower the density")
+    s = System(species, pos.reshape(-1, 3), cell=cell, pbc=True, masses=masses)
     s.arrays["mol_id"] = np.repeat(np.arange(n, dtype=np.int64), 3)
     return s
+
+
+def _touches_others(pos, m, lengths, min_distance):
+    """True when an atom of molecule m is closer than min_distance to an atom of another molecule
+    (pos: molecules x 3 atoms x 3, orthorhombic box of edge lengths, minimum image)."""
+    d = pos[m][:, None, None, :] - pos[None, :, :, :]
+    d -= np.round(d / lengths) * lengths
+    close = (d ** 2).sum(-1) < min_distance ** 2
+    close[:, m, :] = False
+    return bool(close.any())
 
 
 def _overlapping_molecules(system, min_distance):
