@@ -13,13 +13,15 @@ Systems (NVE from 300 K, dt = 1 fs, skin 1 Å, no observers: one device segment 
     29.9 Å^3), 1k ... 262k beads.
 Each system runs in double precision and in single precision (``--precision``; single: the site
 kernel's maths in float, as GPUMD's code; accuracy in docs/gpu.md).
-GPUMD's numbers are the H100 figures quoted in issue #8 (GPUMD's float32 code, same card type);
-bench/gpumd_reference.py measures GPUMD itself on the same machine (bench/gpu_session.sh compare).
+The GPUMD column is GPUMD measured on the same machine when --gpumd-log names the output of
+bench/gpumd_reference.py (bench/gpu_session.sh compare does this), else the H100 figures quoted in
+issue #8 (GPUMD's float32 code, same card type).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -38,6 +40,14 @@ GPUMD_H100 = {  # atom-steps/s (or steps/s where noted), from issue #8
     "CG-like <= 10k": ("steps/s", 1240.0),
     "CG-like 64k": 3.6e7,
 }
+
+
+def measured_gpumd(log: Path) -> dict:
+    """GPUMD's atom-steps/s per system label from bench/gpumd_reference.py's output (same machine)."""
+    out = {}
+    for m in re.finditer(r"^GPUMD (.+?)\s+N=\s*\d+\s+[0-9.]+ steps/s\s+([0-9.eE+-]+) atom-steps/s", log.read_text(), re.M):
+        out[m.group(1).strip()] = float(m.group(2))
+    return out
 
 
 def shared_model(name: str) -> Path:
@@ -89,6 +99,8 @@ def main():
     ap.add_argument("--cpu", action="store_true", help="also time the CPU backend on the 32k cells (slow)")
     ap.add_argument("--steps", type=int, default=200, help="steps per large system (x10 for <= 10k beads)")
     ap.add_argument("--precision", choices=["double", "single", "both"], default="both")
+    ap.add_argument("--gpumd-log", type=Path,
+                    help="output of bench/gpumd_reference.py on this machine: GPUMD's measured speeds as the reference")
     ap.add_argument("--graphs", choices=["on", "off"], default="on",
                     help="off: launch each kernel of a step (NEPCG_CUDA_GRAPHS=0) instead of replaying a CUDA graph")
     args = ap.parse_args()
@@ -105,6 +117,7 @@ def main():
     rows = []
     gpu_name = pynepcg.NEP(carbon, device="cuda")._cpp.device_name
     precisions = ["double", "single"] if args.precision == "both" else [args.precision]
+    measured = measured_gpumd(args.gpumd_log) if args.gpumd_log and args.gpumd_log.exists() else {}
     print(f"# pynepcg {pynepcg.__version__}, {gpu_name}, {'/'.join(precisions)} precision, NVE dt 1 fs, skin 1 A, "
           f"CUDA graphs {args.graphs}", flush=True)
     cases = [("C_2022_NEP4 diamond", structures.diamond("C", 3.567, (16, 16, 16)), carbon, args.steps,
@@ -123,7 +136,10 @@ def main():
             print(f"{label:24s} {precision:6s} FAILED: {type(exc).__name__}: {exc}", flush=True)
             continue
         g = GPUMD_H100.get(ref) if ref else None
-        if isinstance(g, tuple):
+        if label in measured:  # GPUMD on this machine
+            g = measured[label]
+            gtxt, ratio = f"{g:.2e} atom-steps/s (here)", asps / g
+        elif isinstance(g, tuple):
             gtxt, ratio = f"{g[1]:.0f} steps/s", sps / g[1]
         elif g:
             gtxt, ratio = f"{g:.2e} atom-steps/s", asps / g
@@ -135,7 +151,7 @@ def main():
         if args.cpu and precision == "double" and len(system) >= 32768:
             _, cpu_asps = throughput(system, model, "cpu", 3, warmup=1)
             print(f"{'':24s} CPU ({pynepcg.get_num_threads()} threads): {cpu_asps:.3e} atom-steps/s", flush=True)
-    print("\n| system | precision | N | steps/s | atom-steps/s | GPUMD (issue #8, H100) | ours / GPUMD |")
+    print("\n| system | precision | N | steps/s | atom-steps/s | GPUMD (here if measured, else issue #8) | ours / GPUMD |")
     print("|---|---|---|---|---|---|---|")
     for label, precision, n, sps, asps, gtxt, ratio in rows:
         print(f"| {label} | {precision} | {n} | {sps:.0f} | {asps:.3e} | {gtxt} | {ratio:.2f} |")

@@ -60,10 +60,11 @@ if [ "$what" = tests ] || [ "$what" = all ] || [ "$what" = compare ]; then
   stamp "tests done"
 fi
 if [ "$what" = bench ] || [ "$what" = all ] || [ "$what" = compare ]; then
-  timeout ${BENCH_TIMEOUT:-360} python3 bench/gpu_md.py "${@:2}" 2>&1 | tee "$OUT/bench.log"
+  ref=; [ -s "$OUT/gpumd.log" ] && ref="--gpumd-log $OUT/gpumd.log"  # GPUMD measured above, if it ran
+  timeout ${BENCH_TIMEOUT:-360} python3 bench/gpu_md.py $ref "${@:2}" 2>&1 | tee "$OUT/bench.log"
   # the small systems again with one launch per kernel instead of CUDA-graph replay
   [ -n "$GRAPHS_COMPARE" ] && timeout 120 python3 bench/gpu_md.py --quick --graphs off 2>&1 | tee -a "$OUT/bench.log"
-  timeout ${TRAIN_TIMEOUT:-120} python3 bench/gpu_train.py 2>&1 | tee "$OUT/train.log"
+  timeout ${TRAIN_TIMEOUT:-120} python3 bench/gpu_train.py $ref 2>&1 | tee "$OUT/train.log"
   stamp "benchmarks done"
 fi
 if { [ "$what" = compare ] || [ -n "$PROFILE_CASES" ]; } && command -v ncu > /dev/null; then

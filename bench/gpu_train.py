@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import time
 from pathlib import Path
 
@@ -41,7 +42,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--generations", type=int, default=50)
     ap.add_argument("--cpu-generations", type=int, default=3)
+    ap.add_argument("--gpumd-log", type=Path, help="output of bench/gpumd_reference.py on this machine")
     args = ap.parse_args()
+    reference, where = GPUMD_H100_GEN_PER_S, "issue #8, H100"
+    if args.gpumd_log and args.gpumd_log.exists():
+        m = re.search(r"GPUMD nep, PbTe example: ([0-9.]+) generations/s", args.gpumd_log.read_text())
+        if m:
+            reference, where = float(m.group(1)), "measured here"
     print(f"# PbTe example, {pynepcg.get_num_threads()} CPU threads", flush=True)
     rows = []
     if pynepcg.device.gpu_available()[0]:
@@ -53,8 +60,8 @@ def main():
                 print(f"GPU ({precision}): FAILED {type(exc).__name__}: {exc}", flush=True)
                 continue
             rows.append((f"GPU {precision}", g))
-            print(f"GPU ({precision}): {g:.1f} generations/s   GPUMD (issue #8, H100): {GPUMD_H100_GEN_PER_S} -> "
-                  f"ratio {g / GPUMD_H100_GEN_PER_S:.2f}", flush=True)
+            print(f"GPU ({precision}): {g:.1f} generations/s   GPUMD ({where}): {reference} -> "
+                  f"ratio {g / reference:.2f}", flush=True)
     if args.cpu_generations > 0:
         c = rate("cpu", args.cpu_generations)
         rows.append(("CPU", c))
