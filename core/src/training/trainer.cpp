@@ -335,17 +335,34 @@ std::vector<double> Trainer::loss_terms(const std::vector<double>& z, int batch)
   if (z.size() != np) throw InputError("Trainer.loss_terms: expected " + std::to_string(np) + " parameters");
   if (batch < 0 || batch >= num_batches()) throw InputError("Trainer.loss_terms: no batch " + std::to_string(batch));
   const std::vector<double> l = batch_losses(z.data(), 1, batches_[batch]);
-  std::vector<double> out(size_t(5) * (T + 1));
+  std::vector<double> out(size_t(5) * (T + 1)), l1(T + 1), l2(T + 1);
+  regularisation(z.data(), l1.data(), l2.data());
   for (int t = 0; t <= T; ++t) {
-    const double M = t < T ? double(np) / T : double(np);
-    double a1 = 0.0, a2 = 0.0;
-    for (size_t v = 0; v < np; ++v)
-      if ((t < T && owner_[v] == t) || (t == T && owner_[v] != T)) a1 += std::abs(z[v]), a2 += z[v] * z[v];
-    out[5 * t + 0] = lambda_1_ * a1 / M;
-    out[5 * t + 1] = lambda_2_ * std::sqrt(a2 / M);
+    out[5 * t + 0] = l1[t];
+    out[5 * t + 1] = l2[t];
     for (int term = 0; term < 3; ++term) out[5 * t + 2 + term] = l[size_t(term) * (T + 1) + t];
   }
   return out;
+}
+
+void Trainer::regularisation(const double* z, double* l1, double* l2) const {
+  // One pass over z with an accumulator per type and one for t = T; each accumulator adds its
+  // parameters in ascending order, as a pass per type would.
+  const int T = options_.num_types();
+  const size_t np = num_parameters();
+  std::vector<double> a1(T + 1, 0.0), a2(T + 1, 0.0);
+  for (size_t v = 0; v < np; ++v) {
+    const int o = owner_[v];
+    if (o == T) continue;
+    const double x = z[v];
+    a1[o] += std::abs(x), a2[o] += x * x;
+    a1[T] += std::abs(x), a2[T] += x * x;
+  }
+  for (int t = 0; t <= T; ++t) {
+    const double M = t < T ? double(np) / T : double(np);
+    l1[t] = lambda_1_ * a1[t] / M;
+    l2[t] = lambda_2_ * std::sqrt(a2[t] / M);
+  }
 }
 
 void Trainer::one_generation() {
@@ -381,16 +398,13 @@ void Trainer::one_generation() {
 
   // Regularisation and total loss per type, then a stable ranking per type.
   std::vector<double> total(size_t(T + 1) * P), l1(size_t(T + 1) * P), l2(size_t(T + 1) * P);
-  for (int t = 0; t <= T; ++t) {
-    const double M = t < T ? double(np) / T : double(np);
-    for (int p = 0; p < P; ++p) {
-      double a1 = 0.0, a2 = 0.0;
-      const double* z = &population_[p * np];
-      for (size_t v = 0; v < np; ++v)
-        if ((t < T && owner_[v] == t) || (t == T && owner_[v] != T)) a1 += std::abs(z[v]), a2 += z[v] * z[v];
+  std::vector<double> r1(T + 1), r2(T + 1);
+  for (int p = 0; p < P; ++p) {
+    regularisation(&population_[p * np], r1.data(), r2.data());
+    for (int t = 0; t <= T; ++t) {
       const size_t i = size_t(t) * P + p;
-      l1[i] = lambda_1_ * a1 / M;
-      l2[i] = lambda_2_ * std::sqrt(a2 / M);
+      l1[i] = r1[t];
+      l2[i] = r2[t];
       total[i] = l1[i] + l2[i] + data[i];
     }
   }
@@ -405,17 +419,21 @@ void Trainer::one_generation() {
   const bool reporting = (g + 1) % options_.output_interval == 0;
   if (reporting) report(best, total[size_t(T) * P + best], l1[size_t(T) * P + best], l2[size_t(T) * P + best]);
 
-  // SNES update with each parameter ranked by its owner's loss.
-  for (size_t v = 0; v < np; ++v) {
-    const int* r = &rank[size_t(owner_[v]) * P];
-    double gm = 0.0, gs = 0.0;
-    for (int k = 0; k < P; ++k) {
-      const double s = s_[size_t(r[k]) * np + v];
-      gm += utility_[k] * s;
-      gs += utility_[k] * (s * s - 1.0);
+  // SNES update with each parameter ranked by its owner's loss. Ranks outer, parameters inner:
+  // each rank's row of s is read in order (cache-friendly), and each parameter still adds its
+  // terms in rank order.
+  std::vector<double> gm(np, 0.0), gs(np, 0.0);
+  for (int k = 0; k < P; ++k) {
+    const double u = utility_[k];
+    for (size_t v = 0; v < np; ++v) {
+      const double s = s_[size_t(rank[size_t(owner_[v]) * P + k]) * np + v];
+      gm[v] += u * s;
+      gs[v] += u * (s * s - 1.0);
     }
-    mu_[v] += sigma_[v] * gm;
-    sigma_[v] = std::min(sigma_[v] * std::exp(eta_sigma_ * gs), 1.0);
+  }
+  for (size_t v = 0; v < np; ++v) {
+    mu_[v] += sigma_[v] * gm[v];
+    sigma_[v] = std::min(sigma_[v] * std::exp(eta_sigma_ * gs[v]), 1.0);
   }
   generation_ = g + 1;
 

@@ -126,6 +126,9 @@ class Trainer {
   /// lambda-weighted energy, force and virial RMSEs of the population on one batch, [term][type][individual].
   std::vector<double> batch_losses(const double* population, int count, const std::vector<int>& batch) const;
   void report(int best_index, double total, double l1, double l2);
+  /// lambda_1- and lambda_2-weighted norms of parameter vector z for each type t < T (its own
+  /// parameters) and t = T (every parameter but the shared output bias): l1[t], l2[t].
+  void regularisation(const double* z, double* l1, double* l2) const;
   bool load_checkpoint(const std::string& path);
   NepModel model_from(const double* parameters) const;
   std::string path(const std::string& name) const;
