@@ -127,8 +127,9 @@ def water_box(n_molecules: int, density: float | None = 1.0, box=None, seed: int
     Oxygens sit on the sites of a grid filling the box (a random subset of sites when there are
     more), displaced at random by up to 0.1 of the site spacing, each molecule in a uniformly
     random orientation; orientations are redrawn until no two atoms of different molecules are
-    closer than ``min_distance`` Å; molecules still in contact after 200 draws move to empty grid
-    sites when the grid has any (InputError when all that fails: the density is too high).
+    closer than ``min_distance`` Å; molecules still in contact after 200 joint draws are then
+    placed one at a time (new orientations, then empty grid sites when the grid has any;
+    InputError when all that fails: the density is too high).
     Atoms are ordered O, H, H per molecule; ``arrays["mol_id"]`` = molecule index (0-based);
     masses O 15.9994, H 1.008 amu. Same ``seed`` => same box.
     """
