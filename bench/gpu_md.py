@@ -50,6 +50,16 @@ def measured_gpumd(log: Path) -> dict:
     return out
 
 
+def bench_models(folder: Path) -> tuple[Path, Path]:
+    """The random PbTe and CG-like NEP files of the benchmark (fixed seeds), written to folder; the
+    same files for bench/gpumd_reference.py and bench/gpu_profile.py."""
+    pbte = write_random_nep(folder / "pbte_nep.txt", elements=("Te", "Pb"), rc=(8.0, 4.0), n_max=(4, 4),
+                            basis=(8, 8), l_max=(4, 2, 0), neurons=(30, 0), seed=1, scale=0.02)
+    cg = write_random_nep(folder / "cg_nep.txt", elements=("O",), rc=(8.0, 5.0), n_max=(6, 4), basis=(8, 8),
+                          l_max=(4, 2, 0), neurons=(30, 0), seed=2, scale=0.02)
+    return pbte, cg
+
+
 def shared_model(name: str) -> Path:
     for root in (os.environ.get("PYNEPCG_SHARED_DATA"), Path(__file__).resolve().parents[2] / "shared" / "data"):
         if root and (Path(root) / name).exists():
@@ -109,10 +119,7 @@ def main():
     if not ok:
         raise SystemExit(f"no GPU: {why}")
     tmp = Path(os.environ.get("TMPDIR", "/tmp"))
-    pbte = write_random_nep(tmp / "pbte_nep.txt", elements=("Te", "Pb"), rc=(8.0, 4.0), n_max=(4, 4),
-                            basis=(8, 8), l_max=(4, 2, 0), neurons=(30, 0), seed=1, scale=0.02)
-    cg = write_random_nep(tmp / "cg_nep.txt", elements=("O",), rc=(8.0, 5.0), n_max=(6, 4), basis=(8, 8),
-                          l_max=(4, 2, 0), neurons=(30, 0), seed=2, scale=0.02)
+    pbte, cg = bench_models(tmp)
     carbon = shared_model("nep-models/C_2022_NEP4.txt")
     rows = []
     gpu_name = pynepcg.NEP(carbon, device="cuda")._cpp.device_name

@@ -26,19 +26,15 @@ def build_case(name: str):
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from gpu_md import cg_liquid, rocksalt, shared_model
-    from nep_models import write_random_nep
+    from gpu_md import bench_models, cg_liquid, rocksalt, shared_model
     from pynepcg import structures
 
     tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+    pbte, cg = bench_models(tmp)
     if name.startswith("cg"):
-        model = write_random_nep(tmp / "cg_nep.txt", elements=("O",), rc=(8.0, 5.0), n_max=(6, 4), basis=(8, 8),
-                                 l_max=(4, 2, 0), neurons=(30, 0), seed=2, scale=0.02)
-        return cg_liquid(int(name[2:])), model
+        return cg_liquid(int(name[2:])), cg
     if name == "pbte":
-        model = write_random_nep(tmp / "pbte_nep.txt", elements=("Te", "Pb"), rc=(8.0, 4.0), n_max=(4, 4),
-                                 basis=(8, 8), l_max=(4, 2, 0), neurons=(30, 0), seed=1, scale=0.02)
-        return rocksalt(6.46, (16, 16, 16)), model
+        return rocksalt(6.46, (16, 16, 16)), pbte
     return structures.diamond("C", 3.567, (16, 16, 16)), shared_model("nep-models/C_2022_NEP4.txt")
 
 

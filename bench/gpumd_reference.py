@@ -84,15 +84,10 @@ def nep_rate(binary: Path, folder: Path, generations: tuple[int, int], timeout: 
 
 def prepare(work: Path, quick: bool, steps: int, generations) -> None:
     """Write every case folder and the manifest (needs pynepcg, numpy and the shared data)."""
-    from gpu_md import cg_liquid, rocksalt, shared_model
-    from nep_models import write_random_nep
+    from gpu_md import bench_models, cg_liquid, rocksalt, shared_model
     from pynepcg import structures
 
-    # the same models as gpu_md.py (same seeds)
-    pbte = write_random_nep(work / "pbte_nep.txt", elements=("Te", "Pb"), rc=(8.0, 4.0), n_max=(4, 4),
-                            basis=(8, 8), l_max=(4, 2, 0), neurons=(30, 0), seed=1, scale=0.02)
-    cg = write_random_nep(work / "cg_nep.txt", elements=("O",), rc=(8.0, 5.0), n_max=(6, 4), basis=(8, 8),
-                          l_max=(4, 2, 0), neurons=(30, 0), seed=2, scale=0.02)
+    pbte, cg = bench_models(work)  # the same models as gpu_md.py
     cases = [] if quick else [
         ("C_2022_NEP4 diamond", structures.diamond("C", 3.567, (16, 16, 16)),
          shared_model("nep-models/C_2022_NEP4.txt"), steps),
