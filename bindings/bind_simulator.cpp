@@ -143,6 +143,7 @@ void init_simulator(nb::module_& m) {
       .def("update_forces", &Simulator::update_forces, nb::call_guard<nb::gil_scoped_release>())
       .def_prop_ro("step", &Simulator::step)
       .def_prop_ro("neighbor_list_builds", &Simulator::neighbor_list_builds)
+      .def_prop_ro("ran_on_device", &Simulator::ran_on_device)
       .def_prop_ro("time", &Simulator::time)
       .def_prop_ro("kinetic_energy", &Simulator::kinetic_energy)
       .def_prop_ro("potential_energy", [](Simulator& s) { s.update_forces(); return s.potential_energy(); })

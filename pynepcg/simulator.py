@@ -13,12 +13,12 @@ __all__ = ["Simulator"]
 
 
 class Simulator:
-    """MD engine. ``device``: where the forces and, for thermostat-only ensembles, the steps run:
+    """MD engine. ``device``: where the forces and, for ensembles that keep the cell, the steps run:
     "auto" keeps the potential's own device (a NEP on "auto" uses the GPU when one is usable),
-    "cpu" or "cuda" moves a NEP there (classical potentials run on the CPU only). On the GPU, NVE,
-    Berendsen, Bussi and Langevin runs advance between observer samples without returning to the
-    host; barostats, deformation, fixed atoms, bead constraints and Nose-Hoover chains integrate on
-    the CPU with forces from the GPU. ``skin`` (Å): Verlet-list skin. ``seed``: every stochastic
+    "cpu" or "cuda" moves a NEP there (classical potentials run on the CPU only). On the GPU, NVE
+    and every thermostat (Berendsen, Bussi, Langevin, Nose-Hoover chains), with fixed atoms and the
+    bead constraint of mean-force runs, advance between observer samples without returning to the
+    host; barostats and deformation integrate on the CPU with forces from the GPU. ``skin`` (Å): Verlet-list skin. ``seed``: every stochastic
     part (initial velocities, thermostats, barostats); the same seed gives the same trajectory on
     the same device."""
 
@@ -60,6 +60,12 @@ class Simulator:
         return self._cpp.temperature
 
     @property
+    def degrees_of_freedom(self) -> int:
+        """N_f of the temperature: 3 N_moving, minus 3 when momentum is conserved, or 3 N - 3 N_beads
+        in a bead-constrained run."""
+        return self._cpp.degrees_of_freedom
+
+    @property
     def kinetic_energy(self) -> float:
         return self._cpp.kinetic_energy
 
@@ -87,6 +93,13 @@ class Simulator:
     @property
     def time(self) -> float:
         return self._cpp.time
+
+    @property
+    def ran_on_device(self) -> bool:
+        """True when the steps of the last run ran on the GPU (a CUDA NEP with NVE or a thermostat,
+        fixed atoms and bead constraints included); False when they were integrated on the CPU
+        (CPU potentials, barostats, deformation)."""
+        return self._cpp.ran_on_device
 
     def write_restart(self, path) -> None:
         """Positions, velocities, box, thermostat/barostat and random state: continuing from it with

@@ -157,8 +157,10 @@ def test_single_precision_nve_no_worse_than_double(shared_data):
 # --- dynamics ---------------------------------------------------------------------------------
 
 def _diamond_sims(shared_data, repeat=2, seed=7, temperature=600):
+    # groups[0]: the 8-atom conventional cells (beads for constrained runs, a group to fix).
     model = shared_data("nep-models/C_2022_NEP4.txt")
-    s = structures.diamond("C", 3.567, (repeat,) * 3)
+    g = structures.diamond("C", 3.567, (repeat,) * 3)
+    s = Mapper.by_cell(g, (repeat,) * 3, names="C8").with_groups(g, 0)
     sims = []
     for device in ("cpu", "cuda"):
         sim = pynepcg.Simulator(s, pynepcg.NEP(model, device=device), seed=seed)
@@ -186,12 +188,55 @@ def test_device_segments_follow_the_cpu_trajectory(shared_data, ensemble):
     assert gpu.potential._cpp.neighbor_list_builds >= 1
 
 
+DEVICE_ENSEMBLES = {  # deterministic ensembles beyond plain thermostats that now run on the device
+    "nose-hoover": ensembles.NoseHoover(temperature=500, tau=50),
+    "nose-hoover-ramp": ensembles.NoseHoover(temperature=(300, 900), tau=30, chain=3),
+    "nve-fixed": ensembles.NVE(fixed_group=(0, 3)),
+    "bussi-fixed": ensembles.Bussi(temperature=500, tau=50, fixed_group=(0, 3)),
+    "nve-beads": ensembles.NVE(constrain_beads=0),
+    "berendsen-beads": ensembles.Berendsen(temperature=500, tau=50, constrain_beads=0),
+    "nose-hoover-beads": ensembles.NoseHoover(temperature=500, tau=50, constrain_beads=0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEVICE_ENSEMBLES))
+def test_chains_fixed_atoms_and_beads_on_device_follow_the_cpu(shared_data, name):
+    # Nose-Hoover chains (the CPU's formulas, kernels/thermostat.hpp), fixed atoms and the bead
+    # constraint run inside device segments: the same trajectory as the CPU's integrator,
+    # conserved energy (chain terms included) and chain state too.
+    ens = DEVICE_ENSEMBLES[name]
+    cpu, gpu = _diamond_sims(shared_data)
+    mapper = Mapper.by_cell(structures.diamond("C", 3.567, (2, 2, 2)), (2, 2, 2), names="C8")
+    x0 = np.asarray(gpu.system.positions).copy()
+    centres0 = mapper.centres(gpu.system)
+    tc, tg = observers.Thermo(20), observers.Thermo(20)
+    cpu.run(200, ens, 1.0, [tc])
+    gpu.run(200, ens, 1.0, [tg])
+    assert gpu.ran_on_device and not cpu.ran_on_device
+    assert np.abs(np.asarray(gpu.system.positions) - np.asarray(cpu.system.positions)).max() < 1e-6
+    assert np.abs(np.asarray(gpu.system.velocities) - np.asarray(cpu.system.velocities)).max() < 1e-8
+    for col in ("temperature", "potential_energy", "pressure", "conserved_energy"):
+        assert np.allclose(tg[col], tc[col], rtol=1e-7, atol=1e-7), col
+    assert gpu.conserved_energy == pytest.approx(cpu.conserved_energy, rel=1e-9, abs=1e-9)
+    if "fixed" in name:
+        fixed = np.asarray(gpu.system.groups[0]) == 3
+        assert np.array_equal(np.asarray(gpu.system.positions)[fixed], x0[fixed])
+        assert not np.asarray(gpu.system.velocities)[fixed].any()
+    if "beads" in name:
+        assert np.abs(mapper.centres(gpu.system) - centres0).max() < 1e-9
+        assert gpu.degrees_of_freedom == cpu.degrees_of_freedom == 3 * 64 - 3 * 8
+
+
 GRAPH_ENSEMBLES = {
     "nve": ensembles.NVE(),
     "baoab-ramp": ensembles.Langevin(temperature=(300, 700), tau=30),
     "obabo-ramp": ensembles.Langevin(temperature=(700, 300), tau=30, splitting="OBABO"),
     "bussi-ramp": ensembles.Bussi(temperature=(300, 900), tau=20),
     "berendsen": ensembles.Berendsen(temperature=500, tau=20),
+    "nose-hoover-ramp": ensembles.NoseHoover(temperature=(300, 900), tau=30),
+    "baoab-beads": ensembles.Langevin(temperature=(300, 700), tau=30, constrain_beads=0),
+    "obabo-beads": ensembles.Langevin(temperature=500, tau=30, splitting="OBABO", constrain_beads=0),
+    "bussi-fixed": ensembles.Bussi(temperature=(300, 900), tau=20, fixed_group=(0, 5)),
 }
 
 
@@ -247,6 +292,22 @@ def test_langevin_on_device_samples_the_target_temperature(shared_data, splittin
     assert abs(thermo["conserved_energy"][-1] - e0) / len(gpu.system) < 2e-3
 
 
+@pytest.mark.parametrize("splitting", ["BAOAB", "OBABO"])
+def test_langevin_with_beads_on_device_books_the_constraint_in_the_bath(shared_data, splitting):
+    # The noise acts on the unconstrained degrees of freedom: what the bead constraint removes
+    # right after an O step is the bath's energy (P_b^2 / 2 M_b per bead, added on the device),
+    # so the conserved energy carries only integration error; the temperature counts 3N - 3 N_beads.
+    _, gpu = _diamond_sims(shared_data, temperature=300)
+    ens = ensembles.Langevin(temperature=400, tau=50, splitting=splitting, constrain_beads=0)
+    gpu.run(1000, ens, 1.0)
+    thermo = observers.Thermo(10)
+    e0 = gpu.conserved_energy
+    gpu.run(10000, ens, 1.0, [thermo])
+    assert gpu.ran_on_device and gpu.degrees_of_freedom == 3 * 64 - 3 * 8
+    assert abs(thermo["temperature"].mean() / 400 - 1) < 0.05
+    assert abs(thermo["conserved_energy"][-1] - e0) / len(gpu.system) < 2e-3
+
+
 def test_bussi_on_device_samples_the_canonical_kinetic_energy(shared_data):
     _, gpu = _diamond_sims(shared_data, temperature=300)
     ens = ensembles.Bussi(temperature=300, tau=20)
@@ -264,6 +325,7 @@ def test_cpu_integrated_ensembles_use_gpu_forces(shared_data):
     ens = ensembles.NPT(temperature=500, pressure=1.0, tau_t=50, tau_p=500, modulus=400)
     cpu.run(100, ens, 1.0)
     gpu.run(100, ens, 1.0)
+    assert not gpu.ran_on_device
     assert np.abs(np.asarray(gpu.system.box.cell) - np.asarray(cpu.system.box.cell)).max() < 1e-9
     assert np.abs(np.asarray(gpu.system.positions) - np.asarray(cpu.system.positions)).max() < 1e-6
 
@@ -280,6 +342,7 @@ def test_constrained_mean_forces_match_cpu(shared_data):
         sim.set_temperature(600)
         mf = observers.MeanForce(2, 0, block_samples=25)
         sim.run(3000, ensembles.Langevin(temperature=600, tau=50, constrain_beads=0), 1.0, [mf])
+        assert sim.ran_on_device == (device == "cuda")  # the constraint runs in device segments
         result.append((mf.forces, mf.force_errors, m.centres(sim.system)))
     (fc, ec, cc), (fg, eg, cg) = result
     assert np.abs(cg - cc).max() < 1e-9  # the centres never moved on either device

@@ -470,7 +470,8 @@ def test_fixed_group_does_not_move(make, gold):
     assert np.array_equal(x[fixed], x0[fixed])
     assert np.all(np.array(sim.system.velocities)[fixed] == 0.0)
     assert np.abs(x[~fixed] - x0[~fixed]).max() > 0.05
-    assert sim._cpp.degrees_of_freedom == 3 * (len(s) - 4)
+    assert sim._cpp.degrees_of_freedom == sim.degrees_of_freedom == 3 * (len(s) - 4)
+    assert not sim.ran_on_device  # a CPU potential: the Simulator integrates
 
 
 @pytest.mark.parametrize("pressure", [None, 0.0], ids=["nvt", "npt_yz"])

@@ -2,20 +2,26 @@
 // CPU Simulator applies in the same order (thermostats.cpp, simulator.cpp), with every array on the
 // device and no host synchronisation between the first and the last step:
 //   NVE / Berendsen / Bussi:  kick(dt/2) drift(dt) forces kick(dt/2) [rescale]
+//   Nose-Hoover chain:        NHC(dt/2) kick(dt/2) drift(dt) forces kick(dt/2) NHC(dt/2)
 //   Langevin BAOAB:           kick(dt/2) drift(dt/2) O(dt) drift(dt/2) forces kick(dt/2)
 //   Langevin OBABO:           O(dt/2) kick(dt/2) drift(dt) forces kick(dt/2) O(dt/2)
+// Fixed atoms keep zero velocity. With the bead constraint (NEP-CG mean-force runs) every kick and
+// every O step is followed by the removal of each bead's centre-of-mass velocity, as on the CPU.
+// The chain and rescaling formulas are the CPU's (kernels/thermostat.hpp).
 // The Langevin noise comes from Philox4x32-10 (kernels/philox.hpp; key = segment seed, counter =
 // step and atom), so a segment replays identically after a neighbour-list overflow. Bussi's two random
 // numbers per step are drawn by the Simulator's generator (the same stream as on the CPU).
 // Every step is the same launch sequence (per-step values are read on the device), captured once
 // per segment as a CUDA graph and replayed; NEPCG_CUDA_GRAPHS=0 launches each kernel instead
 // (same kernels, same order: the same bits).
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <string>
 
 #include "../potentials/gpu_nep_impl.cuh"
 #include "nepcg/kernels/philox.hpp"
+#include "nepcg/kernels/thermostat.hpp"
 #include "nepcg/units.hpp"
 
 namespace nepcg {
@@ -26,12 +32,16 @@ constexpr int kThreads = 128;
 constexpr int kReduceThreads = 1024;
 constexpr long kMinGraphSteps = 4;  // fewer steps: plain launches (capture costs about one step's launches)
 
-// v += a F dt; then (drift_dt > 0) x += v drift_dt.
-__global__ void kick_drift(int n, double kick_dt, double drift_dt, const double* accel, const double* fx,
-                           const double* fy, const double* fz, double* vx, double* vy, double* vz, double* x,
-                           double* y, double* z) {
+// v += a F dt (fixed atoms, moving[i] == 0: v = 0); then (drift_dt != 0) x += v drift_dt.
+__global__ void kick_drift(int n, double kick_dt, double drift_dt, const int* moving, const double* accel,
+                           const double* fx, const double* fy, const double* fz, double* vx, double* vy, double* vz,
+                           double* x, double* y, double* z) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
+  if (moving && !moving[i]) {
+    vx[i] = vy[i] = vz[i] = 0.0;
+    return;
+  }
   const double a = accel[i] * kick_dt;
   const double u = vx[i] + a * fx[i], v = vy[i] + a * fy[i], w = vz[i] + a * fz[i];
   vx[i] = u;
@@ -42,6 +52,42 @@ __global__ void kick_drift(int n, double kick_dt, double drift_dt, const double*
     y[i] += drift_dt * v;
     z[i] += drift_dt * w;
   }
+}
+
+// x += v dt (the drift of a step whose kick is followed by the bead constraint).
+__global__ void drift(int n, double dt, const double* vx, const double* vy, const double* vz, double* x, double* y,
+                      double* z) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  x[i] += dt * vx[i];
+  y[i] += dt * vy[i];
+  z[i] += dt * vz[i];
+}
+
+// Bead constraint (Simulator::constrain_beads): thread b sums the momentum P_b of its bead's atoms
+// in ascending index order (the host's order) and subtracts P_b / M_b from their velocities. With
+// `bath`, the kinetic energy this removes, P_b^2 / (2 M_b), is added to bath[b] (eV): after a
+// Langevin O step the host books it as energy exchanged with the bath.
+__global__ void constrain_beads(int num_beads, const int* start, const int* atoms, const double* bead_mass,
+                                const double* mass, double* vx, double* vy, double* vz, double* bath) {
+  const int b = blockIdx.x * blockDim.x + threadIdx.x;
+  if (b >= num_beads) return;
+  double p[3] = {0.0, 0.0, 0.0};
+  for (int k = start[b]; k < start[b + 1]; ++k) {
+    const int i = atoms[k];
+    p[0] += mass[i] * vx[i];
+    p[1] += mass[i] * vy[i];
+    p[2] += mass[i] * vz[i];
+  }
+  const double M = bead_mass[b];
+  const double u = p[0] / M, v = p[1] / M, w = p[2] / M;
+  for (int k = start[b]; k < start[b + 1]; ++k) {
+    const int i = atoms[k];
+    vx[i] -= u;
+    vy[i] -= v;
+    vz[i] -= w;
+  }
+  if (bath) bath[b] += 0.5 * (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]) / M * units::kMassVelocity2ToEnergy;
 }
 
 // The values that change from step to step, read on the device so that every step is the same
@@ -61,14 +107,15 @@ __device__ inline double clock_temperature(const StepClock& c, long long k) {
 
 __global__ void advance_step(long long* step) { *step += 1; }
 
-// Ornstein-Uhlenbeck step v = c1 v + c2 sigma xi, then (drift_dt > 0) x += v drift_dt. The
+// Ornstein-Uhlenbeck step v = c1 v + c2 sigma xi of the moving atoms, then (drift_dt != 0)
+// x += v drift_dt. The
 // kinetic energy it removes is added to bath[i] (eV). Philox counter 2 k + half (half = 0, 1:
 // the two O steps of OBABO).
 __global__ void langevin_o(int n, double c1, double c2, StepClock clock, int half, unsigned long long seed,
-                           const double* mass, double* vx, double* vy, double* vz, double* bath, double drift_dt,
-                           double* x, double* y, double* z) {
+                           const int* moving, const double* mass, double* vx, double* vy, double* vz, double* bath,
+                           double drift_dt, double* x, double* y, double* z) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= n) return;
+  if (i >= n || (moving && !moving[i])) return;  // (a fixed atom's velocity is zero: no drift either)
   const long long k = *clock.step;
   const double kt = __dmul_rn(units::kBoltzmann, clock_temperature(clock, k));
   const unsigned long long counter = 2ULL * static_cast<unsigned long long>(k) + half;
@@ -107,8 +154,8 @@ __global__ void kinetic_energy(int n, const double* mass, const double* vx, cons
 }
 
 // Berendsen / Bussi factor alpha from the kinetic energy k = state[0]; state[1] = alpha,
-// state[2] += energy taken out. Same formulas as Simulator::rescale_velocities; Bussi's two
-// random numbers of step s are draws[2 s], draws[2 s + 1].
+// state[2] += energy taken out (Simulator::rescale_velocities' formulas); Bussi's two random
+// numbers of step s are draws[2 s], draws[2 s + 1].
 __global__ void rescale_factor(int bussi, double nf, double dt_over_tau, StepClock clock, const double* draws,
                                double* state) {
   const long long step = *clock.step;
@@ -118,18 +165,18 @@ __global__ void rescale_factor(int bussi, double nf, double dt_over_tau, StepClo
   const double k = state[0];
   double alpha = 1.0;
   if (k > 0) {
-    if (!bussi) {
-      alpha = sqrt(fmax(0.0, 1.0 + dt_over_tau * (k_target / k - 1.0)));
-    } else {
-      const double c = exp(-dt_over_tau);
-      const double a2 = c + (1.0 - c) * (chi2 + r1 * r1) * k_target / (nf * k) +
-                        2.0 * r1 * sqrt(c * (1.0 - c) * k_target / (nf * k));
-      alpha = sqrt(a2);
-      if (r1 + sqrt(c * nf * k / ((1.0 - c) * k_target)) < 0) alpha = -alpha;
-    }
+    alpha = kernels::velocity_rescaling_factor(bussi != 0, k, k_target, nf, dt_over_tau, r1, chi2);
     state[2] += k * (1.0 - alpha * alpha);
   }
   state[1] = alpha;
+}
+
+// Half step of the Nose-Hoover chain (Simulator::nose_hoover_half) from the kinetic energy
+// k = state[0]; the velocity factor goes to state[1]. chain: xi[0, m), then eta[0, m).
+__global__ void nose_hoover_half(int m, double nf, double tau2, double dt, StepClock clock, double* chain,
+                                 double* state) {
+  const double kt = __dmul_rn(units::kBoltzmann, clock_temperature(clock, *clock.step));
+  state[1] = kernels::nose_hoover_chain_half(chain, chain + m, m, 2.0 * state[0], nf, kt, tau2, dt);
 }
 
 __global__ void scale_velocities(int n, const double* state, double* vx, double* vy, double* vz) {
@@ -143,16 +190,53 @@ __global__ void scale_velocities(int n, const double* state, double* vx, double*
 
 }  // namespace
 
+namespace {
+// The segment's fixed atoms and bead constraint to the device (empty arrays when off); returns
+// the number of beads. The host vectors are copied before the next stream synchronisation.
+int upload_constraints(GpuNEP::Impl& d, const DeviceSegment& seg, int n) {
+  cudaStream_t s = d.stream.get();
+  if (!seg.moving.empty() && seg.moving.size() != size_t(n))
+    throw InputError("GpuNEP: the segment's fixed-atom mask has " + std::to_string(seg.moving.size()) +
+                     " entries for " + std::to_string(n) + " atoms");
+  d.moving.upload(std::vector<int>(seg.moving.begin(), seg.moving.end()), s);
+  const int nb = static_cast<int>(seg.bead_mass.size());
+  if (nb == 0) {
+    d.bead_start.resize(0);
+    d.bead_atoms.resize(0);
+    d.bead_mass.resize(0);
+    d.stream.synchronize();
+    return 0;
+  }
+  if (seg.bead_of.size() != size_t(n))
+    throw InputError("GpuNEP: the segment's bead indices have " + std::to_string(seg.bead_of.size()) +
+                     " entries for " + std::to_string(n) + " atoms");
+  std::vector<int> start(size_t(nb) + 1, 0), atoms(n);
+  for (int b : seg.bead_of) {
+    if (b < 0 || b >= nb) throw InputError("GpuNEP: bead index " + std::to_string(b) + " out of range");
+    ++start[size_t(b) + 1];
+  }
+  for (int b = 0; b < nb; ++b) start[b + 1] += start[b];
+  std::vector<int> fill(start.begin(), start.end() - 1);
+  for (int i = 0; i < n; ++i) atoms[fill[seg.bead_of[i]]++] = i;  // ascending within each bead
+  d.bead_start.upload(start, s);
+  d.bead_atoms.upload(atoms, s);
+  d.bead_mass.upload(seg.bead_mass, s);
+  d.stream.synchronize();
+  return nb;
+}
+}  // namespace
+
 void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceResult& out, bool forces_valid,
-                                double& bath_energy) const {
+                                ThermostatState& thermostat) const {
   const ThermostatKind kind = seg.thermostat;
-  if (kind == ThermostatKind::NoseHooverChain)
-    throw InputError("GpuNEP: Nose-Hoover chains run on the CPU integrator (not in device segments)");
   const bool bussi = kind == ThermostatKind::Bussi, berendsen = kind == ThermostatKind::Berendsen;
-  const bool langevin = kind == ThermostatKind::Langevin;
+  const bool langevin = kind == ThermostatKind::Langevin, nhc = kind == ThermostatKind::NoseHooverChain;
   const bool obabo = langevin && seg.splitting == LangevinSplitting::OBABO;
   if (bussi && seg.bussi_draws.size() < 2 * size_t(seg.steps))
     throw InputError("GpuNEP: a Bussi segment needs 2 random numbers per step");
+  const int chain_length = static_cast<int>(thermostat.chain_velocity.size());
+  if (nhc && (chain_length < 1 || thermostat.chain_position.size() != size_t(chain_length)))
+    throw InputError("GpuNEP: a Nose-Hoover segment needs the chain's velocities and positions");
   const std::vector<int> types = model_types(cpu_, system);
   std::lock_guard<std::mutex> lock(mutex_);
   Impl& d = *impl_;
@@ -160,15 +244,24 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
   cudaStream_t s = d.stream.get();
   const unsigned grid = cuda::blocks_for(n, kThreads);
   const double dt = seg.time_step;
+  const int num_beads = upload_constraints(d, seg, n);
+  const unsigned bead_grid = cuda::blocks_for(std::max(num_beads, 1), kThreads);
+  const int* moving = d.moving.size() ? d.moving.data() : nullptr;
 
   const double c1_half = langevin ? std::exp(-0.5 * dt / seg.tau_temperature) : 0.0;
   const double c2_half = std::sqrt(1.0 - c1_half * c1_half);
   const double c1_full = langevin ? std::exp(-dt / seg.tau_temperature) : 0.0;
   const double c2_full = std::sqrt(1.0 - c1_full * c1_full);
+  const double nf = double(seg.degrees_of_freedom);
   d.step.resize(1);
   const StepClock clock{d.step.data(), seg.temperature_start, seg.temperature_end,
                         static_cast<long long>(seg.run_step), static_cast<long long>(seg.run_length)};
   if (bussi) d.draws.upload(seg.bussi_draws, s);
+  std::vector<double> chain_host;
+  if (nhc) {
+    chain_host = thermostat.chain_velocity;
+    chain_host.insert(chain_host.end(), thermostat.chain_position.begin(), thermostat.chain_position.end());
+  }
   const char* graphs_env = std::getenv("NEPCG_CUDA_GRAPHS");
   const bool graphs = !(graphs_env && std::string(graphs_env) == "0");
 
@@ -177,6 +270,7 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
   for (int attempt = 0;; ++attempt) {
     d.upload(system, types, true, false);
     d.upload_velocities(system);
+    if (nhc) d.chain.upload(chain_host, s);
     d.bath.fill_zero(s);
     d.reduced.fill_zero(s);
     d.step.fill_zero(s);
@@ -187,37 +281,67 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
     } else {
       d.launch_forces(true, false);
     }
-    // One MD step as a fixed launch sequence; every step but a last one that computes the virial
-    // is replayed from a CUDA graph (one launch per step instead of ~14).
+    // Kernels of one step. kick: v += F/m h, then (drift_h != 0 and no bead constraint) the fused
+    // drift x += v drift_h; with beads the constraint comes between the two.
+    auto kick = [&](double h, double drift_h) {
+      const bool fused = num_beads == 0;
+      kick_drift<<<grid, kThreads, 0, s>>>(n, h, fused ? drift_h : 0.0, moving, d.accel.data(), d.fx.data(),
+                                           d.fy.data(), d.fz.data(), d.vx.data(), d.vy.data(), d.vz.data(),
+                                           d.x.data(), d.y.data(), d.z.data());
+      if (fused) return;
+      constrain_beads<<<bead_grid, kThreads, 0, s>>>(num_beads, d.bead_start.data(), d.bead_atoms.data(),
+                                                     d.bead_mass.data(), d.mass.data(), d.vx.data(), d.vy.data(),
+                                                     d.vz.data(), nullptr);
+      if (drift_h != 0.0)
+        drift<<<grid, kThreads, 0, s>>>(n, drift_h, d.vx.data(), d.vy.data(), d.vz.data(), d.x.data(), d.y.data(),
+                                        d.z.data());
+    };
+    // Langevin O step (half: Philox counter offset), its kinetic energy change booked in the bath;
+    // then (drift_h != 0) x += v drift_h, fused when there is no bead constraint.
+    auto ornstein_uhlenbeck = [&](double c1, double c2, int half, double drift_h) {
+      const bool fused = num_beads == 0;
+      langevin_o<<<grid, kThreads, 0, s>>>(n, c1, c2, clock, half, seg.seed, moving, d.mass.data(), d.vx.data(),
+                                           d.vy.data(), d.vz.data(), d.bath.data(), fused ? drift_h : 0.0,
+                                           d.x.data(), d.y.data(), d.z.data());
+      if (fused) return;
+      // The noise acts on the unconstrained degrees of freedom only; what the constraint
+      // removes of it is the bath's too (the host books k0 - k after both).
+      constrain_beads<<<bead_grid, kThreads, 0, s>>>(num_beads, d.bead_start.data(), d.bead_atoms.data(),
+                                                     d.bead_mass.data(), d.mass.data(), d.vx.data(), d.vy.data(),
+                                                     d.vz.data(), d.bath.data());
+      if (drift_h != 0.0)
+        drift<<<grid, kThreads, 0, s>>>(n, drift_h, d.vx.data(), d.vy.data(), d.vz.data(), d.x.data(), d.y.data(),
+                                        d.z.data());
+    };
+    auto kinetic = [&] {
+      kinetic_energy<<<1, kReduceThreads, 0, s>>>(n, d.mass.data(), d.vx.data(), d.vy.data(), d.vz.data(),
+                                                  d.reduced.data() + 12);
+    };
+    auto chain_half = [&] {
+      kinetic();
+      nose_hoover_half<<<1, 1, 0, s>>>(chain_length, nf, seg.tau_temperature * seg.tau_temperature, dt, clock,
+                                       d.chain.data(), d.reduced.data() + 12);
+      scale_velocities<<<grid, kThreads, 0, s>>>(n, d.reduced.data() + 12, d.vx.data(), d.vy.data(), d.vz.data());
+    };
+    // One MD step as a fixed launch sequence (the host loop's order); every step but a last one
+    // that computes the virial is replayed from a CUDA graph (one launch per step).
     auto launch_step = [&](bool with_virial) {
-      if (obabo)
-        langevin_o<<<grid, kThreads, 0, s>>>(n, c1_half, c2_half, clock, 0, seg.seed, d.mass.data(), d.vx.data(),
-                                             d.vy.data(), d.vz.data(), d.bath.data(), 0.0, nullptr, nullptr,
-                                             nullptr);
+      if (nhc) chain_half();
+      if (obabo) ornstein_uhlenbeck(c1_half, c2_half, 0, 0.0);
       if (langevin && !obabo) {
-        kick_drift<<<grid, kThreads, 0, s>>>(n, 0.5 * dt, 0.5 * dt, d.accel.data(), d.fx.data(), d.fy.data(),
-                                             d.fz.data(), d.vx.data(), d.vy.data(), d.vz.data(), d.x.data(),
-                                             d.y.data(), d.z.data());
-        langevin_o<<<grid, kThreads, 0, s>>>(n, c1_full, c2_full, clock, 0, seg.seed, d.mass.data(), d.vx.data(),
-                                             d.vy.data(), d.vz.data(), d.bath.data(), 0.5 * dt, d.x.data(),
-                                             d.y.data(), d.z.data());
+        kick(0.5 * dt, 0.5 * dt);
+        ornstein_uhlenbeck(c1_full, c2_full, 0, 0.5 * dt);
       } else {
-        kick_drift<<<grid, kThreads, 0, s>>>(n, 0.5 * dt, dt, d.accel.data(), d.fx.data(), d.fy.data(),
-                                             d.fz.data(), d.vx.data(), d.vy.data(), d.vz.data(), d.x.data(),
-                                             d.y.data(), d.z.data());
+        kick(0.5 * dt, dt);
       }
       d.launch_forces(false, with_virial);
-      kick_drift<<<grid, kThreads, 0, s>>>(n, 0.5 * dt, 0.0, d.accel.data(), d.fx.data(), d.fy.data(), d.fz.data(),
-                                           d.vx.data(), d.vy.data(), d.vz.data(), nullptr, nullptr, nullptr);
-      if (obabo)
-        langevin_o<<<grid, kThreads, 0, s>>>(n, c1_half, c2_half, clock, 1, seg.seed, d.mass.data(), d.vx.data(),
-                                             d.vy.data(), d.vz.data(), d.bath.data(), 0.0, nullptr, nullptr,
-                                             nullptr);
+      kick(0.5 * dt, 0.0);
+      if (nhc) chain_half();
+      if (obabo) ornstein_uhlenbeck(c1_half, c2_half, 1, 0.0);
       if (bussi || berendsen) {
-        kinetic_energy<<<1, kReduceThreads, 0, s>>>(n, d.mass.data(), d.vx.data(), d.vy.data(), d.vz.data(),
-                                                    d.reduced.data() + 12);
-        rescale_factor<<<1, 1, 0, s>>>(bussi ? 1 : 0, double(seg.degrees_of_freedom), dt / seg.tau_temperature,
-                                       clock, bussi ? d.draws.data() : nullptr, d.reduced.data() + 12);
+        kinetic();
+        rescale_factor<<<1, 1, 0, s>>>(bussi ? 1 : 0, nf, dt / seg.tau_temperature, clock,
+                                       bussi ? d.draws.data() : nullptr, d.reduced.data() + 12);
         scale_velocities<<<grid, kThreads, 0, s>>>(n, d.reduced.data() + 12, d.vx.data(), d.vy.data(), d.vz.data());
       }
       advance_step<<<1, 1, 0, s>>>(d.step.data());
@@ -254,7 +378,13 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
   out.virial = Mat3{};
   if (seg.observables)
     for (int k = 0; k < 9; ++k) out.virial[k / 3][k % 3] = red[k];
-  bath_energy += red[9] + red[14];
+  thermostat.bath_energy += red[9] + red[14];
+  if (nhc) {
+    d.chain.download(chain_host.data(), chain_host.size(), s);
+    d.stream.synchronize();
+    std::copy(chain_host.begin(), chain_host.begin() + chain_length, thermostat.chain_velocity.begin());
+    std::copy(chain_host.begin() + chain_length, chain_host.end(), thermostat.chain_position.begin());
+  }
   out.energy = 0.0;
   for (int i = 0; i < n; ++i) out.energy += out.energies[i];
   std::fill(out.virials.begin(), out.virials.end(), 0.0);

@@ -37,9 +37,13 @@ struct GpuNEP::Impl {
   // Kernel scratch: angular sums S and gradients dU/dS per atom, partial forces per list entry.
   cuda::DeviceArray<double> sums, gradients, pfx, pfy, pfz;
   cuda::DeviceArray<double> reduced;  // results of device reductions
-  // MD segments: the step index read by the step kernels, Bussi's random numbers (2 per step).
+  // MD segments: the step index read by the step kernels, Bussi's random numbers (2 per step),
+  // the Nose-Hoover chain (velocities, then positions), fixed atoms (moving[i] = 0; empty: all
+  // move) and the bead constraint (the atoms of bead b are bead_atoms[bead_start[b] ...
+  // bead_start[b + 1]), ascending; bead masses in amu; empty: off).
   cuda::DeviceArray<long long> step;
-  cuda::DeviceArray<double> draws;
+  cuda::DeviceArray<double> draws, chain, bead_mass;
+  cuda::DeviceArray<int> moving, bead_start, bead_atoms;
   std::vector<double> host;           // staging for uploads/downloads
 
   /// Positions (and types, masses when `all`) of `s` to the device; sizes every array. `wrap`:

@@ -5,11 +5,11 @@
 // with one hidden layer and 1 <= l_max <= 4, with the accuracy NepDirect measures on the CPU.
 //
 // GpuNEP is a Potential, so everything that takes a potential takes it (Simulator with any
-// ensemble, mean-force runs, the ASE calculator). In a Simulator whose ensemble needs only a
-// thermostat (NVE, Berendsen, Bussi, Langevin), whole stretches of steps between observer samples
-// run on the GPU with no host round trip (Potential::run_device_segment); other ensembles
-// (barostats, deformation, fixed atoms, bead constraint, Nose-Hoover) integrate on the CPU with
-// forces from the GPU.
+// ensemble, mean-force runs, the ASE calculator). In a Simulator whose ensemble keeps the cell
+// (NVE and every thermostat, with fixed atoms and the bead constraint of mean-force runs), whole
+// stretches of steps between observer samples run on the GPU with no host round trip
+// (Potential::run_device_segment); barostats and deformation integrate on the CPU with forces
+// from the GPU.
 //
 // Only declared in builds with the CUDA backend (nepcg/config.hpp: NEPCG_HAVE_CUDA_BUILD == 1).
 // Constructing one on a machine without a usable GPU throws RuntimeError.
@@ -50,7 +50,7 @@ class GpuNEP : public Potential {
 
   bool runs_dynamics_on_device() const override { return true; }
   void run_device_segment(System& system, const DeviceSegment& segment, ForceResult& out, bool forces_valid,
-                          double& bath_energy) const override;
+                          ThermostatState& thermostat) const override;
 
   /// Device neighbour-list builds so far and its current capacity (neighbours per atom).
   long neighbor_list_builds() const;

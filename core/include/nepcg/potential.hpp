@@ -44,12 +44,12 @@ struct ForceResult {
 };
 
 /// A stretch of velocity-Verlet steps that a GPU potential runs without returning to the host
-/// (see Potential::run_device_segment). Only thermostats act (no barostat, deformation, fixed
-/// atoms or bead constraint): the Simulator checks that before handing a segment over.
+/// (see Potential::run_device_segment). Thermostats, fixed atoms and the bead constraint act (no
+/// barostat or deformation: those change the cell, and the Simulator then integrates on the host).
 struct DeviceSegment {
   long steps = 0;
   double time_step = 1.0;                 ///< fs
-  ThermostatKind thermostat = ThermostatKind::None;  ///< None, Berendsen, Bussi or Langevin
+  ThermostatKind thermostat = ThermostatKind::None;
   LangevinSplitting splitting = LangevinSplitting::BAOAB;
   double tau_temperature = 100.0;         ///< fs
   /// Target temperature of step k (k = 1 ... steps) of the segment:
@@ -61,8 +61,21 @@ struct DeviceSegment {
   /// Bussi: per step a standard normal and a chi-squared deviate with degrees_of_freedom - 1
   /// degrees of freedom, drawn by the Simulator's generator (2 per step).
   std::vector<double> bussi_draws;
+  /// Fixed atoms (GPUMD `fix`): 0 for an atom that does not move; empty when every atom moves.
+  std::vector<char> moving;
+  /// Bead constraint: bead index of every atom and the mass of every bead (amu); empty when off.
+  /// The velocities handed over already have zero centre-of-mass velocity per bead.
+  std::vector<int> bead_of;
+  std::vector<double> bead_mass;
   /// Compute energies and the total virial after the last step.
   bool observables = true;
+};
+
+/// Thermostat state a device segment carries in and out: the energy the thermostats took out of
+/// the system (eV, added to) and the Nose-Hoover chain (velocities 1/fs, positions; updated).
+struct ThermostatState {
+  double bath_energy = 0.0;
+  std::vector<double> chain_velocity, chain_position;
 };
 
 class Potential {
@@ -86,9 +99,10 @@ class Potential {
   /// Advances positions and velocities of `system` by segment.steps steps on the device. `out`
   /// holds the forces at the current positions when `forces_valid`; on return it holds forces,
   /// site energies and, when segment.observables, the energy and total virial at the new positions.
-  /// Energy the thermostat exchanged is added to bath_energy (eV).
+  /// Energy the thermostat exchanged is added to thermostat.bath_energy (eV); a Nose-Hoover chain
+  /// continues from and ends in thermostat.chain_*.
   virtual void run_device_segment(System& system, const DeviceSegment& segment, ForceResult& out, bool forces_valid,
-                                  double& bath_energy) const;
+                                  ThermostatState& thermostat) const;
 
   /// Convenience: builds a neighbour list and returns the complete result.
   ForceResult compute(const System& system) const;

@@ -51,6 +51,9 @@ class Simulator {
   double time_step() const { return time_step_; }
   long run_step() const { return run_step_; }  ///< steps done in the current run
   long neighbor_list_builds() const { return list_.num_builds(); }
+  /// True when the steps of the last run ran on the potential's device (a GPU NEP with an ensemble
+  /// that keeps the cell); false when this Simulator integrated them.
+  bool ran_on_device() const { return ran_on_device_; }
 
   // Thermodynamics of the current state.
   double kinetic_energy() const;       ///< eV
@@ -85,7 +88,8 @@ class Simulator {
   void remove_drift();
   void constrain_beads();  // remove every bead's centre-of-mass velocity
   void prepare_run(const Ensemble& e);
-  /// True when the potential can run this ensemble's steps on its device (thermostat only).
+  /// True when the potential can run this ensemble's steps on its device (all but barostats and
+  /// deformation).
   bool device_can_run(const Ensemble& e) const;
   void run_on_device(long steps, const Ensemble& e, double dt, const std::vector<std::shared_ptr<Observer>>& observers);
   Mat3 target_pressure(const Ensemble& e) const;
@@ -107,6 +111,7 @@ class Simulator {
   std::vector<double> nhc_velocity_, nhc_position_;  // Nose-Hoover chain state (1/fs, dimensionless)
   double nhc_tau_ = 100.0;
   bool resume_ = false;           // set by read_restart: the next run may continue the interrupted one
+  bool ran_on_device_ = false;    // the last run's steps ran in device segments
   Vec3 deform_lengths0_{};        // box extents at the start of a deformation run
   std::vector<int> bead_of_;      // bead index per atom (bead constraint on), else empty
   std::vector<double> bead_mass_; // amu

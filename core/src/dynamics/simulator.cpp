@@ -237,7 +237,8 @@ void Simulator::run(long steps, const Ensemble& e, double dt, const std::vector<
   time_step_ = dt;
   update_forces();
   for (const auto& o : observers) o->begin(*this);
-  if (potential_->runs_dynamics_on_device() && device_can_run(e)) {
+  ran_on_device_ = potential_->runs_dynamics_on_device() && device_can_run(e);
+  if (ran_on_device_) {
     run_on_device(steps, e, dt, observers);
     for (const auto& o : observers) o->end(*this);
     return;
@@ -280,15 +281,14 @@ void Simulator::run(long steps, const Ensemble& e, double dt, const std::vector<
 }
 
 bool Simulator::device_can_run(const Ensemble& e) const {
-  const bool thermostat_ok = e.thermostat == ThermostatKind::None || e.thermostat == ThermostatKind::Berendsen ||
-                             e.thermostat == ThermostatKind::Bussi || e.thermostat == ThermostatKind::Langevin;
-  bool all_move = true;
-  for (char m : moving_) all_move &= m != 0;
-  return thermostat_ok && !e.has_barostat() && !e.deforms() && all_move && bead_mass_.empty();
+  // Everything but what changes the cell: the device neighbour list keeps the cell of a segment.
+  return !e.has_barostat() && !e.deforms();
 }
 
 // Device fast path: the potential runs the steps between two observer samples (or drift removals)
-// on the GPU; the host state is brought up to date at the end of every segment.
+// on the GPU, with the thermostat, fixed atoms and bead constraint of the host loop above; the
+// host state (positions, velocities, forces, thermostat) is brought up to date at the end of
+// every segment.
 void Simulator::run_on_device(long steps, const Ensemble& e, double dt,
                               const std::vector<std::shared_ptr<Observer>>& observers) {
   long done = 0;
@@ -316,8 +316,15 @@ void Simulator::run_on_device(long steps, const Ensemble& e, double dt,
         seg.bussi_draws[2 * k + 1] = random_.chi_squared(static_cast<long>(seg.degrees_of_freedom) - 1);
       }
     }
+    if (std::find(moving_.begin(), moving_.end(), 0) != moving_.end()) seg.moving = moving_;
+    seg.bead_of = bead_of_;
+    seg.bead_mass = bead_mass_;
     seg.observables = true;  // a segment ends where something reads them
-    potential_->run_device_segment(system_, seg, result_, forces_valid_, bath_energy_);
+    ThermostatState thermostat{bath_energy_, nhc_velocity_, nhc_position_};
+    potential_->run_device_segment(system_, seg, result_, forces_valid_, thermostat);
+    bath_energy_ = thermostat.bath_energy;
+    nhc_velocity_ = std::move(thermostat.chain_velocity);
+    nhc_position_ = std::move(thermostat.chain_position);
     forces_valid_ = observables_valid_ = true;
     step_ += len;
     run_step_ += len;

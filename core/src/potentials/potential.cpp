@@ -42,7 +42,7 @@ void ForceResult::sum_totals() {
     for (int k = 0; k < 9; ++k) virial[k / 3][k % 3] += virials[9 * i + k];
 }
 
-void Potential::run_device_segment(System&, const DeviceSegment&, ForceResult&, bool, double&) const {
+void Potential::run_device_segment(System&, const DeviceSegment&, ForceResult&, bool, ThermostatState&) const {
   throw RuntimeError("Potential '" + name() + "' cannot run dynamics on a GPU");
 }
 
