@@ -14,7 +14,9 @@
 #   all: tests + bench; compare: tests + bench + GPUMD + per-kernel profiles (ncu); gpumd: GPUMD only.
 # Time limits per stage (s): TEST_TIMEOUT, BENCH_TIMEOUT, TRAIN_TIMEOUT, GPUMD_TIMEOUT, PROFILE_TIMEOUT.
 # PROFILE_CASES="cg1000/single ...": per-kernel profiles in any mode; GRAPHS_COMPARE=1: small systems
-# also without CUDA graphs; NCU_CASES="cg64000/single ...": full ncu report of one site-kernel launch each.
+# also without CUDA graphs; NCU_CASES="cg64000/single ...": full ncu report of one site-kernel launch each;
+# SITE_VARIANTS="w0t cap6 ...": the MD benchmark again (single precision) with each NEPCG_SITE_KERNEL
+# variant of the site kernel (same build; bench/gpu_notes.md), into variants.log.
 set -o pipefail
 what=${1:-all}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -66,6 +68,15 @@ if [ "$what" = bench ] || [ "$what" = all ] || [ "$what" = compare ]; then
   [ -n "$GRAPHS_COMPARE" ] && timeout 120 python3 bench/gpu_md.py --quick --graphs off 2>&1 | tee -a "$OUT/bench.log"
   timeout ${TRAIN_TIMEOUT:-120} python3 bench/gpu_train.py $ref 2>&1 | tee "$OUT/train.log"
   stamp "benchmarks done"
+fi
+if [ -n "$SITE_VARIANTS" ] && [ "$what" != gpumd ] && [ "$what" != tests ]; then
+  ref=; [ -s "$OUT/gpumd.log" ] && ref="--gpumd-log $OUT/gpumd.log"
+  for v in $SITE_VARIANTS; do
+    echo "## NEPCG_SITE_KERNEL=$v" | tee -a "$OUT/variants.log"
+    NEPCG_SITE_KERNEL=$v timeout ${VARIANT_TIMEOUT:-120} python3 bench/gpu_md.py --precision single $ref 2>&1 \
+      | tee -a "$OUT/variants.log"
+  done
+  stamp "site-kernel variants done"
 fi
 if { [ "$what" = compare ] || [ -n "$PROFILE_CASES" ]; } && command -v ncu > /dev/null; then
   # per-kernel times of a few steady-state MD steps (bench/gpu_profile.py), summaries only

@@ -68,6 +68,43 @@ def test_reference_model_matches_cpu_and_list_reuse(shared_data):
         assert _relative(b.virials, a.virials) < 1e-9
 
 
+@pytest.mark.parametrize("variant", ["w0t", "cap5", "cap6", "cap8", "w0t,cap6"])
+def test_site_kernel_variants_give_the_same_bits(shared_data, tmp_path, monkeypatch, variant):
+    # NEPCG_SITE_KERNEL picks benchmark variants of the warp kernel (register caps, a transposed
+    # first layer): the same products in the same order, so forces, energies and an NVE run are
+    # bit-identical to the default kernel's.
+    s = structures.diamond("C", 3.567, (3, 3, 3))
+    s.positions = np.asarray(s.positions) + np.random.default_rng(4).normal(0, 0.05, (len(s), 3))
+    cases = [(shared_data("nep-models/C_2022_NEP4.txt"), s)]
+    for kind in ("nep3", "l3-terms", "zbl-typewise"):  # NEP3's shared block, one block per type, l_max 3
+        model = write_random_nep(tmp_path / f"{kind}.txt", seed=3, **MODELS[kind])
+        cases.append((model, random_structure(MODELS[kind]["elements"], 60, 9.0, seed=5)))
+    precisions = ["single"] + ([] if "cap" in variant else ["double"])
+    for model, structure in cases:
+        for precision in precisions:
+            results = []
+            for env in ("", variant):
+                monkeypatch.setenv("NEPCG_SITE_KERNEL", env)
+                nep = pynepcg.NEP(model, device="cuda", precision=precision)
+                r = nep.compute(structure)
+                sim = pynepcg.Simulator(structure, nep, seed=2)
+                sim.set_temperature(300)
+                sim.run(20, ensembles.NVE(), 1.0)
+                results.append((np.asarray(r.forces), np.asarray(r.energies), np.asarray(sim.system.positions)))
+            for a, b in zip(*results):
+                assert np.array_equal(a, b), (model, precision)
+
+
+def test_site_kernel_variant_errors(shared_data, monkeypatch):
+    model = shared_data("nep-models/C_2022_NEP4.txt")
+    monkeypatch.setenv("NEPCG_SITE_KERNEL", "cap7")
+    with pytest.raises(pynepcg.errors.InputError, match="unknown variant 'cap7'"):
+        pynepcg.NEP(model, device="cuda", precision="single")
+    monkeypatch.setenv("NEPCG_SITE_KERNEL", "cap6")
+    with pytest.raises(pynepcg.errors.InputError, match="single-precision kernel only"):
+        pynepcg.NEP(model, device="cuda")
+
+
 def test_neighbor_overflow_grows_the_list(tmp_path):
     # 60 atoms packed in one corner of a large box: the density estimate of the initial capacity
     # is far too small, so the first build overflows, the list grows and the result is exact.

@@ -33,9 +33,16 @@ class DeviceNepModelT {
     put(d_.atomic_numbers, h.atomic_numbers, s);
     put(d_.zbl_radii, h.zbl_radii, s);
     view_ = NepArrays<R>::point_view_at(h.scalars, d_);
+    put(w0_transposed_, transposed_first_layer(h), s);
   }
 
   const kernels::NepViewT<R>& view() const { return view_; }
+  /// view() with w0_transposed set (for kernels that read the first layer one neuron per lane).
+  kernels::NepViewT<R> view_with_transposed_w0() const {
+    kernels::NepViewT<R> v = view_;
+    v.w0_transposed = w0_transposed_.data();
+    return v;
+  }
   /// Replaces q_scaler (same length).
   void set_q_scaler(const std::vector<double>& q, cudaStream_t s) {
     put(d_.q_scaler, std::vector<R>(q.begin(), q.end()), s);
@@ -52,6 +59,17 @@ class DeviceNepModelT {
     d.upload(h, s);
     NEPCG_CUDA_CHECK(cudaStreamSynchronize(s));  // h may be a temporary
   }
+  // W0 of every ann block (one for NEP3, one per type otherwise) as [block][d][mu].
+  static std::vector<R> transposed_first_layer(const NepArrays<R>& h) {
+    const kernels::NepViewT<R>& p = h.scalars;
+    const int blocks = p.version == 3 ? 1 : p.num_types, N1 = p.neurons1, D = p.dim;
+    std::vector<R> t(size_t(blocks) * N1 * D);
+    for (int b = 0; b < blocks; ++b)
+      for (int mu = 0; mu < N1; ++mu)
+        for (int d = 0; d < D; ++d) t[(size_t(b) * D + d) * N1 + mu] = h.ann[size_t(b) * p.ann_block + size_t(mu) * D + d];
+    return t;
+  }
+  DeviceArray<R> w0_transposed_;
   struct Arrays {  // the members of NepArrays<R>, in device memory
     DeviceArray<R> ann, c_radial, c_angular, q_scaler, cutoff_radial, cutoff_angular, weights, norms, zbl_flexible,
         zbl_radii;

@@ -7,6 +7,8 @@
 // The maths are the NEPCG_HD functions of nepcg/kernels/nep_site.hpp that the CPU reference uses.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "gpu_nep_impl.cuh"
 #include "nepcg/units.hpp"
@@ -174,15 +176,45 @@ GpuNEP::Impl::Impl(const NEP& nep, double skin, NepPrecision precision)
   NEPCG_CUDA_CHECK(cudaDeviceGetLimit(&stack, cudaLimitStackSize));
   if (stack < 24576) NEPCG_CUDA_CHECK(cudaDeviceSetLimit(cudaLimitStackSize, 24576));
   reduced.resize(16);
+  read_site_kernel_variant(precision);
   // The warp-per-atom kernel when the model fits its bounds (see nep_warp_kernel.cuh).
   if (precision == NepPrecision::Single) {  // (the model was checked by GpuNEP's constructor)
     model32 = std::make_unique<cuda::DeviceNepModelT<float>>(nep.model(), nep.tables(), stream.get());
-    warps_per_block = gpu::prepare_warp_kernel<float, gpu::ListPairs>(model32->view(), dev);
+    view32 = site_w0_transposed ? model32->view_with_transposed_w0() : model32->view();
+    warps_per_block = gpu::prepare_warp_kernel<float, gpu::ListPairs>(view32, dev, site_min_blocks);
     if (warps_per_block == 0) throw RuntimeError("GpuNEP: the single-precision kernel does not fit this device's shared memory");
   } else {
+    if (site_w0_transposed) view = model.view_with_transposed_w0();
     warps_per_block = gpu::prepare_warp_kernel<double, gpu::ListPairs>(view, dev);
   }
   stream.synchronize();
+}
+
+// NEPCG_SITE_KERNEL: comma-separated variants of the warp site kernel, for benchmarking them
+// against the default in one build: "cap5" | "cap6" | "cap8" (register cap for that many blocks
+// of 128 threads per multiprocessor; single precision) and "w0t" (first layer read from a
+// transposed copy of W0). The results are the same bits; only the speed differs.
+void GpuNEP::Impl::read_site_kernel_variant(NepPrecision precision) {
+  const char* env = std::getenv("NEPCG_SITE_KERNEL");
+  if (!env) return;
+  std::string list = env;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t end = std::min(list.find(',', start), list.size());
+    const std::string item = list.substr(start, end - start);
+    start = end + 1;
+    if (item.empty() || item == "default") continue;
+    if (item == "w0t") {
+      site_w0_transposed = true;
+    } else if (item.size() == 4 && item.compare(0, 3, "cap") == 0 && gpu::valid_site_kernel_cap(item[3] - '0') &&
+               item[3] != '0') {
+      if (precision != NepPrecision::Single)
+        throw InputError("NEPCG_SITE_KERNEL=" + item + ": register caps exist for the single-precision kernel only");
+      site_min_blocks = item[3] - '0';
+    } else {
+      throw InputError("NEPCG_SITE_KERNEL: unknown variant '" + item + "' (known: w0t, cap5, cap6, cap8)");
+    }
+  }
 }
 
 void GpuNEP::Impl::upload(const System& s, const std::vector<int>& model_types, bool all, bool wrap) {
@@ -280,7 +312,7 @@ void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
     o.pfy = pfy.data();
     o.pfz = pfz.data();
     if (model32)
-      gpu::launch_warp_sites(model32->view(), pairs, nullptr, n, type.data(), warps_per_block, 1, o, s);
+      gpu::launch_warp_sites(view32, pairs, nullptr, n, type.data(), warps_per_block, 1, o, s, site_min_blocks);
     else
       gpu::launch_warp_sites(view, pairs, nullptr, n, type.data(), warps_per_block, 1, o, s);
   } else {

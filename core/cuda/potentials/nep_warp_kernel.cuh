@@ -104,9 +104,11 @@ struct SiteOutput {
   size_t num_parameters = 0, ann_size = 0, c_radial_size = 0;
 };
 
+/// The site computation of warp w (the kernels below differ only in their launch bounds).
 template <int L, class R, class Pairs>
-__global__ void nep_warp_sites(kernels::NepViewT<R> p, Pairs pairs, const int* atoms, int num_atoms, const int* type,
-                               int shared_per_warp, SiteOutput out) {
+__device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, const Pairs& pairs, const int* atoms,
+                                          int num_atoms, const int* type, int shared_per_warp,
+                                          const SiteOutput& out) {
   extern __shared__ double smem_storage[];  // double-aligned; holds R values
   R* smem = reinterpret_cast<R*>(smem_storage);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -189,11 +191,19 @@ __global__ void nep_warp_sites(kernels::NepViewT<R> p, Pairs pairs, const int* a
   const R* W0 = block;
   const R* b0 = block + N1 * D;
   const R* w1 = b0 + N1;
+  // First layer, one neuron per lane: W0 row mu (lanes 32 rows apart), or with the transposed
+  // copy (MD only: the trainer's individuals bring their own W0) column d (consecutive lanes).
+  // Same products, same order: the same bits.
+  const R* W0T = p.w0_transposed && !population ? p.w0_transposed + (p.version == 3 ? 0 : a) * N1 * D : nullptr;
   R u = R(0);
   for (int mu = lane; mu < N1; mu += 32) {
     R zz = -b0[mu];
-    const R* row = W0 + mu * D;
-    for (int d = 0; d < D; ++d) zz += row[d] * dU[d];
+    if (W0T) {
+      for (int d = 0; d < D; ++d) zz += W0T[d * N1 + mu] * dU[d];
+    } else {
+      const R* row = W0 + mu * D;
+      for (int d = 0; d < D; ++d) zz += row[d] * dU[d];
+    }
     const R h = tanh(zz);
     u += w1[mu] * h;
     hidden[mu] = w1[mu] * (R(1) - h * h);
@@ -226,14 +236,57 @@ __global__ void nep_warp_sites(kernels::NepViewT<R> p, Pairs pairs, const int* a
   }
 }
 
-/// Raises the dynamic shared-memory limit of every l_max instance for this real type and pair source.
+template <int L, class R, class Pairs>
+__global__ void nep_warp_sites(kernels::NepViewT<R> p, Pairs pairs, const int* atoms, int num_atoms, const int* type,
+                               int shared_per_warp, SiteOutput out) {
+  warp_site<L, R, Pairs>(p, pairs, atoms, num_atoms, type, shared_per_warp, out);
+}
+
+/// The same with a register cap: at least MinBlocks blocks of 128 threads per multiprocessor
+/// (higher occupancy, possibly spills). Instantiated for the single-precision MD kernel only, for
+/// benchmarking (NEPCG_SITE_KERNEL=capN, see GpuNEP).
+template <int L, class R, class Pairs, int MinBlocks>
+__global__ void __launch_bounds__(128, MinBlocks)
+    nep_warp_sites_capped(kernels::NepViewT<R> p, Pairs pairs, const int* atoms, int num_atoms, const int* type,
+                          int shared_per_warp, SiteOutput out) {
+  warp_site<L, R, Pairs>(p, pairs, atoms, num_atoms, type, shared_per_warp, out);
+}
+
+/// Register caps offered (minimum blocks per multiprocessor); 0 = none.
+inline bool valid_site_kernel_cap(int min_blocks) {
+  return min_blocks == 0 || min_blocks == 5 || min_blocks == 6 || min_blocks == 8;
+}
+
 template <class R, class Pairs>
-void allow_warp_kernel_shared(size_t bytes) {
+using WarpKernel = void (*)(kernels::NepViewT<R>, Pairs, const int*, int, const int*, int, SiteOutput);
+
+/// The kernel instance for l_max and a register cap (the capped ones exist for float + ListPairs).
+template <class R, class Pairs>
+WarpKernel<R, Pairs> warp_kernel_for(int l_max, int min_blocks) {
+  constexpr bool capped = std::is_same<R, float>::value && std::is_same<Pairs, ListPairs>::value;
+  if constexpr (capped) {
+    if (min_blocks == 5)
+      return l_max == 1 ? nep_warp_sites_capped<1, R, Pairs, 5> : l_max == 2 ? nep_warp_sites_capped<2, R, Pairs, 5>
+             : l_max == 3 ? nep_warp_sites_capped<3, R, Pairs, 5> : nep_warp_sites_capped<4, R, Pairs, 5>;
+    if (min_blocks == 6)
+      return l_max == 1 ? nep_warp_sites_capped<1, R, Pairs, 6> : l_max == 2 ? nep_warp_sites_capped<2, R, Pairs, 6>
+             : l_max == 3 ? nep_warp_sites_capped<3, R, Pairs, 6> : nep_warp_sites_capped<4, R, Pairs, 6>;
+    if (min_blocks == 8)
+      return l_max == 1 ? nep_warp_sites_capped<1, R, Pairs, 8> : l_max == 2 ? nep_warp_sites_capped<2, R, Pairs, 8>
+             : l_max == 3 ? nep_warp_sites_capped<3, R, Pairs, 8> : nep_warp_sites_capped<4, R, Pairs, 8>;
+  }
+  return l_max == 1 ? nep_warp_sites<1, R, Pairs> : l_max == 2 ? nep_warp_sites<2, R, Pairs>
+         : l_max == 3 ? nep_warp_sites<3, R, Pairs> : nep_warp_sites<4, R, Pairs>;
+}
+
+/// Raises the dynamic shared-memory limit of every l_max instance for this real type, pair source
+/// and register cap.
+template <class R, class Pairs>
+void allow_warp_kernel_shared(size_t bytes, int min_blocks) {
   const int b = static_cast<int>(bytes);
-  NEPCG_CUDA_CHECK(cudaFuncSetAttribute(nep_warp_sites<1, R, Pairs>, cudaFuncAttributeMaxDynamicSharedMemorySize, b));
-  NEPCG_CUDA_CHECK(cudaFuncSetAttribute(nep_warp_sites<2, R, Pairs>, cudaFuncAttributeMaxDynamicSharedMemorySize, b));
-  NEPCG_CUDA_CHECK(cudaFuncSetAttribute(nep_warp_sites<3, R, Pairs>, cudaFuncAttributeMaxDynamicSharedMemorySize, b));
-  NEPCG_CUDA_CHECK(cudaFuncSetAttribute(nep_warp_sites<4, R, Pairs>, cudaFuncAttributeMaxDynamicSharedMemorySize, b));
+  for (int l = 1; l <= 4; ++l)
+    NEPCG_CUDA_CHECK(cudaFuncSetAttribute(warp_kernel_for<R, Pairs>(l, min_blocks),
+                                          cudaFuncAttributeMaxDynamicSharedMemorySize, b));
 }
 
 /// Warps per block for a model (0 when the warp kernel does not take it): up to 4, within the
@@ -249,24 +302,22 @@ inline int warp_kernel_warps_per_block(const kernels::NepViewT<R>& p, int device
 
 /// warp_kernel_warps_per_block, with the kernels' dynamic shared-memory limit raised to match.
 template <class R, class Pairs>
-int prepare_warp_kernel(const kernels::NepViewT<R>& p, int device) {
+int prepare_warp_kernel(const kernels::NepViewT<R>& p, int device, int min_blocks = 0) {
   const int warps = warp_kernel_warps_per_block(p, device);
-  if (warps > 0) allow_warp_kernel_shared<R, Pairs>(sizeof(R) * warps * warp_kernel_shared_reals(p));
+  if (warps > 0) allow_warp_kernel_shared<R, Pairs>(sizeof(R) * warps * warp_kernel_shared_reals(p), min_blocks);
   return warps;
 }
 
-/// Launches the warp kernel for the model's l_max over num_atoms atoms (atoms[w], or w when
-/// atoms is null) and `individuals` parameter sets (grid y).
+/// Launches the warp kernel for the model's l_max (and register cap) over num_atoms atoms
+/// (atoms[w], or w when atoms is null) and `individuals` parameter sets (grid y).
 template <class R, class Pairs>
 void launch_warp_sites(const kernels::NepViewT<R>& p, const Pairs& pairs, const int* atoms, int num_atoms,
-                       const int* type, int warps_per_block, int individuals, const SiteOutput& out, cudaStream_t s) {
+                       const int* type, int warps_per_block, int individuals, const SiteOutput& out, cudaStream_t s,
+                       int min_blocks = 0) {
   const int per_warp = warp_kernel_shared_reals(p);
   const dim3 grid(cuda::blocks_for(num_atoms, warps_per_block), individuals);
   const size_t bytes = sizeof(R) * per_warp * warps_per_block;
-  auto kernel = p.l_max == 1 ? nep_warp_sites<1, R, Pairs>
-                : p.l_max == 2 ? nep_warp_sites<2, R, Pairs>
-                : p.l_max == 3 ? nep_warp_sites<3, R, Pairs>
-                               : nep_warp_sites<4, R, Pairs>;
+  const WarpKernel<R, Pairs> kernel = warp_kernel_for<R, Pairs>(p.l_max, min_blocks);
   kernel<<<grid, 32 * warps_per_block, bytes, s>>>(p, pairs, atoms, num_atoms, type, per_warp, out);
   NEPCG_CUDA_LAUNCHED("nep_warp_sites");
 }
