@@ -18,6 +18,9 @@ def main(argv=None) -> int:
     p_water.add_argument("--output", default=None, help="output folder (default water-<preset>); re-running resumes")
     p_water.add_argument("--teacher", default=None, help="a NEP model file for water (species O, H) instead of SPC/Fw")
     p_water.add_argument("--seed", type=int, default=1)
+    p_water.add_argument("--stop-after", default=None, choices=["aa", "data", "train"],
+                         help="stop after this stage (e.g. make the data on a CPU machine, train on a GPU one); "
+                              "re-running on the same output continues")
     p_stats = sub.add_parser("neighbors", help="neighbour statistics of a structure file")
     p_stats.add_argument("file")
     p_stats.add_argument("--cutoff", type=float, default=5.0, help="cutoff in Å (default 5)")
@@ -32,8 +35,10 @@ def main(argv=None) -> int:
     if args.command == "water":
         from .cases import water
 
-        report = water.run(args.output or f"water-{args.preset}", args.preset, teacher=args.teacher, seed=args.seed)
-        print(report.read_text())
+        report = water.run(args.output or f"water-{args.preset}", args.preset, teacher=args.teacher, seed=args.seed,
+                           stop_after=args.stop_after)
+        if report is not None:
+            print(report.read_text())
         return 0
     if args.command == "neighbors":
         import numpy as np

@@ -221,6 +221,12 @@ def test_water_workflow_end_to_end(tmp_path):
     from pynepcg.cases import water
 
     out = tmp_path / "water"
+    # in two parts, as for data made on one machine and models trained on another
+    assert water.run(out, "tiny", stop_after="data") is None
+    assert (out / "data" / "done").is_file() and not (out / "model_corrected").exists()
+    assert not (out / "report.md").exists()
+    with pytest.raises(ValueError, match="stop_after"):
+        water.run(out, "tiny", stop_after="cg")
     report = water.run(out, "tiny")
     text = report.read_text()
     preset = water.PRESETS["tiny"]

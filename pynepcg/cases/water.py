@@ -379,10 +379,19 @@ def _report(out: Path, preset: WaterPreset, preset_name: str, aa, cg_c, cg_u, te
     return out / "report.md"
 
 
-def run(output="water-cg", preset: str | WaterPreset = "quick", teacher=None, seed: int = 1, **overrides) -> Path:
+STAGES = ("aa", "data", "train", "cg")
+
+
+def run(output="water-cg", preset: str | WaterPreset = "quick", teacher=None, seed: int = 1,
+        stop_after: str | None = None, **overrides) -> Path | None:
     """Runs (or resumes) the workflow into ``output``; returns the path of report.md.
     ``preset``: "tiny", "quick", "paper" or a WaterPreset; keyword overrides replace preset fields.
-    ``teacher``: None for the built-in SPC/Fw, or a NEP model file for water (species O, H)."""
+    ``teacher``: None for the built-in SPC/Fw, or a NEP model file for water (species O, H).
+    ``stop_after``: "aa" (teacher NPT runs), "data" (mean-force datasets) or "train" (both models)
+    stops there and returns None, e.g. to make the data on CPU nodes and train on a GPU machine;
+    running again on the same folder (without it) continues from that stage."""
+    if stop_after is not None and stop_after not in STAGES[:-1]:
+        raise ValueError(f"stop_after must be one of {STAGES[:-1]} or None, not {stop_after!r}")
     t_start = time.time()
     name = preset if isinstance(preset, str) else "custom"
     if isinstance(preset, str):
@@ -398,17 +407,32 @@ def run(output="water-cg", preset: str | WaterPreset = "quick", teacher=None, se
     water = structures.water_box(preset.molecules, density=1.0, seed=seed)
     mapper = Mapper.by_molecule(water, names="W")
     _log(f"{preset.molecules} molecules, teacher {teacher_desc}, output {out}")
+    clock = out / "wall_time.json"
+
+    def stop(stage: str) -> bool:
+        if stop_after != stage:
+            return False
+        spent = (_done(clock) or {}).get("seconds", 0.0) + time.time() - t_start
+        clock.write_text(json.dumps({"seconds": spent}))
+        _log(f"stopped after stage '{stage}' (as asked); run again without stop_after to continue")
+        return True
+
     aa, configs = _stage_aa(out, preset, pot, mapper, water, seed)
+    if stop("aa"):
+        return None
     train_c, train_u = _stage_data(out, preset, pot, mapper, configs, seed)
+    if stop("data"):
+        return None
     model_c = _stage_train(out, preset, "model_corrected", train_c, seed)
     model_u = _stage_train(out, preset, "model_uncorrected", train_u, seed)
+    if stop("train"):
+        return None
     start = io.read(train_c, 0)
     start = System(list(start.species), np.asarray(start.positions), np.asarray(start.cell), masses=np.asarray(start.masses))
     cg_c = _stage_cg(out, preset, "corrected", model_c, start, seed)
     cg_u = _stage_cg(out, preset, "uncorrected", model_u, start, seed)
     _plots(out, preset, aa, cg_c, cg_u)
     # wall time summed over every invocation that worked on this folder (a resumed run included)
-    clock = out / "wall_time.json"
     spent = (_done(clock) or {}).get("seconds", 0.0) + time.time() - t_start
     clock.write_text(json.dumps({"seconds": spent}))
     report = _report(out, preset, name, aa, cg_c, cg_u, teacher_desc, spent)
