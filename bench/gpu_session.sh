@@ -15,7 +15,7 @@
 # Time limits per stage (s): TEST_TIMEOUT, BENCH_TIMEOUT, TRAIN_TIMEOUT, GPUMD_TIMEOUT, PROFILE_TIMEOUT.
 # PROFILE_CASES="cg1000/single ...": per-kernel profiles in any mode; GRAPHS_COMPARE=1: small systems
 # also without CUDA graphs; NCU_CASES="cg64000/single ...": full ncu report of one site-kernel launch each;
-# SITE_VARIANTS="w0t cap6 ...": the MD benchmark again (single precision) with each NEPCG_SITE_KERNEL
+# SITE_VARIANTS="w0t rw cap6 ...": the MD benchmark again (single precision) with each NEPCG_SITE_KERNEL
 # variant of the site kernel (same build; bench/gpu_notes.md), into variants.log.
 set -o pipefail
 what=${1:-all}

@@ -13,14 +13,14 @@ __all__ = ["Simulator"]
 
 
 class Simulator:
-    """MD engine. ``device``: where the forces and, for ensembles that keep the cell, the steps run:
-    "auto" keeps the potential's own device (a NEP on "auto" uses the GPU when one is usable),
+    """MD engine. ``device``: where the forces and, for ensembles that keep the cell, the steps
+    run: "auto" keeps the potential's own device (a NEP on "auto" uses the GPU when one is usable),
     "cpu" or "cuda" moves a NEP there (classical potentials run on the CPU only). On the GPU, NVE
     and every thermostat (Berendsen, Bussi, Langevin, Nose-Hoover chains), with fixed atoms and the
     bead constraint of mean-force runs, advance between observer samples without returning to the
-    host; barostats and deformation integrate on the CPU with forces from the GPU. ``skin`` (Å): Verlet-list skin. ``seed``: every stochastic
-    part (initial velocities, thermostats, barostats); the same seed gives the same trajectory on
-    the same device."""
+    host; barostats and deformation integrate on the CPU with forces from the GPU. ``skin`` (Å):
+    Verlet-list skin. ``seed``: every stochastic part (initial velocities, thermostats, barostats);
+    the same seed gives the same trajectory on the same device."""
 
     def __init__(self, system, potential: Potential, device: str = "auto", skin: float = 1.0, seed: int = 0):
         if not isinstance(potential, Potential):

@@ -5,8 +5,9 @@
 //   Nose-Hoover chain:        NHC(dt/2) kick(dt/2) drift(dt) forces kick(dt/2) NHC(dt/2)
 //   Langevin BAOAB:           kick(dt/2) drift(dt/2) O(dt) drift(dt/2) forces kick(dt/2)
 //   Langevin OBABO:           O(dt/2) kick(dt/2) drift(dt) forces kick(dt/2) O(dt/2)
-// Fixed atoms keep zero velocity. With the bead constraint (NEP-CG mean-force runs) every kick and
-// every O step is followed by the removal of each bead's centre-of-mass velocity, as on the CPU.
+// Fixed atoms are not kicked, thermostatted or moved (as on the CPU). With the bead constraint
+// (NEP-CG mean-force runs) every kick and every O step is followed by the removal of each bead's
+// centre-of-mass velocity, as on the CPU.
 // The chain and rescaling formulas are the CPU's (kernels/thermostat.hpp).
 // The Langevin noise comes from Philox4x32-10 (kernels/philox.hpp; key = segment seed, counter =
 // step and atom), so a segment replays identically after a neighbour-list overflow. Bussi's two random
@@ -179,9 +180,11 @@ __global__ void nose_hoover_half(int m, double nf, double tau2, double dt, StepC
   state[1] = kernels::nose_hoover_chain_half(chain, chain + m, m, 2.0 * state[0], nf, kt, tau2, dt);
 }
 
-__global__ void scale_velocities(int n, const double* state, double* vx, double* vy, double* vz) {
+// v *= state[1] (of the moving atoms when `moving` is given: Berendsen/Bussi, as on the CPU; the
+// Nose-Hoover chain scales every atom).
+__global__ void scale_velocities(int n, const double* state, const int* moving, double* vx, double* vy, double* vz) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= n) return;
+  if (i >= n || (moving && !moving[i])) return;
   const double a = state[1];
   vx[i] *= a;
   vy[i] *= a;
@@ -321,7 +324,8 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
       kinetic();
       nose_hoover_half<<<1, 1, 0, s>>>(chain_length, nf, seg.tau_temperature * seg.tau_temperature, dt, clock,
                                        d.chain.data(), d.reduced.data() + 12);
-      scale_velocities<<<grid, kThreads, 0, s>>>(n, d.reduced.data() + 12, d.vx.data(), d.vy.data(), d.vz.data());
+      scale_velocities<<<grid, kThreads, 0, s>>>(n, d.reduced.data() + 12, nullptr, d.vx.data(), d.vy.data(),
+                                                 d.vz.data());
     };
     // One MD step as a fixed launch sequence (the host loop's order); every step but a last one
     // that computes the virial is replayed from a CUDA graph (one launch per step).
@@ -342,7 +346,8 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
         kinetic();
         rescale_factor<<<1, 1, 0, s>>>(bussi ? 1 : 0, nf, dt / seg.tau_temperature, clock,
                                        bussi ? d.draws.data() : nullptr, d.reduced.data() + 12);
-        scale_velocities<<<grid, kThreads, 0, s>>>(n, d.reduced.data() + 12, d.vx.data(), d.vy.data(), d.vz.data());
+        scale_velocities<<<grid, kThreads, 0, s>>>(n, d.reduced.data() + 12, moving, d.vx.data(), d.vy.data(),
+                                                   d.vz.data());
       }
       advance_step<<<1, 1, 0, s>>>(d.step.data());
       NEPCG_CUDA_LAUNCHED("MD step");

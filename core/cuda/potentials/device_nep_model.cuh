@@ -66,7 +66,8 @@ class DeviceNepModelT {
     std::vector<R> t(size_t(blocks) * N1 * D);
     for (int b = 0; b < blocks; ++b)
       for (int mu = 0; mu < N1; ++mu)
-        for (int d = 0; d < D; ++d) t[(size_t(b) * D + d) * N1 + mu] = h.ann[size_t(b) * p.ann_block + size_t(mu) * D + d];
+        for (int d = 0; d < D; ++d)
+          t[(size_t(b) * D + d) * N1 + mu] = h.ann[size_t(b) * p.ann_block + size_t(mu) * D + d];
     return t;
   }
   DeviceArray<R> w0_transposed_;

@@ -180,41 +180,41 @@ GpuNEP::Impl::Impl(const NEP& nep, double skin, NepPrecision precision)
   // The warp-per-atom kernel when the model fits its bounds (see nep_warp_kernel.cuh).
   if (precision == NepPrecision::Single) {  // (the model was checked by GpuNEP's constructor)
     model32 = std::make_unique<cuda::DeviceNepModelT<float>>(nep.model(), nep.tables(), stream.get());
-    view32 = site_w0_transposed ? model32->view_with_transposed_w0() : model32->view();
-    warps_per_block = gpu::prepare_warp_kernel<float, gpu::ListPairs>(view32, dev, site_min_blocks);
+    view32 = site_variant.w0_transposed ? model32->view_with_transposed_w0() : model32->view();
+    warps_per_block = gpu::prepare_warp_kernel<float, gpu::ListPairs>(view32, dev, site_variant);
     if (warps_per_block == 0) throw RuntimeError("GpuNEP: the single-precision kernel does not fit this device's shared memory");
   } else {
-    if (site_w0_transposed) view = model.view_with_transposed_w0();
     warps_per_block = gpu::prepare_warp_kernel<double, gpu::ListPairs>(view, dev);
   }
   stream.synchronize();
 }
 
-// NEPCG_SITE_KERNEL: comma-separated variants of the warp site kernel, for benchmarking them
-// against the default in one build: "cap5" | "cap6" | "cap8" (register cap for that many blocks
-// of 128 threads per multiprocessor; single precision) and "w0t" (first layer read from a
-// transposed copy of W0). The results are the same bits; only the speed differs.
+// NEPCG_SITE_KERNEL: a benchmark variant of the single-precision site kernel, as comma-separated
+// features (gpu::SiteVariant): "w0t" (first layer from a transposed W0), "rw" (radial basis
+// weights staged per atom), "cap5" | "cap6" | "cap8" (register cap for that many blocks of 128
+// threads per multiprocessor). Only the combinations in gpu::kSiteVariantNames are compiled.
 void GpuNEP::Impl::read_site_kernel_variant(NepPrecision precision) {
   const char* env = std::getenv("NEPCG_SITE_KERNEL");
-  if (!env) return;
-  std::string list = env;
+  if (!env || !*env || std::string(env) == "default") return;
+  const std::string text = env;
+  gpu::SiteVariant v;
   size_t start = 0;
-  while (start <= list.size()) {
-    const size_t end = std::min(list.find(',', start), list.size());
-    const std::string item = list.substr(start, end - start);
+  while (start <= text.size()) {
+    const size_t end = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, end - start);
     start = end + 1;
-    if (item.empty() || item == "default") continue;
-    if (item == "w0t") {
-      site_w0_transposed = true;
-    } else if (item.size() == 4 && item.compare(0, 3, "cap") == 0 && gpu::valid_site_kernel_cap(item[3] - '0') &&
-               item[3] != '0') {
-      if (precision != NepPrecision::Single)
-        throw InputError("NEPCG_SITE_KERNEL=" + item + ": register caps exist for the single-precision kernel only");
-      site_min_blocks = item[3] - '0';
-    } else {
-      throw InputError("NEPCG_SITE_KERNEL: unknown variant '" + item + "' (known: w0t, cap5, cap6, cap8)");
-    }
+    if (item == "w0t") v.w0_transposed = true;
+    else if (item == "rw") v.staged_radial_weights = true;
+    else if (item == "cap5" || item == "cap6" || item == "cap8") v.min_blocks = item[3] - '0';
+    else throw InputError("NEPCG_SITE_KERNEL: unknown variant '" + item + "' (features: w0t, rw, cap5, cap6, cap8)");
   }
+  std::string known;
+  for (const char* name : gpu::kSiteVariantNames) known += std::string(known.empty() ? "" : ", ") + name;
+  if (!gpu::site_variant_compiled(v))
+    throw InputError("NEPCG_SITE_KERNEL=" + text + ": this combination is not compiled (compiled: " + known + ")");
+  if (precision != NepPrecision::Single)
+    throw InputError("NEPCG_SITE_KERNEL=" + text + ": the variants exist for the single-precision kernel only");
+  site_variant = v;
 }
 
 void GpuNEP::Impl::upload(const System& s, const std::vector<int>& model_types, bool all, bool wrap) {
@@ -312,7 +312,7 @@ void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
     o.pfy = pfy.data();
     o.pfz = pfz.data();
     if (model32)
-      gpu::launch_warp_sites(view32, pairs, nullptr, n, type.data(), warps_per_block, 1, o, s, site_min_blocks);
+      gpu::launch_warp_sites(view32, pairs, nullptr, n, type.data(), warps_per_block, 1, o, s, site_variant);
     else
       gpu::launch_warp_sites(view, pairs, nullptr, n, type.data(), warps_per_block, 1, o, s);
   } else {

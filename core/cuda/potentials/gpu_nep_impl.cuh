@@ -10,6 +10,7 @@
 #include "../common/cuda_support.cuh"
 #include "../neighbors/device_neighbor_list.cuh"
 #include "device_nep_model.cuh"
+#include "nep_warp_kernel.cuh"
 #include "nepcg/gpu_nep.hpp"
 #include "nepcg/kernels/nep_view.hpp"
 
@@ -27,10 +28,9 @@ struct GpuNEP::Impl {
   std::unique_ptr<cuda::DeviceNepModelT<float>> model32;
   kernels::NepViewT<float> view32{};  // = model32->view() (or its transposed-W0 variant)
   int warps_per_block = 0;  // > 0: the warp-per-atom site kernel is used (in float when model32)
-  // Site-kernel variants for benchmarking (NEPCG_SITE_KERNEL, read at construction): register cap
-  // (minimum blocks per multiprocessor, 0 = none; single precision) and the transposed W0.
-  int site_min_blocks = 0;
-  bool site_w0_transposed = false;
+  // Site-kernel variant for benchmarking (NEPCG_SITE_KERNEL, read at construction; single
+  // precision only; default: none).
+  gpu::SiteVariant site_variant;
   cuda::DeviceNeighborList list;
 
   // Atoms: positions, velocities, forces (Å, Å/fs, eV/Å), force-to-acceleration factors
@@ -54,7 +54,7 @@ struct GpuNEP::Impl {
   /// Positions (and types, masses when `all`) of `s` to the device; sizes every array. `wrap`:
   /// map positions into the cell first (same forces; lets any unwrapped input through).
   void upload(const System& s, const std::vector<int>& model_types, bool all, bool wrap);
-  /// Sets site_min_blocks and site_w0_transposed from NEPCG_SITE_KERNEL (InputError if unknown).
+  /// Sets site_variant from NEPCG_SITE_KERNEL (InputError for unknown or uncompiled variants).
   void read_site_kernel_variant(NepPrecision precision);
   void upload_velocities(const System& s);
   void upload_forces(const std::vector<double>& f);

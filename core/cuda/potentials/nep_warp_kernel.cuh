@@ -35,12 +35,29 @@ NEPCG_HD int warp_kernel_stage_stride(const kernels::NepViewT<R>& p) {
   return (p.n_max_radial + 1 + p.n_max_angular + 1 + p.num_lm) | 1;
 }
 
+/// Benchmark variants of the site kernel (NEPCG_SITE_KERNEL; the default is all off). Each is
+/// compiled for the single-precision MD kernel (float, ListPairs) only:
+///   w0_transposed: the first layer reads W0 transposed ([block][d][mu]; view.w0_transposed),
+///     so lanes that take one neuron each read consecutive addresses;
+///   staged_radial_weights: the radial basis weights W_k = sum_n dU/dq_n c_nk of every neighbour
+///     type are computed once per atom into shared memory instead of once per pair;
+///   min_blocks: a register cap (__launch_bounds__(128, min_blocks)); 0 = none.
+struct SiteVariant {
+  bool w0_transposed = false;
+  bool staged_radial_weights = false;
+  int min_blocks = 0;
+  int flags() const { return (w0_transposed ? 1 : 0) | (staged_radial_weights ? 2 : 0); }
+};
+constexpr int kVariantW0T = 1, kVariantStagedWeights = 2;
+
 /// Reals (R) of shared memory per warp: per-lane staging of g_n (radial, angular) and Y_lm, then
-/// the atom's descriptor q, angular sums S, gradient dU/dq, dU/dS and the hidden-layer factors.
+/// the atom's descriptor q, angular sums S, gradient dU/dq, dU/dS and the hidden-layer factors
+/// (and, staged_radial_weights, T (basis_radial + 1) radial weights).
 template <class R>
-inline int warp_kernel_shared_reals(const kernels::NepViewT<R>& p) {
+inline int warp_kernel_shared_reals(const kernels::NepViewT<R>& p, const SiteVariant& v = {}) {
   const int nA = p.n_max_angular + 1;
-  return 32 * warp_kernel_stage_stride(p) + 2 * p.dim + 2 * nA * p.num_lm + p.neurons1;
+  const int weights = v.staged_radial_weights ? p.num_types * (p.basis_radial + 1) : 0;
+  return 32 * warp_kernel_stage_stride(p) + 2 * p.dim + 2 * nA * p.num_lm + p.neurons1 + weights;
 }
 
 template <class R>
@@ -105,10 +122,10 @@ struct SiteOutput {
 };
 
 /// The site computation of warp w (the kernels below differ only in their launch bounds).
-template <int L, class R, class Pairs>
-__device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, const Pairs& pairs, const int* atoms,
+template <int L, class R, class Pairs, int Flags>
+__device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, const int* atoms,
                                           int num_atoms, const int* type, int shared_per_warp,
-                                          const SiteOutput& out) {
+                                          SiteOutput out) {
   extern __shared__ double smem_storage[];  // double-aligned; holds R values
   R* smem = reinterpret_cast<R*>(smem_storage);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -137,6 +154,7 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, const Pairs& p
   R* dU = S + size_a;
   R* dUdS = dU + D;
   R* hidden = dUdS + size_a;
+  R* weights = hidden + p.neurons1;  // (staged radial weights variant)
   for (int c = lane; c < D; c += 32) q[c] = R(0);
   for (int c = lane; c < size_a; c += 32) S[c] = R(0);
   const int a = type[i];
@@ -191,14 +209,14 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, const Pairs& p
   const R* W0 = block;
   const R* b0 = block + N1 * D;
   const R* w1 = b0 + N1;
-  // First layer, one neuron per lane: W0 row mu (lanes 32 rows apart), or with the transposed
-  // copy (MD only: the trainer's individuals bring their own W0) column d (consecutive lanes).
-  // Same products, same order: the same bits.
-  const R* W0T = p.w0_transposed && !population ? p.w0_transposed + (p.version == 3 ? 0 : a) * N1 * D : nullptr;
+  // First layer, one neuron per lane: W0 row mu (lanes 32 rows apart), or in the w0t variant (MD
+  // only: the trainer's individuals bring their own W0) column d of the transposed copy
+  // (consecutive lanes). Same products, same order: the same bits.
   R u = R(0);
   for (int mu = lane; mu < N1; mu += 32) {
     R zz = -b0[mu];
-    if (W0T) {
+    if constexpr ((Flags & kVariantW0T) != 0) {
+      const R* W0T = p.w0_transposed + (p.version == 3 ? 0 : a) * N1 * D;
       for (int d = 0; d < D; ++d) zz += W0T[d * N1 + mu] * dU[d];
     } else {
       const R* row = W0 + mu * D;
@@ -220,6 +238,12 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, const Pairs& p
   __syncwarp();
   if (lane == 0) energy[i] = double(u + e_zbl);
   for (int nn = lane; nn < nA; nn += 32) kernels::angular_gradient_row(p, S, dU, dUdS, nn);
+  if constexpr ((Flags & kVariantStagedWeights) != 0) {  // W_k of every neighbour type, once per atom
+    const int K1 = p.basis_radial + 1;
+    for (int c = lane; c < T * K1; c += 32)
+      weights[c] = kernels::contracted_radial_weight(p.n_max_radial, p.basis_radial, T, a, c / K1, p.c_radial, dU,
+                                                     c % K1);
+  }
   __syncwarp();
 
   // 3. Partial forces f_ij = dU_i/dr_ij, one neighbour per lane.
@@ -228,7 +252,12 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, const Pairs& p
     R r[3];
     const R d = pair_vector<R>(pairs, i, e, r);
     R f[3] = {R(0), R(0), R(0)};
-    kernels::partial_force_direct<L>(p, a, b, r, d, dU, dUdS, f);
+    if constexpr ((Flags & kVariantStagedWeights) != 0) {
+      const R* w = weights + b * (p.basis_radial + 1);
+      kernels::partial_force_direct_weighted<L>(p, a, b, r, d, [&](int kk) { return w[kk]; }, dUdS, f);
+    } else {
+      kernels::partial_force_direct<L>(p, a, b, r, d, dU, dUdS, f);
+    }
     if (p.zbl && d < kernels::pair_cutoff(p.cutoff_angular, a, b)) kernels::add_zbl_partial_force(p, a, b, r, d, f);
     pfx[e] = double(f[0]);
     pfy[e] = double(f[1]);
@@ -236,65 +265,77 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, const Pairs& p
   }
 }
 
-template <int L, class R, class Pairs>
+template <int L, class R, class Pairs, int Flags = 0>
 __global__ void nep_warp_sites(kernels::NepViewT<R> p, Pairs pairs, const int* atoms, int num_atoms, const int* type,
                                int shared_per_warp, SiteOutput out) {
-  warp_site<L, R, Pairs>(p, pairs, atoms, num_atoms, type, shared_per_warp, out);
+  warp_site<L, R, Pairs, Flags>(p, pairs, atoms, num_atoms, type, shared_per_warp, out);
 }
 
 /// The same with a register cap: at least MinBlocks blocks of 128 threads per multiprocessor
-/// (higher occupancy, possibly spills). Instantiated for the single-precision MD kernel only, for
-/// benchmarking (NEPCG_SITE_KERNEL=capN, see GpuNEP).
-template <int L, class R, class Pairs, int MinBlocks>
+/// (higher occupancy, possibly spills).
+template <int L, class R, class Pairs, int Flags, int MinBlocks>
 __global__ void __launch_bounds__(128, MinBlocks)
     nep_warp_sites_capped(kernels::NepViewT<R> p, Pairs pairs, const int* atoms, int num_atoms, const int* type,
                           int shared_per_warp, SiteOutput out) {
-  warp_site<L, R, Pairs>(p, pairs, atoms, num_atoms, type, shared_per_warp, out);
-}
-
-/// Register caps offered (minimum blocks per multiprocessor); 0 = none.
-inline bool valid_site_kernel_cap(int min_blocks) {
-  return min_blocks == 0 || min_blocks == 5 || min_blocks == 6 || min_blocks == 8;
+  warp_site<L, R, Pairs, Flags>(p, pairs, atoms, num_atoms, type, shared_per_warp, out);
 }
 
 template <class R, class Pairs>
 using WarpKernel = void (*)(kernels::NepViewT<R>, Pairs, const int*, int, const int*, int, SiteOutput);
 
-/// The kernel instance for l_max and a register cap (the capped ones exist for float + ListPairs).
+template <class R, class Pairs, int Flags, int MinBlocks>
+WarpKernel<R, Pairs> warp_kernel_for_l(int l_max) {
+  if constexpr (MinBlocks == 0)
+    return l_max == 1 ? nep_warp_sites<1, R, Pairs, Flags> : l_max == 2 ? nep_warp_sites<2, R, Pairs, Flags>
+           : l_max == 3 ? nep_warp_sites<3, R, Pairs, Flags> : nep_warp_sites<4, R, Pairs, Flags>;
+  else
+    return l_max == 1   ? nep_warp_sites_capped<1, R, Pairs, Flags, MinBlocks>
+           : l_max == 2 ? nep_warp_sites_capped<2, R, Pairs, Flags, MinBlocks>
+           : l_max == 3 ? nep_warp_sites_capped<3, R, Pairs, Flags, MinBlocks>
+                        : nep_warp_sites_capped<4, R, Pairs, Flags, MinBlocks>;
+}
+
+/// The variants compiled (single-precision MD kernel): name and settings.
+inline const char* const kSiteVariantNames[] = {"w0t", "rw", "w0t,rw", "cap5", "cap6", "cap8", "w0t,rw,cap6"};
+inline bool site_variant_compiled(const SiteVariant& v) {
+  const int key = v.flags() * 10 + v.min_blocks;
+  return key == 0 || key == 10 || key == 20 || key == 30 || key == 5 || key == 6 || key == 8 || key == 36;
+}
+
+/// The kernel instance for l_max and a variant (the default for other real types and pair sources).
 template <class R, class Pairs>
-WarpKernel<R, Pairs> warp_kernel_for(int l_max, int min_blocks) {
-  constexpr bool capped = std::is_same<R, float>::value && std::is_same<Pairs, ListPairs>::value;
-  if constexpr (capped) {
-    if (min_blocks == 5)
-      return l_max == 1 ? nep_warp_sites_capped<1, R, Pairs, 5> : l_max == 2 ? nep_warp_sites_capped<2, R, Pairs, 5>
-             : l_max == 3 ? nep_warp_sites_capped<3, R, Pairs, 5> : nep_warp_sites_capped<4, R, Pairs, 5>;
-    if (min_blocks == 6)
-      return l_max == 1 ? nep_warp_sites_capped<1, R, Pairs, 6> : l_max == 2 ? nep_warp_sites_capped<2, R, Pairs, 6>
-             : l_max == 3 ? nep_warp_sites_capped<3, R, Pairs, 6> : nep_warp_sites_capped<4, R, Pairs, 6>;
-    if (min_blocks == 8)
-      return l_max == 1 ? nep_warp_sites_capped<1, R, Pairs, 8> : l_max == 2 ? nep_warp_sites_capped<2, R, Pairs, 8>
-             : l_max == 3 ? nep_warp_sites_capped<3, R, Pairs, 8> : nep_warp_sites_capped<4, R, Pairs, 8>;
+WarpKernel<R, Pairs> warp_kernel_for(int l_max, const SiteVariant& v) {
+  if constexpr (std::is_same<R, float>::value && std::is_same<Pairs, ListPairs>::value) {
+    switch (v.flags() * 10 + v.min_blocks) {
+      case 10: return warp_kernel_for_l<R, Pairs, kVariantW0T, 0>(l_max);
+      case 20: return warp_kernel_for_l<R, Pairs, kVariantStagedWeights, 0>(l_max);
+      case 30: return warp_kernel_for_l<R, Pairs, kVariantW0T | kVariantStagedWeights, 0>(l_max);
+      case 5: return warp_kernel_for_l<R, Pairs, 0, 5>(l_max);
+      case 6: return warp_kernel_for_l<R, Pairs, 0, 6>(l_max);
+      case 8: return warp_kernel_for_l<R, Pairs, 0, 8>(l_max);
+      case 36: return warp_kernel_for_l<R, Pairs, kVariantW0T | kVariantStagedWeights, 6>(l_max);
+      default: break;
+    }
   }
-  return l_max == 1 ? nep_warp_sites<1, R, Pairs> : l_max == 2 ? nep_warp_sites<2, R, Pairs>
-         : l_max == 3 ? nep_warp_sites<3, R, Pairs> : nep_warp_sites<4, R, Pairs>;
+  return warp_kernel_for_l<R, Pairs, 0, 0>(l_max);
 }
 
 /// Raises the dynamic shared-memory limit of every l_max instance for this real type, pair source
-/// and register cap.
+/// and variant.
 template <class R, class Pairs>
-void allow_warp_kernel_shared(size_t bytes, int min_blocks) {
+void allow_warp_kernel_shared(size_t bytes, const SiteVariant& v) {
   const int b = static_cast<int>(bytes);
   for (int l = 1; l <= 4; ++l)
-    NEPCG_CUDA_CHECK(cudaFuncSetAttribute(warp_kernel_for<R, Pairs>(l, min_blocks),
-                                          cudaFuncAttributeMaxDynamicSharedMemorySize, b));
+    NEPCG_CUDA_CHECK(
+        cudaFuncSetAttribute(warp_kernel_for<R, Pairs>(l, v), cudaFuncAttributeMaxDynamicSharedMemorySize, b));
 }
 
-/// Warps per block for a model (0 when the warp kernel does not take it): up to 4, within the
-/// device's opt-in shared memory per block.
+/// Warps per block for a model and variant (0 when the warp kernel does not take it): up to 4,
+/// within the device's opt-in shared memory per block.
 template <class R>
-inline int warp_kernel_warps_per_block(const kernels::NepViewT<R>& p, int device) {
+inline int warp_kernel_warps_per_block(const kernels::NepViewT<R>& p, int device, const SiteVariant& v = {}) {
   if (!warp_kernel_fits(p)) return 0;
-  const size_t per_warp = sizeof(R) * warp_kernel_shared_reals(p);
+  const size_t per_warp = sizeof(R) * warp_kernel_shared_reals(p, v);
   int max_shared = 0;
   NEPCG_CUDA_CHECK(cudaDeviceGetAttribute(&max_shared, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
   return static_cast<int>(std::min<size_t>(4, size_t(max_shared) / per_warp));
@@ -302,22 +343,22 @@ inline int warp_kernel_warps_per_block(const kernels::NepViewT<R>& p, int device
 
 /// warp_kernel_warps_per_block, with the kernels' dynamic shared-memory limit raised to match.
 template <class R, class Pairs>
-int prepare_warp_kernel(const kernels::NepViewT<R>& p, int device, int min_blocks = 0) {
-  const int warps = warp_kernel_warps_per_block(p, device);
-  if (warps > 0) allow_warp_kernel_shared<R, Pairs>(sizeof(R) * warps * warp_kernel_shared_reals(p), min_blocks);
+int prepare_warp_kernel(const kernels::NepViewT<R>& p, int device, const SiteVariant& v = {}) {
+  const int warps = warp_kernel_warps_per_block(p, device, v);
+  if (warps > 0) allow_warp_kernel_shared<R, Pairs>(sizeof(R) * warps * warp_kernel_shared_reals(p, v), v);
   return warps;
 }
 
-/// Launches the warp kernel for the model's l_max (and register cap) over num_atoms atoms
-/// (atoms[w], or w when atoms is null) and `individuals` parameter sets (grid y).
+/// Launches the warp kernel for the model's l_max (and variant) over num_atoms atoms (atoms[w], or
+/// w when atoms is null) and `individuals` parameter sets (grid y).
 template <class R, class Pairs>
 void launch_warp_sites(const kernels::NepViewT<R>& p, const Pairs& pairs, const int* atoms, int num_atoms,
                        const int* type, int warps_per_block, int individuals, const SiteOutput& out, cudaStream_t s,
-                       int min_blocks = 0) {
-  const int per_warp = warp_kernel_shared_reals(p);
+                       const SiteVariant& v = {}) {
+  const int per_warp = warp_kernel_shared_reals(p, v);
   const dim3 grid(cuda::blocks_for(num_atoms, warps_per_block), individuals);
   const size_t bytes = sizeof(R) * per_warp * warps_per_block;
-  const WarpKernel<R, Pairs> kernel = warp_kernel_for<R, Pairs>(p.l_max, min_blocks);
+  const WarpKernel<R, Pairs> kernel = warp_kernel_for<R, Pairs>(p.l_max, v);
   kernel<<<grid, 32 * warps_per_block, bytes, s>>>(p, pairs, atoms, num_atoms, type, per_warp, out);
   NEPCG_CUDA_LAUNCHED("nep_warp_sites");
 }

@@ -134,20 +134,22 @@ NEPCG_HD void radial_values(int n_max, int K, int T, int a, int b, const R* c, c
   }
 }
 
-/// sum_n w[n] dg_n/dr (n = 0 ... n_max) for one pair, running the Chebyshev recurrence once: each
-/// basis derivative df_k/dr is multiplied by sum_n w[n] c_nk. The same value as summing
-/// radial_function's gp over n (another summation order), for (n_max + 1) times fewer recurrence
-/// steps: the radial part of a partial force, where w = dU/dq_n.
+/// W_k = sum_n w[n] c_nk for the pair types (a, b): the weight of basis function k in
+/// contracted_radial_derivative. It does not depend on r, so a kernel may compute it once per atom
+/// and neighbour type (radial_derivative_from_weights then takes the staged values).
 template <class R>
-NEPCG_HD R contracted_radial_derivative(int n_max, int K, int T, int a, int b, const R* c, const ChebyshevPoint<R>& pt,
-                                        const R* w) {
+NEPCG_HD R contracted_radial_weight(int n_max, int K, int T, int a, int b, const R* c, const R* w, int k) {
   const int stride = T * T;
   const R* cab = c + a * T + b;
-  auto weight = [&](int k) {
-    R s = R(0);
-    for (int n = 0; n <= n_max; ++n) s += w[n] * cab[(n * (K + 1) + k) * stride];
-    return s;
-  };
+  R s = R(0);
+  for (int n = 0; n <= n_max; ++n) s += w[n] * cab[(n * (K + 1) + k) * stride];
+  return s;
+}
+
+/// sum_k W_k df_k/dr (k = 0 ... K) at one distance, running the Chebyshev recurrence once;
+/// weight(k) gives W_k.
+template <class R, class Weight>
+NEPCG_HD R radial_derivative_from_weights(int K, const ChebyshevPoint<R>& pt, Weight weight) {
   const R fc = pt.fc, fcp = pt.fcp, x = pt.x, dxdr = pt.dxdr;
   R sp = weight(0) * fcp;
   if (K >= 1) sp += weight(1) * (R(0.5) * dxdr * fc + R(0.5) * (x + R(1)) * fcp);
@@ -160,6 +162,17 @@ NEPCG_HD R contracted_radial_derivative(int n_max, int K, int T, int a, int b, c
     dkm2 = dkm1, dkm1 = dk;
   }
   return sp;
+}
+
+/// sum_n w[n] dg_n/dr (n = 0 ... n_max) for one pair, running the Chebyshev recurrence once: each
+/// basis derivative df_k/dr is multiplied by sum_n w[n] c_nk. The same value as summing
+/// radial_function's gp over n (another summation order), for (n_max + 1) times fewer recurrence
+/// steps: the radial part of a partial force, where w = dU/dq_n.
+template <class R>
+NEPCG_HD R contracted_radial_derivative(int n_max, int K, int T, int a, int b, const R* c, const ChebyshevPoint<R>& pt,
+                                        const R* w) {
+  return radial_derivative_from_weights(
+      K, pt, [&](int k) { return contracted_radial_weight(n_max, K, T, a, b, c, w, k); });
 }
 
 }  // namespace nepcg::kernels

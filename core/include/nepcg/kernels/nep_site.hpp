@@ -176,19 +176,18 @@ NEPCG_HD int pair_values(const NepViewT<R>& p, int a, int b, const R* rij, R r, 
 
 /// f_ij = dU_i/dr_ij (eV/Å), added to f, computed directly from the pair (no cached terms): the
 /// same terms as pair_terms + partial_force_from_terms (the radial part summed over the basis
-/// instead of over n: one Chebyshev recurrence per pair). L must equal p.l_max.
-template <int L, class R>
-NEPCG_HD void partial_force_direct(const NepViewT<R>& p, int a, int b, const R* rij, R r, const R* Fp,
-                                   const R* dUdS, R* f) {
+/// instead of over n: one Chebyshev recurrence per pair). L must equal p.l_max. The radial basis
+/// weights W_k = sum_n Fp[n] c_nk(a, b) come from radial_weight(k) (contracted_radial_weight, or
+/// values a kernel staged per atom and neighbour type).
+template <int L, class R, class RadialWeight>
+NEPCG_HD void partial_force_direct_weighted(const NepViewT<R>& p, int a, int b, const R* rij, R r,
+                                            RadialWeight radial_weight, const R* dUdS, R* f) {
   constexpr int LM = (L + 1) * (L + 1) - 1;
   const int T = p.num_types;
   R radial = R(0);
   R grad[3] = {R(0), R(0), R(0)};
   const R rc_r = pair_cutoff(p.cutoff_radial, a, b);
-  if (r < rc_r) {
-    radial = contracted_radial_derivative(p.n_max_radial, p.basis_radial, T, a, b, p.c_radial,
-                                          chebyshev_point(r, rc_r), Fp);
-  }
+  if (r < rc_r) radial = radial_derivative_from_weights(p.basis_radial, chebyshev_point(r, rc_r), radial_weight);
   const R rc_a = pair_cutoff(p.cutoff_angular, a, b);
   if (r < rc_a) {
     const ChebyshevPoint<R> pt = chebyshev_point(r, rc_a);
@@ -213,6 +212,17 @@ NEPCG_HD void partial_force_direct(const NepViewT<R>& p, int a, int b, const R* 
                                           });
   }
   add_partial_force(rij, r, radial, grad, f);
+}
+
+/// partial_force_direct_weighted with the weights computed per pair from Fp = dU/dq (radial part).
+template <int L, class R>
+NEPCG_HD void partial_force_direct(const NepViewT<R>& p, int a, int b, const R* rij, R r, const R* Fp,
+                                   const R* dUdS, R* f) {
+  const int T = p.num_types;
+  partial_force_direct_weighted<L>(
+      p, a, b, rij, r,
+      [&](int k) { return contracted_radial_weight(p.n_max_radial, p.basis_radial, T, a, b, p.c_radial, Fp, k); },
+      dUdS, f);
 }
 
 }  // namespace nepcg::kernels
