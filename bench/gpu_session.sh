@@ -67,6 +67,7 @@ if [ "$what" = bench ] || [ "$what" = all ] || [ "$what" = compare ]; then
   # the small systems again with one launch per kernel instead of CUDA-graph replay
   [ -n "$GRAPHS_COMPARE" ] && timeout 120 python3 bench/gpu_md.py --quick --graphs off 2>&1 | tee -a "$OUT/bench.log"
   timeout ${TRAIN_TIMEOUT:-120} python3 bench/gpu_train.py $ref 2>&1 | tee "$OUT/train.log"
+  (cd bench && timeout 60 python3 train_host.py) 2>&1 | tee -a "$OUT/train.log"  # the host's share
   stamp "benchmarks done"
 fi
 if [ -n "$SITE_VARIANTS" ] && [ "$what" != gpumd ] && [ "$what" != tests ]; then

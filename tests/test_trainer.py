@@ -407,6 +407,9 @@ def test_snes_step_follows_the_specification(frames):
         core.run(1)
         z, s = core.population, core.noise
         assert np.allclose(z, mu + sigma * s, rtol=0, atol=1e-15)
+        # independent standard normals (one stream per individual, seeded from the trainer's)
+        assert abs(s.mean()) < 5 / np.sqrt(s.size) and abs(s.var() - 1) < 5 * np.sqrt(2 / s.size)
+        assert abs(np.corrcoef(s[0], s[1])[0, 1]) < 5 / np.sqrt(npar)
         L = np.array([core.loss_terms(zp, 0) for zp in z])  # (P, T+1, 5)
         if g == 0:
             L[:, :, 2:] = 0.0  # generation 0 evaluates no data

@@ -369,12 +369,23 @@ void Trainer::one_generation() {
   const int P = options_.population, T = options_.num_types();
   const size_t np = num_parameters();
   const int g = generation_;
-  for (int p = 0; p < P; ++p)
+  // Search directions: each individual draws its normals from its own stream, seeded from the
+  // trainer's generator, so the individuals are drawn in parallel and the numbers do not depend on
+  // the number of threads (a restart needs only the trainer's generator state). With a GPU
+  // evaluator this host work is a sizeable part of a generation.
+  std::vector<uint64_t> seeds(P);
+  for (uint64_t& seed : seeds) seed = rng_.bits();
+#pragma omp parallel for schedule(static)
+  for (int p = 0; p < P; ++p) {
+    Random stream(seeds[p]);
+    double* sp = &s_[size_t(p) * np];
+    double* xp = &population_[size_t(p) * np];
     for (size_t v = 0; v < np; ++v) {
-      const double s = rng_.normal();
-      s_[p * np + v] = s;
-      population_[p * np + v] = mu_[v] + sigma_[v] * s;
+      const double s = stream.normal();
+      sp[v] = s;
+      xp[v] = mu_[v] + sigma_[v] * s;
     }
+  }
 
   // Data loss per type (generation 0 only fixes q_scaler in GPUMD, so its data terms are 0).
   // With `batch B 1` (full batch) every batch is evaluated and each weighted RMSE term is the
@@ -398,14 +409,18 @@ void Trainer::one_generation() {
 
   // Regularisation and total loss per type, then a stable ranking per type.
   std::vector<double> total(size_t(T + 1) * P), l1(size_t(T + 1) * P), l2(size_t(T + 1) * P);
-  std::vector<double> r1(T + 1), r2(T + 1);
-  for (int p = 0; p < P; ++p) {
-    regularisation(&population_[p * np], r1.data(), r2.data());
-    for (int t = 0; t <= T; ++t) {
-      const size_t i = size_t(t) * P + p;
-      l1[i] = r1[t];
-      l2[i] = r2[t];
-      total[i] = l1[i] + l2[i] + data[i];
+#pragma omp parallel
+  {
+    std::vector<double> r1(T + 1), r2(T + 1);
+#pragma omp for schedule(static)
+    for (int p = 0; p < P; ++p) {
+      regularisation(&population_[p * np], r1.data(), r2.data());
+      for (int t = 0; t <= T; ++t) {
+        const size_t i = size_t(t) * P + p;
+        l1[i] = r1[t];
+        l2[i] = r2[t];
+        total[i] = l1[i] + l2[i] + data[i];
+      }
     }
   }
   std::vector<int> rank(size_t(T + 1) * P);
@@ -419,21 +434,28 @@ void Trainer::one_generation() {
   const bool reporting = (g + 1) % options_.output_interval == 0;
   if (reporting) report(best, total[size_t(T) * P + best], l1[size_t(T) * P + best], l2[size_t(T) * P + best]);
 
-  // SNES update with each parameter ranked by its owner's loss. Ranks outer, parameters inner:
-  // each rank's row of s is read in order (cache-friendly), and each parameter still adds its
-  // terms in rank order.
-  std::vector<double> gm(np, 0.0), gs(np, 0.0);
-  for (int k = 0; k < P; ++k) {
-    const double u = utility_[k];
-    for (size_t v = 0; v < np; ++v) {
-      const double s = s_[size_t(rank[size_t(owner_[v]) * P + k]) * np + v];
-      gm[v] += u * s;
-      gs[v] += u * (s * s - 1.0);
+  // SNES update with each parameter ranked by its owner's loss. Blocks of parameters in parallel;
+  // within a block ranks outer, parameters inner: each rank's row of s is read in order
+  // (cache-friendly), and each parameter still adds its terms in rank order (the same bits for
+  // any number of threads).
+  constexpr size_t kBlock = 512;
+  const long long blocks = static_cast<long long>((np + kBlock - 1) / kBlock);
+#pragma omp parallel for schedule(static)
+  for (long long blk = 0; blk < blocks; ++blk) {
+    const size_t v0 = size_t(blk) * kBlock, v1 = std::min(np, v0 + kBlock);
+    double gm[kBlock] = {}, gs[kBlock] = {};
+    for (int k = 0; k < P; ++k) {
+      const double u = utility_[k];
+      for (size_t v = v0; v < v1; ++v) {
+        const double s = s_[size_t(rank[size_t(owner_[v]) * P + k]) * np + v];
+        gm[v - v0] += u * s;
+        gs[v - v0] += u * (s * s - 1.0);
+      }
     }
-  }
-  for (size_t v = 0; v < np; ++v) {
-    mu_[v] += sigma_[v] * gm[v];
-    sigma_[v] = std::min(sigma_[v] * std::exp(eta_sigma_ * gs[v]), 1.0);
+    for (size_t v = v0; v < v1; ++v) {
+      mu_[v] += sigma_[v] * gm[v - v0];
+      sigma_[v] = std::min(sigma_[v] * std::exp(eta_sigma_ * gs[v - v0]), 1.0);
+    }
   }
   generation_ = g + 1;
 
