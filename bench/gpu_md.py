@@ -89,17 +89,22 @@ def cg_liquid(n: int, seed: int = 0) -> pynepcg.System:
     return pynepcg.System(["O"] * len(x), x, cell=np.eye(3) * m * spacing, pbc=True, masses=np.full(len(x), 18.015))
 
 
-def throughput(system, model, device, steps, warmup=20, precision="double"):
+def throughput(system, model, device, steps, warmup=20, precision="double", ensemble=None):
     pot = pynepcg.NEP(model, device=device, precision=precision)
-    if device == "cuda":
+    if device == "cuda" and ensemble is None:
         ms = pot._cpp.time_forces(system, 20)
         print(f"    forces only: {ms:.3f} ms per evaluation ({len(system) / ms * 1e3:.3e} atom-evaluations/s)", flush=True)
+    ensemble = ensemble or ensembles.NVE()
     sim = pynepcg.Simulator(system, pot, skin=1.0, seed=1)
     sim.set_temperature(300)
-    sim.run(warmup, ensembles.NVE(), 1.0)
+    sim.run(warmup, ensemble, 1.0)
+    builds = pot._cpp.neighbor_list_builds if device == "cuda" else 0
     t0 = time.perf_counter()
-    sim.run(steps, ensembles.NVE(), 1.0)
+    sim.run(steps, ensemble, 1.0)
     dt = time.perf_counter() - t0
+    if device == "cuda" and not sim.ran_on_device:
+        print(f"    integrated on the host; device list builds in the timed steps: "
+              f"{pot._cpp.neighbor_list_builds - builds}", flush=True)
     return steps / dt, len(system) * steps / dt
 
 
@@ -111,6 +116,7 @@ def main():
     ap.add_argument("--precision", choices=["double", "single", "both"], default="both")
     ap.add_argument("--gpumd-log", type=Path,
                     help="output of bench/gpumd_reference.py on this machine: GPUMD's measured speeds as the reference")
+    ap.add_argument("--npt", action="store_true", help="also CG-like 1k and 10.6k beads with an NPT ensemble")
     ap.add_argument("--graphs", choices=["on", "off"], default="on",
                     help="off: launch each kernel of a step (NEPCG_CUDA_GRAPHS=0) instead of replaying a CUDA graph")
     args = ap.parse_args()
@@ -158,6 +164,14 @@ def main():
         if args.cpu and precision == "double" and len(system) >= 32768:
             _, cpu_asps = throughput(system, model, "cpu", 3, warmup=1)
             print(f"{'':24s} CPU ({pynepcg.get_num_threads()} threads): {cpu_asps:.3e} atom-steps/s", flush=True)
+    if args.npt:
+        # NPT (SCR barostat + Bussi): the host integrator with forces and the total virial from the
+        # GPU every step (barostats do not run in device segments); NVE of the same system above.
+        npt = ensembles.NPT(temperature=300, pressure=0.0, tau_t=100, tau_p=1000, modulus=2.0)
+        for n in (1000, 10648):
+            sps, asps = throughput(cg_liquid(n), cg, "cuda", 2000, precision="single", ensemble=npt)
+            print(f"{'CG-like ' + str(n) + ' NPT':24s} single N={n:7d}  {sps:9.1f} steps/s  {asps:.3e} atom-steps/s",
+                  flush=True)
     print("\n| system | precision | N | steps/s | atom-steps/s | GPUMD (here if measured, else issue #8) | ours / GPUMD |")
     print("|---|---|---|---|---|---|---|")
     for label, precision, n, sps, asps, gtxt, ratio in rows:

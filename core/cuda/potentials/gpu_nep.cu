@@ -217,6 +217,19 @@ void GpuNEP::Impl::read_site_kernel_variant(NepPrecision precision) {
   site_variant = v;
 }
 
+namespace {
+// True when an atom lies more than 50 cell lengths outside the cell along a periodic direction
+// (the device list codes image shifts in 8 bits: such input is wrapped first).
+bool far_outside_cell(const System& s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const Vec3 f = s.box.to_fractional({s.positions[3 * i], s.positions[3 * i + 1], s.positions[3 * i + 2]});
+    for (int d = 0; d < 3; ++d)
+      if (s.box.periodic(d) && !(std::abs(f[d]) < 50.0)) return true;  // (NaN: let the wrap see it)
+  }
+  return false;
+}
+}  // namespace
+
 void GpuNEP::Impl::upload(const System& s, const std::vector<int>& model_types, bool all, bool wrap) {
   const int count = static_cast<int>(s.size());
   cudaStream_t st = stream.get();
@@ -225,6 +238,8 @@ void GpuNEP::Impl::upload(const System& s, const std::vector<int>& model_types, 
     for (auto* a : {&x, &y, &z, &vx, &vy, &vz, &fx, &fy, &fz, &accel, &mass, &energy, &bath}) a->resize(n);
     virial.resize(9 * size_t(n));
     type.resize(n);
+    uploaded_types.clear();
+    uploaded_masses.clear();
     const size_t size_a = kernels::angular_gradient_size(view);
     sums.resize(size_a * n);
     gradients.resize(size_a * n);
@@ -234,7 +249,7 @@ void GpuNEP::Impl::upload(const System& s, const std::vector<int>& model_types, 
   stream.synchronize();  // the staging buffer may still feed an earlier copy
   const std::vector<double>* pos = &s.positions;
   std::vector<double> wrapped;
-  if (wrap && s.box.any_periodic()) {
+  if (wrap && s.box.any_periodic() && far_outside_cell(s)) {
     wrapped = s.positions;
     s.box.wrap(wrapped);
     pos = &wrapped;
@@ -245,13 +260,15 @@ void GpuNEP::Impl::upload(const System& s, const std::vector<int>& model_types, 
   x.upload(host.data(), n, st);
   y.upload(host.data() + n, n, st);
   z.upload(host.data() + 2 * size_t(n), n, st);
-  if (all) {
+  if (all && (model_types != uploaded_types || s.masses != uploaded_masses)) {
     type.upload(model_types, st);
     std::vector<double> m(s.masses.begin(), s.masses.end()), acc(n);
     for (int i = 0; i < n; ++i) acc[i] = units::kForceToAcceleration / m[i];
     mass.upload(m, st);
     accel.upload(acc, st);
     stream.synchronize();
+    uploaded_types = model_types;
+    uploaded_masses = s.masses;
   }
 }
 
@@ -376,21 +393,28 @@ void GpuNEP::accumulate(const System& system, const NeighborList& list, ForceRes
   d.upload(system, types, true, true);
   const bool virial = out.compute_virial;
   d.forces_checked(system.box, virial);
-  // Results to the host and added to `out`.
-  std::vector<double> f, e(n), w;
+  // Results to the host and added to `out`: what the caller will read (an MD step of the host
+  // integrator needs the forces and at most the total virial, e.g. for a barostat).
+  const bool per_atom = virial && out.per_atom_virials;
+  std::vector<double> f, e(out.compute_energy ? n : 0), w(per_atom ? 9 * size_t(n) : 0);
+  double total[9] = {};
   d.download_forces(f);
-  d.energy.download(e.data(), n, d.stream.get());
-  if (virial) {
-    w.resize(9 * size_t(n));
-    d.virial.download(w.data(), w.size(), d.stream.get());
+  if (out.compute_energy) d.energy.download(e.data(), n, d.stream.get());
+  if (per_atom) d.virial.download(w.data(), w.size(), d.stream.get());
+  if (virial && !per_atom) {
+    d.launch_column_sums(d.virial.data(), 9, 0);
+    d.reduced.download(total, 9, d.stream.get());
   }
   d.stream.synchronize();
   for (int i = 0; i < n; ++i) {
-    out.energies[i] += e[i];
+    if (out.compute_energy) out.energies[i] += e[i];
     for (int c = 0; c < 3; ++c) out.forces[3 * size_t(i) + c] += f[3 * size_t(i) + c];
-    if (virial)
+    if (per_atom)
       for (int k = 0; k < 9; ++k) out.virials[9 * size_t(i) + k] += w[size_t(k) * n + i];
   }
+  // Without the per-atom partition only the sum over atoms counts (ForceResult): all on atom 0.
+  if (virial && !per_atom)
+    for (int k = 0; k < 9; ++k) out.virials[k] += total[k];
 }
 
 ForceResult GpuNEP::compute_on_device(const System& system, bool per_atom_virials) const {

@@ -50,9 +50,14 @@ struct GpuNEP::Impl {
   cuda::DeviceArray<double> draws, chain, bead_mass;
   cuda::DeviceArray<int> moving, bead_start, bead_atoms;
   std::vector<double> host;           // staging for uploads/downloads
+  // What the device arrays hold (upload() skips unchanged types and masses).
+  std::vector<int> uploaded_types;
+  std::vector<double> uploaded_masses;
 
-  /// Positions (and types, masses when `all`) of `s` to the device; sizes every array. `wrap`:
-  /// map positions into the cell first (same forces; lets any unwrapped input through).
+  /// Positions (and types, masses when `all` and they changed) of `s` to the device; sizes every
+  /// array. `wrap`: map positions into the cell first when an atom is far outside it (same forces;
+  /// lets any unwrapped input through, while a trajectory keeps its unwrapped positions, so an
+  /// atom crossing the boundary does not look like a jump to the list's displacement check).
   void upload(const System& s, const std::vector<int>& model_types, bool all, bool wrap);
   /// Sets site_variant from NEPCG_SITE_KERNEL (InputError for unknown or uncompiled variants).
   void read_site_kernel_variant(NepPrecision precision);
