@@ -15,7 +15,8 @@
 # Time limits per stage (s): TEST_TIMEOUT, BENCH_TIMEOUT, TRAIN_TIMEOUT, GPUMD_TIMEOUT, PROFILE_TIMEOUT.
 # PROFILE_CASES="cg1000/single ...": per-kernel profiles in any mode; GRAPHS_COMPARE=1: small systems
 # also without CUDA graphs; NCU_CASES="cg64000/single ...": full ncu report of one site-kernel launch each;
-# NPT_BENCH=1: CG-like 1k and 10.6k beads in NPT (host integrator, GPU forces);
+# NPT_BENCH=1: CG-like 1k and 10.6k beads in NPT (host integrator, GPU forces); CONDITIONAL_COMPARE=1:
+# the small systems again with NEPCG_CUDA_CONDITIONAL=1 (list build kernels in a conditional node);
 # SITE_VARIANTS="w0t rw cap6 ...": the MD benchmark again (single precision) with each NEPCG_SITE_KERNEL
 # variant of the site kernel (same build; bench/gpu_notes.md), into variants.log.
 set -o pipefail
@@ -67,6 +68,9 @@ if [ "$what" = bench ] || [ "$what" = all ] || [ "$what" = compare ]; then
   timeout ${BENCH_TIMEOUT:-360} python3 bench/gpu_md.py $ref "${@:2}" 2>&1 | tee "$OUT/bench.log"
   # the small systems again with one launch per kernel instead of CUDA-graph replay
   [ -n "$GRAPHS_COMPARE" ] && timeout 120 python3 bench/gpu_md.py --quick --graphs off 2>&1 | tee -a "$OUT/bench.log"
+  # the small systems with the list's build kernels in a conditional graph node (opt-in so far)
+  [ -n "$CONDITIONAL_COMPARE" ] && NEPCG_CUDA_CONDITIONAL=1 timeout 120 python3 bench/gpu_md.py --quick \
+    --precision single 2>&1 | sed 's/^/[conditional] /' | tee -a "$OUT/bench.log"
   # NPT of the small systems (host integrator, GPU forces and virial)
   [ -n "$NPT_BENCH" ] && timeout 150 python3 bench/gpu_md.py --quick --precision single --npt 2>&1 \
     | tee -a "$OUT/bench.log"

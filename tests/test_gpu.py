@@ -196,14 +196,14 @@ def test_single_precision_nve_no_worse_than_double(shared_data):
 
 # --- dynamics ---------------------------------------------------------------------------------
 
-def _diamond_sims(shared_data, repeat=2, seed=7, temperature=600):
+def _diamond_sims(shared_data, repeat=2, seed=7, temperature=600, skin=0.5):
     # groups[0]: the 8-atom conventional cells (beads for constrained runs, a group to fix).
     model = shared_data("nep-models/C_2022_NEP4.txt")
     g = structures.diamond("C", 3.567, (repeat,) * 3)
     s = Mapper.by_cell(g, (repeat,) * 3, names="C8").with_groups(g, 0)
     sims = []
     for device in ("cpu", "cuda"):
-        sim = pynepcg.Simulator(s, pynepcg.NEP(model, device=device), seed=seed)
+        sim = pynepcg.Simulator(s, pynepcg.NEP(model, device=device, skin=skin), seed=seed)
         sim.set_temperature(temperature)
         sims.append(sim)
     return sims
@@ -286,19 +286,25 @@ def test_graph_replay_is_bitwise_the_plain_launch_sequence(shared_data, monkeypa
     # A device segment replays one captured step (a CUDA graph) whose per-step values (ramp
     # temperature, Philox counter, Bussi draws) are read on the device; NEPCG_CUDA_GRAPHS=0
     # launches the same kernels one by one. Same kernels, same order: the same bits, in segments
-    # with the virial step (observers) and without.
+    # with the virial step (observers) and without. NEPCG_CUDA_CONDITIONAL=1 puts the list's build
+    # kernels into a conditional graph node: the same bits again. A small skin (0.05 Å) makes the
+    # list rebuild every few steps, so the conditional body runs inside the replayed graphs.
     ens = GRAPH_ENSEMBLES[name]
-    final = []
-    for graphs in ("0", "1"):
+    final, builds = [], []
+    for graphs, conditional in (("0", "0"), ("1", "0"), ("1", "1")):
         monkeypatch.setenv("NEPCG_CUDA_GRAPHS", graphs)
-        _, gpu = _diamond_sims(shared_data, seed=3)
+        monkeypatch.setenv("NEPCG_CUDA_CONDITIONAL", conditional)
+        _, gpu = _diamond_sims(shared_data, seed=3, skin=0.05)
         thermo = observers.Thermo(25)
         gpu.run(100, ens, 1.0, [thermo])
         gpu.run(37, ens, 1.0)
         final.append((np.asarray(gpu.system.positions), np.asarray(gpu.system.velocities),
                       thermo["conserved_energy"], thermo["pressure"], gpu.conserved_energy))
-    for a, b in zip(*final):
-        assert np.array_equal(a, b)
+        builds.append(gpu.potential._cpp.neighbor_list_builds)
+    for other in final[1:]:
+        for a, b in zip(final[0], other):
+            assert np.array_equal(a, b)
+    assert builds[0] == builds[1] == builds[2] > 5, builds
     if "fixed" in name:  # the fixed group never moved (Langevin: no noise on it either)
         fixed = np.asarray(gpu.system.groups[0]) == 5
         assert not np.asarray(gpu.system.velocities)[fixed].any()

@@ -243,6 +243,12 @@ __global__ void find_reverse(int n, int group, int capacity, const int* neighbor
 
 __global__ void raise_rebuild_flag(int* flags) { flags[0] = 1; }
 
+// Switches the conditional node of a recorded step: its body (the build kernels) runs only when
+// the displacement check raised the rebuild flag.
+__global__ void set_rebuild_condition(const int* flags, cudaGraphConditionalHandle handle) {
+  cudaGraphSetConditional(handle, flags[0] ? 1u : 0u);
+}
+
 __global__ void finish_build(int* flags) {
   if (flags[0]) {
     flags[4] += 1;
@@ -343,6 +349,54 @@ void DeviceNeighborList::update(const double* x, const double* y, const double* 
                                 std::to_string(n));
   if (n == 0) return;
   if (!have_build_ || max_displacement_ <= 0) force = true;
+  launch_check(x, y, z, n, force, s);
+  launch_build(x, y, z, n, s);
+  note_forced_build(force);
+}
+
+void DeviceNeighborList::update_recorded(const double* x, const double* y, const double* z, int n,
+                                         cudaStream_t s) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  NEPCG_CUDA_CHECK(cudaStreamIsCapturing(s, &status));
+  if (n != n_ || n == 0 || !have_build_ || max_displacement_ <= 0 || status != cudaStreamCaptureStatusActive) {
+    update(x, y, z, n, false, s);
+    return;
+  }
+  launch_check(x, y, z, n, false, s);
+  cudaGraph_t graph = nullptr;
+  const cudaGraphNode_t* deps = nullptr;
+  size_t num_deps = 0;
+  NEPCG_CUDA_CHECK(cudaStreamGetCaptureInfo(s, &status, nullptr, &graph, &deps, nullptr, &num_deps));
+  cudaGraphConditionalHandle handle;
+  NEPCG_CUDA_CHECK(cudaGraphConditionalHandleCreate(&handle, graph, 0, cudaGraphCondAssignDefault));
+  set_rebuild_condition<<<1, 1, 0, s>>>(flags_.data(), handle);
+  NEPCG_CUDA_LAUNCHED("set_rebuild_condition");
+  NEPCG_CUDA_CHECK(cudaStreamGetCaptureInfo(s, &status, nullptr, &graph, &deps, nullptr, &num_deps));
+  cudaGraphNodeParams params = {};
+  params.type = cudaGraphNodeTypeConditional;
+  params.conditional.handle = handle;
+  params.conditional.type = cudaGraphCondTypeIf;
+  params.conditional.size = 1;
+  cudaGraphNode_t node;
+  NEPCG_CUDA_CHECK(cudaGraphAddNode(&node, graph, deps, nullptr, num_deps, &params));
+  // The body: the build kernels, recorded through a second stream into the node's graph.
+  if (!record_stream_) record_stream_ = std::make_unique<Stream>();
+  const cudaStream_t r = record_stream_->get();
+  NEPCG_CUDA_CHECK(cudaStreamBeginCaptureToGraph(r, params.conditional.phGraph_out[0], nullptr, nullptr, 0,
+                                                 cudaStreamCaptureModeRelaxed));
+  cudaGraph_t body = nullptr;
+  try {
+    launch_build(x, y, z, n, r);
+  } catch (...) {
+    cudaStreamEndCapture(r, &body);
+    throw;
+  }
+  NEPCG_CUDA_CHECK(cudaStreamEndCapture(r, &body));
+  NEPCG_CUDA_CHECK(cudaStreamUpdateCaptureDependencies(s, &node, nullptr, 1, cudaStreamSetCaptureDependencies));
+}
+
+void DeviceNeighborList::launch_check(const double* x, const double* y, const double* z, int n, bool force,
+                                      cudaStream_t s) {
   if (force) {
     raise_rebuild_flag<<<1, 1, 0, s>>>(flags_.data());  // (a kernel, not a copy from the host: graph-safe)
     NEPCG_CUDA_LAUNCHED("raise_rebuild_flag");
@@ -354,6 +408,10 @@ void DeviceNeighborList::update(const double* x, const double* y, const double* 
                                                                       flags_.data());
     NEPCG_CUDA_LAUNCHED("check_displacement");
   }
+}
+
+// The build sequence; each kernel returns at once unless the rebuild flag is set.
+void DeviceNeighborList::launch_build(const double* x, const double* y, const double* z, int n, cudaStream_t s) {
   const int nbins = static_cast<int>(bin_count_.size());
   int* f = flags_.data();
   clear_bins<<<blocks_for(nbins, kThreads), kThreads, 0, s>>>(nbins, bin_count_.data(), bin_fill_.data(), f);
@@ -375,6 +433,9 @@ void DeviceNeighborList::update(const double* x, const double* y, const double* 
                                                  count_.data(), reverse_.data(), f);
   finish_build<<<1, 1, 0, s>>>(f);
   NEPCG_CUDA_LAUNCHED("neighbour-list build");
+}
+
+void DeviceNeighborList::note_forced_build(bool force) {
   if (force || !have_build_) {
     // The host knows a build happened: later displacement checks measure from this cell.
     std::copy(cell_.h, cell_.h + 9, build_h_);

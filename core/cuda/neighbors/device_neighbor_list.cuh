@@ -13,6 +13,8 @@
 // deterministic (bins in fixed order, atoms in a bin by index), so runs are bit-reproducible.
 #pragma once
 
+#include <memory>
+
 #include "../common/cuda_support.cuh"
 #include "nepcg/box.hpp"
 
@@ -49,6 +51,11 @@ class DeviceNeighborList {
   /// Decides on the device whether to rebuild (always when `force`) and rebuilds if so. x, y, z:
   /// device positions (N each).
   void update(const double* x, const double* y, const double* z, int n, bool force, cudaStream_t s);
+  /// update(force = false) for a step being captured into a CUDA graph on s: the build kernels
+  /// are recorded into the body of a conditional node that the displacement check switches on,
+  /// so a replayed step launches them only when a rebuild is due (same kernels, same results).
+  /// Falls back to update() when s is not capturing or a rebuild is forced anyway.
+  void update_recorded(const double* x, const double* y, const double* z, int n, cudaStream_t s);
   /// Copies the device flags to the host (synchronises the stream). Call it after update() and
   /// before the next set_cell(): it also records the cell of a build the device decided on.
   void fetch_flags(cudaStream_t s);
@@ -90,6 +97,11 @@ class DeviceNeighborList {
   DeviceArray<int> flags_;
   int host_flags_[5] = {};
   int builds_seen_ = 0;
+  std::unique_ptr<Stream> record_stream_;  // records the bodies of conditional nodes
+
+  void launch_check(const double* x, const double* y, const double* z, int n, bool force, cudaStream_t s);
+  void launch_build(const double* x, const double* y, const double* z, int n, cudaStream_t s);
+  void note_forced_build(bool force);
 };
 
 }  // namespace nepcg::cuda

@@ -313,7 +313,10 @@ void GpuNEP::Impl::download_forces(std::vector<double>& f) { from_device_soa(str
 void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
   if (n == 0) return;
   cudaStream_t s = stream.get();
-  list.update(x.data(), y.data(), z.data(), n, force_rebuild, s);
+  if (record_conditional_list && !force_rebuild)
+    list.update_recorded(x.data(), y.data(), z.data(), n, s);
+  else
+    list.update(x.data(), y.data(), z.data(), n, force_rebuild, s);
   const size_t entries = size_t(list.capacity()) * n;
   if (pfx.size() < entries) {
     pfx.resize(entries);

@@ -31,6 +31,9 @@ struct GpuNEP::Impl {
   // Site-kernel variant for benchmarking (NEPCG_SITE_KERNEL, read at construction; single
   // precision only; default: none).
   gpu::SiteVariant site_variant;
+  // Set while an MD step is captured as a CUDA graph with NEPCG_CUDA_CONDITIONAL=1: the list's
+  // build kernels go into a conditional node (DeviceNeighborList::update_recorded).
+  bool record_conditional_list = false;
   cuda::DeviceNeighborList list;
 
   // Atoms: positions, velocities, forces (Å, Å/fs, eV/Å), force-to-acceleration factors
