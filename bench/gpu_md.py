@@ -170,8 +170,8 @@ def main():
         npt = ensembles.NPT(temperature=300, pressure=0.0, tau_t=100, tau_p=1000, modulus=2.0)
         for n in (1000, 10648):
             sps, asps = throughput(cg_liquid(n), cg, "cuda", 2000, precision="single", ensemble=npt)
-            print(f"{'CG-like ' + str(n) + ' NPT':24s} single N={n:7d}  {sps:9.1f} steps/s  {asps:.3e} atom-steps/s",
-                  flush=True)
+            label = f"CG-like {n} NPT"
+            print(f"{label:24s} single N={n:7d}  {sps:9.1f} steps/s  {asps:.3e} atom-steps/s", flush=True)
     print("\n| system | precision | N | steps/s | atom-steps/s | GPUMD (here if measured, else issue #8) | ours / GPUMD |")
     print("|---|---|---|---|---|---|---|")
     for label, precision, n, sps, asps, gtxt, ratio in rows:

@@ -15,6 +15,7 @@
 # Time limits per stage (s): TEST_TIMEOUT, BENCH_TIMEOUT, TRAIN_TIMEOUT, GPUMD_TIMEOUT, PROFILE_TIMEOUT.
 # PROFILE_CASES="cg1000/single ...": per-kernel profiles in any mode; GRAPHS_COMPARE=1: small systems
 # also without CUDA graphs; NCU_CASES="cg64000/single ...": full ncu report of one site-kernel launch each;
+# DATAGEN_BENCH=1: mean-force frames/hour, sequential vs concurrent replicas (bench/gpu_datagen.py);
 # NPT_BENCH=1: CG-like 1k and 10.6k beads in NPT (host integrator, GPU forces); CONDITIONAL_COMPARE=1:
 # the small systems again with NEPCG_CUDA_CONDITIONAL=1 (list build kernels in a conditional node);
 # SITE_VARIANTS="w0t rw cap6 ...": the MD benchmark again (single precision) with each NEPCG_SITE_KERNEL
@@ -76,6 +77,8 @@ if [ "$what" = bench ] || [ "$what" = all ] || [ "$what" = compare ]; then
     | tee -a "$OUT/bench.log"
   timeout ${TRAIN_TIMEOUT:-120} python3 bench/gpu_train.py $ref 2>&1 | tee "$OUT/train.log"
   (cd bench && timeout 60 python3 train_host.py) 2>&1 | tee -a "$OUT/train.log"  # the host's share
+  # mean-force frames one after another vs concurrent replicas (threads, one CUDA stream each)
+  [ -n "$DATAGEN_BENCH" ] && (cd bench && timeout 150 python3 gpu_datagen.py) 2>&1 | tee "$OUT/datagen.log"
   stamp "benchmarks done"
 fi
 if [ -n "$SITE_VARIANTS" ] && [ "$what" != gpumd ] && [ "$what" != tests ]; then

@@ -143,7 +143,10 @@ def mean_force(configurations: Sequence, mapper: Mapper, potential, settings: Me
     (GPUMD train.xyz of the CG frames, in configuration order). ``potential``: a pynepcg potential
     (frames then run one after another in this process, each using all OpenMP threads) or a
     picklable zero-argument factory (frames run in ``executor``, default a process pool with one
-    worker per core, one OpenMP thread and NEP models on the CPU in each). Frame k uses seed ``seed + k``; frames
+    worker per core, one OpenMP thread and NEP models on the CPU in each). On a GPU: a factory
+    such as ``functools.partial(NEP, "nep.txt", device="cuda")`` with a
+    ``concurrent.futures.ThreadPoolExecutor(k)`` runs k frames concurrently, each on its own CUDA
+    stream. Frame k uses seed ``seed + k``; frames
     already in ``<directory>/frames`` are kept when ``resume``. Configuration ``info`` items
     (e.g. temperature, pressure of the state point) are copied to the frame."""
     from .potentials import Potential

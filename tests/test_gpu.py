@@ -408,6 +408,38 @@ def test_constrained_mean_forces_match_cpu(shared_data):
     assert np.all(np.isfinite(z)) and z.max() < 5 and np.mean(z) < 1.5
 
 
+def test_concurrent_replicas_on_cuda_streams_give_the_sequential_frames(shared_data, tmp_path):
+    # Independent replicas of a small system fill the GPU when they run concurrently: threads,
+    # each frame with its own GpuNEP (own CUDA stream, list and graphs). Same frames as one after
+    # another (each frame's run is deterministic for its seed).
+    import concurrent.futures as cf
+    import functools
+
+    from pynepcg import datagen
+
+    model = shared_data("nep-models/C_2022_NEP4.txt")
+    g = structures.diamond("C", 3.567, (2, 2, 2))
+    m = Mapper.by_cell(g, (2, 2, 2), names="C8")
+    rng = np.random.default_rng(8)
+    configs = []
+    for _ in range(4):
+        c = g.copy()
+        c.positions = np.asarray(g.positions) + rng.normal(0, 0.05, (len(g), 3))
+        configs.append(c)
+    settings = datagen.MeanForceSettings(temperature=600, equilibration=100, steps=400, sample_interval=2,
+                                         block_samples=20, thermostat="langevin", tau=50)
+    sequential = datagen.mean_force(configs, m, pynepcg.NEP(model, device="cuda"), settings, tmp_path / "seq",
+                                    seed=3, progress=False)
+    with cf.ThreadPoolExecutor(4) as pool:
+        threaded = datagen.mean_force(configs, m, functools.partial(pynepcg.NEP, str(model), device="cuda"),
+                                      settings, tmp_path / "thr", executor=pool, seed=3, progress=False)
+    a, b = pynepcg.io.read(sequential, ":"), pynepcg.io.read(threaded, ":")
+    assert len(a) == len(b) == 4
+    for fa, fb in zip(a, b):
+        assert np.allclose(fa.arrays["forces"], fb.arrays["forces"], rtol=0, atol=1e-10)
+        assert np.allclose(fa.info["virial"], fb.info["virial"], rtol=1e-12, atol=1e-10)
+
+
 # --- training -----------------------------------------------------------------------------------
 
 TRAIN_ARCH = dict(type=["Si", "C"], cutoff=(4.0, 3.0), n_max=(3, 3), basis_size=(4, 4), l_max=(4, 2, 1), neuron=6)
