@@ -87,6 +87,9 @@ if [ -n "$SITE_VARIANTS" ] && [ "$what" != gpumd ] && [ "$what" != tests ]; then
     echo "## NEPCG_SITE_KERNEL=$v" | tee -a "$OUT/variants.log"
     NEPCG_SITE_KERNEL=$v timeout ${VARIANT_TIMEOUT:-120} python3 bench/gpu_md.py --precision single $ref 2>&1 \
       | tee -a "$OUT/variants.log"
+    # the trainer's kernel takes the same variants but w0t (single precision)
+    [ "$v" != w0t ] && NEPCG_SITE_KERNEL=$v timeout 90 python3 bench/gpu_train.py --cpu-generations 0 $ref 2>&1 \
+      | grep -i "single\|failed" | tee -a "$OUT/variants.log"
   done
   stamp "site-kernel variants done"
 fi

@@ -508,6 +508,25 @@ def test_single_precision_population_errors_close_to_double(labelled):
     assert 1e-10 < worst < 1e-4, worst  # float maths, within the single-precision tolerance
 
 
+@pytest.mark.parametrize("variant", ["rw", "cap6", "rw,cap6", "w0t,rw"])
+def test_training_kernel_variants_match_the_default(labelled, monkeypatch, variant):
+    # NEPCG_SITE_KERNEL in the single-precision trainer (w0t is left out: each individual brings
+    # its own first layer): the loss terms of random parameter vectors as with the default kernel,
+    # the same bits for a register cap, within float round-off for the staged radial weights.
+    terms = []
+    for env in ("", variant):
+        monkeypatch.setenv("NEPCG_SITE_KERNEL", env)
+        gpu = pynepcg.Trainer(device="cuda", precision="single", generation=0, batch=4, seed=1, **TRAIN_ARCH)
+        gpu.fit(labelled, directory=None, progress=False)
+        rng = np.random.default_rng(5)
+        z = [rng.uniform(-1, 1, gpu._core.num_parameters) * 0.5 for _ in range(3)]
+        terms.append(np.array([[gpu._core.loss_terms(x, b) for b in range(len(gpu._core.batches))] for x in z]))
+    if "rw" in variant:
+        assert _relative(terms[1], terms[0]) < 1e-5
+    else:
+        assert np.array_equal(terms[0], terms[1])
+
+
 def test_single_precision_training_follows_double(labelled):
     common = dict(generation=30, output_interval=5, population=20, seed=3, neuron=6)
     (cpu, _), gpu = _trainers(labelled, **common), pynepcg.Trainer(device="cuda", precision="single",

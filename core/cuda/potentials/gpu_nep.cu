@@ -189,32 +189,8 @@ GpuNEP::Impl::Impl(const NEP& nep, double skin, NepPrecision precision)
   stream.synchronize();
 }
 
-// NEPCG_SITE_KERNEL: a benchmark variant of the single-precision site kernel, as comma-separated
-// features (gpu::SiteVariant): "w0t" (first layer from a transposed W0), "rw" (radial basis
-// weights staged per atom), "cap5" | "cap6" | "cap8" (register cap for that many blocks of 128
-// threads per multiprocessor). Only the combinations in gpu::kSiteVariantNames are compiled.
 void GpuNEP::Impl::read_site_kernel_variant(NepPrecision precision) {
-  const char* env = std::getenv("NEPCG_SITE_KERNEL");
-  if (!env || !*env || std::string(env) == "default") return;
-  const std::string text = env;
-  gpu::SiteVariant v;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t end = std::min(text.find(',', start), text.size());
-    const std::string item = text.substr(start, end - start);
-    start = end + 1;
-    if (item == "w0t") v.w0_transposed = true;
-    else if (item == "rw") v.staged_radial_weights = true;
-    else if (item == "cap5" || item == "cap6" || item == "cap8") v.min_blocks = item[3] - '0';
-    else throw InputError("NEPCG_SITE_KERNEL: unknown variant '" + item + "' (features: w0t, rw, cap5, cap6, cap8)");
-  }
-  std::string known;
-  for (const char* name : gpu::kSiteVariantNames) known += std::string(known.empty() ? "" : ", ") + name;
-  if (!gpu::site_variant_compiled(v))
-    throw InputError("NEPCG_SITE_KERNEL=" + text + ": this combination is not compiled (compiled: " + known + ")");
-  if (precision != NepPrecision::Single)
-    throw InputError("NEPCG_SITE_KERNEL=" + text + ": the variants exist for the single-precision kernel only");
-  site_variant = v;
+  site_variant = gpu::site_variant_from_environment(precision == NepPrecision::Single, false);
 }
 
 namespace {

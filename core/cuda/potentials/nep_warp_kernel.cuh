@@ -13,11 +13,14 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <type_traits>
 
 #include "../common/cuda_support.cuh"
 #include "../neighbors/device_neighbor_list.cuh"
 #include "nepcg/kernels/nep_site.hpp"
+#include "nepcg/error.hpp"
 #include "nepcg/kernels/zbl.hpp"
 
 namespace nepcg::gpu {
@@ -295,14 +298,16 @@ WarpKernel<R, Pairs> warp_kernel_for_l(int l_max) {
                         : nep_warp_sites_capped<4, R, Pairs, Flags, MinBlocks>;
 }
 
-/// The variants compiled (single-precision MD kernel): name and settings.
+/// The variants compiled: for the single-precision MD kernel (float, ListPairs) w0t, rw, w0t,rw,
+/// cap5, cap6, cap8, w0t,rw,cap6; for the single-precision training kernel (float, FixedPairs)
+/// the same without w0t (each individual brings its own W0): rw, cap5, cap6, cap8, rw,cap6.
 inline const char* const kSiteVariantNames[] = {"w0t", "rw", "w0t,rw", "cap5", "cap6", "cap8", "w0t,rw,cap6"};
 inline bool site_variant_compiled(const SiteVariant& v) {
   const int key = v.flags() * 10 + v.min_blocks;
   return key == 0 || key == 10 || key == 20 || key == 30 || key == 5 || key == 6 || key == 8 || key == 36;
 }
 
-/// The kernel instance for l_max and a variant (the default for other real types and pair sources).
+/// The kernel instance for l_max and a variant (the default for other real types).
 template <class R, class Pairs>
 WarpKernel<R, Pairs> warp_kernel_for(int l_max, const SiteVariant& v) {
   if constexpr (std::is_same<R, float>::value && std::is_same<Pairs, ListPairs>::value) {
@@ -317,7 +322,47 @@ WarpKernel<R, Pairs> warp_kernel_for(int l_max, const SiteVariant& v) {
       default: break;
     }
   }
+  if constexpr (std::is_same<R, float>::value && std::is_same<Pairs, FixedPairs>::value) {
+    switch (v.staged_radial_weights * 10 + v.min_blocks) {  // (w0t is not for training)
+      case 10: return warp_kernel_for_l<R, Pairs, kVariantStagedWeights, 0>(l_max);
+      case 5: return warp_kernel_for_l<R, Pairs, 0, 5>(l_max);
+      case 6: return warp_kernel_for_l<R, Pairs, 0, 6>(l_max);
+      case 8: return warp_kernel_for_l<R, Pairs, 0, 8>(l_max);
+      case 16: return warp_kernel_for_l<R, Pairs, kVariantStagedWeights, 6>(l_max);
+      default: break;
+    }
+  }
   return warp_kernel_for_l<R, Pairs, 0, 0>(l_max);
+}
+
+/// NEPCG_SITE_KERNEL, the benchmark variant as comma-separated features: "w0t" (first layer from
+/// a transposed W0; MD only, the trainer leaves it out), "rw" (radial basis weights staged per
+/// atom), "cap5" | "cap6" | "cap8" (register cap for that many blocks of 128 threads per
+/// multiprocessor). Throws InputError for unknown features, combinations not compiled, or double
+/// precision (single = false). Default (unset, empty or "default"): no variant.
+inline SiteVariant site_variant_from_environment(bool single, bool training) {
+  SiteVariant v;
+  const char* env = std::getenv("NEPCG_SITE_KERNEL");
+  if (!env || !*env || std::string(env) == "default") return v;
+  const std::string text = env;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t end = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, end - start);
+    start = end + 1;
+    if (item == "w0t") v.w0_transposed = true;
+    else if (item == "rw") v.staged_radial_weights = true;
+    else if (item == "cap5" || item == "cap6" || item == "cap8") v.min_blocks = item[3] - '0';
+    else throw InputError("NEPCG_SITE_KERNEL: unknown variant '" + item + "' (features: w0t, rw, cap5, cap6, cap8)");
+  }
+  std::string known;
+  for (const char* name : kSiteVariantNames) known += std::string(known.empty() ? "" : ", ") + name;
+  if (!site_variant_compiled(v))
+    throw InputError("NEPCG_SITE_KERNEL=" + text + ": this combination is not compiled (compiled: " + known + ")");
+  if (!single)
+    throw InputError("NEPCG_SITE_KERNEL=" + text + ": the variants exist for the single-precision kernel only");
+  if (training) v.w0_transposed = false;
+  return v;
 }
 
 /// Raises the dynamic shared-memory limit of every l_max instance for this real type, pair source
