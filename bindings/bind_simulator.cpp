@@ -53,6 +53,7 @@ void init_simulator(nb::module_& m) {
       .def_rw("fixed_group_method", &Ensemble::fixed_group_method)
       .def_rw("fixed_group", &Ensemble::fixed_group)
       .def_rw("remove_drift_interval", &Ensemble::remove_drift_interval)
+      .def_rw("cell_interval", &Ensemble::cell_interval)
       .def_rw("bead_group_method", &Ensemble::bead_group_method)
       .def("validate", &Ensemble::validate);
 

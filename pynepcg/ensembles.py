@@ -152,6 +152,8 @@ class NPT(_Ensemble):
     modulus: elastic modulus estimate(s) in GPa (1/compressibility; sets how fast the cell
     relaxes together with tau_p); a component above 2000 GPa is not coupled.
     thermostat: "bussi" (default), "langevin", "nose_hoover" or "berendsen".
+    cell_every: the barostat acts every k steps with a time step of k dt (GROMACS' nstpcouple);
+    k > 1 keeps a GPU run on the device between cell updates (1, the default: every step).
     """
 
     temperature: float | tuple = 300.0
@@ -164,6 +166,7 @@ class NPT(_Ensemble):
     thermostat: str = "bussi"
     fixed_group: tuple | None = None
     remove_drift_every: int = 0
+    cell_every: int = 1
 
     def _to_cpp(self):
         e = self._base()
@@ -180,6 +183,7 @@ class NPT(_Ensemble):
         m = np.asarray(self.modulus, dtype=float)
         e.modulus = (np.full((3, 3), float(m)) if m.ndim == 0 else _pressure_matrix(m)).tolist()
         e.tau_pressure = float(self.tau_p)
+        e.cell_interval = int(self.cell_every)
         e.validate()
         return e
 
@@ -188,7 +192,9 @@ class NPT(_Ensemble):
 class Deform(_Ensemble):
     """Constant engineering strain rate (1/fs) per Cartesian axis, e.g. (1e-5, 0, 0) pulls x at
     1e10 1/s. With ``pressure`` given the other axes are barostatted (orthorhombic coupling),
-    otherwise they stay fixed. The thermostat keeps the temperature (default Bussi)."""
+    otherwise they stay fixed. The thermostat keeps the temperature (default Bussi). cell_every:
+    the cell is strained (and barostatted) every k steps (LAMMPS' fix deform N); k > 1 keeps a GPU
+    run on the device between cell updates."""
 
     strain_rate: tuple = (0.0, 0.0, 0.0)
     temperature: float | tuple = 300.0
@@ -200,16 +206,18 @@ class Deform(_Ensemble):
     thermostat: str = "bussi"
     fixed_group: tuple | None = None
     remove_drift_every: int = 0
+    cell_every: int = 1
 
     def _to_cpp(self):
         if self.pressure is not None:
             e = NPT(temperature=self.temperature, pressure=self.pressure, tau_t=self.tau_t, tau_p=self.tau_p,
                     modulus=self.modulus, barostat=self.barostat, coupling="orthorhombic",
-                    thermostat=self.thermostat, fixed_group=self.fixed_group,
+                    thermostat=self.thermostat, cell_every=self.cell_every, fixed_group=self.fixed_group,
                     remove_drift_every=self.remove_drift_every)._to_cpp()
         else:
             e = self._base()
             _THERMOSTATS[self.thermostat](temperature=self.temperature, tau=self.tau_t)._thermostat(e)
+            e.cell_interval = int(self.cell_every)
         e.strain_rate = [float(x) for x in self.strain_rate]
         e.validate()
         return e

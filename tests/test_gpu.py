@@ -388,6 +388,35 @@ def test_cpu_integrated_ensembles_use_gpu_forces(shared_data):
     assert np.abs(np.asarray(gpu.system.positions) - np.asarray(cpu.system.positions)).max() < 1e-6
 
 
+CELL_ENSEMBLES = {  # barostats and deformation acting every k steps (cell_every = k > 1)
+    "npt-berendsen-every10": ensembles.NPT(temperature=500, pressure=1.0, tau_t=50, tau_p=500, modulus=400,
+                                           barostat="berendsen", cell_every=10),
+    "npt-scr-triclinic-every5": ensembles.NPT(temperature=500, pressure=1.0, tau_t=50, tau_p=500, modulus=400,
+                                              coupling="triclinic", cell_every=5),
+    "deform-every10": ensembles.Deform(strain_rate=(2e-5, 0, 0), temperature=500, tau_t=50, cell_every=10),
+    "deform-npt-every4": ensembles.Deform(strain_rate=(0, 2e-5, 0), temperature=500, tau_t=50, pressure=0.0,
+                                          tau_p=500, modulus=400, cell_every=4),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CELL_ENSEMBLES))
+def test_cell_updates_between_device_segments_follow_the_cpu(shared_data, name):
+    # With cell_every = k > 1 the host updates the cell (barostat with its own random numbers,
+    # deformation) at the start of every k-th step and the steps in between run on the device:
+    # the same trajectory, cell and thermodynamics as the CPU integrator.
+    ens = CELL_ENSEMBLES[name]
+    cpu, gpu = _diamond_sims(shared_data)
+    tc, tg = observers.Thermo(20), observers.Thermo(20)
+    cpu.run(200, ens, 1.0, [tc])
+    gpu.run(200, ens, 1.0, [tg])
+    assert gpu.ran_on_device and not cpu.ran_on_device
+    assert np.abs(np.asarray(gpu.system.box.cell) - np.asarray(cpu.system.box.cell)).max() < 1e-9
+    assert np.abs(np.asarray(gpu.system.positions) - np.asarray(cpu.system.positions)).max() < 1e-6
+    for col in ("temperature", "potential_energy", "pressure", "volume", "conserved_energy"):
+        assert np.allclose(tg[col], tc[col], rtol=1e-7, atol=1e-7), col
+    assert np.ptp(tg["volume"]) > 0
+
+
 def test_constrained_mean_forces_match_cpu(shared_data):
     model = shared_data("nep-models/C_2022_NEP4.txt")
     g = structures.diamond("C", 3.567, (2, 2, 2))

@@ -474,18 +474,21 @@ def test_fixed_group_does_not_move(make, gold):
     assert not sim.ran_on_device  # a CPU potential: the Simulator integrates
 
 
-@pytest.mark.parametrize("pressure", [None, 0.0], ids=["nvt", "npt_yz"])
-def test_deform_box_follows_engineering_strain_rate(pressure, gold):
+@pytest.mark.parametrize("pressure,every", [(None, 1), (0.0, 1), (None, 10), (0.0, 5)],
+                         ids=["nvt", "npt_yz", "nvt_every10", "npt_yz_every5"])
+def test_deform_box_follows_engineering_strain_rate(pressure, every, gold):
     """Deform: L_x(t) = L0 (1 + rate t) exactly (t from the start of the run); StressStrain's
-    strain_x = rate t; without a pressure the other axes are fixed, with one they move."""
+    strain_x = rate t; without a pressure the other axes are fixed, with one they move. With
+    cell_every = k the strain of the next k steps is applied at the start of every k-th step, so
+    samples every 10 steps (a multiple of k) see exactly rate t."""
     s = structures.fcc("Au", 4.08, (3, 3, 3))
     rate = 5e-5  # 1/fs = 5e10 1/s
     sim = sim_of(s, gold, seed=1, temperature=300.0)
     sim.run(100, ens.Bussi(300.0, 100.0), 2.0)  # the deformation is measured from the start of the run
     l0 = np.diag(np.array(sim.system.cell)).copy()
     th, ss = obs.Thermo(10), obs.StressStrain(10)
-    sim.run(400, ens.Deform(strain_rate=(rate, 0.0, 0.0), temperature=300.0, pressure=pressure, tau_p=200.0),
-            2.0, [th, ss])
+    sim.run(400, ens.Deform(strain_rate=(rate, 0.0, 0.0), temperature=300.0, pressure=pressure, tau_p=200.0,
+                            cell_every=every), 2.0, [th, ss])
     t = th.data["time"] - th.data["time"][0] + 20.0  # first sample after 10 steps of 2 fs
     np.testing.assert_allclose(th.data["ax"], l0[0] * (1 + rate * t), rtol=1e-13)
     np.testing.assert_allclose(ss.data["strain_x"], rate * t, rtol=1e-10, atol=1e-14)
@@ -503,6 +506,12 @@ def test_deform_box_follows_engineering_strain_rate(pressure, gold):
     assert ss.data["sxx"][-10:].mean() > 0.5
 
 
+def test_cell_every_must_be_positive(gold):
+    sim = sim_of(structures.fcc("Au", 4.08, (2, 2, 2)), gold, seed=1, temperature=300.0)
+    with pytest.raises(pynepcg.InputError, match="cell_interval"):
+        sim.run(1, ens.NPT(300.0, 0.0, cell_every=0), 1.0)
+
+
 def _npt_run(system, potential, e, steps, seed=3, equilibration=2500, dt=2.0, interval=5):
     sim = sim_of(system, potential, seed=seed, temperature=300.0)
     sim.run(equilibration, e, dt)
@@ -511,17 +520,19 @@ def _npt_run(system, potential, e, steps, seed=3, equilibration=2500, dt=2.0, in
     return sim, th.data
 
 
-@pytest.mark.parametrize("barostat,p0", [("scr", 0.0), ("scr", 2.0), ("berendsen", 2.0)])
-def test_npt_mean_pressure_is_target(barostat, p0, gold):
+@pytest.mark.parametrize("barostat,p0,every", [("scr", 0.0, 1), ("scr", 2.0, 1), ("berendsen", 2.0, 1),
+                                               ("scr", 2.0, 10)])
+def test_npt_mean_pressure_is_target(barostat, p0, every, gold):
     """Isotropic NPT of EAM gold at 300 K: the time-averaged pressure (virial + kinetic) equals the
-    target within 4 block standard errors; the temperature is kept; the cell stays cubic."""
+    target within 4 block standard errors; the temperature is kept; the cell stays cubic. Also
+    with the barostat acting every 10 steps (time step 10 dt)."""
     s = structures.fcc("Au", 4.10, (3, 3, 3))
-    e = ens.NPT(300.0, p0, tau_t=100.0, tau_p=500.0, modulus=180.0, barostat=barostat)
+    e = ens.NPT(300.0, p0, tau_t=100.0, tau_p=500.0, modulus=180.0, barostat=barostat, cell_every=every)
     sim, d = _npt_run(s, gold, e, 15000)
     p, p_err = block_mean(d["pressure"])
     t, t_err = block_mean(d["temperature"])
     a = d["volume"] ** (1 / 3) / 3
-    MEASURED[f"NPT {barostat} {p0} GPa"] = f"<P> {p:.3f}+-{p_err:.3f} GPa, <T> {t:.1f}+-{t_err:.1f} K, <a> {a.mean():.4f} A"
+    MEASURED[f"NPT {barostat} {p0} GPa every {every}"] = f"<P> {p:.3f}+-{p_err:.3f} GPa, <T> {t:.1f}+-{t_err:.1f} K, <a> {a.mean():.4f} A"
     assert abs(p - p0) < 4 * p_err
     assert abs(t - 300.0) < 4 * t_err + 1.0
     assert np.array_equal(d["ax"], d["by"]) and np.array_equal(d["ax"], d["cz"])

@@ -11,7 +11,8 @@
 //   Berendsen, stochastic cell rescaling (Bernetti & Bussi 2020; per axis / per component for the
 //   anisotropic couplings); Isotropic, Orthorhombic (per axis) or Triclinic coupling.
 // Deformation: a constant engineering strain rate (1/fs) along Cartesian axes; deformed axes are
-// not barostatted (the others are, when a barostat is set).
+// not barostatted (the others are, when a barostat is set). Both act every step, or every
+// cell_interval steps.
 // Bead constraint (NEP-CG mean-force runs): bead_group_method >= 0 holds every bead's centre of mass.
 #pragma once
 
@@ -40,6 +41,11 @@ struct Ensemble {
   double tau_pressure = 1000.0;           ///< fs
 
   std::array<double, 3> strain_rate{0.0, 0.0, 0.0};  ///< engineering strain rate per axis, 1/fs
+  /// The barostat and the deformation act every cell_interval steps (at the start of a step, with
+  /// a time step of cell_interval dt; GROMACS' nstpcouple, LAMMPS' fix deform N). 1 (default):
+  /// every step, between the drift and the forces. > 1 also lets a GPU run stay on the device
+  /// between cell updates.
+  int cell_interval = 1;
 
   int fixed_group_method = -1, fixed_group = -1;  ///< GPUMD `fix`: atoms of this group do not move
   int remove_drift_interval = 0;                  ///< remove centre-of-mass velocity every k steps (0: never)

@@ -82,14 +82,18 @@ class Simulator {
   void rescale_velocities(const Ensemble& e, double dt);  // Berendsen or Bussi
   void langevin_o(double dt, double tau);                  // Ornstein-Uhlenbeck velocity update
   void barostat(const Ensemble& e, double dt);
-  void deform(const Ensemble& e, double dt);
+  void deform(const Ensemble& e, double dt, long steps = 1);  // the strain of `steps` steps from run_step_
+  /// cell_interval > 1: at the start of every cell_interval-th step of a run, the deformation and
+  /// the barostat for the steps up to the next update (or the end of the run).
+  void update_cell(const Ensemble& e, double dt);
+  bool cell_update_due(const Ensemble& e) const;
   void scale_cell(const Mat3& mu, bool scale_velocities);  // r -> mu r (and v -> mu^-1 v)
   Mat3 pressure_with_virial(const Mat3& virial) const;
   void remove_drift();
   void constrain_beads();  // remove every bead's centre-of-mass velocity
   void prepare_run(const Ensemble& e);
   /// True when the potential can run this ensemble's steps on its device (all but barostats and
-  /// deformation).
+  /// deformation acting every step).
   bool device_can_run(const Ensemble& e) const;
   void run_on_device(long steps, const Ensemble& e, double dt, const std::vector<std::shared_ptr<Observer>>& observers);
   Mat3 target_pressure(const Ensemble& e) const;

@@ -1,6 +1,7 @@
 // Barostats (Berendsen; stochastic cell rescaling, Bernetti & Bussi, JCP 153, 114107 (2020),
 // applied per axis for the anisotropic couplings) and constant-strain-rate deformation.
 // Both scale positions and the cell with a matrix mu: r -> mu r.
+#include <algorithm>
 #include <cmath>
 
 #include "nepcg/error.hpp"
@@ -32,11 +33,21 @@ void Simulator::scale_cell(const Mat3& mu, bool scale_velocities) {
   forces_valid_ = false;
 }
 
-void Simulator::deform(const Ensemble& e, double dt) {
-  const double t0 = run_step_ * dt, t1 = (run_step_ + 1) * dt;
+void Simulator::deform(const Ensemble& e, double dt, long steps) {
+  const double t0 = run_step_ * dt, t1 = (run_step_ + steps) * dt;
   Mat3 mu{{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}};
   for (int a = 0; a < 3; ++a) mu[a][a] = (1.0 + e.strain_rate[a] * t1) / (1.0 + e.strain_rate[a] * t0);
   scale_cell(mu, false);
+}
+
+bool Simulator::cell_update_due(const Ensemble& e) const {
+  return e.cell_interval > 1 && (e.has_barostat() || e.deforms()) && run_step_ % e.cell_interval == 0;
+}
+
+void Simulator::update_cell(const Ensemble& e, double dt) {
+  const long steps = std::min<long>(e.cell_interval, std::max(1L, run_length_ - run_step_));
+  if (e.deforms()) deform(e, dt, steps);
+  if (e.has_barostat()) barostat(e, steps * dt);  // (the virial of the current forces)
 }
 
 void Simulator::barostat(const Ensemble& e, double dt) {

@@ -30,6 +30,7 @@ void Ensemble::validate() const {
   for (double r : strain_rate)
     if (!std::isfinite(r) || std::fabs(r) >= 1.0) fail("strain rates must be finite and below 1/fs in magnitude");
   if (remove_drift_interval < 0) fail("remove_drift_interval must be >= 0");
+  if (cell_interval < 1) fail("cell_interval must be >= 1 (steps)");
   if (bead_group_method >= 0 && (barostat != BarostatKind::None || deforms()))
     fail("the bead (centre-of-mass) constraint needs a fixed cell: no barostat or deformation");
   if (bead_group_method >= 0 && fixed_group_method >= 0)

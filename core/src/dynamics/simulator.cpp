@@ -2,6 +2,8 @@
 //   [thermostat half step (NHC, OBABO)] kick dt/2, drift (BAOAB: drift/2, O, drift/2),
 //   deformation, barostat (pressure of the previous step), forces, kick dt/2,
 //   [thermostat half step or rescaling], drift removal, observers.
+// With Ensemble::cell_interval = k > 1 the deformation and the barostat (time step k dt, pressure
+// of the current state) act instead at the start of every k-th step of a run.
 #include "nepcg/simulator.hpp"
 
 #include <algorithm>
@@ -246,9 +248,11 @@ void Simulator::run(long steps, const Ensemble& e, double dt, const std::vector<
   const bool nhc = e.thermostat == ThermostatKind::NoseHooverChain;
   const bool langevin = e.thermostat == ThermostatKind::Langevin;
   const bool obabo = langevin && e.splitting == LangevinSplitting::OBABO;
+  const bool every_step_cell = e.cell_interval == 1;
   for (long s = 0; s < steps; ++s) {
     const double f = run_length_ > 0 ? double(run_step_ + 1) / run_length_ : 1.0;
     target_temperature_ = e.temperature_start + f * (e.temperature_end - e.temperature_start);
+    if (cell_update_due(e)) update_cell(e, dt);
     if (nhc) nose_hoover_half(e, dt);
     if (obabo) langevin_o(0.5 * dt, e.tau_temperature);
     kick(0.5 * dt);
@@ -259,8 +263,8 @@ void Simulator::run(long steps, const Ensemble& e, double dt, const std::vector<
     } else {
       drift(dt);
     }
-    if (e.deforms()) deform(e, dt);
-    if (e.has_barostat()) barostat(e, dt);
+    if (every_step_cell && e.deforms()) deform(e, dt);
+    if (every_step_cell && e.has_barostat()) barostat(e, dt);
     // Energy and virial are read by observers sampling after this step and by whoever asks after
     // the run; the barostat reads the virial (next step). Other steps skip them (as LAMMPS does).
     bool observables = s + 1 == steps;
@@ -281,8 +285,9 @@ void Simulator::run(long steps, const Ensemble& e, double dt, const std::vector<
 }
 
 bool Simulator::device_can_run(const Ensemble& e) const {
-  // Everything but what changes the cell: the device neighbour list keeps the cell of a segment.
-  return !e.has_barostat() && !e.deforms();
+  // Everything but a cell that changes every step: the device keeps the cell of a segment, and
+  // with cell_interval > 1 the host updates the cell between segments.
+  return (!e.has_barostat() && !e.deforms()) || e.cell_interval > 1;
 }
 
 // Device fast path: the potential runs the steps between two observer samples (or drift removals)
@@ -293,10 +298,17 @@ void Simulator::run_on_device(long steps, const Ensemble& e, double dt,
                               const std::vector<std::shared_ptr<Observer>>& observers) {
   long done = 0;
   while (done < steps) {
+    if (cell_update_due(e)) {  // (the host's barostat/deformation, then the device's steps)
+      const double f = run_length_ > 0 ? double(run_step_ + 1) / run_length_ : 1.0;
+      target_temperature_ = e.temperature_start + f * (e.temperature_end - e.temperature_start);
+      update_cell(e, dt);
+    }
     long len = steps - done;
     for (const auto& o : observers) len = std::min(len, o->interval() - run_step_ % o->interval());
     if (e.remove_drift_interval > 0)
       len = std::min(len, e.remove_drift_interval - run_step_ % e.remove_drift_interval);
+    if (e.cell_interval > 1 && (e.has_barostat() || e.deforms()))
+      len = std::min<long>(len, e.cell_interval - run_step_ % e.cell_interval);
     DeviceSegment seg;
     seg.steps = len;
     seg.time_step = dt;
