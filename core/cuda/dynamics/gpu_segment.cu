@@ -377,7 +377,7 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
     d.list.check_errors();
     if (!d.list.overflowed()) break;
     if (attempt > 20) throw RuntimeError("GpuNEP: the neighbour list keeps overflowing");
-    d.list.grow();
+    d.list.grow(s);
   }
 
   // Results back to the host.

@@ -243,12 +243,6 @@ __global__ void find_reverse(int n, int group, int capacity, const int* neighbor
 
 __global__ void raise_rebuild_flag(int* flags) { flags[0] = 1; }
 
-// Switches the conditional node of a recorded step: its body (the build kernels) runs only when
-// the displacement check raised the rebuild flag.
-__global__ void set_rebuild_condition(const int* flags, cudaGraphConditionalHandle handle) {
-  cudaGraphSetConditional(handle, flags[0] ? 1u : 0u);
-}
-
 __global__ void finish_build(int* flags) {
   if (flags[0]) {
     flags[4] += 1;
@@ -264,13 +258,14 @@ void matmul(const double* a, const double* b, double* c) {
 
 }  // namespace
 
-DeviceNeighborList::DeviceNeighborList(double cutoff, double skin, double inner_cutoff)
+DeviceNeighborList::DeviceNeighborList(double cutoff, double skin, double inner_cutoff, cudaStream_t s)
     : cutoff_(cutoff), skin_(skin), inner_cutoff_(inner_cutoff), multiprocessors_(multiprocessors()) {
   if (!(cutoff > 0) || !(skin >= 0))
     throw InputError("DeviceNeighborList: cutoff must be > 0 and skin >= 0 Å; got cutoff " + std::to_string(cutoff) +
                      ", skin " + std::to_string(skin));
   flags_.resize(5);
-  NEPCG_CUDA_CHECK(cudaMemset(flags_.data(), 0, 5 * sizeof(int)));
+  // (on the owner's stream: a memset on the legacy stream would not be ordered with its kernels)
+  NEPCG_CUDA_CHECK(cudaMemsetAsync(flags_.data(), 0, 5 * sizeof(int), s));
 }
 
 bool DeviceNeighborList::set_cell(const Box& box, int num_atoms) {
@@ -369,8 +364,7 @@ void DeviceNeighborList::update_recorded(const double* x, const double* y, const
   NEPCG_CUDA_CHECK(cudaStreamGetCaptureInfo(s, &status, nullptr, &graph, &deps, nullptr, &num_deps));
   cudaGraphConditionalHandle handle;
   NEPCG_CUDA_CHECK(cudaGraphConditionalHandleCreate(&handle, graph, 0, cudaGraphCondAssignDefault));
-  set_rebuild_condition<<<1, 1, 0, s>>>(flags_.data(), handle);
-  NEPCG_CUDA_LAUNCHED("set_rebuild_condition");
+  launch_set_rebuild_condition(flags_.data(), handle, s);  // body runs when the check raised the flag
   NEPCG_CUDA_CHECK(cudaStreamGetCaptureInfo(s, &status, nullptr, &graph, &deps, nullptr, &num_deps));
   cudaGraphNodeParams params = {};
   params.type = cudaGraphNodeTypeConditional;
@@ -459,13 +453,13 @@ void DeviceNeighborList::fetch_flags(cudaStream_t s) {
   }
 }
 
-void DeviceNeighborList::grow() {
+void DeviceNeighborList::grow(cudaStream_t s) {
   capacity_ = std::max(capacity_ + 8, static_cast<int>(1.25 * host_flags_[1]) + 8);
   neighbor_.resize(size_t(capacity_) * n_);
   image_.resize(size_t(capacity_) * n_);
   reverse_.resize(size_t(capacity_) * n_);
   host_flags_[1] = 0;
-  NEPCG_CUDA_CHECK(cudaMemset(flags_.data() + 1, 0, sizeof(int)));
+  NEPCG_CUDA_CHECK(cudaMemsetAsync(flags_.data() + 1, 0, sizeof(int), s));
 }
 
 void DeviceNeighborList::check_errors() const {

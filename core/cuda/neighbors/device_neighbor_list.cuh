@@ -35,6 +35,10 @@ __host__ __device__ inline void image_shift(const DeviceCell& c, int code, doubl
   for (int d = 0; d < 3; ++d) s[d] = n0 * c.h[d] + n1 * c.h[3 + d] + n2 * c.h[6 + d];
 }
 
+/// Launches a one-thread kernel that sets the conditional node `handle` of the graph being
+/// captured on s to flags[0] != 0 (graph_condition.cu).
+void launch_set_rebuild_condition(const int* flags, cudaGraphConditionalHandle handle, cudaStream_t s);
+
 class DeviceNeighborList {
  public:
   /// cutoff, skin in Å; the list holds every pair within cutoff + skin at build time. With an
@@ -42,7 +46,8 @@ class DeviceNeighborList {
   /// at build time come first, so that the pairs inside inner_cutoff gather in the first entries
   /// (the warp kernel's angular work then runs on fewer lanes). A hint for speed, not a guarantee
   /// that kernels rely on.
-  DeviceNeighborList(double cutoff, double skin, double inner_cutoff = 0.0);
+  /// s: the stream of the engine that owns the list (its flags are cleared through it).
+  DeviceNeighborList(double cutoff, double skin, double inner_cutoff, cudaStream_t s);
 
   /// Sets the cell for the next update. Returns true when the binning changed (a rebuild is then
   /// forced). The displacement test of later steps accounts for the change of cell since the last
@@ -62,8 +67,8 @@ class DeviceNeighborList {
   /// After fetch_flags: true when some atom had more neighbours than the capacity (the list is
   /// incomplete; call grow() and update(force=true) again).
   bool overflowed() const { return host_flags_[1] > capacity_; }
-  /// Raises the capacity to fit the largest count seen (plus a margin).
-  void grow();
+  /// Raises the capacity to fit the largest count seen (plus a margin); s: the list's stream.
+  void grow(cudaStream_t s);
   /// After fetch_flags: throws RuntimeError when a build found an atom more than 100 cells from
   /// the box or a pair without its reverse entry.
   void check_errors() const;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <mutex>
 #include <string>
 
 #include "gpu_nep_impl.cuh"
@@ -164,7 +165,7 @@ bool gpu_available(std::string* why) {
 
 GpuNEP::Impl::Impl(const NEP& nep, double skin, NepPrecision precision)
     : model(nep.model(), nep.tables(), stream.get()), view(model.view()),
-      list(nep.cutoff(), skin, nep.secondary_cutoff()) {
+      list(nep.cutoff(), skin, nep.secondary_cutoff(), stream.get()) {
   int dev = 0;
   NEPCG_CUDA_CHECK(cudaGetDevice(&dev));
   cudaDeviceProp prop;
@@ -172,9 +173,14 @@ GpuNEP::Impl::Impl(const NEP& nep, double skin, NepPrecision precision)
   device_name = prop.name;
   multiprocessors = prop.multiProcessorCount;
   // The atom-per-thread kernel keeps descriptor buffers sized for the largest model on the stack.
-  size_t stack = 0;
-  NEPCG_CUDA_CHECK(cudaDeviceGetLimit(&stack, cudaLimitStackSize));
-  if (stack < 24576) NEPCG_CUDA_CHECK(cudaDeviceSetLimit(cudaLimitStackSize, 24576));
+  // Set once per process, by the first GpuNEP: later ones may be built while another thread
+  // captures a CUDA graph, and changing the limit can synchronise the device.
+  static std::once_flag stack_limit;
+  std::call_once(stack_limit, [] {
+    size_t stack = 0;
+    NEPCG_CUDA_CHECK(cudaDeviceGetLimit(&stack, cudaLimitStackSize));
+    if (stack < 24576) NEPCG_CUDA_CHECK(cudaDeviceSetLimit(cudaLimitStackSize, 24576));
+  });
   reduced.resize(16);
   read_site_kernel_variant(precision);
   // The warp-per-atom kernel when the model fits its bounds (see nep_warp_kernel.cuh).
@@ -194,13 +200,14 @@ void GpuNEP::Impl::read_site_kernel_variant(NepPrecision precision) {
 }
 
 namespace {
-// True when an atom lies more than 50 cell lengths outside the cell along a periodic direction
-// (the device list codes image shifts in 8 bits: such input is wrapped first).
+// True when an atom lies more than 10 cell lengths outside the cell along a periodic direction
+// (the device list codes pair image shifts in 8 bits, up to the wrap shifts of both atoms plus
+// the bin search's reach of at most 100: such input is wrapped first).
 bool far_outside_cell(const System& s) {
   for (size_t i = 0; i < s.size(); ++i) {
     const Vec3 f = s.box.to_fractional({s.positions[3 * i], s.positions[3 * i + 1], s.positions[3 * i + 2]});
     for (int d = 0; d < 3; ++d)
-      if (s.box.periodic(d) && !(std::abs(f[d]) < 50.0)) return true;  // (NaN: let the wrap see it)
+      if (s.box.periodic(d) && !(std::abs(f[d]) < 10.0)) return true;  // (NaN: let the wrap see it)
   }
   return false;
 }
@@ -335,7 +342,7 @@ void GpuNEP::Impl::forces_checked(const Box& box, bool with_virial) {
     list.check_errors();
     if (!list.overflowed()) return;
     if (attempt > 20) throw RuntimeError("GpuNEP: the neighbour list keeps overflowing");
-    list.grow();
+    list.grow(stream.get());
     launch_forces(true, with_virial);
   }
 }

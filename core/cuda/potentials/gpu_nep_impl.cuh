@@ -58,7 +58,7 @@ struct GpuNEP::Impl {
   std::vector<double> uploaded_masses;
 
   /// Positions (and types, masses when `all` and they changed) of `s` to the device; sizes every
-  /// array. `wrap`: map positions into the cell first when an atom is far outside it (same forces;
+  /// array. `wrap`: map positions into the cell first when an atom is > 10 cells outside (same forces;
   /// lets any unwrapped input through, while a trajectory keeps its unwrapped positions, so an
   /// atom crossing the boundary does not look like a jump to the list's displacement check).
   void upload(const System& s, const std::vector<int>& model_types, bool all, bool wrap);

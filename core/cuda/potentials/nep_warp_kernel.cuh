@@ -300,10 +300,13 @@ WarpKernel<R, Pairs> warp_kernel_for_l(int l_max) {
 
 /// The variants compiled: for the single-precision MD kernel (float, ListPairs) w0t, rw, w0t,rw,
 /// cap5, cap6, cap8, w0t,rw,cap6; for the single-precision training kernel (float, FixedPairs)
-/// the same without w0t (each individual brings its own W0): rw, cap5, cap6, cap8, rw,cap6.
+/// the same without w0t (each individual brings its own W0; a w0t feature is dropped there):
+/// rw, cap5, cap6, cap8, rw,cap6.
 inline const char* const kSiteVariantNames[] = {"w0t", "rw", "w0t,rw", "cap5", "cap6", "cap8", "w0t,rw,cap6"};
-inline bool site_variant_compiled(const SiteVariant& v) {
+inline bool site_variant_compiled(const SiteVariant& v, bool training = false) {
   const int key = v.flags() * 10 + v.min_blocks;
+  if (training)  // (w0t already left out)
+    return key == 0 || key == 20 || key == 5 || key == 6 || key == 8 || key == 26;
   return key == 0 || key == 10 || key == 20 || key == 30 || key == 5 || key == 6 || key == 8 || key == 36;
 }
 
@@ -338,12 +341,13 @@ WarpKernel<R, Pairs> warp_kernel_for(int l_max, const SiteVariant& v) {
 /// NEPCG_SITE_KERNEL, the benchmark variant as comma-separated features: "w0t" (first layer from
 /// a transposed W0; MD only, the trainer leaves it out), "rw" (radial basis weights staged per
 /// atom), "cap5" | "cap6" | "cap8" (register cap for that many blocks of 128 threads per
-/// multiprocessor). Throws InputError for unknown features, combinations not compiled, or double
-/// precision (single = false). Default (unset, empty or "default"): no variant.
+/// multiprocessor). Throws InputError for unknown features or combinations not compiled. The
+/// variants exist in single precision only: double precision (single = false) ignores the
+/// variable. Default (unset, empty or "default"): no variant.
 inline SiteVariant site_variant_from_environment(bool single, bool training) {
   SiteVariant v;
   const char* env = std::getenv("NEPCG_SITE_KERNEL");
-  if (!env || !*env || std::string(env) == "default") return v;
+  if (!single || !env || !*env || std::string(env) == "default") return v;
   const std::string text = env;
   size_t start = 0;
   while (start <= text.size()) {
@@ -355,13 +359,12 @@ inline SiteVariant site_variant_from_environment(bool single, bool training) {
     else if (item == "cap5" || item == "cap6" || item == "cap8") v.min_blocks = item[3] - '0';
     else throw InputError("NEPCG_SITE_KERNEL: unknown variant '" + item + "' (features: w0t, rw, cap5, cap6, cap8)");
   }
+  if (training) v.w0_transposed = false;
   std::string known;
   for (const char* name : kSiteVariantNames) known += std::string(known.empty() ? "" : ", ") + name;
-  if (!site_variant_compiled(v))
-    throw InputError("NEPCG_SITE_KERNEL=" + text + ": this combination is not compiled (compiled: " + known + ")");
-  if (!single)
-    throw InputError("NEPCG_SITE_KERNEL=" + text + ": the variants exist for the single-precision kernel only");
-  if (training) v.w0_transposed = false;
+  if (!site_variant_compiled(v, training))
+    throw InputError("NEPCG_SITE_KERNEL=" + text + ": this combination is not compiled (compiled: " + known +
+                     (training ? "; the trainer leaves w0t out" : "") + ")");
   return v;
 }
 
@@ -386,11 +389,17 @@ inline int warp_kernel_warps_per_block(const kernels::NepViewT<R>& p, int device
   return static_cast<int>(std::min<size_t>(4, size_t(max_shared) / per_warp));
 }
 
-/// warp_kernel_warps_per_block, with the kernels' dynamic shared-memory limit raised to match.
+/// warp_kernel_warps_per_block, with the kernels' dynamic shared-memory limit raised to the
+/// device's opt-in maximum (a limit sized for this model would shrink it for another model's
+/// GpuNEP in the same process).
 template <class R, class Pairs>
 int prepare_warp_kernel(const kernels::NepViewT<R>& p, int device, const SiteVariant& v = {}) {
   const int warps = warp_kernel_warps_per_block(p, device, v);
-  if (warps > 0) allow_warp_kernel_shared<R, Pairs>(sizeof(R) * warps * warp_kernel_shared_reals(p, v), v);
+  if (warps > 0) {
+    int max_shared = 0;
+    NEPCG_CUDA_CHECK(cudaDeviceGetAttribute(&max_shared, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    allow_warp_kernel_shared<R, Pairs>(size_t(max_shared), v);
+  }
   return warps;
 }
 
