@@ -68,11 +68,11 @@ def test_reference_model_matches_cpu_and_list_reuse(shared_data):
         assert _relative(b.virials, a.virials) < 1e-9
 
 
-@pytest.mark.parametrize("variant", ["w0t", "rw", "w0t,rw", "cap5", "cap6", "cap8", "w0t,rw,cap6"])
+@pytest.mark.parametrize("variant", ["w0t", "rw", "rv", "w0t,rw,rv", "cap5", "cap6", "cap8", "w0t,rw,rv,cap6"])
 def test_site_kernel_variants_match_the_default(shared_data, tmp_path, monkeypatch, variant):
     # NEPCG_SITE_KERNEL picks benchmark variants of the single-precision warp kernel. w0t (a
-    # transposed first layer) and the register caps evaluate the same products in the same order:
-    # the same bits as the default kernel. rw (radial weights staged per atom) sums the same terms
+    # transposed first layer), rv (pair vectors kept from the descriptor pass) and the register
+    # caps evaluate the same products in the same order: the same bits as the default kernel. rw (radial weights staged per atom) sums the same terms
     # too, but the compiler may contract them into fused multiply-adds differently: within the
     # single-precision tolerance of the default.
     s = structures.diamond("C", 3.567, (3, 3, 3))
@@ -101,7 +101,8 @@ def test_site_kernel_variants_match_the_default(shared_data, tmp_path, monkeypat
 
 def test_site_kernel_variant_errors(shared_data, monkeypatch):
     model = shared_data("nep-models/C_2022_NEP4.txt")
-    for env, message in [("cap7", "unknown variant 'cap7'"), ("w0t,cap5", "not compiled"), ("rw,cap6", "not compiled")]:
+    for env, message in [("cap7", "unknown variant 'cap7'"), ("w0t,cap5", "not compiled"), ("rw,cap6", "not compiled"),
+                         ("w0t,rw", "not compiled")]:
         monkeypatch.setenv("NEPCG_SITE_KERNEL", env)
         with pytest.raises(pynepcg.errors.InputError, match=message):
             pynepcg.NEP(model, device="cuda", precision="single")
@@ -540,10 +541,10 @@ def test_single_precision_population_errors_close_to_double(labelled):
     assert 1e-10 < worst < 1e-4, worst  # float maths, within the single-precision tolerance
 
 
-@pytest.mark.parametrize("variant", ["rw", "cap6", "rw,cap6", "w0t,rw"])
+@pytest.mark.parametrize("variant", ["rw", "cap6", "rw,cap6", "w0t,rw,rv"])
 def test_training_kernel_variants_match_the_default(labelled, monkeypatch, variant):
-    # NEPCG_SITE_KERNEL in the single-precision trainer (w0t is left out: each individual brings
-    # its own first layer): the loss terms of random parameter vectors as with the default kernel,
+    # NEPCG_SITE_KERNEL in the single-precision trainer (w0t and rv are left out: each individual
+    # brings its own first layer, and the training pair vectors are stored already): the loss terms of random parameter vectors as with the default kernel,
     # the same bits for a register cap, within float round-off for the staged radial weights.
     terms = []
     for env in ("", variant):

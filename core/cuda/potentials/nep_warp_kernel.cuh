@@ -44,14 +44,20 @@ NEPCG_HD int warp_kernel_stage_stride(const kernels::NepViewT<R>& p) {
 ///     so lanes that take one neuron each read consecutive addresses;
 ///   staged_radial_weights: the radial basis weights W_k = sum_n dU/dq_n c_nk of every neighbour
 ///     type are computed once per atom into shared memory instead of once per pair;
+///   reused_pair_vectors: the descriptor pass keeps each pair vector (double) in the entry's
+///     partial-force slot, which the force pass reads back (coalesced) and then overwrites with
+///     the partial force, instead of gathering the neighbour's position again (MD only);
 ///   min_blocks: a register cap (__launch_bounds__(128, min_blocks)); 0 = none.
 struct SiteVariant {
   bool w0_transposed = false;
   bool staged_radial_weights = false;
+  bool reused_pair_vectors = false;
   int min_blocks = 0;
-  int flags() const { return (w0_transposed ? 1 : 0) | (staged_radial_weights ? 2 : 0); }
+  int flags() const {
+    return (w0_transposed ? 1 : 0) | (staged_radial_weights ? 2 : 0) | (reused_pair_vectors ? 4 : 0);
+  }
 };
-constexpr int kVariantW0T = 1, kVariantStagedWeights = 2;
+constexpr int kVariantW0T = 1, kVariantStagedWeights = 2, kVariantReusedVectors = 4;
 
 /// Reals (R) of shared memory per warp: per-lane staging of g_n (radial, angular) and Y_lm, then
 /// the atom's descriptor q, angular sums S, gradient dU/dq, dU/dS and the hidden-layer factors
@@ -103,13 +109,19 @@ struct FixedPairs {
   }
 };
 
+/// A pair vector (double) rounded to R, and its length.
+template <class R>
+__device__ inline R rounded_vector(const double* v, R* r) {
+  r[0] = R(v[0]), r[1] = R(v[1]), r[2] = R(v[2]);
+  return sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
+}
+
 /// r_ij of list entry e rounded to R (computed in double from the double positions) and |r_ij|.
 template <class R, class Pairs>
 __device__ inline R pair_vector(const Pairs& pairs, int i, int e, R* r) {
   double v[3];
   pairs.vector(i, e, v);
-  r[0] = R(v[0]), r[1] = R(v[1]), r[2] = R(v[2]);
-  return sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
+  return rounded_vector(v, r);
 }
 
 /// Where a launch writes: site energies at energy[individual * atom_stride + i], partial forces at
@@ -175,7 +187,14 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
     if (k < count) {
       const int e = pairs.entry(i, k), b = type[pairs.neighbor(e)];
       R r[3];
-      const R d = pair_vector<R>(pairs, i, e, r);
+      double v[3];
+      pairs.vector(i, e, v);
+      const R d = rounded_vector(v, r);
+      if constexpr ((Flags & kVariantReusedVectors) != 0) {  // (this lane reads them back in pass 3)
+        pfx[e] = v[0];
+        pfy[e] = v[1];
+        pfz[e] = v[2];
+      }
       mask = kernels::pair_values<L>(p, a, b, r, d, st, st + nR, st + nR + nA);
       if (p.zbl && (mask & 2)) {
         R phi, dphi;
@@ -253,7 +272,13 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
   for (int k = lane; k < count; k += 32) {
     const int e = pairs.entry(i, k), b = type[pairs.neighbor(e)];
     R r[3];
-    const R d = pair_vector<R>(pairs, i, e, r);
+    R d;
+    if constexpr ((Flags & kVariantReusedVectors) != 0) {
+      const double v[3] = {pfx[e], pfy[e], pfz[e]};  // the lane's own entry of pass 1
+      d = rounded_vector(v, r);
+    } else {
+      d = pair_vector<R>(pairs, i, e, r);
+    }
     R f[3] = {R(0), R(0), R(0)};
     if constexpr ((Flags & kVariantStagedWeights) != 0) {
       const R* w = weights + b * (p.basis_radial + 1);
@@ -298,16 +323,18 @@ WarpKernel<R, Pairs> warp_kernel_for_l(int l_max) {
                         : nep_warp_sites_capped<4, R, Pairs, Flags, MinBlocks>;
 }
 
-/// The variants compiled: for the single-precision MD kernel (float, ListPairs) w0t, rw, w0t,rw,
-/// cap5, cap6, cap8, w0t,rw,cap6; for the single-precision training kernel (float, FixedPairs)
-/// the same without w0t (each individual brings its own W0; a w0t feature is dropped there):
-/// rw, cap5, cap6, cap8, rw,cap6.
-inline const char* const kSiteVariantNames[] = {"w0t", "rw", "w0t,rw", "cap5", "cap6", "cap8", "w0t,rw,cap6"};
+/// The variants compiled: for the single-precision MD kernel (float, ListPairs) w0t, rw, rv,
+/// w0t,rw,rv, cap5, cap6, cap8, w0t,rw,rv,cap6; for the single-precision training kernel (float,
+/// FixedPairs) rw, cap5, cap6, cap8, rw,cap6 (w0t and rv are dropped there: each individual
+/// brings its own W0, and the training pair vectors are stored already).
+inline const char* const kSiteVariantNames[] = {"w0t", "rw", "rv", "w0t,rw,rv", "cap5", "cap6", "cap8",
+                                                "w0t,rw,rv,cap6"};
 inline bool site_variant_compiled(const SiteVariant& v, bool training = false) {
   const int key = v.flags() * 10 + v.min_blocks;
-  if (training)  // (w0t already left out)
+  if (training)  // (w0t and rv already left out)
     return key == 0 || key == 20 || key == 5 || key == 6 || key == 8 || key == 26;
-  return key == 0 || key == 10 || key == 20 || key == 30 || key == 5 || key == 6 || key == 8 || key == 36;
+  return key == 0 || key == 10 || key == 20 || key == 40 || key == 70 || key == 5 || key == 6 || key == 8 ||
+         key == 76;
 }
 
 /// The kernel instance for l_max and a variant (the default for other real types).
@@ -317,11 +344,12 @@ WarpKernel<R, Pairs> warp_kernel_for(int l_max, const SiteVariant& v) {
     switch (v.flags() * 10 + v.min_blocks) {
       case 10: return warp_kernel_for_l<R, Pairs, kVariantW0T, 0>(l_max);
       case 20: return warp_kernel_for_l<R, Pairs, kVariantStagedWeights, 0>(l_max);
-      case 30: return warp_kernel_for_l<R, Pairs, kVariantW0T | kVariantStagedWeights, 0>(l_max);
+      case 40: return warp_kernel_for_l<R, Pairs, kVariantReusedVectors, 0>(l_max);
+      case 70: return warp_kernel_for_l<R, Pairs, kVariantW0T | kVariantStagedWeights | kVariantReusedVectors, 0>(l_max);
       case 5: return warp_kernel_for_l<R, Pairs, 0, 5>(l_max);
       case 6: return warp_kernel_for_l<R, Pairs, 0, 6>(l_max);
       case 8: return warp_kernel_for_l<R, Pairs, 0, 8>(l_max);
-      case 36: return warp_kernel_for_l<R, Pairs, kVariantW0T | kVariantStagedWeights, 6>(l_max);
+      case 76: return warp_kernel_for_l<R, Pairs, kVariantW0T | kVariantStagedWeights | kVariantReusedVectors, 6>(l_max);
       default: break;
     }
   }
@@ -340,7 +368,8 @@ WarpKernel<R, Pairs> warp_kernel_for(int l_max, const SiteVariant& v) {
 
 /// NEPCG_SITE_KERNEL, the benchmark variant as comma-separated features: "w0t" (first layer from
 /// a transposed W0; MD only, the trainer leaves it out), "rw" (radial basis weights staged per
-/// atom), "cap5" | "cap6" | "cap8" (register cap for that many blocks of 128 threads per
+/// atom), "rv" (pair vectors of pass 1 reused in pass 3; MD only), "cap5" | "cap6" | "cap8"
+/// (register cap for that many blocks of 128 threads per
 /// multiprocessor). Throws InputError for unknown features or combinations not compiled. The
 /// variants exist in single precision only: double precision (single = false) ignores the
 /// variable. Default (unset, empty or "default"): no variant.
@@ -356,15 +385,16 @@ inline SiteVariant site_variant_from_environment(bool single, bool training) {
     start = end + 1;
     if (item == "w0t") v.w0_transposed = true;
     else if (item == "rw") v.staged_radial_weights = true;
+    else if (item == "rv") v.reused_pair_vectors = true;
     else if (item == "cap5" || item == "cap6" || item == "cap8") v.min_blocks = item[3] - '0';
-    else throw InputError("NEPCG_SITE_KERNEL: unknown variant '" + item + "' (features: w0t, rw, cap5, cap6, cap8)");
+    else throw InputError("NEPCG_SITE_KERNEL: unknown variant '" + item + "' (features: w0t, rw, rv, cap5, cap6, cap8)");
   }
-  if (training) v.w0_transposed = false;
+  if (training) v.w0_transposed = v.reused_pair_vectors = false;  // (the trainer's pair vectors are stored)
   std::string known;
   for (const char* name : kSiteVariantNames) known += std::string(known.empty() ? "" : ", ") + name;
   if (!site_variant_compiled(v, training))
     throw InputError("NEPCG_SITE_KERNEL=" + text + ": this combination is not compiled (compiled: " + known +
-                     (training ? "; the trainer leaves w0t out" : "") + ")");
+                     (training ? "; the trainer leaves w0t and rv out" : "") + ")");
   return v;
 }
 
