@@ -197,19 +197,28 @@ __global__ void scale_velocities(int n, const double* state, const int* moving, 
 
 namespace {
 // The segment's fixed atoms and bead constraint to the device (empty arrays when off); returns
-// the number of beads. The host vectors are copied before the next stream synchronisation.
+// the number of beads. Skipped when they are what the device already holds (a mean-force run
+// hands over the same constraint every few steps).
 int upload_constraints(GpuNEP::Impl& d, const DeviceSegment& seg, int n) {
   cudaStream_t s = d.stream.get();
   if (!seg.moving.empty() && seg.moving.size() != size_t(n))
     throw InputError("GpuNEP: the segment's fixed-atom mask has " + std::to_string(seg.moving.size()) +
                      " entries for " + std::to_string(n) + " atoms");
-  d.moving.upload(std::vector<int>(seg.moving.begin(), seg.moving.end()), s);
   const int nb = static_cast<int>(seg.bead_mass.size());
+  if (d.uploaded_atoms == n && seg.moving == d.uploaded_moving && seg.bead_of == d.uploaded_bead_of &&
+      seg.bead_mass == d.uploaded_bead_mass)
+    return nb;
+  d.uploaded_atoms = -1;  // (until the copies below are complete)
+  d.moving.upload(std::vector<int>(seg.moving.begin(), seg.moving.end()), s);
   if (nb == 0) {
     d.bead_start.resize(0);
     d.bead_atoms.resize(0);
     d.bead_mass.resize(0);
     d.stream.synchronize();
+    d.uploaded_atoms = n;
+    d.uploaded_moving = seg.moving;
+    d.uploaded_bead_of.clear();
+    d.uploaded_bead_mass.clear();
     return 0;
   }
   if (seg.bead_of.size() != size_t(n))
@@ -227,6 +236,10 @@ int upload_constraints(GpuNEP::Impl& d, const DeviceSegment& seg, int n) {
   d.bead_atoms.upload(atoms, s);
   d.bead_mass.upload(seg.bead_mass, s);
   d.stream.synchronize();
+  d.uploaded_atoms = n;
+  d.uploaded_moving = seg.moving;
+  d.uploaded_bead_of = seg.bead_of;
+  d.uploaded_bead_mass = seg.bead_mass;
   return nb;
 }
 }  // namespace

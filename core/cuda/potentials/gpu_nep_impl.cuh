@@ -52,6 +52,11 @@ struct GpuNEP::Impl {
   cuda::DeviceArray<long long> step;
   cuda::DeviceArray<double> draws, chain, bead_mass;
   cuda::DeviceArray<int> moving, bead_start, bead_atoms;
+  // What moving / bead_* hold (uploaded_atoms = -1: unknown), to skip unchanged uploads.
+  int uploaded_atoms = -1;
+  std::vector<char> uploaded_moving;
+  std::vector<int> uploaded_bead_of;
+  std::vector<double> uploaded_bead_mass;
   std::vector<double> host;           // staging for uploads/downloads
   // What the device arrays hold (upload() skips unchanged types and masses).
   std::vector<int> uploaded_types;
