@@ -20,6 +20,8 @@ Units: pressure GPa, density g/cm^3, time fs, distances Å.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import functools
 import json
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -228,7 +230,15 @@ def _stage_data(out: Path, preset: WaterPreset, pot, mapper: Mapper, configs, se
     corrected = d / "train.xyz"
     if not (d / "done").is_file():
         t0 = time.time()
-        datagen.mean_force(configs, mapper, pot, settings, directory=d, seed=seed, progress=False)
+        if isinstance(pot, NEP) and pot.device == "cuda":
+            # A NEP teacher on a GPU: the frames run as concurrent replicas, one GpuNEP (and CUDA
+            # stream) each, from threads (the same frames as one after another).
+            factory = functools.partial(NEP, pot.model, pot.skin, "cuda", pot.precision)
+            with cf.ThreadPoolExecutor(min(8, len(configs))) as pool:
+                datagen.mean_force(configs, mapper, factory, settings, directory=d, seed=seed, progress=False,
+                                   executor=pool)
+        else:
+            datagen.mean_force(configs, mapper, pot, settings, directory=d, seed=seed, progress=False)
         _log(f"mean-force frames: {len(configs)} in {time.time() - t0:.0f} s")
         # the same frames without the kinetic virial correction
         frames = io.read(corrected, ":")
