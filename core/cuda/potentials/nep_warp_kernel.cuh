@@ -329,41 +329,48 @@ WarpKernel<R, Pairs> warp_kernel_for_l(int l_max) {
 /// brings its own W0, and the training pair vectors are stored already).
 inline const char* const kSiteVariantNames[] = {"w0t", "rw", "rv", "w0t,rw,rv", "cap5", "cap6", "cap8",
                                                 "w0t,rw,rv,cap6"};
-inline bool site_variant_compiled(const SiteVariant& v, bool training = false) {
-  const int key = v.flags() * 10 + v.min_blocks;
-  if (training)  // (w0t and rv already left out)
-    return key == 0 || key == 20 || key == 5 || key == 6 || key == 8 || key == 26;
-  return key == 0 || key == 10 || key == 20 || key == 40 || key == 70 || key == 5 || key == 6 || key == 8 ||
-         key == 76;
-}
-
-/// The kernel instance for l_max and a variant (the default for other real types).
+/// The compiled instance of a variant (l_max, then features), or null when that variant is not
+/// compiled for this real type and pair source. The one list of what exists.
 template <class R, class Pairs>
-WarpKernel<R, Pairs> warp_kernel_for(int l_max, const SiteVariant& v) {
+WarpKernel<R, Pairs> compiled_variant(int l_max, const SiteVariant& v) {
+  constexpr int kAll = kVariantW0T | kVariantStagedWeights | kVariantReusedVectors;
   if constexpr (std::is_same<R, float>::value && std::is_same<Pairs, ListPairs>::value) {
     switch (v.flags() * 10 + v.min_blocks) {
       case 10: return warp_kernel_for_l<R, Pairs, kVariantW0T, 0>(l_max);
       case 20: return warp_kernel_for_l<R, Pairs, kVariantStagedWeights, 0>(l_max);
       case 40: return warp_kernel_for_l<R, Pairs, kVariantReusedVectors, 0>(l_max);
-      case 70: return warp_kernel_for_l<R, Pairs, kVariantW0T | kVariantStagedWeights | kVariantReusedVectors, 0>(l_max);
+      case 70: return warp_kernel_for_l<R, Pairs, kAll, 0>(l_max);
       case 5: return warp_kernel_for_l<R, Pairs, 0, 5>(l_max);
       case 6: return warp_kernel_for_l<R, Pairs, 0, 6>(l_max);
       case 8: return warp_kernel_for_l<R, Pairs, 0, 8>(l_max);
-      case 76: return warp_kernel_for_l<R, Pairs, kVariantW0T | kVariantStagedWeights | kVariantReusedVectors, 6>(l_max);
+      case 76: return warp_kernel_for_l<R, Pairs, kAll, 6>(l_max);
       default: break;
     }
   }
   if constexpr (std::is_same<R, float>::value && std::is_same<Pairs, FixedPairs>::value) {
-    switch (v.staged_radial_weights * 10 + v.min_blocks) {  // (w0t is not for training)
-      case 10: return warp_kernel_for_l<R, Pairs, kVariantStagedWeights, 0>(l_max);
+    switch (v.flags() * 10 + v.min_blocks) {  // (w0t and rv are not for training)
+      case 20: return warp_kernel_for_l<R, Pairs, kVariantStagedWeights, 0>(l_max);
       case 5: return warp_kernel_for_l<R, Pairs, 0, 5>(l_max);
       case 6: return warp_kernel_for_l<R, Pairs, 0, 6>(l_max);
       case 8: return warp_kernel_for_l<R, Pairs, 0, 8>(l_max);
-      case 16: return warp_kernel_for_l<R, Pairs, kVariantStagedWeights, 6>(l_max);
+      case 26: return warp_kernel_for_l<R, Pairs, kVariantStagedWeights, 6>(l_max);
       default: break;
     }
   }
-  return warp_kernel_for_l<R, Pairs, 0, 0>(l_max);
+  return nullptr;
+}
+
+inline bool site_variant_compiled(const SiteVariant& v, bool training = false) {
+  if (v.flags() == 0 && v.min_blocks == 0) return true;
+  return training ? compiled_variant<float, FixedPairs>(4, v) != nullptr
+                  : compiled_variant<float, ListPairs>(4, v) != nullptr;
+}
+
+/// The kernel instance for l_max and a variant (the default when the variant is not compiled).
+template <class R, class Pairs>
+WarpKernel<R, Pairs> warp_kernel_for(int l_max, const SiteVariant& v) {
+  const WarpKernel<R, Pairs> k = compiled_variant<R, Pairs>(l_max, v);
+  return k ? k : warp_kernel_for_l<R, Pairs, 0, 0>(l_max);
 }
 
 /// NEPCG_SITE_KERNEL, the benchmark variant as comma-separated features: "w0t" (first layer from

@@ -97,6 +97,8 @@ class Simulator {
   bool device_can_run(const Ensemble& e) const;
   void run_on_device(long steps, const Ensemble& e, double dt, const std::vector<std::shared_ptr<Observer>>& observers);
   Mat3 target_pressure(const Ensemble& e) const;
+  /// Target temperature (K) after `step` steps of the current run (the linear ramp).
+  double ramp_temperature(const Ensemble& e, long step) const;
 
   System system_;
   std::shared_ptr<const Potential> potential_;

@@ -214,6 +214,11 @@ void Simulator::prepare_run(const Ensemble& e) {
   }
 }
 
+double Simulator::ramp_temperature(const Ensemble& e, long step) const {
+  const double f = run_length_ > 0 ? double(step) / run_length_ : 1.0;
+  return e.temperature_start + f * (e.temperature_end - e.temperature_start);
+}
+
 Mat3 Simulator::target_pressure(const Ensemble& e) const {
   const double f = run_length_ > 0 ? double(run_step_ + 1) / run_length_ : 1.0;
   Mat3 p{};
@@ -250,8 +255,7 @@ void Simulator::run(long steps, const Ensemble& e, double dt, const std::vector<
   const bool obabo = langevin && e.splitting == LangevinSplitting::OBABO;
   const bool every_step_cell = e.cell_interval == 1;
   for (long s = 0; s < steps; ++s) {
-    const double f = run_length_ > 0 ? double(run_step_ + 1) / run_length_ : 1.0;
-    target_temperature_ = e.temperature_start + f * (e.temperature_end - e.temperature_start);
+    target_temperature_ = ramp_temperature(e, run_step_ + 1);
     if (cell_update_due(e)) update_cell(e, dt);
     if (nhc) nose_hoover_half(e, dt);
     if (obabo) langevin_o(0.5 * dt, e.tau_temperature);
@@ -299,8 +303,7 @@ void Simulator::run_on_device(long steps, const Ensemble& e, double dt,
   long done = 0;
   while (done < steps) {
     if (cell_update_due(e)) {  // (the host's barostat/deformation, then the device's steps)
-      const double f = run_length_ > 0 ? double(run_step_ + 1) / run_length_ : 1.0;
-      target_temperature_ = e.temperature_start + f * (e.temperature_end - e.temperature_start);
+      target_temperature_ = ramp_temperature(e, run_step_ + 1);
       update_cell(e, dt);
     }
     long len = steps - done;
@@ -342,8 +345,7 @@ void Simulator::run_on_device(long steps, const Ensemble& e, double dt,
     run_step_ += len;
     time_ += len * dt;
     done += len;
-    const double f = run_length_ > 0 ? double(run_step_) / run_length_ : 1.0;
-    target_temperature_ = e.temperature_start + f * (e.temperature_end - e.temperature_start);
+    target_temperature_ = ramp_temperature(e, run_step_);
     if (e.remove_drift_interval > 0 && run_step_ % e.remove_drift_interval == 0) remove_drift();
     for (const auto& o : observers)
       if (run_step_ % o->interval() == 0) o->sample(*this);
