@@ -132,16 +132,29 @@ void init_training(nb::module_& m) {
       })
       .def(
           "loss_terms",
-          [](const Trainer& t, const std::vector<double>& z, int batch) {
-            auto v = t.loss_terms(z, batch);
-            const size_t n = v.size() / 5;
-            return owned(std::move(v), {n, 5});
+          [](const Trainer& t, nb::ndarray<const double, nb::c_contig, nb::device::cpu> z, int batch) {
+            if (z.ndim() != 1 && z.ndim() != 2)
+              throw nepcg::InputError("Trainer.loss_terms: parameters must be one vector or a (P, N_par) array");
+            const std::vector<double> flat(z.data(), z.data() + z.size());
+            std::vector<double> v;
+            {
+              nb::gil_scoped_release release;
+              v = t.loss_terms(flat, batch);
+            }
+            const size_t rows = v.size() / 5;
+            if (z.ndim() == 1) return owned(std::move(v), {rows, 5});
+            const size_t P = z.shape(0);
+            return owned(std::move(v), {P, rows / P, 5});
           },
-          nb::arg("parameters"), nb::arg("batch"))
+          nb::arg("parameters"), nb::arg("batch"),
+          "Loss terms (T+1, 5) of one parameter vector, or (P, T+1, 5) of a (P, N_par) population evaluated "
+          "together: per type t (t = T: all) L1, L2, lambda_e RMSE_E, lambda_f RMSE_F, lambda_v RMSE_V.")
       .def_prop_ro("batches", &Trainer::batches)
       .def("save_checkpoint", &Trainer::save_checkpoint)
       .def("write_predictions", &Trainer::write_predictions, nb::arg("model"), nb::arg("test_set"), nb::arg("suffix"));
 
+  m.def("_training_lanes_tanh", &nepcg::detail::training_lanes_tanh, nb::arg("x"),
+        "The CPU trainer's vectorised tanh (for its accuracy test).");
   m.def(
       "predict_structures",
       [](const NepModel& model, const std::vector<TrainingStructure>& data, bool cache) {

@@ -10,7 +10,7 @@
 
 #include "coulomb_table.hpp"
 #include "ewald.hpp"
-#include "multiversion.hpp"
+#include "../common/multiversion.hpp"
 #include "nepcg/error.hpp"
 #include "nepcg/water.hpp"
 

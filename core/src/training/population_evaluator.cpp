@@ -7,8 +7,11 @@
 //            with h_k^b = sum_n dU_i/dq_n c_nk^{ab}: per-pair work independent of n_max;
 //   angular: f_k, f'_k, Y_lm and grad Y_lm per pair within the angular cutoff;
 //   ZBL:     its energies, forces and virial (no trainable parameters).
+// With the cache, the population is evaluated kTrainingLanes individuals at a time (lanes.hpp):
+// the same templates run with R = Lanes, reading the cache once for all of them.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "nepcg/error.hpp"
 #include "nepcg/kernels/nep_site.hpp"
@@ -16,6 +19,8 @@
 #include "nepcg/nep.hpp"
 #include "nepcg/neighbor_list.hpp"
 #include "nepcg/training/trainer.hpp"
+#include "../common/multiversion.hpp"
+#include "lanes.hpp"
 
 namespace nepcg {
 namespace {
@@ -34,6 +39,7 @@ struct PreparedStructure {
   // Parameter-independent cache (empty when the evaluator runs uncached).
   std::vector<double> basis_r;      // per entry: f_k, f'_k (k = 0 ... K_R), zero beyond the pair cutoff
   std::vector<double> sum_r;        // per atom, per neighbour type b: F_k^b
+  std::vector<uint8_t> in_radial;   // per entry: 1 within the pair's radial cutoff
   std::vector<int64_t> ang_slot;    // per entry: slot in basis_a, -1 beyond the angular cutoff
   std::vector<double> basis_a;      // per slot: f_k, f'_k (K_A), Y, dY/du x, y, z (num_lm each)
   double zbl_energy = 0.0;          // ZBL totals
@@ -42,7 +48,8 @@ struct PreparedStructure {
 };
 
 // f = dU_i/dr_ij of list entry (i, j) with r = r_ij: F_i += f, F_j -= f, W -= r (x) f.
-inline void add_pair_force(const double* f, const double* r, double* Fi, double* Fj, double* W) {
+template <class R>
+inline void add_pair_force(const R* f, const double* r, R* Fi, R* Fj, R* W) {
   for (int c = 0; c < 3; ++c) {
     Fi[c] += f[c];
     Fj[c] -= f[c];
@@ -51,10 +58,166 @@ inline void add_pair_force(const double* f, const double* r, double* Fi, double*
     for (int y = 0; y < 3; ++y) W[3 * x + y] -= r[x] * f[y];
 }
 
-// Per-thread work space for one structure.
-struct Scratch {
-  std::vector<double> terms, forces, q, S, Fp, dUdS, h;
+// Per-thread work space for one structure (R = double, or Lanes of several individuals).
+template <class R>
+struct ScratchT {
+  std::vector<R> terms, forces, q, S, Fp, dUdS, h;
   std::vector<int> mask;
+};
+using Scratch = ScratchT<double>;
+using LaneScratch = ScratchT<TrainingLanes>;
+using LaneView = kernels::NepViewT<TrainingLanes>;
+
+// Radial descriptor and angular sums of atom i from the cache (angular g_n, g'_n of each
+// neighbour left in w.terms, two (n_max_A + 1) blocks per angular neighbour).
+template <class R>
+void cached_site(const kernels::NepViewT<R>& v, const PreparedStructure& ps, size_t i, ScratchT<R>& w) {
+  const int KR = v.basis_radial + 1, KA = v.basis_angular + 1, T = v.num_types, nA = v.n_max_angular + 1;
+  const size_t ang_stride = 2 * KA + 4 * v.num_lm;
+  const int a = ps.type[i];
+  w.q.assign(v.dim, R(0));
+  w.S.assign(kernels::angular_gradient_size(v), R(0));
+  for (int n = 0; n <= v.n_max_radial; ++n) {
+    R q = R(0);
+    for (int b = 0; b < T; ++b) {
+      const double* F = &ps.sum_r[(i * T + b) * KR];
+      for (int k = 0; k < KR; ++k) q += v.c_radial[((size_t(n) * KR + k) * T + a) * T + b] * F[k];
+    }
+    w.q[n] = q;
+  }
+  const int count = static_cast<int>(ps.offsets[i + 1] - ps.offsets[i]);
+  if (w.terms.size() < size_t(count) * 2 * nA) w.terms.resize(size_t(count) * 2 * nA);
+  for (int64_t e = ps.offsets[i]; e < ps.offsets[i + 1]; ++e) {
+    if (ps.ang_slot[e] < 0) continue;
+    const int b = ps.type[ps.neighbors[e]];
+    const double* t = &ps.basis_a[ang_stride * ps.ang_slot[e]];
+    R* g = &w.terms[size_t(e - ps.offsets[i]) * 2 * nA];
+    for (int n = 0; n < nA; ++n) {
+      R gn = R(0), gpn = R(0);
+      for (int k = 0; k < KA; ++k) {
+        const R c = v.c_angular[((size_t(n) * KA + k) * T + a) * T + b];
+        gn += c * t[k];
+        gpn += c * t[KA + k];
+      }
+      g[n] = gn, g[nA + n] = gpn;
+      const double* Y = t + 2 * KA;
+      R* S = &w.S[n * v.num_lm];
+      for (int m = 0; m < v.num_lm; ++m) S[m] += gn * Y[m];
+    }
+  }
+}
+
+// Energy U, forces (w.forces) and virial W (3x3, eV) of one structure from the cache; energies
+// per atom too when `energies` is not null.
+template <class R>
+void run_cached(const kernels::NepViewT<R>& v, const PreparedStructure& ps, ScratchT<R>& w, R* energies, R& U,
+                R* W) {
+  const int KR = v.basis_radial + 1, KA = v.basis_angular + 1, T = v.num_types, nA = v.n_max_angular + 1;
+  const size_t ang_stride = 2 * KA + 4 * v.num_lm;
+  const int lm = v.num_lm;
+  w.forces.resize(3 * ps.n);
+  for (size_t x = 0; x < 3 * ps.n; ++x) w.forces[x] = R(ps.zbl_forces[x]);
+  w.Fp.resize(v.dim_radial);
+  w.dUdS.resize(kernels::angular_gradient_size(v));
+  std::vector<R>& h = w.h;
+  h.resize(size_t(T) * KR);
+  U = R(ps.zbl_energy);
+  for (int c = 0; c < 9; ++c) W[c] = R(ps.zbl_virial[c]);
+  for (size_t i = 0; i < ps.n; ++i) {
+    const int a = ps.type[i];
+    cached_site(v, ps, i, w);
+    const R Ui = kernels::site_energy(v, a, w.q.data(), w.S.data(), w.Fp.data(), w.dUdS.data());
+    U += Ui;
+    if (energies) energies[i] = Ui + ps.zbl_energies[i];
+    // h_k^b = sum_n dU/dq_n c_nk^{ab}
+    for (int b = 0; b < T; ++b)
+      for (int k = 0; k < KR; ++k) {
+        R x = R(0);
+        for (int n = 0; n <= v.n_max_radial; ++n) x += w.Fp[n] * v.c_radial[((size_t(n) * KR + k) * T + a) * T + b];
+        h[b * KR + k] = x;
+      }
+    R* Fi = &w.forces[3 * i];
+    for (int64_t e = ps.offsets[i]; e < ps.offsets[i + 1]; ++e) {
+      const double* r = &ps.pair[4 * e];
+      const int j = ps.neighbors[e];
+      const double* fp = &ps.basis_r[2 * KR * e + KR];
+      const R* hb = &h[ps.type[j] * KR];
+      R radial = R(0);
+      for (int k = 0; k < KR; ++k) radial += hb[k] * fp[k];
+      R grad[3] = {R(0), R(0), R(0)};
+      if (ps.ang_slot[e] >= 0) {
+        const double* t = &ps.basis_a[ang_stride * ps.ang_slot[e]] + 2 * KA;
+        const R* g = &w.terms[size_t(e - ps.offsets[i]) * 2 * nA];
+        kernels::angular_force_terms(v, g, g + nA, t, t + lm, t + 2 * lm, t + 3 * lm, w.dUdS.data(), radial, grad);
+      } else if (!ps.in_radial[e]) {
+        continue;  // beyond both cutoffs
+      }
+      R f[3] = {R(0), R(0), R(0)};
+      kernels::add_partial_force(r, r[3], radial, grad, f);
+      add_pair_force(f, r, Fi, &w.forces[3 * j], W);
+    }
+  }
+}
+
+// run_cached for kTrainingLanes individuals, compiled for AVX-512, AVX2 and baseline x86-64 with
+// its whole call tree inlined into each version.
+NEPCG_MULTIVERSION_SIMD NEPCG_FLATTEN
+void run_cached_lanes(const LaneView& v, const PreparedStructure& ps, LaneScratch& w, TrainingLanes& U,
+                      TrainingLanes* W) {
+  run_cached<TrainingLanes>(v, ps, w, nullptr, U, W);
+}
+
+// xx yy zz xy yz zx of a row-major 3x3 virial.
+constexpr int kVirialComponents[6] = {0, 4, 8, 1, 5, 6};
+
+// The model's constant tables broadcast to lanes; view() adds one pack of parameter vectors
+// (ann, c_radial, c_angular per lane). ZBL is cached, so the lane view carries none.
+class LaneConstants {
+ public:
+  LaneConstants(const NepView& v, const NepTables& tables, const NepModel& model)
+      : v_(v),
+        weights_(broadcast(tables.weights())),
+        norms_(broadcast(tables.norms())),
+        q_scaler_(broadcast(model.q_scaler)),
+        cutoff_radial_(broadcast(model.cutoff_radial)),
+        cutoff_angular_(broadcast(model.cutoff_angular)),
+        ann_size_(model.ann_size()),
+        c_radial_size_(model.c_radial_size()) {
+    for (const kernels::ThreeJEntry& x : tables.three_j()) three_j_.push_back({x.k1, x.k2, x.k3, TrainingLanes(x.coef)});
+  }
+
+  LaneView view(const TrainingLanes* z) const {
+    LaneView p;
+    p.version = v_.version;
+    p.num_types = v_.num_types;
+    p.n_max_radial = v_.n_max_radial, p.n_max_angular = v_.n_max_angular;
+    p.basis_radial = v_.basis_radial, p.basis_angular = v_.basis_angular, p.l_max = v_.l_max;
+    p.dim_radial = v_.dim_radial, p.dim = v_.dim, p.num_lm = v_.num_lm;
+    p.neurons1 = v_.neurons1, p.neurons2 = v_.neurons2, p.ann_block = v_.ann_block;
+    p.ann = z;
+    p.c_radial = z + ann_size_;
+    p.c_angular = p.c_radial + c_radial_size_;
+    p.q_scaler = q_scaler_.data();
+    p.cutoff_radial = cutoff_radial_.data(), p.cutoff_angular = cutoff_angular_.data();
+    p.weights = weights_.data(), p.norms = norms_.data();
+    p.block_1111 = v_.block_1111;
+    p.num_many_body = v_.num_many_body;
+    p.many_body = v_.many_body;
+    p.three_j = three_j_.data();
+    p.zbl = 0;
+    p.zbl_inner = p.zbl_outer = p.zbl_factor = TrainingLanes(0.0);
+    p.zbl_flexible = nullptr, p.atomic_numbers = nullptr, p.zbl_radii = nullptr;
+    return p;
+  }
+
+ private:
+  static std::vector<TrainingLanes> broadcast(const std::vector<double>& x) {
+    return std::vector<TrainingLanes>(x.begin(), x.end());
+  }
+  NepView v_;
+  std::vector<TrainingLanes> weights_, norms_, q_scaler_, cutoff_radial_, cutoff_angular_;
+  std::vector<kernels::ThreeJEntryT<TrainingLanes>> three_j_;
+  size_t ann_size_, c_radial_size_;
 };
 
 class CpuPopulationEvaluator final : public PopulationEvaluator {
@@ -119,6 +282,7 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
       const size_t ne = p.neighbors.size();
       p.basis_r.assign(2 * KR * ne, 0.0);
       p.sum_r.assign(KR * T * p.n, 0.0);
+      p.in_radial.assign(ne, 0);
       p.ang_slot.assign(ne, -1);
       p.zbl_energies.assign(p.n, 0.0);
       p.zbl_forces.assign(3 * p.n, 0.0);
@@ -130,6 +294,7 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
           const int b = p.type[p.neighbors[e]];
           const double rc = kernels::pair_cutoff(v0.cutoff_radial, a, b);
           if (r[3] < rc) {
+            p.in_radial[e] = 1;
             double* f = &p.basis_r[2 * KR * e];
             kernels::chebyshev_basis(v0.basis_radial, r[3], rc, f, f + KR);
             for (int k = 0; k < KR; ++k) p.sum_r[(i * T + b) * KR + k] += f[k];
@@ -168,6 +333,10 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
 
   void evaluate(const double* population, int count, const std::vector<int>& ids,
                 StructureErrors* out) const override {
+    if (cached_) {
+      evaluate_lanes(population, count, ids, out);
+      return;
+    }
     const long long tasks = static_cast<long long>(count) * static_cast<long long>(ids.size());
     const size_t np = model_.num_parameters();
 #pragma omp parallel
@@ -177,9 +346,8 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
       for (long long task = 0; task < tasks; ++task) {
         const long long p = task / static_cast<long long>(ids.size());
         const int k = ids[task % ids.size()];
-        const NepView v = view_of(population + p * np);
         double U = 0.0, W[9];
-        run_structure(v, structures_[k], w, nullptr, U, W);
+        run_structure(view_of(population + p * np), structures_[k], w, nullptr, U, W);
         const PreparedStructure& ps = structures_[k];
         StructureErrors& e = out[task];
         e = StructureErrors{};
@@ -194,8 +362,7 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
             e.force_sse += d2;
             e.force_sse_weighted += ps.force_factor[i] * d2;
           }
-        const int comp[6] = {0, 4, 8, 1, 5, 6};  // xx yy zz xy yz zx
-        for (int c = 0; c < 6; ++c) e.virial_per_atom[c] = W[comp[c]] / ps.n;
+        for (int c = 0; c < 6; ++c) e.virial_per_atom[c] = W[kVirialComponents[c]] / ps.n;
       }
     }
   }
@@ -208,8 +375,7 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
     double W[9];
     run_structure(view_of(parameters), ps, w, out.energies.data(), out.energy, W);
     out.forces.assign(w.forces.begin(), w.forces.begin() + 3 * ps.n);
-    const int comp[6] = {0, 4, 8, 1, 5, 6};
-    for (int c = 0; c < 6; ++c) out.virial[c] = W[comp[c]];
+    for (int c = 0; c < 6; ++c) out.virial[c] = W[kVirialComponents[c]];
     return out;
   }
 
@@ -228,6 +394,55 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
       std::copy(w.q.begin(), w.q.begin() + v.dim, out.begin() + i * v.dim);
     }
     return out;
+  }
+
+  // The cached evaluation, kTrainingLanes individuals per task (the last pack padded with copies
+  // of the last individual, whose results are dropped). Each lane's numbers are those of the
+  // scalar path, so results do not depend on the packing or the thread count.
+  void evaluate_lanes(const double* population, int count, const std::vector<int>& ids,
+                      StructureErrors* out) const {
+    constexpr int L = kTrainingLanes;
+    const size_t np = model_.num_parameters();
+    const int packs = (count + L - 1) / L;
+    const LaneConstants constants(tables_.view(model_), tables_, model_);
+    std::vector<TrainingLanes> z(size_t(packs) * np);  // z[pack * np + v] lane l: individual pack * L + l
+    for (int pk = 0; pk < packs; ++pk)
+      for (int l = 0; l < L; ++l) {
+        const double* x = population + size_t(std::min(pk * L + l, count - 1)) * np;
+        for (size_t v = 0; v < np; ++v) z[pk * np + v].set(l, x[v]);
+      }
+    const long long tasks = static_cast<long long>(packs) * static_cast<long long>(ids.size());
+#pragma omp parallel
+    {
+      LaneScratch w;
+#pragma omp for schedule(dynamic, 1)
+      for (long long task = 0; task < tasks; ++task) {
+        const int pk = static_cast<int>(task / static_cast<long long>(ids.size()));
+        const size_t slot = task % ids.size();
+        const PreparedStructure& ps = structures_[ids[slot]];
+        TrainingLanes U, W[9];
+        run_cached_lanes(constants.view(&z[pk * np]), ps, w, U, W);
+        TrainingLanes sse(0.0), sse_weighted(0.0);
+        if (ps.has_forces)
+          for (size_t i = 0; i < ps.n; ++i) {
+            TrainingLanes d2(0.0);
+            for (int c = 0; c < 3; ++c) {
+              const TrainingLanes d = w.forces[3 * i + c] - ps.ref_forces[3 * i + c];
+              d2 += d * d;
+            }
+            sse += d2;
+            sse_weighted += ps.force_factor[i] * d2;
+          }
+        for (int l = 0; l < L && pk * L + l < count; ++l) {
+          StructureErrors& e = out[size_t(pk * L + l) * ids.size() + slot];
+          e = StructureErrors{};
+          e.energy_per_atom = U[l] / ps.n;
+          e.force_sse = sse[l];
+          e.force_sse_weighted = sse_weighted[l];
+          for (int c = 0; c < 6; ++c) e.virial_per_atom[c] = W[kVirialComponents[c]][l] / ps.n;
+        }
+      }
+    }
   }
 
  private:
@@ -276,92 +491,6 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
     }
   }
 
-  // Radial descriptor and angular sums of atom i from the cache (angular g_n, g'_n of each
-  // neighbour left in w.terms, two (n_max_A + 1) blocks per angular neighbour).
-  void cached_site(const NepView& v, const PreparedStructure& ps, size_t i, Scratch& w) const {
-    const int KR = v.basis_radial + 1, KA = v.basis_angular + 1, T = v.num_types, nA = v.n_max_angular + 1;
-    const size_t ang_stride = 2 * KA + 4 * v.num_lm;
-    const int a = ps.type[i];
-    w.q.assign(v.dim, 0.0);
-    w.S.assign(kernels::angular_gradient_size(v), 0.0);
-    for (int n = 0; n <= v.n_max_radial; ++n) {
-      double q = 0.0;
-      for (int b = 0; b < T; ++b) {
-        const double* F = &ps.sum_r[(i * T + b) * KR];
-        for (int k = 0; k < KR; ++k) q += v.c_radial[((size_t(n) * KR + k) * T + a) * T + b] * F[k];
-      }
-      w.q[n] = q;
-    }
-    const int count = static_cast<int>(ps.offsets[i + 1] - ps.offsets[i]);
-    if (w.terms.size() < size_t(count) * 2 * nA) w.terms.resize(size_t(count) * 2 * nA);
-    for (int64_t e = ps.offsets[i]; e < ps.offsets[i + 1]; ++e) {
-      if (ps.ang_slot[e] < 0) continue;
-      const int b = ps.type[ps.neighbors[e]];
-      const double* t = &ps.basis_a[ang_stride * ps.ang_slot[e]];
-      double* g = &w.terms[size_t(e - ps.offsets[i]) * 2 * nA];
-      for (int n = 0; n < nA; ++n) {
-        double gn = 0.0, gpn = 0.0;
-        for (int k = 0; k < KA; ++k) {
-          const double c = v.c_angular[((size_t(n) * KA + k) * T + a) * T + b];
-          gn += c * t[k];
-          gpn += c * t[KA + k];
-        }
-        g[n] = gn, g[nA + n] = gpn;
-        const double* Y = t + 2 * KA;
-        double* S = &w.S[n * v.num_lm];
-        for (int m = 0; m < v.num_lm; ++m) S[m] += gn * Y[m];
-      }
-    }
-  }
-
-  void run_cached(const NepView& v, const PreparedStructure& ps, Scratch& w, double* energies, double& U,
-                  double* W) const {
-    const int KR = v.basis_radial + 1, KA = v.basis_angular + 1, T = v.num_types, nA = v.n_max_angular + 1;
-    const size_t ang_stride = 2 * KA + 4 * v.num_lm;
-    const int lm = v.num_lm;
-    w.forces.assign(ps.zbl_forces.begin(), ps.zbl_forces.end());
-    w.Fp.resize(v.dim_radial);
-    w.dUdS.resize(kernels::angular_gradient_size(v));
-    std::vector<double>& h = w.h;
-    h.resize(size_t(T) * KR);
-    U = ps.zbl_energy;
-    for (int c = 0; c < 9; ++c) W[c] = ps.zbl_virial[c];
-    for (size_t i = 0; i < ps.n; ++i) {
-      const int a = ps.type[i];
-      cached_site(v, ps, i, w);
-      const double Ui = kernels::site_energy(v, a, w.q.data(), w.S.data(), w.Fp.data(), w.dUdS.data());
-      U += Ui;
-      if (energies) energies[i] = Ui + ps.zbl_energies[i];
-      // h_k^b = sum_n dU/dq_n c_nk^{ab}
-      for (int b = 0; b < T; ++b)
-        for (int k = 0; k < KR; ++k) {
-          double x = 0.0;
-          for (int n = 0; n <= v.n_max_radial; ++n) x += w.Fp[n] * v.c_radial[((size_t(n) * KR + k) * T + a) * T + b];
-          h[b * KR + k] = x;
-        }
-      double* Fi = &w.forces[3 * i];
-      for (int64_t e = ps.offsets[i]; e < ps.offsets[i + 1]; ++e) {
-        const double* r = &ps.pair[4 * e];
-        const int j = ps.neighbors[e];
-        const double* fp = &ps.basis_r[2 * KR * e + KR];
-        const double* hb = &h[ps.type[j] * KR];
-        double radial = 0.0;
-        for (int k = 0; k < KR; ++k) radial += hb[k] * fp[k];
-        double grad[3] = {0.0, 0.0, 0.0};
-        if (ps.ang_slot[e] >= 0) {
-          const double* t = &ps.basis_a[ang_stride * ps.ang_slot[e]] + 2 * KA;
-          const double* g = &w.terms[size_t(e - ps.offsets[i]) * 2 * nA];
-          kernels::angular_force_terms(v, g, g + nA, t, t + lm, t + 2 * lm, t + 3 * lm, w.dUdS.data(), radial, grad);
-        } else if (radial == 0.0) {
-          continue;  // beyond both cutoffs
-        }
-        double f[3] = {0.0, 0.0, 0.0};
-        kernels::add_partial_force(r, r[3], radial, grad, f);
-        add_pair_force(f, r, Fi, &w.forces[3 * j], W);
-      }
-    }
-  }
-
   void run_uncached(const NepView& v, const PreparedStructure& ps, Scratch& w, double* energies, double& U,
                     double* W) const {
     const int stride = kernels::pair_terms_size(v);
@@ -399,6 +528,22 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
 };
 
 }  // namespace
+
+namespace detail {
+
+NEPCG_MULTIVERSION_SIMD NEPCG_FLATTEN
+std::vector<double> training_lanes_tanh(const std::vector<double>& x) {
+  std::vector<double> out(x.size());
+  for (size_t i = 0; i < x.size(); i += kTrainingLanes) {
+    TrainingLanes v(0.0);
+    for (int l = 0; l < kTrainingLanes && i + l < x.size(); ++l) v.set(l, x[i + l]);
+    const TrainingLanes t = tanh(v);
+    for (int l = 0; l < kTrainingLanes && i + l < x.size(); ++l) out[i + l] = t[l];
+  }
+  return out;
+}
+
+}  // namespace detail
 
 std::unique_ptr<PopulationEvaluator> make_cpu_population_evaluator(const NepModel& skeleton,
                                                                    const std::vector<TrainingStructure>& data,

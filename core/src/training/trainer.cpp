@@ -332,15 +332,20 @@ std::vector<double> Trainer::batch_losses(const double* population, int P, const
 std::vector<double> Trainer::loss_terms(const std::vector<double>& z, int batch) const {
   const int T = options_.num_types();
   const size_t np = num_parameters();
-  if (z.size() != np) throw InputError("Trainer.loss_terms: expected " + std::to_string(np) + " parameters");
+  if (z.empty() || z.size() % np != 0)
+    throw InputError("Trainer.loss_terms: expected parameter vectors of " + std::to_string(np) + " values");
   if (batch < 0 || batch >= num_batches()) throw InputError("Trainer.loss_terms: no batch " + std::to_string(batch));
-  const std::vector<double> l = batch_losses(z.data(), 1, batches_[batch]);
-  std::vector<double> out(size_t(5) * (T + 1)), l1(T + 1), l2(T + 1);
-  regularisation(z.data(), l1.data(), l2.data());
-  for (int t = 0; t <= T; ++t) {
-    out[5 * t + 0] = l1[t];
-    out[5 * t + 1] = l2[t];
-    for (int term = 0; term < 3; ++term) out[5 * t + 2 + term] = l[size_t(term) * (T + 1) + t];
+  const int P = static_cast<int>(z.size() / np);
+  const std::vector<double> l = batch_losses(z.data(), P, batches_[batch]);  // [term][t][p]
+  std::vector<double> out(size_t(5) * (T + 1) * P), l1(T + 1), l2(T + 1);
+  for (int p = 0; p < P; ++p) {
+    regularisation(z.data() + p * np, l1.data(), l2.data());
+    double* o = &out[size_t(5) * (T + 1) * p];
+    for (int t = 0; t <= T; ++t) {
+      o[5 * t + 0] = l1[t];
+      o[5 * t + 1] = l2[t];
+      for (int term = 0; term < 3; ++term) o[5 * t + 2 + term] = l[(size_t(term) * (T + 1) + t) * P + p];
+    }
   }
   return out;
 }

@@ -19,6 +19,7 @@ NEPCG_HD R network_energy(const NepViewT<R>& p, int type, const R* q, R* dUdq) {
   const R b_out = p.ann[n_blocks * p.ann_block];
   const R* W0 = block;
   const R* b0 = block + N1 * D;
+  using std::tanh;  // and, by argument-dependent lookup, tanh of the CPU trainer's Lanes
   for (int d = 0; d < D; ++d) dUdq[d] = R(0);
   if (p.neurons2 == 0) {
     const R* w1 = b0 + N1;
@@ -27,7 +28,7 @@ NEPCG_HD R network_energy(const NepViewT<R>& p, int type, const R* q, R* dUdq) {
       R z = -b0[mu];
       const R* row = W0 + mu * D;
       for (int d = 0; d < D; ++d) z += row[d] * q[d];
-      const R h = std::tanh(z);
+      const R h = tanh(z);
       U += w1[mu] * h;
       const R y = w1[mu] * (R(1) - h * h);
       for (int d = 0; d < D; ++d) dUdq[d] += y * row[d];
@@ -45,7 +46,7 @@ NEPCG_HD R network_energy(const NepViewT<R>& p, int type, const R* q, R* dUdq) {
     R z = -b0[mu];
     const R* row = W0 + mu * D;
     for (int d = 0; d < D; ++d) z += row[d] * q[d];
-    h1[mu] = std::tanh(z);
+    h1[mu] = tanh(z);
     y1[mu] = R(0);
   }
   R U = R(0);
@@ -53,7 +54,7 @@ NEPCG_HD R network_energy(const NepViewT<R>& p, int type, const R* q, R* dUdq) {
     R z = -b1[nu];
     const R* row = W1 + nu * N1;
     for (int mu = 0; mu < N1; ++mu) z += row[mu] * h1[mu];
-    const R h2 = std::tanh(z);
+    const R h2 = tanh(z);
     U += w2[nu] * h2;
     const R y2 = w2[nu] * (R(1) - h2 * h2);
     for (int mu = 0; mu < N1; ++mu) y1[mu] += y2 * row[mu];

@@ -82,35 +82,37 @@ NEPCG_HD void accumulate_pair_terms(const NepViewT<R>& p, int mask, const R* t, 
 
 /// Angular part of dU_i/dr_ij for one neighbour: adds sum_{n,k} dUdS[n][k] g'_n Y_k to `radial`
 /// and sum_{n,k} dUdS[n][k] g_n grad_u Y_k to grad[0..2] (g, g' the angular radial functions).
-template <class R>
-NEPCG_HD void angular_force_terms(const NepViewT<R>& p, const R* gA, const R* gpA, const R* Y,
-                                  const R* dYx, const R* dYy, const R* dYz, const R* dUdS,
+/// G is the geometry's real type: R everywhere except the CPU trainer, whose parameter-dependent
+/// values are Lanes of several individuals while the harmonics Y stay doubles.
+template <class R, class G>
+NEPCG_HD void angular_force_terms(const NepViewT<R>& p, const R* gA, const R* gpA, const G* Y,
+                                  const G* dYx, const G* dYy, const G* dYz, const R* dUdS,
                                   R& radial, R* grad) {
   // G_k = sum_n dUdS[n][k] g_n, H_k = sum_n dUdS[n][k] g'_n, then contract with Y and grad Y.
-  R G[kMaxLm], H[kMaxLm];
-  for (int k = 0; k < p.num_lm; ++k) G[k] = H[k] = R(0);
+  R Gk[kMaxLm], Hk[kMaxLm];
+  for (int k = 0; k < p.num_lm; ++k) Gk[k] = Hk[k] = R(0);
   for (int n = 0; n <= p.n_max_angular; ++n) {
     const R g = gA[n], gp = gpA[n];
     const R* d = dUdS + n * p.num_lm;
     for (int k = 0; k < p.num_lm; ++k) {
-      G[k] += d[k] * g;
-      H[k] += d[k] * gp;
+      Gk[k] += d[k] * g;
+      Hk[k] += d[k] * gp;
     }
   }
   for (int k = 0; k < p.num_lm; ++k) {
-    radial += H[k] * Y[k];
-    grad[0] += G[k] * dYx[k];
-    grad[1] += G[k] * dYy[k];
-    grad[2] += G[k] * dYz[k];
+    radial += Hk[k] * Y[k];
+    grad[0] += Gk[k] * dYx[k];
+    grad[1] += Gk[k] * dYy[k];
+    grad[2] += Gk[k] * dYz[k];
   }
 }
 
 /// Adds radial * u + (I - u u^T) grad / r to f: the partial force from its radial and angular
-/// (unit-vector gradient) parts.
-template <class R>
-NEPCG_HD void add_partial_force(const R* rij, R r, R radial, const R* grad, R* f) {
-  const R inv = R(1) / r;
-  const R u[3] = {rij[0] * inv, rij[1] * inv, rij[2] * inv};
+/// (unit-vector gradient) parts. G: the geometry's real type, as in angular_force_terms.
+template <class R, class G>
+NEPCG_HD void add_partial_force(const G* rij, G r, R radial, const R* grad, R* f) {
+  const G inv = G(1) / r;
+  const G u[3] = {rij[0] * inv, rij[1] * inv, rij[2] * inv};
   const R ug = u[0] * grad[0] + u[1] * grad[1] + u[2] * grad[2];
   for (int c = 0; c < 3; ++c) f[c] += radial * u[c] + (grad[c] - ug * u[c]) * inv;
 }

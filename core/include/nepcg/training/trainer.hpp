@@ -62,6 +62,12 @@ std::unique_ptr<PopulationEvaluator> make_cpu_population_evaluator(
     const NepModel& skeleton, const std::vector<TrainingStructure>& data, const std::vector<double>& type_weight,
     double force_delta, size_t cache_limit = kDefaultTrainingCacheLimit);
 
+namespace detail {
+/// The CPU trainer's lane-wise tanh (TrainingLanes, the code the trainer runs on this CPU)
+/// applied to every value of x: exposed for its accuracy test against std::tanh.
+std::vector<double> training_lanes_tanh(const std::vector<double>& x);
+}  // namespace detail
+
 /// Makes the evaluator for a data set (skeleton model, structures, type weights, force_delta);
 /// the Trainer's default is make_cpu_population_evaluator. A GPU backend passes its own.
 using EvaluatorFactory = std::function<std::unique_ptr<PopulationEvaluator>(
@@ -110,6 +116,7 @@ class Trainer {
 
   /// Loss terms of parameter vector z on batch `batch`, as the ranking uses them: for each type
   /// t = 0 ... T (T = all) the five values L1, L2, lambda_e RMSE_E, lambda_f RMSE_F, lambda_v RMSE_V.
+  /// z may hold P vectors one after another (evaluated together, as a population): P x (T+1) x 5.
   std::vector<double> loss_terms(const std::vector<double>& z, int batch) const;
   /// Structures (indices into the training set) of each batch, in GPUMD's order.
   const std::vector<std::vector<int>>& batches() const { return batches_; }

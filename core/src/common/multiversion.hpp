@@ -6,6 +6,8 @@
 //
 // The attribute must sit on a plain function: code in OpenMP parallel regions is outlined into
 // functions that do not inherit it, so call the multiversioned function from inside the region.
+// Callees that are not inlined run their baseline code: NEPCG_FLATTEN on the multiversioned
+// function inlines its whole call tree (templates from the kernels included) into each clone.
 #pragma once
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
@@ -16,4 +18,10 @@
 #else
 #define NEPCG_MULTIVERSION
 #define NEPCG_MULTIVERSION_SIMD
+#endif
+
+#if defined(__GNUC__)
+#define NEPCG_FLATTEN __attribute__((flatten))
+#else
+#define NEPCG_FLATTEN
 #endif
