@@ -146,7 +146,9 @@ def from_ase(atoms) -> System:
     """A :class:`System` from an ASE ``Atoms``.
 
     Species come from ``atoms.arrays['nepcg_species']`` when present (free-form bead names),
-    otherwise from the chemical symbols; masses from ``atoms.get_masses()``; velocities are
+    otherwise from the chemical symbols; masses from a ``mass`` column (GPUMD's name, which ASE
+    keeps as ``atoms.arrays['mass']`` when it reads our or GPUMD's extended XYZ: bead masses)
+    when present, else ``atoms.get_masses()`` (ASE's, by element); velocities are
     converted from ASE units to Å/fs. Groups come from ``atoms.arrays['group']``; energy, forces
     and stress of an attached (single-point) calculator go to ``info``/``arrays``; ``atoms.info``
     items are copied. Other per-atom arrays are copied too.
@@ -163,11 +165,12 @@ def from_ase(atoms) -> System:
         np.ascontiguousarray(atoms.positions, dtype=float),
         cell=cell if has_cell else None,
         pbc=pbc,
-        masses=np.ascontiguousarray(atoms.get_masses(), dtype=float),
+        masses=np.ascontiguousarray(atoms.arrays["mass"] if "mass" in atoms.arrays else atoms.get_masses(),
+                                    dtype=float),
     )
     if atoms.has("momenta"):
         s.velocities = np.ascontiguousarray(atoms.get_velocities() / _ase_time_unit_fs())
-    skip = {"numbers", "positions", "momenta", "masses", ASE_SPECIES_ARRAY, "species"}
+    skip = {"numbers", "positions", "momenta", "masses", "mass", ASE_SPECIES_ARRAY, "species"}
     for name, value in atoms.arrays.items():
         if name in skip:
             continue

@@ -334,6 +334,20 @@ def test_ase_conversion_keeps_beads_and_groups():
     assert back.groups == [[0, 1, 0], [5, 5, 6]]
 
 
+def test_bead_masses_survive_a_trip_through_ase(tmp_path):
+    """Our train.xyz has a GPUMD 'mass' column; ASE reads it as arrays['mass'] and would give the
+    bead 'W' tungsten's mass. from_ase takes the column (and NEP.compute accepts the Atoms)."""
+    s = pynepcg.System(["W", "W"], [[0, 0, 0], [2, 0, 0]], cell=[9, 9, 9], masses=[18.015, 18.015])
+    s.info["energy"] = -1.0
+    s.arrays["forces"] = np.zeros((2, 3))
+    io.write(tmp_path / "t.xyz", s)
+    a = ase.io.read(tmp_path / "t.xyz")
+    assert "mass" in a.arrays
+    back = pynepcg.System.from_ase(a)
+    np.testing.assert_array_equal(back.masses, [18.015, 18.015])
+    assert "mass" not in back.arrays
+
+
 # ------------------------------------------------------------------ streaming
 
 

@@ -95,12 +95,14 @@ PRESETS = {
                           nep=dict(cutoff=(7.0, 4.0), n_max=(6, 4), basis_size=(8, 8), l_max=(4, 2, 0), neuron=20,
                                    generation=3000, population=40, lambda_v=1.0),
                           cg_equilibration=10000, cg_production=40000),
-    # comparable to the paper's setting (GPU recommended; hours to days on a CPU)
+    # comparable to the paper's setting (GPU recommended; hours on a CPU). Mini-batches of 10
+    # frames (5,120 beads) per generation: on the medium data, batches of a quarter of the frames
+    # for twice the generations fit the whole set as well as full batches (docs/water_cg.md).
     "paper": WaterPreset(molecules=512, coulomb="pme", coulomb_cutoff=10.0, lj_cutoff=10.0,
                          aa_equilibration=60000, aa_production=200000, configs_per_pressure=25,
                          mf_equilibration=2000, mf_steps=20000,
                          nep=dict(cutoff=(8.0, 5.0), n_max=(6, 4), basis_size=(8, 8), l_max=(4, 2, 0), neuron=30,
-                                  generation=20000, population=50, lambda_v=1.0),
+                                  generation=20000, population=50, batch=10, lambda_v=1.0),
                          cg_equilibration=20000, cg_production=100000, rdf_max=10.0, rdf_bins=100),
 }
 
