@@ -11,6 +11,7 @@
 #include "nepcg/error.hpp"
 #include "nepcg/kernels/nep_site.hpp"
 #include "nepcg/kernels/zbl.hpp"
+#include "../common/multiversion.hpp"
 #include "partial_forces.hpp"
 
 namespace nepcg {
@@ -93,6 +94,31 @@ double site(const NepView& p, const NeighborList& list, const System& s, const s
   return kernels::site_energy(p, a, w.q.data(), w.S.data(), Fp, dUdS) + e_zbl;
 }
 
+// Site energy of atom i and one partial force f_ij = dU_i/dr_ij per list entry of i (f: 3 per
+// entry, indexed by the entry). Compiled for AVX2/FMA and baseline x86-64 with the kernels
+// inlined into each version; results differ between the two at round-off (fused multiply-adds).
+NEPCG_MULTIVERSION NEPCG_FLATTEN
+double atom_energy_and_partial_forces(const NepView& p, const NeighborList& list, const System& s,
+                                      const std::vector<int>& type, size_t i, AtomScratch& w, double* Fp,
+                                      double* dUdS, double* f) {
+  const double U = site(p, list, s, type, i, w, Fp, dUdS);
+  const int stride = kernels::pair_terms_size(p);
+  const auto& off = list.offsets();
+  const auto& nbr = list.neighbors();
+  const int a = type[s.types[i]];
+  for (int64_t e = off[i]; e < off[i + 1]; ++e) {
+    const int k = static_cast<int>(e - off[i]);
+    double* fe = &f[3 * e];
+    fe[0] = fe[1] = fe[2] = 0.0;
+    if (!w.mask[k]) continue;
+    double r[3], d;
+    entry_vector(list, i, e, s, r, d);
+    kernels::partial_force_from_terms(p, w.mask[k], &w.terms[size_t(k) * stride], r, d, Fp, dUdS, fe);
+    if (p.zbl && (w.mask[k] & 2)) kernels::add_zbl_partial_force(p, a, type[s.types[nbr[e]]], r, d, fe);
+  }
+  return U;
+}
+
 }  // namespace
 
 void NEP::accumulate(const System& s, const NeighborList& list, ForceResult& out) const {
@@ -100,9 +126,6 @@ void NEP::accumulate(const System& s, const NeighborList& list, ForceResult& out
   const std::vector<int> type = type_map(s);
   const NepView p = view();
   const long long n = static_cast<long long>(s.size());
-  const int stride = kernels::pair_terms_size(p);
-  const auto& off = list.offsets();
-  const auto& nbr = list.neighbors();
   if (out.scratch.size() < 3 * list.num_pairs()) out.scratch.resize(3 * list.num_pairs());
   double* f = out.scratch.data();
 
@@ -112,21 +135,8 @@ void NEP::accumulate(const System& s, const NeighborList& list, ForceResult& out
     AtomScratch w;
     std::vector<double> Fp(p.dim_radial), dUdS(kernels::angular_gradient_size(p));
 #pragma omp for schedule(dynamic, 32)
-    for (long long i = 0; i < n; ++i) {
-      out.energies[i] += site(p, list, s, type, i, w, Fp.data(), dUdS.data());
-      const int a = type[s.types[i]];
-      for (int64_t e = off[i]; e < off[i + 1]; ++e) {
-        const int k = static_cast<int>(e - off[i]);
-        double* fe = &f[3 * e];
-        fe[0] = fe[1] = fe[2] = 0.0;
-        if (!w.mask[k]) continue;
-        double r[3], d;
-        entry_vector(list, i, e, s, r, d);
-        kernels::partial_force_from_terms(p, w.mask[k], &w.terms[size_t(k) * stride], r, d, Fp.data(), dUdS.data(),
-                                          fe);
-        if (p.zbl && (w.mask[k] & 2)) kernels::add_zbl_partial_force(p, a, type[s.types[nbr[e]]], r, d, fe);
-      }
-    }
+    for (long long i = 0; i < n; ++i)
+      out.energies[i] += atom_energy_and_partial_forces(p, list, s, type, i, w, Fp.data(), dUdS.data(), f);
   }
 
   // Pass 2: gather F_i = sum_j (f_ij - f_ji) and W_i = sum_j r_ij (x) f_ji.
