@@ -149,6 +149,18 @@ void init_training(nb::module_& m) {
           nb::arg("parameters"), nb::arg("batch"),
           "Loss terms (T+1, 5) of one parameter vector, or (P, T+1, 5) of a (P, N_par) population evaluated "
           "together: per type t (t = T: all) L1, L2, lambda_e RMSE_E, lambda_f RMSE_F, lambda_v RMSE_V.")
+      .def(
+          "loss_terms",
+          [](const Trainer& t, const std::vector<double>& z, int batch) {
+            std::vector<double> v;
+            {
+              nb::gil_scoped_release release;
+              v = t.loss_terms(z, batch);
+            }
+            const size_t rows = v.size() / 5;
+            return owned(std::move(v), {rows, 5});
+          },
+          nb::arg("parameters"), nb::arg("batch"), "The same for a sequence of N_par numbers.")
       .def_prop_ro("batches", &Trainer::batches)
       .def("save_checkpoint", &Trainer::save_checkpoint)
       .def("write_predictions", &Trainer::write_predictions, nb::arg("model"), nb::arg("test_set"), nb::arg("suffix"));

@@ -227,6 +227,15 @@ def test_water_workflow_end_to_end(tmp_path):
     assert not (out / "report.md").exists()
     with pytest.raises(ValueError, match="stop_after"):
         water.run(out, "tiny", stop_after="cg")
+    # a folder is not resumed with settings other than those its finished stages were made with
+    with pytest.raises(ValueError, match=r"stage 'aa'.*molecules: 32 -> 40"):
+        water.run(out, "tiny", molecules=40)
+    with pytest.raises(ValueError, match=r"stage 'data'.*mf_steps"):
+        water.run(out, "tiny", mf_steps=301)
+    with pytest.raises(ValueError, match=r"stage 'aa'.*seed: 1 -> 2"):
+        water.run(out, "tiny", seed=2)
+    # settings of stages not started yet may change (here training's, then back)
+    assert water.run(out, "tiny", nep=dict(water.PRESETS["tiny"].nep, generation=31), stop_after="data") is None
     report = water.run(out, "tiny")
     text = report.read_text()
     preset = water.PRESETS["tiny"]
@@ -247,6 +256,8 @@ def test_water_workflow_end_to_end(tmp_path):
     stamp = (out / "cg" / "corrected_0.5.json").stat().st_mtime_ns
     water.run(out, "tiny")
     assert (out / "cg" / "corrected_0.5.json").stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match=r"stage 'train'.*use another output folder"):
+        water.run(out, "tiny", nep=dict(water.PRESETS["tiny"].nep, generation=31))
 
 
 def test_sampling_at_strained_state_points():

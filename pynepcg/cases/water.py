@@ -393,6 +393,41 @@ def _report(out: Path, preset: WaterPreset, preset_name: str, aa, cg_c, cg_u, te
 
 STAGES = ("aa", "data", "train", "cg")
 
+# The settings each stage's stored results were made with (a stage also rests on every earlier
+# one). "seed" and "teacher" are recorded beside the preset fields in preset.json.
+_STAGE_SETTINGS = {
+    "aa": ("molecules", "temperature", "train_pressures", "validate_pressures", "coulomb", "coulomb_cutoff",
+           "lj_cutoff", "dsf_alpha", "aa_time_step", "aa_equilibration", "aa_production", "configs_per_pressure",
+           "rdf_max", "rdf_bins", "seed", "teacher"),
+    "data": ("mf_equilibration", "mf_steps"),
+    "train": ("nep",),
+    "cg": ("cg_time_step", "cg_equilibration", "cg_production"),
+}
+_STAGE_FOLDERS = {"aa": ("aa",), "data": ("data",), "train": ("model_corrected", "model_uncorrected"), "cg": ("cg",)}
+
+
+def _check_folder(out: Path, settings: dict) -> None:
+    """Refuses to resume a folder whose finished or started stages were made with other settings
+    (their results would be reused as if they matched): names the stage, the settings that differ
+    and what to do. Settings that only later, not yet started stages use may change."""
+    old_path = out / "preset.json"
+    if not old_path.is_file():
+        return
+    old = json.loads(old_path.read_text())
+    new = json.loads(json.dumps(settings, default=str))  # tuples -> lists, as stored
+    for k, stage in enumerate(STAGES):
+        changed = [f for f in _STAGE_SETTINGS[stage] if f in old and old[f] != new.get(f)]
+        if not changed:
+            continue
+        started = [s for s in STAGES[k:] for d in _STAGE_FOLDERS[s] if (out / d).is_dir() and any((out / d).iterdir())]
+        if started:
+            diff = ", ".join(f"{f}: {old[f]!r} -> {new.get(f)!r}" for f in changed)
+            raise ValueError(f"{out}: stage '{stage}' and later ones ({', '.join(dict.fromkeys(started))}) were made "
+                             f"with other settings ({diff}); use another output folder, or delete "
+                             f"{', '.join(str(out / d) for s in STAGES[k:] for d in _STAGE_FOLDERS[s])} to redo them")
+        return
+
+
 
 def run(output="water-cg", preset: str | WaterPreset = "quick", teacher=None, seed: int = 1,
         stop_after: str | None = None, **overrides) -> Path | None:
@@ -413,7 +448,9 @@ def run(output="water-cg", preset: str | WaterPreset = "quick", teacher=None, se
     preset = replace(preset, **overrides)
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "preset.json").write_text(json.dumps({"name": name, **asdict(preset)}, indent=1, default=str))
+    settings = {"name": name, **asdict(preset), "seed": seed, "teacher": None if teacher is None else str(teacher)}
+    _check_folder(out, settings)
+    (out / "preset.json").write_text(json.dumps(settings, indent=1, default=str))
     pot = _teacher(preset, teacher)
     teacher_desc = repr(pot) if teacher is None else f"NEP model {teacher}"
     water = structures.water_box(preset.molecules, density=1.0, seed=seed)
