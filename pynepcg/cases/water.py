@@ -259,7 +259,10 @@ def _stage_train(out: Path, preset: WaterPreset, name: str, data: Path, seed: in
     model_path = d / "nep.txt"
     if not (d / "done").is_file():
         t0 = time.time()
-        trainer = Trainer(type=["W"], seed=seed, output_interval=max(1, preset.nep["generation"] // 20), **preset.nep)
+        interval = max(1, preset.nep["generation"] // 20)
+        trainer = Trainer(type=["W"], seed=seed, output_interval=interval, **preset.nep)
+        _log(f"training {name}: {preset.nep['generation']} generations (loss.out and a checkpoint every {interval} "
+             f"in {d}; an interrupted run resumes from the checkpoint)")
         model, _ = trainer.fit(data, directory=d, progress=False)
         write_gpumd_model(model, d / "nep_gpumd.txt")
         (d / "done").write_text("ok\n")
