@@ -6,7 +6,8 @@
 // of the scalar evaluation in the same order (results agree to round-off: the SIMD clones may fuse
 // multiply-adds); the cached basis is read once per W individuals instead of once per
 // individual, and the compiler maps a Lanes operation onto SIMD registers (AVX-512: one
-// instruction for W = 8).
+// instruction for W = 8). Written with the GCC/Clang vector extensions (the compilers this
+// project builds with).
 #pragma once
 
 #include <cmath>
