@@ -66,6 +66,11 @@ void init_training(nb::module_& m) {
         nb::arg("line") = 0);
   m.def("read_training_set", &read_training_set, nb::arg("path"), nb::call_guard<nb::gil_scoped_release>());
 
+  // Trainer::loss_terms without the GIL (both overloads of the binding below).
+  const auto loss_terms_released = [](const Trainer& t, const std::vector<double>& z, int batch) {
+    nb::gil_scoped_release release;
+    return t.loss_terms(z, batch);
+  };
   nb::class_<Trainer>(m, "Trainer", "SNES training of a NEP model, as GPUMD's nep.")
       .def(
           "__init__",
@@ -132,15 +137,10 @@ void init_training(nb::module_& m) {
       })
       .def(
           "loss_terms",
-          [](const Trainer& t, nb::ndarray<const double, nb::c_contig, nb::device::cpu> z, int batch) {
+          [loss_terms_released](const Trainer& t, nb::ndarray<const double, nb::c_contig, nb::device::cpu> z, int batch) {
             if (z.ndim() != 1 && z.ndim() != 2)
               throw nepcg::InputError("Trainer.loss_terms: parameters must be one vector or a (P, N_par) array");
-            const std::vector<double> flat(z.data(), z.data() + z.size());
-            std::vector<double> v;
-            {
-              nb::gil_scoped_release release;
-              v = t.loss_terms(flat, batch);
-            }
+            std::vector<double> v = loss_terms_released(t, std::vector<double>(z.data(), z.data() + z.size()), batch);
             const size_t rows = v.size() / 5;
             if (z.ndim() == 1) return owned(std::move(v), {rows, 5});
             const size_t P = z.shape(0);
@@ -151,12 +151,8 @@ void init_training(nb::module_& m) {
           "together: per type t (t = T: all) L1, L2, lambda_e RMSE_E, lambda_f RMSE_F, lambda_v RMSE_V.")
       .def(
           "loss_terms",
-          [](const Trainer& t, const std::vector<double>& z, int batch) {
-            std::vector<double> v;
-            {
-              nb::gil_scoped_release release;
-              v = t.loss_terms(z, batch);
-            }
+          [loss_terms_released](const Trainer& t, const std::vector<double>& z, int batch) {
+            std::vector<double> v = loss_terms_released(t, z, batch);
             const size_t rows = v.size() / 5;
             return owned(std::move(v), {rows, 5});
           },

@@ -336,7 +336,7 @@ def test_ase_conversion_keeps_beads_and_groups():
 
 def test_bead_masses_survive_a_trip_through_ase(tmp_path):
     """Our train.xyz has a GPUMD 'mass' column; ASE reads it as arrays['mass'] and would give the
-    bead 'W' tungsten's mass. from_ase takes the column (and NEP.compute accepts the Atoms)."""
+    bead 'W' tungsten's mass (and refused it as a reserved array name). from_ase takes the column."""
     s = pynepcg.System(["W", "W"], [[0, 0, 0], [2, 0, 0]], cell=[9, 9, 9], masses=[18.015, 18.015])
     s.info["energy"] = -1.0
     s.arrays["forces"] = np.zeros((2, 3))

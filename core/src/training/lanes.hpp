@@ -24,7 +24,6 @@ constexpr int kTrainingLanes = 8;
 // alignas: GCC caps a vector type's alignment at what the baseline ISA supports (16 bytes), while
 // the AVX-512 clone of the code moves 64-byte vectors with aligned instructions.
 struct alignas(8 * kTrainingLanes) TrainingLanes {
-  static constexpr int W = kTrainingLanes;
   typedef double Vec __attribute__((vector_size(8 * kTrainingLanes)));
   Vec v;
 
