@@ -90,22 +90,58 @@ double pme_error_estimate(const Box& box, const std::array<int, 3>& grid, int or
       alias[d][m] = a;
     }
   }
+  // g^2 k^2 = (4 pi / V)^2 exp(-c k^2) / k^2 with c = 1 / (2 alpha^2). The estimate runs whenever
+  // the cell changes (every step under a barostat), so exp(-c k^2) is not evaluated per grid point:
+  // with k^2 = sum_de G_de n_d n_e (G = 4 pi^2 b_d . b_e, b_d the reciprocal vectors) it is the
+  // product of three 1-D tables (diagonal terms) and three 2-D tables (cross terms; all 1 for an
+  // orthorhombic cell), leaving multiplications in the inner loop.
+  const double c = 0.5 / (alpha * alpha);
+  double G[3][3];
+  for (int d = 0; d < 3; ++d)
+    for (int e = 0; e < 3; ++e)
+      G[d][e] = 4 * kPi * kPi * (inv[0][d] * inv[0][e] + inv[1][d] * inv[1][e] + inv[2][d] * inv[2][e]);
+  auto folded = [&](int d, int m) { return double(m <= grid[d] / 2 ? m : m - grid[d]); };
+  // Cross factors stay finite (|exponent| <= 600) unless the cell is very skewed; then exp per point.
+  double worst_cross = 0.0;
+  for (int d = 0; d < 3; ++d)
+    for (int e = d + 1; e < 3; ++e)
+      worst_cross = std::max(worst_cross, 2 * c * std::abs(G[d][e]) * (grid[d] / 2) * (grid[e] / 2));
+  const bool factorised = worst_cross <= 600.0;
+  std::array<std::vector<double>, 3> diag;
+  for (int d = 0; d < 3; ++d) {
+    diag[d].resize(grid[d]);
+    for (int m = 0; m < grid[d]; ++m) diag[d][m] = std::exp(-c * G[d][d] * folded(d, m) * folded(d, m));
+  }
+  auto cross_table = [&](int d, int e) {
+    std::vector<double> t(size_t(grid[d]) * grid[e], 1.0);
+    if (factorised && G[d][e] != 0.0)
+      for (int a = 0; a < grid[d]; ++a)
+        for (int b = 0; b < grid[e]; ++b) t[size_t(a) * grid[e] + b] = std::exp(-2 * c * G[d][e] * folded(d, a) * folded(e, b));
+    return t;
+  };
+  const std::vector<double> x01 = cross_table(0, 1), x02 = cross_table(0, 2), x12 = cross_table(1, 2);
+  std::vector<double> n2(grid[2]), n2sq(grid[2]);
+  for (int m2 = 0; m2 < grid[2]; ++m2) n2[m2] = folded(2, m2), n2sq[m2] = n2[m2] * n2[m2];
   double sum = 0.0;
-  const double a2inv4 = 1.0 / (4 * alpha * alpha);
   for (int m0 = 0; m0 < grid[0]; ++m0)
-    for (int m1 = 0; m1 < grid[1]; ++m1)
-      for (int m2 = 0; m2 < grid[2]; ++m2) {
-        if (m0 == 0 && m1 == 0 && m2 == 0) continue;
-        const int n0 = m0 <= grid[0] / 2 ? m0 : m0 - grid[0], n1 = m1 <= grid[1] / 2 ? m1 : m1 - grid[1],
-                  n2 = m2 <= grid[2] / 2 ? m2 : m2 - grid[2];
-        double k2 = 0.0;
-        for (int c = 0; c < 3; ++c) {
-          const double k = 2 * kPi * (n0 * inv[c][0] + n1 * inv[c][1] + n2 * inv[c][2]);
-          k2 += k * k;
-        }
-        const double g = 4 * kPi * std::exp(-k2 * a2inv4) / k2 / volume;
-        sum += g * g * k2 * 2.0 * (alias[0][m0] + alias[1][m1] + alias[2][m2]);
+    for (int m1 = 0; m1 < grid[1]; ++m1) {
+      const double n0 = folded(0, m0), n1 = folded(1, m1);
+      // k^2 = q0 + q1 n2 + G22 n2^2 along the row
+      const double q0 = G[0][0] * n0 * n0 + G[1][1] * n1 * n1 + 2 * G[0][1] * n0 * n1;
+      const double q1 = 2 * (G[0][2] * n0 + G[1][2] * n1);
+      const double f01 = diag[0][m0] * diag[1][m1] * x01[size_t(m0) * grid[1] + m1];
+      const double a01 = alias[0][m0] + alias[1][m1];
+      const double* r02 = &x02[size_t(m0) * grid[2]];
+      const double* r12 = &x12[size_t(m1) * grid[2]];
+      double row = 0.0;
+      for (int m2 = (m0 == 0 && m1 == 0) ? 1 : 0; m2 < grid[2]; ++m2) {
+        const double k2 = q0 + q1 * n2[m2] + G[2][2] * n2sq[m2];
+        const double w = factorised ? f01 * diag[2][m2] * r02[m2] * r12[m2] : std::exp(-c * k2);
+        row += w / k2 * (a01 + alias[2][m2]);
       }
+      sum += row;
+    }
+  sum *= 2.0 * (4 * kPi / volume) * (4 * kPi / volume);
   double err2 = sum_q2 * sum_q2 / double(natoms) * sum;
   const Vec3 h = box.thickness();
   for (int d = 0; d < 3; ++d) {
