@@ -474,6 +474,31 @@ def test_fixed_group_does_not_move(make, gold):
     assert not sim.ran_on_device  # a CPU potential: the Simulator integrates
 
 
+@pytest.mark.parametrize("make", [lambda: ens.NoseHoover(600.0, 50.0, chain=3, fixed_group=(0, 0)),
+                                  lambda: ens.Langevin(600.0, 50.0, fixed_group=(0, 0)),
+                                  lambda: ens.Bussi(600.0, 50.0, fixed_group=(0, 0))],
+                         ids=["nose_hoover", "langevin", "bussi"])
+def test_velocities_of_fixed_atoms_change_nothing(make, gold):
+    """Fixed atoms are at rest from the first step: a run whose fixed atoms start with thermal
+    velocities (set_temperature gives every atom one) is bit-identical to the same run with those
+    velocities zeroed beforehand (before session 10 the Nose-Hoover chain's first half-step
+    counted their kinetic energy)."""
+    s = structures.fcc("Au", 4.08, (3, 3, 3))
+    fixed = np.asarray(s.groups[0]) == 0
+    runs = []
+    for zero_first in (False, True):
+        sim = sim_of(s, gold, seed=3, temperature=600.0)
+        if zero_first:
+            v = np.array(sim.system.velocities)
+            v[fixed] = 0.0
+            sim.system.velocities[:] = v
+        th = obs.Thermo(1)
+        sim.run(20, make(), 2.0, [th])
+        runs.append((np.array(sim.system.positions), np.array(sim.system.velocities), sim.conserved_energy))
+    assert np.array_equal(runs[0][0], runs[1][0]) and np.array_equal(runs[0][1], runs[1][1])
+    assert runs[0][2] == runs[1][2]
+
+
 @pytest.mark.parametrize("pressure,every", [(None, 1), (0.0, 1), (None, 10), (0.0, 5)],
                          ids=["nvt", "npt_yz", "nvt_every10", "npt_yz_every5"])
 def test_deform_box_follows_engineering_strain_rate(pressure, every, gold):

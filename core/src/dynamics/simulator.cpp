@@ -183,6 +183,10 @@ void Simulator::prepare_run(const Ensemble& e) {
                        " does not exist (the system has " + std::to_string(system_.groups.size()) + ")");
     for (size_t i = 0; i < n; ++i)
       if (system_.groups[e.fixed_group_method][i] == e.fixed_group) moving_[i] = 0;
+    // Fixed atoms are at rest from the start: velocities they were given (set_temperature before
+    // the group was known, or a file) must not reach the thermostats' first kinetic energies.
+    for (size_t i = 0; i < n; ++i)
+      if (!moving_[i]) system_.velocities[3 * i] = system_.velocities[3 * i + 1] = system_.velocities[3 * i + 2] = 0.0;
   }
   bead_of_.clear();
   bead_mass_.clear();
