@@ -474,6 +474,23 @@ def test_fixed_group_does_not_move(make, gold):
     assert not sim.ran_on_device  # a CPU potential: the Simulator integrates
 
 
+def test_bussi_draws_its_random_numbers_at_zero_kinetic_energy(tmp_path):
+    """A Bussi step takes its two random numbers even when the kinetic energy is zero (nothing to
+    scale), as the GPU's device segments do (they draw them on the host before the segment): a
+    run from rest and one from nearly at rest leave the generator in the same state (atoms 7 Å
+    apart, LJ cut-off 3 Å: no forces, so at rest the kinetic energy stays exactly zero)."""
+    s = structures.fcc("Ar", 10.0, (2, 2, 2))
+    pot = pynepcg.LennardJones({("Ar", "Ar"): (0.01, 3.4, 3.0)})
+    states = []
+    for v in (0.0, 1e-12):
+        sim = sim_of(s, pot, seed=4)
+        sim.system.velocities[:] = np.full((len(s), 3), v) * np.array([1.0, -1.0, 0.5])
+        sim.run(3, ens.Bussi(300.0, 50.0), 1.0)
+        sim.write_restart(tmp_path / "r.txt")
+        states.append(next(ln for ln in (tmp_path / "r.txt").read_text().splitlines() if ln.startswith("random ")))
+    assert states[0] == states[1]
+
+
 @pytest.mark.parametrize("make", [lambda: ens.NoseHoover(600.0, 50.0, chain=3, fixed_group=(0, 0)),
                                   lambda: ens.Langevin(600.0, 50.0, fixed_group=(0, 0)),
                                   lambda: ens.Bussi(600.0, 50.0, fixed_group=(0, 0))],

@@ -22,15 +22,16 @@ void Simulator::nose_hoover_half(const Ensemble& e, double dt) {
 
 void Simulator::rescale_velocities(const Ensemble& e, double dt) {
   const double k = kinetic_energy();
-  if (!(k > 0)) return;
   const double nf = degrees_of_freedom();
-  const double k_target = 0.5 * nf * units::kBoltzmann * target_temperature_;
   const bool bussi = e.thermostat == ThermostatKind::Bussi;
   double r1 = 0.0, chi2 = 0.0;
-  if (bussi) {  // (the GPU segments take these two draws from the same stream, in this order)
+  if (bussi) {  // (the GPU segments take these two draws from the same stream, in this order,
+                // for every step: drawn even when there is nothing to scale)
     r1 = random_.normal();
     chi2 = random_.chi_squared(static_cast<long>(nf) - 1);
   }
+  if (!(k > 0)) return;
+  const double k_target = 0.5 * nf * units::kBoltzmann * target_temperature_;
   const double alpha = kernels::velocity_rescaling_factor(bussi, k, k_target, nf, dt / e.tau_temperature, r1, chi2);
   for (size_t i = 0; i < system_.size(); ++i)
     if (moving_[i])
