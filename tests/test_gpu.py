@@ -230,6 +230,21 @@ def test_device_segments_follow_the_cpu_trajectory(shared_data, ensemble):
     assert gpu.potential._cpp.neighbor_list_builds >= 1
 
 
+def test_empty_system(shared_data):
+    """No atoms on a GPU NEP: zero energy and virial, and a short run does nothing (no launch of
+    zero blocks)."""
+    import ase
+
+    model = shared_data("nep-models/C_2022_NEP4.txt")
+    s = pynepcg.System.from_ase(ase.Atoms(cell=[10.0, 10.0, 10.0], pbc=True))
+    pot = pynepcg.NEP(model, device="cuda")
+    r = pot.compute(s)
+    assert r.energy == 0.0 and np.all(np.asarray(r.virial) == 0.0)
+    sim = pynepcg.Simulator(s, pot, seed=1)
+    sim.run(5, ensembles.Bussi(temperature=300, tau=50), 1.0)
+    assert sim.step == 5
+
+
 DEVICE_ENSEMBLES = {  # deterministic ensembles beyond plain thermostats that now run on the device
     "nose-hoover": ensembles.NoseHoover(temperature=500, tau=50),
     "nose-hoover-ramp": ensembles.NoseHoover(temperature=(300, 900), tau=30, chain=3),

@@ -295,7 +295,8 @@ void Simulator::run(long steps, const Ensemble& e, double dt, const std::vector<
 bool Simulator::device_can_run(const Ensemble& e) const {
   // Everything but a cell that changes every step: the device keeps the cell of a segment, and
   // with cell_interval > 1 the host updates the cell between segments.
-  return (!e.has_barostat() && !e.deforms()) || e.cell_interval > 1;
+  // (an empty system stays on the host: there is nothing to launch kernels for)
+  return system_.size() > 0 && ((!e.has_barostat() && !e.deforms()) || e.cell_interval > 1);
 }
 
 // Device fast path: the potential runs the steps between two observer samples (or drift removals)
