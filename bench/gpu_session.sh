@@ -16,16 +16,17 @@
 # PROFILE_CASES="cg1000/single ...": per-kernel profiles in any mode; GRAPHS_COMPARE=1: small systems
 # also without CUDA graphs; NCU_CASES="cg64000/single ...": full ncu report of one site-kernel launch each;
 # DATAGEN_BENCH=1: mean-force frames/hour, sequential vs concurrent replicas (bench/gpu_datagen.py);
-# NPT_BENCH=1: CG-like 1k and 10.6k beads in NPT (host integrator, GPU forces); CONDITIONAL_COMPARE=1:
-# the small systems again with NEPCG_CUDA_CONDITIONAL=1 (list build kernels in a conditional node);
-# SITE_VARIANTS="w0t rw cap6 ...": the MD benchmark again (single precision) with each NEPCG_SITE_KERNEL
-# variant of the site kernel (same build; bench/gpu_notes.md), into variants.log.
+# NPT_BENCH=1: CG-like 1k and 10.6k beads in NPT (host integrator, GPU forces).
 set -o pipefail
 what=${1:-all}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 repo=$(pwd)
 T0=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - T0 )) s] $*"; }
+# DEADLINE=S: every stage's time limit is cut so that the whole script ends ~S s after it started
+# (a device call's budget is short; later stages get what is left, at least 5 s)
+cap() { local t=$1; if [ -n "$DEADLINE" ]; then local left=$(( DEADLINE - $(date +%s) + T0 ));
+        [ "$left" -lt "$t" ] && t=$left; [ "$t" -lt 5 ] && t=5; fi; echo "$t"; }
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu --format=csv
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
   && export PYTHONPATH=/tmp/site
@@ -61,42 +62,28 @@ fi
 if [ -n "$gpumd_pid" ]; then wait $gpumd_pid; stamp "GPUMD reference done"; cat "$OUT/gpumd.log"; fi
 
 if [ "$what" = tests ] || [ "$what" = all ] || [ "$what" = compare ]; then
-  timeout ${TEST_TIMEOUT:-300} python3 -m pytest tests/test_gpu.py -q -rs --durations=8 2>&1 | tee "$OUT/tests.log" | tail -30
+  timeout $(cap ${TEST_TIMEOUT:-300}) python3 -m pytest tests/test_gpu.py -q -rs --durations=8 \
+    ${PYTEST_TIMEOUT:+--timeout=$PYTEST_TIMEOUT} ${TESTS_K:+-k "$TESTS_K"} 2>&1 | tee "$OUT/tests.log" | tail -30
   stamp "tests done"
 fi
 if [ "$what" = bench ] || [ "$what" = all ] || [ "$what" = compare ]; then
   ref=; [ -s "$OUT/gpumd.log" ] && ref="--gpumd-log $OUT/gpumd.log"  # GPUMD measured above, if it ran
-  timeout ${BENCH_TIMEOUT:-360} python3 bench/gpu_md.py $ref "${@:2}" 2>&1 | tee "$OUT/bench.log"
+  timeout $(cap ${BENCH_TIMEOUT:-360}) python3 bench/gpu_md.py $ref "${@:2}" 2>&1 | tee "$OUT/bench.log"
   # the small systems again with one launch per kernel instead of CUDA-graph replay
-  [ -n "$GRAPHS_COMPARE" ] && timeout 120 python3 bench/gpu_md.py --quick --graphs off 2>&1 | tee -a "$OUT/bench.log"
-  # the small systems with the list's build kernels in a conditional graph node (opt-in so far)
-  [ -n "$CONDITIONAL_COMPARE" ] && NEPCG_CUDA_CONDITIONAL=1 timeout 120 python3 bench/gpu_md.py --quick \
-    --precision single 2>&1 | sed 's/^/[conditional] /' | tee -a "$OUT/bench.log"
+  [ -n "$GRAPHS_COMPARE" ] && timeout $(cap 120) python3 bench/gpu_md.py --quick --graphs off 2>&1 | tee -a "$OUT/bench.log"
   # NPT of the small systems (host integrator, GPU forces and virial)
-  [ -n "$NPT_BENCH" ] && timeout 150 python3 bench/gpu_md.py --quick --precision single --npt 2>&1 \
+  [ -n "$NPT_BENCH" ] && timeout $(cap 150) python3 bench/gpu_md.py --quick --precision single --npt 2>&1 \
     | tee -a "$OUT/bench.log"
-  timeout ${TRAIN_TIMEOUT:-120} python3 bench/gpu_train.py $ref 2>&1 | tee "$OUT/train.log"
-  (cd bench && timeout 60 python3 train_host.py) 2>&1 | tee -a "$OUT/train.log"  # the host's share
+  timeout $(cap ${TRAIN_TIMEOUT:-120}) python3 bench/gpu_train.py $ref 2>&1 | tee "$OUT/train.log"
+  (cd bench && timeout $(cap 60) python3 train_host.py) 2>&1 | tee -a "$OUT/train.log"  # the host's share
   # mean-force frames one after another vs concurrent replicas (threads, one CUDA stream each)
-  [ -n "$DATAGEN_BENCH" ] && (cd bench && timeout 150 python3 gpu_datagen.py) 2>&1 | tee "$OUT/datagen.log"
+  [ -n "$DATAGEN_BENCH" ] && (cd bench && timeout $(cap 150) python3 gpu_datagen.py) 2>&1 | tee "$OUT/datagen.log"
   stamp "benchmarks done"
-fi
-if [ -n "$SITE_VARIANTS" ] && [ "$what" != gpumd ] && [ "$what" != tests ]; then
-  ref=; [ -s "$OUT/gpumd.log" ] && ref="--gpumd-log $OUT/gpumd.log"
-  for v in $SITE_VARIANTS; do
-    echo "## NEPCG_SITE_KERNEL=$v" | tee -a "$OUT/variants.log"
-    NEPCG_SITE_KERNEL=$v timeout ${VARIANT_TIMEOUT:-120} python3 bench/gpu_md.py --precision single $ref 2>&1 \
-      | tee -a "$OUT/variants.log"
-    # the trainer's kernel takes the same variants but w0t (single precision)
-    [ "$v" != w0t ] && NEPCG_SITE_KERNEL=$v timeout 90 python3 bench/gpu_train.py --cpu-generations 0 $ref 2>&1 \
-      | grep -i "single\|failed" | tee -a "$OUT/variants.log"
-  done
-  stamp "site-kernel variants done"
 fi
 if { [ "$what" = compare ] || [ -n "$PROFILE_CASES" ]; } && command -v ncu > /dev/null; then
   # per-kernel times of a few steady-state MD steps (bench/gpu_profile.py), summaries only
   for case in ${PROFILE_CASES:-cg1000/single cg10648/single carbon/single carbon/double}; do
-    timeout ${PROFILE_TIMEOUT:-60} ncu --clock-control none --launch-skip 400 --launch-count 42 \
+    timeout $(cap ${PROFILE_TIMEOUT:-60}) ncu --clock-control none --launch-skip 400 --launch-count 42 \
       --metrics gpu__time_duration.sum --csv python3 bench/gpu_profile.py --case ${case%/*} \
       --precision ${case#*/} > /tmp/profile.csv 2> /tmp/profile.err
     { echo "## ${case}"; grep '^#' /tmp/profile.err; python3 bench/gpu_profile.py --summarise /tmp/profile.csv \
@@ -107,7 +94,7 @@ fi
 if [ -n "$NCU_CASES" ] && command -v ncu > /dev/null; then
   # full Nsight Compute report (occupancy, stall reasons, pipes, memory) of one site-kernel launch
   for case in $NCU_CASES; do
-    timeout ${NCU_TIMEOUT:-90} ncu --set full -k regex:${NCU_KERNEL:-nep_warp_sites} --launch-skip 3 --launch-count 1 \
+    timeout $(cap ${NCU_TIMEOUT:-90}) ncu --set full -k regex:${NCU_KERNEL:-nep_warp_sites} --launch-skip 3 --launch-count 1 \
       python3 bench/gpu_profile.py --case ${case%/*} --precision ${case#*/} --steps 12 \
       > "$OUT/ncu_${case%/*}_${case#*/}.txt" 2>&1
   done

@@ -14,9 +14,9 @@
 // numbers per step are drawn by the Simulator's generator (the same stream as on the CPU).
 // Every step is the same launch sequence (per-step values are read on the device), captured once
 // per segment as a CUDA graph and replayed; NEPCG_CUDA_GRAPHS=0 launches each kernel instead
-// (same kernels, same order: the same bits). NEPCG_CUDA_CONDITIONAL=1 (opt-in until measured)
-// records the neighbour list's build kernels into a conditional node of that graph, run only on
-// the steps whose displacement check calls for a rebuild.
+// (same kernels, same order: the same bits). The list's build kernels stay in the graph of every
+// step and return at once unless the displacement check raised the rebuild flag (a conditional
+// graph node around them measured no faster on an H100: bench/gpu_notes.md, session 11).
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -282,9 +282,6 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
   }
   const char* graphs_env = std::getenv("NEPCG_CUDA_GRAPHS");
   const bool graphs = !(graphs_env && std::string(graphs_env) == "0");
-  // Opt-in until measured: the list's build kernels in a conditional graph node.
-  const char* conditional_env = std::getenv("NEPCG_CUDA_CONDITIONAL");
-  const bool conditional = conditional_env && std::string(conditional_env) == "1";
 
   // A neighbour-list overflow shows only at the end of a segment: the segment is then run again
   // from the host state (unchanged until the end) with a larger list.
@@ -373,14 +370,7 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
     const long with_virial = seg.observables && seg.steps > 0 ? 1 : 0;
     const long repeated = seg.steps - with_virial;
     if (graphs && repeated >= kMinGraphSteps) {
-      const cuda::CapturedGraph step(s, [&] {
-        struct Recording {  // (reset also when the capture throws)
-          bool& flag;
-          ~Recording() { flag = false; }
-        } recording{d.record_conditional_list};
-        d.record_conditional_list = conditional;
-        launch_step(false);
-      });
+      const cuda::CapturedGraph step(s, [&] { launch_step(false); });
       for (long k = 0; k < repeated; ++k) step.launch(s);
     } else {
       for (long k = 0; k < repeated; ++k) launch_step(false);

@@ -349,46 +349,6 @@ void DeviceNeighborList::update(const double* x, const double* y, const double* 
   note_forced_build(force);
 }
 
-void DeviceNeighborList::update_recorded(const double* x, const double* y, const double* z, int n,
-                                         cudaStream_t s) {
-  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
-  NEPCG_CUDA_CHECK(cudaStreamIsCapturing(s, &status));
-  if (n != n_ || n == 0 || !have_build_ || max_displacement_ <= 0 || status != cudaStreamCaptureStatusActive) {
-    update(x, y, z, n, false, s);
-    return;
-  }
-  launch_check(x, y, z, n, false, s);
-  cudaGraph_t graph = nullptr;
-  const cudaGraphNode_t* deps = nullptr;
-  size_t num_deps = 0;
-  NEPCG_CUDA_CHECK(cudaStreamGetCaptureInfo(s, &status, nullptr, &graph, &deps, nullptr, &num_deps));
-  cudaGraphConditionalHandle handle;
-  NEPCG_CUDA_CHECK(cudaGraphConditionalHandleCreate(&handle, graph, 0, cudaGraphCondAssignDefault));
-  launch_set_rebuild_condition(flags_.data(), handle, s);  // body runs when the check raised the flag
-  NEPCG_CUDA_CHECK(cudaStreamGetCaptureInfo(s, &status, nullptr, &graph, &deps, nullptr, &num_deps));
-  cudaGraphNodeParams params = {};
-  params.type = cudaGraphNodeTypeConditional;
-  params.conditional.handle = handle;
-  params.conditional.type = cudaGraphCondTypeIf;
-  params.conditional.size = 1;
-  cudaGraphNode_t node;
-  NEPCG_CUDA_CHECK(cudaGraphAddNode(&node, graph, deps, nullptr, num_deps, &params));
-  // The body: the build kernels, recorded through a second stream into the node's graph.
-  if (!record_stream_) record_stream_ = std::make_unique<Stream>();
-  const cudaStream_t r = record_stream_->get();
-  NEPCG_CUDA_CHECK(cudaStreamBeginCaptureToGraph(r, params.conditional.phGraph_out[0], nullptr, nullptr, 0,
-                                                 cudaStreamCaptureModeRelaxed));
-  cudaGraph_t body = nullptr;
-  try {
-    launch_build(x, y, z, n, r);
-  } catch (...) {
-    cudaStreamEndCapture(r, &body);
-    throw;
-  }
-  NEPCG_CUDA_CHECK(cudaStreamEndCapture(r, &body));
-  NEPCG_CUDA_CHECK(cudaStreamUpdateCaptureDependencies(s, &node, nullptr, 1, cudaStreamSetCaptureDependencies));
-}
-
 void DeviceNeighborList::launch_check(const double* x, const double* y, const double* z, int n, bool force,
                                       cudaStream_t s) {
   if (force) {

@@ -35,10 +35,6 @@ __host__ __device__ inline void image_shift(const DeviceCell& c, int code, doubl
   for (int d = 0; d < 3; ++d) s[d] = n0 * c.h[d] + n1 * c.h[3 + d] + n2 * c.h[6 + d];
 }
 
-/// Launches a one-thread kernel that sets the conditional node `handle` of the graph being
-/// captured on s to flags[0] != 0 (graph_condition.cu).
-void launch_set_rebuild_condition(const int* flags, cudaGraphConditionalHandle handle, cudaStream_t s);
-
 class DeviceNeighborList {
  public:
   /// cutoff, skin in Å; the list holds every pair within cutoff + skin at build time. With an
@@ -56,11 +52,6 @@ class DeviceNeighborList {
   /// Decides on the device whether to rebuild (always when `force`) and rebuilds if so. x, y, z:
   /// device positions (N each).
   void update(const double* x, const double* y, const double* z, int n, bool force, cudaStream_t s);
-  /// update(force = false) for a step being captured into a CUDA graph on s: the build kernels
-  /// are recorded into the body of a conditional node that the displacement check switches on,
-  /// so a replayed step launches them only when a rebuild is due (same kernels, same results).
-  /// Falls back to update() when s is not capturing or a rebuild is forced anyway.
-  void update_recorded(const double* x, const double* y, const double* z, int n, cudaStream_t s);
   /// Copies the device flags to the host (synchronises the stream). Call it after update() and
   /// before the next set_cell(): it also records the cell of a build the device decided on.
   void fetch_flags(cudaStream_t s);
@@ -102,7 +93,6 @@ class DeviceNeighborList {
   DeviceArray<int> flags_;
   int host_flags_[5] = {};
   int builds_seen_ = 0;
-  std::unique_ptr<Stream> record_stream_;  // records the bodies of conditional nodes
 
   void launch_check(const double* x, const double* y, const double* z, int n, bool force, cudaStream_t s);
   void launch_build(const double* x, const double* y, const double* z, int n, cudaStream_t s);

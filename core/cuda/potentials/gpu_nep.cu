@@ -164,7 +164,7 @@ bool gpu_available(std::string* why) {
 // ------------------------------------------------------------------------------ Impl
 
 GpuNEP::Impl::Impl(const NEP& nep, double skin, NepPrecision precision)
-    : model(nep.model(), nep.tables(), stream.get()), view(model.view()),
+    : model(nep.model(), nep.tables(), stream.get()), view(model.view_with_transposed_w0()),
       list(nep.cutoff(), skin, nep.secondary_cutoff(), stream.get()) {
   int dev = 0;
   NEPCG_CUDA_CHECK(cudaGetDevice(&dev));
@@ -182,21 +182,16 @@ GpuNEP::Impl::Impl(const NEP& nep, double skin, NepPrecision precision)
     if (stack < 24576) NEPCG_CUDA_CHECK(cudaDeviceSetLimit(cudaLimitStackSize, 24576));
   });
   reduced.resize(16);
-  read_site_kernel_variant(precision);
   // The warp-per-atom kernel when the model fits its bounds (see nep_warp_kernel.cuh).
   if (precision == NepPrecision::Single) {  // (the model was checked by GpuNEP's constructor)
     model32 = std::make_unique<cuda::DeviceNepModelT<float>>(nep.model(), nep.tables(), stream.get());
-    view32 = site_variant.w0_transposed ? model32->view_with_transposed_w0() : model32->view();
-    warps_per_block = gpu::prepare_warp_kernel<float, gpu::ListPairs>(view32, dev, site_variant);
+    view32 = model32->view_with_transposed_w0();
+    warps_per_block = gpu::prepare_warp_kernel<float, gpu::ListPairs>(view32, dev);
     if (warps_per_block == 0) throw RuntimeError("GpuNEP: the single-precision kernel does not fit this device's shared memory");
   } else {
     warps_per_block = gpu::prepare_warp_kernel<double, gpu::ListPairs>(view, dev);
   }
   stream.synchronize();
-}
-
-void GpuNEP::Impl::read_site_kernel_variant(NepPrecision precision) {
-  site_variant = gpu::site_variant_from_environment(precision == NepPrecision::Single, false);
 }
 
 namespace {
@@ -296,10 +291,7 @@ void GpuNEP::Impl::download_forces(std::vector<double>& f) { from_device_soa(str
 void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
   if (n == 0) return;
   cudaStream_t s = stream.get();
-  if (record_conditional_list && !force_rebuild)
-    list.update_recorded(x.data(), y.data(), z.data(), n, s);
-  else
-    list.update(x.data(), y.data(), z.data(), n, force_rebuild, s);
+  list.update(x.data(), y.data(), z.data(), n, force_rebuild, s);
   const size_t entries = size_t(list.capacity()) * n;
   if (pfx.size() < entries) {
     pfx.resize(entries);
@@ -315,7 +307,7 @@ void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
     o.pfy = pfy.data();
     o.pfz = pfz.data();
     if (model32)
-      gpu::launch_warp_sites(view32, pairs, nullptr, n, type.data(), warps_per_block, 1, o, s, site_variant);
+      gpu::launch_warp_sites(view32, pairs, nullptr, n, type.data(), warps_per_block, 1, o, s);
     else
       gpu::launch_warp_sites(view, pairs, nullptr, n, type.data(), warps_per_block, 1, o, s);
   } else {

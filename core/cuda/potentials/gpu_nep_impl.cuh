@@ -23,17 +23,11 @@ struct GpuNEP::Impl {
   std::string device_name;
   int multiprocessors = 1;
   cuda::DeviceNepModel model;  // device copies of the parameters and tables
-  kernels::NepView view{};     // = model.view()
+  kernels::NepView view{};     // = model.view_with_transposed_w0() (the MD warp kernel reads W0^T)
   // Single precision: the model rounded to float on the device (the warp kernel in float).
   std::unique_ptr<cuda::DeviceNepModelT<float>> model32;
-  kernels::NepViewT<float> view32{};  // = model32->view() (or its transposed-W0 variant)
+  kernels::NepViewT<float> view32{};  // = model32->view_with_transposed_w0()
   int warps_per_block = 0;  // > 0: the warp-per-atom site kernel is used (in float when model32)
-  // Site-kernel variant for benchmarking (NEPCG_SITE_KERNEL, read at construction; single
-  // precision only; default: none).
-  gpu::SiteVariant site_variant;
-  // Set while an MD step is captured as a CUDA graph with NEPCG_CUDA_CONDITIONAL=1: the list's
-  // build kernels go into a conditional node (DeviceNeighborList::update_recorded).
-  bool record_conditional_list = false;
   cuda::DeviceNeighborList list;
 
   // Atoms: positions, velocities, forces (Å, Å/fs, eV/Å), force-to-acceleration factors
@@ -67,8 +61,6 @@ struct GpuNEP::Impl {
   /// lets any unwrapped input through, while a trajectory keeps its unwrapped positions, so an
   /// atom crossing the boundary does not look like a jump to the list's displacement check).
   void upload(const System& s, const std::vector<int>& model_types, bool all, bool wrap);
-  /// Sets site_variant from NEPCG_SITE_KERNEL (InputError for unknown or uncompiled variants).
-  void read_site_kernel_variant(NepPrecision precision);
   void upload_velocities(const System& s);
   void upload_forces(const std::vector<double>& f);
   void download_positions(System& s);

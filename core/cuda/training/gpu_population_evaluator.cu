@@ -96,8 +96,7 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
     if (precision == NepPrecision::Single) {
       require_direct_kernel_model(model_, "Trainer");
       device_model32_ = std::make_unique<cuda::DeviceNepModelT<float>>(model_, tables_, stream_.get());
-      variant_ = gpu::site_variant_from_environment(true, true);  // (benchmark variants, default none)
-      warps_per_block_ = gpu::prepare_warp_kernel<float, gpu::FixedPairs>(device_model32_->view(), dev, variant_);
+      warps_per_block_ = gpu::prepare_warp_kernel<float, gpu::FixedPairs>(device_model32_->view(), dev);
       if (warps_per_block_ == 0) throw RuntimeError("Trainer: the single-precision kernel does not fit this device");
     } else {
       warps_per_block_ = gpu::prepare_warp_kernel<double, gpu::FixedPairs>(v0, dev);
@@ -224,7 +223,7 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
       if (device_model32_) {
         o.population32 = population32_.data() + size_t(first) * np;
         gpu::launch_warp_sites(device_model32_->view(), pairs, batch_atoms_.data(), batch_atoms, type_.data(),
-                               warps_per_block_, m, o, st, variant_);
+                               warps_per_block_, m, o, st);
       } else {
         o.population = population_.data() + size_t(first) * np;
         gpu::launch_warp_sites(view, pairs, batch_atoms_.data(), batch_atoms, type_.data(), warps_per_block_, m, o,
@@ -274,7 +273,6 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
   cuda::DeviceNepModel device_model_;
   std::unique_ptr<cuda::DeviceNepModelT<float>> device_model32_;  // single precision only
   int warps_per_block_ = 0;
-  gpu::SiteVariant variant_;  // NEPCG_SITE_KERNEL (single precision)
   size_t atoms_total_ = 0, entries_total_ = 0;
   std::vector<int> starts_, sizes_;
   std::vector<char> has_forces_;

@@ -34,9 +34,11 @@ NEPCG_HD void complex_angular_sums(const NepViewT<R>& p, const R* S, CplxT<R>* A
 }
 
 /// The components of q that belong to radial channel n of the angular sums (each n is independent,
-/// so GPU lanes can take one n each).
+/// so GPU lanes can take one n each). A: workspace of kNumComplexA values for the many-body terms
+/// (the GPU warp kernel passes shared memory: a dynamically indexed local array would live in
+/// local memory there).
 template <class R>
-NEPCG_HD void angular_descriptor_row(const NepViewT<R>& p, const R* S, R* q, int n) {
+NEPCG_HD void angular_descriptor_row(const NepViewT<R>& p, const R* S, R* q, int n, CplxT<R>* A) {
   const int nA = p.n_max_angular + 1;
   const int DR = p.dim_radial;
   {
@@ -53,7 +55,6 @@ NEPCG_HD void angular_descriptor_row(const NepViewT<R>& p, const R* S, R* q, int
       q[DR + (p.l_max + p.block_1111) * nA + n] = R(7.0 / 15.0) * q1 * q1;
     }
     if (p.num_many_body > 0) {
-      CplxT<R> A[kNumComplexA];
       complex_angular_sums(p, s, A);
       for (int t = 0; t < p.num_many_body; ++t) {
         const ManyBodyTerm& term = p.many_body[t];
@@ -68,15 +69,23 @@ NEPCG_HD void angular_descriptor_row(const NepViewT<R>& p, const R* S, R* q, int
   }
 }
 
+template <class R>
+NEPCG_HD void angular_descriptor_row(const NepViewT<R>& p, const R* S, R* q, int n) {
+  CplxT<R> A[kNumComplexA];
+  angular_descriptor_row(p, S, q, n, A);
+}
+
 /// q[dim_radial ... dim-1] from S ((n_max_angular + 1) x num_lm).
 template <class R>
 NEPCG_HD void angular_descriptor(const NepViewT<R>& p, const R* S, R* q) {
   for (int n = 0; n <= p.n_max_angular; ++n) angular_descriptor_row(p, S, q, n);
 }
 
-/// Row n of dU/dS (see angular_gradient).
+/// Row n of dU/dS (see angular_gradient). A, G: workspaces of kNumComplexA values each for the
+/// many-body terms (see angular_descriptor_row).
 template <class R>
-NEPCG_HD void angular_gradient_row(const NepViewT<R>& p, const R* S, const R* dUdq, R* dUdS, int n) {
+NEPCG_HD void angular_gradient_row(const NepViewT<R>& p, const R* S, const R* dUdq, R* dUdS, int n, CplxT<R>* A,
+                                   CplxT<R>* G) {
   const int nA = p.n_max_angular + 1;
   const int DR = p.dim_radial;
   {
@@ -97,7 +106,6 @@ NEPCG_HD void angular_gradient_row(const NepViewT<R>& p, const R* S, const R* dU
       }
     }
     if (p.num_many_body > 0) {
-      CplxT<R> A[kNumComplexA], G[kNumComplexA];
       complex_angular_sums(p, s, A);
       for (int k = 0; k < kNumComplexA; ++k) G[k] = {R(0), R(0)};
       for (int t = 0; t < p.num_many_body; ++t) {
@@ -126,6 +134,12 @@ NEPCG_HD void angular_gradient_row(const NepViewT<R>& p, const R* S, const R* dU
       }
     }
   }
+}
+
+template <class R>
+NEPCG_HD void angular_gradient_row(const NepViewT<R>& p, const R* S, const R* dUdq, R* dUdS, int n) {
+  CplxT<R> A[kNumComplexA], G[kNumComplexA];
+  angular_gradient_row(p, S, dUdq, dUdS, n, A, G);
 }
 
 /// dUdS[n * num_lm + k] = dU/dS[n][k] given dUdq (gradient of U with respect to the unscaled

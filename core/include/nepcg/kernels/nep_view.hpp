@@ -55,7 +55,7 @@ struct NepViewT {
   const R* zbl_flexible;     // 10 per unordered type pair
   const int* atomic_numbers;      // per type (0 = no ZBL for this type)
   const R* zbl_radii;        // per type, covalent radii for the type-wise ZBL cutoff
-  // Optional (the GPU MD kernel's NEPCG_SITE_KERNEL=w0t variant; null everywhere else): the
+  // Optional (read by the GPU MD warp kernel; null everywhere else): the
   // first-layer weights of every ann block transposed, w0_transposed[block * N1 * D + d * N1 + mu]
   // = W0[mu][d], so that lanes taking one neuron each read consecutive addresses.
   const R* w0_transposed = nullptr;
