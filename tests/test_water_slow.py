@@ -37,7 +37,7 @@ DT = 0.5  # fs
 EQUILIBRATION, PRODUCTION, EVERY = 3000, 10000, 100  # steps
 TAU_P = 0.5  # ps, both barostats
 # (pressure GPa, start density g/cm^3): the start is at the density of each state as the 100-ps
-# runs of the paper-size water run measured it (validation/: 0.981 and 1.145 g/cm^3, same model).
+# runs of the paper-size water run measured it (0.981 and 1.145 g/cm^3, same model; docs/water_cg.md).
 # The builder's random placement still relaxes into a liquid during the first picoseconds, so these
 # short runs read a few per cent lower (0.947 and 1.121 in session 11, in both codes): both codes
 # start from the same box and must relax and sample alike, which is what is compared.
