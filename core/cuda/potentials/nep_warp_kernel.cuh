@@ -14,14 +14,11 @@
 #pragma once
 
 #include <algorithm>
-#include <cstdlib>
-#include <string>
 #include <type_traits>
 
 #include "../common/cuda_support.cuh"
 #include "../neighbors/device_neighbor_list.cuh"
 #include "nepcg/kernels/nep_site.hpp"
-#include "nepcg/error.hpp"
 #include "nepcg/kernels/zbl.hpp"
 
 namespace nepcg::gpu {
