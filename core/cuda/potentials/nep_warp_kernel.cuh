@@ -128,7 +128,7 @@ struct SiteOutput {
   size_t num_parameters = 0, ann_size = 0, c_radial_size = 0;
 };
 
-/// The site computation of warp w (the kernels below differ only in their launch bounds).
+/// The site computation of warp w (the body of nep_warp_sites).
 template <int L, class R, class Pairs>
 __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, const int* atoms,
                                           int num_atoms, const int* type, int shared_per_warp,
