@@ -260,6 +260,63 @@ def test_water_workflow_end_to_end(tmp_path):
         water.run(out, "tiny", nep=dict(water.PRESETS["tiny"].nep, generation=31))
 
 
+def test_water_npt_checkpoint_resumes_bit_for_bit(tmp_path):
+    """A workflow NPT run interrupted after a chunk, or between writing a chunk's files and its
+    progress.json, continues from its checkpoint folder to the same log and snapshots as an
+    uninterrupted run, bit for bit."""
+    from pynepcg.cases import water
+
+    preset = water.PRESETS["tiny"]
+    box = pynepcg.structures.water_box(16, density=1.0, seed=3)
+    pot = water._teacher(preset, None)
+
+    def npt(checkpoint=None, stop_at=None, seen=None):
+        snaps = [] if seen is None else seen
+
+        def on_chunk(c, snap):
+            snaps.append((c, np.asarray(snap.positions).copy(), np.asarray(snap.cell).copy()))
+            if c == stop_at:
+                raise KeyboardInterrupt
+        log, seconds = water._npt_run(box, pot, preset, 0.3, 5, 40, 120, 0.5, 4, on_chunk, checkpoint=checkpoint)
+        return log, seconds, snaps
+
+    ref_log, _, ref_snaps = npt()
+    assert len(ref_log["density"]) == 12 and len(ref_snaps) == 4
+
+    def same(log, snaps):
+        assert all(np.array_equal(log[k], ref_log[k]) for k in ref_log)
+        assert [c for c, _, _ in snaps] == [0, 1, 2, 3]
+        for (_, x, h), (_, x0, h0) in zip(snaps, ref_snaps):
+            assert np.array_equal(x, x0) and np.array_equal(h, h0)
+
+    # interrupted after chunk 1 (its checkpoint written), then resumed
+    ck = tmp_path / "a"
+    with pytest.raises(KeyboardInterrupt):
+        npt(ck, stop_at=1)
+    assert (ck / "progress.json").is_file() and sorted(p.name for p in ck.glob("restart_*")) == ["restart_2.txt"]
+    log, seconds, snaps = npt(ck)
+    same(log, snaps)
+    assert seconds > 0
+    # killed after chunk 2's snapshot and log were written but before its progress.json: the
+    # checkpoint of chunk 1 still stands (the log file is ahead of it by one chunk)
+    ck = tmp_path / "b"
+    kept = {}
+
+    def keep_progress(c, snap):
+        if c == 1:
+            kept.update({p.name: p.read_bytes() for p in (ck / "progress.json", ck / "restart_2.txt")})
+        if c == 2:
+            (ck / "progress.json").unlink()
+            for name, data in kept.items():
+                (ck / name).write_bytes(data)
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        water._npt_run(box, pot, preset, 0.3, 5, 40, 120, 0.5, 4, keep_progress, checkpoint=ck)
+    assert len(np.load(ck / "thermo.npy")) == 9
+    log, _, snaps = npt(ck)
+    same(log, snaps)
+
+
 def test_sampling_at_strained_state_points():
     g, m = gold(2)
     pot = pynepcg.EAM.zhou_gold()

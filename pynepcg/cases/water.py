@@ -23,6 +23,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import functools
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -165,19 +166,68 @@ def rdf(systems, r_max: float, bins: int):
 
 
 def _npt_run(system, potential, preset: WaterPreset, pressure: float, seed: int, equilibration: int,
-             production: int, time_step: float, chunks: int, on_chunk):
+             production: int, time_step: float, chunks: int, on_chunk, checkpoint: Path | None = None):
     """NPT at `pressure`: equilibrate, then `production` steps in `chunks` chunks with a Thermo
-    log; on_chunk(k, snapshot) after each chunk. Returns the log and the production seconds."""
+    log every 10 steps; on_chunk(k, snapshot) after each chunk. Returns the log (column name ->
+    array) and the production seconds.
+
+    With `checkpoint` (a folder), the run keeps its state there after the equilibration and after
+    every chunk: a restart file (Simulator.write_restart), the log so far, each chunk's snapshot and
+    progress.json, written last, so that an interruption at any moment leaves a consistent
+    checkpoint. A call that finds one replays on_chunk for the chunks already done and continues
+    from there: the same trajectory, log and snapshots as an uninterrupted run, bit for bit. The
+    caller removes the folder once it has stored the results."""
     sim = Simulator(system, potential, seed=seed)
-    sim.set_temperature(preset.temperature)
     ens = _npt(preset, pressure)
-    sim.run(equilibration, ens, time_step=time_step)
-    thermo = observers.Thermo(10)
-    t0 = time.perf_counter()
-    for c in range(chunks):
+    progress = None if checkpoint is None else checkpoint / "progress.json"
+    state = _done(progress) if progress is not None else None
+    rows = None
+    if state is None:
+        sim.set_temperature(preset.temperature)
+        sim.run(equilibration, ens, time_step=time_step)
+        state = {"chunks": 0, "production_seconds": 0.0}
+    else:
+        sim.read_restart(checkpoint / state["restart"])
+        if state["chunks"] > 0:
+            rows = np.load(checkpoint / "thermo.npy")[:state["rows"]]  # it may be ahead of progress.json
+        for c in range(state["chunks"]):
+            on_chunk(c, io.read(checkpoint / f"chunk_{c}.xyz", 0))
+
+    def save(snapshot):
+        checkpoint.mkdir(parents=True, exist_ok=True)
+        c = state["chunks"]
+        if snapshot is not None:
+            io.write(checkpoint / f"chunk_{c - 1}.xyz", snapshot)
+            np.save(checkpoint / "thermo.tmp.npy", rows)
+            (checkpoint / "thermo.tmp.npy").replace(checkpoint / "thermo.npy")
+        # a new restart file per chunk: progress.json never names one that is half written
+        old = state.get("restart")
+        state["restart"] = f"restart_{c}.txt"
+        sim.write_restart(checkpoint / state["restart"])
+        tmp = checkpoint / "progress.tmp.json"
+        tmp.write_text(json.dumps(state))
+        tmp.replace(progress)
+        if old is not None and old != state["restart"]:
+            (checkpoint / old).unlink(missing_ok=True)
+
+    if progress is not None and "restart" not in state:
+        save(None)
+    columns = observers.Thermo(10).columns
+    for c in range(state["chunks"], chunks):
+        thermo = observers.Thermo(10)
+        t0 = time.perf_counter()
         sim.run(production // chunks, ens, time_step=time_step, observers=[thermo])
-        on_chunk(c, sim.system.copy())
-    return thermo, time.perf_counter() - t0
+        state["production_seconds"] += time.perf_counter() - t0
+        new_rows = np.column_stack([thermo.data[name] for name in columns])
+        rows = new_rows if rows is None else np.concatenate([rows, new_rows])
+        state["chunks"], state["rows"] = c + 1, len(rows)
+        snapshot = sim.system.copy()
+        if progress is not None:
+            save(snapshot)
+        on_chunk(c, snapshot)
+    if rows is None:
+        rows = np.zeros((0, len(columns)))
+    return {name: rows[:, k] for k, name in enumerate(columns)}, state["production_seconds"]
 
 
 def _done(path: Path):
@@ -205,9 +255,9 @@ def _stage_aa(out: Path, preset: WaterPreset, pot, mapper: Mapper, water: System
                     snap.info["temperature_state"] = preset.temperature
                     configs.append(snap)
 
-            thermo, _ = _npt_run(water, pot, preset, p, seed + k, preset.aa_equilibration, preset.aa_production,
-                                 preset.aa_time_step, n_chunks, keep)
-            rho, err = mean_and_error(thermo.data["density"])
+            log, _ = _npt_run(water, pot, preset, p, seed + k, preset.aa_equilibration, preset.aa_production,
+                              preset.aa_time_step, n_chunks, keep, checkpoint=d / f"npt_{p:g}.checkpoint")
+            rho, err = mean_and_error(log["density"])
             res = {"pressure": p, "density": rho, "density_error": err, "seconds": time.time() - t0}
             if k == 0:
                 r, g = rdf(snaps, preset.rdf_max, preset.rdf_bins)
@@ -215,6 +265,7 @@ def _stage_aa(out: Path, preset: WaterPreset, pot, mapper: Mapper, water: System
             if configs:
                 io.write(d / f"configs_{p:g}.xyz", configs)
             res_path.write_text(json.dumps(res))
+            shutil.rmtree(d / f"npt_{p:g}.checkpoint", ignore_errors=True)
             _log(f"AA NPT {p:g} GPa: density {rho:.4f} +- {err:.4f} g/cm3 ({res['seconds']:.0f} s)")
         results[p] = res
     configs = []
@@ -279,11 +330,12 @@ def _stage_cg(out: Path, preset: WaterPreset, name: str, model: NEP, start: Syst
         res = _done(res_path)
         if res is None:
             snaps = []
+            checkpoint = d / f"{name}_{p:g}.checkpoint"
             try:
-                thermo, seconds = _npt_run(start, model, preset, p, seed + k, preset.cg_equilibration,
-                                           preset.cg_production, preset.cg_time_step, 10,
-                                           lambda c, snap: snaps.append(snap))
-                rho, err = mean_and_error(thermo.data["density"])
+                log, seconds = _npt_run(start, model, preset, p, seed + k, preset.cg_equilibration,
+                                        preset.cg_production, preset.cg_time_step, 10,
+                                        lambda c, snap: snaps.append(snap), checkpoint=checkpoint)
+                rho, err = mean_and_error(log["density"])
                 stable = bool(np.isfinite(rho) and 0.2 < rho < 5.0)
             except (ValueError, RuntimeError) as e:  # a poor model can blow the box up
                 _log(f"CG {name} at {p:g} GPa is unstable: {e}")
@@ -294,6 +346,7 @@ def _stage_cg(out: Path, preset: WaterPreset, name: str, model: NEP, start: Syst
                 r, g = rdf(snaps, preset.rdf_max, preset.rdf_bins) if stable else (np.linspace(0, 1, 2), np.full(2, np.nan))
                 res["rdf_r"], res["rdf_g"] = r.tolist(), g.tolist()
             res_path.write_text(json.dumps(res))
+            shutil.rmtree(checkpoint, ignore_errors=True)
             _log(f"CG {name} NPT {p:g} GPa: density {rho:.4f} +- {err:.4f} g/cm3")
         results[p] = res
     return results
