@@ -12,7 +12,8 @@ Systems (NVE from 300 K, dt = 1 fs, skin 1 Å, no observers: one device segment 
     l_max 4 2 0, 30 neurons; random parameters) at the density of CG water (one bead per
     29.9 Å^3), 1k ... 262k beads.
 Each system runs in double precision and in single precision (``--precision``; single: the site
-kernel's maths in float, as GPUMD's code; accuracy in docs/gpu.md).
+kernel's maths in float, as GPUMD's code; accuracy in docs/gpu.md), with the site kernel's default
+warp per atom or, with ``--lanes 16`` or ``both``, also two atoms per warp (NEPCG_SITE_LANES).
 The GPUMD column is GPUMD measured on the same machine when --gpumd-log names the output of
 bench/gpumd_reference.py (bench/gpu_session.sh compare does this), else the H100 figures quoted in
 issue #8 (GPUMD's float32 code, same card type).
@@ -117,6 +118,8 @@ def main():
     ap.add_argument("--gpumd-log", type=Path,
                     help="output of bench/gpumd_reference.py on this machine: GPUMD's measured speeds as the reference")
     ap.add_argument("--npt", action="store_true", help="also CG-like 1k and 10.6k beads with an NPT ensemble")
+    ap.add_argument("--lanes", choices=["32", "16", "both"], default="32",
+                    help="lanes per atom of the site kernel (NEPCG_SITE_LANES): a warp, half a warp, or each")
     ap.add_argument("--graphs", choices=["on", "off"], default="on",
                     help="off: launch each kernel of a step (NEPCG_CUDA_GRAPHS=0) instead of replaying a CUDA graph")
     args = ap.parse_args()
@@ -130,9 +133,10 @@ def main():
     rows = []
     gpu_name = pynepcg.NEP(carbon, device="cuda")._cpp.device_name
     precisions = ["double", "single"] if args.precision == "both" else [args.precision]
+    lanes = ["32", "16"] if args.lanes == "both" else [args.lanes]
     measured = measured_gpumd(args.gpumd_log) if args.gpumd_log and args.gpumd_log.exists() else {}
     print(f"# pynepcg {pynepcg.__version__}, {gpu_name}, {'/'.join(precisions)} precision, NVE dt 1 fs, skin 1 A, "
-          f"CUDA graphs {args.graphs}", flush=True)
+          f"CUDA graphs {args.graphs}, site-kernel lanes per atom {'/'.join(lanes)}", flush=True)
     cases = [("C_2022_NEP4 diamond", structures.diamond("C", 3.567, (16, 16, 16)), carbon, args.steps,
               "C_2022_NEP4 diamond"),
              ("PbTe NEP4 (defaults)", rocksalt(6.46, (16, 16, 16)), pbte, args.steps, "PbTe NEP4 (defaults)")]
@@ -142,11 +146,13 @@ def main():
         cases.append((f"CG-like {n}", cg_liquid(n), cg, 10 * args.steps if n <= 10648 else args.steps, ref))
     if args.quick:
         cases = cases[2:]
-    for (label, system, model, steps, ref), precision in [(c, p) for c in cases for p in precisions]:
+    for (label, system, model, steps, ref), precision, lane in [(c, p, k) for c in cases for p in precisions
+                                                                for k in lanes]:
+        os.environ["NEPCG_SITE_LANES"] = lane
         try:
             sps, asps = throughput(system, model, "cuda", steps, precision=precision)
         except Exception as exc:  # report and go on: one failing case should not hide the others
-            print(f"{label:24s} {precision:6s} FAILED: {type(exc).__name__}: {exc}", flush=True)
+            print(f"{label:24s} {precision:6s} lanes {lane} FAILED: {type(exc).__name__}: {exc}", flush=True)
             continue
         g = GPUMD_H100.get(ref) if ref else None
         if label in measured:  # GPUMD on this machine
@@ -158,12 +164,13 @@ def main():
             gtxt, ratio = f"{g:.2e} atom-steps/s", asps / g
         else:
             gtxt, ratio = "-", float("nan")
-        rows.append((label, precision, len(system), sps, asps, gtxt, ratio))
-        print(f"{label:24s} {precision:6s} N={len(system):7d}  {sps:9.1f} steps/s  {asps:.3e} atom-steps/s   "
+        rows.append((label, f"{precision}, {lane} lanes", len(system), sps, asps, gtxt, ratio))
+        print(f"{label:24s} {precision:6s} {lane} lanes N={len(system):7d}  {sps:9.1f} steps/s  {asps:.3e} atom-steps/s   "
               f"GPUMD {gtxt:24s} ratio {ratio:.2f}", flush=True)
-        if args.cpu and precision == "double" and len(system) >= 32768:
+        if args.cpu and precision == "double" and lane == lanes[0] and len(system) >= 32768:
             _, cpu_asps = throughput(system, model, "cpu", 3, warmup=1)
             print(f"{'':24s} CPU ({pynepcg.get_num_threads()} threads): {cpu_asps:.3e} atom-steps/s", flush=True)
+    os.environ["NEPCG_SITE_LANES"] = lanes[0]
     if args.npt:
         # NPT (SCR barostat + Bussi): with the barostat every step, the host integrator with forces
         # and the total virial from the GPU; every 10 steps, device segments in between.

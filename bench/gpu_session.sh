@@ -17,6 +17,8 @@
 # also without CUDA graphs; NCU_CASES="cg64000/single ...": full ncu report of one site-kernel launch each;
 # DATAGEN_BENCH=1: mean-force frames/hour, sequential vs concurrent replicas (bench/gpu_datagen.py);
 # NPT_BENCH=1: CG-like 1k and 10.6k beads in NPT (host integrator, GPU forces).
+# LANES_COMPARE=1: every MD system in single precision with 32 and with 16 site-kernel lanes per atom;
+# NEPCG_SITE_LANES=16 exported before the call puts the tests and every benchmark on 16 lanes.
 set -o pipefail
 what=${1:-all}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -71,6 +73,9 @@ if [ "$what" = bench ] || [ "$what" = all ] || [ "$what" = compare ]; then
   timeout $(cap ${BENCH_TIMEOUT:-360}) python3 bench/gpu_md.py $ref "${@:2}" 2>&1 | tee "$OUT/bench.log"
   # the small systems again with one launch per kernel instead of CUDA-graph replay
   [ -n "$GRAPHS_COMPARE" ] && timeout $(cap 120) python3 bench/gpu_md.py --quick --graphs off 2>&1 | tee -a "$OUT/bench.log"
+  # the site kernel with two atoms per warp beside the default warp per atom (single precision)
+  [ -n "$LANES_COMPARE" ] && timeout $(cap 200) python3 bench/gpu_md.py --precision single --lanes both 2>&1 \
+    | tee -a "$OUT/bench.log"
   # NPT of the small systems (host integrator, GPU forces and virial)
   [ -n "$NPT_BENCH" ] && timeout $(cap 150) python3 bench/gpu_md.py --quick --precision single --npt 2>&1 \
     | tee -a "$OUT/bench.log"

@@ -32,6 +32,14 @@ STRUCTURES = {  # (atoms, cell edge Å, pbc): the small cells are thinner than 2
 }
 
 
+@pytest.fixture(params=["32", "16"], ids=["lanes32", "lanes16"])
+def site_lanes(request, monkeypatch):
+    """Both shapes of the NEP site kernel: a warp per atom (the default) and two atoms per warp
+    (NEPCG_SITE_LANES=16); either must give the CPU's results."""
+    monkeypatch.setenv("NEPCG_SITE_LANES", request.param)
+    return int(request.param)
+
+
 def _relative(a, b):
     a, b = np.asarray(a), np.asarray(b)
     return np.abs(a - b).max() / max(np.abs(b).max(), 1e-300)
@@ -44,8 +52,9 @@ def _pair(tmp_path, kind, seed=0):
 
 @pytest.mark.parametrize("shape", sorted(STRUCTURES))
 @pytest.mark.parametrize("kind", sorted(MODELS))
-def test_energies_forces_virials_match_cpu(tmp_path, kind, shape):
+def test_energies_forces_virials_match_cpu(tmp_path, kind, shape, site_lanes):
     cpu, gpu = _pair(tmp_path, kind)
+    assert gpu._cpp.site_lanes == (0 if kind == "l6-two-layers" else site_lanes)  # 0: atom-per-thread kernel
     n, edge, pbc = STRUCTURES[shape]
     atoms = random_structure(MODELS[kind]["elements"], n, edge, seed=hash((kind, shape)) % 1000, pbc=pbc)
     a, b = cpu.compute(atoms), gpu.compute(atoms)
@@ -85,7 +94,7 @@ def test_neighbor_overflow_grows_the_list(tmp_path):
 
 
 @pytest.mark.parametrize("repeat", [3, 11, 17, 26])
-def test_lane_groups_of_the_list_and_gather_kernels(tmp_path, repeat):
+def test_lane_groups_of_the_list_and_gather_kernels(tmp_path, repeat, site_lanes):
     # The list search, reverse entries and force gather split each atom over a group of lanes
     # whose size follows the system size (cuda::lanes_per_site: 32 lanes for 216 atoms, 16 for
     # 10,648, 4 for 39,304 and one for 140,608 atoms on a 132-multiprocessor H100); every size
@@ -120,12 +129,12 @@ SINGLE_MODELS = sorted(WARP_KERNEL_MODELS)
 
 @pytest.mark.parametrize("shape", sorted(STRUCTURES))
 @pytest.mark.parametrize("kind", SINGLE_MODELS)
-def test_single_precision_matches_cpu_double_and_cpu_single(tmp_path, kind, shape):
+def test_single_precision_matches_cpu_double_and_cpu_single(tmp_path, kind, shape, site_lanes):
     path = write_random_nep(tmp_path / f"{kind}.txt", seed=0, **MODELS[kind])
     double = pynepcg.NEP(path, device="cpu")
     cpu_single = pynepcg.NEP(path, device="cpu", precision="single")
     gpu_single = pynepcg.NEP(path, device="cuda", precision="single")
-    assert gpu_single._cpp.name == "NEP (CUDA, single)"
+    assert gpu_single._cpp.name == "NEP (CUDA, single)" and gpu_single._cpp.site_lanes == site_lanes
     n, edge, pbc = STRUCTURES[shape]
     atoms = random_structure(MODELS[kind]["elements"], n, edge, seed=hash((kind, shape)) % 1000, pbc=pbc)
     a, c, g = double.compute(atoms), cpu_single.compute(atoms), gpu_single.compute(atoms)
@@ -134,6 +143,13 @@ def test_single_precision_matches_cpu_double_and_cpu_single(tmp_path, kind, shap
         assert _relative(getattr(g, what), getattr(a, what)) < SINGLE_REL, what
         assert _relative(getattr(g, what), getattr(c, what)) < SINGLE_REL, what
     assert max(_relative(g.forces, a.forces), _relative(g.energies, a.energies)) > 1e-10  # float, really
+
+
+def test_site_lanes_environment_is_checked(tmp_path, monkeypatch):
+    path = write_random_nep(tmp_path / "c.txt", **MODELS["one-species"])
+    monkeypatch.setenv("NEPCG_SITE_LANES", "8")
+    with pytest.raises(ValueError, match="NEPCG_SITE_LANES must be 32 .* or 16 .*got '8'"):
+        pynepcg.NEP(path, device="cuda")
 
 
 def test_single_precision_rejects_models_it_does_not_take(tmp_path):
@@ -173,7 +189,7 @@ def _diamond_sims(shared_data, repeat=2, seed=7, temperature=600, skin=0.5):
                                       ensembles.Berendsen(temperature=500, tau=50),
                                       ensembles.Bussi(temperature=(300, 900), tau=20)],
                          ids=["nve", "bussi", "berendsen", "bussi-ramp"])
-def test_device_segments_follow_the_cpu_trajectory(shared_data, ensemble):
+def test_device_segments_follow_the_cpu_trajectory(shared_data, ensemble, site_lanes):
     # Same seed: the same initial velocities and, for Bussi, the same random numbers. Round-off
     # differences grow over a chaotic trajectory, but stay far below 1e-6 Å in 200 steps.
     cpu, gpu = _diamond_sims(shared_data)
@@ -474,7 +490,7 @@ def _trainers(frames, **kw):
     return out
 
 
-def test_population_errors_match_cpu(labelled):
+def test_population_errors_match_cpu(labelled, site_lanes):
     cpu, gpu = _trainers(labelled, generation=0, batch=4, type_weight=[1.0, 2.0], force_delta=0.5, lambda_shear=2.0,
                          seed=1)
     rng = np.random.default_rng(5)
@@ -486,7 +502,7 @@ def test_population_errors_match_cpu(labelled):
 
 
 @pytest.mark.parametrize("neuron", [6, (5, 3)], ids=["one-layer", "two-layers-cpu-fallback"])
-def test_training_history_matches_cpu(labelled, neuron):
+def test_training_history_matches_cpu(labelled, neuron, site_lanes):
     # Same seed: the same random numbers; losses agree to round-off, so rankings and hence the
     # whole history agree (a flip would need two individuals within ~1e-15 of each other).
     cpu, gpu = _trainers(labelled, generation=30, output_interval=5, population=20, seed=3, neuron=neuron)
@@ -496,7 +512,7 @@ def test_training_history_matches_cpu(labelled, neuron):
     assert np.allclose(gpu._core.mean, cpu._core.mean, rtol=1e-8, atol=1e-12)
 
 
-def test_single_precision_population_errors_close_to_double(labelled):
+def test_single_precision_population_errors_close_to_double(labelled, site_lanes):
     cpu, _ = _trainers(labelled, generation=0, batch=4, type_weight=[1.0, 2.0], force_delta=0.5, seed=1)
     gpu = pynepcg.Trainer(device="cuda", precision="single", generation=0, batch=4, type_weight=[1.0, 2.0],
                           force_delta=0.5, seed=1, **TRAIN_ARCH)

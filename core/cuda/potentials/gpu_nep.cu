@@ -19,6 +19,14 @@
 
 namespace nepcg {
 
+int gpu::site_lanes_from_env() {
+  const char* env = std::getenv("NEPCG_SITE_LANES");
+  const std::string value = env ? env : "";
+  if (value.empty() || value == "32") return 32;
+  if (value == "16") return 16;
+  throw InputError("NEPCG_SITE_LANES must be 32 (one warp per atom) or 16 (two atoms per warp); got '" + value + "'");
+}
+
 using kernels::NepView;
 
 namespace {
@@ -186,10 +194,10 @@ GpuNEP::Impl::Impl(const NEP& nep, double skin, NepPrecision precision)
   if (precision == NepPrecision::Single) {  // (the model was checked by GpuNEP's constructor)
     model32 = std::make_unique<cuda::DeviceNepModelT<float>>(nep.model(), nep.tables(), stream.get());
     view32 = model32->view_with_transposed_w0();
-    warps_per_block = gpu::prepare_warp_kernel<float, gpu::ListPairs>(view32, dev);
-    if (warps_per_block == 0) throw RuntimeError("GpuNEP: the single-precision kernel does not fit this device's shared memory");
+    site_launch = gpu::prepare_warp_kernel<float, gpu::ListPairs>(view32, dev);
+    if (!site_launch) throw RuntimeError("GpuNEP: the single-precision kernel does not fit this device's shared memory");
   } else {
-    warps_per_block = gpu::prepare_warp_kernel<double, gpu::ListPairs>(view, dev);
+    site_launch = gpu::prepare_warp_kernel<double, gpu::ListPairs>(view, dev);
   }
   stream.synchronize();
 }
@@ -300,16 +308,16 @@ void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
   }
   const gpu::ListPairs pairs{x.data(), y.data(), z.data(), list.cell(), list.neighbors(), list.images(),
                              list.counts(), n, list.capacity()};
-  if (warps_per_block > 0) {
+  if (site_launch) {
     gpu::SiteOutput o;
     o.energy = energy.data();
     o.pfx = pfx.data();
     o.pfy = pfy.data();
     o.pfz = pfz.data();
     if (model32)
-      gpu::launch_warp_sites(view32, pairs, nullptr, n, type.data(), warps_per_block, 1, o, s);
+      gpu::launch_warp_sites(view32, pairs, nullptr, n, type.data(), site_launch, 1, o, s);
     else
-      gpu::launch_warp_sites(view, pairs, nullptr, n, type.data(), warps_per_block, 1, o, s);
+      gpu::launch_warp_sites(view, pairs, nullptr, n, type.data(), site_launch, 1, o, s);
   } else {
     nep_sites<<<cuda::blocks_for(n, kThreads), kThreads, 0, s>>>(view, pairs, type.data(), sums.data(),
                                                                  gradients.data(), energy.data(), pfx.data(),
@@ -416,6 +424,8 @@ int GpuNEP::neighbor_capacity() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return impl_->list.capacity();
 }
+
+int GpuNEP::site_lanes() const { return impl_->site_launch ? impl_->site_launch.lanes : 0; }
 
 std::string GpuNEP::device_name() const { return impl_->device_name; }
 

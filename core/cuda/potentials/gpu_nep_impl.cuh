@@ -27,7 +27,7 @@ struct GpuNEP::Impl {
   // Single precision: the model rounded to float on the device (the warp kernel in float).
   std::unique_ptr<cuda::DeviceNepModelT<float>> model32;
   kernels::NepViewT<float> view32{};  // = model32->view_with_transposed_w0()
-  int warps_per_block = 0;  // > 0: the warp-per-atom site kernel is used (in float when model32)
+  gpu::SiteLaunch site_launch;  // true: the warp (or half-warp) per atom site kernel is used (in float when model32)
   cuda::DeviceNeighborList list;
 
   // Atoms: positions, velocities, forces (Å, Å/fs, eV/Å), force-to-acceleration factors

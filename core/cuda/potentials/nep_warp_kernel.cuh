@@ -1,5 +1,5 @@
-// NEP site kernel with one warp per atom (internal to gpu_nep.cu). Neighbours are taken 32 at a
-// time, one per lane: each lane evaluates its pair's radial functions and harmonics (the shared
+// NEP site kernel with one warp (or half a warp) per atom (internal to gpu_nep.cu). An atom's
+// lane group (G = 32 or 16 lanes, a template argument) takes its neighbours G at a time, one per lane: each lane evaluates its pair's radial functions and harmonics (the shared
 // NEPCG_HD building blocks, kernels::pair_values) into shared memory, then the lanes split the
 // descriptor components and sum over the 32 pairs. Descriptor rows and their gradients run one
 // radial channel per lane, the network one neuron per lane, the partial forces one neighbour per
@@ -10,7 +10,11 @@
 // positions; energies and partial forces written as double; NepDirect is its CPU twin). Every sum has
 // a fixed order, so results are reproducible bit for bit. Small systems get 32 times the threads
 // of an atom-per-thread kernel, and per-thread arrays are sized for the models this kernel takes
-// (l_max as a template argument) instead of the largest model.
+// (l_max as a template argument) instead of the largest model. With G = 16 two atoms share a
+// warp: the per-atom work (angular rows on n_max_angular + 1 lanes, the network, the sums over the
+// staged pairs) takes half the warp instructions per atom, and an atom's last, partly filled batch
+// of neighbours wastes fewer lanes; the price is twice the batches per atom (latency), so it is
+// meant for systems with many atoms per SM (see site_lanes_from_env and bench/gpu_notes.md).
 #pragma once
 
 #include <algorithm>
@@ -34,28 +38,38 @@ inline bool warp_kernel_fits(const kernels::NepViewT<R>& p) { return p.l_max >= 
 constexpr int kLaneComplexStride = 2 * kernels::kNumComplexA + 1;
 
 /// Reals per lane of the staging area: g_n (radial, angular) and Y_lm of one pair, rounded up to an
-/// odd number so that the 32 lanes' rows start in different shared-memory banks.
+/// odd number so that the lanes' rows start in different shared-memory banks.
 template <class R>
 NEPCG_HD int warp_kernel_stage_stride(const kernels::NepViewT<R>& p) {
   return (p.n_max_radial + 1 + p.n_max_angular + 1 + p.num_lm) | 1;
 }
 
-/// Reals (R) of shared memory per warp: per-lane staging of g_n (radial, angular) and Y_lm, then
-/// the atom's descriptor q, angular sums S, gradient dU/dq, dU/dS, the hidden-layer factors and
-/// the radial basis weights W_k of every neighbour type (T (basis_radial + 1) values), and with
-/// many-body terms the complex workspaces A, G of the lanes that take a radial channel each.
+/// Reals (R) of shared memory per lane group of `lanes` lanes (one atom): per-lane staging of g_n
+/// (radial, angular) and Y_lm, then the atom's descriptor q, angular sums S, gradient dU/dq, dU/dS,
+/// the hidden-layer factors and the radial basis weights W_k of every neighbour type
+/// (T (basis_radial + 1) values), and with many-body terms the complex workspaces A, G of the lanes
+/// that take a radial channel each.
 template <class R>
-inline int warp_kernel_shared_reals(const kernels::NepViewT<R>& p) {
+inline int warp_kernel_shared_reals(const kernels::NepViewT<R>& p, int lanes = 32) {
   const int nA = p.n_max_angular + 1;
   const int weights = p.num_types * (p.basis_radial + 1);
-  const int many_body = p.num_many_body > 0 ? 2 * kLaneComplexStride * std::min(nA, 32) : 0;
-  return 32 * warp_kernel_stage_stride(p) + 2 * p.dim + 2 * nA * p.num_lm + p.neurons1 + weights + many_body;
+  const int many_body = p.num_many_body > 0 ? 2 * kLaneComplexStride * std::min(nA, lanes) : 0;
+  return lanes * warp_kernel_stage_stride(p) + 2 * p.dim + 2 * nA * p.num_lm + p.neurons1 + weights + many_body;
 }
 
-template <class R>
-__device__ inline R warp_sum(R v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;  // the same value, summed in the same order, in every lane
+/// The lanes of this thread's group of G lanes within its warp (G = 32: the whole warp; G = 16:
+/// its half), as a mask for the *_sync intrinsics.
+template <int G>
+__device__ inline unsigned group_mask() {
+  static_assert(G == 32 || G == 16, "a site's lane group is a warp or half a warp");
+  return G == 32 ? 0xffffffffu : (0xffffu << (threadIdx.x & 16));
+}
+
+/// Sum over the G lanes of a group (xor butterfly within the group).
+template <int G, class R>
+__device__ inline R group_sum(R v, unsigned mask) {
+  for (int o = G / 2; o > 0; o >>= 1) v += __shfl_xor_sync(mask, v, o);
+  return v;  // the same value, summed in the same order, in every lane of the group
 }
 
 /// Neighbours of an MD system: the device Verlet list (atom-major rows of `capacity` entries,
@@ -128,16 +142,17 @@ struct SiteOutput {
   size_t num_parameters = 0, ann_size = 0, c_radial_size = 0;
 };
 
-/// The site computation of warp w (the body of nep_warp_sites).
-template <int L, class R, class Pairs>
+/// The site computation of lane group w (G lanes; the body of nep_warp_sites).
+template <int L, int G, class R, class Pairs>
 __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, const int* atoms,
-                                          int num_atoms, const int* type, int shared_per_warp,
+                                          int num_atoms, const int* type, int shared_per_group,
                                           SiteOutput out) {
   extern __shared__ double smem_storage[];  // double-aligned; holds R values
   R* smem = reinterpret_cast<R*>(smem_storage);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int w = blockIdx.x * (blockDim.x >> 5) + warp;
-  if (w >= num_atoms) return;  // warp-uniform
+  const int lane = threadIdx.x % G, group = threadIdx.x / G;
+  const unsigned mask = group_mask<G>();
+  const int w = blockIdx.x * (blockDim.x / G) + group;
+  if (w >= num_atoms) return;  // uniform in the group (the other half of the warp syncs on its own mask)
   const int i = atoms ? atoms[w] : w;
   const R* population = nullptr;  // the trainer's parameter sets, in this kernel's real type
   if constexpr (std::is_same<R, double>::value)
@@ -155,8 +170,8 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
   double* pfz = out.pfz + blockIdx.y * out.entry_stride;
   const int nR = p.n_max_radial + 1, nA = p.n_max_angular + 1, lm = p.num_lm, D = p.dim;
   const int stride = warp_kernel_stage_stride(p), size_a = nA * lm, T = p.num_types;
-  R* stage = smem + warp * shared_per_warp;
-  R* q = stage + 32 * stride;
+  R* stage = smem + group * shared_per_group;
+  R* q = stage + G * stride;
   R* S = q + D;
   R* dU = S + size_a;
   R* dUdS = dU + D;
@@ -165,19 +180,19 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
   // many-body workspace of this lane (A, G), used by the lanes with a radial channel
   kernels::CplxT<R>* A = reinterpret_cast<kernels::CplxT<R>*>(weights + T * (p.basis_radial + 1)) +
                          lane * kLaneComplexStride;
-  kernels::CplxT<R>* G = A + kernels::kNumComplexA;
-  for (int c = lane; c < D; c += 32) q[c] = R(0);
-  for (int c = lane; c < size_a; c += 32) S[c] = R(0);
+  kernels::CplxT<R>* Gw = A + kernels::kNumComplexA;
+  for (int c = lane; c < D; c += G) q[c] = R(0);
+  for (int c = lane; c < size_a; c += G) S[c] = R(0);
   const int a = type[i];
   const int count = pairs.count(i);
   R e_zbl = R(0);
-  __syncwarp();
+  __syncwarp(mask);
 
-  // 1. Descriptor sums, 32 neighbours at a time.
-  for (int first = 0; first < count; first += 32) {
+  // 1. Descriptor sums, G neighbours at a time.
+  for (int first = 0; first < count; first += G) {
     const int k = first + lane;
     R* st = stage + lane * stride;
-    int mask = 0;
+    int kinds = 0;  // bit 1: inside the radial cutoff, bit 2: inside the angular one
     if (k >= count)
       for (int c = 0; c < stride; ++c) st[c] = R(0);
     if (k < count) {
@@ -191,8 +206,8 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
         pfy[e] = v[1];
         pfz[e] = v[2];
       }
-      mask = kernels::pair_values<L>(p, a, b, r, d, st, st + nR, st + nR + nA);
-      if (p.zbl && (mask & 2)) {
+      kinds = kernels::pair_values<L>(p, a, b, r, d, st, st + nR, st + nR + nA);
+      if (p.zbl && (kinds & 2)) {
         R phi, dphi;
         kernels::zbl_pair(p, a, b, d, phi, dphi);
         e_zbl += R(0.5) * phi;
@@ -200,27 +215,27 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
     }
     // Angular sums only for batches with a pair inside the angular cutoff (the device list puts
     // those pairs first; the others contribute exact zeros).
-    const int components = __any_sync(0xffffffffu, mask & 2) ? nR + size_a : nR;
-    __syncwarp();
-    for (int c = lane; c < components; c += 32) {
+    const int components = __any_sync(mask, kinds & 2) ? nR + size_a : nR;
+    __syncwarp(mask);
+    for (int c = lane; c < components; c += G) {
       R s = R(0);
       if (c < nR) {
-        for (int l = 0; l < 32; ++l) s += stage[l * stride + c];
+        for (int l = 0; l < G; ++l) s += stage[l * stride + c];
         q[c] += s;
       } else {
         const int nn = (c - nR) / lm, m = (c - nR) % lm;
-        for (int l = 0; l < 32; ++l) s += stage[l * stride + nR + nn] * stage[l * stride + nR + nA + m];
+        for (int l = 0; l < G; ++l) s += stage[l * stride + nR + nn] * stage[l * stride + nR + nA + m];
         S[c - nR] += s;
       }
     }
-    __syncwarp();
+    __syncwarp(mask);
   }
 
   // 2. Angular descriptor (one radial channel per lane), then the network (one neuron per lane).
-  for (int nn = lane; nn < nA; nn += 32) kernels::angular_descriptor_row(p, S, q, nn, A);
-  __syncwarp();
-  for (int c = lane; c < D; c += 32) dU[c] = q[c] * p.q_scaler[c];  // scaled input, for now
-  __syncwarp();
+  for (int nn = lane; nn < nA; nn += G) kernels::angular_descriptor_row(p, S, q, nn, A);
+  __syncwarp(mask);
+  for (int c = lane; c < D; c += G) dU[c] = q[c] * p.q_scaler[c];  // scaled input, for now
+  __syncwarp(mask);
   const int N1 = p.neurons1;
   const int n_blocks = p.version == 3 ? 1 : T;
   const R* block = p.ann + (p.version == 3 ? 0 : a) * p.ann_block;
@@ -231,7 +246,7 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
   // lanes read consecutive addresses), in training W0 row mu of the individual (rows D apart).
   // Same products, same order: the same bits.
   R u = R(0);
-  for (int mu = lane; mu < N1; mu += 32) {
+  for (int mu = lane; mu < N1; mu += G) {
     R zz = -b0[mu];
     if constexpr (Pairs::kTransposedW0) {
       const R* W0T = p.w0_transposed + (p.version == 3 ? 0 : a) * N1 * D;
@@ -244,28 +259,28 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
     u += w1[mu] * h;
     hidden[mu] = w1[mu] * (R(1) - h * h);
   }
-  __syncwarp();
-  for (int c = lane; c < D; c += 32) {
+  __syncwarp(mask);
+  for (int c = lane; c < D; c += G) {
     R s = R(0);
     for (int mu = 0; mu < N1; ++mu) s += hidden[mu] * W0[mu * D + c];
     dU[c] = s * p.q_scaler[c];  // gradient with respect to the unscaled descriptor
   }
-  u = warp_sum(u) - p.ann[n_blocks * p.ann_block];
+  u = group_sum<G>(u, mask) - p.ann[n_blocks * p.ann_block];
   if (p.version == 5) u -= w1[N1];
-  e_zbl = warp_sum(e_zbl);
-  __syncwarp();
+  e_zbl = group_sum<G>(e_zbl, mask);
+  __syncwarp(mask);
   if (lane == 0) energy[i] = double(u + e_zbl);
-  for (int nn = lane; nn < nA; nn += 32) kernels::angular_gradient_row(p, S, dU, dUdS, nn, A, G);
+  for (int nn = lane; nn < nA; nn += G) kernels::angular_gradient_row(p, S, dU, dUdS, nn, A, Gw);
   {  // W_k = sum_n dU/dq_n c_nk(a, b) of every neighbour type b, once per atom rather than per pair
     const int K1 = p.basis_radial + 1;
-    for (int c = lane; c < T * K1; c += 32)
+    for (int c = lane; c < T * K1; c += G)
       weights[c] = kernels::contracted_radial_weight(p.n_max_radial, p.basis_radial, T, a, c / K1, p.c_radial, dU,
                                                      c % K1);
   }
-  __syncwarp();
+  __syncwarp(mask);
 
   // 3. Partial forces f_ij = dU_i/dr_ij, one neighbour per lane.
-  for (int k = lane; k < count; k += 32) {
+  for (int k = lane; k < count; k += G) {
     const int e = pairs.entry(i, k), b = type[pairs.neighbor(e)];
     R r[3];
     R d;
@@ -285,66 +300,87 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
   }
 }
 
-template <int L, class R, class Pairs>
+template <int L, int G, class R, class Pairs>
 __global__ void nep_warp_sites(kernels::NepViewT<R> p, Pairs pairs, const int* atoms, int num_atoms, const int* type,
-                               int shared_per_warp, SiteOutput out) {
-  warp_site<L, R, Pairs>(p, pairs, atoms, num_atoms, type, shared_per_warp, out);
+                               int shared_per_group, SiteOutput out) {
+  warp_site<L, G, R, Pairs>(p, pairs, atoms, num_atoms, type, shared_per_group, out);
 }
 
 template <class R, class Pairs>
 using WarpKernel = void (*)(kernels::NepViewT<R>, Pairs, const int*, int, const int*, int, SiteOutput);
 
-/// The kernel instance for l_max (1-4).
-template <class R, class Pairs>
-WarpKernel<R, Pairs> warp_kernel_for(int l_max) {
-  return l_max == 1 ? nep_warp_sites<1, R, Pairs> : l_max == 2 ? nep_warp_sites<2, R, Pairs>
-         : l_max == 3 ? nep_warp_sites<3, R, Pairs> : nep_warp_sites<4, R, Pairs>;
+template <int G, class R, class Pairs>
+WarpKernel<R, Pairs> warp_kernel_for_lanes(int l_max) {
+  return l_max == 1 ? nep_warp_sites<1, G, R, Pairs> : l_max == 2 ? nep_warp_sites<2, G, R, Pairs>
+         : l_max == 3 ? nep_warp_sites<3, G, R, Pairs> : nep_warp_sites<4, G, R, Pairs>;
 }
 
-/// Raises the dynamic shared-memory limit of every l_max instance for this real type and pair source.
+/// The kernel instance for l_max (1-4) and lanes per atom (32 or 16).
+template <class R, class Pairs>
+WarpKernel<R, Pairs> warp_kernel_for(int l_max, int lanes) {
+  return lanes == 16 ? warp_kernel_for_lanes<16, R, Pairs>(l_max) : warp_kernel_for_lanes<32, R, Pairs>(l_max);
+}
+
+/// Raises the dynamic shared-memory limit of every instance for this real type and pair source.
 template <class R, class Pairs>
 void allow_warp_kernel_shared(size_t bytes) {
   const int b = static_cast<int>(bytes);
-  for (int l = 1; l <= 4; ++l)
-    NEPCG_CUDA_CHECK(
-        cudaFuncSetAttribute(warp_kernel_for<R, Pairs>(l), cudaFuncAttributeMaxDynamicSharedMemorySize, b));
+  for (int lanes : {32, 16})
+    for (int l = 1; l <= 4; ++l)
+      NEPCG_CUDA_CHECK(cudaFuncSetAttribute(warp_kernel_for<R, Pairs>(l, lanes),
+                                            cudaFuncAttributeMaxDynamicSharedMemorySize, b));
 }
 
-/// Warps per block for a model (0 when the warp kernel does not take it): up to 4,
-/// within the device's opt-in shared memory per block.
+/// How the site kernel runs for a model: `lanes` per atom (32: a warp, 16: half a warp) and
+/// `groups` atoms per block of 128 threads or fewer (0: the warp kernel does not take the model).
+struct SiteLaunch {
+  int lanes = 32;
+  int groups = 0;
+  explicit operator bool() const { return groups > 0; }
+};
+
+/// Lanes per atom of the site kernel: NEPCG_SITE_LANES (32, the default, or 16: two atoms per
+/// warp; see the kernel's header comment). Anything else is an error naming the variable.
+int site_lanes_from_env();
+
+/// The launch shape for a model with `lanes` per atom: up to 128 threads per block, within the
+/// device's opt-in shared memory per block (groups = 0 when the warp kernel does not take it).
 template <class R>
-inline int warp_kernel_warps_per_block(const kernels::NepViewT<R>& p, int device) {
-  if (!warp_kernel_fits(p)) return 0;
-  const size_t per_warp = sizeof(R) * warp_kernel_shared_reals(p);
+inline SiteLaunch site_launch(const kernels::NepViewT<R>& p, int device, int lanes) {
+  SiteLaunch launch{lanes, 0};
+  if (!warp_kernel_fits(p)) return launch;
+  const size_t per_group = sizeof(R) * warp_kernel_shared_reals(p, lanes);
   int max_shared = 0;
   NEPCG_CUDA_CHECK(cudaDeviceGetAttribute(&max_shared, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  return static_cast<int>(std::min<size_t>(4, size_t(max_shared) / per_warp));
+  launch.groups = static_cast<int>(std::min<size_t>(128 / lanes, size_t(max_shared) / per_group));
+  return launch;
 }
 
-/// warp_kernel_warps_per_block, with the kernels' dynamic shared-memory limit raised to the
-/// device's opt-in maximum (a limit sized for this model would shrink it for another model's
-/// GpuNEP in the same process).
+/// site_launch with the lanes of NEPCG_SITE_LANES, and the kernels' dynamic shared-memory limit
+/// raised to the device's opt-in maximum (a limit sized for this model would shrink it for another
+/// model's GpuNEP in the same process).
 template <class R, class Pairs>
-int prepare_warp_kernel(const kernels::NepViewT<R>& p, int device) {
-  const int warps = warp_kernel_warps_per_block(p, device);
-  if (warps > 0) {
+SiteLaunch prepare_warp_kernel(const kernels::NepViewT<R>& p, int device) {
+  const SiteLaunch launch = site_launch(p, device, site_lanes_from_env());
+  if (launch) {
     int max_shared = 0;
     NEPCG_CUDA_CHECK(cudaDeviceGetAttribute(&max_shared, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
     allow_warp_kernel_shared<R, Pairs>(size_t(max_shared));
   }
-  return warps;
+  return launch;
 }
 
-/// Launches the warp kernel for the model's l_max over num_atoms atoms (atoms[w], or
-/// w when atoms is null) and `individuals` parameter sets (grid y).
+/// Launches the site kernel for the model's l_max over num_atoms atoms (atoms[w], or w when
+/// atoms is null) and `individuals` parameter sets (grid y).
 template <class R, class Pairs>
 void launch_warp_sites(const kernels::NepViewT<R>& p, const Pairs& pairs, const int* atoms, int num_atoms,
-                       const int* type, int warps_per_block, int individuals, const SiteOutput& out, cudaStream_t s) {
-  const int per_warp = warp_kernel_shared_reals(p);
-  const dim3 grid(cuda::blocks_for(num_atoms, warps_per_block), individuals);
-  const size_t bytes = sizeof(R) * per_warp * warps_per_block;
-  const WarpKernel<R, Pairs> kernel = warp_kernel_for<R, Pairs>(p.l_max);
-  kernel<<<grid, 32 * warps_per_block, bytes, s>>>(p, pairs, atoms, num_atoms, type, per_warp, out);
+                       const int* type, const SiteLaunch& launch, int individuals, const SiteOutput& out,
+                       cudaStream_t s) {
+  const int per_group = warp_kernel_shared_reals(p, launch.lanes);
+  const dim3 grid(cuda::blocks_for(num_atoms, launch.groups), individuals);
+  const size_t bytes = sizeof(R) * per_group * launch.groups;
+  const WarpKernel<R, Pairs> kernel = warp_kernel_for<R, Pairs>(p.l_max, launch.lanes);
+  kernel<<<grid, launch.lanes * launch.groups, bytes, s>>>(p, pairs, atoms, num_atoms, type, per_group, out);
   NEPCG_CUDA_LAUNCHED("nep_warp_sites");
 }
 

@@ -96,11 +96,11 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
     if (precision == NepPrecision::Single) {
       require_direct_kernel_model(model_, "Trainer");
       device_model32_ = std::make_unique<cuda::DeviceNepModelT<float>>(model_, tables_, stream_.get());
-      warps_per_block_ = gpu::prepare_warp_kernel<float, gpu::FixedPairs>(device_model32_->view(), dev);
-      if (warps_per_block_ == 0) throw RuntimeError("Trainer: the single-precision kernel does not fit this device");
+      site_launch_ = gpu::prepare_warp_kernel<float, gpu::FixedPairs>(device_model32_->view(), dev);
+      if (!site_launch_) throw RuntimeError("Trainer: the single-precision kernel does not fit this device");
     } else {
-      warps_per_block_ = gpu::prepare_warp_kernel<double, gpu::FixedPairs>(v0, dev);
-      if (warps_per_block_ == 0) return;  // this architecture stays on the CPU evaluator
+      site_launch_ = gpu::prepare_warp_kernel<double, gpu::FixedPairs>(v0, dev);
+      if (!site_launch_) return;  // this architecture stays on the CPU evaluator
     }
     // Host CSR over all structures (global atom and entry indices).
     const double rc = model_.max_cutoff_radial(), ra = model_.max_cutoff_angular();
@@ -174,7 +174,7 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
 
   void evaluate(const double* population, int count, const std::vector<int>& ids,
                 StructureErrors* out) const override {
-    if (warps_per_block_ == 0) return cpu_->evaluate(population, count, ids, out);
+    if (!site_launch_) return cpu_->evaluate(population, count, ids, out);
     if (count <= 0 || ids.empty()) return;
     std::lock_guard<std::mutex> lock(mutex_);
     cudaStream_t st = stream_.get();
@@ -223,10 +223,10 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
       if (device_model32_) {
         o.population32 = population32_.data() + size_t(first) * np;
         gpu::launch_warp_sites(device_model32_->view(), pairs, batch_atoms_.data(), batch_atoms, type_.data(),
-                               warps_per_block_, m, o, st);
+                               site_launch_, m, o, st);
       } else {
         o.population = population_.data() + size_t(first) * np;
-        gpu::launch_warp_sites(view, pairs, batch_atoms_.data(), batch_atoms, type_.data(), warps_per_block_, m, o,
+        gpu::launch_warp_sites(view, pairs, batch_atoms_.data(), batch_atoms, type_.data(), site_launch_, m, o,
                                st);
       }
       training_gather<<<dim3(cuda::blocks_for(batch_atoms, 128), m), 128, 0, st>>>(
@@ -272,7 +272,7 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
   cuda::Stream stream_;
   cuda::DeviceNepModel device_model_;
   std::unique_ptr<cuda::DeviceNepModelT<float>> device_model32_;  // single precision only
-  int warps_per_block_ = 0;
+  gpu::SiteLaunch site_launch_;
   size_t atoms_total_ = 0, entries_total_ = 0;
   std::vector<int> starts_, sizes_;
   std::vector<char> has_forces_;

@@ -55,6 +55,9 @@ class GpuNEP : public Potential {
   /// Device neighbour-list builds so far and its current capacity (neighbours per atom).
   long neighbor_list_builds() const;
   int neighbor_capacity() const;
+  /// Lanes per atom of the site kernel: 32 (a warp) or 16 (half a warp; NEPCG_SITE_LANES=16), or 0 when
+  /// the model runs on the atom-per-thread kernel (l_max > 4, two hidden layers).
+  int site_lanes() const;
   /// Milliseconds per force evaluation on the device (neighbour-list check, site and gather
   /// kernels; positions uploaded once, list built once), median of `repeats` timed with CUDA
   /// events. For benchmarks.
