@@ -241,6 +241,7 @@ def test_water_workflow_end_to_end(tmp_path):
     preset = water.PRESETS["tiny"]
     for p in preset.validate_pressures:
         assert f"| {p:g}" in text
+    assert "- CG with the kinetic virial correction: " in text and "- CG without it: " in text
     for name in ("eos.png", "rdf.png", "model_corrected/loss.png", "model_uncorrected/parity.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG", name
     data = pynepcg.trainer.read_training_set(out / "data" / "train.xyz")
@@ -315,6 +316,28 @@ def test_water_npt_checkpoint_resumes_bit_for_bit(tmp_path):
     assert len(np.load(ck / "thermo.npy")) == 9
     log, _, snaps = npt(ck)
     same(log, snaps)
+
+
+def test_water_report_verdicts(tmp_path):
+    """report.md states, per model, the largest density deviation from the teacher and whether it is
+    within the 2 % target at every pressure (a collapsed run counts as a miss)."""
+    from pynepcg.cases import water
+
+    preset = water.PRESETS["tiny"]  # validation at 1 bar, 0.5 and 1 GPa
+    rdf = {"rdf_r": [0.05, 0.15], "rdf_g": [0.0, 1.0]}
+
+    def results(densities):
+        return {p: {"density": d, "density_error": 0.001, "ns_per_day": 1.0, "stable": True, **rdf}
+                for p, d in zip(preset.validate_pressures, densities)}
+    aa = results([1.0, 1.1, 1.2])
+    text = water._report(tmp_path, preset, "tiny", aa, results([1.01, 1.1 * 0.985, 1.2 * 1.019]),
+                         results([1.05, 1.1 * 1.06, 1.2 * 1.02]), "test", 1.0).read_text()
+    assert "- CG with the kinetic virial correction: largest deviation +1.9 % over 3 pressures; within ±2 %" in text
+    assert "- CG without it: largest deviation +6.0 % over 3 pressures; not within ±2 %" in text
+    text = water._report(tmp_path, preset, "tiny", aa, results([1.01, 1.1 * 1.021, 1.2]),
+                         results([1.0, 2.0, 1.2]), "test", 1.0).read_text()
+    assert "correction: largest deviation +2.1 % over 3 pressures; not within" in text
+    assert "without it: largest deviation +0.0 % over 2 pressures, 1 collapsed; not within" in text
 
 
 def test_sampling_at_strained_state_points():
