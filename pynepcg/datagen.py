@@ -143,7 +143,8 @@ def mean_force(configurations: Sequence, mapper: Mapper, potential, settings: Me
     (GPUMD train.xyz of the CG frames, in configuration order). ``potential``: a pynepcg potential
     (frames then run one after another in this process, each using all OpenMP threads) or a
     picklable zero-argument factory (frames run in ``executor``, default a process pool with one
-    worker per core, one OpenMP thread and NEP models on the CPU in each). On a GPU: a factory
+    worker per usable core (CPU affinity) and at most one per frame, one OpenMP thread and NEP
+    models on the CPU in each). On a GPU: a factory
     such as ``functools.partial(NEP, "nep.txt", device="cuda")`` with a
     ``concurrent.futures.ThreadPoolExecutor(k)`` runs k frames concurrently, each on its own CUDA
     stream. Frame k uses seed ``seed + k``; frames
@@ -195,7 +196,8 @@ def mean_force(configurations: Sequence, mapper: Mapper, potential, settings: Me
                                  "functools.partial(pynepcg.NEP, 'nep.txt')")
             own = executor is None
             if own:
-                executor = cf.ProcessPoolExecutor(max_workers=os.cpu_count() or 1, initializer=_one_thread)
+                executor = cf.ProcessPoolExecutor(max_workers=max(1, min(len(todo), _usable_cores())),
+                                                  initializer=_one_thread)
             try:
                 futures = {}
                 for k in todo:
@@ -215,6 +217,15 @@ def mean_force(configurations: Sequence, mapper: Mapper, potential, settings: Me
         for k in range(len(configs)):
             f.write((d / "frames" / f"frame_{k:05d}.xyz").read_text())
     return out
+
+
+def _usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, e.g. a container's or a batch job's share),
+    not the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # (macOS, Windows)
+        return os.cpu_count() or 1
 
 
 def _one_thread():
