@@ -325,17 +325,19 @@ def test_water_report_verdicts(tmp_path):
 
     preset = water.PRESETS["tiny"]  # validation at 1 bar, 0.5 and 1 GPa
     rdf = {"rdf_r": [0.05, 0.15], "rdf_g": [0.0, 1.0]}
+    speed = {"ns_per_day": 12.5, "where": "CPU, 2 threads"}
 
     def results(densities):
-        return {p: {"density": d, "density_error": 0.001, "ns_per_day": 1.0, "stable": True, **rdf}
+        return {p: {"density": d, "density_error": 0.001, "stable": True, **rdf}
                 for p, d in zip(preset.validate_pressures, densities)}
     aa = results([1.0, 1.1, 1.2])
     text = water._report(tmp_path, preset, "tiny", aa, results([1.01, 1.1 * 0.985, 1.2 * 1.019]),
-                         results([1.05, 1.1 * 1.06, 1.2 * 1.02]), "test", 1.0).read_text()
+                         results([1.05, 1.1 * 1.06, 1.2 * 1.02]), speed, "test", 1.0).read_text()
     assert "- CG with the kinetic virial correction: largest deviation +1.9 % over 3 pressures; within ±2 %" in text
+    assert "CG speed (NEP-CG, 32 beads, CPU, 2 threads): 12.5 ns/day" in text
     assert "- CG without it: largest deviation +6.0 % over 3 pressures; not within ±2 %" in text
     text = water._report(tmp_path, preset, "tiny", aa, results([1.01, 1.1 * 1.021, 1.2]),
-                         results([1.0, 2.0, 1.2]), "test", 1.0).read_text()
+                         results([1.0, 2.0, 1.2]), speed, "test", 1.0).read_text()
     assert "correction: largest deviation +2.1 % over 3 pressures; not within" in text
     assert "without it: largest deviation +0.0 % over 2 pressures, 1 collapsed; not within" in text
 
