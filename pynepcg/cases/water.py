@@ -169,7 +169,7 @@ def _npt_run(system, potential, preset: WaterPreset, pressure: float, seed: int,
              production: int, time_step: float, chunks: int, on_chunk, checkpoint: Path | None = None):
     """NPT at `pressure`: equilibrate, then `production` steps in `chunks` chunks with a Thermo
     log every 10 steps; on_chunk(k, snapshot) after each chunk. Returns the log (column name ->
-    array) and the production seconds.
+    array) and the wall seconds {"production": ..., "total": ...} (summed over resumed calls).
 
     With `checkpoint` (a folder), the run keeps its state there after the equilibration and after
     every chunk: a restart file (Simulator.write_restart), the log so far, each chunk's snapshot and
@@ -177,6 +177,7 @@ def _npt_run(system, potential, preset: WaterPreset, pressure: float, seed: int,
     checkpoint. A call that finds one replays on_chunk for the chunks already done and continues
     from there: the same trajectory, log and snapshots as an uninterrupted run, bit for bit. The
     caller removes the folder once it has stored the results."""
+    t_call = time.perf_counter()
     sim = Simulator(system, potential, seed=seed)
     ens = _npt(preset, pressure)
     progress = None if checkpoint is None else checkpoint / "progress.json"
@@ -185,7 +186,7 @@ def _npt_run(system, potential, preset: WaterPreset, pressure: float, seed: int,
     if state is None:
         sim.set_temperature(preset.temperature)
         sim.run(equilibration, ens, time_step=time_step)
-        state = {"chunks": 0, "production_seconds": 0.0}
+        state = {"chunks": 0, "production_seconds": 0.0, "seconds": 0.0}
     else:
         sim.read_restart(checkpoint / state["restart"])
         if state["chunks"] > 0:
@@ -193,8 +194,11 @@ def _npt_run(system, potential, preset: WaterPreset, pressure: float, seed: int,
         for c in range(state["chunks"]):
             on_chunk(c, io.read(checkpoint / f"chunk_{c}.xyz", 0))
 
+    seconds_before = state.get("seconds", 0.0)
+
     def save(snapshot):
         checkpoint.mkdir(parents=True, exist_ok=True)
+        state["seconds"] = seconds_before + time.perf_counter() - t_call
         c = state["chunks"]
         if snapshot is not None:
             io.write(checkpoint / f"chunk_{c - 1}.xyz", snapshot)
@@ -227,7 +231,8 @@ def _npt_run(system, potential, preset: WaterPreset, pressure: float, seed: int,
         on_chunk(c, snapshot)
     if rows is None:
         rows = np.zeros((0, len(columns)))
-    return {name: rows[:, k] for k, name in enumerate(columns)}, state["production_seconds"]
+    seconds = {"production": state["production_seconds"], "total": seconds_before + time.perf_counter() - t_call}
+    return {name: rows[:, k] for k, name in enumerate(columns)}, seconds
 
 
 def _done(path: Path):
@@ -253,7 +258,6 @@ def _aa_pressure(out: Path, preset: WaterPreset, teacher, water_text: str, label
     """The teacher's NPT run at validation pressure p (the k-th): writes aa/npt_<p>.json (density,
     error, and the centre-of-mass RDF for k = 0) and, at a training pressure, aa/configs_<p>.xyz."""
     d = out / "aa"
-    t0 = time.time()
     pot, water, mapper = _teacher(preset, teacher), io.parse(water_text)[0], Mapper(labels, names)
     configs, snaps = [], []
     train = any(abs(p - q) < 1e-12 for q in preset.train_pressures)
@@ -267,10 +271,10 @@ def _aa_pressure(out: Path, preset: WaterPreset, teacher, water_text: str, label
             snap.info["temperature_state"] = preset.temperature
             configs.append(snap)
 
-    log, _ = _npt_run(water, pot, preset, p, seed + k, preset.aa_equilibration, preset.aa_production,
-                      preset.aa_time_step, n_chunks, keep, checkpoint=d / f"npt_{p:g}.checkpoint")
+    log, seconds = _npt_run(water, pot, preset, p, seed + k, preset.aa_equilibration, preset.aa_production,
+                            preset.aa_time_step, n_chunks, keep, checkpoint=d / f"npt_{p:g}.checkpoint")
     rho, err = mean_and_error(log["density"])
-    res = {"pressure": p, "density": rho, "density_error": err, "seconds": time.time() - t0}
+    res = {"pressure": p, "density": rho, "density_error": err, "seconds": seconds["total"]}
     if k == 0:
         r, g = rdf(snaps, preset.rdf_max, preset.rdf_bins)
         res["rdf_r"], res["rdf_g"] = r.tolist(), g.tolist()
