@@ -143,8 +143,8 @@ def mean_force(configurations: Sequence, mapper: Mapper, potential, settings: Me
     (GPUMD train.xyz of the CG frames, in configuration order). ``potential``: a pynepcg potential
     (frames then run one after another in this process, each using all OpenMP threads) or a
     picklable zero-argument factory (frames run in ``executor``, default a process pool with one
-    worker per usable core (CPU affinity) and at most one per frame, one OpenMP thread and NEP
-    models on the CPU in each). On a GPU: a factory
+    worker per usable core (CPU affinity) and at most one per frame, the cores shared out as
+    OpenMP threads, NEP models on the CPU). On a GPU: a factory
     such as ``functools.partial(NEP, "nep.txt", device="cuda")`` with a
     ``concurrent.futures.ThreadPoolExecutor(k)`` runs k frames concurrently, each on its own CUDA
     stream. Frame k uses seed ``seed + k``; frames
@@ -196,8 +196,9 @@ def mean_force(configurations: Sequence, mapper: Mapper, potential, settings: Me
                                  "functools.partial(pynepcg.NEP, 'nep.txt')")
             own = executor is None
             if own:
-                executor = cf.ProcessPoolExecutor(max_workers=max(1, min(len(todo), _usable_cores())),
-                                                  initializer=_one_thread)
+                workers = max(1, min(len(todo), _usable_cores()))
+                executor = cf.ProcessPoolExecutor(max_workers=workers, initializer=_worker_setup,
+                                                  initargs=(_usable_cores() // workers,))
             try:
                 futures = {}
                 for k in todo:
@@ -228,11 +229,16 @@ def _usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _one_thread():
-    # Worker of the default pool: one core each, on the CPU (a forked child cannot use a CUDA
-    # context of its parent; NEPCG_DEVICE set by the user wins).
-    _core.set_num_threads(1)
+def _worker_setup(threads: int = 1):
+    # Worker of a default pool: `threads` OpenMP threads (the cores shared out among the workers),
+    # on the CPU (a forked child cannot use a CUDA context of its parent; NEPCG_DEVICE set by the
+    # user wins).
+    _core.set_num_threads(max(1, threads))
     os.environ.setdefault("NEPCG_DEVICE", "cpu")
+
+
+def _one_thread():
+    _worker_setup(1)
 
 
 def sample_configurations(structure, potential, state_points: Sequence[dict], count: int, interval: int,

@@ -318,6 +318,27 @@ def test_water_npt_checkpoint_resumes_bit_for_bit(tmp_path):
     same(log, snaps)
 
 
+def _threads():  # (a nanobind function does not pickle)
+    return pynepcg.get_num_threads()
+
+
+def test_pools_share_the_cores_out(monkeypatch):
+    """The workflow's side-by-side runs (and datagen's default pool): one worker per usable core, at
+    most one per item, the cores left over as OpenMP threads; one core or one item: in process."""
+    import os
+
+    from pynepcg.cases import water
+
+    monkeypatch.setattr(datagen, "_usable_cores", lambda: 5)
+    assert water._side_by_side(_threads, [(), ()], in_process=False) == [2, 2]
+    assert water._side_by_side(_threads, [()] * 7, in_process=False) == [1] * 7
+    pids = water._side_by_side(os.getpid, [()] * 3, in_process=False)
+    assert os.getpid() not in pids
+    assert water._side_by_side(os.getpid, [()] * 3, in_process=True) == [os.getpid()] * 3
+    monkeypatch.setattr(datagen, "_usable_cores", lambda: 1)
+    assert water._side_by_side(os.getpid, [(), ()], in_process=False) == [os.getpid()] * 2
+
+
 def test_water_report_verdicts(tmp_path):
     """report.md states, per model, the largest density deviation from the teacher and whether it is
     within the 2 % target at every pressure (a collapsed run counts as a miss)."""

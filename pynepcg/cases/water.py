@@ -241,14 +241,15 @@ def _done(path: Path):
 
 def _side_by_side(fn, items, in_process: bool) -> list:
     """fn(*item) for every item, results in item order. On the CPU the items run side by side in a
-    process pool, one per usable core with one OpenMP thread each: an NPT run of a few hundred to a
-    few thousand atoms gains only 1.5-1.7x from a second thread, so two runs side by side give
-    1.2-1.3x the throughput on 2 cores. ``in_process`` (a potential on the GPU), a single item or a
+    process pool, one per usable core (the cores shared out as threads when there are fewer items):
+    an NPT run of a few hundred to a few thousand atoms gains only 1.5-1.7x from a second thread,
+    so two runs side by side give 1.2-1.3x the throughput on 2 cores. ``in_process`` (a potential on the GPU), a single item or a
     single core: one after another in this process, with all threads."""
     workers = min(len(items), datagen._usable_cores())
     if in_process or workers <= 1:
         return [fn(*item) for item in items]
-    with cf.ProcessPoolExecutor(workers, initializer=datagen._one_thread) as pool:
+    with cf.ProcessPoolExecutor(workers, initializer=datagen._worker_setup,
+                                initargs=(datagen._usable_cores() // workers,)) as pool:
         futures = [pool.submit(fn, *item) for item in items]
         return [f.result() for f in futures]
 
