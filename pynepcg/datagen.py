@@ -196,9 +196,7 @@ def mean_force(configurations: Sequence, mapper: Mapper, potential, settings: Me
                                  "functools.partial(pynepcg.NEP, 'nep.txt')")
             own = executor is None
             if own:
-                workers = max(1, min(len(todo), _usable_cores()))
-                executor = cf.ProcessPoolExecutor(max_workers=workers, initializer=_worker_setup,
-                                                  initargs=(_usable_cores() // workers,))
+                executor = cpu_pool(len(todo))
             try:
                 futures = {}
                 for k in todo:
@@ -227,6 +225,14 @@ def _usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # (macOS, Windows)
         return os.cpu_count() or 1
+
+
+def cpu_pool(items: int) -> cf.ProcessPoolExecutor:
+    """A process pool for `items` independent CPU jobs: one worker per usable core, at most one per
+    item, the cores left over shared out as OpenMP threads."""
+    workers = max(1, min(items, _usable_cores()))
+    return cf.ProcessPoolExecutor(max_workers=workers, initializer=_worker_setup,
+                                  initargs=(_usable_cores() // workers,))
 
 
 def _worker_setup(threads: int = 1):

@@ -248,8 +248,7 @@ def _side_by_side(fn, items, in_process: bool) -> list:
     workers = min(len(items), datagen._usable_cores())
     if in_process or workers <= 1:
         return [fn(*item) for item in items]
-    with cf.ProcessPoolExecutor(workers, initializer=datagen._worker_setup,
-                                initargs=(datagen._usable_cores() // workers,)) as pool:
+    with datagen.cpu_pool(len(items)) as pool:
         futures = [pool.submit(fn, *item) for item in items]
         return [f.result() for f in futures]
 
