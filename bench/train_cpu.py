@@ -2,7 +2,8 @@
 
 Workload: GPUMD's PbTe example (25 structures x 250 atoms) with GPUMD's default hyper-parameters
 (population 50, one batch), so one generation evaluates 50 x 6,250 = 312,500 atoms (energy, forces
-and virial of every atom). Runs on 1 thread and on all cores. Reference in the same script:
+and virial of every atom). Runs on 1 thread and on all cores, in double and in single precision
+(Trainer(precision="single"): float lanes, 16 individuals per SIMD pack). Reference in the same script:
 calorine's CPUNEP evaluating the same number of atoms (the cost of a Python SNES loop around
 calorine, which has no trainer). Run: python bench/train_cpu.py [--data train.xyz] [--generations N]
 """
@@ -30,13 +31,14 @@ def find_data(arg):
     raise SystemExit("PbTe train.xyz not found: pass --data PATH")
 
 
-def time_training(data, threads, generations):
+def time_training(data, threads, generations, precision):
     pynepcg.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as d:
         # generation 0 only computes q_scaler; time generations 1 ... N separately from set-up
         t = pynepcg.Trainer(type=["Te", "Pb"], generation=generations + 1, output_interval=10 ** 6, seed=1)
         structures = pynepcg.trainer.read_training_set(data)
-        core = pynepcg._core.Trainer(pynepcg._core.parse_nep_in(t.nep_in), structures, [], d, False)
+        core = pynepcg._core.Trainer(pynepcg._core.parse_nep_in(t.nep_in), structures, [], d, False, "cpu",
+                                     precision)
         core.run(1)
         t0 = time.perf_counter()
         core.run(generations)
@@ -54,9 +56,10 @@ def main():
     cores = os.cpu_count() or 1
     print(f"CPU: {cpu_name()}, {cores} cores; data: {data}")
     print(f"{'run':<40}{'generations/s':>15}{'atoms/s':>14}")
-    for threads in sorted({1, cores}):
-        gps, aps = time_training(data, threads, args.generations)
-        print(f"{'pynepcg Trainer, ' + str(threads) + ' thread(s)':<40}{gps:>15.3f}{aps:>14.3e}")
+    for precision in ("double", "single"):
+        for threads in sorted({1, cores}):
+            gps, aps = time_training(data, threads, args.generations, precision)
+            print(f"{f'pynepcg Trainer, {precision}, {threads} thread(s)':<40}{gps:>15.3f}{aps:>14.3e}")
     try:
         from ase.io import read
         from calorine.calculators import CPUNEP

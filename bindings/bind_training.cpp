@@ -79,10 +79,13 @@ void init_training(nb::module_& m) {
              const std::string& precision_name) {
             nepcg::EvaluatorFactory factory;
             const nepcg::NepPrecision precision = nepcg::parse_nep_precision(precision_name);
-            if (precision == nepcg::NepPrecision::Single && device != "cuda")
-              throw nepcg::InputError("Trainer: precision='single' is the GPU trainer's (device='cuda'); the CPU "
-                                      "trainer runs in double");
-            if (device == "cuda") {
+            if (device == "cpu") {
+              factory = [precision](const nepcg::NepModel& m, const std::vector<TrainingStructure>& d,
+                                    const std::vector<double>& tw, double fd) {
+                return nepcg::make_cpu_population_evaluator(m, d, tw, fd, nepcg::kDefaultTrainingCacheLimit,
+                                                            precision);
+              };
+            } else if (device == "cuda") {
 #if NEPCG_HAVE_CUDA_BUILD
               factory = [precision](const nepcg::NepModel& m, const std::vector<TrainingStructure>& d,
                                     const std::vector<double>& tw, double fd) {

@@ -119,9 +119,9 @@ def test_models_the_single_kernel_does_not_take_raise(tmp_path):
         pynepcg.NEP(write_random_nep(tmp_path / "m.txt"), device="cpu", precision="half")
 
 
-def test_single_precision_training_is_the_gpu_trainers_option():
-    with pytest.raises(pynepcg.errors.InputError, match="GPU trainer"):
-        pynepcg.Trainer(device="cpu", precision="single")
+def test_training_precision_is_double_or_single():
+    # single on the CPU: tests/test_trainer.py (float lanes)
+    assert pynepcg.Trainer(device="cpu", precision="single").precision == "single"
     with pytest.raises(pynepcg.errors.InputError, match="precision"):
         pynepcg.Trainer(device="cpu", precision="half")
 

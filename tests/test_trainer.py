@@ -212,6 +212,51 @@ def test_population_losses_equal_independent_evaluations(teacher, arch):
         assert np.allclose(L[p, 2, 2:], [rmse_e, rmse_f, rmse_v], rtol=1e-9, atol=1e-14), (p, L[p, 2])
 
 
+def test_single_precision_losses_close_to_double_and_pack_independent(teacher):
+    """precision="single" on the CPU: 19 individuals in float lanes (two packs of 16, the second
+    padded). Each one's losses equal those it gets evaluated alone (lanes do not mix), differ
+    from double by float round-off only (not zero, not more than 1e-4 relative), and do not
+    depend on the thread count."""
+    frames = labelled_frames(teacher, 4, seed0=30)
+    opts = dict(type=["Si", "C"], generation=0, seed=2, lambda_v=1.0, cutoff=(4.0, 3.0), n_max=(3, 3),
+                basis_size=(4, 4), l_max=(4, 2, 1), neuron=5, zbl=2.0, force_delta=0.5, type_weight=[1.0, 2.0])
+    cores = {}
+    for precision in ("double", "single"):
+        t = pynepcg.Trainer(device="cpu", precision=precision, **opts)
+        t.fit(frames, directory=None, progress=False)
+        cores[precision] = t._core
+    rng = np.random.default_rng(9)
+    Z = rng.uniform(-1, 1, (19, cores["single"].num_parameters)) * 0.5
+    single, double = np.asarray(cores["single"].loss_terms(Z, 0)), np.asarray(cores["double"].loss_terms(Z, 0))
+    for p in (0, 7, 15, 16, 18):
+        assert np.array_equal(single[p], cores["single"].loss_terms(Z[p], 0))
+    worst = np.abs(single - double).max() / np.abs(double).max()
+    assert 1e-10 < worst < 1e-4, worst
+    before = pynepcg.get_num_threads()
+    try:
+        pynepcg.set_num_threads(1)
+        one_thread = np.asarray(cores["single"].loss_terms(Z, 0))
+    finally:
+        pynepcg.set_num_threads(before)
+    assert np.array_equal(one_thread, single)
+
+
+def test_single_precision_training_follows_double(frames):
+    """A seeded CPU run in single precision: the first report equals double's to float round-off
+    (the same individuals), the last one shows the same progress (ranks may swap since)."""
+    common = dict(type=["Si", "C"], generation=30, output_interval=5, population=20, seed=3, neuron=6,
+                  cutoff=(4.0, 3.0), n_max=(3, 3), basis_size=(4, 4), l_max=(4, 2, 1))
+    history = {}
+    for precision in ("double", "single"):
+        t = pynepcg.Trainer(device="cpu", precision=precision, **common)
+        t.fit(frames[:4], directory=None, progress=False)
+        history[precision] = np.asarray(t._core.history)
+    hd, hs = history["double"], history["single"]
+    assert hd.shape == hs.shape == (6, hd.shape[1])
+    assert np.allclose(hs[0], hd[0], rtol=1e-4) and not np.array_equal(hs[0], hd[0])
+    assert hs[-1, 1] == pytest.approx(hd[-1, 1], rel=0.1)
+
+
 def test_q_scaler_from_descriptors_with_all_parameters_one(frames):
     """GPUMD: q_scaler = 1 / (max - min) of each descriptor component over the training set,
     with every trainable parameter set to initial_para (1)."""

@@ -15,9 +15,20 @@
 #define NEPCG_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
 // For loops written to vectorise (gathers, masks): an AVX-512 version too.
 #define NEPCG_MULTIVERSION_SIMD __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+// For code whose data layout depends on the vector width (the trainer's lanes): one function
+// compiled for AVX-512 only, called where nepcg_cpu_has_avx512() says the CPU runs it.
+#define NEPCG_TARGET_AVX512 __attribute__((target("arch=x86-64-v4")))
+#define NEPCG_HAVE_AVX512_PATH 1
+inline bool nepcg_cpu_has_avx512() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
 #else
 #define NEPCG_MULTIVERSION
 #define NEPCG_MULTIVERSION_SIMD
+#define NEPCG_HAVE_AVX512_PATH 0
 #endif
 
 #if defined(__GNUC__)

@@ -7,8 +7,10 @@
 //            with h_k^b = sum_n dU_i/dq_n c_nk^{ab}: per-pair work independent of n_max;
 //   angular: f_k, f'_k, Y_lm and grad Y_lm per pair within the angular cutoff;
 //   ZBL:     its energies, forces and virial (no trainable parameters).
-// With the cache, the population is evaluated kTrainingLanes individuals at a time (lanes.hpp):
-// the same templates run with R = Lanes, reading the cache once for all of them.
+// With the cache, the population is evaluated kTrainingLanes individuals at a time (lanes.hpp;
+// kTrainingLanesSingle in single precision): the same templates run with R = Lanes, reading the
+// cache once for all of them, in 64-byte SIMD pieces where the CPU has AVX-512 and 32-byte ones
+// elsewhere.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -65,8 +67,6 @@ struct ScratchT {
   std::vector<int> mask;
 };
 using Scratch = ScratchT<double>;
-using LaneScratch = ScratchT<TrainingLanes>;
-using LaneView = kernels::NepViewT<TrainingLanes>;
 
 // Radial descriptor and angular sums of atom i from the cache (angular g_n, g'_n of each
 // neighbour left in w.terms, two (n_max_A + 1) blocks per angular neighbour).
@@ -159,19 +159,29 @@ void run_cached(const kernels::NepViewT<R>& v, const PreparedStructure& ps, Scra
   }
 }
 
-// run_cached for kTrainingLanes individuals, compiled for AVX-512, AVX2 and baseline x86-64 with
-// its whole call tree inlined into each version.
-NEPCG_MULTIVERSION_SIMD NEPCG_FLATTEN
-void run_cached_lanes(const LaneView& v, const PreparedStructure& ps, LaneScratch& w, TrainingLanes& U,
-                      TrainingLanes* W) {
-  run_cached<TrainingLanes>(v, ps, w, nullptr, U, W);
-}
+// run_cached for a pack of individuals (8 in double, 16 in single precision) with its whole call
+// tree inlined: for AVX-512 with one 64-byte piece per pack, for AVX2 and baseline x86-64 (chosen
+// at load time) with 32-byte pieces (lanes.hpp).
+#define NEPCG_RUN_CACHED_LANES(LanesType, attributes)                                                     \
+  attributes NEPCG_FLATTEN void run_cached_lanes(const kernels::NepViewT<LanesType>& v,                 \
+                                                 const PreparedStructure& ps, ScratchT<LanesType>& w,     \
+                                                 LanesType& U, LanesType* W) {                            \
+    run_cached<LanesType>(v, ps, w, nullptr, U, W);                                                        \
+  }
+NEPCG_RUN_CACHED_LANES(TrainingLanes, NEPCG_MULTIVERSION)
+NEPCG_RUN_CACHED_LANES(TrainingLanesSingle, NEPCG_MULTIVERSION)
+#if NEPCG_HAVE_AVX512_PATH
+NEPCG_RUN_CACHED_LANES(TrainingLanesWide, NEPCG_TARGET_AVX512)
+NEPCG_RUN_CACHED_LANES(TrainingLanesSingleWide, NEPCG_TARGET_AVX512)
+#endif
+#undef NEPCG_RUN_CACHED_LANES
 
 // xx yy zz xy yz zx of a row-major 3x3 virial.
 constexpr int kVirialComponents[6] = {0, 4, 8, 1, 5, 6};
 
-// The model's constant tables broadcast to lanes; view() adds one pack of parameter vectors
+// The model's constant tables broadcast to lanes L; view() adds one pack of parameter vectors
 // (ann, c_radial, c_angular per lane). ZBL is cached, so the lane view carries none.
+template <class L>
 class LaneConstants {
  public:
   LaneConstants(const NepView& v, const NepTables& tables, const NepModel& model)
@@ -183,11 +193,11 @@ class LaneConstants {
         cutoff_angular_(broadcast(model.cutoff_angular)),
         ann_size_(model.ann_size()),
         c_radial_size_(model.c_radial_size()) {
-    for (const kernels::ThreeJEntry& x : tables.three_j()) three_j_.push_back({x.k1, x.k2, x.k3, TrainingLanes(x.coef)});
+    for (const kernels::ThreeJEntry& x : tables.three_j()) three_j_.push_back({x.k1, x.k2, x.k3, L(x.coef)});
   }
 
-  LaneView view(const TrainingLanes* z) const {
-    LaneView p;
+  kernels::NepViewT<L> view(const L* z) const {
+    kernels::NepViewT<L> p;
     p.version = v_.version;
     p.num_types = v_.num_types;
     p.n_max_radial = v_.n_max_radial, p.n_max_angular = v_.n_max_angular;
@@ -205,26 +215,27 @@ class LaneConstants {
     p.many_body = v_.many_body;
     p.three_j = three_j_.data();
     p.zbl = 0;
-    p.zbl_inner = p.zbl_outer = p.zbl_factor = TrainingLanes(0.0);
+    p.zbl_inner = p.zbl_outer = p.zbl_factor = L(0.0);
     p.zbl_flexible = nullptr, p.atomic_numbers = nullptr, p.zbl_radii = nullptr;
     return p;
   }
 
  private:
-  static std::vector<TrainingLanes> broadcast(const std::vector<double>& x) {
-    return std::vector<TrainingLanes>(x.begin(), x.end());
+  static std::vector<L> broadcast(const std::vector<double>& x) {
+    return std::vector<L>(x.begin(), x.end());
   }
   NepView v_;
-  std::vector<TrainingLanes> weights_, norms_, q_scaler_, cutoff_radial_, cutoff_angular_;
-  std::vector<kernels::ThreeJEntryT<TrainingLanes>> three_j_;
+  std::vector<L> weights_, norms_, q_scaler_, cutoff_radial_, cutoff_angular_;
+  std::vector<kernels::ThreeJEntryT<L>> three_j_;
   size_t ann_size_, c_radial_size_;
 };
 
 class CpuPopulationEvaluator final : public PopulationEvaluator {
  public:
   CpuPopulationEvaluator(const NepModel& skeleton, const std::vector<TrainingStructure>& data,
-                         const std::vector<double>& type_weight, double force_delta, size_t cache_limit)
-      : model_(skeleton), tables_(model_) {
+                         const std::vector<double>& type_weight, double force_delta, size_t cache_limit,
+                         bool single)
+      : model_(skeleton), tables_(model_), single_(single) {
     const NepView v0 = tables_.view(model_);
     const int KR = v0.basis_radial + 1, KA = v0.basis_angular + 1, T = v0.num_types;
     const size_t ang_stride = 2 * KA + 4 * v0.num_lm;
@@ -334,7 +345,21 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
   void evaluate(const double* population, int count, const std::vector<int>& ids,
                 StructureErrors* out) const override {
     if (cached_) {
-      evaluate_lanes(population, count, ids, out);
+#if NEPCG_HAVE_AVX512_PATH
+      if (wide_) {
+        if (single_) {
+          evaluate_lanes<TrainingLanesSingleWide>(population, count, ids, out);
+        } else {
+          evaluate_lanes<TrainingLanesWide>(population, count, ids, out);
+        }
+        return;
+      }
+#endif
+      if (single_) {
+        evaluate_lanes<TrainingLanesSingle>(population, count, ids, out);
+      } else {
+        evaluate_lanes<TrainingLanes>(population, count, ids, out);
+      }
       return;
     }
     const long long tasks = static_cast<long long>(count) * static_cast<long long>(ids.size());
@@ -396,16 +421,18 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
     return out;
   }
 
-  // The cached evaluation, kTrainingLanes individuals per task (the last pack padded with copies
-  // of the last individual, whose results are dropped). Each lane's numbers are those of the
-  // scalar path, so results do not depend on the packing or the thread count.
+  // The cached evaluation, one pack of Lanes::size individuals per task (the last pack padded
+  // with copies of the last individual, whose results are dropped). Each lane's numbers are
+  // those of the scalar path in the lanes' precision, so results do not depend on the packing or
+  // the thread count.
+  template <class Lanes>
   void evaluate_lanes(const double* population, int count, const std::vector<int>& ids,
                       StructureErrors* out) const {
-    constexpr int L = kTrainingLanes;
+    constexpr int L = Lanes::size;
     const size_t np = model_.num_parameters();
     const int packs = (count + L - 1) / L;
-    const LaneConstants constants(tables_.view(model_), tables_, model_);
-    std::vector<TrainingLanes> z(size_t(packs) * np);  // z[pack * np + v] lane l: individual pack * L + l
+    const LaneConstants<Lanes> constants(tables_.view(model_), tables_, model_);
+    std::vector<Lanes> z(size_t(packs) * np);  // z[pack * np + v] lane l: individual pack * L + l
     for (int pk = 0; pk < packs; ++pk)
       for (int l = 0; l < L; ++l) {
         const double* x = population + size_t(std::min(pk * L + l, count - 1)) * np;
@@ -414,20 +441,20 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
     const long long tasks = static_cast<long long>(packs) * static_cast<long long>(ids.size());
 #pragma omp parallel
     {
-      LaneScratch w;
+      ScratchT<Lanes> w;
 #pragma omp for schedule(dynamic, 1)
       for (long long task = 0; task < tasks; ++task) {
         const int pk = static_cast<int>(task / static_cast<long long>(ids.size()));
         const size_t slot = task % ids.size();
         const PreparedStructure& ps = structures_[ids[slot]];
-        TrainingLanes U, W[9];
+        Lanes U, W[9];
         run_cached_lanes(constants.view(&z[pk * np]), ps, w, U, W);
-        TrainingLanes sse(0.0), sse_weighted(0.0);
+        Lanes sse(0.0), sse_weighted(0.0);
         if (ps.has_forces)
           for (size_t i = 0; i < ps.n; ++i) {
-            TrainingLanes d2(0.0);
+            Lanes d2(0.0);
             for (int c = 0; c < 3; ++c) {
-              const TrainingLanes d = w.forces[3 * i + c] - ps.ref_forces[3 * i + c];
+              const Lanes d = w.forces[3 * i + c] - ps.ref_forces[3 * i + c];
               d2 += d * d;
             }
             sse += d2;
@@ -436,10 +463,10 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
         for (int l = 0; l < L && pk * L + l < count; ++l) {
           StructureErrors& e = out[size_t(pk * L + l) * ids.size() + slot];
           e = StructureErrors{};
-          e.energy_per_atom = U[l] / ps.n;
+          e.energy_per_atom = double(U[l]) / ps.n;
           e.force_sse = sse[l];
           e.force_sse_weighted = sse_weighted[l];
-          for (int c = 0; c < 6; ++c) e.virial_per_atom[c] = W[kVirialComponents[c]][l] / ps.n;
+          for (int c = 0; c < 6; ++c) e.virial_per_atom[c] = double(W[kVirialComponents[c]][l]) / ps.n;
         }
       }
     }
@@ -523,6 +550,10 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
   NepModel model_;
   NepTables tables_;
   std::vector<PreparedStructure> structures_;
+  bool single_ = false;  // evaluate() in float lanes (cached path only)
+#if NEPCG_HAVE_AVX512_PATH
+  bool wide_ = nepcg_cpu_has_avx512();  // lanes in 64-byte pieces (AVX-512 code)
+#endif
   size_t cache_bytes_ = 0;
   bool cached_ = false;
 };
@@ -548,8 +579,10 @@ std::vector<double> training_lanes_tanh(const std::vector<double>& x) {
 std::unique_ptr<PopulationEvaluator> make_cpu_population_evaluator(const NepModel& skeleton,
                                                                    const std::vector<TrainingStructure>& data,
                                                                    const std::vector<double>& type_weight,
-                                                                   double force_delta, size_t cache_limit) {
-  return std::make_unique<CpuPopulationEvaluator>(skeleton, data, type_weight, force_delta, cache_limit);
+                                                                   double force_delta, size_t cache_limit,
+                                                                   NepPrecision precision) {
+  return std::make_unique<CpuPopulationEvaluator>(skeleton, data, type_weight, force_delta, cache_limit,
+                                                  precision == NepPrecision::Single);
 }
 
 }  // namespace nepcg
