@@ -13,7 +13,7 @@ def main(argv=None) -> int:
     p_water = sub.add_parser("water", help="coarse-grained water end to end: teacher, mean forces, NEP-CG, "
                                            "equation of state (the main job)")
     p_water.add_argument("--preset", default="quick", choices=["tiny", "quick", "medium", "paper"],
-                         help="quick: ~4 min on a 2-core CPU (default), rough numbers; medium: ~1 h, 128 molecules, "
+                         help="quick: ~10 min on a 2-core CPU (default), rough numbers; medium: ~1 h, 128 molecules, "
                               "CG density within 2 %% of the teacher; paper: paper-like sizes (GPU advised)")
     p_water.add_argument("--output", default=None, help="output folder (default water-<preset>); re-running resumes")
     p_water.add_argument("--teacher", default=None, help="a NEP model file for water (species O, H) instead of SPC/Fw")

@@ -68,9 +68,14 @@ class WaterPreset:
     # NEP-CG
     # (a 3-body descriptor with 12 neurons left the CG water ~6 % too dense at 1 bar; this one
     # gives ~2 % in the same time: docs/water_cg.md)
+    # (1,500 generations left the densities of 16-frame models scattered by +-8 % between training
+    # seeds; 3,000 bring it to about +-3 %: docs/water_cg.md)
     nep: dict = field(default_factory=lambda: dict(cutoff=(7.0, 4.0), n_max=(6, 4), basis_size=(8, 8),
-                                                   l_max=(4, 2, 0), neuron=20, generation=1500, population=40,
+                                                   l_max=(4, 2, 0), neuron=20, generation=3000, population=40,
                                                    lambda_v=1.0))
+    # Trainer precision: float lanes on the CPU (GPUMD trains in float too), the same models to
+    # the digits the report shows, 1.3-1.7x the generations per second (docs/training.md)
+    train_precision: str = "single"
     # CG validation
     cg_time_step: float = 2.0
     cg_equilibration: int = 5000
@@ -89,8 +94,8 @@ PRESETS = {
                         cg_equilibration=200, cg_production=300, rdf_max=5.0, rdf_bins=25),
     # the README's main job: under 15 minutes on a 2-core laptop CPU
     "quick": WaterPreset(),
-    # twice the molecules, twice the frames per pressure, twice the mean-force runs, twice the
-    # generations, longer NPT runs: ~1 hour on 2 CPU cores (docs/water_cg.md)
+    # twice the molecules, twice the frames per pressure, twice the mean-force runs, the same
+    # generations on four times the beads, longer NPT runs: ~1 hour on 2 CPU cores (docs/water_cg.md)
     "medium": WaterPreset(molecules=128, aa_equilibration=40000, aa_production=160000, configs_per_pressure=8,
                           mf_steps=6000,
                           nep=dict(cutoff=(7.0, 4.0), n_max=(6, 4), basis_size=(8, 8), l_max=(4, 2, 0), neuron=20,
@@ -341,7 +346,8 @@ def _stage_train(out: Path, preset: WaterPreset, name: str, data: Path, seed: in
     if not (d / "done").is_file():
         t0 = time.time()
         interval = max(1, preset.nep["generation"] // 20)
-        trainer = Trainer(type=["W"], seed=seed, output_interval=interval, **preset.nep)
+        trainer = Trainer(type=["W"], seed=seed, output_interval=interval, precision=preset.train_precision,
+                          **preset.nep)
         _log(f"training {name}: {preset.nep['generation']} generations (loss.out and a checkpoint every {interval} "
              f"in {d}; an interrupted run resumes from the checkpoint)")
         model, _ = trainer.fit(data, directory=d, progress=False)
@@ -522,7 +528,7 @@ _STAGE_SETTINGS = {
            "lj_cutoff", "dsf_alpha", "aa_time_step", "aa_equilibration", "aa_production", "configs_per_pressure",
            "rdf_max", "rdf_bins", "seed", "teacher"),
     "data": ("mf_equilibration", "mf_steps"),
-    "train": ("nep",),
+    "train": ("nep", "train_precision"),
     "cg": ("cg_time_step", "cg_equilibration", "cg_production"),
 }
 _STAGE_FOLDERS = {"aa": ("aa",), "data": ("data",), "train": ("model_corrected", "model_uncorrected"), "cg": ("cg",)}
