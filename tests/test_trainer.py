@@ -335,12 +335,13 @@ def test_seeded_runs_are_reproducible_and_thread_independent(tmp_path, frames):
     assert (tmp_path / "c" / "nep.txt").read_text() != (tmp_path / "a" / "nep.txt").read_text()
 
 
-def test_restart_continues_bit_identically(tmp_path, frames):
-    _train(frames[:4], tmp_path / "straight", generation=40)
-    _train(frames[:4], tmp_path / "split", generation=20)
+@pytest.mark.parametrize("precision", ["double", "single"])
+def test_restart_continues_bit_identically(tmp_path, frames, precision):
+    _train(frames[:4], tmp_path / "straight", generation=40, precision=precision)
+    _train(frames[:4], tmp_path / "split", generation=20, precision=precision)
     # An interrupted run: generations past the last checkpoint are redone after the restart.
     (tmp_path / "split" / "loss.out").write_text((tmp_path / "split" / "loss.out").read_text() + "30 9 9 9 9 9 9 9 9 9\n")
-    _, loss = _train(frames[:4], tmp_path / "split", generation=40)
+    _, loss = _train(frames[:4], tmp_path / "split", generation=40, precision=precision)
     for name in ("nep.txt", "loss.out", "nep.restart", "nepcg.checkpoint"):
         assert (tmp_path / "split" / name).read_text() == (tmp_path / "straight" / name).read_text(), name
     assert list(loss["generation"]) == [10, 20, 30, 40]
