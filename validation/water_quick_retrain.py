@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-import pynepcg
 from pynepcg import Trainer, io
 from pynepcg.cases import water
 
@@ -29,9 +28,7 @@ PRESSURES = (water.BAR, 0.25, 0.5, 1.0)
 def main(run: Path, out_root: Path, settings: dict) -> None:
     preset = water.PRESETS["quick"]
     aa = {p: json.loads((run / "aa" / f"npt_{p:g}.json").read_text())["density"] for p in PRESSURES}
-    s0 = io.read(run / "data" / "train.xyz", 0)  # the CG start, as the workflow's
-    start = io.format([pynepcg.System(list(s0.species), np.asarray(s0.positions), np.asarray(s0.cell),
-                                      masses=np.asarray(s0.masses))])
+    start = io.format([water.cg_start(run / "data" / "train.xyz")])
     for label, cfg in settings.items():
         out = out_root / label
         (out / "cg").mkdir(parents=True, exist_ok=True)

@@ -357,6 +357,13 @@ def _stage_train(out: Path, preset: WaterPreset, name: str, data: Path, seed: in
     return NEP(model_path)
 
 
+def cg_start(train_path) -> System:
+    """The CG runs' starting configuration: the first frame of a mean-force dataset, labels dropped."""
+    frame = io.read(train_path, 0)
+    return System(list(frame.species), np.asarray(frame.positions), np.asarray(frame.cell),
+                  masses=np.asarray(frame.masses))
+
+
 def _cg_pressure(out: Path, preset: WaterPreset, name: str, model_path: str, start_text: str, seed: int, k: int,
                  p: float) -> dict:
     """The CG model's NPT run at validation pressure p (the k-th): writes cg/<name>_<p>.json
@@ -604,8 +611,7 @@ def run(output="water-cg", preset: str | WaterPreset = "quick", teacher=None, se
     model_u = _stage_train(out, preset, "model_uncorrected", train_u, seed)
     if stop("train"):
         return None
-    start = io.read(train_c, 0)
-    start = System(list(start.species), np.asarray(start.positions), np.asarray(start.cell), masses=np.asarray(start.masses))
+    start = cg_start(train_c)
     cg_c = _stage_cg(out, preset, "corrected", model_c, out / "model_corrected" / "nep.txt", start, seed)
     cg_u = _stage_cg(out, preset, "uncorrected", model_u, out / "model_uncorrected" / "nep.txt", start, seed)
     speed = _cg_speed(out, preset, model_c, start, seed)
