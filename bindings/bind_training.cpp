@@ -164,8 +164,8 @@ void init_training(nb::module_& m) {
       .def("save_checkpoint", &Trainer::save_checkpoint)
       .def("write_predictions", &Trainer::write_predictions, nb::arg("model"), nb::arg("test_set"), nb::arg("suffix"));
 
-  m.def("_training_lanes_tanh", &nepcg::detail::training_lanes_tanh, nb::arg("x"),
-        "The CPU trainer's vectorised tanh (for its accuracy test).");
+  m.def("_training_lanes_tanh", &nepcg::detail::training_lanes_tanh, nb::arg("x"), nb::arg("single") = false,
+        "The CPU trainer's vectorised tanh, of double or (single=True) float lanes (for its accuracy test).");
   m.def(
       "predict_structures",
       [](const NepModel& model, const std::vector<TrainingStructure>& data, bool cache) {

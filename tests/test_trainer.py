@@ -173,14 +173,31 @@ def test_lanes_tanh_matches_std_tanh():
     assert np.isnan(pynepcg._core._training_lanes_tanh([np.nan])[0])
 
 
+def test_single_lanes_tanh_within_4_float_ulp():
+    """Float lanes (precision="single") compute tanh in float: within 4 float ulp of the exact
+    tanh of the float input (tiny, branch point, large, infinite, NaN; signs symmetric)."""
+    rng = np.random.default_rng(4)
+    x = np.concatenate([rng.uniform(-12, 12, 40000), rng.uniform(-0.6, 0.6, 20000),
+                        np.ldexp(1.0, -rng.integers(1, 120, 2000)) * rng.choice([-1, 1], 2000),
+                        np.nextafter(np.float32(0.5), np.float32([0, 1])), [0.5, -0.5, 9.0, 30.0, 1e30, np.inf, -np.inf]])
+    xf = x.astype(np.float32)
+    got = np.array(pynepcg._core._training_lanes_tanh(xf.astype(float), single=True))
+    want = np.tanh(xf.astype(float))
+    assert np.all(got == got.astype(np.float32))  # float results
+    ulp = np.spacing(np.abs(want).astype(np.float32)).astype(float)
+    assert np.all(np.abs(got - want) <= 4 * ulp)
+    assert np.array_equal(got[xf != 0], -np.array(pynepcg._core._training_lanes_tanh(-xf.astype(float), single=True))[xf != 0])
+    assert np.isnan(pynepcg._core._training_lanes_tanh([np.nan], single=True)[0])
+
+
 @pytest.mark.parametrize("arch", [
     dict(l_max=(4, 2, 1), neuron=5, zbl=2.0),      # 4-body and 5-body terms, ZBL
     dict(l_max=(4, 2, 0), neuron=(5, 3)),          # two hidden layers
 ])
 def test_population_losses_equal_independent_evaluations(teacher, arch):
-    """Eleven individuals evaluated together (two SIMD packs of 8 lanes, the second padded): the
-    losses of each equal its losses evaluated alone and those recomputed in numpy from
-    pynepcg.NEP (energy shift, force and virial RMSE over the batch)."""
+    """Eleven individuals evaluated together (a SIMD pack of 8 lanes and a half pack of 4, padded):
+    the losses of each equal its losses evaluated alone (a padded half pack) and those recomputed
+    in numpy from pynepcg.NEP (energy shift, force and virial RMSE over the batch)."""
     frames = labelled_frames(teacher, 4, seed0=20)
     opts = dict(type=["Si", "C"], generation=0, seed=2, lambda_v=1.0, cutoff=(4.0, 3.0), n_max=(3, 3),
                 basis_size=(4, 4), **arch)
@@ -213,10 +230,10 @@ def test_population_losses_equal_independent_evaluations(teacher, arch):
 
 
 def test_single_precision_losses_close_to_double_and_pack_independent(teacher):
-    """precision="single" on the CPU: 19 individuals in float lanes (two packs of 16, the second
-    padded). Each one's losses equal those it gets evaluated alone (lanes do not mix), differ
-    from double by float round-off only (not zero, not more than 1e-4 relative), and do not
-    depend on the thread count."""
+    """precision="single" on the CPU: 19 individuals in float lanes (a pack of 16 and a padded
+    half pack of 8). Each one's losses equal those it gets evaluated alone (lanes do not mix) and
+    in a padded full pack (the first 12), differ from double by float round-off only (not zero,
+    not more than 1e-4 relative), and do not depend on the thread count."""
     frames = labelled_frames(teacher, 4, seed0=30)
     opts = dict(type=["Si", "C"], generation=0, seed=2, lambda_v=1.0, cutoff=(4.0, 3.0), n_max=(3, 3),
                 basis_size=(4, 4), l_max=(4, 2, 1), neuron=5, zbl=2.0, force_delta=0.5, type_weight=[1.0, 2.0])
@@ -230,6 +247,7 @@ def test_single_precision_losses_close_to_double_and_pack_independent(teacher):
     single, double = np.asarray(cores["single"].loss_terms(Z, 0)), np.asarray(cores["double"].loss_terms(Z, 0))
     for p in (0, 7, 15, 16, 18):
         assert np.array_equal(single[p], cores["single"].loss_terms(Z[p], 0))
+    assert np.array_equal(single[:12], cores["single"].loss_terms(Z[:12], 0))
     worst = np.abs(single - double).max() / np.abs(double).max()
     assert 1e-10 < worst < 1e-4, worst
     before = pynepcg.get_num_threads()

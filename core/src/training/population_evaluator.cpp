@@ -8,12 +8,14 @@
 //   angular: f_k, f'_k, Y_lm and grad Y_lm per pair within the angular cutoff;
 //   ZBL:     its energies, forces and virial (no trainable parameters).
 // With the cache, the population is evaluated kTrainingLanes individuals at a time (lanes.hpp;
-// kTrainingLanesSingle in single precision): the same templates run with R = Lanes, reading the
-// cache once for all of them, in 64-byte SIMD pieces where the CPU has AVX-512 and 32-byte ones
-// elsewhere.
+// kTrainingLanesSingle in single precision; the last few in a half pack): the same templates run
+// with R = Lanes, reading the cache once for all of them, in 64-byte SIMD pieces where the CPU
+// has AVX-512 and 32-byte ones elsewhere. The cache is read as float by float lanes (a float
+// copy), and the loops over it are blocked so that partial sums stay in registers.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "nepcg/error.hpp"
 #include "nepcg/kernels/nep_site.hpp"
@@ -44,6 +46,8 @@ struct PreparedStructure {
   std::vector<uint8_t> in_radial;   // per entry: 1 within the pair's radial cutoff
   std::vector<int64_t> ang_slot;    // per entry: slot in basis_a, -1 beyond the angular cutoff
   std::vector<double> basis_a;      // per slot: f_k, f'_k (K_A), Y, dY/du x, y, z (num_lm each)
+  // The same in float for single-precision lanes (filled only for precision "single").
+  std::vector<float> basis_r_single, sum_r_single, basis_a_single;
   double zbl_energy = 0.0;          // ZBL totals
   std::vector<double> zbl_energies, zbl_forces;
   double zbl_virial[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
@@ -65,53 +69,144 @@ template <class R>
 struct ScratchT {
   std::vector<R> terms, forces, q, S, Fp, dUdS, h;
   std::vector<int> mask;
+  std::vector<int64_t> angular;  // basis_a slots of the centre's angular neighbours, in list order
 };
 using Scratch = ScratchT<double>;
 
-// Radial descriptor and angular sums of atom i from the cache (angular g_n, g'_n of each
-// neighbour left in w.terms, two (n_max_A + 1) blocks per angular neighbour).
+// The cached basis in the type G the lanes read it in: double for double lanes and the scalar
+// path, float for single-precision lanes (a float copy, so that the hot loops load and broadcast
+// it directly: mixed arithmetic rounds a double to the lanes' type first, so the values, and the
+// results, are the same).
+template <class G>
+struct BasisView {
+  const G* basis_r;
+  const G* sum_r;
+  const G* basis_a;
+};
+
+template <class G>
+BasisView<G> basis_view(const PreparedStructure& ps);
+template <>
+inline BasisView<double> basis_view<double>(const PreparedStructure& ps) {
+  return {ps.basis_r.data(), ps.sum_r.data(), ps.basis_a.data()};
+}
+template <>
+inline BasisView<float> basis_view<float>(const PreparedStructure& ps) {
+  return {ps.basis_r_single.data(), ps.sum_r_single.data(), ps.basis_a_single.data()};
+}
+
+// Accumulators kept in registers by the blocked loops below: four scalars, or two Lanes (two or
+// four SIMD registers each).
 template <class R>
-void cached_site(const kernels::NepViewT<R>& v, const PreparedStructure& ps, size_t i, ScratchT<R>& w) {
+constexpr int kBlock = std::is_same<R, double>::value ? 4 : 2;
+
+// body(std::integral_constant<int, NB>, first) for first = 0, B, 2B, ... in blocks of NB = B
+// values, then the rest one at a time: a compile-time block size lets the compiler keep a
+// block's partial sums in registers.
+template <int B, class Body>
+inline void for_blocks(int count, Body&& body) {
+  int first = 0;
+  for (; first + B <= count; first += B) body(std::integral_constant<int, B>{}, first);
+  for (; first < count; ++first) body(std::integral_constant<int, 1>{}, first);
+}
+
+// Radial descriptor and angular sums of atom i from the cache (angular g_n, g'_n of the s-th
+// angular neighbour left in w.terms: two (n_max_A + 1) blocks per angular neighbour).
+// Loop order: every sum runs over the same terms in the same order as the plain loops
+// (q_n over b, k; g_n over k; S_nm over the neighbours), blocked so that the partial sums stay in
+// registers.
+template <class R, class G>
+void cached_site(const kernels::NepViewT<R>& v, const PreparedStructure& ps, const BasisView<G>& basis, size_t i,
+                 ScratchT<R>& w) {
   const int KR = v.basis_radial + 1, KA = v.basis_angular + 1, T = v.num_types, nA = v.n_max_angular + 1;
-  const size_t ang_stride = 2 * KA + 4 * v.num_lm;
+  const int lm = v.num_lm;
+  const size_t ang_stride = 2 * KA + 4 * lm;
+  constexpr int B = kBlock<R>;
   const int a = ps.type[i];
   w.q.assign(v.dim, R(0));
-  w.S.assign(kernels::angular_gradient_size(v), R(0));
+  w.S.resize(kernels::angular_gradient_size(v));
   for (int n = 0; n <= v.n_max_radial; ++n) {
     R q = R(0);
     for (int b = 0; b < T; ++b) {
-      const double* F = &ps.sum_r[(i * T + b) * KR];
+      const G* F = &basis.sum_r[(i * T + b) * KR];
       for (int k = 0; k < KR; ++k) q += v.c_radial[((size_t(n) * KR + k) * T + a) * T + b] * F[k];
     }
     w.q[n] = q;
   }
   const int count = static_cast<int>(ps.offsets[i + 1] - ps.offsets[i]);
   if (w.terms.size() < size_t(count) * 2 * nA) w.terms.resize(size_t(count) * 2 * nA);
+  w.angular.clear();
   for (int64_t e = ps.offsets[i]; e < ps.offsets[i + 1]; ++e) {
     if (ps.ang_slot[e] < 0) continue;
     const int b = ps.type[ps.neighbors[e]];
-    const double* t = &ps.basis_a[ang_stride * ps.ang_slot[e]];
-    R* g = &w.terms[size_t(e - ps.offsets[i]) * 2 * nA];
-    for (int n = 0; n < nA; ++n) {
-      R gn = R(0), gpn = R(0);
-      for (int k = 0; k < KA; ++k) {
-        const R c = v.c_angular[((size_t(n) * KA + k) * T + a) * T + b];
-        gn += c * t[k];
-        gpn += c * t[KA + k];
-      }
-      g[n] = gn, g[nA + n] = gpn;
-      const double* Y = t + 2 * KA;
-      R* S = &w.S[n * v.num_lm];
-      for (int m = 0; m < v.num_lm; ++m) S[m] += gn * Y[m];
-    }
+    const G* t = &basis.basis_a[ang_stride * ps.ang_slot[e]];
+    R* g = &w.terms[w.angular.size() * 2 * nA];
+    w.angular.push_back(ps.ang_slot[e]);
+    // g_n = sum_k c_nk f_k, g'_n = sum_k c_nk f'_k
+    for_blocks<B>(nA, [&](auto block, int n0) {
+      constexpr int nb = decltype(block)::value;
+      R gn[nb], gpn[nb];
+      for (int j = 0; j < nb; ++j) gn[j] = gpn[j] = R(0);
+      for (int k = 0; k < KA; ++k)
+        for (int j = 0; j < nb; ++j) {
+          const R c = v.c_angular[((size_t(n0 + j) * KA + k) * T + a) * T + b];
+          gn[j] += c * t[k];
+          gpn[j] += c * t[KA + k];
+        }
+      for (int j = 0; j < nb; ++j) g[n0 + j] = gn[j], g[nA + n0 + j] = gpn[j];
+    });
   }
+  // S_nm = sum over angular neighbours of g_n Y_m
+  for (int n = 0; n < nA; ++n)
+    for_blocks<B>(lm, [&](auto block, int m0) {
+      constexpr int mb = decltype(block)::value;
+      R s[mb];
+      for (int j = 0; j < mb; ++j) s[j] = R(0);
+      const R* g = &w.terms[n];
+      for (const int64_t slot : w.angular) {
+        const R gn = *g;
+        g += 2 * nA;
+        const G* Y = &basis.basis_a[ang_stride * slot] + 2 * KA + m0;
+        for (int j = 0; j < mb; ++j) s[j] += gn * Y[j];
+      }
+      for (int j = 0; j < mb; ++j) w.S[n * lm + m0 + j] = s[j];
+    });
+}
+
+// kernels::angular_force_terms with its sums over n blocked over k (each sum in the same order,
+// the partial sums in registers instead of two num_lm arrays in memory).
+template <class R, class G>
+inline void angular_force_terms_blocked(const kernels::NepViewT<R>& p, const R* gA, const R* gpA, const G* Y,
+                                        const G* dYx, const G* dYy, const G* dYz, const R* dUdS, R& radial,
+                                        R* grad) {
+  const int lm = p.num_lm, nA = p.n_max_angular + 1;
+  for_blocks<kBlock<R>>(lm, [&](auto block, int k0) {
+    constexpr int kb = decltype(block)::value;
+    R Gk[kb], Hk[kb];
+    for (int j = 0; j < kb; ++j) Gk[j] = Hk[j] = R(0);
+    for (int n = 0; n < nA; ++n) {
+      const R g = gA[n], gp = gpA[n];
+      const R* d = dUdS + n * lm + k0;
+      for (int j = 0; j < kb; ++j) {
+        Gk[j] += d[j] * g;
+        Hk[j] += d[j] * gp;
+      }
+    }
+    for (int j = 0; j < kb; ++j) {
+      radial += Hk[j] * Y[k0 + j];
+      grad[0] += Gk[j] * dYx[k0 + j];
+      grad[1] += Gk[j] * dYy[k0 + j];
+      grad[2] += Gk[j] * dYz[k0 + j];
+    }
+  });
 }
 
 // Energy U, forces (w.forces) and virial W (3x3, eV) of one structure from the cache; energies
 // per atom too when `energies` is not null.
-template <class R>
+template <class R, class G = double>
 void run_cached(const kernels::NepViewT<R>& v, const PreparedStructure& ps, ScratchT<R>& w, R* energies, R& U,
                 R* W) {
+  const BasisView<G> basis = basis_view<G>(ps);
   const int KR = v.basis_radial + 1, KA = v.basis_angular + 1, T = v.num_types, nA = v.n_max_angular + 1;
   const size_t ang_stride = 2 * KA + 4 * v.num_lm;
   const int lm = v.num_lm;
@@ -125,7 +220,7 @@ void run_cached(const kernels::NepViewT<R>& v, const PreparedStructure& ps, Scra
   for (int c = 0; c < 9; ++c) W[c] = R(ps.zbl_virial[c]);
   for (size_t i = 0; i < ps.n; ++i) {
     const int a = ps.type[i];
-    cached_site(v, ps, i, w);
+    cached_site(v, ps, basis, i, w);
     const R Ui = kernels::site_energy(v, a, w.q.data(), w.S.data(), w.Fp.data(), w.dUdS.data());
     U += Ui;
     if (energies) energies[i] = Ui + ps.zbl_energies[i];
@@ -137,18 +232,19 @@ void run_cached(const kernels::NepViewT<R>& v, const PreparedStructure& ps, Scra
         h[b * KR + k] = x;
       }
     R* Fi = &w.forces[3 * i];
+    const R* g = w.terms.data();  // g_n, g'_n of the next angular neighbour
     for (int64_t e = ps.offsets[i]; e < ps.offsets[i + 1]; ++e) {
       const double* r = &ps.pair[4 * e];
       const int j = ps.neighbors[e];
-      const double* fp = &ps.basis_r[2 * KR * e + KR];
+      const G* fp = &basis.basis_r[2 * KR * e + KR];
       const R* hb = &h[ps.type[j] * KR];
       R radial = R(0);
       for (int k = 0; k < KR; ++k) radial += hb[k] * fp[k];
       R grad[3] = {R(0), R(0), R(0)};
       if (ps.ang_slot[e] >= 0) {
-        const double* t = &ps.basis_a[ang_stride * ps.ang_slot[e]] + 2 * KA;
-        const R* g = &w.terms[size_t(e - ps.offsets[i]) * 2 * nA];
-        kernels::angular_force_terms(v, g, g + nA, t, t + lm, t + 2 * lm, t + 3 * lm, w.dUdS.data(), radial, grad);
+        const G* t = &basis.basis_a[ang_stride * ps.ang_slot[e]] + 2 * KA;
+        angular_force_terms_blocked(v, g, g + nA, t, t + lm, t + 2 * lm, t + 3 * lm, w.dUdS.data(), radial, grad);
+        g += 2 * nA;
       } else if (!ps.in_radial[e]) {
         continue;  // beyond both cutoffs
       }
@@ -166,10 +262,13 @@ void run_cached(const kernels::NepViewT<R>& v, const PreparedStructure& ps, Scra
   attributes NEPCG_FLATTEN void run_cached_lanes(const kernels::NepViewT<LanesType>& v,                 \
                                                  const PreparedStructure& ps, ScratchT<LanesType>& w,     \
                                                  LanesType& U, LanesType* W) {                            \
-    run_cached<LanesType>(v, ps, w, nullptr, U, W);                                                        \
+    run_cached<LanesType, typename LanesType::value_type>(v, ps, w, nullptr, U, W);                     \
   }
 NEPCG_RUN_CACHED_LANES(TrainingLanes, NEPCG_MULTIVERSION)
 NEPCG_RUN_CACHED_LANES(TrainingLanesSingle, NEPCG_MULTIVERSION)
+// (half packs are one 32-byte piece on every CPU: with an AVX-512 version too)
+NEPCG_RUN_CACHED_LANES(TrainingLanesHalf, NEPCG_MULTIVERSION_SIMD)
+NEPCG_RUN_CACHED_LANES(TrainingLanesSingleHalf, NEPCG_MULTIVERSION_SIMD)
 #if NEPCG_HAVE_AVX512_PATH
 NEPCG_RUN_CACHED_LANES(TrainingLanesWide, NEPCG_TARGET_AVX512)
 NEPCG_RUN_CACHED_LANES(TrainingLanesSingleWide, NEPCG_TARGET_AVX512)
@@ -264,12 +363,14 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
       p.offsets = list.offsets();
       p.neighbors = list.neighbors();
       p.pair.resize(4 * p.neighbors.size());
+      size_t angular_pairs = 0;
       for (size_t i = 0; i < p.n; ++i)
         for (int64_t e = p.offsets[i]; e < p.offsets[i + 1]; ++e) {
           const Vec3 r = list.pair_vector(i, e, s.positions, box);
           double* x = &p.pair[4 * e];
           x[0] = r[0], x[1] = r[1], x[2] = r[2];
           x[3] = std::sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
+          angular_pairs += x[3] < kernels::pair_cutoff(v0.cutoff_angular, p.type[i], p.type[p.neighbors[e]]);
         }
       p.has_forces = d.has_forces;
       if (d.has_forces) {
@@ -285,7 +386,9 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
           p.force_factor[i] = tau * tau * rho;
         }
       }
-      cache_bytes_ += 8 * (2 * KR * p.neighbors.size() + KR * T * p.n);
+      // basis values (double, plus a float copy in single precision) and the per-entry flags
+      const size_t values = 2 * KR * p.neighbors.size() + KR * T * p.n + ang_stride * angular_pairs;
+      cache_bytes_ += (single_ ? 12 : 8) * values + 9 * p.neighbors.size();
     }
     cached_ = cache_bytes_ <= cache_limit;
     if (!cached_) return;
@@ -337,6 +440,11 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
           }
         }
       }
+      if (single_) {
+        p.basis_r_single.assign(p.basis_r.begin(), p.basis_r.end());
+        p.sum_r_single.assign(p.sum_r.begin(), p.sum_r.end());
+        p.basis_a_single.assign(p.basis_a.begin(), p.basis_a.end());
+      }
     }
   }
 
@@ -348,17 +456,17 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
 #if NEPCG_HAVE_AVX512_PATH
       if (wide_) {
         if (single_) {
-          evaluate_lanes<TrainingLanesSingleWide>(population, count, ids, out);
+          evaluate_lanes<TrainingLanesSingleWide, TrainingLanesSingleHalf>(population, count, ids, out);
         } else {
-          evaluate_lanes<TrainingLanesWide>(population, count, ids, out);
+          evaluate_lanes<TrainingLanesWide, TrainingLanesHalf>(population, count, ids, out);
         }
         return;
       }
 #endif
       if (single_) {
-        evaluate_lanes<TrainingLanesSingle>(population, count, ids, out);
+        evaluate_lanes<TrainingLanesSingle, TrainingLanesSingleHalf>(population, count, ids, out);
       } else {
-        evaluate_lanes<TrainingLanes>(population, count, ids, out);
+        evaluate_lanes<TrainingLanes, TrainingLanesHalf>(population, count, ids, out);
       }
       return;
     }
@@ -411,7 +519,7 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
     std::vector<double> out(ps.n * v.dim);
     for (size_t i = 0; i < ps.n; ++i) {
       if (cached_) {
-        cached_site(v, ps, i, w);
+        cached_site(v, ps, basis_view<double>(ps), i, w);
       } else {
         accumulate_site(v, ps, i, w);
       }
@@ -421,54 +529,84 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
     return out;
   }
 
-  // The cached evaluation, one pack of Lanes::size individuals per task (the last pack padded
-  // with copies of the last individual, whose results are dropped). Each lane's numbers are
-  // those of the scalar path in the lanes' precision, so results do not depend on the packing or
-  // the thread count.
-  template <class Lanes>
+  // The cached evaluation, one pack of individuals per task: packs of Full::size individuals,
+  // and, when the last few fit in Half::size lanes, a half pack for them (a pack is padded with
+  // copies of the last individual, whose results are dropped). Each lane's numbers are those of
+  // the scalar path in the lanes' precision, so results do not depend on the packing or the
+  // thread count.
+  template <class Full, class Half>
   void evaluate_lanes(const double* population, int count, const std::vector<int>& ids,
                       StructureErrors* out) const {
-    constexpr int L = Lanes::size;
+    constexpr int L = Full::size;
+    static_assert(Half::size * 2 == L, "a half pack holds half the lanes");
     const size_t np = model_.num_parameters();
-    const int packs = (count + L - 1) / L;
-    const LaneConstants<Lanes> constants(tables_.view(model_), tables_, model_);
-    std::vector<Lanes> z(size_t(packs) * np);  // z[pack * np + v] lane l: individual pack * L + l
-    for (int pk = 0; pk < packs; ++pk)
-      for (int l = 0; l < L; ++l) {
-        const double* x = population + size_t(std::min(pk * L + l, count - 1)) * np;
-        for (size_t v = 0; v < np; ++v) z[pk * np + v].set(l, x[v]);
-      }
+    const int rest = count % L;
+    const int full_packs = count / L + (rest > Half::size ? 1 : 0);
+    const bool half_pack = rest > 0 && rest <= Half::size;
+    const int packs = full_packs + (half_pack ? 1 : 0);
+    const LaneConstants<Full> full_constants(tables_.view(model_), tables_, model_);
+    const LaneConstants<Half> half_constants(tables_.view(model_), tables_, model_);
+    const std::vector<Full> z_full = pack_parameters<Full>(population, count, 0, full_packs);
+    const std::vector<Half> z_half = pack_parameters<Half>(population, count, full_packs * L, half_pack ? 1 : 0);
     const long long tasks = static_cast<long long>(packs) * static_cast<long long>(ids.size());
 #pragma omp parallel
     {
-      ScratchT<Lanes> w;
+      ScratchT<Full> w_full;
+      ScratchT<Half> w_half;
 #pragma omp for schedule(dynamic, 1)
       for (long long task = 0; task < tasks; ++task) {
         const int pk = static_cast<int>(task / static_cast<long long>(ids.size()));
         const size_t slot = task % ids.size();
-        const PreparedStructure& ps = structures_[ids[slot]];
-        Lanes U, W[9];
-        run_cached_lanes(constants.view(&z[pk * np]), ps, w, U, W);
-        Lanes sse(0.0), sse_weighted(0.0);
-        if (ps.has_forces)
-          for (size_t i = 0; i < ps.n; ++i) {
-            Lanes d2(0.0);
-            for (int c = 0; c < 3; ++c) {
-              const Lanes d = w.forces[3 * i + c] - ps.ref_forces[3 * i + c];
-              d2 += d * d;
-            }
-            sse += d2;
-            sse_weighted += ps.force_factor[i] * d2;
-          }
-        for (int l = 0; l < L && pk * L + l < count; ++l) {
-          StructureErrors& e = out[size_t(pk * L + l) * ids.size() + slot];
-          e = StructureErrors{};
-          e.energy_per_atom = double(U[l]) / ps.n;
-          e.force_sse = sse[l];
-          e.force_sse_weighted = sse_weighted[l];
-          for (int c = 0; c < 6; ++c) e.virial_per_atom[c] = double(W[kVirialComponents[c]][l]) / ps.n;
+        if (pk < full_packs) {
+          evaluate_pack(full_constants.view(&z_full[pk * np]), pk * L, count, ids, slot, w_full, out);
+        } else {
+          evaluate_pack(half_constants.view(z_half.data()), full_packs * L, count, ids, slot, w_half, out);
         }
       }
+    }
+  }
+
+  // Parameters of `packs` packs of individuals first, first + Lanes::size, ... (lane l of
+  // z[pack * np + v]: parameter v of individual first + pack * size + l, padded with the last).
+  template <class Lanes>
+  std::vector<Lanes> pack_parameters(const double* population, int count, int first, int packs) const {
+    constexpr int L = Lanes::size;
+    const size_t np = model_.num_parameters();
+    std::vector<Lanes> z(size_t(packs) * np);
+    for (int pk = 0; pk < packs; ++pk)
+      for (int l = 0; l < L; ++l) {
+        const double* x = population + size_t(std::min(first + pk * L + l, count - 1)) * np;
+        for (size_t v = 0; v < np; ++v) z[pk * np + v].set(l, x[v]);
+      }
+    return z;
+  }
+
+  // One pack (individuals first ... first + Lanes::size - 1) on structure ids[slot].
+  template <class Lanes>
+  void evaluate_pack(const kernels::NepViewT<Lanes>& v, int first, int count, const std::vector<int>& ids,
+                     size_t slot, ScratchT<Lanes>& w, StructureErrors* out) const {
+    constexpr int L = Lanes::size;
+    const PreparedStructure& ps = structures_[ids[slot]];
+    Lanes U, W[9];
+    run_cached_lanes(v, ps, w, U, W);
+    Lanes sse(0.0), sse_weighted(0.0);
+    if (ps.has_forces)
+      for (size_t i = 0; i < ps.n; ++i) {
+        Lanes d2(0.0);
+        for (int c = 0; c < 3; ++c) {
+          const Lanes d = w.forces[3 * i + c] - ps.ref_forces[3 * i + c];
+          d2 += d * d;
+        }
+        sse += d2;
+        sse_weighted += ps.force_factor[i] * d2;
+      }
+    for (int l = 0; l < L && first + l < count; ++l) {
+      StructureErrors& e = out[size_t(first + l) * ids.size() + slot];
+      e = StructureErrors{};
+      e.energy_per_atom = double(U[l]) / ps.n;
+      e.force_sse = sse[l];
+      e.force_sse_weighted = sse_weighted[l];
+      for (int c = 0; c < 6; ++c) e.virial_per_atom[c] = double(W[kVirialComponents[c]][l]) / ps.n;
     }
   }
 
@@ -562,16 +700,21 @@ class CpuPopulationEvaluator final : public PopulationEvaluator {
 
 namespace detail {
 
-NEPCG_MULTIVERSION_SIMD NEPCG_FLATTEN
-std::vector<double> training_lanes_tanh(const std::vector<double>& x) {
+template <class L>
+NEPCG_FLATTEN std::vector<double> apply_lanes_tanh(const std::vector<double>& x) {
   std::vector<double> out(x.size());
-  for (size_t i = 0; i < x.size(); i += kTrainingLanes) {
-    TrainingLanes v(0.0);
-    for (int l = 0; l < kTrainingLanes && i + l < x.size(); ++l) v.set(l, x[i + l]);
-    const TrainingLanes t = tanh(v);
-    for (int l = 0; l < kTrainingLanes && i + l < x.size(); ++l) out[i + l] = t[l];
+  for (size_t i = 0; i < x.size(); i += L::size) {
+    L v(0.0);
+    for (int l = 0; l < L::size && i + l < x.size(); ++l) v.set(l, x[i + l]);
+    const L t = tanh(v);
+    for (int l = 0; l < L::size && i + l < x.size(); ++l) out[i + l] = t[l];
   }
   return out;
+}
+
+NEPCG_MULTIVERSION_SIMD NEPCG_FLATTEN
+std::vector<double> training_lanes_tanh(const std::vector<double>& x, bool single) {
+  return single ? apply_lanes_tanh<TrainingLanesSingle>(x) : apply_lanes_tanh<TrainingLanes>(x);
 }
 
 }  // namespace detail

@@ -55,8 +55,9 @@ class PopulationEvaluator {
 };
 
 /// The CPU (OpenMP) evaluator: neighbour lists and pair vectors are built once, and the
-/// parameter-independent basis functions, harmonics and ZBL terms are cached (in double) when the
-/// radial cache needs at most `cache_limit` bytes (otherwise they are recomputed per individual).
+/// parameter-independent basis functions, harmonics and ZBL terms are cached (in double, plus a
+/// float copy for Single) when the cache needs at most `cache_limit` bytes (otherwise they are
+/// recomputed per individual).
 /// `type_weight` (per model type, empty = 1) and `force_delta` enter StructureErrors::force_sse_weighted.
 /// `precision`: Double evaluates 8 individuals per SIMD pack in double; Single 16 per pack in
 /// float (parameters and cached terms rounded to float, every operation and sum of a structure
@@ -69,9 +70,10 @@ std::unique_ptr<PopulationEvaluator> make_cpu_population_evaluator(
     NepPrecision precision = NepPrecision::Double);
 
 namespace detail {
-/// The CPU trainer's lane-wise tanh (TrainingLanes, the code the trainer runs on this CPU)
-/// applied to every value of x: exposed for its accuracy test against std::tanh.
-std::vector<double> training_lanes_tanh(const std::vector<double>& x);
+/// The CPU trainer's lane-wise tanh (the code the trainer runs on this CPU; float lanes with
+/// `single`, each x rounded to float first) applied to every value of x: exposed for its
+/// accuracy test against std::tanh.
+std::vector<double> training_lanes_tanh(const std::vector<double>& x, bool single = false);
 }  // namespace detail
 
 /// Makes the evaluator for a data set (skeleton model, structures, type weights, force_delta);
