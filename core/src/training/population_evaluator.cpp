@@ -173,32 +173,37 @@ void cached_site(const kernels::NepViewT<R>& v, const PreparedStructure& ps, con
     });
 }
 
-// kernels::angular_force_terms with its sums over n blocked over k (each sum in the same order,
-// the partial sums in registers instead of two num_lm arrays in memory).
+// kernels::angular_force_terms in two passes: G_k = sum_n dUdS[n][k] g_n and H_k (likewise with
+// g'_n) blocked over k, so that a block's partial sums stay in registers, then their contraction
+// with Y and grad Y (each sum in the same order as the kernel's: the same results).
 template <class R, class G>
 inline void angular_force_terms_blocked(const kernels::NepViewT<R>& p, const R* gA, const R* gpA, const G* Y,
                                         const G* dYx, const G* dYy, const G* dYz, const R* dUdS, R& radial,
                                         R* grad) {
   const int lm = p.num_lm, nA = p.n_max_angular + 1;
+  R Gk[kernels::kMaxLm], Hk[kernels::kMaxLm];
   for_blocks<kBlock<R>>(lm, [&](auto block, int k0) {
     constexpr int kb = decltype(block)::value;
-    R Gk[kb], Hk[kb];
-    for (int j = 0; j < kb; ++j) Gk[j] = Hk[j] = R(0);
+    R g_sum[kb], h_sum[kb];
+    for (int j = 0; j < kb; ++j) g_sum[j] = h_sum[j] = R(0);
     for (int n = 0; n < nA; ++n) {
       const R g = gA[n], gp = gpA[n];
       const R* d = dUdS + n * lm + k0;
       for (int j = 0; j < kb; ++j) {
-        Gk[j] += d[j] * g;
-        Hk[j] += d[j] * gp;
+        g_sum[j] += d[j] * g;
+        h_sum[j] += d[j] * gp;
       }
     }
-    for (int j = 0; j < kb; ++j) {
-      radial += Hk[j] * Y[k0 + j];
-      grad[0] += Gk[j] * dYx[k0 + j];
-      grad[1] += Gk[j] * dYy[k0 + j];
-      grad[2] += Gk[j] * dYz[k0 + j];
-    }
+    for (int j = 0; j < kb; ++j) Gk[k0 + j] = g_sum[j], Hk[k0 + j] = h_sum[j];
   });
+  R rad = radial, gx = grad[0], gy = grad[1], gz = grad[2];
+  for (int k = 0; k < lm; ++k) {
+    rad += Hk[k] * Y[k];
+    gx += Gk[k] * dYx[k];
+    gy += Gk[k] * dYy[k];
+    gz += Gk[k] * dYz[k];
+  }
+  radial = rad, grad[0] = gx, grad[1] = gy, grad[2] = gz;
 }
 
 // Energy U, forces (w.forces) and virial W (3x3, eV) of one structure from the cache; energies
