@@ -28,6 +28,22 @@ namespace nepcg {
 constexpr int kTrainingLanes = 8;
 constexpr int kTrainingLanesSingle = 16;
 
+/// Constants of Lanes' tanh per real type: Taylor terms of expm1 below 2|x| = 1 and of exp(r)
+/// above, log2(e), ln 2 as hi + lo (hi short enough that n * hi is exact), the exponent field.
+template <class S>
+struct LanesTanhTerms;
+template <>
+struct LanesTanhTerms<double> {
+  static constexpr int kSmall = 18, kExp = 14, kExponentBias = 1023, kMantissaBits = 52;
+  static constexpr double kLog2e = 1.4426950408889634, kLn2Hi = 0.693147180559890330187,
+                          kLn2Lo = 5.4979230187083711552e-14;
+};
+template <>
+struct LanesTanhTerms<float> {
+  static constexpr int kSmall = 10, kExp = 9, kExponentBias = 127, kMantissaBits = 23;
+  static constexpr float kLog2e = 1.44269504f, kLn2Hi = 0.693145751953125f, kLn2Lo = 1.428606765330187e-6f;
+};
+
 /// W values of type T (double or float), stored as pieces of PieceBytes bytes. Mixed arithmetic
 /// with a plain double (the cached basis, pair vectors) rounds the double to T first, so single
 /// lanes compute in float throughout, as the GPU's single-precision kernels.
@@ -111,73 +127,47 @@ struct alignas(PieceBytes) Lanes {
     if constexpr (sizeof(T) == sizeof(float)) {
       typedef int IPiece __attribute__((vector_size(PieceBytes)));
       Lanes y;
-      for (int k = 0; k < kPieces; ++k) lanes_tanh_float<Piece, IPiece>(x.p[k], y.p[k]);
+      for (int k = 0; k < kPieces; ++k) lanes_tanh<float, Piece, IPiece>(x.p[k], y.p[k]);
       return y;
     } else {
       typedef long long IPiece __attribute__((vector_size(PieceBytes)));
       Lanes y;
-      for (int k = 0; k < kPieces; ++k) lanes_tanh<Piece, IPiece>(x.p[k], y.p[k]);
+      for (int k = 0; k < kPieces; ++k) lanes_tanh<double, Piece, IPiece>(x.p[k], y.p[k]);
       return y;
     }
   }
 
  private:
   // tanh|x| = e / (e + 2) with e = expm1(2|x|): for 2|x| < 1 expm1 from its Taylor series
-  // (positive terms, no cancellation; 18 terms leave < 1e-17), above from exp, e^y = 2^n e^r
-  // with n = round(y / ln 2), |r| <= ln(2) / 2 (13 Taylor terms, < 1e-17). Branch-free: both
-  // are computed and one is selected per lane.
-  template <class DVec, class IVec>
-  static void lanes_tanh(const DVec x, DVec& out) {
-    const DVec zero = DVec{};
-    const DVec ax = x < zero ? -x : x;
-    DVec y = ax + ax;
-    y = y > 40.0 + zero ? 40.0 + zero : y;  // tanh(20) = 1 in double; keeps 2^n finite
-    // expm1 for y < 1: y (1 + y/2 (1 + y/3 (... (1 + y/18))))
-    DVec s = 1.0 + zero;
-    for (int k = 18; k >= 2; --k) s = 1.0 + s * (y * (1.0 / k));
-    const DVec small = y * s;
-    // exp for y >= 1
-    const DVec n = __builtin_convertvector(__builtin_convertvector(y * 1.4426950408889634 + 0.5, IVec), DVec);
-    const DVec r = (y - n * 0.693147180559890330187) - n * 5.4979230187083711552e-14;  // ln 2 = hi + lo
-    DVec e = 1.0 / 6227020800.0 + zero;  // 1 / 13!
-    static constexpr double kInvFactorial[13] = {1.0, 1.0, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720,
-                                                 1.0 / 5040, 1.0 / 40320, 1.0 / 362880, 1.0 / 3628800,
-                                                 1.0 / 39916800, 1.0 / 479001600};
-    for (int k = 12; k >= 0; --k) e = kInvFactorial[k] + e * r;
-    const IVec bits = (__builtin_convertvector(n, IVec) + 1023) << 52;
-    DVec two_n;
-    std::memcpy(&two_n, &bits, sizeof two_n);
-    const DVec large = e * two_n - 1.0;
-    const DVec em = y < 1.0 + zero ? small : large;
-    const DVec t = em / (em + 2.0);
-    out = x < zero ? -t : t;
-  }
+  // (positive terms, no cancellation), above from exp, e^y = 2^n e^r with n = round(y / ln 2),
+  // |r| <= ln(2) / 2, from its Taylor series and 2^n built in the exponent bits; 2|x| is capped
+  // at 40 (tanh(20) = 1 in double and float; keeps 2^n finite). Branch-free: both are computed
+  // and one is selected per lane. Terms (LanesTanhTerms): double 18 and 14 (< 1e-17), float 10
+  // and 9 (< 3e-8 and < 6e-9).
+  static constexpr double factorial(int k) { return k <= 1 ? 1.0 : k * factorial(k - 1); }
 
-  // The same construction in float: expm1 for 2|x| < 1 from 10 Taylor terms (< 3e-8), above
-  // e^r with |r| <= ln(2)/2 from 9 terms (< 6e-9) and 2^n with n <= 58 (2|x| capped at 40:
-  // tanh(20) = 1 in float).
-  template <class FVec, class IVec>
-  static void lanes_tanh_float(const FVec x, FVec& out) {
-    const FVec zero = FVec{};
-    const FVec ax = x < zero ? -x : x;
-    FVec y = ax + ax;
-    y = y > 40.0f + zero ? 40.0f + zero : y;
-    FVec s = 1.0f + zero;
-    for (int k = 10; k >= 2; --k) s = 1.0f + s * (y * (1.0f / k));
-    const FVec small = y * s;
-    const FVec n = __builtin_convertvector(__builtin_convertvector(y * 1.44269504f + 0.5f, IVec), FVec);
-    // ln 2 = hi + lo, hi with 15 significant bits so that n * hi is exact
-    const FVec r = (y - n * 0.693145751953125f) - n * 1.428606765330187e-6f;
-    static constexpr float kInvFactorial[9] = {1.0f,         1.0f,          1.0f / 2,      1.0f / 6,    1.0f / 24,
-                                               1.0f / 120,   1.0f / 720,    1.0f / 5040,   1.0f / 40320};
-    FVec e = kInvFactorial[8] + zero;
-    for (int k = 7; k >= 0; --k) e = kInvFactorial[k] + e * r;
-    const IVec bits = (__builtin_convertvector(n, IVec) + 127) << 23;
-    FVec two_n;
+  template <class S, class Vec, class IVec>
+  static void lanes_tanh(const Vec x, Vec& out) {
+    using C = LanesTanhTerms<S>;
+    const Vec zero = Vec{};
+    const Vec ax = x < zero ? -x : x;
+    Vec y = ax + ax;
+    y = y > S(40) + zero ? S(40) + zero : y;
+    // expm1 for y < 1: y (1 + y/2 (1 + y/3 (... (1 + y/K))))
+    Vec s = S(1) + zero;
+    for (int k = C::kSmall; k >= 2; --k) s = S(1) + s * (y * (S(1) / S(k)));
+    const Vec small = y * s;
+    // exp for y >= 1
+    const Vec n = __builtin_convertvector(__builtin_convertvector(y * C::kLog2e + S(0.5), IVec), Vec);
+    const Vec r = (y - n * C::kLn2Hi) - n * C::kLn2Lo;  // ln 2 = hi + lo, n * hi exact
+    Vec e = S(1) / S(factorial(C::kExp - 1)) + zero;
+    for (int k = C::kExp - 2; k >= 0; --k) e = S(1) / S(factorial(k)) + e * r;
+    const IVec bits = (__builtin_convertvector(n, IVec) + C::kExponentBias) << C::kMantissaBits;
+    Vec two_n;
     std::memcpy(&two_n, &bits, sizeof two_n);
-    const FVec large = e * two_n - 1.0f;
-    const FVec em = y < 1.0f + zero ? small : large;
-    const FVec t = em / (em + 2.0f);
+    const Vec large = e * two_n - S(1);
+    const Vec em = y < S(1) + zero ? small : large;
+    const Vec t = em / (em + S(2));
     out = x < zero ? -t : t;
   }
 };
