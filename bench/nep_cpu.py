@@ -1,21 +1,25 @@
 """NEP evaluation speed on the CPU: pynepcg vs calorine's CPUNEP on the same structures.
 
 Prints atom-steps/s (one energy+forces+virial evaluation of every atom = one atom-step) for
-C_2022_NEP4 on a 1,728-atom rattled diamond cell and the Si 3-body model on a 4,096-atom cell,
-single-threaded and with all cores. Run: python bench/nep_cpu.py [--models DIR] [--repeat N]
+C_2022_NEP4 on a 1,728-atom rattled diamond cell, the Si 3-body model on a 4,096-atom cell and a
+CG-water-like model (the paper preset's hyperparameters: cutoffs 8/5 Å, ~100 neighbours per bead;
+random parameters, as in bench/gpu_md.py) on 512 beads, single-threaded and with all cores. Run: python bench/nep_cpu.py [--models DIR] [--repeat N]
 """
 from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from ase import Atoms
 from ase.build import bulk
 
 import pynepcg
 from bench_common import cpu_name
+from gpu_md import bench_models, cg_liquid
 
 
 def models_dir(arg):
@@ -44,9 +48,13 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     d = models_dir(args.models)
+    cg_model = bench_models(Path(tempfile.mkdtemp()))[1]
+    beads = cg_liquid(512)
     cases = [
         ("C_2022_NEP4 diamond", d / "C_2022_NEP4.txt", bulk("C", "diamond", 3.567, cubic=True) * (6, 6, 6)),
         ("Si_2022_NEP4_3body", d / "Si_2022_NEP4_3body.txt", bulk("Si", "diamond", 5.431, cubic=True) * (8, 8, 8)),
+        ("CG-like water", cg_model, Atoms(["O"] * len(beads), positions=np.asarray(beads.positions),
+                                          cell=np.asarray(beads.cell), pbc=True)),
     ]
     ncores = os.cpu_count()
     print(f"machine: {cpu_name()}, {ncores} cores; pynepcg {pynepcg.__version__}")

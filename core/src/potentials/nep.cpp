@@ -8,8 +8,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "nepcg/error.hpp"
+#include "nepcg/kernels/nep_basis_lanes.hpp"
 #include "nepcg/kernels/nep_site.hpp"
 #include "nepcg/kernels/zbl.hpp"
 #include "../common/multiversion.hpp"
@@ -18,6 +20,7 @@
 namespace nepcg {
 
 using kernels::NepView;
+
 
 NEP::NEP(const std::string& path) : NEP(read_nep_model(path)) {}
 
@@ -49,26 +52,40 @@ void NEP::check_list(const System& s, const NeighborList& list) const {
 
 namespace {
 
-inline void entry_vector(const NeighborList& list, size_t i, int64_t p, const System& s, double r[3], double& d) {
-  const Vec3 v = list.pair_vector(i, p, s.positions, s.box);
-  r[0] = v[0], r[1] = v[1], r[2] = v[2];
-  d = std::sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
+// n vectors of four doubles in `store`, aligned to 32 bytes. (A std::vector<Double4> may be only
+// 16-byte aligned: GCC caps a vector type's alignment at the baseline ISA's, while the AVX2 clone
+// of the evaluator moves them with aligned instructions.)
+inline kernels::Double4* aligned_double4(std::vector<double>& store, size_t n) {
+  if (store.size() < 4 * n + 4) store.resize(4 * n + 4);
+  const auto address = reinterpret_cast<uintptr_t>(store.data());
+  return reinterpret_cast<kernels::Double4*>((address + 31) & ~uintptr_t(31));
 }
 
-// Per-thread scratch for one atom: its neighbours' radial basis derivatives and angular pair
-// terms, the basis sums and the angular sums.
+// Per-thread scratch for one atom: its neighbours' pair vectors, radial basis derivatives and
+// angular pair terms, the basis sums and the angular sums.
 struct AtomScratch {
-  std::vector<double> radial_fp;  // per neighbour: f'_k (k = 0 ... K_R) within the radial cutoff
+  std::vector<double> rd;         // per neighbour: r_ij (Å, 3) and |r_ij|, computed once per step
+  kernels::Double4* radial_fp4;              // per block of 4 neighbours: f'_k (k = 0 ... K_R), lane = neighbour
+  kernels::Double4* F4;                      // per neighbour type b: F_k^b summed per lane
+  std::vector<double> fp4_store, F4_store;   // their storage (32-byte aligned views into these)
+  std::vector<int> block_type;               // per block: the neighbours' type, -1 if mixed
+  std::vector<double> radial;                // per neighbour: sum_k h_k^b f'_k(r_ij)
   std::vector<double> terms;      // per neighbour: angular pair terms (pair_terms_layout)
   std::vector<int> mask;          // per neighbour: 1 within the radial cutoff, 2 within the angular
+  std::vector<int> type;          // per neighbour: its model type
   std::vector<double> F, h;       // per neighbour type b: F_k^b = sum_j f_k(r_ij), h_k^b
   std::vector<double> S, q;
   void fit(const NepView& p, int num_neighbors) {
     const int KR = p.basis_radial + 1;
     const size_t need = size_t(num_neighbors) * kernels::pair_terms_size(p);
     if (terms.size() < need) terms.resize(need);
-    if (radial_fp.size() < size_t(num_neighbors) * KR) radial_fp.resize(size_t(num_neighbors) * KR);
-    if (mask.size() < size_t(num_neighbors)) mask.resize(num_neighbors);
+    const size_t blocks = (size_t(num_neighbors) + 3) / 4;
+    radial_fp4 = aligned_double4(fp4_store, blocks * KR);
+    if (block_type.size() < blocks) block_type.resize(blocks), radial.resize(4 * blocks);
+    F4 = aligned_double4(F4_store, size_t(p.num_types) * KR);
+    for (size_t c = 0; c < size_t(p.num_types) * KR; ++c) F4[c] = kernels::Double4{};
+    if (mask.size() < size_t(num_neighbors)) mask.resize(num_neighbors), type.resize(num_neighbors);
+    if (rd.size() < 4 * size_t(num_neighbors)) rd.resize(4 * size_t(num_neighbors));
     F.assign(size_t(p.num_types) * KR, 0.0);
     h.resize(size_t(p.num_types) * KR);
     S.assign(kernels::angular_gradient_size(p), 0.0);
@@ -76,12 +93,31 @@ struct AtomScratch {
   }
 };
 
+// real_harmonics_with_gradient with l_max known at compile time (its loops unrolled, the
+// Legendre table in registers): the same operations, so the same bits.
+template <int Lmax>
+inline void harmonics_fixed(double x, double y, double z, double* Y, double* dx, double* dy, double* dz) {
+  kernels::real_harmonics_with_gradient<Lmax>(Lmax, x, y, z, Y, dx, dy, dz);
+}
+inline void harmonics_with_gradient(int l_max, double x, double y, double z, double* Y, double* dx, double* dy,
+                                    double* dz) {
+  switch (l_max) {
+    case 1: return harmonics_fixed<1>(x, y, z, Y, dx, dy, dz);
+    case 2: return harmonics_fixed<2>(x, y, z, Y, dx, dy, dz);
+    case 3: return harmonics_fixed<3>(x, y, z, Y, dx, dy, dz);
+    case 4: return harmonics_fixed<4>(x, y, z, Y, dx, dy, dz);
+    case 5: return harmonics_fixed<5>(x, y, z, Y, dx, dy, dz);
+    case 6: return harmonics_fixed<6>(x, y, z, Y, dx, dy, dz);
+    default: return kernels::real_harmonics_with_gradient(l_max, x, y, z, Y, dx, dy, dz);
+  }
+}
+
 // Descriptor, site energy (with ZBL) and gradients of atom i; leaves the pair terms cached in w.
 // The radial descriptor is factorised as in the trainer: q_n = sum_{b,k} c_nk^{ab} F_k^b with the
 // basis sums F_k^b = sum_{j of type b} f_k(r_ij), so a pair costs its K_R basis values instead of
 // (n_max + 1) (K_R) multiply-adds (the same sum, in another order: round-off).
-double site(const NepView& p, const NeighborList& list, const System& s, const std::vector<int>& type, size_t i,
-            AtomScratch& w, double* Fp, double* dUdS) {
+double site(const NepView& p, const NeighborList& list, const NeighborList::PairVectors& pair_vector,
+            const System& s, const std::vector<int>& type, size_t i, AtomScratch& w, double* Fp, double* dUdS) {
   const auto& off = list.offsets();
   const int count = static_cast<int>(off[i + 1] - off[i]);
   const int stride = kernels::pair_terms_size(p);
@@ -90,37 +126,63 @@ double site(const NepView& p, const NeighborList& list, const System& s, const s
   w.fit(p, count);
   const int a = type[s.types[i]];
   double e_zbl = 0.0;
-  double f[kernels::kMaxK], fp[kernels::kMaxK];
+  // Pair vectors, distances and neighbour types, cached for the force loop.
   for (int k = 0; k < count; ++k) {
     const int64_t e = off[i] + k;
-    double r[3], d;
-    entry_vector(list, i, e, s, r, d);
-    const int b = type[s.types[list.neighbors()[e]]];
-    int mask = 0;
-    const double rc_r = kernels::pair_cutoff(p.cutoff_radial, a, b);
-    if (d < rc_r) {
-      kernels::chebyshev_basis(p.basis_radial, d, rc_r, f, &w.radial_fp[size_t(k) * KR]);
-      double* F = &w.F[size_t(b) * KR];
-      for (int c = 0; c < KR; ++c) F[c] += f[c];
-      mask |= 1;
+    double* r = &w.rd[4 * size_t(k)];
+    const Vec3 v = pair_vector(static_cast<long long>(i), e);
+    r[0] = v[0], r[1] = v[1], r[2] = v[2];
+    r[3] = std::sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
+    w.type[k] = type[s.types[list.neighbors()[e]]];
+  }
+  // Radial basis sums over blocks of four neighbours, one vector register per basis function:
+  // lane l of F4 sums neighbours l, l + 4, l + 8, ... (list order); F_k^b adds the lanes at the end.
+  const int blocks = (count + 3) / 4;
+  for (int blk = 0; blk < blocks; ++blk) {
+    const int k0 = 4 * blk, used = std::min(4, count - k0);
+    kernels::Double4 d, rc;
+    for (int l = 0; l < 4; ++l) {
+      d[l] = l < used ? w.rd[4 * size_t(k0 + l) + 3] : 2.0;  // unused lanes: outside a cutoff of 1
+      rc[l] = l < used ? kernels::pair_cutoff(p.cutoff_radial, a, w.type[k0 + l]) : 1.0;
     }
+    kernels::Double4 f4[kernels::kMaxK];
+    kernels::chebyshev_basis4(p.basis_radial, d, rc, f4, &w.radial_fp4[size_t(blk) * KR]);
+    int block_type = w.type[k0];
+    for (int l = 0; l < used; ++l) {
+      w.mask[k0 + l] = d[l] < rc[l] ? 1 : 0;
+      if (w.type[k0 + l] != block_type) block_type = -1;
+    }
+    w.block_type[blk] = block_type;
+    if (block_type >= 0) {  // one neighbour type (unused lanes add zeros)
+      kernels::Double4* F = &w.F4[size_t(block_type) * KR];
+      for (int c = 0; c < KR; ++c) F[c] += f4[c];
+    } else {
+      for (int l = 0; l < used; ++l)
+        for (int c = 0; c < KR; ++c) w.F4[size_t(w.type[k0 + l]) * KR + c][l] += f4[c][l];
+    }
+  }
+  for (size_t c = 0; c < w.F.size(); ++c) w.F[c] = (w.F4[c][0] + w.F4[c][1]) + (w.F4[c][2] + w.F4[c][3]);
+  // Angular pair terms of the neighbours within the angular cutoff.
+  double f[kernels::kMaxK], fp[kernels::kMaxK];
+  for (int k = 0; k < count; ++k) {
+    const double* r = &w.rd[4 * size_t(k)];
+    const double d = r[3];
+    const int b = w.type[k];
     const double rc_a = kernels::pair_cutoff(p.cutoff_angular, a, b);
     if (d < rc_a) {
       double* t = &w.terms[size_t(k) * stride];
       kernels::chebyshev_basis(p.basis_angular, d, rc_a, f, fp);
       kernels::radial_functions(p.n_max_angular, p.basis_angular, T, a, b, p.c_angular, f, fp, t + L.gA, t + L.gpA);
       const double inv = 1.0 / d;
-      kernels::real_harmonics_with_gradient(p.l_max, r[0] * inv, r[1] * inv, r[2] * inv, t + L.Y, t + L.dYx,
-                                            t + L.dYy, t + L.dYz);
+      harmonics_with_gradient(p.l_max, r[0] * inv, r[1] * inv, r[2] * inv, t + L.Y, t + L.dYx, t + L.dYy, t + L.dYz);
       kernels::accumulate_pair_terms(p, 2, t, w.q.data(), w.S.data());
-      mask |= 2;
+      w.mask[k] |= 2;
       if (p.zbl) {
         double phi, dphi;
         kernels::zbl_pair(p, a, b, d, phi, dphi);
         e_zbl += 0.5 * phi;
       }
     }
-    w.mask[k] = mask;
   }
   for (int n = 0; n <= p.n_max_radial; ++n) {
     double q = 0.0;
@@ -143,31 +205,45 @@ double site(const NepView& p, const NeighborList& list, const System& s, const s
 // entry, indexed by the entry). Compiled for AVX2/FMA and baseline x86-64 with the kernels
 // inlined into each version; results differ between the two at round-off (fused multiply-adds).
 NEPCG_MULTIVERSION NEPCG_FLATTEN
-double atom_energy_and_partial_forces(const NepView& p, const NeighborList& list, const System& s,
+double atom_energy_and_partial_forces(const NepView& p, const NeighborList& list,
+                                      const NeighborList::PairVectors& pair_vector, const System& s,
                                       const std::vector<int>& type, size_t i, AtomScratch& w, double* Fp,
                                       double* dUdS, double* f) {
-  const double U = site(p, list, s, type, i, w, Fp, dUdS);
+  const double U = site(p, list, pair_vector, s, type, i, w, Fp, dUdS);
   const int stride = kernels::pair_terms_size(p);
   const kernels::PairTermsLayout L = kernels::pair_terms_layout(p);
   const int KR = p.basis_radial + 1;
   const auto& off = list.offsets();
-  const auto& nbr = list.neighbors();
   const int a = type[s.types[i]];
+  // Radial part of dU_i/dr_ij, sum_k h_k^b f'_k(r_ij), for blocks of four neighbours.
+  const int count = static_cast<int>(off[i + 1] - off[i]);
+  for (int blk = 0; blk < (count + 3) / 4; ++blk) {
+    const kernels::Double4* fp4 = &w.radial_fp4[size_t(blk) * KR];
+    double* out = &w.radial[4 * size_t(blk)];
+    if (w.block_type[blk] >= 0) {
+      const double* h = &w.h[size_t(w.block_type[blk]) * KR];
+      kernels::Double4 x{};
+      for (int c = 0; c < KR; ++c) x += h[c] * fp4[c];
+      for (int l = 0; l < 4; ++l) out[l] = x[l];
+    } else {
+      for (int l = 0; l < 4 && 4 * blk + l < count; ++l) {
+        const double* h = &w.h[size_t(w.type[4 * blk + l]) * KR];
+        double x = 0.0;
+        for (int c = 0; c < KR; ++c) x += h[c] * fp4[c][l];
+        out[l] = x;
+      }
+    }
+  }
   for (int64_t e = off[i]; e < off[i + 1]; ++e) {
     const int k = static_cast<int>(e - off[i]);
     double* fe = &f[3 * e];
     fe[0] = fe[1] = fe[2] = 0.0;
     const int mask = w.mask[k];
     if (!mask) continue;
-    double r[3], d;
-    entry_vector(list, i, e, s, r, d);
-    const int b = type[s.types[nbr[e]]];
-    double radial = 0.0;
-    if (mask & 1) {
-      const double* h = &w.h[size_t(b) * KR];
-      const double* fp = &w.radial_fp[size_t(k) * KR];
-      for (int c = 0; c < KR; ++c) radial += h[c] * fp[c];
-    }
+    const double* r = &w.rd[4 * size_t(k)];
+    const double d = r[3];
+    const int b = w.type[k];
+    double radial = w.radial[k];
     double grad[3] = {0.0, 0.0, 0.0};
     if (mask & 2) {
       const double* t = &w.terms[size_t(k) * stride];
@@ -189,6 +265,7 @@ void NEP::accumulate(const System& s, const NeighborList& list, ForceResult& out
   const long long n = static_cast<long long>(s.size());
   if (out.scratch.size() < 3 * list.num_pairs()) out.scratch.resize(3 * list.num_pairs());
   double* f = out.scratch.data();
+  const NeighborList::PairVectors pair_vector = list.pair_vectors(s.positions, s.box);
 
   // Pass 1: per atom, site energy and one partial force f_ij = dU_i/dr_ij per list entry.
 #pragma omp parallel
@@ -197,7 +274,7 @@ void NEP::accumulate(const System& s, const NeighborList& list, ForceResult& out
     std::vector<double> Fp(p.dim_radial), dUdS(kernels::angular_gradient_size(p));
 #pragma omp for schedule(dynamic, 32)
     for (long long i = 0; i < n; ++i)
-      out.energies[i] += atom_energy_and_partial_forces(p, list, s, type, i, w, Fp.data(), dUdS.data(), f);
+      out.energies[i] += atom_energy_and_partial_forces(p, list, pair_vector, s, type, i, w, Fp.data(), dUdS.data(), f);
   }
 
   // Pass 2: gather F_i = sum_j (f_ij - f_ji) and W_i = sum_j r_ij (x) f_ji.
@@ -210,13 +287,14 @@ std::vector<double> NEP::descriptors(const System& s, const NeighborList& list, 
   const NepView p = view();
   const long long n = static_cast<long long>(s.size());
   std::vector<double> out(n * p.dim);
+  const NeighborList::PairVectors pair_vector = list.pair_vectors(s.positions, s.box);
 #pragma omp parallel
   {
     AtomScratch w;
     std::vector<double> Fp(p.dim_radial), dUdS(kernels::angular_gradient_size(p));
 #pragma omp for schedule(dynamic, 32)
     for (long long i = 0; i < n; ++i) {
-      site(p, list, s, type, i, w, Fp.data(), dUdS.data());
+      site(p, list, pair_vector, s, type, i, w, Fp.data(), dUdS.data());
       for (int d = 0; d < p.dim; ++d) out[i * p.dim + d] = scaled ? w.q[d] * p.q_scaler[d] : w.q[d];
     }
   }

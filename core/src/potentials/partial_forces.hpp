@@ -11,17 +11,23 @@
 
 namespace nepcg::detail {
 
+constexpr int kPrefetchAhead = 16;  // entries
+
 inline void gather_partial_forces(const System& s, const NeighborList& list, const double* f, ForceResult& out) {
   const long long n = static_cast<long long>(s.size());
   const auto& off = list.offsets();
   const auto& rev = list.reverse();
+  const int64_t num_pairs = static_cast<int64_t>(list.num_pairs());
+  const NeighborList::PairVectors pair_vector = list.pair_vectors(s.positions, s.box);  // bits of list.pair_vector()
 #pragma omp parallel for schedule(dynamic, 64)
   for (long long i = 0; i < n; ++i) {
     double F[3] = {0, 0, 0}, W[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
     for (int64_t e = off[i]; e < off[i + 1]; ++e) {
+      // f_ji lies anywhere in f: start loading it well ahead, as the loop's own work is short
+      if (e + kPrefetchAhead < num_pairs) __builtin_prefetch(&f[3 * rev[e + kPrefetchAhead]]);
       const double* fij = &f[3 * e];
       const double* fji = &f[3 * rev[e]];
-      const Vec3 r = list.pair_vector(i, e, s.positions, s.box);
+      const Vec3 r = pair_vector(i, e);
       for (int c = 0; c < 3; ++c) F[c] += fij[c] - fji[c];
       for (int x = 0; x < 3; ++x)
         for (int y = 0; y < 3; ++y) W[3 * x + y] += r[x] * fji[y];
