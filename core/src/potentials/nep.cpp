@@ -184,20 +184,13 @@ double site(const NepView& p, const NeighborList& list, const NeighborList::Pair
       }
     }
   }
-  for (int n = 0; n <= p.n_max_radial; ++n) {
-    double q = 0.0;
-    for (int b = 0; b < T; ++b)
-      for (int k = 0; k < KR; ++k) q += p.c_radial[((size_t(n) * KR + k) * T + a) * T + b] * w.F[size_t(b) * KR + k];
-    w.q[n] = q;
-  }
+  for (int n = 0; n <= p.n_max_radial; ++n)
+    w.q[n] = kernels::radial_descriptor_from_sums(n, p.basis_radial, T, a, p.c_radial, w.F.data());
   const double U = kernels::site_energy(p, a, w.q.data(), w.S.data(), Fp, dUdS) + e_zbl;
   // h_k^b = sum_n dU/dq_n c_nk^{ab}: the radial part of dU_i/dr_ij is sum_k h_k^b f'_k(r_ij)
   for (int b = 0; b < T; ++b)
-    for (int k = 0; k < KR; ++k) {
-      double x = 0.0;
-      for (int n = 0; n <= p.n_max_radial; ++n) x += Fp[n] * p.c_radial[((size_t(n) * KR + k) * T + a) * T + b];
-      w.h[size_t(b) * KR + k] = x;
-    }
+    for (int k = 0; k < KR; ++k)
+      w.h[size_t(b) * KR + k] = kernels::contracted_radial_weight(p.n_max_radial, p.basis_radial, T, a, b, p.c_radial, Fp, k);
   return U;
 }
 

@@ -125,14 +125,8 @@ void cached_site(const kernels::NepViewT<R>& v, const PreparedStructure& ps, con
   const int a = ps.type[i];
   w.q.assign(v.dim, R(0));
   w.S.resize(kernels::angular_gradient_size(v));
-  for (int n = 0; n <= v.n_max_radial; ++n) {
-    R q = R(0);
-    for (int b = 0; b < T; ++b) {
-      const G* F = &basis.sum_r[(i * T + b) * KR];
-      for (int k = 0; k < KR; ++k) q += v.c_radial[((size_t(n) * KR + k) * T + a) * T + b] * F[k];
-    }
-    w.q[n] = q;
-  }
+  for (int n = 0; n <= v.n_max_radial; ++n)
+    w.q[n] = kernels::radial_descriptor_from_sums(n, v.basis_radial, T, a, v.c_radial, &basis.sum_r[i * T * KR]);
   const int count = static_cast<int>(ps.offsets[i + 1] - ps.offsets[i]);
   if (w.terms.size() < size_t(count) * 2 * nA) w.terms.resize(size_t(count) * 2 * nA);
   w.angular.clear();
@@ -231,11 +225,9 @@ void run_cached(const kernels::NepViewT<R>& v, const PreparedStructure& ps, Scra
     if (energies) energies[i] = Ui + ps.zbl_energies[i];
     // h_k^b = sum_n dU/dq_n c_nk^{ab}
     for (int b = 0; b < T; ++b)
-      for (int k = 0; k < KR; ++k) {
-        R x = R(0);
-        for (int n = 0; n <= v.n_max_radial; ++n) x += w.Fp[n] * v.c_radial[((size_t(n) * KR + k) * T + a) * T + b];
-        h[b * KR + k] = x;
-      }
+      for (int k = 0; k < KR; ++k)
+        h[b * KR + k] = kernels::contracted_radial_weight(v.n_max_radial, v.basis_radial, T, a, b, v.c_radial,
+                                                          w.Fp.data(), k);
     R* Fi = &w.forces[3 * i];
     const R* g = w.terms.data();  // g_n, g'_n of the next angular neighbour
     for (int64_t e = ps.offsets[i]; e < ps.offsets[i + 1]; ++e) {

@@ -146,6 +146,18 @@ NEPCG_HD R contracted_radial_weight(int n_max, int K, int T, int a, int b, const
   return s;
 }
 
+/// q_n = sum_{b,k} c_nk^{ab} F_k^b, the radial descriptor of a centre of type a from its basis sums
+/// F[b (K+1) + k] = sum_{j of type b} f_k(r_ij): the factorisation of the CPU MD evaluator and
+/// the trainer (a pair then costs its K + 1 basis values). F's type G may differ from R (the
+/// trainer's cached sums are doubles or floats while R holds several individuals).
+template <class R, class G>
+NEPCG_HD R radial_descriptor_from_sums(int n, int K, int T, int a, const R* c, const G* F) {
+  R q = R(0);
+  for (int b = 0; b < T; ++b)
+    for (int k = 0; k <= K; ++k) q += c[((n * (K + 1) + k) * T + a) * T + b] * F[b * (K + 1) + k];
+  return q;
+}
+
 /// sum_k W_k df_k/dr (k = 0 ... K) at one distance, running the Chebyshev recurrence once;
 /// weight(k) gives W_k.
 template <class R, class Weight>
