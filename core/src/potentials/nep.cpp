@@ -68,7 +68,9 @@ struct AtomScratch {
   kernels::Double4* radial_fp4;              // per block of 4 neighbours: f'_k (k = 0 ... K_R), lane = neighbour
   kernels::Double4* F4;                      // per neighbour type b: F_k^b summed per lane
   std::vector<double> fp4_store, F4_store;   // their storage (32-byte aligned views into these)
-  std::vector<int> block_type;               // per block: the neighbours' type, -1 if mixed
+  std::vector<int> near;                     // the neighbours within the radial cutoff (num_near)
+  int num_near = 0;
+  std::vector<int> block_type;               // per block of near neighbours: their type, -1 if mixed
   std::vector<double> radial;                // per neighbour: sum_k h_k^b f'_k(r_ij)
   std::vector<double> terms;      // per neighbour: angular pair terms (pair_terms_layout)
   std::vector<int> mask;          // per neighbour: 1 within the radial cutoff, 2 within the angular
@@ -81,7 +83,8 @@ struct AtomScratch {
     if (terms.size() < need) terms.resize(need);
     const size_t blocks = (size_t(num_neighbors) + 3) / 4;
     radial_fp4 = aligned_double4(fp4_store, blocks * KR);
-    if (block_type.size() < blocks) block_type.resize(blocks), radial.resize(4 * blocks);
+    if (block_type.size() < blocks) block_type.resize(blocks);
+    if (near.size() < size_t(num_neighbors)) near.resize(num_neighbors), radial.resize(num_neighbors);
     F4 = aligned_double4(F4_store, size_t(p.num_types) * KR);
     for (size_t c = 0; c < size_t(p.num_types) * KR; ++c) F4[c] = kernels::Double4{};
     if (mask.size() < size_t(num_neighbors)) mask.resize(num_neighbors), type.resize(num_neighbors);
@@ -126,39 +129,46 @@ double site(const NepView& p, const NeighborList& list, const NeighborList::Pair
   w.fit(p, count);
   const int a = type[s.types[i]];
   double e_zbl = 0.0;
-  // Pair vectors, distances and neighbour types, cached for the force loop.
+  // Pair vectors, distances and neighbour types, cached for the force loop; the entries within
+  // the radial cutoff (the list also holds the skin's) are listed in w.near.
+  int num_near = 0;
   for (int k = 0; k < count; ++k) {
     const int64_t e = off[i] + k;
     double* r = &w.rd[4 * size_t(k)];
     const Vec3 v = pair_vector(static_cast<long long>(i), e);
     r[0] = v[0], r[1] = v[1], r[2] = v[2];
     r[3] = std::sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
-    w.type[k] = type[s.types[list.neighbors()[e]]];
+    const int b = type[s.types[list.neighbors()[e]]];
+    w.type[k] = b;
+    const bool near = r[3] < kernels::pair_cutoff(p.cutoff_radial, a, b);
+    w.mask[k] = near ? 1 : 0;
+    w.radial[k] = 0.0;
+    if (near) w.near[num_near++] = k;
   }
-  // Radial basis sums over blocks of four neighbours, one vector register per basis function:
-  // lane l of F4 sums neighbours l, l + 4, l + 8, ... (list order); F_k^b adds the lanes at the end.
-  const int blocks = (count + 3) / 4;
+  // Radial basis sums over blocks of four near neighbours, one vector register per basis
+  // function: lane l of F4 sums near neighbours l, l + 4, l + 8, ... (list order); F_k^b adds the
+  // lanes at the end.
+  w.num_near = num_near;
+  const int blocks = (num_near + 3) / 4;
   for (int blk = 0; blk < blocks; ++blk) {
-    const int k0 = 4 * blk, used = std::min(4, count - k0);
+    const int n0 = 4 * blk, used = std::min(4, num_near - n0);
     kernels::Double4 d, rc;
+    int block_type = w.type[w.near[n0]];
     for (int l = 0; l < 4; ++l) {
-      d[l] = l < used ? w.rd[4 * size_t(k0 + l) + 3] : 2.0;  // unused lanes: outside a cutoff of 1
-      rc[l] = l < used ? kernels::pair_cutoff(p.cutoff_radial, a, w.type[k0 + l]) : 1.0;
+      const int k = l < used ? w.near[n0 + l] : -1;
+      d[l] = k >= 0 ? w.rd[4 * size_t(k) + 3] : 2.0;  // unused lanes: outside a cutoff of 1
+      rc[l] = k >= 0 ? kernels::pair_cutoff(p.cutoff_radial, a, w.type[k]) : 1.0;
+      if (k >= 0 && w.type[k] != block_type) block_type = -1;
     }
     kernels::Double4 f4[kernels::kMaxK];
     kernels::chebyshev_basis4(p.basis_radial, d, rc, f4, &w.radial_fp4[size_t(blk) * KR]);
-    int block_type = w.type[k0];
-    for (int l = 0; l < used; ++l) {
-      w.mask[k0 + l] = d[l] < rc[l] ? 1 : 0;
-      if (w.type[k0 + l] != block_type) block_type = -1;
-    }
     w.block_type[blk] = block_type;
     if (block_type >= 0) {  // one neighbour type (unused lanes add zeros)
       kernels::Double4* F = &w.F4[size_t(block_type) * KR];
       for (int c = 0; c < KR; ++c) F[c] += f4[c];
     } else {
       for (int l = 0; l < used; ++l)
-        for (int c = 0; c < KR; ++c) w.F4[size_t(w.type[k0 + l]) * KR + c][l] += f4[c][l];
+        for (int c = 0; c < KR; ++c) w.F4[size_t(w.type[w.near[n0 + l]]) * KR + c][l] += f4[c][l];
     }
   }
   for (size_t c = 0; c < w.F.size(); ++c) w.F[c] = (w.F4[c][0] + w.F4[c][1]) + (w.F4[c][2] + w.F4[c][3]);
@@ -208,22 +218,22 @@ double atom_energy_and_partial_forces(const NepView& p, const NeighborList& list
   const int KR = p.basis_radial + 1;
   const auto& off = list.offsets();
   const int a = type[s.types[i]];
-  // Radial part of dU_i/dr_ij, sum_k h_k^b f'_k(r_ij), for blocks of four neighbours.
-  const int count = static_cast<int>(off[i + 1] - off[i]);
-  for (int blk = 0; blk < (count + 3) / 4; ++blk) {
+  // Radial part of dU_i/dr_ij, sum_k h_k^b f'_k(r_ij), for the blocks of four near neighbours.
+  for (int blk = 0; blk < (w.num_near + 3) / 4; ++blk) {
     const kernels::Double4* fp4 = &w.radial_fp4[size_t(blk) * KR];
-    double* out = &w.radial[4 * size_t(blk)];
+    const int n0 = 4 * blk, used = std::min(4, w.num_near - n0);
     if (w.block_type[blk] >= 0) {
       const double* h = &w.h[size_t(w.block_type[blk]) * KR];
       kernels::Double4 x{};
       for (int c = 0; c < KR; ++c) x += h[c] * fp4[c];
-      for (int l = 0; l < 4; ++l) out[l] = x[l];
+      for (int l = 0; l < used; ++l) w.radial[w.near[n0 + l]] = x[l];
     } else {
-      for (int l = 0; l < 4 && 4 * blk + l < count; ++l) {
-        const double* h = &w.h[size_t(w.type[4 * blk + l]) * KR];
+      for (int l = 0; l < used; ++l) {
+        const int k = w.near[n0 + l];
+        const double* h = &w.h[size_t(w.type[k]) * KR];
         double x = 0.0;
         for (int c = 0; c < KR; ++c) x += h[c] * fp4[c][l];
-        out[l] = x;
+        w.radial[k] = x;
       }
     }
   }
@@ -271,7 +281,7 @@ void NEP::accumulate(const System& s, const NeighborList& list, ForceResult& out
   }
 
   // Pass 2: gather F_i = sum_j (f_ij - f_ji) and W_i = sum_j r_ij (x) f_ji.
-  detail::gather_partial_forces(s, list, f, out);
+  detail::gather_partial_forces(s, list, f, out, cutoff());  // the largest radial cutoff
 }
 
 std::vector<double> NEP::descriptors(const System& s, const NeighborList& list, bool scaled) const {
