@@ -64,18 +64,18 @@ inline kernels::Double4* aligned_double4(std::vector<double>& store, size_t n) {
 // Per-thread scratch for one atom: its neighbours' pair vectors, radial basis derivatives and
 // angular pair terms, the basis sums and the angular sums.
 struct AtomScratch {
-  std::vector<double> rd;         // per neighbour: r_ij (Å, 3) and |r_ij|, computed once per step
-  kernels::Double4* radial_fp4;              // per block of 4 neighbours: f'_k (k = 0 ... K_R), lane = neighbour
-  kernels::Double4* F4;                      // per neighbour type b: F_k^b summed per lane
-  std::vector<double> fp4_store, F4_store;   // their storage (32-byte aligned views into these)
-  std::vector<int> near;                     // the neighbours within the radial cutoff (num_near)
+  std::vector<double> rd;      // per neighbour: r_ij (Å, 3) and |r_ij|, computed once per step
+  std::vector<int> type;       // per neighbour: its model type
+  std::vector<int> mask;       // per neighbour: 1 within the radial cutoff, 2 within the angular
+  std::vector<int> near;       // the neighbours within the radial cutoff (num_near of them)
   int num_near = 0;
-  std::vector<int> block_type;               // per block of near neighbours: their type, -1 if mixed
-  std::vector<double> radial;                // per neighbour: sum_k h_k^b f'_k(r_ij)
-  std::vector<double> terms;      // per neighbour: angular pair terms (pair_terms_layout)
-  std::vector<int> mask;          // per neighbour: 1 within the radial cutoff, 2 within the angular
-  std::vector<int> type;          // per neighbour: its model type
-  std::vector<double> F, h;       // per neighbour type b: F_k^b = sum_j f_k(r_ij), h_k^b
+  kernels::Double4* radial_fp4 = nullptr;  // per block of 4 near neighbours: f'_k (k = 0 ... K_R), lane = neighbour
+  kernels::Double4* F4 = nullptr;          // per neighbour type b: F_k^b summed per lane
+  std::vector<double> fp4_store, F4_store;  // their storage (32-byte aligned views into these)
+  std::vector<int> block_type;  // per block of near neighbours: their type, -1 if mixed
+  std::vector<double> radial;   // per neighbour: sum_k h_k^b f'_k(r_ij)
+  std::vector<double> terms;    // per neighbour: angular pair terms (pair_terms_layout)
+  std::vector<double> F, h;     // per neighbour type b: F_k^b = sum_j f_k(r_ij), h_k^b
   std::vector<double> S, q;
   void fit(const NepView& p, int num_neighbors) {
     const int KR = p.basis_radial + 1;
@@ -89,7 +89,7 @@ struct AtomScratch {
     for (size_t c = 0; c < size_t(p.num_types) * KR; ++c) F4[c] = kernels::Double4{};
     if (mask.size() < size_t(num_neighbors)) mask.resize(num_neighbors), type.resize(num_neighbors);
     if (rd.size() < 4 * size_t(num_neighbors)) rd.resize(4 * size_t(num_neighbors));
-    F.assign(size_t(p.num_types) * KR, 0.0);
+    F.resize(size_t(p.num_types) * KR);
     h.resize(size_t(p.num_types) * KR);
     S.assign(kernels::angular_gradient_size(p), 0.0);
     q.assign(p.dim, 0.0);
@@ -97,7 +97,8 @@ struct AtomScratch {
 };
 
 // real_harmonics_with_gradient with l_max known at compile time (its loops unrolled, the
-// Legendre table in registers): the same operations, so the same bits.
+// Legendre table in registers): the same formulas; the compiler may fuse other multiply-adds
+// (round-off, ~1e-16).
 template <int Lmax>
 inline void harmonics_fixed(double x, double y, double z, double* Y, double* dx, double* dy, double* dz) {
   kernels::real_harmonics_with_gradient<Lmax>(Lmax, x, y, z, Y, dx, dy, dz);
