@@ -9,6 +9,7 @@
 #include "nepcg/config.hpp"
 #include "nepcg/nep.hpp"
 #include "nepcg/nep_direct.hpp"
+#include "nepcg/kernels/nep_basis_lanes.hpp"
 #if NEPCG_HAVE_CUDA_BUILD
 #include "nepcg/gpu_nep.hpp"
 #endif
@@ -109,6 +110,25 @@ void init_nep(nb::module_& m) {
         nb::arg("path"), "Reads a GPUMD nep.txt.");
   m.def("parse_nep_model", &nepcg::parse_nep_model, nb::arg("text"), nb::arg("name") = "<string>");
   m.def("wigner_3j", &nepcg::wigner_3j);
+  m.def(
+      "_radial_basis_lanes",
+      [](const std::vector<double>& r, double rc, int K) {
+        if (K < 0 || K >= nepcg::kernels::kMaxK) throw nepcg::InputError("_radial_basis_lanes: K out of range");
+        if (!(rc > 0)) throw nepcg::InputError("_radial_basis_lanes: rc must be positive");
+        const size_t n = r.size();
+        std::vector<double> f(n * (K + 1)), fp(n * (K + 1));
+        for (size_t i0 = 0; i0 < n; i0 += 4) {
+          nepcg::kernels::Double4 d, c, fk[nepcg::kernels::kMaxK], fpk[nepcg::kernels::kMaxK];
+          for (int l = 0; l < 4; ++l) d[l] = i0 + l < n ? r[i0 + l] : 2 * rc, c[l] = rc;
+          nepcg::kernels::chebyshev_basis4(K, d, c, fk, fpk);
+          for (int l = 0; l < 4 && i0 + l < n; ++l)
+            for (int k = 0; k <= K; ++k) f[(i0 + l) * (K + 1) + k] = fk[k][l], fp[(i0 + l) * (K + 1) + k] = fpk[k][l];
+        }
+        return nb::make_tuple(f, fp);
+      },
+      nb::arg("r"), nb::arg("rc"), nb::arg("K"),
+      "The CPU evaluator's four-lane radial basis f_k(r), df_k/dr (kernels/nep_basis_lanes.hpp), rows of K + 1 "
+      "per distance (for its accuracy test).");
 
   nb::class_<nepcg::NEP, nepcg::Potential>(m, "NEP", "NEP evaluator (CPU, double precision).")
       .def("__init__", [](nepcg::NEP* self, const std::filesystem::path& p) { new (self) nepcg::NEP(p.string()); },

@@ -350,3 +350,38 @@ def test_ase_calculator_relaxes_and_reports_stress(shared_data):
 
     with pytest.raises(PropertyNotImplementedError):
         cluster.get_stress()
+
+
+def test_vector_radial_basis_against_numpy():
+    """The CPU evaluator computes the radial basis four neighbours at a time, its cutoff cosine
+    from a polynomial (kernels/nep_basis_lanes.hpp). Against numpy's cos/sin and the Chebyshev
+    definition f_k = (T_k(x) + 1) / 2 f_c(r), x = 2 (r/rc - 1)^2 - 1, f_c = (1 + cos(pi r/rc)) / 2,
+    with T_k = cos(k arccos x) and dT_k/dx = k sin(k arccos x) / sin(arccos x): every value within
+    a few ulp of the largest term, zeros at and beyond the cutoff, any count of distances (the
+    padding of the last block of four)."""
+    rc, K = 8.0, 12
+    rng = np.random.default_rng(5)
+    r = np.concatenate([rng.uniform(0.05, rc, 4001), [rc * (1 - 1e-12), rc, rc + 0.5, 1e-3]])
+    f, fp = (np.array(a).reshape(len(r), K + 1) for a in pynepcg._core._radial_basis_lanes(r.tolist(), rc, K))
+    inside = r < rc
+    u = r[inside] / rc
+    fc = 0.5 * np.cos(np.pi * u) + 0.5
+    fcp = -0.5 * np.pi / rc * np.sin(np.pi * u)
+    x = 2 * (u - 1) ** 2 - 1
+    dxdr = 4 * (u - 1) / rc
+    theta = np.arccos(np.clip(x, -1, 1))
+    k = np.arange(K + 1)[None, :]
+    T = np.cos(k * theta[:, None])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dT = k * np.sin(k * theta[:, None]) / np.sin(theta[:, None])
+    dT[np.isclose(np.abs(x), 1.0, atol=1e-6)] = np.nan  # 0/0 at x = +-1: not compared there
+    want_f = 0.5 * (T + 1) * fc[:, None]
+    want_fp = 0.5 * dT * dxdr[:, None] * fc[:, None] + 0.5 * (T + 1) * fcp[:, None]
+    assert np.max(np.abs(f[inside] - want_f)) < 5e-15
+    ok = np.isfinite(want_fp)
+    assert ok.mean() > 0.99
+    scale = 1 + np.abs(want_fp[ok])
+    assert np.max(np.abs(fp[inside][ok] - want_fp[ok]) / scale) < 1e-12  # dT via arccos loses ~k^2 ulp
+    assert np.all(f[~inside] == 0) and np.all(fp[~inside] == 0)
+    # the cutoff cosine itself: f_0 = f_c to a few ulp of 1
+    assert np.max(np.abs(f[inside, 0] - fc)) < 4 * np.spacing(1.0)
