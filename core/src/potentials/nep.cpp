@@ -21,7 +21,6 @@ namespace nepcg {
 
 using kernels::NepView;
 
-
 NEP::NEP(const std::string& path) : NEP(read_nep_model(path)) {}
 
 NEP::NEP(NepModel model) : model_(std::move(model)), tables_(model_) {}
@@ -201,7 +200,8 @@ double site(const NepView& p, const NeighborList& list, const NeighborList::Pair
   // h_k^b = sum_n dU/dq_n c_nk^{ab}: the radial part of dU_i/dr_ij is sum_k h_k^b f'_k(r_ij)
   for (int b = 0; b < T; ++b)
     for (int k = 0; k < KR; ++k)
-      w.h[size_t(b) * KR + k] = kernels::contracted_radial_weight(p.n_max_radial, p.basis_radial, T, a, b, p.c_radial, Fp, k);
+      w.h[size_t(b) * KR + k] =
+          kernels::contracted_radial_weight(p.n_max_radial, p.basis_radial, T, a, b, p.c_radial, Fp, k);
   return U;
 }
 
