@@ -6,10 +6,6 @@
 
 #include "nepcg/kernels/nep_basis.hpp"
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wpsabi"  // vectors by value in the baseline clone: the functions are inlined
-#endif
-
 namespace nepcg::kernels {
 
 /// Four doubles in one vector register, and the lane masks its comparisons give.
@@ -21,7 +17,7 @@ typedef long long Mask4 __attribute__((vector_size(32)));
 /// 1.3e-18 and 2e-17). V is double or Double4; branch-free. f_c from it is within 1 ulp of
 /// numpy's (tests/test_nep.py::test_vector_radial_basis_against_numpy).
 template <class V>
-inline void cos_sin_pi(V u, V& c, V& s) {
+inline void cos_sin_pi(const V& u, V& c, V& s) {
   const V x = kPi * (u - 0.5), t = x * x;
   V ps = V{} + 1.9572941063391263e-20, pc = V{} + 4.110317623312165e-19;
   ps = ps * t - 8.22063524662433e-18, pc = pc * t - 1.5619206968586225e-16;
@@ -40,7 +36,7 @@ inline void cos_sin_pi(V u, V& c, V& s) {
 
 /// chebyshev_basis for four distances at once (lane l: distance r[l], cutoff rc[l] > 0):
 /// f[k][l] = f_k(r[l]), fp[k][l] = df_k/dr for k = 0 ... K. Lanes with r >= rc get zeros.
-inline void chebyshev_basis4(int K, Double4 r, Double4 rc, Double4* f, Double4* fp) {
+inline void chebyshev_basis4(int K, const Double4& r, const Double4& rc, Double4* f, Double4* fp) {
   const Mask4 inside = r < rc;
   const Double4 one = Double4{} + 1.0, zero = Double4{};
   const Double4 u = inside ? r / rc : one;
