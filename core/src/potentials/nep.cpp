@@ -67,6 +67,7 @@ struct AtomScratch {
   std::vector<int> type;       // per neighbour: its model type
   std::vector<int> mask;       // per neighbour: 1 within the radial cutoff, 2 within the angular
   std::vector<int> near;       // the neighbours within the radial cutoff (num_near of them)
+  std::vector<int> ang;        // the neighbours within the angular cutoff
   int num_near = 0;
   kernels::Double4* radial_fp4 = nullptr;  // per block of 4 near neighbours: f'_k (k = 0 ... K_R), lane = neighbour
   kernels::Double4* F4 = nullptr;          // per neighbour type b: F_k^b summed per lane
@@ -83,7 +84,8 @@ struct AtomScratch {
     const size_t blocks = (size_t(num_neighbors) + 3) / 4;
     radial_fp4 = aligned_double4(fp4_store, blocks * KR);
     if (block_type.size() < blocks) block_type.resize(blocks);
-    if (near.size() < size_t(num_neighbors)) near.resize(num_neighbors), radial.resize(num_neighbors);
+    if (near.size() < size_t(num_neighbors))
+      near.resize(num_neighbors), ang.resize(num_neighbors), radial.resize(num_neighbors);
     F4 = aligned_double4(F4_store, size_t(p.num_types) * KR);
     for (size_t c = 0; c < size_t(p.num_types) * KR; ++c) F4[c] = kernels::Double4{};
     if (mask.size() < size_t(num_neighbors)) mask.resize(num_neighbors), type.resize(num_neighbors);
@@ -172,24 +174,34 @@ double site(const NepView& p, const NeighborList& list, const NeighborList::Pair
     }
   }
   for (size_t c = 0; c < w.F.size(); ++c) w.F[c] = (w.F4[c][0] + w.F4[c][1]) + (w.F4[c][2] + w.F4[c][3]);
-  // Angular pair terms of the neighbours within the angular cutoff.
-  double f[kernels::kMaxK], fp[kernels::kMaxK];
-  for (int k = 0; k < count; ++k) {
-    const double* r = &w.rd[4 * size_t(k)];
-    const double d = r[3];
-    const int b = w.type[k];
-    const double rc_a = kernels::pair_cutoff(p.cutoff_angular, a, b);
-    if (d < rc_a) {
+  // Angular pair terms of the neighbours within the angular cutoff, in list order; their radial
+  // basis four at a time, as above.
+  int num_ang = 0;
+  for (int k = 0; k < count; ++k)
+    if (w.rd[4 * size_t(k) + 3] < kernels::pair_cutoff(p.cutoff_angular, a, w.type[k])) w.ang[num_ang++] = k;
+  for (int n0 = 0; n0 < num_ang; n0 += 4) {
+    const int used = std::min(4, num_ang - n0);
+    kernels::Double4 d, rc, f4[kernels::kMaxK], fp4[kernels::kMaxK];
+    for (int l = 0; l < 4; ++l) {
+      const int k = l < used ? w.ang[n0 + l] : -1;
+      d[l] = k >= 0 ? w.rd[4 * size_t(k) + 3] : 2.0;  // unused lanes: outside a cutoff of 1
+      rc[l] = k >= 0 ? kernels::pair_cutoff(p.cutoff_angular, a, w.type[k]) : 1.0;
+    }
+    kernels::chebyshev_basis4(p.basis_angular, d, rc, f4, fp4);
+    for (int l = 0; l < used; ++l) {
+      const int k = w.ang[n0 + l], b = w.type[k];
+      const double* r = &w.rd[4 * size_t(k)];
+      double f[kernels::kMaxK], fp[kernels::kMaxK];
+      for (int c = 0; c <= p.basis_angular; ++c) f[c] = f4[c][l], fp[c] = fp4[c][l];
       double* t = &w.terms[size_t(k) * stride];
-      kernels::chebyshev_basis(p.basis_angular, d, rc_a, f, fp);
       kernels::radial_functions(p.n_max_angular, p.basis_angular, T, a, b, p.c_angular, f, fp, t + L.gA, t + L.gpA);
-      const double inv = 1.0 / d;
+      const double inv = 1.0 / r[3];
       harmonics_with_gradient(p.l_max, r[0] * inv, r[1] * inv, r[2] * inv, t + L.Y, t + L.dYx, t + L.dYy, t + L.dYz);
       kernels::accumulate_pair_terms(p, 2, t, w.q.data(), w.S.data());
       w.mask[k] |= 2;
       if (p.zbl) {
         double phi, dphi;
-        kernels::zbl_pair(p, a, b, d, phi, dphi);
+        kernels::zbl_pair(p, a, b, r[3], phi, dphi);
         e_zbl += 0.5 * phi;
       }
     }
