@@ -250,6 +250,9 @@ def test_water_workflow_end_to_end(tmp_path):
     kt = pynepcg._core.BOLTZMANN * preset.temperature
     shift = (3 * preset.molecules - preset.molecules) * kt
     assert np.allclose(np.asarray(data[0].virial)[:3] - np.asarray(nocorr[0].virial)[:3], shift, rtol=1e-6)
+    # even the tiny preset's 150-fs frames get enough blocks for a standard error
+    frame = pynepcg.io.read(out / "data" / "train.xyz", 0)
+    assert np.isfinite(frame.info["force_error"]) and np.all(np.isfinite(frame.arrays["force_errors"]))
     for name in ("model_corrected", "model_uncorrected"):
         model = pynepcg.NEP(out / name / "nep.txt")
         assert model.elements == ["W"]
