@@ -310,10 +310,11 @@ def _stage_data(out: Path, preset: WaterPreset, pot, teacher, mapper: Mapper, co
     # blocks of 0.5 ps (500 samples) for the standard errors, at least 4 blocks in short runs: the
     # bead forces of water stay correlated for a few hundred fs, and 50-fs blocks gave errors 3x
     # too small (docs/coarse_graining.md)
+    interval = 2  # steps between samples
     settings = datagen.MeanForceSettings(temperature=preset.temperature, time_step=preset.aa_time_step,
                                          equilibration=preset.mf_equilibration, steps=preset.mf_steps,
-                                         thermostat="bussi", tau=100.0, sample_interval=2,
-                                         block_samples=min(500, max(10, preset.mf_steps // 2 // 4)),
+                                         thermostat="bussi", tau=100.0, sample_interval=interval,
+                                         block_samples=min(500, max(10, preset.mf_steps // interval // 4)),
                                          instantaneous=True)
     corrected = d / "train.xyz"
     if not (d / "done").is_file():
