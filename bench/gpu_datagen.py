@@ -1,9 +1,11 @@
 """Mean-force data generation on a GPU: frames/hour one after another vs concurrent replicas.
 
 Workload: C_2022_NEP4 diamond, 3 x 3 x 3 conventional cells (216 atoms, 27 beads of 8 atoms),
-bead-constrained Langevin at 600 K, 500 + 2,000 steps of 1 fs per frame, a sample every 5 steps
-(a device segment of 5 steps between samples). Reference in the same script: the same frames one
-after another with one GpuNEP; then 4 and 16 threads (each frame its own GpuNEP and CUDA stream).
+bead-constrained Langevin at 600 K, 500 + 2,000 steps of 1 fs per frame, a sample every 5 steps.
+Reference in the same script: the same frames one after another with one GpuNEP and the samples
+taken at segment ends (NEPCG_DEVICE_RECORDS=0: a device segment of 5 steps between samples, as
+before session 17); then the default (samples recorded on the device: one segment per frame), one
+after another and from 4 and 16 threads (each frame its own GpuNEP and CUDA stream).
 Run: python bench/gpu_datagen.py [--frames N]
 """
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import functools
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -45,10 +48,19 @@ def main():
     print(f"# {pynepcg.NEP(model, device='cuda')._cpp.device_name}, {args.frames} frames of {len(g)} atoms, "
           f"{settings.equilibration + settings.steps} steps each")
     with tempfile.TemporaryDirectory() as d:
-        t0 = time.perf_counter()
-        datagen.mean_force(configs, m, pynepcg.NEP(model, device="cuda"), settings, Path(d) / "seq", progress=False)
-        rate = args.frames / (time.perf_counter() - t0) * 3600
-        print(f"one after another (reference): {rate:9.0f} frames/h", flush=True)
+        for records in ("0", "1"):
+            os.environ["NEPCG_DEVICE_RECORDS"] = records
+            t0 = time.perf_counter()
+            datagen.mean_force(configs, m, pynepcg.NEP(model, device="cuda"), settings, Path(d) / f"seq{records}",
+                               progress=False)
+            r = args.frames / (time.perf_counter() - t0) * 3600
+            if records == "0":
+                reference = r
+                print(f"one after another, samples at segment ends (reference): {r:9.0f} frames/h", flush=True)
+            else:
+                rate = r
+                print(f"one after another, samples recorded on the device:      {r:9.0f} frames/h "
+                      f"({r / reference:.1f}x)", flush=True)
         for threads in (4, 16):
             factory = functools.partial(pynepcg.NEP, str(model), device="cuda")
             t0 = time.perf_counter()
@@ -56,7 +68,8 @@ def main():
                 datagen.mean_force(configs, m, factory, settings, Path(d) / f"t{threads}", executor=pool,
                                    progress=False)
             r = args.frames / (time.perf_counter() - t0) * 3600
-            print(f"{threads:2d} concurrent replicas:         {r:9.0f} frames/h ({r / rate:.1f}x)", flush=True)
+            print(f"{threads:2d} concurrent replicas, recorded samples:           {r:9.0f} frames/h "
+                  f"({r / rate:.1f}x the sequential recorded, {r / reference:.1f}x the reference)", flush=True)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
 
 #include "common.hpp"
 #include "nepcg/eam.hpp"
+#include "nepcg/emulated_device.hpp"
 #include "nepcg/error.hpp"
 #include "nepcg/lennard_jones.hpp"
 #include "nepcg/sum_potential.hpp"
@@ -100,4 +101,9 @@ void init_potentials(nb::module_& m) {
 
   nb::class_<nepcg::SumPotential, Potential>(m, "SumPotential")
       .def(nb::init<std::vector<std::shared_ptr<const Potential>>>(), nb::arg("terms"));
+
+  nb::class_<nepcg::EmulatedDevicePotential, Potential>(
+      m, "EmulatedDevicePotential", "Runs a Simulator's device segments on the host (the GPU path's CPU oracle).")
+      .def(nb::init<std::shared_ptr<const Potential>, double>(), nb::arg("potential"), nb::arg("skin") = 1.0)
+      .def_prop_ro("segments", &nepcg::EmulatedDevicePotential::segments);
 }

@@ -18,7 +18,7 @@ from ._core import NepModel, parse_nep_model, read_nep_model
 from .device import resolve_device
 from .system import System, from_ase
 
-__all__ = ["EAM", "LennardJones", "NEP", "NepModel", "Potential", "Result", "Sum", "Tersoff", "as_system",
+__all__ = ["EAM", "EmulatedDevice", "LennardJones", "NEP", "NepModel", "Potential", "Result", "Sum", "Tersoff", "as_system",
            "parse_nep_model", "read_nep_model"]
 
 
@@ -106,6 +106,28 @@ class Sum(Potential):
             flat.extend(t.terms if isinstance(t, Sum) else [t])
         self.terms = flat
         super().__init__(_core.SumPotential([t._cpp for t in flat]), skin)
+
+
+class EmulatedDevice(Potential):
+    """Another potential whose :class:`~pynepcg.Simulator` runs take the GPU's path on the host.
+
+    The steps of thermostat-only ensembles then run in device segments as with a GPU NEP, but on
+    the CPU, with the GPU's own step functions in its order: its thermostat placement, bead
+    constraint, Philox Langevin noise and recorded mean-force samples. It is the CPU oracle of the
+    GPU's dynamics (the tests run the Simulator's device path with it on machines without a GPU);
+    results agree with an ordinary CPU run to round-off, except Langevin noise, which comes from
+    the GPU's generator. ``skin`` (Å): the segments' Verlet-list skin."""
+
+    def __init__(self, potential: Potential, skin: float = 1.0):
+        if not isinstance(potential, Potential):
+            raise TypeError("EmulatedDevice: expected a pynepcg potential")
+        self.wrapped = potential
+        super().__init__(_core.EmulatedDevicePotential(potential._cpp, float(skin)), potential.skin)
+
+    @property
+    def segments(self) -> int:
+        """Device segments run so far."""
+        return self._cpp.segments
 
 
 class NEP(Potential):

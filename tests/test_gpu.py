@@ -425,6 +425,61 @@ def test_constrained_mean_forces_match_cpu(shared_data):
     assert np.all(np.isfinite(z)) and z.max() < 5 and np.mean(z) < 1.5
 
 
+EMULATED_ENSEMBLES = {  # Langevin included: the emulation draws the GPU's Philox numbers
+    "baoab-ramp": ensembles.Langevin(temperature=(300, 700), tau=30),
+    "obabo-beads": ensembles.Langevin(temperature=500, tau=30, splitting="OBABO", constrain_beads=0),
+    "baoab-beads": ensembles.Langevin(temperature=500, tau=30, constrain_beads=0),
+    "langevin-fixed": ensembles.Langevin(temperature=500, tau=30, fixed_group=(0, 5)),
+    "nose-hoover-beads": ensembles.NoseHoover(temperature=500, tau=50, constrain_beads=0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EMULATED_ENSEMBLES))
+def test_device_segments_follow_their_cpu_emulation_step_for_step(shared_data, name):
+    # potentials.EmulatedDevice runs the GPU's step functions (kernels/md_step.hpp) in the GPU's
+    # order on the CPU; its own tests (test_emulated_device.py) tie it to the host integrator. Here
+    # the GPU must follow it to round-off, Langevin noise included (same Philox key per segment,
+    # same counters), with MeanForce samples recorded on the device.
+    from pynepcg.potentials import EmulatedDevice
+
+    ens = EMULATED_ENSEMBLES[name]
+    cpu, gpu = _diamond_sims(shared_data)
+    emulated = pynepcg.Simulator(cpu.system, EmulatedDevice(cpu.potential, skin=0.5), seed=7)
+    emulated.set_temperature(600)  # (as _diamond_sims: the same velocities and generator state)
+    assert np.array_equal(np.asarray(emulated.system.velocities), np.asarray(gpu.system.velocities))
+    (te, tg), (me, mg) = (observers.Thermo(40), observers.Thermo(40)), (observers.MeanForce(2), observers.MeanForce(2))
+    emulated.run(200, ens, 1.0, [te, me])
+    gpu.run(200, ens, 1.0, [tg, mg])
+    assert gpu.ran_on_device and emulated.ran_on_device
+    assert np.abs(np.asarray(gpu.system.positions) - np.asarray(emulated.system.positions)).max() < 1e-6
+    assert np.abs(np.asarray(gpu.system.velocities) - np.asarray(emulated.system.velocities)).max() < 1e-8
+    for col in ("temperature", "potential_energy", "pressure", "conserved_energy"):
+        assert np.allclose(tg[col], te[col], rtol=1e-7, atol=1e-7), col
+    assert mg.num_samples == me.num_samples == 100
+    assert np.allclose(mg.forces, me.forces, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["nve-beads", "berendsen-beads", "nose-hoover-beads"])
+@pytest.mark.parametrize("graphs", ["1", "0"])
+def test_recorded_mean_force_samples_are_bitwise_the_segment_end_samples(shared_data, monkeypatch, name, graphs):
+    # MeanForce reads only forces: its samples are recorded on the device (a second captured step
+    # that also writes forces, site energies and the virial sums into a buffer) instead of ending a
+    # segment at each. Deterministic ensembles: the same bits either way, graphs or plain launches.
+    monkeypatch.setenv("NEPCG_CUDA_GRAPHS", graphs)
+    ens = DEVICE_ENSEMBLES[name]
+    out = []
+    for records in ("1", "0"):
+        monkeypatch.setenv("NEPCG_DEVICE_RECORDS", records)
+        _, gpu = _diamond_sims(shared_data, seed=5)
+        mf, thermo = observers.MeanForce(3, 0, block_samples=5), observers.Thermo(60)
+        gpu.run(300, ens, 1.0, [mf, thermo])
+        out.append((mf.forces, mf.force_errors, mf.last_forces, mf.virial, np.array([mf.energy, mf.num_samples]),
+                    np.asarray(gpu.system.positions), thermo["pressure"]))
+    for a, b in zip(*out):
+        assert np.array_equal(a, b)
+    assert out[0][4][1] == 100
+
+
 def test_concurrent_replicas_on_cuda_streams_give_the_sequential_frames(shared_data, tmp_path):
     # Independent replicas of a small system fill the GPU when they run concurrently: threads,
     # each frame with its own GpuNEP (own CUDA stream, list and graphs). Same frames as one after

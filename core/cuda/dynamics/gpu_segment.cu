@@ -20,10 +20,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <memory>
 #include <string>
 
 #include "../potentials/gpu_nep_impl.cuh"
-#include "nepcg/kernels/philox.hpp"
+#include "nepcg/beads.hpp"
+#include "nepcg/kernels/md_step.hpp"
 #include "nepcg/kernels/thermostat.hpp"
 #include "nepcg/units.hpp"
 
@@ -35,62 +37,31 @@ constexpr int kThreads = 128;
 constexpr int kReduceThreads = 1024;
 constexpr long kMinGraphSteps = 4;  // fewer steps: plain launches (capture costs about one step's launches)
 
-// v += a F dt (fixed atoms, moving[i] == 0: v = 0); then (drift_dt != 0) x += v drift_dt.
+// One thread per atom or bead around the shared step pieces (kernels/md_step.hpp).
 __global__ void kick_drift(int n, double kick_dt, double drift_dt, const int* moving, const double* accel,
                            const double* fx, const double* fy, const double* fz, double* vx, double* vy, double* vz,
                            double* x, double* y, double* z) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  if (moving && !moving[i]) {
-    vx[i] = vy[i] = vz[i] = 0.0;
-    return;
-  }
-  const double a = accel[i] * kick_dt;
-  const double u = vx[i] + a * fx[i], v = vy[i] + a * fy[i], w = vz[i] + a * fz[i];
-  vx[i] = u;
-  vy[i] = v;
-  vz[i] = w;
-  if (drift_dt != 0.0) {
-    x[i] += drift_dt * u;
-    y[i] += drift_dt * v;
-    z[i] += drift_dt * w;
-  }
+  if (i < n) kernels::kick_drift_atom(i, kick_dt, drift_dt, moving, accel, fx, fy, fz, vx, vy, vz, x, y, z);
 }
 
 // x += v dt (the drift of a step whose kick is followed by the bead constraint).
 __global__ void drift(int n, double dt, const double* vx, const double* vy, const double* vz, double* x, double* y,
                       double* z) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  x[i] += dt * vx[i];
-  y[i] += dt * vy[i];
-  z[i] += dt * vz[i];
+  if (i < n) kernels::drift_atom(i, dt, vx, vy, vz, x, y, z);
 }
 
-// Bead constraint (Simulator::constrain_beads): thread b sums the momentum P_b of its bead's atoms
-// in ascending index order (the host's order) and subtracts P_b / M_b from their velocities. With
-// `bath`, the kinetic energy this removes, P_b^2 / (2 M_b), is added to bath[b] (eV): after a
-// Langevin O step the host books it as energy exchanged with the bath.
+// Bead constraint (Simulator::constrain_beads): thread b removes bead b's centre-of-mass velocity
+// (its momentum summed in ascending atom order, the host's order). With `bath`, the kinetic energy
+// this removes is added to bath[b] (eV): after a Langevin O step the host books it as energy
+// exchanged with the bath.
 __global__ void constrain_beads(int num_beads, const int* start, const int* atoms, const double* bead_mass,
                                 const double* mass, double* vx, double* vy, double* vz, double* bath) {
   const int b = blockIdx.x * blockDim.x + threadIdx.x;
   if (b >= num_beads) return;
-  double p[3] = {0.0, 0.0, 0.0};
-  for (int k = start[b]; k < start[b + 1]; ++k) {
-    const int i = atoms[k];
-    p[0] += mass[i] * vx[i];
-    p[1] += mass[i] * vy[i];
-    p[2] += mass[i] * vz[i];
-  }
-  const double M = bead_mass[b];
-  const double u = p[0] / M, v = p[1] / M, w = p[2] / M;
-  for (int k = start[b]; k < start[b + 1]; ++k) {
-    const int i = atoms[k];
-    vx[i] -= u;
-    vy[i] -= v;
-    vz[i] -= w;
-  }
-  if (bath) bath[b] += 0.5 * (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]) / M * units::kMassVelocity2ToEnergy;
+  const double removed = kernels::remove_bead_momentum(b, start, atoms, bead_mass, mass, vx, vy, vz);
+  if (bath) bath[b] += removed;
 }
 
 // The values that change from step to step, read on the device so that every step is the same
@@ -102,42 +73,25 @@ struct StepClock {
   long long run_step, run_length; // first step of the segment within its run, steps of the run
 };
 
-// Target temperature of step k, as the host computes it (no fused multiply-add: same bits).
+// Target temperature of step k (0-based), as the host computes it (the same bits).
 __device__ inline double clock_temperature(const StepClock& c, long long k) {
-  const double f = c.run_length > 0 ? double(c.run_step + k + 1) / double(c.run_length) : 1.0;
-  return __dadd_rn(c.t_start, __dmul_rn(f, __dsub_rn(c.t_end, c.t_start)));
+  return kernels::ramp_temperature(c.t_start, c.t_end, c.run_step, k + 1, c.run_length);
 }
 
 __global__ void advance_step(long long* step) { *step += 1; }
 
-// Ornstein-Uhlenbeck step v = c1 v + c2 sigma xi of the moving atoms, then (drift_dt != 0)
-// x += v drift_dt. The
-// kinetic energy it removes is added to bath[i] (eV). Philox counter 2 k + half (half = 0, 1:
-// the two O steps of OBABO).
+// Ornstein-Uhlenbeck step of the moving atoms (kernels::langevin_o_atom), then (drift_dt != 0)
+// x += v drift_dt. The kinetic energy it removes is added to bath[i] (eV). Philox counter
+// 2 k + half (half = 0, 1: the two O steps of OBABO).
 __global__ void langevin_o(int n, double c1, double c2, StepClock clock, int half, unsigned long long seed,
                            const int* moving, const double* mass, double* vx, double* vy, double* vz, double* bath,
                            double drift_dt, double* x, double* y, double* z) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= n || (moving && !moving[i])) return;  // (a fixed atom's velocity is zero: no drift either)
+  if (i >= n) return;
   const long long k = *clock.step;
-  const double kt = __dmul_rn(units::kBoltzmann, clock_temperature(clock, k));
+  const double kt = kernels::mul_rn(units::kBoltzmann, clock_temperature(clock, k));
   const unsigned long long counter = 2ULL * static_cast<unsigned long long>(k) + half;
-  double g0, g1, g2, g3;
-  kernels::philox_normal2(seed, static_cast<uint32_t>(i), counter, 0, g0, g1);
-  kernels::philox_normal2(seed, static_cast<uint32_t>(i), counter, 1, g2, g3);
-  const double m = mass[i];
-  const double sigma = sqrt(kt / (m * units::kMassVelocity2ToEnergy));
-  const double u0 = vx[i], v0 = vy[i], w0 = vz[i];
-  const double u = c1 * u0 + c2 * sigma * g0, v = c1 * v0 + c2 * sigma * g1, w = c1 * w0 + c2 * sigma * g2;
-  vx[i] = u;
-  vy[i] = v;
-  vz[i] = w;
-  bath[i] += 0.5 * m * units::kMassVelocity2ToEnergy * ((u0 * u0 + v0 * v0 + w0 * w0) - (u * u + v * v + w * w));
-  if (drift_dt != 0.0) {
-    x[i] += drift_dt * u;
-    y[i] += drift_dt * v;
-    z[i] += drift_dt * w;
-  }
+  bath[i] += kernels::langevin_o_atom(i, c1, c2, kt, seed, counter, moving, mass, vx, vy, vz, drift_dt, x, y, z);
 }
 
 // Kinetic energy (eV) into out[0], fixed summation order.
@@ -163,7 +117,7 @@ __global__ void rescale_factor(int bussi, double nf, double dt_over_tau, StepClo
                                double* state) {
   const long long step = *clock.step;
   const double k_target =
-      __dmul_rn(__dmul_rn(__dmul_rn(0.5, nf), units::kBoltzmann), clock_temperature(clock, step));
+      kernels::mul_rn(kernels::mul_rn(kernels::mul_rn(0.5, nf), units::kBoltzmann), clock_temperature(clock, step));
   const double r1 = bussi ? draws[2 * step] : 0.0, chi2 = bussi ? draws[2 * step + 1] : 0.0;
   const double k = state[0];
   double alpha = 1.0;
@@ -178,7 +132,7 @@ __global__ void rescale_factor(int bussi, double nf, double dt_over_tau, StepClo
 // k = state[0]; the velocity factor goes to state[1]. chain: xi[0, m), then eta[0, m).
 __global__ void nose_hoover_half(int m, double nf, double tau2, double dt, StepClock clock, double* chain,
                                  double* state) {
-  const double kt = __dmul_rn(units::kBoltzmann, clock_temperature(clock, *clock.step));
+  const double kt = kernels::mul_rn(units::kBoltzmann, clock_temperature(clock, *clock.step));
   state[1] = kernels::nose_hoover_chain_half(chain, chain + m, m, 2.0 * state[0], nf, kt, tau2, dt);
 }
 
@@ -186,12 +140,22 @@ __global__ void nose_hoover_half(int m, double nf, double tau2, double dt, StepC
 // Nose-Hoover chain scales every atom).
 __global__ void scale_velocities(int n, const double* state, const int* moving, double* vx, double* vy, double* vz) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= n || (moving && !moving[i])) return;
-  const double a = state[1];
-  vx[i] *= a;
-  vy[i] *= a;
-  vz[i] *= a;
+  if (i < n) kernels::scale_velocity_atom(i, state[1], moving, vx, vy, vz);
 }
+
+// A recorded sample: the forces and site energies of atom i into record *slot (layout in
+// GpuNEP::Impl::records; the virial's 9 sums follow through column_sums).
+__global__ void record_sample(int n, const double* fx, const double* fy, const double* fz, const double* energy,
+                              const long long* slot, double* records) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  double* r = records + *slot * (4 * static_cast<long long>(n) + 9);
+  r[i] = fx[i];
+  r[n + i] = fy[i];
+  r[2 * n + i] = fz[i];
+  r[3 * n + i] = energy[i];
+}
+
 
 }  // namespace
 
@@ -201,60 +165,35 @@ namespace {
 // hands over the same constraint every few steps).
 int upload_constraints(GpuNEP::Impl& d, const DeviceSegment& seg, int n) {
   cudaStream_t s = d.stream.get();
-  if (!seg.moving.empty() && seg.moving.size() != size_t(n))
-    throw InputError("GpuNEP: the segment's fixed-atom mask has " + std::to_string(seg.moving.size()) +
-                     " entries for " + std::to_string(n) + " atoms");
   const int nb = static_cast<int>(seg.bead_mass.size());
   if (d.uploaded_atoms == n && seg.moving == d.uploaded_moving && seg.bead_of == d.uploaded_bead_of &&
       seg.bead_mass == d.uploaded_bead_mass)
     return nb;
   d.uploaded_atoms = -1;  // (until the copies below are complete)
   d.moving.upload(std::vector<int>(seg.moving.begin(), seg.moving.end()), s);
-  if (nb == 0) {
-    d.bead_start.resize(0);
-    d.bead_atoms.resize(0);
-    d.bead_mass.resize(0);
-    d.stream.synchronize();
-    d.uploaded_atoms = n;
-    d.uploaded_moving = seg.moving;
-    d.uploaded_bead_of.clear();
-    d.uploaded_bead_mass.clear();
-    return 0;
-  }
-  if (seg.bead_of.size() != size_t(n))
-    throw InputError("GpuNEP: the segment's bead indices have " + std::to_string(seg.bead_of.size()) +
-                     " entries for " + std::to_string(n) + " atoms");
-  std::vector<int> start(size_t(nb) + 1, 0), atoms(n);
-  for (int b : seg.bead_of) {
-    if (b < 0 || b >= nb) throw InputError("GpuNEP: bead index " + std::to_string(b) + " out of range");
-    ++start[size_t(b) + 1];
-  }
-  for (int b = 0; b < nb; ++b) start[b + 1] += start[b];
-  std::vector<int> fill(start.begin(), start.end() - 1);
-  for (int i = 0; i < n; ++i) atoms[fill[seg.bead_of[i]]++] = i;  // ascending within each bead
+  std::vector<int> start, atoms;
+  if (nb > 0) bead_members(seg.bead_of, nb, start, atoms);
   d.bead_start.upload(start, s);
   d.bead_atoms.upload(atoms, s);
   d.bead_mass.upload(seg.bead_mass, s);
   d.stream.synchronize();
   d.uploaded_atoms = n;
   d.uploaded_moving = seg.moving;
-  d.uploaded_bead_of = seg.bead_of;
+  d.uploaded_bead_of = nb > 0 ? seg.bead_of : std::vector<int>{};
   d.uploaded_bead_mass = seg.bead_mass;
   return nb;
 }
 }  // namespace
 
 void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceResult& out, bool forces_valid,
-                                ThermostatState& thermostat) const {
+                                ThermostatState& thermostat, std::vector<ForceResult>& records) const {
   const ThermostatKind kind = seg.thermostat;
   const bool bussi = kind == ThermostatKind::Bussi, berendsen = kind == ThermostatKind::Berendsen;
   const bool langevin = kind == ThermostatKind::Langevin, nhc = kind == ThermostatKind::NoseHooverChain;
   const bool obabo = langevin && seg.splitting == LangevinSplitting::OBABO;
-  if (bussi && seg.bussi_draws.size() < 2 * size_t(seg.steps))
-    throw InputError("GpuNEP: a Bussi segment needs 2 random numbers per step");
+  check_device_segment(seg, thermostat, system.size(), "GpuNEP");
   const int chain_length = static_cast<int>(thermostat.chain_velocity.size());
-  if (nhc && (chain_length < 1 || thermostat.chain_position.size() != size_t(chain_length)))
-    throw InputError("GpuNEP: a Nose-Hoover segment needs the chain's velocities and positions");
+  const std::vector<long>& record_steps = seg.record_steps;
   const std::vector<int> types = model_types(cpu_, system);
   std::lock_guard<std::mutex> lock(mutex_);
   Impl& d = *impl_;
@@ -272,6 +211,9 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
   const double c2_full = std::sqrt(1.0 - c1_full * c1_full);
   const double nf = double(seg.degrees_of_freedom);
   d.step.resize(1);
+  const long long record_stride = 4 * static_cast<long long>(n) + 9;
+  d.record_slot.resize(1);
+  d.records.reserve(size_t(record_stride) * record_steps.size());
   const StepClock clock{d.step.data(), seg.temperature_start, seg.temperature_end,
                         static_cast<long long>(seg.run_step), static_cast<long long>(seg.run_length)};
   if (bussi) d.draws.upload(seg.bussi_draws, s);
@@ -292,6 +234,7 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
     d.bath.fill_zero(s);
     d.reduced.fill_zero(s);
     d.step.fill_zero(s);
+    d.record_slot.fill_zero(s);
     const bool rebin = d.list.set_cell(system.box, n);
     if (forces_valid && !rebin && attempt == 0) {
       d.upload_forces(out.forces);
@@ -367,15 +310,45 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
       advance_step<<<1, 1, 0, s>>>(d.step.data());
       NEPCG_CUDA_LAUNCHED("MD step");
     };
-    const long with_virial = seg.observables && seg.steps > 0 ? 1 : 0;
-    const long repeated = seg.steps - with_virial;
-    if (graphs && repeated >= kMinGraphSteps) {
-      const cuda::CapturedGraph step(s, [&] { launch_step(false); });
-      for (long k = 0; k < repeated; ++k) step.launch(s);
-    } else {
-      for (long k = 0; k < repeated; ++k) launch_step(false);
+    // A recorded step: the step with the virial, then its forces, site energies and total virial
+    // into the next record (the same sums the host reads at the end of a segment).
+    auto launch_recorded_step = [&] {
+      launch_step(true);
+      record_sample<<<grid, kThreads, 0, s>>>(n, d.fx.data(), d.fy.data(), d.fz.data(), d.energy.data(),
+                                              d.record_slot.data(), d.records.data());
+      d.launch_column_sums(d.virial.data(), 9, d.records.data() + 4 * static_cast<long long>(n),
+                           d.record_slot.data(), record_stride);
+      advance_step<<<1, 1, 0, s>>>(d.record_slot.data());
+      NEPCG_CUDA_LAUNCHED("recorded MD step");
+    };
+    // Plain steps and recorded steps each replay their own graph (when there are enough of them
+    // to pay for the capture); a last step that is not recorded computes the virial when the
+    // segment ends where something reads it.
+    const long recorded = static_cast<long>(record_steps.size());
+    const bool last_plain_with_virial =
+        seg.observables && seg.steps > 0 && (record_steps.empty() || record_steps.back() != seg.steps);
+    const long plain = seg.steps - recorded - (last_plain_with_virial ? 1 : 0);
+    std::unique_ptr<cuda::CapturedGraph> plain_graph, recorded_graph;
+    if (graphs && plain >= kMinGraphSteps)
+      plain_graph = std::make_unique<cuda::CapturedGraph>(s, [&] { launch_step(false); });
+    if (graphs && recorded >= kMinGraphSteps)
+      recorded_graph = std::make_unique<cuda::CapturedGraph>(s, launch_recorded_step);
+    size_t next_record = 0;
+    for (long k = 1; k <= seg.steps; ++k) {
+      if (next_record < record_steps.size() && record_steps[next_record] == k) {
+        ++next_record;
+        if (recorded_graph)
+          recorded_graph->launch(s);
+        else
+          launch_recorded_step();
+      } else if (k == seg.steps && last_plain_with_virial) {
+        launch_step(true);
+      } else if (plain_graph) {
+        plain_graph->launch(s);
+      } else {
+        launch_step(false);
+      }
     }
-    if (with_virial) launch_step(true);
     d.list.fetch_flags(s);  // synchronises
     d.list.check_errors();
     if (!d.list.overflowed()) break;
@@ -410,6 +383,24 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
   std::fill(out.virials.begin(), out.virials.end(), 0.0);
   out.per_atom_virials = false;
   out.compute_virial = out.compute_energy = seg.observables;
+
+  // The recorded samples, in the host's layout (energy summed in atom order, as above).
+  records.assign(record_steps.size(), ForceResult{});
+  if (records.empty()) return;
+  std::vector<double> buffer(size_t(record_stride) * records.size());
+  d.records.download(buffer.data(), buffer.size(), s);
+  d.stream.synchronize();
+  for (size_t r = 0; r < records.size(); ++r) {
+    const double* b = buffer.data() + r * size_t(record_stride);
+    ForceResult& rec = records[r];
+    rec.per_atom_virials = false;
+    rec.forces.resize(3 * size_t(n));
+    rec.energies.assign(b + 3 * size_t(n), b + 4 * size_t(n));
+    for (int i = 0; i < n; ++i)
+      for (int c = 0; c < 3; ++c) rec.forces[3 * size_t(i) + c] = b[size_t(c) * n + i];
+    for (int i = 0; i < n; ++i) rec.energy += rec.energies[i];
+    for (int k = 0; k < 9; ++k) rec.virial[k / 3][k % 3] = b[4 * size_t(n) + k];
+  }
 }
 
 }  // namespace nepcg

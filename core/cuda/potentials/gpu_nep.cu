@@ -117,8 +117,9 @@ __global__ void gather_forces(gpu::ListPairs pairs, const int* rev, int group, c
     for (int k = 0; k < 9; ++k) virial[size_t(k) * n + i] = W[k];
 }
 
-// Block b sums column b (n values) in a fixed order: reproducible totals.
-__global__ void column_sums(const double* data, int n, double* out) {
+// Block b sums column b (n values) in a fixed order (reproducible totals) into out[b], or with a
+// slot into (out + *slot * stride)[b] (a recorded sample; the slot is read on the device).
+__global__ void column_sums(const double* data, int n, double* out, const long long* slot, long long stride) {
   __shared__ double part[kReduceThreads];
   const double* col = data + size_t(blockIdx.x) * n;
   double s = 0.0;
@@ -129,7 +130,7 @@ __global__ void column_sums(const double* data, int n, double* out) {
     if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
     __syncthreads();
   }
-  if (threadIdx.x == 0) out[blockIdx.x] = part[0];
+  if (threadIdx.x == 0) (slot ? out + *slot * stride : out)[blockIdx.x] = part[0];
 }
 
 
@@ -348,7 +349,12 @@ void GpuNEP::Impl::forces_checked(const Box& box, bool with_virial) {
 }
 
 void GpuNEP::Impl::launch_column_sums(const double* data, int columns, int offset) {
-  column_sums<<<columns, kReduceThreads, 0, stream.get()>>>(data, n, reduced.data() + offset);
+  launch_column_sums(data, columns, reduced.data() + offset, nullptr, 0);
+}
+
+void GpuNEP::Impl::launch_column_sums(const double* data, int columns, double* out, const long long* slot,
+                                      long long stride) {
+  column_sums<<<columns, kReduceThreads, 0, stream.get()>>>(data, n, out, slot, stride);
   NEPCG_CUDA_LAUNCHED("column_sums");
 }
 

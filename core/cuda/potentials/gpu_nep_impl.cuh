@@ -44,6 +44,11 @@ struct GpuNEP::Impl {
   // move) and the bead constraint (the atoms of bead b are bead_atoms[bead_start[b] ...
   // bead_start[b + 1]), ascending; bead masses in amu; empty: off).
   cuda::DeviceArray<long long> step;
+  // Recorded samples of a segment (DeviceSegment::record_steps): record r holds fx, fy, fz and the
+  // site energies (n values each), then the total virial (9): 4 n + 9 values from records[r (4 n + 9)];
+  // record_slot: the next record (device).
+  cuda::DeviceArray<double> records;
+  cuda::DeviceArray<long long> record_slot;
   cuda::DeviceArray<double> draws, chain, bead_mass;
   cuda::DeviceArray<int> moving, bead_start, bead_atoms;
   // What moving / bead_* hold (uploaded_atoms = -1: unknown), to skip unchanged uploads.
@@ -72,6 +77,8 @@ struct GpuNEP::Impl {
   void forces_checked(const Box& box, bool virial);
   /// Sums of `columns` arrays of n values each (component-major) into reduced[offset + c].
   void launch_column_sums(const double* data, int columns, int offset);
+  /// The same sums into out[c], or with `slot` into (out + *slot * stride)[c] (slot on the device).
+  void launch_column_sums(const double* data, int columns, double* out, const long long* slot, long long stride);
 };
 
 /// Model type of every atom (throws InputError for species the model lacks).

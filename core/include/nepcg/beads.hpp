@@ -21,6 +21,10 @@ std::vector<int> bead_indices(const std::vector<int>& labels, std::vector<double
 /// so beads straddling a periodic boundary are whole. The centre is not wrapped into the cell.
 std::vector<double> bead_centres(const System& system, const std::vector<int>& bead_of, int num_beads);
 
+/// The atoms of every bead as one list: bead b's atoms are atoms[start[b] ... start[b + 1]), in
+/// ascending index order (start has num_beads + 1 entries). Every bead_of entry must lie in
+/// [0, num_beads).
+void bead_members(const std::vector<int>& bead_of, int num_beads, std::vector<int>& start, std::vector<int>& atoms);
 /// Sum of a per-atom 3-vector quantity (e.g. forces) over each bead (3 * num_beads).
 std::vector<double> bead_sums(const std::vector<double>& per_atom, const std::vector<int>& bead_of, int num_beads);
 

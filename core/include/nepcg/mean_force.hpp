@@ -20,6 +20,8 @@ class MeanForceObserver : public Observer {
   MeanForceObserver(long interval, int group_method, long block_samples = 10);
   void begin(const Simulator& sim) override;
   void sample(const Simulator& sim) override;
+  bool reads_only_forces() const override { return true; }
+  void sample_forces(const Simulator& sim, const ForceResult& forces) override;
   void reset();
 
   int num_beads() const { return num_beads_; }

@@ -12,6 +12,7 @@
 namespace nepcg {
 
 class Simulator;
+struct ForceResult;
 
 class Observer {
  public:
@@ -22,6 +23,13 @@ class Observer {
   virtual void begin(const Simulator&) {}
   /// Called after every step whose number (counted from 1 within the run) is a multiple of interval.
   virtual void sample(const Simulator& sim) = 0;
+  /// True when sample() reads nothing but sim.forces() (forces, site energies, energy, total
+  /// virial). A run on a GPU then records these samples on the device without ending its
+  /// stretch of steps there, and hands each to sample_forces() afterwards.
+  virtual bool reads_only_forces() const { return false; }
+  /// sample() from the results of the sample step (`forces`); `sim` is already further on (at the
+  /// end of the device stretch that contained the step). Only called when reads_only_forces().
+  virtual void sample_forces(const Simulator& sim, const ForceResult& forces);
   /// Called once after the last step of a run.
   virtual void end(const Simulator&) {}
 

@@ -69,7 +69,18 @@ struct DeviceSegment {
   std::vector<double> bead_mass;
   /// Compute energies and the total virial after the last step.
   bool observables = true;
+  /// Steps (1 ... steps, ascending) after which the forces, site energies and total virial are
+  /// recorded without ending the segment (the samples of observers that read only forces, e.g.
+  /// MeanForceObserver): run_device_segment returns one ForceResult per entry, in this order.
+  std::vector<long> record_steps;
 };
+
+/// Throws InputError (naming `who`) when a segment does not fit a system of n atoms: record steps
+/// not rising within 1 ... steps, too few Bussi draws, a Nose-Hoover chain without its state, a
+/// fixed-atom mask or bead indices of the wrong length, a bead index out of range.
+struct ThermostatState;
+void check_device_segment(const DeviceSegment& segment, const ThermostatState& thermostat, size_t n,
+                          const std::string& who);
 
 /// Thermostat state a device segment carries in and out: the energy the thermostats took out of
 /// the system (eV, added to) and the Nose-Hoover chain (velocities 1/fs, positions; updated).
@@ -100,9 +111,10 @@ class Potential {
   /// holds the forces at the current positions when `forces_valid`; on return it holds forces,
   /// site energies and, when segment.observables, the energy and total virial at the new positions.
   /// Energy the thermostat exchanged is added to thermostat.bath_energy (eV); a Nose-Hoover chain
-  /// continues from and ends in thermostat.chain_*.
+  /// continues from and ends in thermostat.chain_*. `records` is replaced by the results at
+  /// segment.record_steps (forces, energies, energy and total virial; no per-atom virials).
   virtual void run_device_segment(System& system, const DeviceSegment& segment, ForceResult& out, bool forces_valid,
-                                  ThermostatState& thermostat) const;
+                                  ThermostatState& thermostat, std::vector<ForceResult>& records) const;
 
   /// Convenience: builds a neighbour list and returns the complete result.
   ForceResult compute(const System& system) const;

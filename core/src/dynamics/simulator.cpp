@@ -299,12 +299,21 @@ bool Simulator::device_can_run(const Ensemble& e) const {
   return system_.size() > 0 && ((!e.has_barostat() && !e.deforms()) || e.cell_interval > 1);
 }
 
-// Device fast path: the potential runs the steps between two observer samples (or drift removals)
-// on the GPU, with the thermostat, fixed atoms and bead constraint of the host loop above; the
-// host state (positions, velocities, forces, thermostat) is brought up to date at the end of
-// every segment.
+// Device fast path: the potential runs the steps between two samples of observers that read more
+// than forces (or drift removals, or cell updates) on the GPU, with the thermostat, fixed atoms and
+// bead constraint of the host loop above; observers that read only forces (MeanForceObserver) are
+// sampled from results the device records at their steps (NEPCG_DEVICE_RECORDS=0: they end
+// segments like the others). The host state (positions, velocities, forces, thermostat) is
+// brought up to date at the end of every segment.
 void Simulator::run_on_device(long steps, const Ensemble& e, double dt,
                               const std::vector<std::shared_ptr<Observer>>& observers) {
+  const char* records_env = std::getenv("NEPCG_DEVICE_RECORDS");
+  const bool use_records = !(records_env && std::string(records_env) == "0");
+  std::vector<Observer*> recorded, at_end;  // sampled from device records / at segment ends
+  for (const auto& o : observers) (use_records && o->reads_only_forces() ? recorded : at_end).push_back(o.get());
+  // Records per segment: at most ~256 MiB of them (4 N + 9 values each, on the device and here).
+  const long max_records = std::max<long>(1, (256L << 20) / (8 * (4 * static_cast<long>(system_.size()) + 9)));
+  std::vector<ForceResult> records;
   long done = 0;
   while (done < steps) {
     if (cell_update_due(e)) {  // (the host's barostat/deformation, then the device's steps)
@@ -312,12 +321,19 @@ void Simulator::run_on_device(long steps, const Ensemble& e, double dt,
       update_cell(e, dt);
     }
     long len = steps - done;
-    for (const auto& o : observers) len = std::min(len, o->interval() - run_step_ % o->interval());
+    for (const Observer* o : at_end) len = std::min(len, o->interval() - run_step_ % o->interval());
     if (e.remove_drift_interval > 0)
       len = std::min(len, e.remove_drift_interval - run_step_ % e.remove_drift_interval);
     if (e.cell_interval > 1 && (e.has_barostat() || e.deforms()))
       len = std::min<long>(len, e.cell_interval - run_step_ % e.cell_interval);
     DeviceSegment seg;
+    for (long k = 1; k <= len && !recorded.empty(); ++k) {
+      bool due = false;
+      for (const Observer* o : recorded) due |= (run_step_ + k) % o->interval() == 0;
+      if (!due) continue;
+      seg.record_steps.push_back(k);
+      if (static_cast<long>(seg.record_steps.size()) == max_records) len = k;  // (ends the loop)
+    }
     seg.steps = len;
     seg.time_step = dt;
     seg.thermostat = e.thermostat;
@@ -341,18 +357,26 @@ void Simulator::run_on_device(long steps, const Ensemble& e, double dt,
     seg.bead_mass = bead_mass_;
     seg.observables = true;  // a segment ends where something reads them
     ThermostatState thermostat{bath_energy_, nhc_velocity_, nhc_position_};
-    potential_->run_device_segment(system_, seg, result_, forces_valid_, thermostat);
+    potential_->run_device_segment(system_, seg, result_, forces_valid_, thermostat, records);
+    if (records.size() != seg.record_steps.size())
+      throw RuntimeError("Simulator: the potential '" + potential_->name() + "' returned " +
+                         std::to_string(records.size()) + " recorded samples for " +
+                         std::to_string(seg.record_steps.size()) + " record steps");
     bath_energy_ = thermostat.bath_energy;
     nhc_velocity_ = std::move(thermostat.chain_velocity);
     nhc_position_ = std::move(thermostat.chain_position);
     forces_valid_ = observables_valid_ = true;
+    const long first = run_step_;
     step_ += len;
     run_step_ += len;
     time_ += len * dt;
     done += len;
     target_temperature_ = ramp_temperature(e, run_step_);
+    for (size_t r = 0; r < records.size(); ++r)
+      for (Observer* o : recorded)
+        if ((first + seg.record_steps[r]) % o->interval() == 0) o->sample_forces(*this, records[r]);
     if (e.remove_drift_interval > 0 && run_step_ % e.remove_drift_interval == 0) remove_drift();
-    for (const auto& o : observers)
+    for (Observer* o : at_end)
       if (run_step_ % o->interval() == 0) o->sample(*this);
   }
 }

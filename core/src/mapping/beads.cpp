@@ -47,6 +47,15 @@ std::vector<double> bead_centres(const System& s, const std::vector<int>& bead_o
   return sum;
 }
 
+void bead_members(const std::vector<int>& bead_of, int num_beads, std::vector<int>& start, std::vector<int>& atoms) {
+  start.assign(size_t(num_beads) + 1, 0);
+  for (int b : bead_of) ++start[size_t(b) + 1];
+  for (int b = 0; b < num_beads; ++b) start[b + 1] += start[b];
+  std::vector<int> fill(start.begin(), start.end() - 1);
+  atoms.resize(bead_of.size());
+  for (size_t i = 0; i < bead_of.size(); ++i) atoms[fill[bead_of[i]]++] = static_cast<int>(i);
+}
+
 std::vector<double> bead_sums(const std::vector<double>& per_atom, const std::vector<int>& bead_of, int num_beads) {
   if (per_atom.size() != 3 * bead_of.size()) throw InputError("beads: expected 3 values per atom");
   std::vector<double> out(3 * num_beads, 0.0);

@@ -42,8 +42,9 @@ void MeanForceObserver::begin(const Simulator& sim) {
   blocks_sum2_.assign(3 * nb + 1, 0.0);
 }
 
-void MeanForceObserver::sample(const Simulator& sim) {
-  const ForceResult& r = sim.forces();
+void MeanForceObserver::sample(const Simulator& sim) { sample_forces(sim, sim.forces()); }
+
+void MeanForceObserver::sample_forces(const Simulator&, const ForceResult& r) {
   last_forces_ = bead_sums(r.forces, bead_of_, num_beads_);
   for (int k = 0; k < 3 * num_beads_; ++k) {
     sum_f_[k] += last_forces_[k];

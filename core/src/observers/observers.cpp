@@ -14,6 +14,10 @@ Observer::Observer(long interval) : interval_(interval) {
   if (interval < 1) throw InputError("Observer: interval must be >= 1 step");
 }
 
+void Observer::sample_forces(const Simulator&, const ForceResult&) {
+  throw RuntimeError("Observer: this observer reads more than the forces; it cannot sample recorded forces");
+}
+
 // ------------------------------------------------------------------------------------ thermo
 
 ThermoObserver::ThermoObserver(long interval, const std::string& path, bool gpumd_format)

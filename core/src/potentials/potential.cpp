@@ -42,8 +42,32 @@ void ForceResult::sum_totals() {
     for (int k = 0; k < 9; ++k) virial[k / 3][k % 3] += virials[9 * i + k];
 }
 
-void Potential::run_device_segment(System&, const DeviceSegment&, ForceResult&, bool, ThermostatState&) const {
+void Potential::run_device_segment(System&, const DeviceSegment&, ForceResult&, bool, ThermostatState&,
+                                   std::vector<ForceResult>&) const {
   throw RuntimeError("Potential '" + name() + "' cannot run dynamics on a GPU");
+}
+
+void check_device_segment(const DeviceSegment& seg, const ThermostatState& thermostat, size_t n,
+                          const std::string& who) {
+  const std::vector<long>& rec = seg.record_steps;
+  for (size_t r = 0; r < rec.size(); ++r)
+    if (rec[r] < 1 || rec[r] > seg.steps || (r > 0 && rec[r] <= rec[r - 1]))
+      throw InputError(who + ": a segment's record steps must rise within 1 ... " + std::to_string(seg.steps));
+  if (seg.thermostat == ThermostatKind::Bussi && seg.bussi_draws.size() < 2 * size_t(std::max(seg.steps, 0L)))
+    throw InputError(who + ": a Bussi segment needs 2 random numbers per step");
+  if (seg.thermostat == ThermostatKind::NoseHooverChain &&
+      (thermostat.chain_velocity.empty() || thermostat.chain_position.size() != thermostat.chain_velocity.size()))
+    throw InputError(who + ": a Nose-Hoover segment needs the chain's velocities and positions");
+  if (!seg.moving.empty() && seg.moving.size() != n)
+    throw InputError(who + ": the segment's fixed-atom mask has " + std::to_string(seg.moving.size()) +
+                     " entries for " + std::to_string(n) + " atoms");
+  if (seg.bead_mass.empty()) return;
+  if (seg.bead_of.size() != n)
+    throw InputError(who + ": the segment's bead indices have " + std::to_string(seg.bead_of.size()) +
+                     " entries for " + std::to_string(n) + " atoms");
+  for (int b : seg.bead_of)
+    if (b < 0 || b >= static_cast<int>(seg.bead_mass.size()))
+      throw InputError(who + ": bead index " + std::to_string(b) + " out of range");
 }
 
 ForceResult Potential::compute(const System& system) const {

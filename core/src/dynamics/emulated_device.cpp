@@ -1,0 +1,237 @@
+// Device segments on the host (nepcg/emulated_device.hpp): GpuNEP::run_device_segment's launch
+// sequence (cuda/dynamics/gpu_segment.cu) as loops over atoms and beads, calling the same step
+// pieces on the same structure-of-arrays state.
+#include "nepcg/emulated_device.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "nepcg/beads.hpp"
+#include "nepcg/error.hpp"
+#include "nepcg/kernels/md_step.hpp"
+#include "nepcg/kernels/thermostat.hpp"
+#include "nepcg/units.hpp"
+
+namespace nepcg {
+
+EmulatedDevicePotential::EmulatedDevicePotential(std::shared_ptr<const Potential> potential, double skin)
+    : potential_(std::move(potential)),
+      list_(potential_ ? potential_->cutoff() : 0.0, skin, potential_ ? potential_->secondary_cutoff() : 0.0,
+            potential_ ? !potential_->needs_full_neighbor_list() : false) {
+  if (!potential_) throw InputError("EmulatedDevicePotential: the potential is missing (null)");
+  if (!(skin >= 0)) throw InputError("EmulatedDevicePotential: skin must be >= 0 Å");
+}
+
+namespace {
+
+// The device's state of a segment: structure-of-arrays copies of the system (GpuNEP::Impl's layout).
+struct SegmentState {
+  int n = 0;
+  std::vector<double> x, y, z, vx, vy, vz, fx, fy, fz, accel, mass, bath;
+  std::vector<int> moving, bead_start, bead_atoms;
+  std::vector<double> bead_mass;
+
+  const int* moving_or_null() const { return moving.empty() ? nullptr : moving.data(); }
+  double kinetic_energy() const {
+    double s = 0.0;
+    for (int i = 0; i < n; ++i) s += mass[i] * (vx[i] * vx[i] + vy[i] * vy[i] + vz[i] * vz[i]);
+    return 0.5 * s * units::kMassVelocity2ToEnergy;
+  }
+  void constrain_beads(bool book_in_bath) {
+    const int nb = static_cast<int>(bead_mass.size());
+    for (int b = 0; b < nb; ++b) {
+      const double removed = kernels::remove_bead_momentum(b, bead_start.data(), bead_atoms.data(),
+                                                           bead_mass.data(), mass.data(), vx.data(), vy.data(),
+                                                           vz.data());
+      if (book_in_bath) bath[b] += removed;  // (the device books it per bead: same total)
+    }
+  }
+};
+
+}  // namespace
+
+void EmulatedDevicePotential::run_device_segment(System& system, const DeviceSegment& seg, ForceResult& out,
+                                                 bool forces_valid, ThermostatState& thermostat,
+                                                 std::vector<ForceResult>& records) const {
+  const ThermostatKind kind = seg.thermostat;
+  const bool bussi = kind == ThermostatKind::Bussi, berendsen = kind == ThermostatKind::Berendsen;
+  const bool langevin = kind == ThermostatKind::Langevin, nhc = kind == ThermostatKind::NoseHooverChain;
+  const bool obabo = langevin && seg.splitting == LangevinSplitting::OBABO;
+  check_device_segment(seg, thermostat, system.size(), "EmulatedDevicePotential");
+  system.validate();
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++segments_;
+
+  SegmentState st;
+  const int n = st.n = static_cast<int>(system.size());
+  for (std::vector<double>* a : {&st.x, &st.y, &st.z, &st.vx, &st.vy, &st.vz, &st.fx, &st.fy, &st.fz, &st.accel,
+                                 &st.mass, &st.bath})
+    a->assign(n, 0.0);
+  for (int i = 0; i < n; ++i) {
+    st.x[i] = system.positions[3 * size_t(i)];
+    st.y[i] = system.positions[3 * size_t(i) + 1];
+    st.z[i] = system.positions[3 * size_t(i) + 2];
+    st.vx[i] = system.velocities[3 * size_t(i)];
+    st.vy[i] = system.velocities[3 * size_t(i) + 1];
+    st.vz[i] = system.velocities[3 * size_t(i) + 2];
+    st.mass[i] = system.masses[i];
+    st.accel[i] = units::kForceToAcceleration / system.masses[i];
+  }
+  st.moving.assign(seg.moving.begin(), seg.moving.end());
+  const int num_beads = static_cast<int>(seg.bead_mass.size());
+  if (num_beads > 0) bead_members(seg.bead_of, num_beads, st.bead_start, st.bead_atoms);
+  st.bead_mass = seg.bead_mass;
+  if (num_beads > static_cast<int>(st.bath.size())) st.bath.resize(num_beads, 0.0);
+  const int* moving = st.moving_or_null();
+
+  // Forces (and, with_virial, the total virial) at the state's positions into st and `result`.
+  ForceResult result;
+  auto evaluate = [&](bool with_virial) {
+    for (int i = 0; i < n; ++i) {
+      system.positions[3 * size_t(i)] = st.x[i];
+      system.positions[3 * size_t(i) + 1] = st.y[i];
+      system.positions[3 * size_t(i) + 2] = st.z[i];
+    }
+    list_.update(system.box, system.positions);
+    result.reset(system.size());
+    result.per_atom_virials = false;
+    result.compute_virial = with_virial;
+    result.compute_energy = true;  // (the device's site kernel always writes the energies)
+    potential_->accumulate(system, list_, result);
+    result.sum_totals();
+    for (int i = 0; i < n; ++i) {
+      st.fx[i] = result.forces[3 * size_t(i)];
+      st.fy[i] = result.forces[3 * size_t(i) + 1];
+      st.fz[i] = result.forces[3 * size_t(i) + 2];
+    }
+  };
+  if (forces_valid && out.forces.size() == 3 * size_t(n)) {
+    for (int i = 0; i < n; ++i) {
+      st.fx[i] = out.forces[3 * size_t(i)];
+      st.fy[i] = out.forces[3 * size_t(i) + 1];
+      st.fz[i] = out.forces[3 * size_t(i) + 2];
+    }
+  } else {
+    evaluate(false);
+  }
+
+  const double dt = seg.time_step;
+  const double c1_half = langevin ? std::exp(-0.5 * dt / seg.tau_temperature) : 0.0;
+  const double c2_half = std::sqrt(1.0 - c1_half * c1_half);
+  const double c1_full = langevin ? std::exp(-dt / seg.tau_temperature) : 0.0;
+  const double c2_full = std::sqrt(1.0 - c1_full * c1_full);
+  const double nf = double(seg.degrees_of_freedom);
+  const int chain_length = static_cast<int>(thermostat.chain_velocity.size());
+  std::vector<double> chain = thermostat.chain_velocity;
+  chain.insert(chain.end(), thermostat.chain_position.begin(), thermostat.chain_position.end());
+  double rescaling_bath = 0.0;
+
+  // The GPU's kernels of one step, in its order (gpu_segment.cu: launch_step).
+  auto kick = [&](double h, double drift_h) {
+    const bool fused = num_beads == 0;
+    for (int i = 0; i < n; ++i)
+      kernels::kick_drift_atom(i, h, fused ? drift_h : 0.0, moving, st.accel.data(), st.fx.data(), st.fy.data(),
+                               st.fz.data(), st.vx.data(), st.vy.data(), st.vz.data(), st.x.data(), st.y.data(),
+                               st.z.data());
+    if (fused) return;
+    st.constrain_beads(false);
+    if (drift_h != 0.0)
+      for (int i = 0; i < n; ++i)
+        kernels::drift_atom(i, drift_h, st.vx.data(), st.vy.data(), st.vz.data(), st.x.data(), st.y.data(),
+                            st.z.data());
+  };
+  auto ornstein_uhlenbeck = [&](long long k, double c1, double c2, int half, double drift_h) {
+    const bool fused = num_beads == 0;
+    const double kt = kernels::mul_rn(
+        units::kBoltzmann,
+        kernels::ramp_temperature(seg.temperature_start, seg.temperature_end, seg.run_step, k + 1, seg.run_length));
+    const uint64_t counter = 2ULL * static_cast<uint64_t>(k) + half;
+    for (int i = 0; i < n; ++i)
+      st.bath[i] += kernels::langevin_o_atom(i, c1, c2, kt, seg.seed, counter, moving, st.mass.data(), st.vx.data(),
+                                             st.vy.data(), st.vz.data(), fused ? drift_h : 0.0, st.x.data(),
+                                             st.y.data(), st.z.data());
+    if (fused) return;
+    st.constrain_beads(true);
+    if (drift_h != 0.0)
+      for (int i = 0; i < n; ++i)
+        kernels::drift_atom(i, drift_h, st.vx.data(), st.vy.data(), st.vz.data(), st.x.data(), st.y.data(),
+                            st.z.data());
+  };
+  auto chain_half = [&](long long k) {
+    const double kt = kernels::mul_rn(
+        units::kBoltzmann,
+        kernels::ramp_temperature(seg.temperature_start, seg.temperature_end, seg.run_step, k + 1, seg.run_length));
+    const double a = kernels::nose_hoover_chain_half(chain.data(), chain.data() + chain_length, chain_length,
+                                                     2.0 * st.kinetic_energy(), nf, kt,
+                                                     seg.tau_temperature * seg.tau_temperature, dt);
+    for (int i = 0; i < n; ++i) kernels::scale_velocity_atom(i, a, nullptr, st.vx.data(), st.vy.data(), st.vz.data());
+  };
+  auto rescale = [&](long long k) {
+    const double t = kernels::ramp_temperature(seg.temperature_start, seg.temperature_end, seg.run_step, k + 1,
+                                               seg.run_length);
+    const double k_target = kernels::mul_rn(kernels::mul_rn(kernels::mul_rn(0.5, nf), units::kBoltzmann), t);
+    const double r1 = bussi ? seg.bussi_draws[2 * size_t(k)] : 0.0;
+    const double chi2 = bussi ? seg.bussi_draws[2 * size_t(k) + 1] : 0.0;
+    const double ke = st.kinetic_energy();
+    double alpha = 1.0;
+    if (ke > 0) {
+      alpha = kernels::velocity_rescaling_factor(bussi, ke, k_target, nf, dt / seg.tau_temperature, r1, chi2);
+      rescaling_bath += ke * (1.0 - alpha * alpha);
+    }
+    for (int i = 0; i < n; ++i) kernels::scale_velocity_atom(i, alpha, moving, st.vx.data(), st.vy.data(), st.vz.data());
+  };
+
+  records.assign(seg.record_steps.size(), ForceResult{});
+  size_t next_record = 0;
+  for (long k = 0; k < seg.steps; ++k) {
+    const bool recorded = next_record < seg.record_steps.size() && seg.record_steps[next_record] == k + 1;
+    const bool with_virial = recorded || (k + 1 == seg.steps && seg.observables);
+    if (nhc) chain_half(k);
+    if (obabo) ornstein_uhlenbeck(k, c1_half, c2_half, 0, 0.0);
+    if (langevin && !obabo) {
+      kick(0.5 * dt, 0.5 * dt);
+      ornstein_uhlenbeck(k, c1_full, c2_full, 0, 0.5 * dt);
+    } else {
+      kick(0.5 * dt, dt);
+    }
+    evaluate(with_virial);
+    kick(0.5 * dt, 0.0);
+    if (nhc) chain_half(k);
+    if (obabo) ornstein_uhlenbeck(k, c1_half, c2_half, 1, 0.0);
+    if (bussi || berendsen) rescale(k);
+    if (recorded) {
+      ForceResult& r = records[next_record++];
+      r.per_atom_virials = false;
+      r.forces = result.forces;
+      r.energies = result.energies;
+      r.energy = result.energy;
+      r.virial = result.virial;
+    }
+  }
+
+  // The state back to the system and `out`, as GpuNEP leaves them.
+  for (int i = 0; i < n; ++i) {
+    system.positions[3 * size_t(i)] = st.x[i];
+    system.positions[3 * size_t(i) + 1] = st.y[i];
+    system.positions[3 * size_t(i) + 2] = st.z[i];
+    system.velocities[3 * size_t(i)] = st.vx[i];
+    system.velocities[3 * size_t(i) + 1] = st.vy[i];
+    system.velocities[3 * size_t(i) + 2] = st.vz[i];
+  }
+  if (seg.steps > 0 || !(forces_valid && out.forces.size() == 3 * size_t(n))) {
+    out.forces = result.forces;
+    out.energies = result.energies;
+    out.energy = result.energy;
+    out.virial = seg.observables ? result.virial : Mat3{};
+  }
+  out.virials.assign(9 * size_t(n), 0.0);
+  out.per_atom_virials = false;
+  out.compute_virial = out.compute_energy = seg.observables;
+  double bath = rescaling_bath;
+  for (double b : st.bath) bath += b;
+  thermostat.bath_energy += bath;
+  std::copy(chain.begin(), chain.begin() + chain_length, thermostat.chain_velocity.begin());
+  std::copy(chain.begin() + chain_length, chain.end(), thermostat.chain_position.begin());
+}
+
+}  // namespace nepcg

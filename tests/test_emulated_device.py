@@ -1,0 +1,140 @@
+"""The Simulator's device path (the GPU's segments) on the CPU, through potentials.EmulatedDevice.
+
+The emulation runs the GPU's step functions (kernels/md_step.hpp, kernels/thermostat.hpp) in the
+GPU's order, so these tests check on every machine what test_gpu.py can only check with a GPU:
+that a device run integrates the same dynamics as the host loop (trajectories agree to round-off
+for every deterministic thermostat and Bussi's shared random numbers), and that observers which
+read only forces (MeanForce) get the same samples from device records as from segments that end
+at every sample, bit for bit.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pynepcg
+from pynepcg import Mapper, ensembles, observers
+from pynepcg.potentials import EmulatedDevice
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def gold(repeat=2):
+    g = pynepcg.structures.fcc("Au", 4.08, (repeat,) * 3)
+    m = Mapper.by_cell(g, (repeat,) * 3, names="Au4")
+    return m.with_groups(g, 0), m
+
+
+def run(potential, ensemble, steps, obs=(), seed=7, dt=2.0, temperature=600.0):
+    s, _ = gold()
+    sim = pynepcg.Simulator(s, potential, seed=seed)
+    sim.set_temperature(temperature)
+    sim.run(steps, ensemble, time_step=dt, observers=list(obs))
+    return sim
+
+
+@pytest.mark.parametrize("ensemble", [
+    ensembles.NVE(), ensembles.NVE(constrain_beads=0),
+    ensembles.Berendsen(temperature=300, tau=40, constrain_beads=0),
+    ensembles.Berendsen(temperature=300, tau=40, fixed_group=(0, 0)),
+    ensembles.Bussi(temperature=[300, 500], tau=40),
+    ensembles.Bussi(temperature=300, tau=40, constrain_beads=0),
+    ensembles.NoseHoover(temperature=300, tau=40, constrain_beads=0)],
+    ids=["nve", "nve-beads", "berendsen-beads", "berendsen-fixed", "bussi-ramp", "bussi-beads", "nose-hoover-beads"])
+def test_device_path_integrates_the_host_dynamics(ensemble):
+    eam = pynepcg.EAM.zhou_gold()
+    host = run(eam, ensemble, 200)
+    dev_pot = EmulatedDevice(eam)
+    dev = run(dev_pot, ensemble, 200, obs=[observers.Thermo(50)])
+    assert dev.ran_on_device and not host.ran_on_device
+    assert dev_pot.segments == 4  # the Thermo samples end the segments
+    # 400 fs of a hot crystal: round-off differences (a F dt / m vs F dt / m) grow only slowly
+    x_h, x_d = np.asarray(host.system.positions), np.asarray(dev.system.positions)
+    v_h, v_d = np.asarray(host.system.velocities), np.asarray(dev.system.velocities)
+    assert np.abs(x_h - x_d).max() < 1e-9
+    assert np.abs(v_h - v_d).max() < 1e-11
+    assert dev.conserved_energy == pytest.approx(host.conserved_energy, abs=1e-9)
+    assert dev.potential_energy == pytest.approx(host.potential_energy, abs=1e-9)
+    assert np.allclose(dev.pressure_tensor, host.pressure_tensor, rtol=0, atol=1e-9)
+
+
+def test_device_langevin_keeps_beads_and_temperature():
+    # Langevin noise comes from the GPU's Philox stream: not the host's numbers, the same physics
+    pot = EmulatedDevice(pynepcg.EAM.zhou_gold())
+    s, m = gold(3)
+    sim = pynepcg.Simulator(s, pot, seed=3)
+    sim.set_temperature(300)
+    ens = ensembles.Langevin(temperature=300, tau=50, constrain_beads=0)
+    sim.run(10, ens, time_step=2.0)  # (the run's start removes the beads' own velocities)
+    c0 = m.centres(sim.system)
+    e0 = sim.conserved_energy
+    thermo = observers.Thermo(5)
+    sim.run(4000, ens, time_step=2.0, observers=[thermo])
+    assert sim.ran_on_device
+    assert np.abs(m.centres(sim.system) - c0).max() < 1e-10
+    t = thermo.data["temperature"][100:]
+    assert abs(t.mean() - 300) < 12  # 324 constrained degrees of freedom x ~4 ps correlation
+    # the bath bookkeeping (noise, friction and what the constraint removes) conserves energy
+    assert abs(sim.conserved_energy - e0) / len(s) < 1e-5  # eV/atom over 8 ps (host path: ~4e-7)
+
+
+@pytest.mark.parametrize("ensemble", [
+    ensembles.NVE(constrain_beads=0), ensembles.Bussi(temperature=300, tau=40, constrain_beads=0),
+    ensembles.NoseHoover(temperature=300, tau=40, constrain_beads=0)], ids=["nve", "bussi", "nose-hoover"])
+def test_recorded_mean_force_samples_are_the_segment_end_samples(ensemble, monkeypatch):
+    """MeanForce reads only forces: a device run records its samples on the device instead of
+    ending a segment at each. Both must give the same samples, bit for bit, and the same state."""
+    results = {}
+    for records in ("1", "0"):
+        monkeypatch.setenv("NEPCG_DEVICE_RECORDS", records)
+        pot = EmulatedDevice(pynepcg.EAM.zhou_gold())
+        mf = observers.MeanForce(3, 0, block_samples=4)
+        thermo = observers.Thermo(50)
+        sim = run(pot, ensemble, 200, obs=[mf, thermo])
+        results[records] = (pot.segments, mf, np.asarray(sim.system.positions).copy(), thermo.data["pressure"])
+    seg_rec, mf_rec, x_rec, p_rec = results["1"]
+    seg_end, mf_end, x_end, p_end = results["0"]
+    assert seg_rec == 4  # only Thermo ends segments
+    assert seg_end == 4 + 200 // 3 - 200 // 150  # and, without records, every MeanForce sample
+    assert mf_rec.num_samples == mf_end.num_samples == 200 // 3
+    assert np.array_equal(mf_rec.forces, mf_end.forces)
+    assert np.array_equal(mf_rec.force_errors, mf_end.force_errors)
+    assert np.array_equal(mf_rec.last_forces, mf_end.last_forces)
+    assert mf_rec.energy == mf_end.energy and np.array_equal(mf_rec.virial, mf_end.virial)
+    assert np.array_equal(x_rec, x_end) and np.array_equal(p_rec, p_end)
+
+
+def test_recorded_mean_forces_equal_the_host_run():
+    ens = ensembles.NVE(constrain_beads=0)
+    mf_host, mf_dev = observers.MeanForce(2, 0, block_samples=5), observers.MeanForce(2, 0, block_samples=5)
+    run(pynepcg.EAM.zhou_gold(), ens, 100, obs=[mf_host])
+    pot = EmulatedDevice(pynepcg.EAM.zhou_gold())
+    run(pot, ens, 100, obs=[mf_dev])
+    assert pot.segments == 1  # one stretch of 100 steps, 50 samples recorded on the way
+    assert mf_dev.num_samples == mf_host.num_samples == 50 and mf_dev.num_blocks == 10
+    assert np.allclose(mf_dev.forces, mf_host.forces, rtol=0, atol=1e-10)
+    assert np.allclose(mf_dev.force_errors, mf_host.force_errors, rtol=0, atol=1e-10)
+    assert mf_dev.energy == pytest.approx(mf_host.energy, abs=1e-10)
+    assert np.allclose(mf_dev.virial, mf_host.virial, rtol=0, atol=1e-9)
+    assert abs(mf_dev.forces.sum(0)).max() < 1e-9  # Newton's third law over all beads
+
+
+def test_fixed_atoms_do_not_move_on_the_device_path():
+    s, _ = gold()
+    fixed = np.asarray(s.groups[0]) == 0  # the 4 atoms of bead 0
+    pot = EmulatedDevice(pynepcg.EAM.zhou_gold())
+    sim = pynepcg.Simulator(s, pot, seed=1)
+    sim.set_temperature(600)
+    x0 = np.asarray(sim.system.positions).copy()
+    sim.run(100, ensembles.Langevin(temperature=300, tau=50, fixed_group=(0, 0)), time_step=2.0)
+    x = np.asarray(sim.system.positions)
+    assert sim.ran_on_device and fixed.sum() == 4
+    assert np.array_equal(x[fixed], x0[fixed]) and np.all(np.asarray(sim.system.velocities)[fixed] == 0)
+    assert np.abs(x[~fixed] - x0[~fixed]).max() > 0.05
+
+
+def test_emulated_device_rejects_bad_input():
+    with pytest.raises(TypeError):
+        EmulatedDevice("not a potential")
+    with pytest.raises(ValueError, match="skin"):
+        EmulatedDevice(pynepcg.EAM.zhou_gold(), skin=-1)
