@@ -33,21 +33,34 @@ def run(potential, ensemble, steps, obs=(), seed=7, dt=2.0, temperature=600.0):
     return sim
 
 
-@pytest.mark.parametrize("ensemble", [
-    ensembles.NVE(), ensembles.NVE(constrain_beads=0),
-    ensembles.Berendsen(temperature=300, tau=40, constrain_beads=0),
-    ensembles.Berendsen(temperature=300, tau=40, fixed_group=(0, 0)),
-    ensembles.Bussi(temperature=[300, 500], tau=40),
-    ensembles.Bussi(temperature=300, tau=40, constrain_beads=0),
-    ensembles.NoseHoover(temperature=300, tau=40, constrain_beads=0)],
-    ids=["nve", "nve-beads", "berendsen-beads", "berendsen-fixed", "bussi-ramp", "bussi-beads", "nose-hoover-beads"])
-def test_device_path_integrates_the_host_dynamics(ensemble):
+# ensemble, device segments in 200 steps with a Thermo every 50: observers, drift removal and cell
+# updates end segments
+HOST_ENSEMBLES = {
+    "nve": (ensembles.NVE(), 4),
+    "nve-beads": (ensembles.NVE(constrain_beads=0), 4),
+    "berendsen-beads": (ensembles.Berendsen(temperature=300, tau=40, constrain_beads=0), 4),
+    "berendsen-fixed": (ensembles.Berendsen(temperature=300, tau=40, fixed_group=(0, 0)), 4),
+    "bussi-ramp": (ensembles.Bussi(temperature=[300, 500], tau=40), 4),
+    "bussi-beads": (ensembles.Bussi(temperature=300, tau=40, constrain_beads=0), 4),
+    "nose-hoover-beads": (ensembles.NoseHoover(temperature=300, tau=40, constrain_beads=0), 4),
+    "nve-drift30": (ensembles.NVE(remove_drift_every=30), 9),  # ends at 30 50 60 90 100 120 150 180 200
+    "npt-scr-every10": (ensembles.NPT(temperature=500, pressure=1.0, tau_t=50, tau_p=300, cell_every=10), 20),
+    "npt-nh-triclinic-every4": (ensembles.NPT(temperature=500, pressure=(0, 2.0), tau_t=50, tau_p=300,
+                                              thermostat="nose_hoover", coupling="triclinic", cell_every=4), 52),
+    "deform-every10": (ensembles.Deform(strain_rate=(2e-5, 0, 0), temperature=500, tau_t=50, cell_every=10), 20),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOST_ENSEMBLES))
+def test_device_path_integrates_the_host_dynamics(name):
+    ensemble, segments = HOST_ENSEMBLES[name]
     eam = pynepcg.EAM.zhou_gold()
     host = run(eam, ensemble, 200)
     dev_pot = EmulatedDevice(eam)
     dev = run(dev_pot, ensemble, 200, obs=[observers.Thermo(50)])
     assert dev.ran_on_device and not host.ran_on_device
-    assert dev_pot.segments == 4  # the Thermo samples end the segments
+    assert dev_pot.segments == segments
+    assert np.allclose(dev.system.cell, host.system.cell, rtol=0, atol=1e-9)
     # 400 fs of a hot crystal: round-off differences (a F dt / m vs F dt / m) grow only slowly
     x_h, x_d = np.asarray(host.system.positions), np.asarray(dev.system.positions)
     v_h, v_d = np.asarray(host.system.velocities), np.asarray(dev.system.velocities)
