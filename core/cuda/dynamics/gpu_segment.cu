@@ -116,8 +116,7 @@ __global__ void kinetic_energy(int n, const double* mass, const double* vx, cons
 __global__ void rescale_factor(int bussi, double nf, double dt_over_tau, StepClock clock, const double* draws,
                                double* state) {
   const long long step = *clock.step;
-  const double k_target =
-      kernels::mul_rn(kernels::mul_rn(kernels::mul_rn(0.5, nf), units::kBoltzmann), clock_temperature(clock, step));
+  const double k_target = kernels::target_kinetic_energy(nf, clock_temperature(clock, step));
   const double r1 = bussi ? draws[2 * step] : 0.0, chi2 = bussi ? draws[2 * step + 1] : 0.0;
   const double k = state[0];
   double alpha = 1.0;

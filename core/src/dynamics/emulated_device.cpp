@@ -37,6 +37,9 @@ struct SegmentState {
     for (int i = 0; i < n; ++i) s += mass[i] * (vx[i] * vx[i] + vy[i] * vy[i] + vz[i] * vz[i]);
     return 0.5 * s * units::kMassVelocity2ToEnergy;
   }
+  void drift(double h) {
+    for (int i = 0; i < n; ++i) kernels::drift_atom(i, h, vx.data(), vy.data(), vz.data(), x.data(), y.data(), z.data());
+  }
   void constrain_beads(bool book_in_bath) {
     const int nb = static_cast<int>(bead_mass.size());
     for (int b = 0; b < nb; ++b) {
@@ -126,6 +129,10 @@ void EmulatedDevicePotential::run_device_segment(System& system, const DeviceSeg
   chain.insert(chain.end(), thermostat.chain_position.begin(), thermostat.chain_position.end());
   double rescaling_bath = 0.0;
 
+  // Target temperature (K) of step k (0-based), as the device reads it from its step clock.
+  auto temperature = [&](long long k) {
+    return kernels::ramp_temperature(seg.temperature_start, seg.temperature_end, seg.run_step, k + 1, seg.run_length);
+  };
   // The GPU's kernels of one step, in its order (gpu_segment.cu: launch_step).
   auto kick = [&](double h, double drift_h) {
     const bool fused = num_beads == 0;
@@ -135,16 +142,11 @@ void EmulatedDevicePotential::run_device_segment(System& system, const DeviceSeg
                                st.z.data());
     if (fused) return;
     st.constrain_beads(false);
-    if (drift_h != 0.0)
-      for (int i = 0; i < n; ++i)
-        kernels::drift_atom(i, drift_h, st.vx.data(), st.vy.data(), st.vz.data(), st.x.data(), st.y.data(),
-                            st.z.data());
+    if (drift_h != 0.0) st.drift(drift_h);
   };
   auto ornstein_uhlenbeck = [&](long long k, double c1, double c2, int half, double drift_h) {
     const bool fused = num_beads == 0;
-    const double kt = kernels::mul_rn(
-        units::kBoltzmann,
-        kernels::ramp_temperature(seg.temperature_start, seg.temperature_end, seg.run_step, k + 1, seg.run_length));
+    const double kt = kernels::mul_rn(units::kBoltzmann, temperature(k));
     const uint64_t counter = 2ULL * static_cast<uint64_t>(k) + half;
     for (int i = 0; i < n; ++i)
       st.bath[i] += kernels::langevin_o_atom(i, c1, c2, kt, seg.seed, counter, moving, st.mass.data(), st.vx.data(),
@@ -152,24 +154,17 @@ void EmulatedDevicePotential::run_device_segment(System& system, const DeviceSeg
                                              st.y.data(), st.z.data());
     if (fused) return;
     st.constrain_beads(true);
-    if (drift_h != 0.0)
-      for (int i = 0; i < n; ++i)
-        kernels::drift_atom(i, drift_h, st.vx.data(), st.vy.data(), st.vz.data(), st.x.data(), st.y.data(),
-                            st.z.data());
+    if (drift_h != 0.0) st.drift(drift_h);
   };
   auto chain_half = [&](long long k) {
-    const double kt = kernels::mul_rn(
-        units::kBoltzmann,
-        kernels::ramp_temperature(seg.temperature_start, seg.temperature_end, seg.run_step, k + 1, seg.run_length));
+    const double kt = kernels::mul_rn(units::kBoltzmann, temperature(k));
     const double a = kernels::nose_hoover_chain_half(chain.data(), chain.data() + chain_length, chain_length,
                                                      2.0 * st.kinetic_energy(), nf, kt,
                                                      seg.tau_temperature * seg.tau_temperature, dt);
     for (int i = 0; i < n; ++i) kernels::scale_velocity_atom(i, a, nullptr, st.vx.data(), st.vy.data(), st.vz.data());
   };
   auto rescale = [&](long long k) {
-    const double t = kernels::ramp_temperature(seg.temperature_start, seg.temperature_end, seg.run_step, k + 1,
-                                               seg.run_length);
-    const double k_target = kernels::mul_rn(kernels::mul_rn(kernels::mul_rn(0.5, nf), units::kBoltzmann), t);
+    const double k_target = kernels::target_kinetic_energy(nf, temperature(k));
     const double r1 = bussi ? seg.bussi_draws[2 * size_t(k)] : 0.0;
     const double chi2 = bussi ? seg.bussi_draws[2 * size_t(k) + 1] : 0.0;
     const double ke = st.kinetic_energy();

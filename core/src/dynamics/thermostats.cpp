@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "nepcg/kernels/md_step.hpp"
 #include "nepcg/kernels/thermostat.hpp"
 #include "nepcg/simulator.hpp"
 #include "nepcg/units.hpp"
@@ -31,7 +32,7 @@ void Simulator::rescale_velocities(const Ensemble& e, double dt) {
     chi2 = random_.chi_squared(static_cast<long>(nf) - 1);
   }
   if (!(k > 0)) return;
-  const double k_target = 0.5 * nf * units::kBoltzmann * target_temperature_;
+  const double k_target = kernels::target_kinetic_energy(nf, target_temperature_);
   const double alpha = kernels::velocity_rescaling_factor(bussi, k, k_target, nf, dt / e.tau_temperature, r1, chi2);
   for (size_t i = 0; i < system_.size(); ++i)
     if (moving_[i])

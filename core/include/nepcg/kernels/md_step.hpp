@@ -41,6 +41,24 @@ NEPCG_HD double ramp_temperature(double t_start, double t_end, long long run_ste
   return add_rn(t_start, mul_rn(f, add_rn(t_end, -t_start)));
 }
 
+/// Target kinetic energy N_f k_B T / 2 (eV) of a velocity-rescaling thermostat, with the host's rounding.
+NEPCG_HD double target_kinetic_energy(double nf, double temperature) {
+  return mul_rn(mul_rn(mul_rn(0.5, nf), units::kBoltzmann), temperature);
+}
+
+/// v = (u, v, w), then (drift_dt != 0) x += v drift_dt.
+NEPCG_HD void set_velocity_then_drift(int i, double u, double v, double w, double drift_dt, double* vx, double* vy,
+                                      double* vz, double* x, double* y, double* z) {
+  vx[i] = u;
+  vy[i] = v;
+  vz[i] = w;
+  if (drift_dt != 0.0) {
+    x[i] += drift_dt * u;
+    y[i] += drift_dt * v;
+    z[i] += drift_dt * w;
+  }
+}
+
 /// v += accel F kick_dt (a fixed atom: v = 0), then (drift_dt != 0) x += v drift_dt.
 NEPCG_HD void kick_drift_atom(int i, double kick_dt, double drift_dt, const int* moving, const double* accel,
                               const double* fx, const double* fy, const double* fz, double* vx, double* vy,
@@ -50,15 +68,7 @@ NEPCG_HD void kick_drift_atom(int i, double kick_dt, double drift_dt, const int*
     return;
   }
   const double a = accel[i] * kick_dt;
-  const double u = vx[i] + a * fx[i], v = vy[i] + a * fy[i], w = vz[i] + a * fz[i];
-  vx[i] = u;
-  vy[i] = v;
-  vz[i] = w;
-  if (drift_dt != 0.0) {
-    x[i] += drift_dt * u;
-    y[i] += drift_dt * v;
-    z[i] += drift_dt * w;
-  }
+  set_velocity_then_drift(i, vx[i] + a * fx[i], vy[i] + a * fy[i], vz[i] + a * fz[i], drift_dt, vx, vy, vz, x, y, z);
 }
 
 /// x += v dt.
@@ -106,14 +116,7 @@ NEPCG_HD double langevin_o_atom(int i, double c1, double c2, double kt, uint64_t
   const double sigma = std::sqrt(kt / (m * units::kMassVelocity2ToEnergy));
   const double u0 = vx[i], v0 = vy[i], w0 = vz[i];
   const double u = c1 * u0 + c2 * sigma * g0, v = c1 * v0 + c2 * sigma * g1, w = c1 * w0 + c2 * sigma * g2;
-  vx[i] = u;
-  vy[i] = v;
-  vz[i] = w;
-  if (drift_dt != 0.0) {
-    x[i] += drift_dt * u;
-    y[i] += drift_dt * v;
-    z[i] += drift_dt * w;
-  }
+  set_velocity_then_drift(i, u, v, w, drift_dt, vx, vy, vz, x, y, z);
   return 0.5 * m * units::kMassVelocity2ToEnergy * ((u0 * u0 + v0 * v0 + w0 * w0) - (u * u + v * v + w * w));
 }
 
