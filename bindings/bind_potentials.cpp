@@ -33,6 +33,8 @@ void init_potentials(nb::module_& m) {
       .def_prop_ro("name", &Potential::name)
       .def_prop_ro("cutoff", &Potential::cutoff, "Largest interaction range, Å.")
       .def_prop_ro("secondary_cutoff", &Potential::secondary_cutoff)
+      .def_prop_ro("runs_dynamics_on_device", &Potential::runs_dynamics_on_device,
+                   "True when a Simulator runs this potential's thermostat-only steps on its device.")
       .def(
           "compute",
           [](const Potential& p, const nepcg::System& s, nepcg::NeighborList& list, bool per_atom_virials) {

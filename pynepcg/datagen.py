@@ -138,16 +138,20 @@ def _frame_task(text: str, labels, names, potential, settings, seed, info):
 
 def mean_force(configurations: Sequence, mapper: Mapper, potential, settings: MeanForceSettings = MeanForceSettings(),
                directory="cg-data", output: str = "train.xyz", executor: cf.Executor | None = None,
-               seed: int = 0, progress: bool = True, resume: bool = True) -> Path:
+               seed: int = 0, progress: bool = True, resume: bool = True, replicas: int | None = None) -> Path:
     """Runs :func:`mean_force_frame` for every configuration and writes ``<directory>/<output>``
     (GPUMD train.xyz of the CG frames, in configuration order). ``potential``: a pynepcg potential
-    (frames then run one after another in this process, each using all OpenMP threads) or a
-    picklable zero-argument factory (frames run in ``executor``, default a process pool with one
-    worker per usable core (CPU affinity) and at most one per frame, the cores shared out as
-    OpenMP threads, NEP models on the CPU). On a GPU: a factory
-    such as ``functools.partial(NEP, "nep.txt", device="cuda")`` with a
-    ``concurrent.futures.ThreadPoolExecutor(k)`` runs k frames concurrently, each on its own CUDA
-    stream. Frame k uses seed ``seed + k``; frames
+    (frames then run in this process: on the CPU one after another, each using all OpenMP threads;
+    on a GPU as ``replicas`` concurrent replicas, see below) or a picklable zero-argument factory
+    (frames run in ``executor``, default a process pool with one worker per usable core (CPU
+    affinity) and at most one per frame, the cores shared out as OpenMP threads, NEP models on the
+    CPU). ``replicas``: for a potential that runs its dynamics on a GPU (a NEP on "cuda"), the
+    frames run from that many threads, each frame on its own
+    :meth:`~pynepcg.potentials.Potential.replica` (its own CUDA stream, list and graphs), so that
+    small systems fill the GPU; default min(8, frames); 1 runs them one after another. Every way
+    gives the same frames, bit for bit. (A factory
+    with a ``concurrent.futures.ThreadPoolExecutor`` does the same by hand.) Frame k uses seed
+    ``seed + k``; frames
     already in ``<directory>/frames`` are kept when ``resume``. Configuration ``info`` items
     (e.g. temperature, pressure of the state point) are copied to the frame."""
     from .potentials import Potential
@@ -185,12 +189,28 @@ def mean_force(configurations: Sequence, mapper: Mapper, potential, settings: Me
         if bar is not None:
             bar.update(1)
 
+    def one_frame(k):
+        # A potential with device state runs each frame on a fresh replica: a device list that
+        # served other frames before could order a frame's sums differently (round-off), and the
+        # frames must not depend on which ran where.
+        pot = potential.replica() if potential.runs_dynamics_on_device else potential
+        return io.format([mean_force_frame(configs[k], mapper, pot, settings, seed + k, state_info(configs[k]))])
+
     try:
         if isinstance(potential, Potential) and executor is None:
-            for k in todo:
-                frame = mean_force_frame(configs[k], mapper, potential, settings, seed + k, state_info(configs[k]))
-                finish(k, io.format([frame]))
+            threads = _replica_threads(potential, replicas, len(todo))
+            if threads <= 1:
+                for k in todo:
+                    finish(k, one_frame(k))
+            else:
+                with cf.ThreadPoolExecutor(threads) as pool:
+                    futures = {pool.submit(one_frame, k): k for k in todo}
+                    for fut in cf.as_completed(futures):
+                        finish(futures[fut], fut.result())
         else:
+            if replicas is not None:
+                raise InputError("mean_force: replicas are for a potential object; with a factory the executor "
+                                 "decides the concurrency")
             if isinstance(potential, Potential):
                 raise InputError("mean_force: an executor needs a picklable potential factory, e.g. "
                                  "functools.partial(pynepcg.NEP, 'nep.txt')")
@@ -216,6 +236,19 @@ def mean_force(configurations: Sequence, mapper: Mapper, potential, settings: Me
         for k in range(len(configs)):
             f.write((d / "frames" / f"frame_{k:05d}.xyz").read_text())
     return out
+
+
+def _replica_threads(potential, replicas: int | None, frames: int) -> int:
+    """Threads for the frames of a potential object: `replicas` (default min(8, frames)) for one
+    that runs its dynamics on a device, 1 otherwise (CPU frames use OpenMP inside each frame)."""
+    if replicas is not None:
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
+            raise InputError(f"mean_force: replicas must be an integer >= 1, not {replicas!r}")
+        if replicas > 1 and not potential.runs_dynamics_on_device:
+            raise InputError("mean_force: replicas > 1 needs a potential that runs its dynamics on a GPU (a NEP on "
+                             "'cuda'); CPU frames run in parallel from a factory in a process pool")
+        return min(replicas, max(frames, 1))
+    return min(8, frames) if potential.runs_dynamics_on_device else 1
 
 
 def _usable_cores() -> int:

@@ -90,6 +90,19 @@ class Potential:
         r = self._cpp.compute(s, self._list, bool(per_atom_virials))
         return Result(r["energy"], r["energies"], r["forces"], r["virial"], r["virials"], s.box.volume)
 
+    @property
+    def runs_dynamics_on_device(self) -> bool:
+        """True when a :class:`~pynepcg.Simulator` runs this potential's thermostat-only steps on
+        its device (a GPU NEP, :class:`EmulatedDevice`): such a potential holds device state, so
+        concurrent runs need one :meth:`replica` each."""
+        return self._cpp.runs_dynamics_on_device
+
+    def replica(self) -> "Potential":
+        """A potential for another thread's simulations: an independent copy when this one holds
+        device state (:attr:`runs_dynamics_on_device`), else this object (CPU potentials hold no
+        state between calls and may be shared)."""
+        return self
+
     def __add__(self, other: "Potential") -> "Sum":
         return Sum([self, other])
 
@@ -122,7 +135,11 @@ class EmulatedDevice(Potential):
         if not isinstance(potential, Potential):
             raise TypeError("EmulatedDevice: expected a pynepcg potential")
         self.wrapped = potential
+        self.segment_skin = float(skin)
         super().__init__(_core.EmulatedDevicePotential(potential._cpp, float(skin)), potential.skin)
+
+    def replica(self) -> "EmulatedDevice":
+        return EmulatedDevice(self.wrapped.replica(), self.segment_skin)
 
     @property
     def segments(self) -> int:
@@ -164,6 +181,11 @@ class NEP(Potential):
         else:
             cpp = _core.NEP(model)
         super().__init__(cpp, skin)
+
+    def replica(self) -> "NEP":
+        """On the GPU a new GpuNEP of the same model (its own CUDA stream, list and graphs); on the
+        CPU this object."""
+        return NEP(self.model, self.skin, "cuda", self.precision) if self.device == "cuda" else self
 
     def to(self, device: str) -> "NEP":
         """The same model on another device ("cpu", "cuda" or "auto"); self if already there."""

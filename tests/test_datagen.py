@@ -9,6 +9,7 @@ trainer."""
 from __future__ import annotations
 
 import functools
+import threading
 
 import numpy as np
 import pytest
@@ -187,6 +188,54 @@ def test_mean_force_dataset_executor_resume_and_training(tmp_path):
     err_mean = f0.info["force_error"]
     noise_inst = np.sqrt(np.mean((f0.arrays["forces_instant"] - f0.arrays["forces"]) ** 2))
     assert err_mean < 0.5 * noise_inst
+
+
+def test_device_potentials_run_frames_as_concurrent_replicas(tmp_path):
+    # A potential that runs its dynamics on a device (a GPU NEP; here the CPU emulation of that
+    # path) runs the frames from threads, one replica each: the same frames as one after another.
+    from pynepcg.potentials import EmulatedDevice
+
+    g, m = gold(2)
+    rng = np.random.default_rng(4)
+    confs = []
+    for _ in range(4):
+        c = g.copy()
+        c.positions = np.asarray(g.positions) + rng.normal(0, 0.05, (len(g), 3))
+        confs.append(c)
+    settings = datagen.MeanForceSettings(temperature=300, time_step=2.0, equilibration=20, steps=100,
+                                         sample_interval=2, block_samples=10, thermostat="langevin", tau=50)
+    # (Lennard-Jones: its forces do not depend on the OpenMP thread count, which new threads reset)
+    lj = pynepcg.LennardJones({("Au", "Au"): (0.23, 2.6, 6.0)})
+    pot = EmulatedDevice(lj)
+    assert pot.runs_dynamics_on_device and not lj.runs_dynamics_on_device
+    made = []  # (replica, thread) of every replica datagen makes
+
+    class Counted(EmulatedDevice):
+        def replica(self):
+            r = super().replica()
+            made.append((r, threading.get_ident()))
+            return r
+
+    pot = Counted(lj)
+    one = datagen.mean_force(confs, m, pot, settings, directory=tmp_path / "one", progress=False, seed=3,
+                             replicas=1)
+    assert len(made) == 4 and len({t for _, t in made}) == 1  # a fresh replica per frame, one thread
+    assert all(r.segments == 2 for r, _ in made)  # equilibration and averaging: one segment each
+    made.clear()
+    many = datagen.mean_force(confs, m, pot, settings, directory=tmp_path / "many", progress=False, seed=3)
+    assert len(made) == 4 and threading.get_ident() not in {t for _, t in made}  # from the pool's threads
+    assert pot.segments == 0  # the object itself never ran
+    assert many.read_text() == one.read_text()
+    # a plain run on the object (no replica) gives the same frames too
+    plain = datagen.mean_force_frame(confs[0], m, pot, settings, seed=3)
+    assert np.array_equal(plain.arrays["forces"], pynepcg.io.read(one, 0).arrays["forces"])
+    frames = pynepcg.io.read(many, ":")
+    assert all(f.info["samples"] == 50 for f in frames)
+    with pytest.raises(pynepcg.InputError, match="replicas must be"):
+        datagen.mean_force(confs, m, pot, settings, directory=tmp_path / "x", progress=False, replicas=0)
+    with pytest.raises(pynepcg.InputError, match="needs a potential that runs its dynamics on a GPU"):
+        datagen.mean_force(confs, m, pynepcg.EAM.zhou_gold(), settings, directory=tmp_path / "y", progress=False,
+                           replicas=2)
 
 
 def test_stop_when_the_standard_error_is_small_enough():

@@ -507,11 +507,18 @@ def test_concurrent_replicas_on_cuda_streams_give_the_sequential_frames(shared_d
     with cf.ThreadPoolExecutor(4) as pool:
         threaded = datagen.mean_force(configs, m, factory, settings, tmp_path / "thr", executor=pool, seed=3,
                                       progress=False)
+    # a GPU NEP object: datagen runs every frame on a fresh replica of it, from 4 threads by
+    # default, one after another with replicas=1
+    gpu = pynepcg.NEP(str(model), device="cuda")
+    replicas = datagen.mean_force(configs, m, gpu, settings, tmp_path / "rep", seed=3, progress=False)
+    reused = datagen.mean_force(configs, m, gpu, settings, tmp_path / "one", seed=3, progress=False, replicas=1)
     a, b = pynepcg.io.read(sequential, ":"), pynepcg.io.read(threaded, ":")
-    assert len(a) == len(b) == 4
-    for fa, fb in zip(a, b):  # each frame deterministic for its seed: the same bits
-        assert np.array_equal(fa.arrays["forces"], fb.arrays["forces"])
-        assert np.array_equal(fa.info["virial"], fb.info["virial"])
+    c, d = pynepcg.io.read(replicas, ":"), pynepcg.io.read(reused, ":")
+    assert len(a) == len(b) == len(c) == len(d) == 4
+    for fa, fb, fc, fd in zip(a, b, c, d):  # each frame deterministic for its seed: the same bits
+        for f in (fb, fc, fd):
+            assert np.array_equal(fa.arrays["forces"], f.arrays["forces"])
+            assert np.array_equal(fa.info["virial"], f.info["virial"])
 
 
 # --- training -----------------------------------------------------------------------------------

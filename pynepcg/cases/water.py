@@ -20,7 +20,6 @@ Units: pressure GPa, density g/cm^3, time fs, distances Å.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import functools
 import json
 import shutil
@@ -319,13 +318,10 @@ def _stage_data(out: Path, preset: WaterPreset, pot, teacher, mapper: Mapper, co
     corrected = d / "train.xyz"
     if not (d / "done").is_file():
         t0 = time.time()
-        if isinstance(pot, NEP) and pot.device == "cuda":
-            # A NEP teacher on a GPU: the frames run as concurrent replicas, one GpuNEP (and CUDA
-            # stream) each, from threads (the same frames as one after another).
-            factory = functools.partial(NEP, pot.model, pot.skin, "cuda", pot.precision)
-            with cf.ThreadPoolExecutor(min(8, len(configs))) as pool:
-                datagen.mean_force(configs, mapper, factory, settings, directory=d, seed=seed, progress=False,
-                                   executor=pool)
+        if pot.runs_dynamics_on_device:
+            # A NEP teacher on a GPU: the frames run as concurrent replicas (datagen's default), one
+            # GpuNEP (and CUDA stream) each, from threads (the same frames as one after another).
+            datagen.mean_force(configs, mapper, pot, settings, directory=d, seed=seed, progress=False)
         else:
             # A CPU teacher: one frame per core, each on one thread, in datagen's process pool (a
             # 1,536-atom PME frame runs only 1.5x faster on 2 threads than on 1, so two frames side

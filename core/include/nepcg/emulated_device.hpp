@@ -44,6 +44,11 @@ class EmulatedDevicePotential : public Potential {
  private:
   std::shared_ptr<const Potential> potential_;
   mutable NeighborList list_;
+  // Where the last segment ended: a segment that starts elsewhere (another trajectory, a scaled
+  // cell) builds the list afresh, so that a trajectory's results do not depend on what ran before
+  // on this object (the host list's order follows the positions of its last build).
+  mutable std::vector<double> last_positions_;
+  mutable Mat3 last_cell_{};
   mutable long segments_ = 0;
   mutable std::mutex mutex_;  // one segment at a time (the list is shared)
 };

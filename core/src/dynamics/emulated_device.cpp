@@ -108,6 +108,7 @@ void EmulatedDevicePotential::run_device_segment(System& system, const DeviceSeg
       st.fz[i] = result.forces[3 * size_t(i) + 2];
     }
   };
+  if (system.positions != last_positions_ || system.box.cell() != last_cell_) list_.build(system.box, system.positions);
   if (forces_valid && out.forces.size() == 3 * size_t(n)) {
     for (int i = 0; i < n; ++i) {
       st.fx[i] = out.forces[3 * size_t(i)];
@@ -219,6 +220,8 @@ void EmulatedDevicePotential::run_device_segment(System& system, const DeviceSeg
     out.energy = result.energy;
     out.virial = seg.observables ? result.virial : Mat3{};
   }
+  last_positions_ = system.positions;
+  last_cell_ = system.box.cell();
   out.virials.assign(9 * size_t(n), 0.0);
   out.per_atom_virials = false;
   out.compute_virial = out.compute_energy = seg.observables;
