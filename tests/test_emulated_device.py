@@ -33,33 +33,38 @@ def run(potential, ensemble, steps, obs=(), seed=7, dt=2.0, temperature=600.0):
     return sim
 
 
-# ensemble, device segments in 200 steps with a Thermo every 50: observers, drift removal and cell
-# updates end segments
+# ensemble, device segments in 200 steps: drift removal, cell updates and observers that need the
+# host state (Dump every 100 steps) end segments; Thermo samples are recorded on the device
 HOST_ENSEMBLES = {
-    "nve": (ensembles.NVE(), 4),
-    "nve-beads": (ensembles.NVE(constrain_beads=0), 4),
-    "berendsen-beads": (ensembles.Berendsen(temperature=300, tau=40, constrain_beads=0), 4),
-    "berendsen-fixed": (ensembles.Berendsen(temperature=300, tau=40, fixed_group=(0, 0)), 4),
-    "bussi-ramp": (ensembles.Bussi(temperature=[300, 500], tau=40), 4),
-    "bussi-beads": (ensembles.Bussi(temperature=300, tau=40, constrain_beads=0), 4),
-    "nose-hoover-beads": (ensembles.NoseHoover(temperature=300, tau=40, constrain_beads=0), 4),
-    "nve-drift30": (ensembles.NVE(remove_drift_every=30), 9),  # ends at 30 50 60 90 100 120 150 180 200
+    "nve": (ensembles.NVE(), 2),
+    "nve-beads": (ensembles.NVE(constrain_beads=0), 2),
+    "berendsen-beads": (ensembles.Berendsen(temperature=300, tau=40, constrain_beads=0), 2),
+    "berendsen-fixed": (ensembles.Berendsen(temperature=300, tau=40, fixed_group=(0, 0)), 2),
+    "bussi-ramp": (ensembles.Bussi(temperature=[300, 500], tau=40), 2),
+    "bussi-beads": (ensembles.Bussi(temperature=300, tau=40, constrain_beads=0), 2),
+    "nose-hoover-beads": (ensembles.NoseHoover(temperature=300, tau=40, constrain_beads=0), 2),
+    "nve-drift30": (ensembles.NVE(remove_drift_every=30), 8),  # ends at 30 60 90 100 120 150 180 200
     "npt-scr-every10": (ensembles.NPT(temperature=500, pressure=1.0, tau_t=50, tau_p=300, cell_every=10), 20),
     "npt-nh-triclinic-every4": (ensembles.NPT(temperature=500, pressure=(0, 2.0), tau_t=50, tau_p=300,
-                                              thermostat="nose_hoover", coupling="triclinic", cell_every=4), 52),
+                                              thermostat="nose_hoover", coupling="triclinic", cell_every=4), 50),
     "deform-every10": (ensembles.Deform(strain_rate=(2e-5, 0, 0), temperature=500, tau_t=50, cell_every=10), 20),
 }
 
 
 @pytest.mark.parametrize("name", sorted(HOST_ENSEMBLES))
-def test_device_path_integrates_the_host_dynamics(name):
+def test_device_path_integrates_the_host_dynamics(name, tmp_path):
     ensemble, segments = HOST_ENSEMBLES[name]
     eam = pynepcg.EAM.zhou_gold()
-    host = run(eam, ensemble, 200)
+    th_host, th_dev = observers.Thermo(10), observers.Thermo(10)
+    host = run(eam, ensemble, 200, obs=[th_host])
     dev_pot = EmulatedDevice(eam)
-    dev = run(dev_pot, ensemble, 200, obs=[observers.Thermo(50)])
+    dev = run(dev_pot, ensemble, 200, obs=[th_dev, observers.Dump(100, tmp_path / "d.xyz")])
     assert dev.ran_on_device and not host.ran_on_device
     assert dev_pot.segments == segments
+    # the recorded thermodynamics (kinetic tensor, bath and chain terms of each sample step) are
+    # the host's
+    for col in th_host.data:
+        assert np.allclose(th_dev[col], th_host[col], rtol=1e-10, atol=1e-9), col
     assert np.allclose(dev.system.cell, host.system.cell, rtol=0, atol=1e-9)
     # 400 fs of a hot crystal: round-off differences (a F dt / m vs F dt / m) grow only slowly
     x_h, x_d = np.asarray(host.system.positions), np.asarray(dev.system.positions)
@@ -83,20 +88,26 @@ def test_device_langevin_keeps_beads_and_temperature():
     e0 = sim.conserved_energy
     thermo = observers.Thermo(5)
     sim.run(4000, ens, time_step=2.0, observers=[thermo])
-    assert sim.ran_on_device
+    assert sim.ran_on_device and pot.segments == 2  # the Thermo samples were recorded
     assert np.abs(m.centres(sim.system) - c0).max() < 1e-10
     t = thermo.data["temperature"][100:]
     assert abs(t.mean() - 300) < 12  # 324 constrained degrees of freedom x ~4 ps correlation
-    # the bath bookkeeping (noise, friction and what the constraint removes) conserves energy
+    # the bath bookkeeping (noise, friction and what the constraint removes) conserves energy, at
+    # the end and in every recorded sample
     assert abs(sim.conserved_energy - e0) / len(s) < 1e-5  # eV/atom over 8 ps (host path: ~4e-7)
+    assert np.abs(thermo["conserved_energy"] - e0).max() / len(s) < 1e-5
+    assert thermo["conserved_energy"][-1] == pytest.approx(sim.conserved_energy, abs=1e-9)
+    assert np.array_equal(thermo["step"], np.arange(15, 4011, 5))
 
 
 @pytest.mark.parametrize("ensemble", [
     ensembles.NVE(constrain_beads=0), ensembles.Bussi(temperature=300, tau=40, constrain_beads=0),
     ensembles.NoseHoover(temperature=300, tau=40, constrain_beads=0)], ids=["nve", "bussi", "nose-hoover"])
-def test_recorded_mean_force_samples_are_the_segment_end_samples(ensemble, monkeypatch):
-    """MeanForce reads only forces: a device run records its samples on the device instead of
-    ending a segment at each. Both must give the same samples, bit for bit, and the same state."""
+def test_recorded_samples_are_the_segment_end_samples(ensemble, monkeypatch):
+    """MeanForce and Thermo samples are recorded on the device instead of ending a segment at
+    each. Both ways must give the same trajectory and MeanForce samples, bit for bit, and the same
+    thermodynamics (to round-off: the kinetic tensor is summed on its own, then added to the
+    virial)."""
     results = {}
     for records in ("1", "0"):
         monkeypatch.setenv("NEPCG_DEVICE_RECORDS", records)
@@ -104,17 +115,23 @@ def test_recorded_mean_force_samples_are_the_segment_end_samples(ensemble, monke
         mf = observers.MeanForce(3, 0, block_samples=4)
         thermo = observers.Thermo(50)
         sim = run(pot, ensemble, 200, obs=[mf, thermo])
-        results[records] = (pot.segments, mf, np.asarray(sim.system.positions).copy(), thermo.data["pressure"])
-    seg_rec, mf_rec, x_rec, p_rec = results["1"]
-    seg_end, mf_end, x_end, p_end = results["0"]
-    assert seg_rec == 4  # only Thermo ends segments
-    assert seg_end == 4 + 200 // 3 - 200 // 150  # and, without records, every MeanForce sample
+        results[records] = (pot.segments, mf, np.asarray(sim.system.positions).copy(), thermo.data)
+    seg_rec, mf_rec, x_rec, th_rec = results["1"]
+    seg_end, mf_end, x_end, th_end = results["0"]
+    assert seg_rec == 1  # nothing ends the segment
+    assert seg_end == 4 + 200 // 3 - 200 // 150  # without records, every sample does
     assert mf_rec.num_samples == mf_end.num_samples == 200 // 3
     assert np.array_equal(mf_rec.forces, mf_end.forces)
     assert np.array_equal(mf_rec.force_errors, mf_end.force_errors)
     assert np.array_equal(mf_rec.last_forces, mf_end.last_forces)
     assert mf_rec.energy == mf_end.energy and np.array_equal(mf_rec.virial, mf_end.virial)
-    assert np.array_equal(x_rec, x_end) and np.array_equal(p_rec, p_end)
+    assert np.array_equal(x_rec, x_end)
+    for col in th_end:
+        exact = col in ("step", "time", "kinetic_energy", "potential_energy", "volume", "density", "temperature")
+        if exact:
+            assert np.array_equal(th_rec[col], th_end[col]), col
+        else:
+            assert np.allclose(th_rec[col], th_end[col], rtol=1e-11, atol=1e-11), col
 
 
 def test_recorded_mean_forces_equal_the_host_run():

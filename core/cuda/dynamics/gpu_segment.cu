@@ -142,17 +142,66 @@ __global__ void scale_velocities(int n, const double* state, const int* moving, 
   if (i < n) kernels::scale_velocity_atom(i, state[1], moving, vx, vy, vz);
 }
 
-// A recorded sample: the forces and site energies of atom i into record *slot (layout in
-// GpuNEP::Impl::records; the virial's 9 sums follow through column_sums).
-__global__ void record_sample(int n, const double* fx, const double* fy, const double* fz, const double* energy,
-                              const long long* slot, double* records) {
+// The totals at the head of a device record, in values from its start: the virial (9), the
+// energy, the kinetic energy and tensor (1 + 9), the Langevin/constraint bath and the rescaling
+// bath (1 + 1), the Nose-Hoover chain (xi then eta, 2 m); then, with forces, 4 n per-atom values.
+struct RecordLayout {
+  static constexpr int kVirial = 0, kEnergy = 9, kKinetic = 10, kTensor = 11, kBath = 20, kRescaleBath = 21,
+                       kChain = 22;
+  static long long head(int chain_length) { return kChain + 2LL * chain_length; }
+};
+
+// Per-atom part of a record: the forces and site energies of atom i into record *slot.
+__global__ void record_forces(int n, const double* fx, const double* fy, const double* fz, const double* energy,
+                              const long long* slot, long long stride, long long head, double* records) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  double* r = records + *slot * (4 * static_cast<long long>(n) + 9);
+  double* r = records + *slot * stride + head;
   r[i] = fx[i];
   r[n + i] = fy[i];
   r[2 * n + i] = fz[i];
   r[3 * n + i] = energy[i];
+}
+
+// Kinetic energy and tensor (eV) into record *slot (one block; fixed summation order).
+__global__ void record_kinetic(int n, const double* mass, const double* vx, const double* vy, const double* vz,
+                               const long long* slot, long long stride, double* records) {
+  __shared__ double part[kReduceThreads];
+  double sums[7] = {0, 0, 0, 0, 0, 0, 0};  // m v.v, then xx yy zz yz xz xy
+  for (int i = threadIdx.x; i < n; i += kReduceThreads) {
+    const double m = mass[i], u = vx[i], v = vy[i], w = vz[i];
+    sums[0] += m * (u * u + v * v + w * w);
+    sums[1] += m * u * u;
+    sums[2] += m * v * v;
+    sums[3] += m * w * w;
+    sums[4] += m * v * w;
+    sums[5] += m * u * w;
+    sums[6] += m * u * v;
+  }
+  double* r = records + *slot * stride;
+  for (int c = 0; c < 7; ++c) {
+    part[threadIdx.x] = sums[c];
+    __syncthreads();
+    for (int w = kReduceThreads / 2; w > 0; w /= 2) {
+      if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+      __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+      const double t = part[0] * units::kMassVelocity2ToEnergy;
+      if (c == 0) r[RecordLayout::kKinetic] = 0.5 * t;
+      const int a[7] = {0, 0, 1, 2, 1, 0, 0}, b[7] = {0, 0, 1, 2, 2, 2, 1};
+      if (c > 0) r[RecordLayout::kTensor + 3 * a[c] + b[c]] = r[RecordLayout::kTensor + 3 * b[c] + a[c]] = t;
+    }
+    __syncthreads();
+  }
+}
+
+// The thermostats' running state into record *slot: the rescaling bath (state[2]) and the chain.
+__global__ void record_thermostat(const double* state, const double* chain, int chain_length, const long long* slot,
+                                  long long stride, double* records) {
+  double* r = records + *slot * stride;
+  r[RecordLayout::kRescaleBath] = state[2];
+  for (int j = 0; j < 2 * chain_length; ++j) r[RecordLayout::kChain + j] = chain[j];
 }
 
 
@@ -185,7 +234,7 @@ int upload_constraints(GpuNEP::Impl& d, const DeviceSegment& seg, int n) {
 }  // namespace
 
 void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceResult& out, bool forces_valid,
-                                ThermostatState& thermostat, std::vector<ForceResult>& records) const {
+                                ThermostatState& thermostat, std::vector<DeviceRecord>& records) const {
   const ThermostatKind kind = seg.thermostat;
   const bool bussi = kind == ThermostatKind::Bussi, berendsen = kind == ThermostatKind::Berendsen;
   const bool langevin = kind == ThermostatKind::Langevin, nhc = kind == ThermostatKind::NoseHooverChain;
@@ -210,7 +259,8 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
   const double c2_full = std::sqrt(1.0 - c1_full * c1_full);
   const double nf = double(seg.degrees_of_freedom);
   d.step.resize(1);
-  const long long record_stride = 4 * static_cast<long long>(n) + 9;
+  const long long record_head = RecordLayout::head(nhc ? chain_length : 0);
+  const long long record_stride = record_head + (seg.record_forces ? 4 * static_cast<long long>(n) : 0);
   d.record_slot.resize(1);
   d.records.reserve(size_t(record_stride) * record_steps.size());
   const StepClock clock{d.step.data(), seg.temperature_start, seg.temperature_end,
@@ -309,14 +359,23 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
       advance_step<<<1, 1, 0, s>>>(d.step.data());
       NEPCG_CUDA_LAUNCHED("MD step");
     };
-    // A recorded step: the step with the virial, then its forces, site energies and total virial
-    // into the next record (the same sums the host reads at the end of a segment).
+    // A recorded step: the step with the virial, then its totals (the same sums the host reads at
+    // the end of a segment), kinetic state, thermostat state and (record_forces) per-atom forces
+    // and site energies into the next record.
     auto launch_recorded_step = [&] {
       launch_step(true);
-      record_sample<<<grid, kThreads, 0, s>>>(n, d.fx.data(), d.fy.data(), d.fz.data(), d.energy.data(),
-                                              d.record_slot.data(), d.records.data());
-      d.launch_column_sums(d.virial.data(), 9, d.records.data() + 4 * static_cast<long long>(n),
-                           d.record_slot.data(), record_stride);
+      const long long* slot = d.record_slot.data();
+      double* rec = d.records.data();
+      d.launch_column_sums(d.virial.data(), 9, rec + RecordLayout::kVirial, slot, record_stride);
+      d.launch_column_sums(d.energy.data(), 1, rec + RecordLayout::kEnergy, slot, record_stride);
+      d.launch_column_sums(d.bath.data(), 1, rec + RecordLayout::kBath, slot, record_stride);
+      record_kinetic<<<1, kReduceThreads, 0, s>>>(n, d.mass.data(), d.vx.data(), d.vy.data(), d.vz.data(), slot,
+                                                   record_stride, rec);
+      record_thermostat<<<1, 1, 0, s>>>(d.reduced.data() + 12, nhc ? d.chain.data() : nullptr,
+                                        nhc ? chain_length : 0, slot, record_stride, rec);
+      if (seg.record_forces)
+        record_forces<<<grid, kThreads, 0, s>>>(n, d.fx.data(), d.fy.data(), d.fz.data(), d.energy.data(), slot,
+                                                record_stride, record_head, rec);
       advance_step<<<1, 1, 0, s>>>(d.record_slot.data());
       NEPCG_CUDA_LAUNCHED("recorded MD step");
     };
@@ -383,22 +442,36 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
   out.per_atom_virials = false;
   out.compute_virial = out.compute_energy = seg.observables;
 
-  // The recorded samples, in the host's layout (energy summed in atom order, as above).
-  records.assign(record_steps.size(), ForceResult{});
+  // The recorded samples, in the host's layout (with forces: the energy summed over the site
+  // energies in atom order, as above).
+  records.assign(record_steps.size(), DeviceRecord{});
   if (records.empty()) return;
   std::vector<double> buffer(size_t(record_stride) * records.size());
   d.records.download(buffer.data(), buffer.size(), s);
   d.stream.synchronize();
   for (size_t r = 0; r < records.size(); ++r) {
     const double* b = buffer.data() + r * size_t(record_stride);
-    ForceResult& rec = records[r];
-    rec.per_atom_virials = false;
-    rec.forces.resize(3 * size_t(n));
-    rec.energies.assign(b + 3 * size_t(n), b + 4 * size_t(n));
-    for (int i = 0; i < n; ++i)
-      for (int c = 0; c < 3; ++c) rec.forces[3 * size_t(i) + c] = b[size_t(c) * n + i];
-    for (int i = 0; i < n; ++i) rec.energy += rec.energies[i];
-    for (int k = 0; k < 9; ++k) rec.virial[k / 3][k % 3] = b[4 * size_t(n) + k];
+    DeviceRecord& rec = records[r];
+    rec.step = record_steps[r];
+    rec.forces.per_atom_virials = false;
+    for (int k = 0; k < 9; ++k) rec.forces.virial[k / 3][k % 3] = b[RecordLayout::kVirial + k];
+    rec.forces.energy = b[RecordLayout::kEnergy];
+    if (seg.record_forces) {
+      const double* f = b + record_head;
+      rec.forces.forces.resize(3 * size_t(n));
+      rec.forces.energies.assign(f + 3 * size_t(n), f + 4 * size_t(n));
+      for (int i = 0; i < n; ++i)
+        for (int c = 0; c < 3; ++c) rec.forces.forces[3 * size_t(i) + c] = f[size_t(c) * n + i];
+      rec.forces.energy = 0.0;
+      for (int i = 0; i < n; ++i) rec.forces.energy += rec.forces.energies[i];
+    }
+    rec.kinetic_energy = b[RecordLayout::kKinetic];
+    for (int k = 0; k < 9; ++k) rec.kinetic[k / 3][k % 3] = b[RecordLayout::kTensor + k];
+    rec.bath_energy = b[RecordLayout::kBath] + b[RecordLayout::kRescaleBath];
+    if (nhc) {
+      rec.chain_velocity.assign(b + RecordLayout::kChain, b + RecordLayout::kChain + chain_length);
+      rec.chain_position.assign(b + RecordLayout::kChain + chain_length, b + RecordLayout::kChain + 2 * chain_length);
+    }
   }
 }
 

@@ -44,9 +44,9 @@ struct GpuNEP::Impl {
   // move) and the bead constraint (the atoms of bead b are bead_atoms[bead_start[b] ...
   // bead_start[b + 1]), ascending; bead masses in amu; empty: off).
   cuda::DeviceArray<long long> step;
-  // Recorded samples of a segment (DeviceSegment::record_steps): record r holds fx, fy, fz and the
-  // site energies (n values each), then the total virial (9): 4 n + 9 values from records[r (4 n + 9)];
-  // record_slot: the next record (device).
+  // Recorded samples of a segment (DeviceSegment::record_steps), `stride` values each from
+  // records[r * stride]: the totals (gpu_segment.cu: RecordLayout), then, with record_forces, fx,
+  // fy, fz and the site energies (n values each); record_slot: the next record (device).
   cuda::DeviceArray<double> records;
   cuda::DeviceArray<long long> record_slot;
   cuda::DeviceArray<double> draws, chain, bead_mass;

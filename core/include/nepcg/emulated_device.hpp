@@ -37,7 +37,7 @@ class EmulatedDevicePotential : public Potential {
 
   bool runs_dynamics_on_device() const override { return true; }
   void run_device_segment(System& system, const DeviceSegment& segment, ForceResult& out, bool forces_valid,
-                          ThermostatState& thermostat, std::vector<ForceResult>& records) const override;
+                          ThermostatState& thermostat, std::vector<DeviceRecord>& records) const override;
   /// Segments run so far (each call of run_device_segment).
   long segments() const { return segments_; }
 

@@ -50,7 +50,7 @@ class GpuNEP : public Potential {
 
   bool runs_dynamics_on_device() const override { return true; }
   void run_device_segment(System& system, const DeviceSegment& segment, ForceResult& out, bool forces_valid,
-                          ThermostatState& thermostat, std::vector<ForceResult>& records) const override;
+                          ThermostatState& thermostat, std::vector<DeviceRecord>& records) const override;
 
   /// Device neighbour-list builds so far and its current capacity (neighbours per atom).
   long neighbor_list_builds() const;

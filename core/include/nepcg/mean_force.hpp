@@ -20,8 +20,8 @@ class MeanForceObserver : public Observer {
   MeanForceObserver(long interval, int group_method, long block_samples = 10);
   void begin(const Simulator& sim) override;
   void sample(const Simulator& sim) override;
-  bool reads_only_forces() const override { return true; }
-  void sample_forces(const Simulator& sim, const ForceResult& forces) override;
+  DeviceRecording device_recording() const override { return DeviceRecording::Forces; }
+  void sample_record(const Simulator& sim, const DeviceRecord& record) override;
   void reset();
 
   int num_beads() const { return num_beads_; }
@@ -47,6 +47,8 @@ class MeanForceObserver : public Observer {
   std::vector<double> block_f_;               // current block sums (forces, then energy)
   std::vector<double> blocks_sum_, blocks_sum2_;  // over completed block means (forces, then energy)
   std::vector<double> last_forces_;
+
+  void add_sample(const ForceResult& r);
 };
 
 }  // namespace nepcg

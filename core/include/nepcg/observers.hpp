@@ -12,7 +12,14 @@
 namespace nepcg {
 
 class Simulator;
+struct DeviceRecord;
 struct ForceResult;
+
+/// What a run on a GPU may record on the device for an observer instead of ending its stretch of
+/// steps at the observer's samples: nothing (the sample needs the host state), the thermodynamic
+/// state (energy, virial, kinetic energy and tensor, thermostat state) or that and the per-atom
+/// forces and site energies.
+enum class DeviceRecording { None, State, Forces };
 
 class Observer {
  public:
@@ -23,13 +30,14 @@ class Observer {
   virtual void begin(const Simulator&) {}
   /// Called after every step whose number (counted from 1 within the run) is a multiple of interval.
   virtual void sample(const Simulator& sim) = 0;
-  /// True when sample() reads nothing but sim.forces() (forces, site energies, energy, total
-  /// virial). A run on a GPU then records these samples on the device without ending its
-  /// stretch of steps there, and hands each to sample_forces() afterwards.
-  virtual bool reads_only_forces() const { return false; }
-  /// sample() from the results of the sample step (`forces`); `sim` is already further on (at the
-  /// end of the device stretch that contained the step). Only called when reads_only_forces().
-  virtual void sample_forces(const Simulator& sim, const ForceResult& forces);
+  /// Anything but None: a run on a GPU records what the observer reads at its sample steps on
+  /// the device, without ending its stretch of steps there, and hands each record to
+  /// sample_record() afterwards.
+  virtual DeviceRecording device_recording() const { return DeviceRecording::None; }
+  /// sample() from a record of the sample step; `sim` is already further on (at the end of the
+  /// device stretch that contained the step): read the step's values through the record and the
+  /// Simulator's record accessors (Simulator::temperature(record), ...).
+  virtual void sample_record(const Simulator& sim, const DeviceRecord& record);
   /// Called once after the last step of a run.
   virtual void end(const Simulator&) {}
 
@@ -49,9 +57,14 @@ class ThermoObserver : public Observer {
   static std::vector<std::string> columns();
   void begin(const Simulator& sim) override;
   void sample(const Simulator& sim) override;
+  DeviceRecording device_recording() const override { return DeviceRecording::State; }
+  void sample_record(const Simulator& sim, const DeviceRecord& record) override;
   const std::vector<double>& rows() const { return rows_; }  ///< row-major, columns().size() per row
 
  private:
+  // One row from the state of a step (pressure p in eV/Å^3; unused without a periodic cell).
+  void add_row(const Simulator& sim, double step, double time, double temperature, double ke, double pe,
+               double conserved, const Mat3& p);
   std::string path_;
   bool gpumd_format_;
   std::ofstream file_;

@@ -69,10 +69,24 @@ struct DeviceSegment {
   std::vector<double> bead_mass;
   /// Compute energies and the total virial after the last step.
   bool observables = true;
-  /// Steps (1 ... steps, ascending) after which the forces, site energies and total virial are
-  /// recorded without ending the segment (the samples of observers that read only forces, e.g.
-  /// MeanForceObserver): run_device_segment returns one ForceResult per entry, in this order.
+  /// Steps (1 ... steps, ascending) after which the state observers read is recorded without
+  /// ending the segment (the samples of observers that a device run may record: MeanForceObserver,
+  /// ThermoObserver): run_device_segment returns one DeviceRecord per entry, in this order.
   std::vector<long> record_steps;
+  /// Records hold the per-atom forces and site energies too (else only totals).
+  bool record_forces = true;
+};
+
+/// One recorded sample of a device segment (DeviceSegment::record_steps).
+struct DeviceRecord {
+  long step = 0;                ///< the step within its segment (1 ... steps)
+  /// Energy and total virial; forces and site energies when DeviceSegment::record_forces (energy
+  /// then summed over the site energies in atom order, as at the end of a segment), else empty.
+  ForceResult forces;
+  double kinetic_energy = 0.0;  ///< eV
+  Mat3 kinetic{};               ///< sum_i m_i v_i (x) v_i, eV
+  double bath_energy = 0.0;     ///< energy the thermostat exchanged since the segment began, eV
+  std::vector<double> chain_velocity, chain_position;  ///< the Nose-Hoover chain at that step
 };
 
 /// Throws InputError (naming `who`) when a segment does not fit a system of n atoms: record steps
@@ -111,10 +125,10 @@ class Potential {
   /// holds the forces at the current positions when `forces_valid`; on return it holds forces,
   /// site energies and, when segment.observables, the energy and total virial at the new positions.
   /// Energy the thermostat exchanged is added to thermostat.bath_energy (eV); a Nose-Hoover chain
-  /// continues from and ends in thermostat.chain_*. `records` is replaced by the results at
-  /// segment.record_steps (forces, energies, energy and total virial; no per-atom virials).
+  /// continues from and ends in thermostat.chain_*. `records` is replaced by the samples at
+  /// segment.record_steps.
   virtual void run_device_segment(System& system, const DeviceSegment& segment, ForceResult& out, bool forces_valid,
-                                  ThermostatState& thermostat, std::vector<ForceResult>& records) const;
+                                  ThermostatState& thermostat, std::vector<DeviceRecord>& records) const;
 
   /// Convenience: builds a neighbour list and returns the complete result.
   ForceResult compute(const System& system) const;

@@ -66,6 +66,14 @@ class Simulator {
   double conserved_energy() const;     ///< eV: total energy + energy exchanged with baths
   double target_temperature() const { return target_temperature_; }
 
+  // The same quantities at the step of a device record (Observer::sample_record; valid while the
+  // Simulator hands the records of its last device stretch to the observers).
+  long step(const DeviceRecord& r) const { return record_base_.step + r.step; }
+  double time(const DeviceRecord& r) const { return record_base_.time + double(r.step) * time_step_; }
+  double temperature(const DeviceRecord& r) const;
+  Mat3 pressure_tensor(const DeviceRecord& r) const;  ///< eV/Å^3 (the cell of the stretch)
+  double conserved_energy(const DeviceRecord& r) const;
+
   /// Restart file: positions, velocities, box, step/time, thermostat/barostat state and the
   /// random-number state, written exactly (a run continued from it is bit-identical).
   void write_restart(const std::string& path) const;
@@ -97,6 +105,9 @@ class Simulator {
   bool device_can_run(const Ensemble& e) const;
   void run_on_device(long steps, const Ensemble& e, double dt, const std::vector<std::shared_ptr<Observer>>& observers);
   Mat3 target_pressure(const Ensemble& e) const;
+  /// Kinetic + potential energy + bath + Nose-Hoover chain terms at target temperature t (K).
+  double conserved_energy(double ke, double pe, double bath, const std::vector<double>& xi,
+                          const std::vector<double>& eta, double t) const;
   /// Target temperature (K) after `step` steps of the current run (the linear ramp).
   double ramp_temperature(const Ensemble& e, long step) const;
 
@@ -119,6 +130,13 @@ class Simulator {
   bool resume_ = false;           // set by read_restart: the next run may continue the interrupted one
   bool ran_on_device_ = false;    // the last run's steps ran in device segments
   Vec3 deform_lengths0_{};        // box extents at the start of a deformation run
+  // Where the device stretch whose records observers are reading began (step_, time_,
+  // bath_energy_) and the target temperature ramp of its run.
+  struct RecordBase {
+    long step = 0, run_step = 0;
+    double time = 0.0, bath_energy = 0.0;
+    double t_start = 0.0, t_end = 0.0;
+  } record_base_;
   std::vector<int> bead_of_;      // bead index per atom (bead constraint on), else empty
   std::vector<double> bead_mass_; // amu
 };

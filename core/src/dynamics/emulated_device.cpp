@@ -37,6 +37,17 @@ struct SegmentState {
     for (int i = 0; i < n; ++i) s += mass[i] * (vx[i] * vx[i] + vy[i] * vy[i] + vz[i] * vz[i]);
     return 0.5 * s * units::kMassVelocity2ToEnergy;
   }
+  Mat3 kinetic_tensor() const {  // sum_i m_i v_i (x) v_i, eV
+    Mat3 t{};
+    const std::vector<double>* v[3] = {&vx, &vy, &vz};
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b) {
+        double s = 0.0;
+        for (int i = 0; i < n; ++i) s += mass[i] * (*v[a])[i] * (*v[b])[i];
+        t[a][b] = s * units::kMassVelocity2ToEnergy;
+      }
+    return t;
+  }
   void drift(double h) {
     for (int i = 0; i < n; ++i) kernels::drift_atom(i, h, vx.data(), vy.data(), vz.data(), x.data(), y.data(), z.data());
   }
@@ -55,7 +66,7 @@ struct SegmentState {
 
 void EmulatedDevicePotential::run_device_segment(System& system, const DeviceSegment& seg, ForceResult& out,
                                                  bool forces_valid, ThermostatState& thermostat,
-                                                 std::vector<ForceResult>& records) const {
+                                                 std::vector<DeviceRecord>& records) const {
   const ThermostatKind kind = seg.thermostat;
   const bool bussi = kind == ThermostatKind::Bussi, berendsen = kind == ThermostatKind::Berendsen;
   const bool langevin = kind == ThermostatKind::Langevin, nhc = kind == ThermostatKind::NoseHooverChain;
@@ -177,7 +188,7 @@ void EmulatedDevicePotential::run_device_segment(System& system, const DeviceSeg
     for (int i = 0; i < n; ++i) kernels::scale_velocity_atom(i, alpha, moving, st.vx.data(), st.vy.data(), st.vz.data());
   };
 
-  records.assign(seg.record_steps.size(), ForceResult{});
+  records.assign(seg.record_steps.size(), DeviceRecord{});
   size_t next_record = 0;
   for (long k = 0; k < seg.steps; ++k) {
     const bool recorded = next_record < seg.record_steps.size() && seg.record_steps[next_record] == k + 1;
@@ -196,12 +207,21 @@ void EmulatedDevicePotential::run_device_segment(System& system, const DeviceSeg
     if (obabo) ornstein_uhlenbeck(k, c1_half, c2_half, 1, 0.0);
     if (bussi || berendsen) rescale(k);
     if (recorded) {
-      ForceResult& r = records[next_record++];
-      r.per_atom_virials = false;
-      r.forces = result.forces;
-      r.energies = result.energies;
-      r.energy = result.energy;
-      r.virial = result.virial;
+      DeviceRecord& r = records[next_record++];
+      r.step = k + 1;
+      r.forces.per_atom_virials = false;
+      if (seg.record_forces) {
+        r.forces.forces = result.forces;
+        r.forces.energies = result.energies;
+      }
+      r.forces.energy = result.energy;
+      r.forces.virial = result.virial;
+      r.kinetic_energy = st.kinetic_energy();
+      r.kinetic = st.kinetic_tensor();
+      r.bath_energy = rescaling_bath;
+      for (double b : st.bath) r.bath_energy += b;
+      r.chain_velocity.assign(chain.begin(), chain.begin() + chain_length);
+      r.chain_position.assign(chain.begin() + chain_length, chain.end());
     }
   }
 

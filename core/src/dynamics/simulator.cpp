@@ -8,9 +8,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "nepcg/beads.hpp"
 #include "nepcg/error.hpp"
+#include "nepcg/kernels/md_step.hpp"
 #include "nepcg/units.hpp"
 
 namespace nepcg {
@@ -110,16 +113,42 @@ Mat3 Simulator::pressure_with_virial(const Mat3& virial) const {
 }
 
 double Simulator::conserved_energy() const {
-  double e = kinetic_energy() + potential_energy() + bath_energy_;
-  if (!nhc_velocity_.empty()) {
-    const double kt = units::kBoltzmann * target_temperature_;
+  return conserved_energy(kinetic_energy(), potential_energy(), bath_energy_, nhc_velocity_, nhc_position_,
+                          target_temperature_);
+}
+
+double Simulator::conserved_energy(double ke, double pe, double bath, const std::vector<double>& xi,
+                                   const std::vector<double>& eta, double t) const {
+  double e = ke + pe + bath;
+  if (!xi.empty()) {
+    const double kt = units::kBoltzmann * t;
     const double tau = nhc_tau_;
-    for (size_t j = 0; j < nhc_velocity_.size(); ++j) {
+    for (size_t j = 0; j < xi.size(); ++j) {
       const double q = (j == 0 ? degrees_of_freedom() : 1) * kt * tau * tau;
-      e += 0.5 * q * nhc_velocity_[j] * nhc_velocity_[j] + (j == 0 ? degrees_of_freedom() : 1) * kt * nhc_position_[j];
+      e += 0.5 * q * xi[j] * xi[j] + (j == 0 ? degrees_of_freedom() : 1) * kt * eta[j];
     }
   }
   return e;
+}
+
+double Simulator::temperature(const DeviceRecord& r) const {
+  return 2.0 * r.kinetic_energy / (degrees_of_freedom() * units::kBoltzmann);
+}
+
+Mat3 Simulator::pressure_tensor(const DeviceRecord& r) const {
+  const double volume = system_.box.volume();
+  if (!(volume > 0)) throw InputError("Simulator: pressure needs a periodic cell with non-zero volume");
+  Mat3 p{};
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) p[a][b] = (r.forces.virial[a][b] + r.kinetic[a][b]) / volume;
+  return p;
+}
+
+double Simulator::conserved_energy(const DeviceRecord& r) const {
+  const RecordBase& b = record_base_;
+  const double t = kernels::ramp_temperature(b.t_start, b.t_end, b.run_step, r.step, run_length_);
+  return conserved_energy(r.kinetic_energy, r.forces.energy, b.bath_energy + r.bath_energy, r.chain_velocity,
+                          r.chain_position, t);
 }
 
 void Simulator::kick(double dt) {
@@ -219,8 +248,7 @@ void Simulator::prepare_run(const Ensemble& e) {
 }
 
 double Simulator::ramp_temperature(const Ensemble& e, long step) const {
-  const double f = run_length_ > 0 ? double(step) / run_length_ : 1.0;
-  return e.temperature_start + f * (e.temperature_end - e.temperature_start);
+  return kernels::ramp_temperature(e.temperature_start, e.temperature_end, 0, step, run_length_);
 }
 
 Mat3 Simulator::target_pressure(const Ensemble& e) const {
@@ -299,21 +327,28 @@ bool Simulator::device_can_run(const Ensemble& e) const {
   return system_.size() > 0 && ((!e.has_barostat() && !e.deforms()) || e.cell_interval > 1);
 }
 
-// Device fast path: the potential runs the steps between two samples of observers that read more
-// than forces (or drift removals, or cell updates) on the GPU, with the thermostat, fixed atoms and
-// bead constraint of the host loop above; observers that read only forces (MeanForceObserver) are
-// sampled from results the device records at their steps (NEPCG_DEVICE_RECORDS=0: they end
-// segments like the others). The host state (positions, velocities, forces, thermostat) is
-// brought up to date at the end of every segment.
+// Device fast path: the potential runs the steps between two samples of observers that need the
+// host state (or drift removals, or cell updates) on the GPU, with the thermostat, fixed atoms and
+// bead constraint of the host loop above; observers that a device run may record (Thermo,
+// MeanForce: Observer::device_recording) are sampled from records the device takes at their steps
+// (NEPCG_DEVICE_RECORDS=0: they end segments like the others). The host state (positions,
+// velocities, forces, thermostat) is brought up to date at the end of every segment.
 void Simulator::run_on_device(long steps, const Ensemble& e, double dt,
                               const std::vector<std::shared_ptr<Observer>>& observers) {
   const char* records_env = std::getenv("NEPCG_DEVICE_RECORDS");
   const bool use_records = !(records_env && std::string(records_env) == "0");
   std::vector<Observer*> recorded, at_end;  // sampled from device records / at segment ends
-  for (const auto& o : observers) (use_records && o->reads_only_forces() ? recorded : at_end).push_back(o.get());
-  // Records per segment: at most ~256 MiB of them (4 N + 9 values each, on the device and here).
-  const long max_records = std::max<long>(1, (256L << 20) / (8 * (4 * static_cast<long>(system_.size()) + 9)));
-  std::vector<ForceResult> records;
+  bool record_forces = false;
+  for (const auto& o : observers) {
+    const DeviceRecording what = use_records ? o->device_recording() : DeviceRecording::None;
+    (what == DeviceRecording::None ? at_end : recorded).push_back(o.get());
+    record_forces |= what == DeviceRecording::Forces;
+  }
+  // Records per segment: at most ~256 MiB of them (4 N + 9 values each with forces, on the device
+  // and here).
+  const long record_values = record_forces ? 4 * static_cast<long>(system_.size()) + 9 : 32;
+  const long max_records = std::max<long>(1, (256L << 20) / (8 * record_values));
+  std::vector<DeviceRecord> records;
   long done = 0;
   while (done < steps) {
     if (cell_update_due(e)) {  // (the host's barostat/deformation, then the device's steps)
@@ -327,6 +362,7 @@ void Simulator::run_on_device(long steps, const Ensemble& e, double dt,
     if (e.cell_interval > 1 && (e.has_barostat() || e.deforms()))
       len = std::min<long>(len, e.cell_interval - run_step_ % e.cell_interval);
     DeviceSegment seg;
+    seg.record_forces = record_forces;
     for (long k = 1; k <= len && !recorded.empty(); ++k) {
       bool due = false;
       for (const Observer* o : recorded) due |= (run_step_ + k) % o->interval() == 0;
@@ -356,6 +392,7 @@ void Simulator::run_on_device(long steps, const Ensemble& e, double dt,
     seg.bead_of = bead_of_;
     seg.bead_mass = bead_mass_;
     seg.observables = true;  // a segment ends where something reads them
+    const RecordBase base{step_, run_step_, time_, bath_energy_, e.temperature_start, e.temperature_end};
     ThermostatState thermostat{bath_energy_, nhc_velocity_, nhc_position_};
     potential_->run_device_segment(system_, seg, result_, forces_valid_, thermostat, records);
     if (records.size() != seg.record_steps.size())
@@ -366,15 +403,15 @@ void Simulator::run_on_device(long steps, const Ensemble& e, double dt,
     nhc_velocity_ = std::move(thermostat.chain_velocity);
     nhc_position_ = std::move(thermostat.chain_position);
     forces_valid_ = observables_valid_ = true;
-    const long first = run_step_;
+    record_base_ = base;
     step_ += len;
     run_step_ += len;
     time_ += len * dt;
     done += len;
     target_temperature_ = ramp_temperature(e, run_step_);
-    for (size_t r = 0; r < records.size(); ++r)
+    for (const DeviceRecord& r : records)
       for (Observer* o : recorded)
-        if ((first + seg.record_steps[r]) % o->interval() == 0) o->sample_forces(*this, records[r]);
+        if ((record_base_.run_step + r.step) % o->interval() == 0) o->sample_record(*this, r);
     if (e.remove_drift_interval > 0 && run_step_ % e.remove_drift_interval == 0) remove_drift();
     for (Observer* o : at_end)
       if (run_step_ % o->interval() == 0) o->sample(*this);

@@ -42,9 +42,14 @@ void MeanForceObserver::begin(const Simulator& sim) {
   blocks_sum2_.assign(3 * nb + 1, 0.0);
 }
 
-void MeanForceObserver::sample(const Simulator& sim) { sample_forces(sim, sim.forces()); }
+void MeanForceObserver::sample(const Simulator& sim) { add_sample(sim.forces()); }
 
-void MeanForceObserver::sample_forces(const Simulator&, const ForceResult& r) {
+void MeanForceObserver::sample_record(const Simulator&, const DeviceRecord& record) {
+  if (record.forces.forces.empty()) throw RuntimeError("MeanForce: a device record without forces");
+  add_sample(record.forces);
+}
+
+void MeanForceObserver::add_sample(const ForceResult& r) {
   last_forces_ = bead_sums(r.forces, bead_of_, num_beads_);
   for (int k = 0; k < 3 * num_beads_; ++k) {
     sum_f_[k] += last_forces_[k];

@@ -5,6 +5,7 @@
 #include "../io/text_parsing.hpp"
 #include "nepcg/error.hpp"
 #include "nepcg/extxyz.hpp"
+#include "nepcg/potential.hpp"
 #include "nepcg/simulator.hpp"
 #include "nepcg/units.hpp"
 
@@ -14,8 +15,8 @@ Observer::Observer(long interval) : interval_(interval) {
   if (interval < 1) throw InputError("Observer: interval must be >= 1 step");
 }
 
-void Observer::sample_forces(const Simulator&, const ForceResult&) {
-  throw RuntimeError("Observer: this observer reads more than the forces; it cannot sample recorded forces");
+void Observer::sample_record(const Simulator&, const DeviceRecord&) {
+  throw RuntimeError("Observer: this observer needs the host state; it cannot sample a device record");
 }
 
 // ------------------------------------------------------------------------------------ thermo
@@ -48,15 +49,27 @@ void ThermoObserver::begin(const Simulator& sim) {
 }
 
 void ThermoObserver::sample(const Simulator& sim) {
-  const System& s = sim.system();
   const double ke = sim.kinetic_energy(), pe = sim.potential_energy();
-  const double volume = s.box.volume();
   Mat3 p{};
-  if (volume > 0) p = sim.pressure_tensor();
+  if (sim.system().box.volume() > 0) p = sim.pressure_tensor();
+  add_row(sim, double(sim.step()), sim.time(), sim.temperature(), ke, pe, sim.conserved_energy(), p);
+}
+
+void ThermoObserver::sample_record(const Simulator& sim, const DeviceRecord& r) {
+  Mat3 p{};
+  if (sim.system().box.volume() > 0) p = sim.pressure_tensor(r);
+  add_row(sim, double(sim.step(r)), sim.time(r), sim.temperature(r), r.kinetic_energy, r.forces.energy,
+          sim.conserved_energy(r), p);
+}
+
+void ThermoObserver::add_row(const Simulator& sim, double step, double time, double temperature, double ke, double pe,
+                             double conserved, const Mat3& p) {
+  const System& s = sim.system();
+  const double volume = s.box.volume();
   double mass = 0.0;
   for (double m : s.masses) mass += m;
   const double g = units::kPressureToGPa;
-  std::vector<double> row = {double(sim.step()), sim.time(), sim.temperature(), ke, pe, ke + pe, sim.conserved_energy(),
+  std::vector<double> row = {step, time, temperature, ke, pe, ke + pe, conserved,
                              g * (p[0][0] + p[1][1] + p[2][2]) / 3.0, g * p[0][0], g * p[1][1], g * p[2][2],
                              g * p[1][2], g * p[0][2], g * p[0][1], volume,
                              volume > 0 ? mass / volume * units::kDensityToGramPerCm3 : 0.0};

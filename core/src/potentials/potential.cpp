@@ -43,7 +43,7 @@ void ForceResult::sum_totals() {
 }
 
 void Potential::run_device_segment(System&, const DeviceSegment&, ForceResult&, bool, ThermostatState&,
-                                   std::vector<ForceResult>&) const {
+                                   std::vector<DeviceRecord>&) const {
   throw RuntimeError("Potential '" + name() + "' cannot run dynamics on a GPU");
 }
 
