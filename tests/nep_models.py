@@ -74,6 +74,18 @@ def write_random_nep(path, version=4, elements=("C",), rc=(4.0, 3.0), n_max=(4, 
     return path
 
 
+def jittered_copies(structure, count, sigma=0.05, seed=0):
+    """`count` copies of a pynepcg System with every position displaced by a normal of width sigma
+    (Å): independent starting frames."""
+    rng = np.random.default_rng(seed)
+    copies = []
+    for _ in range(count):
+        c = structure.copy()
+        c.positions = np.asarray(structure.positions) + rng.normal(0, sigma, (len(structure), 3))
+        copies.append(c)
+    return copies
+
+
 def random_structure(species, n, length, seed, skew=0.25, min_distance=0.9, pbc=True):
     """n atoms (species cycled) in a random triclinic cell of edge ~length Å with no pair closer
     than min_distance (Å) in any periodic image."""

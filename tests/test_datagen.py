@@ -16,6 +16,7 @@ import pytest
 
 import pynepcg
 from pynepcg import Mapper, datagen, ensembles, observers
+from nep_models import jittered_copies
 
 KB = pynepcg._core.BOLTZMANN
 
@@ -196,12 +197,7 @@ def test_device_potentials_run_frames_as_concurrent_replicas(tmp_path):
     from pynepcg.potentials import EmulatedDevice
 
     g, m = gold(2)
-    rng = np.random.default_rng(4)
-    confs = []
-    for _ in range(4):
-        c = g.copy()
-        c.positions = np.asarray(g.positions) + rng.normal(0, 0.05, (len(g), 3))
-        confs.append(c)
+    confs = jittered_copies(g, 4, seed=4)
     settings = datagen.MeanForceSettings(temperature=300, time_step=2.0, equilibration=20, steps=100,
                                          sample_interval=2, block_samples=10, thermostat="langevin", tau=50)
     # (Lennard-Jones: its forces do not depend on the OpenMP thread count, which new threads reset)

@@ -17,7 +17,7 @@ import pynepcg
 from pynepcg import ensembles, observers, structures
 from pynepcg.mapping import Mapper
 from md_reference import nve_energy_spread
-from nep_models import WARP_KERNEL_MODELS, random_structure, write_random_nep
+from nep_models import WARP_KERNEL_MODELS, jittered_copies, random_structure, write_random_nep
 
 _OK, _WHY = pynepcg.device.gpu_available()
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not _OK, reason=f"no usable CUDA device: {_WHY}")]
@@ -496,12 +496,7 @@ def test_concurrent_replicas_on_cuda_streams_give_the_sequential_frames(shared_d
     model = shared_data("nep-models/C_2022_NEP4.txt")
     g = structures.diamond("C", 3.567, (2, 2, 2))
     m = Mapper.by_cell(g, (2, 2, 2), names="C8")
-    rng = np.random.default_rng(8)
-    configs = []
-    for _ in range(4):
-        c = g.copy()
-        c.positions = np.asarray(g.positions) + rng.normal(0, 0.05, (len(g), 3))
-        configs.append(c)
+    configs = jittered_copies(g, 4, seed=8)
     settings = datagen.MeanForceSettings(temperature=600, equilibration=100, steps=400, sample_interval=2,
                                          block_samples=20, thermostat="langevin", tau=50)
     factory = functools.partial(pynepcg.NEP, str(model), device="cuda")  # a fresh GpuNEP per frame
