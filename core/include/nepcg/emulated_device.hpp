@@ -43,6 +43,8 @@ class EmulatedDevicePotential : public Potential {
 
  private:
   std::shared_ptr<const Potential> potential_;
+  void run_steps(System& system, const DeviceSegment& segment, ForceResult& out, bool forces_valid,
+                 ThermostatState& thermostat, std::vector<DeviceRecord>& records) const;
   mutable NeighborList list_;
   // Where the last segment ended: a segment that starts elsewhere (another trajectory, a scaled
   // cell) builds the list afresh, so that a trajectory's results do not depend on what ran before

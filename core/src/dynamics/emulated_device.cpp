@@ -67,14 +67,30 @@ struct SegmentState {
 void EmulatedDevicePotential::run_device_segment(System& system, const DeviceSegment& seg, ForceResult& out,
                                                  bool forces_valid, ThermostatState& thermostat,
                                                  std::vector<DeviceRecord>& records) const {
+  check_device_segment(seg, thermostat, system.size(), "EmulatedDevicePotential");
+  system.validate();
+  if (system.velocities.size() != system.positions.size())
+    throw InputError("EmulatedDevicePotential: the system needs velocities (3 per atom)");
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++segments_;
+  // The steps write the system's positions for the wrapped potential; an error on the way (NaN
+  // positions, a potential's InputError) leaves the system as it came, as on the GPU.
+  const std::vector<double> start_positions = system.positions;
+  try {
+    run_steps(system, seg, out, forces_valid, thermostat, records);
+  } catch (...) {
+    system.positions = start_positions;
+    throw;
+  }
+}
+
+void EmulatedDevicePotential::run_steps(System& system, const DeviceSegment& seg, ForceResult& out,
+                                        bool forces_valid, ThermostatState& thermostat,
+                                        std::vector<DeviceRecord>& records) const {
   const ThermostatKind kind = seg.thermostat;
   const bool bussi = kind == ThermostatKind::Bussi, berendsen = kind == ThermostatKind::Berendsen;
   const bool langevin = kind == ThermostatKind::Langevin, nhc = kind == ThermostatKind::NoseHooverChain;
   const bool obabo = langevin && seg.splitting == LangevinSplitting::OBABO;
-  check_device_segment(seg, thermostat, system.size(), "EmulatedDevicePotential");
-  system.validate();
-  std::lock_guard<std::mutex> lock(mutex_);
-  ++segments_;
 
   SegmentState st;
   const int n = st.n = static_cast<int>(system.size());
