@@ -360,19 +360,23 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
       NEPCG_CUDA_LAUNCHED("MD step");
     };
     // A recorded step: the step with the virial, then its totals (the same sums the host reads at
-    // the end of a segment), kinetic state, thermostat state and (record_forces) per-atom forces
-    // and site energies into the next record.
+    // the end of a segment), with record_state the kinetic and thermostat state, with
+    // record_forces the per-atom forces and site energies, into the next record (what a segment
+    // records only where its observers read it: the kinetic sums cost a one-block reduction).
     auto launch_recorded_step = [&] {
       launch_step(true);
       const long long* slot = d.record_slot.data();
       double* rec = d.records.data();
       d.launch_column_sums(d.virial.data(), 9, rec + RecordLayout::kVirial, slot, record_stride);
-      d.launch_column_sums(d.energy.data(), 1, rec + RecordLayout::kEnergy, slot, record_stride);
-      d.launch_column_sums(d.bath.data(), 1, rec + RecordLayout::kBath, slot, record_stride);
-      record_kinetic<<<1, kReduceThreads, 0, s>>>(n, d.mass.data(), d.vx.data(), d.vy.data(), d.vz.data(), slot,
-                                                   record_stride, rec);
-      record_thermostat<<<1, 1, 0, s>>>(d.reduced.data() + 12, nhc ? d.chain.data() : nullptr,
-                                        nhc ? chain_length : 0, slot, record_stride, rec);
+      if (!seg.record_forces)  // (with forces the host sums the site energies)
+        d.launch_column_sums(d.energy.data(), 1, rec + RecordLayout::kEnergy, slot, record_stride);
+      if (seg.record_state) {
+        d.launch_column_sums(d.bath.data(), 1, rec + RecordLayout::kBath, slot, record_stride);
+        record_kinetic<<<1, kReduceThreads, 0, s>>>(n, d.mass.data(), d.vx.data(), d.vy.data(), d.vz.data(), slot,
+                                                     record_stride, rec);
+        record_thermostat<<<1, 1, 0, s>>>(d.reduced.data() + 12, nhc ? d.chain.data() : nullptr,
+                                          nhc ? chain_length : 0, slot, record_stride, rec);
+      }
       if (seg.record_forces)
         record_forces<<<grid, kThreads, 0, s>>>(n, d.fx.data(), d.fy.data(), d.fz.data(), d.energy.data(), slot,
                                                 record_stride, record_head, rec);
@@ -465,6 +469,7 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
       rec.forces.energy = 0.0;
       for (int i = 0; i < n; ++i) rec.forces.energy += rec.forces.energies[i];
     }
+    if (!seg.record_state) continue;
     rec.kinetic_energy = b[RecordLayout::kKinetic];
     for (int k = 0; k < 9; ++k) rec.kinetic[k / 3][k % 3] = b[RecordLayout::kTensor + k];
     rec.bath_energy = b[RecordLayout::kBath] + b[RecordLayout::kRescaleBath];

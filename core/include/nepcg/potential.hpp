@@ -73,8 +73,9 @@ struct DeviceSegment {
   /// ending the segment (the samples of observers that a device run may record: MeanForceObserver,
   /// ThermoObserver): run_device_segment returns one DeviceRecord per entry, in this order.
   std::vector<long> record_steps;
-  /// Records hold the per-atom forces and site energies too (else only totals).
-  bool record_forces = true;
+  /// Records hold the per-atom forces and site energies (MeanForceObserver) and/or the kinetic
+  /// and thermostat state (ThermoObserver); the energy and total virial always.
+  bool record_forces = true, record_state = true;
 };
 
 /// One recorded sample of a device segment (DeviceSegment::record_steps).
@@ -83,6 +84,7 @@ struct DeviceRecord {
   /// Energy and total virial; forces and site energies when DeviceSegment::record_forces (energy
   /// then summed over the site energies in atom order, as at the end of a segment), else empty.
   ForceResult forces;
+  // With DeviceSegment::record_state (else zero, empty):
   double kinetic_energy = 0.0;  ///< eV
   Mat3 kinetic{};               ///< sum_i m_i v_i (x) v_i, eV
   double bath_energy = 0.0;     ///< energy the thermostat exchanged since the segment began, eV

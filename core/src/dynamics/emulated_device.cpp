@@ -232,12 +232,14 @@ void EmulatedDevicePotential::run_steps(System& system, const DeviceSegment& seg
       }
       r.forces.energy = result.energy;
       r.forces.virial = result.virial;
-      r.kinetic_energy = st.kinetic_energy();
-      r.kinetic = st.kinetic_tensor();
-      r.bath_energy = rescaling_bath;
-      for (double b : st.bath) r.bath_energy += b;
-      r.chain_velocity.assign(chain.begin(), chain.begin() + chain_length);
-      r.chain_position.assign(chain.begin() + chain_length, chain.end());
+      if (seg.record_state) {
+        r.kinetic_energy = st.kinetic_energy();
+        r.kinetic = st.kinetic_tensor();
+        r.bath_energy = rescaling_bath;
+        for (double b : st.bath) r.bath_energy += b;
+        r.chain_velocity.assign(chain.begin(), chain.begin() + chain_length);
+        r.chain_position.assign(chain.begin() + chain_length, chain.end());
+      }
     }
   }
 

@@ -338,11 +338,12 @@ void Simulator::run_on_device(long steps, const Ensemble& e, double dt,
   const char* records_env = std::getenv("NEPCG_DEVICE_RECORDS");
   const bool use_records = !(records_env && std::string(records_env) == "0");
   std::vector<Observer*> recorded, at_end;  // sampled from device records / at segment ends
-  bool record_forces = false;
+  bool record_forces = false, record_state = false;
   for (const auto& o : observers) {
     const DeviceRecording what = use_records ? o->device_recording() : DeviceRecording::None;
     (what == DeviceRecording::None ? at_end : recorded).push_back(o.get());
     record_forces |= what == DeviceRecording::Forces;
+    record_state |= what == DeviceRecording::State;
   }
   // Records per segment: at most ~256 MiB of them (4 N + 9 values each with forces, on the device
   // and here).
@@ -363,6 +364,7 @@ void Simulator::run_on_device(long steps, const Ensemble& e, double dt,
       len = std::min<long>(len, e.cell_interval - run_step_ % e.cell_interval);
     DeviceSegment seg;
     seg.record_forces = record_forces;
+    seg.record_state = record_state;
     for (long k = 1; k <= len && !recorded.empty(); ++k) {
       bool due = false;
       for (const Observer* o : recorded) due |= (run_step_ + k) % o->interval() == 0;
