@@ -93,7 +93,7 @@ struct DeviceRecord {
 
 /// Throws InputError (naming `who`) when a segment does not fit a system of n atoms: record steps
 /// not rising within 1 ... steps, too few Bussi draws, a Nose-Hoover chain without its state, a
-/// fixed-atom mask or bead indices of the wrong length, a bead index out of range.
+/// fixed-atom mask or bead indices of the wrong length, a bead index out of range, more beads than atoms.
 struct ThermostatState;
 void check_device_segment(const DeviceSegment& segment, const ThermostatState& thermostat, size_t n,
                           const std::string& who);

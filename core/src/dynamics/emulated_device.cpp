@@ -111,7 +111,6 @@ void EmulatedDevicePotential::run_steps(System& system, const DeviceSegment& seg
   const int num_beads = static_cast<int>(seg.bead_mass.size());
   if (num_beads > 0) bead_members(seg.bead_of, num_beads, st.bead_start, st.bead_atoms);
   st.bead_mass = seg.bead_mass;
-  if (num_beads > static_cast<int>(st.bath.size())) st.bath.resize(num_beads, 0.0);
   const int* moving = st.moving_or_null();
 
   // Forces (and, with_virial, the total virial) at the state's positions into st and `result`.

@@ -345,9 +345,10 @@ void Simulator::run_on_device(long steps, const Ensemble& e, double dt,
     record_forces |= what == DeviceRecording::Forces;
     record_state |= what == DeviceRecording::State;
   }
-  // Records per segment: at most ~256 MiB of them (4 N + 9 values each with forces, on the device
-  // and here).
-  const long record_values = record_forces ? 4 * static_cast<long>(system_.size()) + 9 : 32;
+  // Records per segment: at most ~256 MiB of them (on the device and here): per record ~22 totals,
+  // the chain state and, with forces, 4 N per-atom values.
+  const long record_values =
+      22 + 2 * static_cast<long>(nhc_velocity_.size()) + (record_forces ? 4 * static_cast<long>(system_.size()) : 0);
   const long max_records = std::max<long>(1, (256L << 20) / (8 * record_values));
   std::vector<DeviceRecord> records;
   long done = 0;

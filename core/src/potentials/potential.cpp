@@ -62,6 +62,9 @@ void check_device_segment(const DeviceSegment& seg, const ThermostatState& therm
     throw InputError(who + ": the segment's fixed-atom mask has " + std::to_string(seg.moving.size()) +
                      " entries for " + std::to_string(n) + " atoms");
   if (seg.bead_mass.empty()) return;
+  if (seg.bead_mass.size() > n)  // (a bead's bath share is booked in a per-atom array)
+    throw InputError(who + ": " + std::to_string(seg.bead_mass.size()) + " beads for " + std::to_string(n) +
+                     " atoms");
   if (seg.bead_of.size() != n)
     throw InputError(who + ": the segment's bead indices have " + std::to_string(seg.bead_of.size()) +
                      " entries for " + std::to_string(n) + " atoms");
