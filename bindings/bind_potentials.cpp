@@ -35,6 +35,8 @@ void init_potentials(nb::module_& m) {
       .def_prop_ro("secondary_cutoff", &Potential::secondary_cutoff)
       .def_prop_ro("runs_dynamics_on_device", &Potential::runs_dynamics_on_device,
                    "True when a Simulator runs this potential's thermostat-only steps on its device.")
+      .def_prop_ro("device_updates_cell", &Potential::device_updates_cell,
+                   "True when barostats and deformation acting every step also run on its device.")
       .def(
           "compute",
           [](const Potential& p, const nepcg::System& s, nepcg::NeighborList& list, bool per_atom_virials) {

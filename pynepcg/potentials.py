@@ -97,6 +97,14 @@ class Potential:
         concurrent runs need one :meth:`replica` each."""
         return self._cpp.runs_dynamics_on_device
 
+    @property
+    def device_updates_cell(self) -> bool:
+        """True when barostats and deformation acting every step (``cell_every=1``) also run in
+        the device segments (fully periodic cells): :class:`EmulatedDevice` always, a GPU NEP with
+        ``NEPCG_DEVICE_CELL=1``. Otherwise a :class:`~pynepcg.Simulator` integrates such runs on
+        the host with this potential's forces."""
+        return self._cpp.device_updates_cell
+
     def replica(self) -> "Potential":
         """A potential for another thread's simulations: an independent copy when this one holds
         device state (:attr:`runs_dynamics_on_device`), else this object (CPU potentials hold no

@@ -97,8 +97,9 @@ class Simulator:
     @property
     def ran_on_device(self) -> bool:
         """True when the steps of the last run ran on the GPU (a CUDA NEP with NVE or a thermostat,
-        fixed atoms and bead constraints included); False when they were integrated on the CPU
-        (CPU potentials, barostats, deformation)."""
+        fixed atoms and bead constraints included; barostats and deformation with ``cell_every``
+        > 1, or every step where the potential's ``device_updates_cell``); False when they were
+        integrated on the CPU (CPU potentials, barostats and deformation acting every step)."""
         return self._cpp.ran_on_device
 
     def write_restart(self, path) -> None:

@@ -48,6 +48,19 @@ HOST_ENSEMBLES = {
     "npt-nh-triclinic-every4": (ensembles.NPT(temperature=500, pressure=(0, 2.0), tau_t=50, tau_p=300,
                                               thermostat="nose_hoover", coupling="triclinic", cell_every=4), 50),
     "deform-every10": (ensembles.Deform(strain_rate=(2e-5, 0, 0), temperature=500, tau_t=50, cell_every=10), 20),
+    # barostats and deformation acting every step: the cell changes inside the device segments
+    # (kernels/cell_step.hpp), the stochastic cell rescaling's draws interleaved with Bussi's
+    "npt-scr-bussi": (ensembles.NPT(temperature=500, pressure=1.0, tau_t=50, tau_p=300), 2),
+    "npt-berendsen-iso-ramp": (ensembles.NPT(temperature=500, pressure=(0.0, 3.0), tau_t=50, tau_p=300,
+                                             barostat="berendsen", thermostat="berendsen"), 2),
+    "npt-scr-orthorhombic": (ensembles.NPT(temperature=500, pressure=(1.0, 0.5, 2.0), tau_t=50, tau_p=300,
+                                           coupling="orthorhombic"), 2),
+    "npt-nh-triclinic": (ensembles.NPT(temperature=500, pressure=(0, 2.0), tau_t=50, tau_p=300,
+                                       thermostat="nose_hoover", coupling="triclinic"), 2),
+    "deform-x-scr-yz": (ensembles.Deform(strain_rate=(5e-5, 0, 0), temperature=500, tau_t=50, pressure=0.0,
+                                         tau_p=300), 2),
+    "deform-xy-nose-hoover": (ensembles.Deform(strain_rate=(1e-4, -2e-5, 0), temperature=500, tau_t=50,
+                                               thermostat="nose_hoover"), 2),
 }
 
 
@@ -168,3 +181,24 @@ def test_emulated_device_rejects_bad_input():
         EmulatedDevice("not a potential")
     with pytest.raises(ValueError, match="skin"):
         EmulatedDevice(pynepcg.EAM.zhou_gold(), skin=-1)
+
+
+def test_cell_changes_in_a_partly_periodic_cell_stay_on_the_host():
+    # Barostats and deformation acting every step run in device segments only in cells periodic
+    # along all three axes (the device list's live cell); a slab integrates on the host instead,
+    # with the same dynamics.
+    g, _ = gold()
+    slab = pynepcg.System(list(g.species), np.asarray(g.positions), cell=np.asarray(g.cell) * [1, 1, 2],
+                          pbc=[True, True, False])
+    pot = EmulatedDevice(pynepcg.EAM.zhou_gold())
+    assert pot.device_updates_cell and not pynepcg.EAM.zhou_gold().device_updates_cell
+    ens = ensembles.Deform(strain_rate=(1e-4, 0, 0), temperature=500, tau_t=50)
+    sims = []
+    for p in (pynepcg.EAM.zhou_gold(), pot):
+        sim = pynepcg.Simulator(slab, p, seed=3)
+        sim.set_temperature(500)
+        sim.run(50, ens, time_step=2.0)
+        sims.append(sim)
+    assert not sims[1].ran_on_device and pot.segments == 0
+    assert np.array_equal(np.asarray(sims[0].system.positions), np.asarray(sims[1].system.positions))
+    assert np.asarray(sims[1].system.cell)[0, 0] == pytest.approx(2 * 4.08 * (1 + 1e-4 * 100))

@@ -360,8 +360,10 @@ def test_bussi_on_device_samples_the_canonical_kinetic_energy(shared_data):
     assert np.var(t) / t.mean() ** 2 == pytest.approx(2 / nf, rel=0.25)
 
 
-def test_cpu_integrated_ensembles_use_gpu_forces(shared_data):
-    # A barostat run integrates on the CPU with forces from the GPU: same trajectory as the CPU.
+def test_cpu_integrated_ensembles_use_gpu_forces(shared_data, monkeypatch):
+    # A barostat run integrates on the CPU with forces from the GPU (the default while
+    # NEPCG_DEVICE_CELL is not 1): same trajectory as the CPU.
+    monkeypatch.delenv("NEPCG_DEVICE_CELL", raising=False)
     cpu, gpu = _diamond_sims(shared_data)
     ens = ensembles.NPT(temperature=500, pressure=1.0, tau_t=50, tau_p=500, modulus=400)
     cpu.run(100, ens, 1.0)
@@ -392,17 +394,74 @@ def test_cell_updates_between_device_segments_follow_the_cpu(shared_data, name):
     # With cell_every = k > 1 the host updates the cell (barostat with its own random numbers,
     # deformation) at the start of every k-th step and the steps in between run on the device:
     # the same trajectory, cell and thermodynamics as the CPU integrator.
-    ens = CELL_ENSEMBLES[name]
-    cpu, gpu = _diamond_sims(shared_data)
+    _device_follows_cpu_cell_run(shared_data, CELL_ENSEMBLES[name])
+
+
+def _device_follows_cpu_cell_run(shared_data, ens, repeat=2, cell_atol=1e-9):
+    """200 steps of a cell-changing ensemble on the CPU integrator and on the GPU: the GPU runs on
+    the device and follows the CPU's trajectory, cell and thermodynamics. Returns both Simulators."""
+    cpu, gpu = _diamond_sims(shared_data, repeat=repeat)
     tc, tg = observers.Thermo(20), observers.Thermo(20)
     cpu.run(200, ens, 1.0, [tc])
     gpu.run(200, ens, 1.0, [tg])
     assert gpu.ran_on_device and not cpu.ran_on_device
-    assert np.abs(np.asarray(gpu.system.box.cell) - np.asarray(cpu.system.box.cell)).max() < 1e-9
+    assert np.abs(np.asarray(gpu.system.box.cell) - np.asarray(cpu.system.box.cell)).max() < cell_atol
     assert np.abs(np.asarray(gpu.system.positions) - np.asarray(cpu.system.positions)).max() < 1e-6
-    for col in ("temperature", "potential_energy", "pressure", "volume", "conserved_energy"):
+    for col in ("temperature", "potential_energy", "pressure", "volume", "conserved_energy", "ax", "by", "cz", "bx"):
         assert np.allclose(tg[col], tc[col], rtol=1e-7, atol=1e-7), col
     assert np.ptp(tg["volume"]) > 0
+    return cpu, gpu
+
+
+LIVE_CELL_ENSEMBLES = {  # barostats and deformation acting every step, inside device segments
+    "npt-berendsen": (ensembles.NPT(temperature=500, pressure=1.0, tau_t=50, tau_p=500, modulus=400,
+                                    barostat="berendsen"), 2),
+    "npt-scr-bussi-orthorhombic": (ensembles.NPT(temperature=500, pressure=(1.0, 0.5, 2.0), tau_t=50, tau_p=500,
+                                                 modulus=400, coupling="orthorhombic"), 2),
+    "npt-scr-triclinic-nose-hoover": (ensembles.NPT(temperature=500, pressure=(0, 2.0), tau_t=50, tau_p=500,
+                                                    modulus=400, coupling="triclinic", thermostat="nose_hoover"), 2),
+    "deform-npt": (ensembles.Deform(strain_rate=(0, 5e-5, 0), temperature=500, tau_t=50, pressure=0.0, tau_p=500,
+                                    modulus=400), 2),
+    # 4 % along x in 200 steps: the list must rebuild for the strain alone, and in the 4x4x4 cell
+    # (3 bins per axis) compression makes a bin thinner than the list range (reach 2)
+    "deform-stretch-fast": (ensembles.Deform(strain_rate=(2e-4, 0, 0), temperature=500, tau_t=50), 2),
+    "deform-compress-fast": (ensembles.Deform(strain_rate=(-2e-4, 0, 0), temperature=500, tau_t=50), 4),
+}
+
+
+@pytest.mark.parametrize("graphs", ["1", "0"])
+@pytest.mark.parametrize("name", sorted(LIVE_CELL_ENSEMBLES))
+def test_barostats_and_deformation_on_the_device_follow_the_cpu(shared_data, monkeypatch, name, graphs):
+    # NEPCG_DEVICE_CELL=1: the cell lives in device memory and changes every step there (the
+    # host's cell-step functions, kernels/cell_step.hpp, with the stochastic cell rescaling's draws
+    # from the Simulator's generator): the CPU integrator's trajectory, cell and thermodynamics.
+    monkeypatch.setenv("NEPCG_DEVICE_CELL", "1")
+    monkeypatch.setenv("NEPCG_CUDA_GRAPHS", graphs)
+    ens, repeat = LIVE_CELL_ENSEMBLES[name]
+    cpu, gpu = _device_follows_cpu_cell_run(shared_data, ens, repeat=repeat, cell_atol=1e-8)
+    # the forces at the end are the CPU NEP's at the GPU's final state (a stale list would miss pairs)
+    ref = cpu.potential.compute(gpu.system)
+    assert np.abs(np.asarray(gpu.forces) - np.asarray(ref.forces)).max() < 1e-8
+
+
+def test_langevin_npt_on_the_device_follows_its_cpu_emulation(shared_data, monkeypatch):
+    # Langevin noise is the GPU's Philox stream: compared with the emulation (which also updates
+    # the cell in its segments) instead of the host integrator.
+    from pynepcg.potentials import EmulatedDevice
+
+    monkeypatch.setenv("NEPCG_DEVICE_CELL", "1")
+    ens = ensembles.NPT(temperature=500, pressure=2.0, tau_t=30, tau_p=300, modulus=400, thermostat="langevin")
+    cpu, gpu = _diamond_sims(shared_data)
+    emulated = pynepcg.Simulator(cpu.system, EmulatedDevice(cpu.potential, skin=0.5), seed=7)
+    emulated.set_temperature(600)
+    te, tg = observers.Thermo(40), observers.Thermo(40)
+    emulated.run(200, ens, 1.0, [te])
+    gpu.run(200, ens, 1.0, [tg])
+    assert gpu.ran_on_device and emulated.ran_on_device
+    assert np.abs(np.asarray(gpu.system.box.cell) - np.asarray(emulated.system.box.cell)).max() < 1e-8
+    assert np.abs(np.asarray(gpu.system.positions) - np.asarray(emulated.system.positions)).max() < 1e-6
+    for col in ("temperature", "pressure", "volume", "conserved_energy"):
+        assert np.allclose(tg[col], te[col], rtol=1e-7, atol=1e-7), col
 
 
 def test_constrained_mean_forces_match_cpu(shared_data):

@@ -17,6 +17,10 @@
 // (same kernels, same order: the same bits). The list's build kernels stay in the graph of every
 // step and return at once unless the displacement check raised the rebuild flag (a conditional
 // graph node around them measured no faster on an H100: bench/gpu_notes.md, session 11).
+// A barostat or deformation acting every step (DeviceSegment::cell) runs here too when the cell is
+// fully periodic: after the drift, one thread updates the cell in device memory
+// (kernels/cell_step.hpp, the host's functions; the list and site kernels read that cell), the
+// atoms are scaled, and the forces then come with the virial the next step's barostat reads.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -25,6 +29,7 @@
 
 #include "../potentials/gpu_nep_impl.cuh"
 #include "nepcg/beads.hpp"
+#include "nepcg/kernels/cell_step.hpp"
 #include "nepcg/kernels/md_step.hpp"
 #include "nepcg/kernels/thermostat.hpp"
 #include "nepcg/units.hpp"
@@ -144,12 +149,47 @@ __global__ void scale_velocities(int n, const double* state, const int* moving, 
 
 // The totals at the head of a device record, in values from its start: the virial (9), the
 // energy, the kinetic energy and tensor (1 + 9), the Langevin/constraint bath and the rescaling
-// bath (1 + 1), the Nose-Hoover chain (xi then eta, 2 m); then, with forces, 4 n per-atom values.
+// bath (1 + 1), the cell when it changes (9), the Nose-Hoover chain (xi then eta, 2 m); then,
+// with forces, 4 n per-atom values.
 struct RecordLayout {
   static constexpr int kVirial = 0, kEnergy = 9, kKinetic = 10, kTensor = 11, kBath = 20, kRescaleBath = 21,
-                       kChain = 22;
+                       kCell = 22, kChain = 31;
   static long long head(int chain_length) { return kChain + 2LL * chain_length; }
 };
+
+// Sums over atoms of m v.v and m v (x) v (xx yy zz yz xz xy) by one block of kReduceThreads
+// threads in a fixed order; thread 0 receives them in eV.
+__device__ void block_kinetic_sums(int n, const double* mass, const double* vx, const double* vy, const double* vz,
+                                   double out[7]) {
+  __shared__ double part[kReduceThreads];
+  double sums[7] = {0, 0, 0, 0, 0, 0, 0};
+  for (int i = threadIdx.x; i < n; i += kReduceThreads) {
+    const double m = mass[i], u = vx[i], v = vy[i], w = vz[i];
+    sums[0] += m * (u * u + v * v + w * w);
+    sums[1] += m * u * u;
+    sums[2] += m * v * v;
+    sums[3] += m * w * w;
+    sums[4] += m * v * w;
+    sums[5] += m * u * w;
+    sums[6] += m * u * v;
+  }
+  for (int c = 0; c < 7; ++c) {
+    part[threadIdx.x] = sums[c];
+    __syncthreads();
+    for (int w = kReduceThreads / 2; w > 0; w /= 2) {
+      if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+      __syncthreads();
+    }
+    if (threadIdx.x == 0) out[c] = part[0] * units::kMassVelocity2ToEnergy;
+    __syncthreads();
+  }
+}
+
+// The symmetric tensor of block_kinetic_sums' last six sums into t[9] (row-major).
+__device__ inline void kinetic_tensor_from_sums(const double sums[7], double* t) {
+  const int a[7] = {0, 0, 1, 2, 1, 0, 0}, b[7] = {0, 0, 1, 2, 2, 2, 1};
+  for (int c = 1; c < 7; ++c) t[3 * a[c] + b[c]] = t[3 * b[c] + a[c]] = sums[c];
+}
 
 // Per-atom part of a record: the forces and site energies of atom i into record *slot.
 __global__ void record_forces(int n, const double* fx, const double* fy, const double* fz, const double* energy,
@@ -166,34 +206,12 @@ __global__ void record_forces(int n, const double* fx, const double* fy, const d
 // Kinetic energy and tensor (eV) into record *slot (one block; fixed summation order).
 __global__ void record_kinetic(int n, const double* mass, const double* vx, const double* vy, const double* vz,
                                const long long* slot, long long stride, double* records) {
-  __shared__ double part[kReduceThreads];
-  double sums[7] = {0, 0, 0, 0, 0, 0, 0};  // m v.v, then xx yy zz yz xz xy
-  for (int i = threadIdx.x; i < n; i += kReduceThreads) {
-    const double m = mass[i], u = vx[i], v = vy[i], w = vz[i];
-    sums[0] += m * (u * u + v * v + w * w);
-    sums[1] += m * u * u;
-    sums[2] += m * v * v;
-    sums[3] += m * w * w;
-    sums[4] += m * v * w;
-    sums[5] += m * u * w;
-    sums[6] += m * u * v;
-  }
+  double sums[7];
+  block_kinetic_sums(n, mass, vx, vy, vz, sums);
+  if (threadIdx.x != 0) return;
   double* r = records + *slot * stride;
-  for (int c = 0; c < 7; ++c) {
-    part[threadIdx.x] = sums[c];
-    __syncthreads();
-    for (int w = kReduceThreads / 2; w > 0; w /= 2) {
-      if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
-      __syncthreads();
-    }
-    if (threadIdx.x == 0) {
-      const double t = part[0] * units::kMassVelocity2ToEnergy;
-      if (c == 0) r[RecordLayout::kKinetic] = 0.5 * t;
-      const int a[7] = {0, 0, 1, 2, 1, 0, 0}, b[7] = {0, 0, 1, 2, 2, 2, 1};
-      if (c > 0) r[RecordLayout::kTensor + 3 * a[c] + b[c]] = r[RecordLayout::kTensor + 3 * b[c] + a[c]] = t;
-    }
-    __syncthreads();
-  }
+  r[RecordLayout::kKinetic] = 0.5 * sums[0];
+  kinetic_tensor_from_sums(sums, r + RecordLayout::kTensor);
 }
 
 // The thermostats' running state into record *slot: the rescaling bath (state[2]) and the chain.
@@ -204,6 +222,78 @@ __global__ void record_thermostat(const double* state, const double* chain, int 
   for (int j = 0; j < 2 * chain_length; ++j) r[RecordLayout::kChain + j] = chain[j];
 }
 
+// The cell (live, in device memory) into record *slot.
+__global__ void record_cell(const cuda::LiveCell* lc, const long long* slot, long long stride, double* records) {
+  double* r = records + *slot * stride;
+  for (int k = 0; k < 9; ++k) r[RecordLayout::kCell + k] = lc->cell.h[k];
+}
+
+// The cell step's work area (CellWork: offsets in doubles): the virial of the last force
+// evaluation and the kinetic tensor the barostat reads (eV), then the matrices the atoms are
+// scaled with: r -> mu_b mu_d r and, with stochastic cell rescaling, v -> mu_b^-1 v.
+struct CellWork {
+  static constexpr int kVirial = 0, kKinetic = 9, kDeform = 18, kBarostat = 27, kInverse = 36, kScaleVelocities = 45,
+                       kSize = 46;
+};
+
+// Kinetic tensor (eV) into work[CellWork::kKinetic ...] (one block).
+__global__ void cell_kinetic(int n, const double* mass, const double* vx, const double* vy, const double* vz,
+                             double* work) {
+  double sums[7];
+  block_kinetic_sums(n, mass, vx, vy, vz, sums);
+  if (threadIdx.x == 0) kinetic_tensor_from_sums(sums, work + CellWork::kKinetic);
+}
+
+// The cell update of step k (one thread; Simulator::deform, then Simulator::barostat with the
+// pressure of the last virial and the current velocities in the deformed cell): the new cell into
+// the live cell (with the list's frame and reach), the atoms' matrices into work.
+__global__ void cell_step(kernels::CellControl c, StepClock clock, double dt, const double* draws, int draws_per_step,
+                          cuda::LiveCell* lc, double* work) {
+  const long long k = *clock.step;
+  double h[9], mu[9];
+  for (int r = 0; r < 9; ++r) h[r] = lc->cell.h[r];
+  kernels::identity3(mu);
+  if (c.deform) {
+    kernels::deformation_matrix(c, clock.run_step + k, 1, dt, mu);
+    kernels::transform_rows(mu, h);
+  }
+  for (int r = 0; r < 9; ++r) work[CellWork::kDeform + r] = mu[r];
+  kernels::identity3(mu);
+  bool scale_velocities = false;
+  if (c.barostat) {
+    const double volume = fabs(kernels::determinant3(h));
+    double p[9], p0[9];
+    for (int r = 0; r < 9; ++r) p[r] = (work[CellWork::kVirial + r] + work[CellWork::kKinetic + r]) / volume;
+    kernels::target_pressure(c, clock.run_step + k, clock.run_length, p0);
+    const double kt = kernels::mul_rn(units::kBoltzmann, clock_temperature(clock, k));
+    if (kernels::barostat_matrix(c, p, p0, volume, kt, dt, draws ? draws + k * draws_per_step : nullptr, mu)) {
+      kernels::transform_rows(mu, h);
+      scale_velocities = c.barostat == 2;
+    } else {
+      kernels::identity3(mu);
+    }
+  }
+  for (int r = 0; r < 9; ++r) work[CellWork::kBarostat + r] = mu[r];
+  kernels::inverse3(mu, work + CellWork::kInverse);
+  work[CellWork::kScaleVelocities] = scale_velocities ? 1.0 : 0.0;
+  cuda::live_cell_changed(*lc, h);
+}
+
+// r -> mu_b (mu_d r) and (stochastic cell rescaling) v -> mu_b^-1 v for every atom.
+__global__ void scale_atoms(int n, const double* work, double* x, double* y, double* z, double* vx, double* vy,
+                            double* vz) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  kernels::transform_vector(work + CellWork::kDeform, x[i], y[i], z[i]);
+  kernels::transform_vector(work + CellWork::kBarostat, x[i], y[i], z[i]);
+  if (work[CellWork::kScaleVelocities] != 0.0) kernels::transform_vector(work + CellWork::kInverse, vx[i], vy[i], vz[i]);
+}
+
+// Leaves the list's live cell (an error inside a segment included).
+struct LiveCellScope {
+  cuda::DeviceNeighborList& list;
+  ~LiveCellScope() { list.abandon_live_cell(); }
+};
 
 }  // namespace
 
@@ -240,6 +330,10 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
   const bool langevin = kind == ThermostatKind::Langevin, nhc = kind == ThermostatKind::NoseHooverChain;
   const bool obabo = langevin && seg.splitting == LangevinSplitting::OBABO;
   check_device_segment(seg, thermostat, system.size(), "GpuNEP");
+  const bool live_cell = seg.updates_cell(), barostat = seg.cell.barostat != 0;
+  if (live_cell && !(system.box.periodic(0) && system.box.periodic(1) && system.box.periodic(2)))
+    throw InputError("GpuNEP: a barostat or deformation on the device needs a cell periodic along all three axes");
+  const int draws_per_step = kernels::barostat_draws(seg.cell);
   const int chain_length = static_cast<int>(thermostat.chain_velocity.size());
   const std::vector<long>& record_steps = seg.record_steps;
   const std::vector<int> types = model_types(cpu_, system);
@@ -266,6 +360,9 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
   const StepClock clock{d.step.data(), seg.temperature_start, seg.temperature_end,
                         static_cast<long long>(seg.run_step), static_cast<long long>(seg.run_length)};
   if (bussi) d.draws.upload(seg.bussi_draws, s);
+  if (draws_per_step > 0) d.barostat_draws.upload(seg.barostat_draws, s);
+  if (live_cell) d.cell_work.resize(CellWork::kSize);
+  LiveCellScope live_scope{d.list};
   std::vector<double> chain_host;
   if (nhc) {
     chain_host = thermostat.chain_velocity;
@@ -285,7 +382,14 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
     d.step.fill_zero(s);
     d.record_slot.fill_zero(s);
     const bool rebin = d.list.set_cell(system.box, n);
-    if (forces_valid && !rebin && attempt == 0) {
+    if (live_cell) {
+      // The cell lives on the device from here on: a fresh list in it, and the virial the first
+      // step's barostat reads.
+      d.list.begin_live_cell(s);
+      d.cell_work.fill_zero(s);
+      d.launch_forces(true, barostat);
+      if (barostat) d.launch_column_sums(d.virial.data(), 9, d.cell_work.data() + CellWork::kVirial, nullptr, 0);
+    } else if (forces_valid && !rebin && attempt == 0) {
       d.upload_forces(out.forces);
       d.list.update(d.x.data(), d.y.data(), d.z.data(), n, false, s);
     } else {
@@ -334,6 +438,16 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
       scale_velocities<<<grid, kThreads, 0, s>>>(n, d.reduced.data() + 12, nullptr, d.vx.data(), d.vy.data(),
                                                  d.vz.data());
     };
+    // The cell step between the drift and the forces (a live cell only).
+    auto update_cell = [&] {
+      double* work = d.cell_work.data();
+      if (barostat)
+        cell_kinetic<<<1, kReduceThreads, 0, s>>>(n, d.mass.data(), d.vx.data(), d.vy.data(), d.vz.data(), work);
+      cell_step<<<1, 1, 0, s>>>(seg.cell, clock, dt, draws_per_step > 0 ? d.barostat_draws.data() : nullptr,
+                                draws_per_step, d.list.live_cell(), work);
+      scale_atoms<<<grid, kThreads, 0, s>>>(n, work, d.x.data(), d.y.data(), d.z.data(), d.vx.data(), d.vy.data(),
+                                            d.vz.data());
+    };
     // One MD step as a fixed launch sequence (the host loop's order); every step but a last one
     // that computes the virial is replayed from a CUDA graph (one launch per step).
     auto launch_step = [&](bool with_virial) {
@@ -345,7 +459,10 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
       } else {
         kick(0.5 * dt, dt);
       }
-      d.launch_forces(false, with_virial);
+      if (live_cell) update_cell();
+      d.launch_forces(false, with_virial || barostat);
+      if (barostat)  // (the virial the next step's barostat reads)
+        d.launch_column_sums(d.virial.data(), 9, d.cell_work.data() + CellWork::kVirial, nullptr, 0);
       kick(0.5 * dt, 0.0);
       if (nhc) chain_half();
       if (obabo) ornstein_uhlenbeck(c1_half, c2_half, 1, 0.0);
@@ -377,6 +494,7 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
         record_thermostat<<<1, 1, 0, s>>>(d.reduced.data() + 12, nhc ? d.chain.data() : nullptr,
                                           nhc ? chain_length : 0, slot, record_stride, rec);
       }
+      if (live_cell) record_cell<<<1, 1, 0, s>>>(d.list.live_cell(), slot, record_stride, rec);
       if (seg.record_forces)
         record_forces<<<grid, kThreads, 0, s>>>(n, d.fx.data(), d.fy.data(), d.fz.data(), d.energy.data(), slot,
                                                 record_stride, record_head, rec);
@@ -418,7 +536,14 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
     d.list.grow(s);
   }
 
-  // Results back to the host.
+  // Results back to the host (with a live cell: the cell first).
+  if (live_cell) {
+    double h[9];
+    d.list.end_live_cell(h, s);
+    Mat3 cell{};
+    for (int k = 0; k < 9; ++k) cell[k / 3][k % 3] = h[k];
+    system.box = Box(cell, system.box.pbc());
+  }
   d.download_positions(system);
   d.download_velocities(system);
   d.download_forces(out.forces);
@@ -469,6 +594,10 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
       rec.forces.energy = 0.0;
       for (int i = 0; i < n; ++i) rec.forces.energy += rec.forces.energies[i];
     }
+    if (live_cell) {
+      for (int k = 0; k < 9; ++k) rec.cell[k / 3][k % 3] = b[RecordLayout::kCell + k];
+      rec.has_cell = true;
+    }
     if (!seg.record_state) continue;
     rec.kinetic_energy = b[RecordLayout::kKinetic];
     for (int k = 0; k < 9; ++k) rec.kinetic[k / 3][k % 3] = b[RecordLayout::kTensor + k];
@@ -478,6 +607,11 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
       rec.chain_position.assign(b + RecordLayout::kChain + chain_length, b + RecordLayout::kChain + 2 * chain_length);
     }
   }
+}
+
+bool GpuNEP::device_updates_cell() const {
+  const char* env = std::getenv("NEPCG_DEVICE_CELL");
+  return env && std::string(env) == "1";
 }
 
 }  // namespace nepcg

@@ -35,6 +35,26 @@ __device__ inline bool neighbour_bin(int bin, int bins, int periodic, int& q, in
   return bin >= 0 && bin < bins;
 }
 
+// The cell a kernel reads: passed by value (a fixed cell), or in device memory (a live cell).
+__device__ inline const DeviceCell& cell_of(const DeviceCell& c) { return c; }
+__device__ inline const DeviceCell& cell_of(const DeviceCell* c) { return *c; }
+
+// Live cell: the frame map and allowance come from device memory (live_cell_changed).
+__global__ void check_displacement_live(int n, const double* x, const double* y, const double* z, const double* ref,
+                                        const LiveCell* lc, int* flags) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n || flags[0]) return;
+  const double limit2 = lc->limit2;
+  const double* m = lc->to_build;
+  const double p[3] = {x[i], y[i], z[i]};
+  double d2 = 0.0;
+  for (int c = 0; c < 3; ++c) {
+    const double b = p[0] * m[c] + p[1] * m[3 + c] + p[2] * m[6 + c] - ref[3 * i + c];
+    d2 += b * b;
+  }
+  if (!(d2 <= limit2)) flags[0] = 1;  // also catches NaN positions and a negative allowance
+}
+
 __global__ void check_displacement(int n, const double* x, const double* y, const double* z, const double* ref,
                                    DeviceCell m, double limit2, int* flags) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -57,10 +77,12 @@ __global__ void clear_bins(int nbins, int* count, int* fill, int* flags) {
   fill[b] = 0;
 }
 
-__global__ void bin_atoms(int n, const double* x, const double* y, const double* z, DeviceCell c, double* wrapped,
+template <class Cell>
+__global__ void bin_atoms(int n, const double* x, const double* y, const double* z, Cell cell, double* wrapped,
                           int* wrap_code, int* bin_of, int* bin_count, double* ref, int* flags) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (!flags[0] || i >= n) return;
+  const DeviceCell& c = cell_of(cell);
   const double p[3] = {x[i], y[i], z[i]};
   int w[3], b[3];
   for (int d = 0; d < 3; ++d) {
@@ -141,11 +163,13 @@ __global__ void sort_bins(int nbins, const int* start, int* atoms, const int* fl
 // order as from a sequential scan of the bins (deterministic, independent of `group`). With an
 // inner zone (rinner2 < rlist2) the bins are scanned twice: pairs closer than rinner first, then
 // the others.
-__global__ void build_list(int n, int group, DeviceCell c, double rinner2, double rlist2, int capacity,
+template <class Cell>
+__global__ void build_list(int n, int group, Cell cell, double rinner2, double rlist2, int capacity,
                            const double* wrapped,
                            const int* wrap_code, const int* bin_of, const int* start, const int* atoms,
                            int* neighbor, int* image, int* count, int* flags) {
   if (!flags[0]) return;
+  const DeviceCell& c = cell_of(cell);
   const long t = static_cast<long>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int i = static_cast<int>(t / group), lane = static_cast<int>(t % group);
   if (i >= n) return;  // (whole groups: a group never spans two atoms)
@@ -243,8 +267,16 @@ __global__ void find_reverse(int n, int group, int capacity, const int* neighbor
 
 __global__ void raise_rebuild_flag(int* flags) { flags[0] = 1; }
 
-__global__ void finish_build(int* flags) {
+// With a live cell, a build makes the current cell the frame of later displacement checks.
+__global__ void finish_build(int* flags, LiveCell* lc) {
   if (flags[0]) {
+    if (lc) {
+      for (int k = 0; k < 9; ++k) {
+        lc->build_h[k] = lc->cell.h[k];
+        lc->to_build[k] = (k % 4 == 0) ? 1.0 : 0.0;
+      }
+      lc->limit2 = 0.25 * lc->skin * lc->skin;
+    }
     flags[4] += 1;
     flags[0] = 0;
   }
@@ -354,6 +386,10 @@ void DeviceNeighborList::launch_check(const double* x, const double* y, const do
   if (force) {
     raise_rebuild_flag<<<1, 1, 0, s>>>(flags_.data());  // (a kernel, not a copy from the host: graph-safe)
     NEPCG_CUDA_LAUNCHED("raise_rebuild_flag");
+  } else if (live_) {
+    check_displacement_live<<<blocks_for(n, kThreads), kThreads, 0, s>>>(n, x, y, z, ref_.data(), live_cell_.data(),
+                                                                           flags_.data());
+    NEPCG_CUDA_LAUNCHED("check_displacement_live");
   } else {
     DeviceCell m{};
     std::copy(to_build_frame_, to_build_frame_ + 9, m.h);
@@ -369,8 +405,13 @@ void DeviceNeighborList::launch_build(const double* x, const double* y, const do
   const int nbins = static_cast<int>(bin_count_.size());
   int* f = flags_.data();
   clear_bins<<<blocks_for(nbins, kThreads), kThreads, 0, s>>>(nbins, bin_count_.data(), bin_fill_.data(), f);
-  bin_atoms<<<blocks_for(n, kThreads), kThreads, 0, s>>>(n, x, y, z, cell_, wrapped_.data(), wrap_code_.data(),
-                                                         bin_of_.data(), bin_count_.data(), ref_.data(), f);
+  const DeviceCell* live = live_ ? &live_cell_.data()->cell : nullptr;
+  if (live)
+    bin_atoms<<<blocks_for(n, kThreads), kThreads, 0, s>>>(n, x, y, z, live, wrapped_.data(), wrap_code_.data(),
+                                                           bin_of_.data(), bin_count_.data(), ref_.data(), f);
+  else
+    bin_atoms<<<blocks_for(n, kThreads), kThreads, 0, s>>>(n, x, y, z, cell_, wrapped_.data(), wrap_code_.data(),
+                                                           bin_of_.data(), bin_count_.data(), ref_.data(), f);
   scan_bins<<<1, kScanThreads, 0, s>>>(nbins, bin_count_.data(), bin_start_.data(), f);
   fill_bins<<<blocks_for(n, kThreads), kThreads, 0, s>>>(n, bin_of_.data(), bin_start_.data(), bin_fill_.data(),
                                                          bin_atoms_.data(), f);
@@ -379,13 +420,19 @@ void DeviceNeighborList::launch_build(const double* x, const double* y, const do
   const int group = lanes_per_site(n, multiprocessors_);
   const unsigned group_blocks = blocks_for(size_t(n) * group, kThreads);
   const double rinner = inner_cutoff_ > 0 ? std::min(inner_cutoff_ + skin_, rlist) : rlist;
-  build_list<<<group_blocks, kThreads, 0, s>>>(n, group, cell_, rinner * rinner, rlist * rlist, capacity_,
-                                               wrapped_.data(),
-                                               wrap_code_.data(), bin_of_.data(), bin_start_.data(),
-                                               bin_atoms_.data(), neighbor_.data(), image_.data(), count_.data(), f);
+  if (live)
+    build_list<<<group_blocks, kThreads, 0, s>>>(n, group, live, rinner * rinner, rlist * rlist, capacity_,
+                                                 wrapped_.data(), wrap_code_.data(), bin_of_.data(),
+                                                 bin_start_.data(), bin_atoms_.data(), neighbor_.data(),
+                                                 image_.data(), count_.data(), f);
+  else
+    build_list<<<group_blocks, kThreads, 0, s>>>(n, group, cell_, rinner * rinner, rlist * rlist, capacity_,
+                                                 wrapped_.data(), wrap_code_.data(), bin_of_.data(),
+                                                 bin_start_.data(), bin_atoms_.data(), neighbor_.data(),
+                                                 image_.data(), count_.data(), f);
   find_reverse<<<group_blocks, kThreads, 0, s>>>(n, group, capacity_, neighbor_.data(), image_.data(),
                                                  count_.data(), reverse_.data(), f);
-  finish_build<<<1, 1, 0, s>>>(f);
+  finish_build<<<1, 1, 0, s>>>(f, live_ ? live_cell_.data() : nullptr);
   NEPCG_CUDA_LAUNCHED("neighbour-list build");
 }
 
@@ -411,6 +458,27 @@ void DeviceNeighborList::fetch_flags(cudaStream_t s) {
     to_build_frame_[0] = to_build_frame_[4] = to_build_frame_[8] = 1.0;
     max_displacement_ = 0.5 * skin_;
   }
+}
+
+void DeviceNeighborList::begin_live_cell(cudaStream_t s) {
+  live_host_ = LiveCell{};
+  live_host_.cell = cell_;
+  live_host_.cutoff = cutoff_;
+  live_host_.skin = skin_;
+  std::copy(cell_.h, cell_.h + 9, live_host_.build_h);
+  live_cell_changed(live_host_, cell_.h);  // (identity frame; set_cell's reach, recomputed)
+  live_cell_.upload(&live_host_, 1, s);
+  live_ = true;
+  have_build_ = false;  // the next update builds in the live cell
+}
+
+void DeviceNeighborList::end_live_cell(double* h, cudaStream_t s) {
+  if (!live_) throw RuntimeError("DeviceNeighborList: end_live_cell without begin_live_cell");
+  live_cell_.download(&live_host_, 1, s);
+  NEPCG_CUDA_CHECK(cudaStreamSynchronize(s));
+  std::copy(live_host_.cell.h, live_host_.cell.h + 9, h);
+  live_ = false;
+  have_build_ = false;  // (the host does not know the cell of the device's last build)
 }
 
 void DeviceNeighborList::grow(cudaStream_t s) {

@@ -13,10 +13,12 @@
 // deterministic (bins in fixed order, atoms in a bin by index), so runs are bit-reproducible.
 #pragma once
 
+#include <cmath>
 #include <memory>
 
 #include "../common/cuda_support.cuh"
 #include "nepcg/box.hpp"
+#include "nepcg/kernels/cell_step.hpp"
 
 namespace nepcg::cuda {
 
@@ -33,6 +35,45 @@ struct DeviceCell {
 __host__ __device__ inline void image_shift(const DeviceCell& c, int code, double* s) {
   const int n0 = (code & 255) - 128, n1 = ((code >> 8) & 255) - 128, n2 = ((code >> 16) & 255) - 128;
   for (int d = 0; d < 3; ++d) s[d] = n0 * c.h[d] + n1 * c.h[3 + d] + n2 * c.h[6 + d];
+}
+
+/// The cell of a list whose cell changes on the device from step to step (barostats and
+/// deformation acting inside device segments): the kernels read it from device memory, and
+/// after every change (live_cell_changed) the displacement check's frame and allowance follow.
+struct LiveCell {
+  DeviceCell cell;      // the current cell (bins fixed when the live stretch began; reach follows)
+  double build_h[9];    // the cell of the last build
+  double to_build[9];   // maps current positions into the frame of the last build
+  double limit2;        // allowed squared displacement in that frame (< 0: rebuild now)
+  double cutoff, skin;  // Å
+};
+
+/// The cell `h` (rows, Å) into lc.cell: its inverse, the bins' reach for the list range, the
+/// map into the last build's frame and the allowance, shrunk by the strain since that build (an
+/// affine deformation brings pairs closer by at most the strain times the cutoff).
+__host__ __device__ inline void live_cell_changed(LiveCell& lc, const double h[9]) {
+  DeviceCell& c = lc.cell;
+  for (int k = 0; k < 9; ++k) c.h[k] = h[k];
+  kernels::inverse3(h, c.inv);
+  // thickness along axis d: 1 / |column d of h^-1| (the distance between the lattice planes);
+  // reach: bins to search on each side per axis
+  const double rlist = lc.cutoff + lc.skin;
+  for (int d = 0; d < 3; ++d) {
+    const double g = sqrt(c.inv[d] * c.inv[d] + c.inv[3 + d] * c.inv[3 + d] + c.inv[6 + d] * c.inv[6 + d]);
+    const double bin_thickness = 1.0 / (g * c.bins[d]);
+    const int reach = static_cast<int>(ceil(rlist / bin_thickness - 1e-12));
+    c.reach[d] = reach < 1 ? 1 : reach;
+  }
+  double dev = 0.0;
+  for (int r = 0; r < 3; ++r)
+    for (int k = 0; k < 3; ++k) {
+      const double m = c.inv[3 * r] * lc.build_h[k] + c.inv[3 * r + 1] * lc.build_h[3 + k] +
+                       c.inv[3 * r + 2] * lc.build_h[6 + k];
+      lc.to_build[3 * r + k] = m;
+      dev += (m - (r == k)) * (m - (r == k));
+    }
+  const double allowed = 0.5 * (lc.skin - sqrt(dev) * lc.cutoff);
+  lc.limit2 = allowed > 0 ? allowed * allowed : -1.0;
 }
 
 class DeviceNeighborList {
@@ -72,6 +113,22 @@ class DeviceNeighborList {
   const int* counts() const { return count_.data(); }
   const int* reverse() const { return reverse_.data(); }
   const DeviceCell& cell() const { return cell_; }
+  /// Live cell (a stretch of steps whose cell changes on the device): after set_cell, starts one
+  /// from that cell (the next update rebuilds); the cell then lives in device memory, where
+  /// kernels change it (followed by live_cell_changed) and read it (live_cell()). end_live_cell
+  /// copies the current cell back (h: 9 values, rows; synchronises s) and returns to host cells
+  /// (the next set_cell forces a rebuild).
+  void begin_live_cell(cudaStream_t s);
+  void end_live_cell(double* h, cudaStream_t s);
+  /// Leaves a live stretch without reading its cell (after an error); no-op outside one.
+  void abandon_live_cell() {
+    if (!live_) return;
+    live_ = false;
+    have_build_ = false;
+  }
+  /// Device pointer to the live cell; nullptr outside a live stretch.
+  LiveCell* live_cell() { return live_ ? live_cell_.data() : nullptr; }
+  const LiveCell* live_cell() const { return live_ ? live_cell_.data() : nullptr; }
   double cutoff() const { return cutoff_; }
 
  private:
@@ -79,6 +136,9 @@ class DeviceNeighborList {
   int multiprocessors_ = 1;  // of the device (sets the lanes per atom of the search kernels)
   int n_ = 0, capacity_ = 0;
   DeviceCell cell_{};
+  bool live_ = false;
+  LiveCell live_host_{};            // staging of begin_live_cell / end_live_cell
+  DeviceArray<LiveCell> live_cell_;
   double build_h_[9] = {};   // cell at the last build
   bool have_build_ = false;
   double max_displacement_ = 0.0;  // allowed, in the frame of the last build

@@ -307,8 +307,9 @@ void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
     pfy.resize(entries);
     pfz.resize(entries);
   }
+  const cuda::LiveCell* live = list.live_cell();
   const gpu::ListPairs pairs{x.data(), y.data(), z.data(), list.cell(), list.neighbors(), list.images(),
-                             list.counts(), n, list.capacity()};
+                             list.counts(), n, list.capacity(), live ? &live->cell : nullptr};
   if (site_launch) {
     gpu::SiteOutput o;
     o.energy = energy.data();

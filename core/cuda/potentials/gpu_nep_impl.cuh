@@ -50,6 +50,9 @@ struct GpuNEP::Impl {
   cuda::DeviceArray<double> records;
   cuda::DeviceArray<long long> record_slot;
   cuda::DeviceArray<double> draws, chain, bead_mass;
+  // A cell that changes on the device: the stochastic cell rescaling's normals
+  // (DeviceSegment::barostat_draws) and the cell step's work area (gpu_segment.cu: CellWork).
+  cuda::DeviceArray<double> barostat_draws, cell_work;
   cuda::DeviceArray<int> moving, bead_start, bead_atoms;
   // What moving / bead_* hold (uploaded_atoms = -1: unknown), to skip unchanged uploads.
   int uploaded_atoms = -1;

@@ -86,12 +86,18 @@ struct ListPairs {
   cuda::DeviceCell cell;
   const int *nbr, *img, *cnt;
   int n, capacity;
+  // The cell in device memory when it changes on the device (a live cell: barostats and
+  // deformation in MD segments); nullptr: `cell`.
+  const cuda::DeviceCell* live_cell = nullptr;
   __device__ int count(int i) const { return cnt[i]; }
   __device__ int entry(int i, int k) const { return i * capacity + k; }
   __device__ int neighbor(int e) const { return nbr[e]; }
   __device__ void vector(int i, int e, double* r) const {
     double s[3];
-    cuda::image_shift(cell, img[e], s);
+    if (live_cell)
+      cuda::image_shift(*live_cell, img[e], s);
+    else
+      cuda::image_shift(cell, img[e], s);
     const int j = nbr[e];
     r[0] = (x[j] - x[i]) + s[0];
     r[1] = (y[j] - y[i]) + s[1];

@@ -36,6 +36,9 @@ class EmulatedDevicePotential : public Potential {
   }
 
   bool runs_dynamics_on_device() const override { return true; }
+  /// Barostats and deformations acting every step run in the segments too, with the device's
+  /// cell-step functions (kernels/cell_step.hpp), as GpuNEP does with NEPCG_DEVICE_CELL=1.
+  bool device_updates_cell() const override { return true; }
   void run_device_segment(System& system, const DeviceSegment& segment, ForceResult& out, bool forces_valid,
                           ThermostatState& thermostat, std::vector<DeviceRecord>& records) const override;
   /// Segments run so far (each call of run_device_segment).

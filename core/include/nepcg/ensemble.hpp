@@ -18,6 +18,7 @@
 
 #include <array>
 
+#include "nepcg/kernels/cell_step.hpp"
 #include "nepcg/vec3.hpp"
 
 namespace nepcg {
@@ -59,6 +60,9 @@ struct Ensemble {
   bool deforms() const { return strain_rate[0] != 0.0 || strain_rate[1] != 0.0 || strain_rate[2] != 0.0; }
   /// Checks ranges; throws InputError.
   void validate() const;
+  /// The deformation and the barostat as the shared cell-step functions read them
+  /// (kernels/cell_step.hpp).
+  kernels::CellControl cell_control() const;
 };
 
 }  // namespace nepcg

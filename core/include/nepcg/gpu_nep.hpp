@@ -8,8 +8,9 @@
 // ensemble, mean-force runs, the ASE calculator). In a Simulator whose ensemble keeps the cell
 // (NVE and every thermostat, with fixed atoms and the bead constraint of mean-force runs), whole
 // stretches of steps between observer samples run on the GPU with no host round trip
-// (Potential::run_device_segment); barostats and deformation integrate on the CPU with forces
-// from the GPU.
+// (Potential::run_device_segment). Barostats and deformation acting every step integrate on the
+// CPU with forces from the GPU, or, with NEPCG_DEVICE_CELL=1 (not yet the default: this path has
+// not run on a GPU yet), on the device with the cell in device memory (fully periodic cells).
 //
 // Only declared in builds with the CUDA backend (nepcg/config.hpp: NEPCG_HAVE_CUDA_BUILD == 1).
 // Constructing one on a machine without a usable GPU throws RuntimeError.
@@ -49,6 +50,10 @@ class GpuNEP : public Potential {
   ForceResult compute_on_device(const System& system, bool per_atom_virials = true) const;
 
   bool runs_dynamics_on_device() const override { return true; }
+  /// NEPCG_DEVICE_CELL=1 (read when called): barostats and deformation acting every step run in
+  /// the device segments (kernels/cell_step.hpp on the device; the list and site kernels read the
+  /// cell from device memory).
+  bool device_updates_cell() const override;
   void run_device_segment(System& system, const DeviceSegment& segment, ForceResult& out, bool forces_valid,
                           ThermostatState& thermostat, std::vector<DeviceRecord>& records) const override;
 

@@ -62,9 +62,10 @@ class ThermoObserver : public Observer {
   const std::vector<double>& rows() const { return rows_; }  ///< row-major, columns().size() per row
 
  private:
-  // One row from the state of a step (pressure p in eV/Å^3; unused without a periodic cell).
+  // One row from the state of a step (pressure p in eV/Å^3, unused without a periodic cell; the
+  // cell rows in Å and the volume in Å^3 of that step).
   void add_row(const Simulator& sim, double step, double time, double temperature, double ke, double pe,
-               double conserved, const Mat3& p);
+               double conserved, const Mat3& p, const Mat3& cell, double volume);
   std::string path_;
   bool gpumd_format_;
   std::ofstream file_;

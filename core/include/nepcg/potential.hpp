@@ -44,8 +44,9 @@ struct ForceResult {
 };
 
 /// A stretch of velocity-Verlet steps that a GPU potential runs without returning to the host
-/// (see Potential::run_device_segment). Thermostats, fixed atoms and the bead constraint act (no
-/// barostat or deformation: those change the cell, and the Simulator then integrates on the host).
+/// (see Potential::run_device_segment). Thermostats, fixed atoms and the bead constraint act; a
+/// barostat and a deformation acting every step act too when `cell` says so (potentials whose
+/// Potential::device_updates_cell() is true; the cell of `system` then changes).
 struct DeviceSegment {
   long steps = 0;
   double time_step = 1.0;                 ///< fs
@@ -76,6 +77,13 @@ struct DeviceSegment {
   /// Records hold the per-atom forces and site energies (MeanForceObserver) and/or the kinetic
   /// and thermostat state (ThermoObserver); the energy and total virial always.
   bool record_forces = true, record_state = true;
+  /// The deformation and barostat acting at every step, between the drift and the forces (the
+  /// host loop's order; kernels/cell_step.hpp); all zero: the cell stays as it is.
+  kernels::CellControl cell;
+  /// Stochastic cell rescaling: kernels::barostat_draws(cell) standard normals per step, drawn by
+  /// the Simulator's generator before that step's Bussi draws (the host loop's order).
+  std::vector<double> barostat_draws;
+  bool updates_cell() const { return cell.deform != 0 || cell.barostat != 0; }
 };
 
 /// One recorded sample of a device segment (DeviceSegment::record_steps).
@@ -89,6 +97,10 @@ struct DeviceRecord {
   Mat3 kinetic{};               ///< sum_i m_i v_i (x) v_i, eV
   double bath_energy = 0.0;     ///< energy the thermostat exchanged since the segment began, eV
   std::vector<double> chain_velocity, chain_position;  ///< the Nose-Hoover chain at that step
+  /// The cell at that step (rows a, b, c, Å) when the segment updates it (has_cell), else unset:
+  /// the cell of the whole segment.
+  Mat3 cell{};
+  bool has_cell = false;
 };
 
 /// Throws InputError (naming `who`) when a segment does not fit a system of n atoms: record steps
@@ -123,6 +135,10 @@ class Potential {
   virtual bool needs_full_neighbor_list() const { return true; }
   /// True for potentials that can run whole MD segments on a GPU (Simulator fast path).
   virtual bool runs_dynamics_on_device() const { return false; }
+  /// True when run_device_segment also runs barostats and deformations that act every step
+  /// (DeviceSegment::cell) for fully periodic cells; otherwise the Simulator integrates such runs
+  /// on the host (or between host cell updates with Ensemble::cell_interval > 1).
+  virtual bool device_updates_cell() const { return false; }
   /// Advances positions and velocities of `system` by segment.steps steps on the device. `out`
   /// holds the forces at the current positions when `forces_valid`; on return it holds forces,
   /// site energies and, when segment.observables, the energy and total virial at the new positions.

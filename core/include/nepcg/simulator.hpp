@@ -71,7 +71,9 @@ class Simulator {
   long step(const DeviceRecord& r) const { return record_base_.step + r.step; }
   double time(const DeviceRecord& r) const { return record_base_.time + double(r.step) * time_step_; }
   double temperature(const DeviceRecord& r) const;
-  Mat3 pressure_tensor(const DeviceRecord& r) const;  ///< eV/Å^3 (the cell of the stretch)
+  Mat3 pressure_tensor(const DeviceRecord& r) const;  ///< eV/Å^3 (the cell of that step)
+  Mat3 cell(const DeviceRecord& r) const;    ///< rows a, b, c (Å) at that step
+  double volume(const DeviceRecord& r) const;  ///< Å^3
   double conserved_energy(const DeviceRecord& r) const;
 
   /// Restart file: positions, velocities, box, step/time, thermostat/barostat state and the
@@ -100,11 +102,10 @@ class Simulator {
   void remove_drift();
   void constrain_beads();  // remove every bead's centre-of-mass velocity
   void prepare_run(const Ensemble& e);
-  /// True when the potential can run this ensemble's steps on its device (all but barostats and
-  /// deformation acting every step).
+  /// True when the potential can run this ensemble's steps on its device (barostats and
+  /// deformation acting every step only where Potential::device_updates_cell()).
   bool device_can_run(const Ensemble& e) const;
   void run_on_device(long steps, const Ensemble& e, double dt, const std::vector<std::shared_ptr<Observer>>& observers);
-  Mat3 target_pressure(const Ensemble& e) const;
   /// Kinetic + potential energy + bath + Nose-Hoover chain terms at target temperature t (K).
   double conserved_energy(double ke, double pe, double bath, const std::vector<double>& xi,
                           const std::vector<double>& eta, double t) const;

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "nepcg/error.hpp"
+#include "nepcg/kernels/cell_step.hpp"
 #include "nepcg/simulator.hpp"
 #include "nepcg/units.hpp"
 
@@ -33,11 +34,18 @@ void Simulator::scale_cell(const Mat3& mu, bool scale_velocities) {
   forces_valid_ = false;
 }
 
+namespace {
+Mat3 to_mat3(const double m[9]) {
+  Mat3 r{};
+  for (int k = 0; k < 9; ++k) r[k / 3][k % 3] = m[k];
+  return r;
+}
+}  // namespace
+
 void Simulator::deform(const Ensemble& e, double dt, long steps) {
-  const double t0 = run_step_ * dt, t1 = (run_step_ + steps) * dt;
-  Mat3 mu{{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}};
-  for (int a = 0; a < 3; ++a) mu[a][a] = (1.0 + e.strain_rate[a] * t1) / (1.0 + e.strain_rate[a] * t0);
-  scale_cell(mu, false);
+  double mu[9];
+  kernels::deformation_matrix(e.cell_control(), run_step_, steps, dt, mu);
+  scale_cell(to_mat3(mu), false);
 }
 
 bool Simulator::cell_update_due(const Ensemble& e) const {
@@ -50,48 +58,20 @@ void Simulator::update_cell(const Ensemble& e, double dt) {
   if (e.has_barostat()) barostat(e, steps * dt);  // (the virial of the current forces)
 }
 
+// The shared cell-step maths (kernels/cell_step.hpp: the device runs the same) with the pressure
+// of the last force evaluation's virial and the current velocities; the stochastic draws come from
+// the Simulator's generator, one per coupled component.
 void Simulator::barostat(const Ensemble& e, double dt) {
-  const double volume = system_.box.volume();
+  const kernels::CellControl c = e.cell_control();
   const Mat3 p = pressure_with_virial(result_.virial);  // virial of the last force evaluation + current kinetic part
-  const Mat3 p0 = target_pressure(e);
+  double p9[9], p0[9], mu[9], draws[6];
+  for (int k = 0; k < 9; ++k) p9[k] = p[k / 3][k % 3];
+  kernels::target_pressure(c, run_step_, run_length_, p0);
+  const int num_draws = kernels::barostat_draws(c);
+  for (int k = 0; k < num_draws; ++k) draws[k] = random_.normal();
   const double kt = units::kBoltzmann * target_temperature_;
-  auto coupled = [&](int a, int b) {
-    if (e.strain_rate[a] != 0.0 || e.strain_rate[b] != 0.0) return false;
-    if (e.coupling != PressureCoupling::Triclinic && a != b) return false;
-    return e.modulus[a][b] > 0.0 && e.modulus[a][b] <= 2000.0;
-  };
-  // compressibility of each component, 1/(eV/Å^3): GPUMD's convention beta = 1 / (3 C).
-  auto beta = [&](int a, int b) { return units::kPressureToGPa / (3.0 * e.modulus[a][b]); };
-  Mat3 mu{{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}};
-  const bool scr = e.barostat == BarostatKind::StochasticCellRescaling;
-  if (e.coupling == PressureCoupling::Isotropic) {
-    if (!coupled(0, 0)) return;
-    const double bt = units::kPressureToGPa / e.modulus[0][0];  // volume compressibility
-    const double dp = (p0[0][0] + p0[1][1] + p0[2][2] - p[0][0] - p[1][1] - p[2][2]) / 3.0;
-    double deps;  // change of ln V
-    // d ln V = -(beta/tau)(P0 - P) dt + sqrt(2 kT beta dt / (V tau)) R. No explicit kT/V drift:
-    // with noise ~ V^(-1/2) (Ito), the Fokker-Planck stationary density already carries the
-    // Jacobian factor V, so p(V) ~ V^N exp(-(U + P0 V)/kT) (checked on an ideal gas).
-    if (scr)
-      deps = -bt / e.tau_pressure * dp * dt +
-             std::sqrt(2.0 * kt * bt * dt / (volume * e.tau_pressure)) * random_.normal();
-    else
-      deps = -bt / e.tau_pressure * dp * dt;
-    const double s = std::exp(deps / 3.0);
-    mu = {{{s, 0, 0}, {0, s, 0}, {0, 0, s}}};
-  } else {
-    for (int a = 0; a < 3; ++a)
-      for (int b = a; b < 3; ++b) {
-        if (!coupled(a, b)) continue;
-        const double bt = beta(a, b);
-        const double dp = p0[a][b] - 0.5 * (p[a][b] + p[b][a]);
-        double deps = -bt / e.tau_pressure * dp * dt;  // (no kT/V drift term: see above)
-        if (scr) deps += std::sqrt((a == b ? 2.0 : 1.0) * kt * bt * dt / (volume * e.tau_pressure)) * random_.normal();
-        if (a == b) mu[a][a] = std::exp(deps);
-        else mu[a][b] = mu[b][a] = deps;
-      }
-  }
-  scale_cell(mu, scr);
+  if (!kernels::barostat_matrix(c, p9, p0, system_.box.volume(), kt, dt, draws, mu)) return;
+  scale_cell(to_mat3(mu), c.barostat == 2);
 }
 
 }  // namespace nepcg

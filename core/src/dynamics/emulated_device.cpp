@@ -8,6 +8,7 @@
 
 #include "nepcg/beads.hpp"
 #include "nepcg/error.hpp"
+#include "nepcg/kernels/cell_step.hpp"
 #include "nepcg/kernels/md_step.hpp"
 #include "nepcg/kernels/thermostat.hpp"
 #include "nepcg/units.hpp"
@@ -48,6 +49,15 @@ struct SegmentState {
       }
     return t;
   }
+  // r -> mu r for every atom (and, with `velocities`, v -> mu^-1 v): the device's per-atom scaling.
+  void transform(const double mu[9], bool velocities) {
+    double inv[9];
+    kernels::inverse3(mu, inv);
+    for (int i = 0; i < n; ++i) {
+      kernels::transform_vector(mu, x[i], y[i], z[i]);
+      if (velocities) kernels::transform_vector(inv, vx[i], vy[i], vz[i]);
+    }
+  }
   void drift(double h) {
     for (int i = 0; i < n; ++i) kernels::drift_atom(i, h, vx.data(), vy.data(), vz.data(), x.data(), y.data(), z.data());
   }
@@ -76,10 +86,12 @@ void EmulatedDevicePotential::run_device_segment(System& system, const DeviceSeg
   // The steps write the system's positions for the wrapped potential; an error on the way (NaN
   // positions, a potential's InputError) leaves the system as it came, as on the GPU.
   const std::vector<double> start_positions = system.positions;
+  const Box start_box = system.box;
   try {
     run_steps(system, seg, out, forces_valid, thermostat, records);
   } catch (...) {
     system.positions = start_positions;
+    system.box = start_box;
     throw;
   }
 }
@@ -135,14 +147,19 @@ void EmulatedDevicePotential::run_steps(System& system, const DeviceSegment& seg
     }
   };
   if (system.positions != last_positions_ || system.box.cell() != last_cell_) list_.build(system.box, system.positions);
+  const bool barostat = seg.cell.barostat != 0;
+  // The virial of the last force evaluation (a barostat reads it at the next step).
+  Mat3 last_virial{};
   if (forces_valid && out.forces.size() == 3 * size_t(n)) {
     for (int i = 0; i < n; ++i) {
       st.fx[i] = out.forces[3 * size_t(i)];
       st.fy[i] = out.forces[3 * size_t(i) + 1];
       st.fz[i] = out.forces[3 * size_t(i) + 2];
     }
+    last_virial = out.virial;
   } else {
-    evaluate(false);
+    evaluate(barostat);
+    last_virial = result.virial;
   }
 
   const double dt = seg.time_step;
@@ -203,6 +220,35 @@ void EmulatedDevicePotential::run_steps(System& system, const DeviceSegment& seg
     for (int i = 0; i < n; ++i) kernels::scale_velocity_atom(i, alpha, moving, st.vx.data(), st.vy.data(), st.vz.data());
   };
 
+  // The cell step (gpu_segment.cu: cell_step and scale_atoms): the deformation, then the barostat
+  // with the pressure of the last virial and the current velocities in the deformed cell.
+  const int draws_per_step = kernels::barostat_draws(seg.cell);
+  auto cell_step = [&](long long k) {
+    double h[9], mu[9];
+    for (int r = 0; r < 9; ++r) h[r] = system.box.cell()[r / 3][r % 3];
+    if (seg.cell.deform) {
+      kernels::deformation_matrix(seg.cell, seg.run_step + k, 1, dt, mu);
+      kernels::transform_rows(mu, h);
+      st.transform(mu, false);
+    }
+    if (barostat) {
+      const double volume = std::fabs(kernels::determinant3(h));
+      const Mat3 kin = st.kinetic_tensor();
+      double p[9], p0[9];
+      for (int r = 0; r < 9; ++r) p[r] = (last_virial[r / 3][r % 3] + kin[r / 3][r % 3]) / volume;
+      kernels::target_pressure(seg.cell, seg.run_step + k, seg.run_length, p0);
+      const double kt = kernels::mul_rn(units::kBoltzmann, temperature(k));
+      const double* draws = seg.barostat_draws.data() + size_t(k) * draws_per_step;
+      if (kernels::barostat_matrix(seg.cell, p, p0, volume, kt, dt, draws, mu)) {
+        kernels::transform_rows(mu, h);
+        st.transform(mu, seg.cell.barostat == 2);
+      }
+    }
+    Mat3 cell{};
+    for (int r = 0; r < 9; ++r) cell[r / 3][r % 3] = h[r];
+    system.box = Box(cell, system.box.pbc());
+  };
+
   records.assign(seg.record_steps.size(), DeviceRecord{});
   size_t next_record = 0;
   for (long k = 0; k < seg.steps; ++k) {
@@ -216,7 +262,9 @@ void EmulatedDevicePotential::run_steps(System& system, const DeviceSegment& seg
     } else {
       kick(0.5 * dt, dt);
     }
-    evaluate(with_virial);
+    if (seg.updates_cell()) cell_step(k);
+    evaluate(with_virial || barostat);
+    last_virial = result.virial;
     kick(0.5 * dt, 0.0);
     if (nhc) chain_half(k);
     if (obabo) ornstein_uhlenbeck(k, c1_half, c2_half, 1, 0.0);
@@ -238,6 +286,10 @@ void EmulatedDevicePotential::run_steps(System& system, const DeviceSegment& seg
         for (double b : st.bath) r.bath_energy += b;
         r.chain_velocity.assign(chain.begin(), chain.begin() + chain_length);
         r.chain_position.assign(chain.begin() + chain_length, chain.end());
+      }
+      if (seg.updates_cell()) {
+        r.cell = system.box.cell();
+        r.has_cell = true;
       }
     }
   }

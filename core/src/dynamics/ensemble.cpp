@@ -37,4 +37,21 @@ void Ensemble::validate() const {
     fail("the bead constraint and fixed groups cannot be combined (a single-atom bead is already fixed)");
 }
 
+kernels::CellControl Ensemble::cell_control() const {
+  kernels::CellControl c;
+  c.deform = deforms() ? 1 : 0;
+  c.barostat = barostat == BarostatKind::Berendsen ? 1 : barostat == BarostatKind::StochasticCellRescaling ? 2 : 0;
+  c.coupling = coupling == PressureCoupling::Isotropic ? 0 : coupling == PressureCoupling::Orthorhombic ? 1 : 2;
+  c.tau = tau_pressure;
+  for (int a = 0; a < 3; ++a) {
+    c.strain_rate[a] = strain_rate[a];
+    for (int b = 0; b < 3; ++b) {
+      c.modulus[3 * a + b] = modulus[a][b];
+      c.pressure_start[3 * a + b] = pressure_start[a][b];
+      c.pressure_end[3 * a + b] = pressure_end[a][b];
+    }
+  }
+  return c;
+}
+
 }  // namespace nepcg

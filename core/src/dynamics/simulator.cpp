@@ -135,8 +135,14 @@ double Simulator::temperature(const DeviceRecord& r) const {
   return 2.0 * r.kinetic_energy / (degrees_of_freedom() * units::kBoltzmann);
 }
 
+Mat3 Simulator::cell(const DeviceRecord& r) const { return r.has_cell ? r.cell : system_.box.cell(); }
+
+double Simulator::volume(const DeviceRecord& r) const {
+  return r.has_cell ? Box(r.cell, system_.box.pbc()).volume() : system_.box.volume();
+}
+
 Mat3 Simulator::pressure_tensor(const DeviceRecord& r) const {
-  const double volume = system_.box.volume();
+  const double volume = this->volume(r);
   if (!(volume > 0)) throw InputError("Simulator: pressure needs a periodic cell with non-zero volume");
   Mat3 p{};
   for (int a = 0; a < 3; ++a)
@@ -251,15 +257,6 @@ double Simulator::ramp_temperature(const Ensemble& e, long step) const {
   return kernels::ramp_temperature(e.temperature_start, e.temperature_end, 0, step, run_length_);
 }
 
-Mat3 Simulator::target_pressure(const Ensemble& e) const {
-  const double f = run_length_ > 0 ? double(run_step_ + 1) / run_length_ : 1.0;
-  Mat3 p{};
-  for (int a = 0; a < 3; ++a)
-    for (int b = 0; b < 3; ++b)
-      p[a][b] = (e.pressure_start[a][b] + f * (e.pressure_end[a][b] - e.pressure_start[a][b])) / units::kPressureToGPa;
-  return p;
-}
-
 void Simulator::run(long steps, const Ensemble& e, double dt, const std::vector<std::shared_ptr<Observer>>& observers) {
   if (steps < 0) throw InputError("Simulator: the number of steps must be >= 0");
   if (!(dt >= 0) || !std::isfinite(dt)) throw InputError("Simulator: time_step must be >= 0 fs");
@@ -321,10 +318,13 @@ void Simulator::run(long steps, const Ensemble& e, double dt, const std::vector<
 }
 
 bool Simulator::device_can_run(const Ensemble& e) const {
-  // Everything but a cell that changes every step: the device keeps the cell of a segment, and
-  // with cell_interval > 1 the host updates the cell between segments.
-  // (an empty system stays on the host: there is nothing to launch kernels for)
-  return system_.size() > 0 && ((!e.has_barostat() && !e.deforms()) || e.cell_interval > 1);
+  // A cell that changes every step runs on the device only where the potential updates the cell
+  // there (fully periodic cells); with cell_interval > 1 the host updates the cell between
+  // segments. (An empty system stays on the host: there is nothing to launch kernels for.)
+  if (system_.size() == 0) return false;
+  if ((!e.has_barostat() && !e.deforms()) || e.cell_interval > 1) return true;
+  const Box& b = system_.box;
+  return potential_->device_updates_cell() && b.periodic(0) && b.periodic(1) && b.periodic(2);
 }
 
 // Device fast path: the potential runs the steps between two samples of observers that need the
@@ -345,10 +345,14 @@ void Simulator::run_on_device(long steps, const Ensemble& e, double dt,
     record_forces |= what == DeviceRecording::Forces;
     record_state |= what == DeviceRecording::State;
   }
-  // Records per segment: at most ~256 MiB of them (on the device and here): per record ~22 totals,
-  // the chain state and, with forces, 4 N per-atom values.
+  // Records per segment: at most ~256 MiB of them (on the device and here): per record ~31 totals
+  // (the cell included), the chain state and, with forces, 4 N per-atom values.
   const long record_values =
-      22 + 2 * static_cast<long>(nhc_velocity_.size()) + (record_forces ? 4 * static_cast<long>(system_.size()) : 0);
+      31 + 2 * static_cast<long>(nhc_velocity_.size()) + (record_forces ? 4 * static_cast<long>(system_.size()) : 0);
+  // Barostat and deformation acting every step run on the device too (device_can_run).
+  const bool device_cell = e.cell_interval == 1 && (e.has_barostat() || e.deforms());
+  const kernels::CellControl cell_control = device_cell ? e.cell_control() : kernels::CellControl{};
+  const int barostat_draws = kernels::barostat_draws(cell_control);
   const long max_records = std::max<long>(1, (256L << 20) / (8 * record_values));
   std::vector<DeviceRecord> records;
   long done = 0;
@@ -384,12 +388,16 @@ void Simulator::run_on_device(long steps, const Ensemble& e, double dt,
     seg.run_length = run_length_;
     seg.degrees_of_freedom = degrees_of_freedom();
     if (e.thermostat == ThermostatKind::Langevin) seg.seed = random_.bits();
-    if (e.thermostat == ThermostatKind::Bussi) {
-      seg.bussi_draws.resize(2 * size_t(len));
-      for (long k = 0; k < len; ++k) {  // the order in which rescale_velocities draws them
-        seg.bussi_draws[2 * k] = random_.normal();
-        seg.bussi_draws[2 * k + 1] = random_.chi_squared(static_cast<long>(seg.degrees_of_freedom) - 1);
-      }
+    seg.cell = cell_control;
+    const bool bussi = e.thermostat == ThermostatKind::Bussi;
+    if (bussi) seg.bussi_draws.resize(2 * size_t(len));
+    seg.barostat_draws.resize(size_t(barostat_draws) * size_t(len));
+    for (long k = 0; k < len && (bussi || barostat_draws > 0); ++k) {
+      // The host loop's order: the barostat's draws after the drift, then rescale_velocities'.
+      for (int j = 0; j < barostat_draws; ++j) seg.barostat_draws[size_t(k) * barostat_draws + j] = random_.normal();
+      if (!bussi) continue;
+      seg.bussi_draws[2 * k] = random_.normal();
+      seg.bussi_draws[2 * k + 1] = random_.chi_squared(static_cast<long>(seg.degrees_of_freedom) - 1);
     }
     if (std::find(moving_.begin(), moving_.end(), 0) != moving_.end()) seg.moving = moving_;
     seg.bead_of = bead_of_;

@@ -52,20 +52,21 @@ void ThermoObserver::sample(const Simulator& sim) {
   const double ke = sim.kinetic_energy(), pe = sim.potential_energy();
   Mat3 p{};
   if (sim.system().box.volume() > 0) p = sim.pressure_tensor();
-  add_row(sim, double(sim.step()), sim.time(), sim.temperature(), ke, pe, sim.conserved_energy(), p);
+  add_row(sim, double(sim.step()), sim.time(), sim.temperature(), ke, pe, sim.conserved_energy(), p,
+          sim.system().box.cell(), sim.system().box.volume());
 }
 
 void ThermoObserver::sample_record(const Simulator& sim, const DeviceRecord& r) {
   Mat3 p{};
-  if (sim.system().box.volume() > 0) p = sim.pressure_tensor(r);
+  const double volume = sim.volume(r);
+  if (volume > 0) p = sim.pressure_tensor(r);
   add_row(sim, double(sim.step(r)), sim.time(r), sim.temperature(r), r.kinetic_energy, r.forces.energy,
-          sim.conserved_energy(r), p);
+          sim.conserved_energy(r), p, sim.cell(r), volume);
 }
 
 void ThermoObserver::add_row(const Simulator& sim, double step, double time, double temperature, double ke, double pe,
-                             double conserved, const Mat3& p) {
+                             double conserved, const Mat3& p, const Mat3& cell, double volume) {
   const System& s = sim.system();
-  const double volume = s.box.volume();
   double mass = 0.0;
   for (double m : s.masses) mass += m;
   const double g = units::kPressureToGPa;
@@ -73,7 +74,7 @@ void ThermoObserver::add_row(const Simulator& sim, double step, double time, dou
                              g * (p[0][0] + p[1][1] + p[2][2]) / 3.0, g * p[0][0], g * p[1][1], g * p[2][2],
                              g * p[1][2], g * p[0][2], g * p[0][1], volume,
                              volume > 0 ? mass / volume * units::kDensityToGramPerCm3 : 0.0};
-  for (const auto& r : s.box.cell())
+  for (const auto& r : cell)
     for (double x : r) row.push_back(x);
   rows_.insert(rows_.end(), row.begin(), row.end());
   if (file_.is_open() && gpumd_format_) {

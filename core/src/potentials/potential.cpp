@@ -58,6 +58,15 @@ void check_device_segment(const DeviceSegment& seg, const ThermostatState& therm
   if (seg.thermostat == ThermostatKind::NoseHooverChain &&
       (thermostat.chain_velocity.empty() || thermostat.chain_position.size() != thermostat.chain_velocity.size()))
     throw InputError(who + ": a Nose-Hoover segment needs the chain's velocities and positions");
+  if (seg.updates_cell()) {
+    if (seg.bead_mass.size() > 0)
+      throw InputError(who + ": the bead constraint needs a fixed cell (no barostat or deformation)");
+    if (seg.barostat_draws.size() < size_t(kernels::barostat_draws(seg.cell)) * size_t(std::max(seg.steps, 0L)))
+      throw InputError(who + ": a stochastic cell rescaling segment needs " +
+                       std::to_string(kernels::barostat_draws(seg.cell)) + " random numbers per step");
+    if (seg.cell.barostat != 0 && !(seg.cell.tau > 0))
+      throw InputError(who + ": the barostat's tau must be positive (fs)");
+  }
   if (!seg.moving.empty() && seg.moving.size() != n)
     throw InputError(who + ": the segment's fixed-atom mask has " + std::to_string(seg.moving.size()) +
                      " entries for " + std::to_string(n) + " atoms");
