@@ -172,14 +172,22 @@ def main():
             print(f"{'':24s} CPU ({pynepcg.get_num_threads()} threads): {cpu_asps:.3e} atom-steps/s", flush=True)
     os.environ["NEPCG_SITE_LANES"] = lanes[0]
     if args.npt:
-        # NPT (SCR barostat + Bussi): with the barostat every step, the host integrator with forces
-        # and the total virial from the GPU; every 10 steps, device segments in between.
-        for every in (1, 10):  # barostat every step (host integrator) or every 10 steps (device between)
+        # NPT (SCR barostat + Bussi), three ways: the barostat every step on the host integrator
+        # with forces and the total virial from the GPU (the reference: the CPU's own code);
+        # every 10 steps, device segments in between; every step on the device, the cell in
+        # device memory (NEPCG_DEVICE_CELL=1). NVT (Bussi) of the same system beside them.
+        for n in (1000, 10648):
+            sps, asps = throughput(cg_liquid(n), cg, "cuda", 2000, precision="single",
+                                   ensemble=ensembles.Bussi(temperature=300, tau=100))
+            print(f"{'CG-like ' + str(n) + ' NVT':24s} single N={n:7d}  {sps:9.1f} steps/s  {asps:.3e} atom-steps/s")
+        for every, device_cell in ((1, "0"), (10, "0"), (1, "1")):
+            os.environ["NEPCG_DEVICE_CELL"] = device_cell
             npt = ensembles.NPT(temperature=300, pressure=0.0, tau_t=100, tau_p=1000, modulus=2.0, cell_every=every)
             for n in (1000, 10648):
                 sps, asps = throughput(cg_liquid(n), cg, "cuda", 2000, precision="single", ensemble=npt)
-                label = f"CG-like {n} NPT/{every}"
+                label = f"CG-like {n} NPT/{every}" + (" device cell" if device_cell == "1" else "")
                 print(f"{label:24s} single N={n:7d}  {sps:9.1f} steps/s  {asps:.3e} atom-steps/s", flush=True)
+        os.environ.pop("NEPCG_DEVICE_CELL", None)
     print("\n| system | precision | N | steps/s | atom-steps/s | GPUMD (here if measured, else issue #8) | ours / GPUMD |")
     print("|---|---|---|---|---|---|---|")
     for label, precision, n, sps, asps, gtxt, ratio in rows:
