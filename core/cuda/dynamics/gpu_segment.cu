@@ -236,19 +236,16 @@ struct CellWork {
                        kSize = 46;
 };
 
-// Kinetic tensor (eV) into work[CellWork::kKinetic ...] (one block).
-__global__ void cell_kinetic(int n, const double* mass, const double* vx, const double* vy, const double* vz,
-                             double* work) {
-  double sums[7];
-  block_kinetic_sums(n, mass, vx, vy, vz, sums);
-  if (threadIdx.x == 0) kinetic_tensor_from_sums(sums, work + CellWork::kKinetic);
-}
-
-// The cell update of step k (one thread; Simulator::deform, then Simulator::barostat with the
-// pressure of the last virial and the current velocities in the deformed cell): the new cell into
-// the live cell (with the list's frame and reach), the atoms' matrices into work.
+// The cell update of step k (one block: the kinetic tensor, summed by every thread, then one
+// thread for the rest; Simulator::deform, then Simulator::barostat with the pressure of the last
+// virial and the current velocities in the deformed cell): the new cell into the live cell (with
+// the list's frame and reach), the atoms' matrices into work.
 __global__ void cell_step(kernels::CellControl c, StepClock clock, double dt, const double* draws, int draws_per_step,
+                          int n, const double* mass, const double* vx, const double* vy, const double* vz,
                           cuda::LiveCell* lc, double* work) {
+  double sums[7];
+  if (c.barostat) block_kinetic_sums(n, mass, vx, vy, vz, sums);  // (the same branch in every thread)
+  if (threadIdx.x != 0) return;
   const long long k = *clock.step;
   double h[9], mu[9];
   for (int r = 0; r < 9; ++r) h[r] = lc->cell.h[r];
@@ -261,6 +258,7 @@ __global__ void cell_step(kernels::CellControl c, StepClock clock, double dt, co
   kernels::identity3(mu);
   bool scale_velocities = false;
   if (c.barostat) {
+    kinetic_tensor_from_sums(sums, work + CellWork::kKinetic);
     const double volume = fabs(kernels::determinant3(h));
     double p[9], p0[9];
     for (int r = 0; r < 9; ++r) p[r] = (work[CellWork::kVirial + r] + work[CellWork::kKinetic + r]) / volume;
@@ -441,10 +439,10 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
     // The cell step between the drift and the forces (a live cell only).
     auto update_cell = [&] {
       double* work = d.cell_work.data();
-      if (barostat)
-        cell_kinetic<<<1, kReduceThreads, 0, s>>>(n, d.mass.data(), d.vx.data(), d.vy.data(), d.vz.data(), work);
-      cell_step<<<1, 1, 0, s>>>(seg.cell, clock, dt, draws_per_step > 0 ? d.barostat_draws.data() : nullptr,
-                                draws_per_step, d.list.live_cell(), work);
+      cell_step<<<1, kReduceThreads, 0, s>>>(seg.cell, clock, dt,
+                                             draws_per_step > 0 ? d.barostat_draws.data() : nullptr, draws_per_step,
+                                             n, d.mass.data(), d.vx.data(), d.vy.data(), d.vz.data(),
+                                             d.list.live_cell(), work);
       scale_atoms<<<grid, kThreads, 0, s>>>(n, work, d.x.data(), d.y.data(), d.z.data(), d.vx.data(), d.vy.data(),
                                             d.vz.data());
     };
