@@ -202,3 +202,29 @@ def test_cell_changes_in_a_partly_periodic_cell_stay_on_the_host():
     assert not sims[1].ran_on_device and pot.segments == 0
     assert np.array_equal(np.asarray(sims[0].system.positions), np.asarray(sims[1].system.positions))
     assert np.asarray(sims[1].system.cell)[0, 0] == pytest.approx(2 * 4.08 * (1 + 1e-4 * 100))
+
+
+def test_restart_inside_a_device_npt_run_continues_it(tmp_path):
+    # Every-step SCR barostat with a Bussi ramp on the device path: a restart written at step 120
+    # (a Restart observer ends a segment there) and read into a new Simulator continues the same
+    # run: the cell, the barostat's and Bussi's random numbers and the ramps pick up where they were.
+    ens = ensembles.NPT(temperature=(400, 600), pressure=(0.0, 2.0), tau_t=50, tau_p=300)
+    path = tmp_path / "restart.txt"
+    s, _ = gold()
+    full = pynepcg.Simulator(s, EmulatedDevice(pynepcg.EAM.zhou_gold()), seed=5)
+    full.set_temperature(500)
+    th_full = observers.Thermo(10)
+    full.run(200, ens, time_step=2.0, observers=[th_full, observers.Restart(120, path)])
+    cont = pynepcg.Simulator(s, EmulatedDevice(pynepcg.EAM.zhou_gold()), seed=99)
+    cont.read_restart(path)
+    th_cont = observers.Thermo(10)
+    cont.run(80, ens, time_step=2.0, observers=[th_cont])
+    assert full.ran_on_device and cont.ran_on_device and cont.step == 200
+    tail = th_full["step"] > 120
+    assert np.array_equal(th_full["step"][tail], th_cont["step"])
+    # (the continuation's first forces come from a fresh neighbour list: round-off apart)
+    assert np.abs(np.asarray(full.system.cell) - np.asarray(cont.system.cell)).max() < 1e-11
+    assert np.abs(np.asarray(full.system.positions) - np.asarray(cont.system.positions)).max() < 1e-10
+    for col in ("temperature", "pressure", "volume", "ax", "by", "cz", "conserved_energy"):
+        assert np.allclose(th_full[col][tail], th_cont[col], rtol=1e-11, atol=1e-10), col
+    assert np.ptp(th_full["volume"]) > 1.0
