@@ -132,9 +132,11 @@ class Sum(Potential):
 class EmulatedDevice(Potential):
     """Another potential whose :class:`~pynepcg.Simulator` runs take the GPU's path on the host.
 
-    The steps of thermostat-only ensembles then run in device segments as with a GPU NEP, but on
-    the CPU, with the GPU's own step functions in its order: its thermostat placement, bead
-    constraint, Philox Langevin noise and recorded mean-force samples. It is the CPU oracle of the
+    The steps of thermostat-only ensembles, and of barostats and deformation in fully periodic
+    cells, then run in device segments as with a GPU NEP (the cell updated inside the segments as
+    a GPU NEP does with ``NEPCG_DEVICE_CELL=1``), but on the CPU, with the GPU's own step and
+    cell-step functions in its order: its thermostat placement, bead constraint, Philox Langevin
+    noise and recorded samples. It is the CPU oracle of the
     GPU's dynamics (the tests run the Simulator's device path with it on machines without a GPU);
     results agree with an ordinary CPU run to round-off, except Langevin noise, which comes from
     the GPU's generator. ``skin`` (Å): the segments' Verlet-list skin."""
