@@ -100,7 +100,7 @@ __global__ void langevin_o(int n, double c1, double c2, StepClock clock, int hal
 }
 
 // Kinetic energy (eV) into out[0], fixed summation order.
-__global__ void kinetic_energy(int n, const double* mass, const double* vx, const double* vy, const double* vz,
+__global__ void __launch_bounds__(kReduceThreads) kinetic_energy(int n, const double* mass, const double* vx, const double* vy, const double* vz,
                                double* out) {
   __shared__ double part[kReduceThreads];
   double s = 0.0;
@@ -204,7 +204,7 @@ __global__ void record_forces(int n, const double* fx, const double* fy, const d
 }
 
 // Kinetic energy and tensor (eV) into record *slot (one block; fixed summation order).
-__global__ void record_kinetic(int n, const double* mass, const double* vx, const double* vy, const double* vz,
+__global__ void __launch_bounds__(kReduceThreads) record_kinetic(int n, const double* mass, const double* vx, const double* vy, const double* vz,
                                const long long* slot, long long stride, double* records) {
   double sums[7];
   block_kinetic_sums(n, mass, vx, vy, vz, sums);
@@ -240,7 +240,7 @@ struct CellWork {
 // thread for the rest; Simulator::deform, then Simulator::barostat with the pressure of the last
 // virial and the current velocities in the deformed cell): the new cell into the live cell (with
 // the list's frame and reach), the atoms' matrices into work.
-__global__ void cell_step(kernels::CellControl c, StepClock clock, double dt, const double* draws, int draws_per_step,
+__global__ void __launch_bounds__(kReduceThreads) cell_step(kernels::CellControl c, StepClock clock, double dt, const double* draws, int draws_per_step,
                           int n, const double* mass, const double* vx, const double* vy, const double* vz,
                           cuda::LiveCell* lc, double* work) {
   double sums[7];
@@ -361,6 +361,7 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
   if (draws_per_step > 0) d.barostat_draws.upload(seg.barostat_draws, s);
   if (live_cell) d.cell_work.resize(CellWork::kSize);
   LiveCellScope live_scope{d.list};
+  double host_virial[9];  // (the source of an asynchronous copy: lives until the segment's end)
   std::vector<double> chain_host;
   if (nhc) {
     chain_host = thermostat.chain_velocity;
@@ -382,11 +383,19 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
     const bool rebin = d.list.set_cell(system.box, n);
     if (live_cell) {
       // The cell lives on the device from here on: a fresh list in it, and the virial the first
-      // step's barostat reads.
+      // step's barostat reads (the host's, with its forces, when they are current).
       d.list.begin_live_cell(s);
       d.cell_work.fill_zero(s);
-      d.launch_forces(true, barostat);
-      if (barostat) d.launch_column_sums(d.virial.data(), 9, d.cell_work.data() + CellWork::kVirial, nullptr, 0);
+      if (forces_valid && attempt == 0) {
+        d.upload_forces(out.forces);
+        d.list.update(d.x.data(), d.y.data(), d.z.data(), n, true, s);
+        for (int k = 0; k < 9; ++k) host_virial[k] = out.virial[k / 3][k % 3];
+        NEPCG_CUDA_CHECK(cudaMemcpyAsync(d.cell_work.data() + CellWork::kVirial, host_virial, sizeof(host_virial),
+                                         cudaMemcpyHostToDevice, s));
+      } else {
+        d.launch_forces(true, barostat);
+        if (barostat) d.launch_column_sums(d.virial.data(), 9, d.cell_work.data() + CellWork::kVirial, nullptr, 0);
+      }
     } else if (forces_valid && !rebin && attempt == 0) {
       d.upload_forces(out.forces);
       d.list.update(d.x.data(), d.y.data(), d.z.data(), n, false, s);

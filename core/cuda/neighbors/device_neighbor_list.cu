@@ -37,7 +37,7 @@ __device__ inline bool neighbour_bin(int bin, int bins, int periodic, int& q, in
 
 // The cell a kernel reads: passed by value (a fixed cell), or in device memory (a live cell).
 __device__ inline const DeviceCell& cell_of(const DeviceCell& c) { return c; }
-__device__ inline const DeviceCell& cell_of(const DeviceCell* c) { return *c; }
+__device__ inline DeviceCell cell_of(const DeviceCell* c) { return *c; }  // (a local copy: loop-invariant)
 
 // Live cell: the frame map and allowance come from device memory (live_cell_changed).
 __global__ void check_displacement_live(int n, const double* x, const double* y, const double* z, const double* ref,
@@ -479,6 +479,10 @@ void DeviceNeighborList::end_live_cell(double* h, cudaStream_t s) {
   std::copy(live_host_.cell.h, live_host_.cell.h + 9, h);
   live_ = false;
   have_build_ = false;  // (the host does not know the cell of the device's last build)
+  if (live_host_.collapsed)
+    throw RuntimeError(
+        "DeviceNeighborList: the cell collapsed on the device (singular, or over 100 times thinner than the list "
+        "range " + std::to_string(cutoff_ + skin_) + " Å): check the barostat's target pressure, modulus and tau");
 }
 
 void DeviceNeighborList::grow(cudaStream_t s) {

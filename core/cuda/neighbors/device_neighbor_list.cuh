@@ -46,6 +46,7 @@ struct LiveCell {
   double to_build[9];   // maps current positions into the frame of the last build
   double limit2;        // allowed squared displacement in that frame (< 0: rebuild now)
   double cutoff, skin;  // Å
+  int collapsed;        // set when a cell was singular or over 100 times thinner than the list range
 };
 
 /// The cell `h` (rows, Å) into lc.cell: its inverse, the bins' reach for the list range, the
@@ -56,13 +57,20 @@ __host__ __device__ inline void live_cell_changed(LiveCell& lc, const double h[9
   for (int k = 0; k < 9; ++k) c.h[k] = h[k];
   kernels::inverse3(h, c.inv);
   // thickness along axis d: 1 / |column d of h^-1| (the distance between the lattice planes);
-  // reach: bins to search on each side per axis
+  // reach: bins to search on each side per axis. A singular or collapsed cell (what the host's
+  // set_cell refuses: over 100 times thinner than the list range) is flagged for the host and
+  // searched with reach 1 until the segment ends with that error.
   const double rlist = lc.cutoff + lc.skin;
+  const bool singular = !(fabs(kernels::determinant3(h)) > 0);
   for (int d = 0; d < 3; ++d) {
     const double g = sqrt(c.inv[d] * c.inv[d] + c.inv[3 + d] * c.inv[3 + d] + c.inv[6 + d] * c.inv[6 + d]);
-    const double bin_thickness = 1.0 / (g * c.bins[d]);
-    const int reach = static_cast<int>(ceil(rlist / bin_thickness - 1e-12));
-    c.reach[d] = reach < 1 ? 1 : reach;
+    const double reach = ceil(rlist * g * c.bins[d] - 1e-12);  // rlist / (bin thickness 1 / (g bins))
+    if (singular || !(reach <= 100.0)) {
+      lc.collapsed = 1;
+      c.reach[d] = 1;
+    } else {
+      c.reach[d] = reach < 1.0 ? 1 : static_cast<int>(reach);
+    }
   }
   double dev = 0.0;
   for (int r = 0; r < 3; ++r)
@@ -73,7 +81,7 @@ __host__ __device__ inline void live_cell_changed(LiveCell& lc, const double h[9
       dev += (m - (r == k)) * (m - (r == k));
     }
   const double allowed = 0.5 * (lc.skin - sqrt(dev) * lc.cutoff);
-  lc.limit2 = allowed > 0 ? allowed * allowed : -1.0;
+  lc.limit2 = allowed > 0 && !lc.collapsed ? allowed * allowed : -1.0;
 }
 
 class DeviceNeighborList {
@@ -117,7 +125,8 @@ class DeviceNeighborList {
   /// from that cell (the next update rebuilds); the cell then lives in device memory, where
   /// kernels change it (followed by live_cell_changed) and read it (live_cell()). end_live_cell
   /// copies the current cell back (h: 9 values, rows; synchronises s) and returns to host cells
-  /// (the next set_cell forces a rebuild).
+  /// (the next set_cell forces a rebuild); it throws RuntimeError when the cell collapsed on the
+  /// way (LiveCell::collapsed).
   void begin_live_cell(cudaStream_t s);
   void end_live_cell(double* h, cudaStream_t s);
   /// Leaves a live stretch without reading its cell (after an error); no-op outside one.
