@@ -282,12 +282,6 @@ __global__ void finish_build(int* flags, LiveCell* lc) {
   }
 }
 
-// 3x3 helpers (row-major).
-void matmul(const double* a, const double* b, double* c) {
-  for (int r = 0; r < 3; ++r)
-    for (int k = 0; k < 3; ++k) c[3 * r + k] = a[3 * r] * b[k] + a[3 * r + 1] * b[3 + k] + a[3 * r + 2] * b[6 + k];
-}
-
 }  // namespace
 
 DeviceNeighborList::DeviceNeighborList(double cutoff, double skin, double inner_cutoff, cudaStream_t s)
@@ -357,16 +351,7 @@ bool DeviceNeighborList::set_cell(const Box& box, int num_atoms) {
   bin_atoms_.resize(std::max(n_, 1));
 
   // Displacement limit in the frame of the last build: M maps current positions to that frame.
-  if (have_build_) {
-    double inv_now[9], m[9];
-    for (int k = 0; k < 9; ++k) inv_now[k] = c.inv[k];
-    matmul(inv_now, build_h_, m);
-    double dev = 0.0;
-    for (int r = 0; r < 3; ++r)
-      for (int k = 0; k < 3; ++k) dev += (m[3 * r + k] - (r == k)) * (m[3 * r + k] - (r == k));
-    std::copy(m, m + 9, to_build_frame_);
-    max_displacement_ = 0.5 * (cutoff_ + skin_ - (1.0 + std::sqrt(dev)) * cutoff_);
-  }
+  if (have_build_) max_displacement_ = build_frame_allowance(c.inv, build_h_, cutoff_, skin_, to_build_frame_);
   return rebin;
 }
 

@@ -49,6 +49,21 @@ struct LiveCell {
   int collapsed;        // set when a cell was singular or over 100 times thinner than the list range
 };
 
+/// The map m = inv . build_h of current positions (cell inverse `inv`) into the frame of the last
+/// build (cell build_h), and the displacement allowed there before a rebuild (Å; <= 0: rebuild):
+/// half the skin, less what the strain since that build can bring pairs closer (an affine
+/// deformation: at most the strain times the cutoff).
+__host__ __device__ inline double build_frame_allowance(const double inv[9], const double build_h[9], double cutoff,
+                                                        double skin, double m[9]) {
+  double dev = 0.0;
+  for (int r = 0; r < 3; ++r)
+    for (int k = 0; k < 3; ++k) {
+      m[3 * r + k] = inv[3 * r] * build_h[k] + inv[3 * r + 1] * build_h[3 + k] + inv[3 * r + 2] * build_h[6 + k];
+      dev += (m[3 * r + k] - (r == k)) * (m[3 * r + k] - (r == k));
+    }
+  return 0.5 * (cutoff + skin - (1.0 + sqrt(dev)) * cutoff);
+}
+
 /// The cell `h` (rows, Å) into lc.cell: its inverse, the bins' reach for the list range, the
 /// map into the last build's frame and the allowance, shrunk by the strain since that build (an
 /// affine deformation brings pairs closer by at most the strain times the cutoff).
@@ -72,15 +87,7 @@ __host__ __device__ inline void live_cell_changed(LiveCell& lc, const double h[9
       c.reach[d] = reach < 1.0 ? 1 : static_cast<int>(reach);
     }
   }
-  double dev = 0.0;
-  for (int r = 0; r < 3; ++r)
-    for (int k = 0; k < 3; ++k) {
-      const double m = c.inv[3 * r] * lc.build_h[k] + c.inv[3 * r + 1] * lc.build_h[3 + k] +
-                       c.inv[3 * r + 2] * lc.build_h[6 + k];
-      lc.to_build[3 * r + k] = m;
-      dev += (m - (r == k)) * (m - (r == k));
-    }
-  const double allowed = 0.5 * (lc.skin - sqrt(dev) * lc.cutoff);
+  const double allowed = build_frame_allowance(c.inv, lc.build_h, lc.cutoff, lc.skin, lc.to_build);
   lc.limit2 = allowed > 0 && !lc.collapsed ? allowed * allowed : -1.0;
 }
 
