@@ -166,6 +166,7 @@ void init_nep(nb::module_& m) {
         return nb::make_tuple(ok, why);
       },
       "(True, '') when a CUDA device is usable, else (False, reason).");
+  m.attr("cuda_emulated") = bool(NEPCG_CUDA_EMULATION_BUILD);
   nb::class_<nepcg::GpuNEP, nepcg::Potential>(m, "GpuNEP", "NEP evaluator on a CUDA GPU (double or single precision).")
       .def("__init__",
            [](nepcg::GpuNEP* self, NepModel model, double skin, const std::string& precision) {
@@ -198,5 +199,6 @@ void init_nep(nb::module_& m) {
           nb::arg("system"), nb::arg("scaled") = false);
 #else
   m.def("gpu_available", [] { return nb::make_tuple(false, std::string("CUDA backend not compiled")); });
+  m.attr("cuda_emulated") = false;
 #endif
 }

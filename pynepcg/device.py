@@ -10,13 +10,19 @@ import os
 
 from . import _core
 
-__all__ = ["gpu_available", "resolve_device"]
+__all__ = ["cuda_emulated", "gpu_available", "resolve_device"]
 
 
 def gpu_available() -> tuple[bool, str]:
     """(True, "") when a CUDA device is usable, else (False, reason)."""
     ok, why = _core.gpu_available()
     return bool(ok), str(why)
+
+
+def cuda_emulated() -> bool:
+    """True when this build's CUDA backend is the CPU emulation (``NEPCG_CUDA=EMULATE``): its
+    kernels run on the CPU, one fiber per GPU thread, to test the GPU code without a GPU."""
+    return bool(getattr(_core, "cuda_emulated", False))
 
 
 def resolve_device(device: str) -> str:
@@ -28,7 +34,9 @@ def resolve_device(device: str) -> str:
         if forced in ("cpu", "cuda"):
             device = forced
         else:
-            return "cuda" if gpu_available()[0] else "cpu"
+            # (a build whose CUDA backend is the CPU emulation, NEPCG_CUDA=EMULATE, is for testing:
+            # "cuda" names it, "auto" never picks it)
+            return "cuda" if gpu_available()[0] and not cuda_emulated() else "cpu"
     if device == "cuda":
         ok, why = gpu_available()
         if not ok:

@@ -2,7 +2,7 @@
 // RAII device arrays and streams. Internal to core/cuda (not installed).
 #pragma once
 
-#include <cuda_runtime.h>
+#include "cuda_api.hpp"
 
 #include <cstddef>
 #include <string>
@@ -161,7 +161,7 @@ inline int lanes_per_site(long n, int sms, int threads_per_sm = 1024) {
   return g;
 }
 
-#ifdef __CUDACC__
+#if defined(__CUDACC__) || defined(NEPCG_CUDA_EMULATION)
 /// Sum over the `group` lanes (a power of two dividing 32) that share a site, by xor shuffles
 /// in a fixed order (deterministic); every lane of the warp must call it.
 __device__ inline double group_sum(double v, int group) {

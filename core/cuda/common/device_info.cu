@@ -1,5 +1,5 @@
 // Device discovery for the CUDA backend.
-#include <cuda_runtime.h>
+#include "cuda_api.hpp"
 
 #include "nepcg/detail/cuda_runtime_info.hpp"
 

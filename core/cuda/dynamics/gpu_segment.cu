@@ -406,54 +406,53 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
     // drift x += v drift_h; with beads the constraint comes between the two.
     auto kick = [&](double h, double drift_h) {
       const bool fused = num_beads == 0;
-      kick_drift<<<grid, kThreads, 0, s>>>(n, h, fused ? drift_h : 0.0, moving, d.accel.data(), d.fx.data(),
-                                           d.fy.data(), d.fz.data(), d.vx.data(), d.vy.data(), d.vz.data(),
-                                           d.x.data(), d.y.data(), d.z.data());
+      NEPCG_LAUNCH(kick_drift, grid, kThreads, 0, s)(n, h, fused ? drift_h : 0.0, moving, d.accel.data(), d.fx.data(),
+                                                     d.fy.data(), d.fz.data(), d.vx.data(), d.vy.data(), d.vz.data(),
+                                                     d.x.data(), d.y.data(), d.z.data());
       if (fused) return;
-      constrain_beads<<<bead_grid, kThreads, 0, s>>>(num_beads, d.bead_start.data(), d.bead_atoms.data(),
-                                                     d.bead_mass.data(), d.mass.data(), d.vx.data(), d.vy.data(),
-                                                     d.vz.data(), nullptr);
+      NEPCG_LAUNCH(constrain_beads, bead_grid, kThreads, 0, s)(num_beads, d.bead_start.data(), d.bead_atoms.data(),
+                                                               d.bead_mass.data(), d.mass.data(), d.vx.data(),
+                                                               d.vy.data(), d.vz.data(), nullptr);
       if (drift_h != 0.0)
-        drift<<<grid, kThreads, 0, s>>>(n, drift_h, d.vx.data(), d.vy.data(), d.vz.data(), d.x.data(), d.y.data(),
-                                        d.z.data());
+        NEPCG_LAUNCH(drift, grid, kThreads, 0, s)(n, drift_h, d.vx.data(), d.vy.data(), d.vz.data(), d.x.data(),
+                                                  d.y.data(), d.z.data());
     };
     // Langevin O step (half: Philox counter offset), its kinetic energy change booked in the bath;
     // then (drift_h != 0) x += v drift_h, fused when there is no bead constraint.
     auto ornstein_uhlenbeck = [&](double c1, double c2, int half, double drift_h) {
       const bool fused = num_beads == 0;
-      langevin_o<<<grid, kThreads, 0, s>>>(n, c1, c2, clock, half, seg.seed, moving, d.mass.data(), d.vx.data(),
-                                           d.vy.data(), d.vz.data(), d.bath.data(), fused ? drift_h : 0.0,
-                                           d.x.data(), d.y.data(), d.z.data());
+      NEPCG_LAUNCH(langevin_o, grid, kThreads, 0, s)(n, c1, c2, clock, half, seg.seed, moving, d.mass.data(),
+                                                     d.vx.data(), d.vy.data(), d.vz.data(), d.bath.data(),
+                                                     fused ? drift_h : 0.0, d.x.data(), d.y.data(), d.z.data());
       if (fused) return;
       // The noise acts on the unconstrained degrees of freedom only; what the constraint
       // removes of it is the bath's too (the host books k0 - k after both).
-      constrain_beads<<<bead_grid, kThreads, 0, s>>>(num_beads, d.bead_start.data(), d.bead_atoms.data(),
-                                                     d.bead_mass.data(), d.mass.data(), d.vx.data(), d.vy.data(),
-                                                     d.vz.data(), d.bath.data());
+      NEPCG_LAUNCH(constrain_beads, bead_grid, kThreads, 0, s)(num_beads, d.bead_start.data(), d.bead_atoms.data(),
+                                                               d.bead_mass.data(), d.mass.data(), d.vx.data(),
+                                                               d.vy.data(), d.vz.data(), d.bath.data());
       if (drift_h != 0.0)
-        drift<<<grid, kThreads, 0, s>>>(n, drift_h, d.vx.data(), d.vy.data(), d.vz.data(), d.x.data(), d.y.data(),
-                                        d.z.data());
+        NEPCG_LAUNCH(drift, grid, kThreads, 0, s)(n, drift_h, d.vx.data(), d.vy.data(), d.vz.data(), d.x.data(),
+                                                  d.y.data(), d.z.data());
     };
     auto kinetic = [&] {
-      kinetic_energy<<<1, kReduceThreads, 0, s>>>(n, d.mass.data(), d.vx.data(), d.vy.data(), d.vz.data(),
-                                                  d.reduced.data() + 12);
+      NEPCG_LAUNCH(kinetic_energy, 1, kReduceThreads, 0, s)(n, d.mass.data(), d.vx.data(), d.vy.data(), d.vz.data(),
+                                                            d.reduced.data() + 12);
     };
     auto chain_half = [&] {
       kinetic();
-      nose_hoover_half<<<1, 1, 0, s>>>(chain_length, nf, seg.tau_temperature * seg.tau_temperature, dt, clock,
-                                       d.chain.data(), d.reduced.data() + 12);
-      scale_velocities<<<grid, kThreads, 0, s>>>(n, d.reduced.data() + 12, nullptr, d.vx.data(), d.vy.data(),
-                                                 d.vz.data());
+      NEPCG_LAUNCH(nose_hoover_half, 1, 1, 0, s)(chain_length, nf, seg.tau_temperature * seg.tau_temperature, dt, clock,
+                                                 d.chain.data(), d.reduced.data() + 12);
+      NEPCG_LAUNCH(scale_velocities, grid, kThreads, 0, s)(n, d.reduced.data() + 12, nullptr, d.vx.data(), d.vy.data(),
+                                                           d.vz.data());
     };
     // The cell step between the drift and the forces (a live cell only).
     auto update_cell = [&] {
       double* work = d.cell_work.data();
-      cell_step<<<1, kReduceThreads, 0, s>>>(seg.cell, clock, dt,
-                                             draws_per_step > 0 ? d.barostat_draws.data() : nullptr, draws_per_step,
-                                             n, d.mass.data(), d.vx.data(), d.vy.data(), d.vz.data(),
-                                             d.list.live_cell(), work);
-      scale_atoms<<<grid, kThreads, 0, s>>>(n, work, d.x.data(), d.y.data(), d.z.data(), d.vx.data(), d.vy.data(),
-                                            d.vz.data());
+      NEPCG_LAUNCH(cell_step, 1, kReduceThreads, 0, s)(
+          seg.cell, clock, dt, draws_per_step > 0 ? d.barostat_draws.data() : nullptr, draws_per_step, n, d.mass.data(),
+          d.vx.data(), d.vy.data(), d.vz.data(), d.list.live_cell(), work);
+      NEPCG_LAUNCH(scale_atoms, grid, kThreads, 0, s)(n, work, d.x.data(), d.y.data(), d.z.data(), d.vx.data(),
+                                                      d.vy.data(), d.vz.data());
     };
     // One MD step as a fixed launch sequence (the host loop's order); every step but a last one
     // that computes the virial is replayed from a CUDA graph (one launch per step).
@@ -475,12 +474,12 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
       if (obabo) ornstein_uhlenbeck(c1_half, c2_half, 1, 0.0);
       if (bussi || berendsen) {
         kinetic();
-        rescale_factor<<<1, 1, 0, s>>>(bussi ? 1 : 0, nf, dt / seg.tau_temperature, clock,
-                                       bussi ? d.draws.data() : nullptr, d.reduced.data() + 12);
-        scale_velocities<<<grid, kThreads, 0, s>>>(n, d.reduced.data() + 12, moving, d.vx.data(), d.vy.data(),
-                                                   d.vz.data());
+        NEPCG_LAUNCH(rescale_factor, 1, 1, 0, s)(bussi ? 1 : 0, nf, dt / seg.tau_temperature, clock,
+                                                 bussi ? d.draws.data() : nullptr, d.reduced.data() + 12);
+        NEPCG_LAUNCH(scale_velocities, grid, kThreads, 0, s)(n, d.reduced.data() + 12, moving, d.vx.data(), d.vy.data(),
+                                                             d.vz.data());
       }
-      advance_step<<<1, 1, 0, s>>>(d.step.data());
+      NEPCG_LAUNCH(advance_step, 1, 1, 0, s)(d.step.data());
       NEPCG_CUDA_LAUNCHED("MD step");
     };
     // A recorded step: the step with the virial, then its totals (the same sums the host reads at
@@ -496,16 +495,16 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
         d.launch_column_sums(d.energy.data(), 1, rec + RecordLayout::kEnergy, slot, record_stride);
       if (seg.record_state) {
         d.launch_column_sums(d.bath.data(), 1, rec + RecordLayout::kBath, slot, record_stride);
-        record_kinetic<<<1, kReduceThreads, 0, s>>>(n, d.mass.data(), d.vx.data(), d.vy.data(), d.vz.data(), slot,
-                                                     record_stride, rec);
-        record_thermostat<<<1, 1, 0, s>>>(d.reduced.data() + 12, nhc ? d.chain.data() : nullptr,
-                                          nhc ? chain_length : 0, slot, record_stride, rec);
+        NEPCG_LAUNCH(record_kinetic, 1, kReduceThreads, 0, s)(n, d.mass.data(), d.vx.data(), d.vy.data(), d.vz.data(),
+                                                              slot, record_stride, rec);
+        NEPCG_LAUNCH(record_thermostat, 1, 1, 0, s)(d.reduced.data() + 12, nhc ? d.chain.data() : nullptr,
+                                                    nhc ? chain_length : 0, slot, record_stride, rec);
       }
-      if (live_cell) record_cell<<<1, 1, 0, s>>>(d.list.live_cell(), slot, record_stride, rec);
+      if (live_cell) NEPCG_LAUNCH(record_cell, 1, 1, 0, s)(d.list.live_cell(), slot, record_stride, rec);
       if (seg.record_forces)
-        record_forces<<<grid, kThreads, 0, s>>>(n, d.fx.data(), d.fy.data(), d.fz.data(), d.energy.data(), slot,
-                                                record_stride, record_head, rec);
-      advance_step<<<1, 1, 0, s>>>(d.record_slot.data());
+        NEPCG_LAUNCH(record_forces, grid, kThreads, 0, s)(n, d.fx.data(), d.fy.data(), d.fz.data(), d.energy.data(),
+                                                          slot, record_stride, record_head, rec);
+      NEPCG_LAUNCH(advance_step, 1, 1, 0, s)(d.record_slot.data());
       NEPCG_CUDA_LAUNCHED("recorded MD step");
     };
     // Plain steps and recorded steps each replay their own graph (when there are enough of them

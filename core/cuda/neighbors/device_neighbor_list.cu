@@ -369,18 +369,17 @@ void DeviceNeighborList::update(const double* x, const double* y, const double* 
 void DeviceNeighborList::launch_check(const double* x, const double* y, const double* z, int n, bool force,
                                       cudaStream_t s) {
   if (force) {
-    raise_rebuild_flag<<<1, 1, 0, s>>>(flags_.data());  // (a kernel, not a copy from the host: graph-safe)
+    NEPCG_LAUNCH(raise_rebuild_flag, 1, 1, 0, s)(flags_.data());  // (a kernel, not a copy from the host: graph-safe)
     NEPCG_CUDA_LAUNCHED("raise_rebuild_flag");
   } else if (live_) {
-    check_displacement_live<<<blocks_for(n, kThreads), kThreads, 0, s>>>(n, x, y, z, ref_.data(), live_cell_.data(),
-                                                                           flags_.data());
+    NEPCG_LAUNCH(check_displacement_live, blocks_for(n, kThreads), kThreads, 0, s)(n, x, y, z, ref_.data(),
+                                                                                   live_cell_.data(), flags_.data());
     NEPCG_CUDA_LAUNCHED("check_displacement_live");
   } else {
     DeviceCell m{};
     std::copy(to_build_frame_, to_build_frame_ + 9, m.h);
-    check_displacement<<<blocks_for(n, kThreads), kThreads, 0, s>>>(n, x, y, z, ref_.data(), m,
-                                                                      max_displacement_ * max_displacement_,
-                                                                      flags_.data());
+    NEPCG_LAUNCH(check_displacement, blocks_for(n, kThreads), kThreads, 0, s)(
+        n, x, y, z, ref_.data(), m, max_displacement_ * max_displacement_, flags_.data());
     NEPCG_CUDA_LAUNCHED("check_displacement");
   }
 }
@@ -389,35 +388,33 @@ void DeviceNeighborList::launch_check(const double* x, const double* y, const do
 void DeviceNeighborList::launch_build(const double* x, const double* y, const double* z, int n, cudaStream_t s) {
   const int nbins = static_cast<int>(bin_count_.size());
   int* f = flags_.data();
-  clear_bins<<<blocks_for(nbins, kThreads), kThreads, 0, s>>>(nbins, bin_count_.data(), bin_fill_.data(), f);
+  NEPCG_LAUNCH(clear_bins, blocks_for(nbins, kThreads), kThreads, 0, s)(nbins, bin_count_.data(), bin_fill_.data(), f);
   const DeviceCell* live = live_ ? &live_cell_.data()->cell : nullptr;
   if (live)
-    bin_atoms<<<blocks_for(n, kThreads), kThreads, 0, s>>>(n, x, y, z, live, wrapped_.data(), wrap_code_.data(),
-                                                           bin_of_.data(), bin_count_.data(), ref_.data(), f);
+    NEPCG_LAUNCH(bin_atoms, blocks_for(n, kThreads), kThreads, 0, s)(
+        n, x, y, z, live, wrapped_.data(), wrap_code_.data(), bin_of_.data(), bin_count_.data(), ref_.data(), f);
   else
-    bin_atoms<<<blocks_for(n, kThreads), kThreads, 0, s>>>(n, x, y, z, cell_, wrapped_.data(), wrap_code_.data(),
-                                                           bin_of_.data(), bin_count_.data(), ref_.data(), f);
-  scan_bins<<<1, kScanThreads, 0, s>>>(nbins, bin_count_.data(), bin_start_.data(), f);
-  fill_bins<<<blocks_for(n, kThreads), kThreads, 0, s>>>(n, bin_of_.data(), bin_start_.data(), bin_fill_.data(),
-                                                         bin_atoms_.data(), f);
-  sort_bins<<<blocks_for(nbins, kThreads), kThreads, 0, s>>>(nbins, bin_start_.data(), bin_atoms_.data(), f);
+    NEPCG_LAUNCH(bin_atoms, blocks_for(n, kThreads), kThreads, 0, s)(
+        n, x, y, z, cell_, wrapped_.data(), wrap_code_.data(), bin_of_.data(), bin_count_.data(), ref_.data(), f);
+  NEPCG_LAUNCH(scan_bins, 1, kScanThreads, 0, s)(nbins, bin_count_.data(), bin_start_.data(), f);
+  NEPCG_LAUNCH(fill_bins, blocks_for(n, kThreads), kThreads, 0, s)(n, bin_of_.data(), bin_start_.data(),
+                                                                   bin_fill_.data(), bin_atoms_.data(), f);
+  NEPCG_LAUNCH(sort_bins, blocks_for(nbins, kThreads), kThreads, 0, s)(nbins, bin_start_.data(), bin_atoms_.data(), f);
   const double rlist = cutoff_ + skin_;
   const int group = lanes_per_site(n, multiprocessors_);
   const unsigned group_blocks = blocks_for(size_t(n) * group, kThreads);
   const double rinner = inner_cutoff_ > 0 ? std::min(inner_cutoff_ + skin_, rlist) : rlist;
   if (live)
-    build_list<<<group_blocks, kThreads, 0, s>>>(n, group, live, rinner * rinner, rlist * rlist, capacity_,
-                                                 wrapped_.data(), wrap_code_.data(), bin_of_.data(),
-                                                 bin_start_.data(), bin_atoms_.data(), neighbor_.data(),
-                                                 image_.data(), count_.data(), f);
+    NEPCG_LAUNCH(build_list, group_blocks, kThreads, 0, s)(
+        n, group, live, rinner * rinner, rlist * rlist, capacity_, wrapped_.data(), wrap_code_.data(), bin_of_.data(),
+        bin_start_.data(), bin_atoms_.data(), neighbor_.data(), image_.data(), count_.data(), f);
   else
-    build_list<<<group_blocks, kThreads, 0, s>>>(n, group, cell_, rinner * rinner, rlist * rlist, capacity_,
-                                                 wrapped_.data(), wrap_code_.data(), bin_of_.data(),
-                                                 bin_start_.data(), bin_atoms_.data(), neighbor_.data(),
-                                                 image_.data(), count_.data(), f);
-  find_reverse<<<group_blocks, kThreads, 0, s>>>(n, group, capacity_, neighbor_.data(), image_.data(),
-                                                 count_.data(), reverse_.data(), f);
-  finish_build<<<1, 1, 0, s>>>(f, live_ ? live_cell_.data() : nullptr);
+    NEPCG_LAUNCH(build_list, group_blocks, kThreads, 0, s)(
+        n, group, cell_, rinner * rinner, rlist * rlist, capacity_, wrapped_.data(), wrap_code_.data(), bin_of_.data(),
+        bin_start_.data(), bin_atoms_.data(), neighbor_.data(), image_.data(), count_.data(), f);
+  NEPCG_LAUNCH(find_reverse, group_blocks, kThreads, 0, s)(n, group, capacity_, neighbor_.data(), image_.data(),
+                                                           count_.data(), reverse_.data(), f);
+  NEPCG_LAUNCH(finish_build, 1, 1, 0, s)(f, live_ ? live_cell_.data() : nullptr);
   NEPCG_CUDA_LAUNCHED("neighbour-list build");
 }
 

@@ -321,13 +321,12 @@ void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
     else
       gpu::launch_warp_sites(view, pairs, nullptr, n, type.data(), site_launch, 1, o, s);
   } else {
-    nep_sites<<<cuda::blocks_for(n, kThreads), kThreads, 0, s>>>(view, pairs, type.data(), sums.data(),
-                                                                 gradients.data(), energy.data(), pfx.data(),
-                                                                 pfy.data(), pfz.data());
+    NEPCG_LAUNCH(nep_sites, cuda::blocks_for(n, kThreads), kThreads, 0, s)(
+        view, pairs, type.data(), sums.data(), gradients.data(), energy.data(), pfx.data(), pfy.data(), pfz.data());
     NEPCG_CUDA_LAUNCHED("nep_sites");
   }
   const int group = cuda::lanes_per_site(n, multiprocessors);
-  gather_forces<<<cuda::blocks_for(size_t(n) * group, 128), 128, 0, s>>>(
+  NEPCG_LAUNCH(gather_forces, cuda::blocks_for(size_t(n) * group, 128), 128, 0, s)(
       pairs, list.reverse(), group, pfx.data(), pfy.data(), pfz.data(), fx.data(), fy.data(), fz.data(),
       with_virial ? virial.data() : nullptr);
   NEPCG_CUDA_LAUNCHED("gather_forces");
@@ -355,7 +354,7 @@ void GpuNEP::Impl::launch_column_sums(const double* data, int columns, int offse
 
 void GpuNEP::Impl::launch_column_sums(const double* data, int columns, double* out, const long long* slot,
                                       long long stride) {
-  column_sums<<<columns, kReduceThreads, 0, stream.get()>>>(data, n, out, slot, stride);
+  NEPCG_LAUNCH(column_sums, columns, kReduceThreads, 0, stream.get())(data, n, out, slot, stride);
   NEPCG_CUDA_LAUNCHED("column_sums");
 }
 

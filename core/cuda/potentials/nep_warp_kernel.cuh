@@ -153,7 +153,7 @@ template <int L, int G, class R, class Pairs>
 __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, const int* atoms,
                                           int num_atoms, const int* type, int shared_per_group,
                                           SiteOutput out) {
-  extern __shared__ double smem_storage[];  // double-aligned; holds R values
+  NEPCG_DYNAMIC_SHARED(double, smem_storage);  // double-aligned; holds R values
   R* smem = reinterpret_cast<R*>(smem_storage);
   const int lane = threadIdx.x % G, group = threadIdx.x / G;
   const unsigned mask = group_mask<G>();
@@ -386,7 +386,7 @@ void launch_warp_sites(const kernels::NepViewT<R>& p, const Pairs& pairs, const 
   const dim3 grid(cuda::blocks_for(num_atoms, launch.groups), individuals);
   const size_t bytes = sizeof(R) * per_group * launch.groups;
   const WarpKernel<R, Pairs> kernel = warp_kernel_for<R, Pairs>(p.l_max, launch.lanes);
-  kernel<<<grid, launch.lanes * launch.groups, bytes, s>>>(p, pairs, atoms, num_atoms, type, per_group, out);
+  NEPCG_LAUNCH(kernel, grid, launch.lanes * launch.groups, bytes, s)(p, pairs, atoms, num_atoms, type, per_group, out);
   NEPCG_CUDA_LAUNCHED("nep_warp_sites");
 }
 

@@ -229,14 +229,14 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
         gpu::launch_warp_sites(view, pairs, batch_atoms_.data(), batch_atoms, type_.data(), site_launch_, m, o,
                                st);
       }
-      training_gather<<<dim3(cuda::blocks_for(batch_atoms, 128), m), 128, 0, st>>>(
+      NEPCG_LAUNCH(training_gather, dim3(cuda::blocks_for(batch_atoms, 128), m), 128, 0, st)(
           batch_atoms, batch_atoms_.data(), offsets_.data(), reverse_.data(), pair_.data(), pfx_.data(), pfy_.data(),
           pfz_.data(), entries_total_, energy_.data(), atoms_total_, ref_forces_.data(), factor_.data(),
           records_.data());
       NEPCG_CUDA_LAUNCHED("training_gather");
-      training_reduce<<<dim3(segments, m), kReduceThreads, 0, st>>>(batch_atoms, seg_start_.data(), seg_count_.data(),
-                                                                    records_.data(),
-                                                                    sums_.data() + size_t(first) * segments * kRecord);
+      NEPCG_LAUNCH(training_reduce, dim3(segments, m), kReduceThreads, 0, st)(
+          batch_atoms, seg_start_.data(), seg_count_.data(), records_.data(),
+          sums_.data() + size_t(first) * segments * kRecord);
       NEPCG_CUDA_LAUNCHED("training_reduce");
     }
     host_.resize(size_t(count) * segments * kRecord);

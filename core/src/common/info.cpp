@@ -50,7 +50,9 @@ std::string build_info_text() {
   out << "nepcg " << b.version << "\n";
   out << "  OpenMP: " << (b.openmp ? "yes (" + std::to_string(b.max_threads) + " threads)" : std::string("no")) << "\n";
   out << "  CUDA backend: ";
-  if (b.cuda_compiled)
+  if (b.cuda_compiled && NEPCG_CUDA_EMULATION_BUILD)
+    out << "compiled as a CPU emulation (NEPCG_CUDA=EMULATE: for testing; device=\"auto\" never picks it)\n";
+  else if (b.cuda_compiled)
     out << "compiled (runtime " << b.cuda_runtime_version / 1000 << "." << (b.cuda_runtime_version % 1000) / 10
         << ")\n";
   else

@@ -27,9 +27,9 @@ std::string resolve_device(std::string device) {
     if (forced == "cpu" || forced == "cuda") {
       device = forced;
     } else {
-#if NEPCG_HAVE_CUDA_BUILD
+#if NEPCG_HAVE_CUDA_BUILD && !NEPCG_CUDA_EMULATION_BUILD
       return gpu_available() ? "cuda" : "cpu";
-#else
+#else  // (the CPU emulation of the CUDA backend is for testing: "cuda" names it, "auto" never)
       return "cpu";
 #endif
     }

@@ -1,0 +1,266 @@
+// CUDA emulated on the CPU (NEPCG_CUDA=EMULATE): the subset of the CUDA runtime and device
+// intrinsics that core/cuda uses, so that the backend's own sources (kernels, launches, graphs)
+// compile with the host compiler and run on a machine without a GPU. It exists to test the GPU
+// code where no GPU is: the kernels run as written, with their lane groups, shuffles, ballots,
+// barriers and shared memory, and tests/test_gpu.py runs against it unchanged. It is slow (one
+// fiber per GPU thread) and never chosen by device="auto".
+//
+// Execution model. A launch runs at once on the calling thread (streams are in-order queues that
+// are always drained), block after block; the threads of a block are fibers (ucontext) switched
+// cooperatively at each synchronisation (__syncthreads, __syncwarp, shuffles, votes). Blocks
+// within a launch therefore do not overlap, which CUDA allows. Stricter than a GPU where a GPU is
+// undefined, to find bugs: device memory and dynamic shared memory start filled with 0xff bytes
+// (NaN doubles and floats, -1 ints); a warp-level operation whose mask names a lane that has
+// exited, lies outside the block, or omits the calling lane, and synchronisations that can never
+// complete (every remaining thread of the block waiting) throw nepcg::RuntimeError from the
+// launch. Exited threads count as arrived at __syncthreads, as on current GPUs. Stream capture records
+// launches, copies and memsets; a graph launch replays them in order.
+#pragma once
+
+#include <math.h>
+#include <ucontext.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "nepcg/error.hpp"
+
+// ------------------------------------------------------------------------- types and qualifiers
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+// One copy per OS thread, shared by the fibers (threads) of the block that thread runs.
+#define __shared__ static thread_local
+
+struct uint3 {
+  unsigned x = 0, y = 0, z = 0;
+};
+struct dim3 {
+  unsigned x, y, z;
+  dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}  // (implicit, as in CUDA)
+};
+
+enum cudaError_t {
+  cudaSuccess = 0,
+  cudaErrorInvalidValue = 1,
+  cudaErrorMemoryAllocation = 2,
+  cudaErrorInvalidConfiguration = 9,
+  cudaErrorLaunchFailure = 719,
+};
+using cudaError = cudaError_t;
+enum cudaMemcpyKind { cudaMemcpyHostToHost, cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice };
+enum cudaLimit { cudaLimitStackSize = 0 };
+enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16, cudaDevAttrMaxSharedMemoryPerBlockOptin = 97 };
+enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
+enum cudaStreamCaptureMode { cudaStreamCaptureModeGlobal, cudaStreamCaptureModeThreadLocal, cudaStreamCaptureModeRelaxed };
+constexpr unsigned cudaStreamNonBlocking = 1;
+
+struct cudaDeviceProp {
+  char name[256];
+  int major, minor, multiProcessorCount;
+  size_t totalGlobalMem;
+};
+
+namespace nepcg::emu {
+using Op = std::function<void()>;
+}
+struct CUstream_st {
+  bool capturing = false;
+  std::vector<nepcg::emu::Op> captured;
+};
+using cudaStream_t = CUstream_st*;
+struct CUgraph_st {
+  std::vector<nepcg::emu::Op> ops;
+};
+using cudaGraph_t = CUgraph_st*;
+using cudaGraphExec_t = CUgraph_st*;
+struct CUevent_st {
+  double ms = 0.0;
+};
+using cudaEvent_t = CUevent_st*;
+
+// ------------------------------------------------------------------------- the block scheduler
+namespace nepcg::emu {
+
+/// The emulated device: what kernels and launch heuristics see (an H100's counts, so that the
+/// launch shapes are those of the real card).
+constexpr int kMultiprocessors = 132;
+constexpr int kSharedPerBlockOptin = 227 * 1024;
+constexpr int kMaxThreadsPerBlock = 1024;
+const char* const kDeviceName = "CUDA emulated on the CPU (pynepcg NEPCG_CUDA=EMULATE)";
+
+/// Runs `body` as every thread of a grid (see the file comment); throws RuntimeError on a
+/// launch error, a synchronisation the threads cannot pass, or an exception from a thread.
+void run_grid(dim3 grid, dim3 block, size_t shared_bytes, const std::function<void()>& body);
+
+// What a running thread sees (defined in cuda_emulation.cpp).
+const uint3& thread_index();
+const uint3& block_index();
+const dim3& block_dim();
+const dim3& grid_dim();
+void* dynamic_shared();
+void sync_block();
+/// What the lanes of a warp-level operation published: values (index = lane) and the ballot of
+/// their predicates (valid until the caller's next operation on the same mask).
+struct WarpValues {
+  const std::uint64_t* value;
+  unsigned ballot;
+};
+/// Every lane of `mask` publishes `value` and `predicate`; returns once all of them have. `mask`
+/// must name the caller and only live lanes (else RuntimeError).
+WarpValues warp_exchange(unsigned mask, std::uint64_t value, bool predicate, const char* what);
+int lane_id();
+
+template <class T>
+std::uint64_t to_bits(T v) {
+  static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value, "shuffle of a value over 8 bytes");
+  std::uint64_t b = 0;
+  std::memcpy(&b, &v, sizeof(T));
+  return b;
+}
+template <class T>
+T from_bits(std::uint64_t b) {
+  T v;
+  std::memcpy(&v, &b, sizeof(T));
+  return v;
+}
+
+// The last error of a CUDA call on this thread, and its text.
+void set_error(cudaError_t e, std::string message);
+cudaError_t take_error();
+const char* error_text(cudaError_t e);
+
+/// A kernel launch: `body(args...)` calls the kernel; arguments are copied once, as CUDA copies
+/// a kernel's parameters, and each thread receives its own copies.
+template <class Body>
+struct Launch {
+  Body body;
+  dim3 grid, block;
+  size_t shared_bytes;
+  cudaStream_t stream;
+  template <class... A>
+  void operator()(A&&... a) const {
+    Op op = [body = body, args = std::make_tuple(std::decay_t<A>(a)...), grid = grid, block = block,
+             bytes = shared_bytes]() mutable { run_grid(grid, block, bytes, [&] { std::apply(body, args); }); };
+    if (stream && stream->capturing)
+      stream->captured.push_back(std::move(op));
+    else
+      op();
+  }
+};
+template <class Body>
+Launch<Body> make_launch(Body body, dim3 grid, dim3 block, size_t shared_bytes = 0, cudaStream_t s = nullptr) {
+  return Launch<Body>{std::move(body), grid, block, shared_bytes, s};
+}
+
+}  // namespace nepcg::emu
+
+/// kernel<<<grid, block, shared, stream>>>(args) becomes NEPCG_LAUNCH(kernel, grid, block, shared, stream)(args).
+#define NEPCG_LAUNCH(kernel, ...) ::nepcg::emu::make_launch([=](auto&... a) { kernel(a...); }, __VA_ARGS__)
+/// extern __shared__ T name[] (the launch's dynamic shared memory).
+#define NEPCG_DYNAMIC_SHARED(T, name) T* name = static_cast<T*>(::nepcg::emu::dynamic_shared())
+
+#define threadIdx (::nepcg::emu::thread_index())
+#define blockIdx (::nepcg::emu::block_index())
+#define blockDim (::nepcg::emu::block_dim())
+#define gridDim (::nepcg::emu::grid_dim())
+
+// ------------------------------------------------------------------------- device intrinsics
+inline void __syncthreads() { nepcg::emu::sync_block(); }
+inline void __syncwarp(unsigned mask = 0xffffffffu) { nepcg::emu::warp_exchange(mask, 0, false, "__syncwarp"); }
+template <class T>
+T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
+  const int lane = nepcg::emu::lane_id();
+  const int src = (lane & ~(width - 1)) | ((lane ^ lane_mask) & (width - 1));
+  if (!(mask >> src & 1u))
+    throw nepcg::RuntimeError("emulated CUDA: __shfl_xor_sync reads lane " + std::to_string(src) + " outside its mask");
+  return nepcg::emu::from_bits<T>(
+      nepcg::emu::warp_exchange(mask, nepcg::emu::to_bits(v), false, "__shfl_xor_sync").value[src]);
+}
+inline unsigned __ballot_sync(unsigned mask, int predicate) {
+  return nepcg::emu::warp_exchange(mask, 0, predicate != 0, "__ballot_sync").ballot;
+}
+inline int __any_sync(unsigned mask, int predicate) { return __ballot_sync(mask, predicate) != 0; }
+inline int __all_sync(unsigned mask, int predicate) { return __ballot_sync(mask, predicate) == mask; }
+inline int __popc(unsigned v) { return __builtin_popcount(v); }
+// Threads of a launch run on one OS thread, one at a time between synchronisations: plain
+// read-modify-writes are atomic here.
+template <class T>
+T atomicAdd(T* p, T v) {
+  const T old = *p;
+  *p = old + v;
+  return old;
+}
+inline int atomicMax(int* p, int v) {
+  const int old = *p;
+  if (v > old) *p = v;
+  return old;
+}
+inline int atomicMin(int* p, int v) {
+  const int old = *p;
+  if (v < old) *p = v;
+  return old;
+}
+inline int min(int a, int b) { return a < b ? a : b; }
+inline int max(int a, int b) { return a > b ? a : b; }
+inline long min(long a, long b) { return a < b ? a : b; }
+inline long max(long a, long b) { return a > b ? a : b; }
+inline unsigned min(unsigned a, unsigned b) { return a < b ? a : b; }
+inline unsigned max(unsigned a, unsigned b) { return a > b ? a : b; }
+inline double min(double a, double b) { return fmin(a, b); }
+inline double max(double a, double b) { return fmax(a, b); }
+inline float min(float a, float b) { return fminf(a, b); }
+inline float max(float a, float b) { return fmaxf(a, b); }
+
+// ------------------------------------------------------------------------- runtime API
+cudaError_t cudaGetLastError();
+cudaError_t cudaPeekAtLastError();
+const char* cudaGetErrorName(cudaError_t e);
+const char* cudaGetErrorString(cudaError_t e);
+cudaError_t cudaRuntimeGetVersion(int* v);
+cudaError_t cudaDriverGetVersion(int* v);
+cudaError_t cudaGetDeviceCount(int* count);
+cudaError_t cudaGetDevice(int* device);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device);
+cudaError_t cudaDeviceGetLimit(size_t* value, cudaLimit limit);
+cudaError_t cudaDeviceSetLimit(cudaLimit limit, size_t value);
+template <class F>
+cudaError_t cudaFuncSetAttribute(F*, cudaFuncAttribute, int) {
+  return cudaSuccess;
+}
+cudaError_t cudaMallocBytes(void** p, size_t bytes);
+template <class T>
+cudaError_t cudaMalloc(T** p, size_t bytes) {
+  void* v = nullptr;
+  const cudaError_t e = cudaMallocBytes(&v, bytes);
+  *p = static_cast<T*>(v);
+  return e;
+}
+cudaError_t cudaFree(void* p);
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s = nullptr);
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
+cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t s = nullptr);
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned flags);
+cudaError_t cudaStreamDestroy(cudaStream_t s);
+cudaError_t cudaStreamSynchronize(cudaStream_t s);
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s);
+cudaError_t cudaEventCreate(cudaEvent_t* e);
+cudaError_t cudaEventDestroy(cudaEvent_t e);
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = nullptr);
+cudaError_t cudaEventSynchronize(cudaEvent_t e);
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop);
