@@ -21,6 +21,11 @@ from nep_models import WARP_KERNEL_MODELS, jittered_copies, random_structure, wr
 
 _OK, _WHY = pynepcg.device.gpu_available()
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not _OK, reason=f"no usable CUDA device: {_WHY}")]
+# A build whose CUDA backend is the CPU emulation (NEPCG_CUDA=EMULATE, docs/gpu.md) runs these tests
+# on the CPU, ~100 times slower than a GPU: the statistical runs (10^4 steps) and the 40k+ atom
+# systems are left to a GPU there.
+EMULATED = pynepcg.device.cuda_emulated()
+too_long_for_emulation = pytest.mark.skipif(EMULATED, reason="too long for the CPU emulation of CUDA; runs on a GPU")
 
 MODELS = {**WARP_KERNEL_MODELS, "l6-two-layers": dict(elements=("Pb", "Te"), l_max=(6, 2, 0), neurons=(8, 6))}
 STRUCTURES = {  # (atoms, cell edge Å, pbc): the small cells are thinner than 2 x cutoff
@@ -93,7 +98,8 @@ def test_neighbor_overflow_grows_the_list(tmp_path):
     assert _relative(b.forces, a.forces) < 1e-9
 
 
-@pytest.mark.parametrize("repeat", [3, 11, 17, 26])
+@pytest.mark.parametrize("repeat", [3, 11, pytest.param(17, marks=too_long_for_emulation),
+                                    pytest.param(26, marks=too_long_for_emulation)])
 def test_lane_groups_of_the_list_and_gather_kernels(tmp_path, repeat, site_lanes):
     # The list search, reverse entries and force gather split each atom over a group of lanes
     # whose size follows the system size (cuda::lanes_per_site: 32 lanes for 216 atoms, 16 for
@@ -158,6 +164,7 @@ def test_single_precision_rejects_models_it_does_not_take(tmp_path):
         pynepcg.NEP(path, device="cuda", precision="single")
 
 
+@too_long_for_emulation
 def test_single_precision_nve_no_worse_than_double(shared_data):
     model = shared_data("nep-models/C_2022_NEP4.txt")
     s = structures.diamond("C", 3.567, (3, 3, 3))
@@ -301,6 +308,7 @@ def test_graph_replay_is_bitwise_the_plain_launch_sequence(shared_data, monkeypa
         assert np.array_equal(np.asarray(gpu.system.positions)[fixed], np.asarray(ideal.positions)[fixed])
 
 
+@too_long_for_emulation
 def test_nve_energy_conservation_no_worse_than_cpu(shared_data):
     cpu, gpu = _diamond_sims(shared_data, temperature=1200)
     spread = []
@@ -316,6 +324,7 @@ def test_nve_energy_conservation_no_worse_than_cpu(shared_data):
     assert gpu_drift * 3000 <= max(2 * cpu_drift * 3000, 0.5 * cpu_fluct)  # no drift beyond the noise
 
 
+@too_long_for_emulation
 @pytest.mark.parametrize("splitting", ["BAOAB", "OBABO"])
 def test_langevin_on_device_samples_the_target_temperature(shared_data, splitting):
     _, gpu = _diamond_sims(shared_data, temperature=300)
@@ -333,6 +342,7 @@ def test_langevin_on_device_samples_the_target_temperature(shared_data, splittin
     assert abs(thermo["conserved_energy"][-1] - e0) / len(gpu.system) < 2e-3
 
 
+@too_long_for_emulation
 @pytest.mark.parametrize("splitting", ["BAOAB", "OBABO"])
 def test_langevin_with_beads_on_device_books_the_constraint_in_the_bath(shared_data, splitting):
     # The noise acts on the unconstrained degrees of freedom: what the bead constraint removes
@@ -349,6 +359,7 @@ def test_langevin_with_beads_on_device_books_the_constraint_in_the_bath(shared_d
     assert abs(thermo["conserved_energy"][-1] - e0) / len(gpu.system) < 2e-3
 
 
+@too_long_for_emulation
 def test_bussi_on_device_samples_the_canonical_kinetic_energy(shared_data):
     _, gpu = _diamond_sims(shared_data, temperature=300)
     ens = ensembles.Bussi(temperature=300, tau=20)
@@ -464,6 +475,7 @@ def test_langevin_npt_on_the_device_follows_its_cpu_emulation(shared_data, monke
         assert np.allclose(tg[col], te[col], rtol=1e-7, atol=1e-7), col
 
 
+@too_long_for_emulation
 def test_constrained_mean_forces_match_cpu(shared_data):
     model = shared_data("nep-models/C_2022_NEP4.txt")
     g = structures.diamond("C", 3.567, (2, 2, 2))
@@ -543,6 +555,7 @@ def test_recorded_samples_are_the_segment_end_samples(shared_data, monkeypatch, 
         assert np.allclose(out[0][-1][col], values, rtol=1e-11, atol=1e-11), col
 
 
+@pytest.mark.emulation_slow  # (~2 minutes on the CPU emulation: not in its quick tier)
 def test_concurrent_replicas_on_cuda_streams_give_the_sequential_frames(shared_data, tmp_path):
     # Independent replicas of a small system fill the GPU when they run concurrently: threads,
     # each frame with its own GpuNEP (own CUDA stream, list and graphs). Same frames as one after
@@ -675,7 +688,7 @@ def test_run_in_places_nep_on_the_gpu(shared_data, tmp_path, monkeypatch):
         if device == "cpu":
             monkeypatch.setenv("NEPCG_DEVICE", "cpu")
         else:
-            monkeypatch.delenv("NEPCG_DEVICE", raising=False)
+            _let_auto_pick_the_gpu(monkeypatch)
         pynepcg._core.run_gpumd_input(str(d / "run.in"), str(d), False)
         rows = [line for line in (d / "thermo.out").read_text().splitlines() if not line.startswith("#")]
         out[device] = np.array([[float(x) for x in r.split()] for r in rows])
@@ -684,8 +697,26 @@ def test_run_in_places_nep_on_the_gpu(shared_data, tmp_path, monkeypatch):
     assert np.allclose(out["auto"], out["cpu"], rtol=1e-7, atol=1e-7)
 
 
+def _let_auto_pick_the_gpu(monkeypatch):
+    # "auto" picks a GPU by itself, but never the CPU emulation of CUDA: there NEPCG_DEVICE=cuda
+    # makes it (the override users have for "auto").
+    if EMULATED:
+        monkeypatch.setenv("NEPCG_DEVICE", "cuda")
+    else:
+        monkeypatch.delenv("NEPCG_DEVICE", raising=False)
+
+
+@pytest.mark.skipif(not EMULATED, reason="only for the CPU emulation of CUDA")
+def test_auto_never_picks_the_emulation(shared_data, monkeypatch):
+    monkeypatch.delenv("NEPCG_DEVICE", raising=False)
+    assert pynepcg.device.resolve_device("auto") == "cpu"
+    assert pynepcg._core.load_potential(str(shared_data("nep-models/C_2022_NEP4.txt"))).name == "NEP"
+    assert pynepcg.NEP(shared_data("nep-models/C_2022_NEP4.txt")).device == "cpu"
+    assert pynepcg.NEP(shared_data("nep-models/C_2022_NEP4.txt"), device="cuda").device == "cuda"
+
+
 def test_precision_environment_on_the_gpu(shared_data, monkeypatch):
     path = str(shared_data("nep-models/C_2022_NEP4.txt"))
-    monkeypatch.delenv("NEPCG_DEVICE", raising=False)
+    _let_auto_pick_the_gpu(monkeypatch)
     monkeypatch.setenv("NEPCG_PRECISION", "single")
     assert pynepcg._core.load_potential(path).name == "NEP (CUDA, single)"
