@@ -4,6 +4,7 @@
 
 #include <sys/mman.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <exception>
@@ -44,8 +45,8 @@ nepcg_emu_switch:
   popq %rbp
   ret
   .size nepcg_emu_switch, .-nepcg_emu_switch
-  .section .note.GNU-stack,"",@progbits
-  .text
+  .pushsection .note.GNU-stack, "", @progbits
+  .popsection
 )");
 #else
 #define NEPCG_EMU_FAST_SWITCH 0
@@ -68,7 +69,8 @@ class StackPool {
       void* p = mmap(nullptr, kStackBytes + kGuardBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                      -1, 0);
       if (p == MAP_FAILED) throw RuntimeError("emulated CUDA: cannot map a thread stack");
-      mprotect(p, kGuardBytes, PROT_NONE);  // stacks grow down, into the guard page
+      if (mprotect(p, kGuardBytes, PROT_NONE) != 0)  // stacks grow down, into the guard page
+        throw RuntimeError("emulated CUDA: cannot protect a thread stack's guard page");
       stacks_.push_back(static_cast<char*>(p));
     }
     return stacks_[k] + kGuardBytes;
@@ -99,6 +101,7 @@ struct Thread {
 struct WarpBarrier {
   unsigned mask;
   int participants;
+  const char* operation = nullptr;  // of the generation under way (all lanes must call the same)
   int arrived = 0;
   unsigned long generation = 0;
   unsigned ballot_pending = 0, ballot = 0;  // (ballot: of the last completed generation)
@@ -139,6 +142,7 @@ struct Block {
 thread_local Block* tl_block = nullptr;
 thread_local StackPool tl_stacks;
 thread_local cudaError_t tl_error = cudaSuccess;
+thread_local cudaError_t tl_message_error = cudaSuccess;  // the error tl_message describes
 thread_local std::string tl_message;
 
 Block& block() {
@@ -215,6 +219,17 @@ void* initial_stack(char* base, size_t bytes) {
 }
 #endif
 
+/// NEPCG_CUDA_EMULATION_ORDER=reverse runs the threads of a block, and the blocks of a grid, in
+/// descending order: code that is right on a GPU gives the same results either way, while a
+/// missing synchronisation (or a dependence on the order of atomics) usually shows.
+bool reverse_order() {
+  static const bool reverse = [] {
+    const char* v = std::getenv("NEPCG_CUDA_EMULATION_ORDER");
+    return v && std::string(v) == "reverse";
+  }();
+  return reverse;
+}
+
 void run_block(Block& b) {
   const int n = static_cast<int>(b.dim.x * b.dim.y * b.dim.z);
   b.threads.resize(n);
@@ -241,7 +256,8 @@ void run_block(Block& b) {
   b.barrier_arrived = 0;
   while (b.live > 0) {
     bool resumed = false;
-    for (Thread& t : b.threads) {
+    for (int k = 0; k < n; ++k) {
+      Thread& t = b.threads[reverse_order() ? n - 1 - k : k];
       if (t.done || (t.wait_on && *t.wait_on == t.wait_generation)) continue;
       resumed = true;
       b.current = &t;
@@ -261,31 +277,36 @@ void run_block(Block& b) {
 
 }  // namespace
 
-void run_grid(dim3 grid, dim3 block_dim, size_t shared_bytes, const std::function<void()>& body) {
+bool valid_launch(dim3 grid, dim3 block_dim, size_t shared_bytes) {
   const unsigned long long threads = 1ull * block_dim.x * block_dim.y * block_dim.z;
-  if (grid.x == 0 || grid.y == 0 || grid.z == 0 || threads == 0 || threads > kMaxThreadsPerBlock ||
-      shared_bytes > size_t(kSharedPerBlockOptin)) {
-    set_error(cudaErrorInvalidConfiguration,
-              "invalid configuration argument (grid " + std::to_string(grid.x) + "x" + std::to_string(grid.y) + "x" +
-                  std::to_string(grid.z) + ", block of " + std::to_string(threads) + " threads, " +
-                  std::to_string(shared_bytes) + " bytes of shared memory)");
-    return;  // reported by the next cudaGetLastError (NEPCG_CUDA_LAUNCHED), as on the GPU
-  }
+  if (grid.x > 0 && grid.y > 0 && grid.z > 0 && grid.y <= 65535 && grid.z <= 65535 && threads > 0 &&
+      threads <= kMaxThreadsPerBlock && block_dim.z <= 64 && shared_bytes <= size_t(kSharedPerBlockOptin))
+    return true;
+  set_error(cudaErrorInvalidConfiguration,
+            "invalid configuration argument (grid " + std::to_string(grid.x) + "x" + std::to_string(grid.y) + "x" +
+                std::to_string(grid.z) + ", block of " + std::to_string(threads) + " threads, " +
+                std::to_string(shared_bytes) + " bytes of shared memory)");
+  return false;  // reported by the next cudaGetLastError (NEPCG_CUDA_LAUNCHED), as on the GPU
+}
+
+void run_grid(dim3 grid, dim3 block_dim, size_t shared_bytes, const std::function<void()>& body) {
+  if (!valid_launch(grid, block_dim, shared_bytes)) return;
   if (tl_block) throw RuntimeError("emulated CUDA: a kernel launched from a kernel");
   Block b;
   b.dim = block_dim;
   b.grid = grid;
   b.body = &body;
-  b.shared.resize(shared_bytes + 16);
+  b.shared.resize(shared_bytes);
   tl_block = &b;
   try {
-    for (unsigned z = 0; z < grid.z; ++z)
-      for (unsigned y = 0; y < grid.y; ++y)
-        for (unsigned x = 0; x < grid.x; ++x) {
-          b.index = uint3{x, y, z};
-          b.error = nullptr;
-          run_block(b);
-        }
+    const unsigned long long blocks = 1ull * grid.x * grid.y * grid.z;
+    for (unsigned long long k = 0; k < blocks; ++k) {
+      const unsigned long long id = reverse_order() ? blocks - 1 - k : k;
+      b.index = uint3{static_cast<unsigned>(id % grid.x), static_cast<unsigned>(id / grid.x % grid.y),
+                      static_cast<unsigned>(id / (1ull * grid.x * grid.y))};
+      b.error = nullptr;
+      run_block(b);
+    }
   } catch (...) {
     tl_block = nullptr;
     throw;
@@ -298,7 +319,7 @@ const uint3& block_index() { return block().index; }
 const dim3& block_dim() { return block().dim; }
 const dim3& grid_dim() { return block().grid; }
 void* dynamic_shared() { return block().shared.data(); }
-int lane_id() { return tl_block->current->linear % 32; }
+int lane_id() { return block().current->linear % 32; }
 
 void sync_block() {
   Block& b = block();
@@ -321,6 +342,10 @@ WarpValues warp_exchange(unsigned mask, std::uint64_t value, bool predicate, con
   if (mask & ~w.live)
     fail(std::string(what) + ": the mask names lanes that have exited or do not exist" + where(b));
   WarpBarrier& wb = w.barrier(mask);
+  if (wb.arrived == 0)
+    wb.operation = what;
+  else if (std::strcmp(wb.operation, what) != 0)
+    fail(std::string(what) + " met " + wb.operation + " of other lanes on the same mask" + where(b));
   const unsigned long generation = wb.generation;
   const int parity = static_cast<int>(generation & 1);
   wb.slot[parity][lane] = value;
@@ -339,6 +364,7 @@ WarpValues warp_exchange(unsigned mask, std::uint64_t value, bool predicate, con
 
 void set_error(cudaError_t e, std::string message) {
   tl_error = e;
+  tl_message_error = e;
   tl_message = std::move(message);
 }
 cudaError_t take_error() {
@@ -347,7 +373,7 @@ cudaError_t take_error() {
   return e;
 }
 const char* error_text(cudaError_t e) {
-  if (e != cudaSuccess && !tl_message.empty()) return tl_message.c_str();
+  if (e != cudaSuccess && e == tl_message_error) return tl_message.c_str();  // (the launch's own words)
   switch (e) {
     case cudaSuccess: return "no error";
     case cudaErrorInvalidValue: return "invalid argument";
@@ -423,7 +449,7 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
   return cudaErrorInvalidValue;
 }
 namespace {
-size_t g_stack_limit = 1024;
+std::atomic<size_t> g_stack_limit{1024};
 }
 cudaError_t cudaDeviceGetLimit(size_t* value, cudaLimit) {
   *value = g_stack_limit;
@@ -461,7 +487,15 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
   delete s;
   return cudaSuccess;
 }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+  if (s && s->capturing) {  // as on a GPU: not allowed while capturing, and the capture is lost
+    s->capturing = false;
+    s->captured.clear();
+    set_error(cudaErrorInvalidValue, "cudaStreamSynchronize on a stream that is being captured");
+    return cudaErrorInvalidValue;
+  }
+  return cudaSuccess;
+}
 cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
   if (!s || s->capturing) return cudaErrorInvalidValue;
   s->capturing = true;
@@ -489,6 +523,7 @@ cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
 }
 cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
   if (s && s->capturing) return cudaErrorInvalidValue;
+  nepcg::emu::take_error();  // (report what the replay does, not an error left before it)
   try {
     for (const nepcg::emu::Op& op : exec->ops) op();
   } catch (const std::exception& e) {

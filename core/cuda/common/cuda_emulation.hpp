@@ -13,8 +13,13 @@
 // (NaN doubles and floats, -1 ints); a warp-level operation whose mask names a lane that has
 // exited, lies outside the block, or omits the calling lane, and synchronisations that can never
 // complete (every remaining thread of the block waiting) throw nepcg::RuntimeError from the
-// launch. Exited threads count as arrived at __syncthreads, as on current GPUs. Stream capture records
-// launches, copies and memsets; a graph launch replays them in order.
+// launch. Exited threads count as arrived at __syncthreads, as on current GPUs; lanes that meet at
+// different warp operations on the same mask raise too. NEPCG_CUDA_EMULATION_ORDER=reverse runs
+// threads and blocks in descending order (a missing synchronisation then usually shows). Stream
+// capture records launches, copies and memsets; a graph launch replays them in order.
+// Not checked: static __shared__ arrays (thread_local: zero at first, then the last block's
+// values), the 48 KB opt-in for dynamic shared memory, host access to device pointers (all memory
+// is host memory), and the device's 24 KB stack (fibers have 256 KB).
 #pragma once
 
 #include <math.h>
@@ -98,6 +103,9 @@ constexpr int kSharedPerBlockOptin = 227 * 1024;
 constexpr int kMaxThreadsPerBlock = 1024;
 const char* const kDeviceName = "CUDA emulated on the CPU (pynepcg NEPCG_CUDA=EMULATE)";
 
+/// False (and the launch error set, for the next cudaGetLastError) when a launch's shape is one
+/// a GPU refuses.
+bool valid_launch(dim3 grid, dim3 block, size_t shared_bytes);
 /// Runs `body` as every thread of a grid (see the file comment); throws RuntimeError on a
 /// launch error, a synchronisation the threads cannot pass, or an exception from a thread.
 void run_grid(dim3 grid, dim3 block, size_t shared_bytes, const std::function<void()>& body);
@@ -149,6 +157,7 @@ struct Launch {
   cudaStream_t stream;
   template <class... A>
   void operator()(A&&... a) const {
+    if (!valid_launch(grid, block, shared_bytes)) return;  // (at the launch, also while capturing)
     Op op = [body = body, args = std::make_tuple(std::decay_t<A>(a)...), grid = grid, block = block,
              bytes = shared_bytes]() mutable { run_grid(grid, block, bytes, [&] { std::apply(body, args); }); };
     if (stream && stream->capturing)
