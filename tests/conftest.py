@@ -91,8 +91,9 @@ def one_thread():
 
 def pytest_collection_modifyitems(config, items):
     """NEPCG_EMULATION_QUICK=1 (CI's run of tests/test_gpu.py on the CPU emulation of CUDA, see
-    docs/gpu.md): the first parametrization of each GPU test only, and none marked emulation_slow,
-    so that every GPU code path runs in about two minutes; without it, all (~9 minutes on 2 cores)."""
+    docs/gpu.md): the first parametrization of each GPU test only (for each site-kernel width), and
+    none marked emulation_slow, so that every GPU code path runs in about two minutes; without it,
+    all (~9 minutes on 2 cores)."""
     if os.environ.get("NEPCG_EMULATION_QUICK") != "1":
         return
     seen = set()
@@ -100,7 +101,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("gpu") is None:
             continue
-        function = item.nodeid.split("[", 1)[0]
-        if function in seen or item.get_closest_marker("emulation_slow") is not None:
+        # (per site-kernel width too: the 16-lane kernel is a path of its own)
+        key = (item.nodeid.split("[", 1)[0], "lanes16" in item.nodeid)
+        if key in seen or item.get_closest_marker("emulation_slow") is not None:
             item.add_marker(skip)
-        seen.add(function)
+        seen.add(key)
