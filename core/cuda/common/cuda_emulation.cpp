@@ -10,6 +10,7 @@
 #include <exception>
 #include <deque>
 #include <memory>
+#include <stdexcept>
 
 // Switching between emulated threads. On x86-64 a minimal switch (callee-saved registers, the
 // stack pointer, MXCSR and the x87 control word): a GPU kernel's thread synchronises every few
@@ -277,6 +278,17 @@ void run_block(Block& b) {
 
 }  // namespace
 
+int multiprocessors() {
+  const char* v = std::getenv("NEPCG_CUDA_EMULATION_SMS");
+  if (!v || !*v) return kMultiprocessors;
+  char* end = nullptr;
+  const long sms = std::strtol(v, &end, 10);
+  if (*end != '\0' || sms < 1 || sms > 1024)
+    throw std::invalid_argument("NEPCG_CUDA_EMULATION_SMS must be an integer from 1 to 1024 (multiprocessors of the "
+                                "emulated device); got '" + std::string(v) + "'");
+  return static_cast<int>(sms);
+}
+
 bool valid_launch(dim3 grid, dim3 block_dim, size_t shared_bytes) {
   const unsigned long long threads = 1ull * block_dim.x * block_dim.y * block_dim.z;
   if (grid.x > 0 && grid.y > 0 && grid.z > 0 && grid.y <= 65535 && grid.z <= 65535 && threads > 0 &&
@@ -436,14 +448,14 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   std::strncpy(prop->name, nepcg::emu::kDeviceName, sizeof(prop->name) - 1);
   prop->major = 9;
   prop->minor = 0;
-  prop->multiProcessorCount = nepcg::emu::kMultiprocessors;
+  prop->multiProcessorCount = nepcg::emu::multiprocessors();
   prop->totalGlobalMem = size_t(16) << 30;
   return cudaSuccess;
 }
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
   if (device != 0) return cudaErrorInvalidValue;
   switch (attr) {
-    case cudaDevAttrMultiProcessorCount: *value = nepcg::emu::kMultiprocessors; return cudaSuccess;
+    case cudaDevAttrMultiProcessorCount: *value = nepcg::emu::multiprocessors(); return cudaSuccess;
     case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = nepcg::emu::kSharedPerBlockOptin; return cudaSuccess;
   }
   return cudaErrorInvalidValue;

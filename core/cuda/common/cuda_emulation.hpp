@@ -99,6 +99,11 @@ namespace nepcg::emu {
 /// The emulated device: what kernels and launch heuristics see (an H100's counts, so that the
 /// launch shapes are those of the real card).
 constexpr int kMultiprocessors = 132;
+/// Multiprocessors the emulated device reports: kMultiprocessors, or NEPCG_CUDA_EMULATION_SMS
+/// (1 ... 1024, read at each query). Launch heuristics that scale with the system size relative to
+/// the card (cuda::lanes_per_site) then take the shapes of a large system on a small one, so
+/// that tests reach them in seconds.
+int multiprocessors();
 constexpr int kSharedPerBlockOptin = 227 * 1024;
 constexpr int kMaxThreadsPerBlock = 1024;
 const char* const kDeviceName = "CUDA emulated on the CPU (pynepcg NEPCG_CUDA=EMULATE)";
@@ -201,6 +206,7 @@ inline unsigned __ballot_sync(unsigned mask, int predicate) {
 inline int __any_sync(unsigned mask, int predicate) { return __ballot_sync(mask, predicate) != 0; }
 inline int __all_sync(unsigned mask, int predicate) { return __ballot_sync(mask, predicate) == mask; }
 inline int __popc(unsigned v) { return __builtin_popcount(v); }
+inline int __ffs(unsigned v) { return __builtin_ffs(static_cast<int>(v)); }
 // Threads of a launch run on one OS thread, one at a time between synchronisations: plain
 // read-modify-writes are atomic here.
 template <class T>

@@ -150,13 +150,20 @@ inline unsigned blocks_for(size_t n, unsigned threads) { return static_cast<unsi
 /// Streaming multiprocessors of the current device.
 int multiprocessors();
 
+/// Fewest lanes per site of the "group" kernels. The lists are atom-major (row i holds atom i's
+/// entries, i * capacity + k), so a group of G lanes reads G consecutive entries of a row: with 8
+/// lanes a load fills whole 32-byte sectors (8 ints, or 2 sectors of 4 doubles), where one lane per
+/// site would make every load of a warp touch 32 rows, a sector each, used to an eighth or a
+/// quarter (the large-system path before session 20; issue #8's 262k-bead case used it).
+constexpr int kMinLanesPerSite = 8;
+
 /// Lanes per site for the "group" kernels that split one atom's neighbour loop over G lanes of a
-/// warp (G a power of two, 1 ... 32): the smallest G that gives about `threads_per_sm` threads
-/// per multiprocessor for n sites. Small systems then fill the GPU (a 1,000-site system on one
-/// thread per site would use 8 of the H100's 132 multiprocessors' 64 warps); large ones keep one
-/// lane per site and coalesced loads of the transposed lists.
+/// warp (G a power of two, 8 ... 32): the smallest G >= kMinLanesPerSite that gives about
+/// `threads_per_sm` threads per multiprocessor for n sites. Small systems then fill the GPU (a
+/// 1,000-site system on one thread per site would use 8 of the H100's 132 multiprocessors' 64
+/// warps); large ones keep kMinLanesPerSite lanes, for coalesced reads of the atom-major rows.
 inline int lanes_per_site(long n, int sms, int threads_per_sm = 1024) {
-  int g = 1;
+  int g = kMinLanesPerSite;
   while (g < 32 && n * g < static_cast<long>(sms) * threads_per_sm) g *= 2;
   return g;
 }

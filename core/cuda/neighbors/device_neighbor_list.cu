@@ -241,25 +241,33 @@ __global__ void build_list(int n, int group, Cell cell, double rinner2, double r
   atomicMax(&flags[1], found);
 }
 
-// Lane l of atom i's group finds the reverse of entries l, l + group, ... by a scan of j's list.
+// Atom i's group takes its entries one at a time; for entry e (i -> j, image) the lanes scan j's row
+// `group` entries at a time (coalesced loads) and a ballot picks the first match, as a sequential
+// scan would.
 __global__ void find_reverse(int n, int group, int capacity, const int* neighbor, const int* image, const int* count,
                              int* reverse, int* flags) {
   if (!flags[0]) return;
   const long t = static_cast<long>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int i = static_cast<int>(t / group), lane = static_cast<int>(t % group);
-  if (i >= n) return;
+  if (i >= n) return;  // (whole groups)
+  const int first_lane = static_cast<int>(threadIdx.x % 32) - lane;
+  const unsigned mask = (group == 32 ? 0xffffffffu : ((1u << group) - 1u)) << first_lane;
   const int ci = count[i];
-  for (int k = lane; k < ci; k += group) {
+  for (int k = 0; k < ci; ++k) {
     const int e = i * capacity + k;
     const int j = neighbor[e];
     const int want = negate_image(image[e]);
-    int r = -1;
     const int cj = count[j];
-    for (int m = 0; m < cj; ++m)
-      if (neighbor[j * capacity + m] == i && image[j * capacity + m] == want) {
-        r = j * capacity + m;
-        break;
-      }
+    const int* row = neighbor + size_t(j) * capacity;
+    const int* row_image = image + size_t(j) * capacity;
+    int r = -1;  // the same in every lane of the group
+    for (int base = 0; base < cj && r < 0; base += group) {
+      const int m = base + lane;
+      const bool match = m < cj && row[m] == i && row_image[m] == want;
+      const unsigned hits = (__ballot_sync(mask, match) & mask) >> first_lane;
+      if (hits) r = j * capacity + base + __ffs(hits) - 1;
+    }
+    if (lane != 0) continue;
     if (r < 0) flags[3] = 1;  // possible only for a truncated (overflowed) list
     reverse[e] = r < 0 ? e : r;
   }
