@@ -18,7 +18,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-CASES = ("cg1000", "cg4096", "cg10648", "cg64000", "carbon", "pbte")
+CASES = ("cg1000", "cg4096", "cg10648", "cg64000", "cg262144", "carbon", "pbte")
 
 
 def build_case(name: str):
