@@ -79,7 +79,8 @@ def network_output_bound(path) -> float:
     sum_mu |w1_mu| + |biases| (|tanh| <= 1; one hidden layer). It is also the size of the terms a
     site energy sums, so float round-off in a site energy scales with it rather than with |U|,
     which cancellation can make small (single-precision tests compare site energies against it)."""
-    lines = [ln.split() for ln in open(path) if ln.strip()]
+    with open(path) as f:
+        lines = [ln.split() for ln in f if ln.strip()]
     version = int(lines[0][0][3])
     num_types = int(lines[0][1])
     header = {ln[0]: ln[1:] for ln in lines[1:8] if not _is_number(ln[0])}
@@ -119,12 +120,14 @@ def single_precision_errors(result, reference, model_path) -> dict:
     }
     return {w: float(np.abs(a[w] - b[w]).max() / max(scale[w], 1e-300)) for w in a}
 
+
 def _is_number(token: str) -> bool:
     try:
         float(token)
         return True
     except ValueError:
         return False
+
 
 def jittered_copies(structure, count, sigma=0.05, seed=0):
     """`count` copies of a pynepcg System with every position displaced by a normal of width sigma

@@ -10,6 +10,8 @@ Run on a GPU machine with ``python -m pytest tests/test_gpu.py -v``.
 """
 from __future__ import annotations
 
+import subprocess
+import sys
 import zlib
 
 import numpy as np
@@ -152,6 +154,27 @@ def test_emulated_multiprocessor_count_is_checked(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="NEPCG_CUDA_EMULATION_SMS"):
         pynepcg.NEP(path, device="cuda").compute(structures.diamond("C", 3.567, (2, 2, 2)))
 
+
+@pytest.mark.skipif(not EMULATED, reason="the address-space limit that guards this test is for the CPU emulation")
+def test_list_beyond_int_indexing_is_refused(shared_data, tmp_path):
+    # n x capacity entries past 2^31 - 1 (the kernels index entries with int) must raise a clear
+    # error before anything that large is allocated: 10^6 atoms at an absurd density (~3,400
+    # neighbours each). Run in a child process under a 6 GB address-space limit, so that a missing
+    # check fails the test instead of exhausting the machine's memory.
+    code = f"""
+import resource, numpy as np, pynepcg
+resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+n, edge = 1_000_000, 55.0
+s = pynepcg.System(["C"] * n, np.random.default_rng(0).uniform(0, edge, (n, 3)), cell=np.eye(3) * edge, pbc=True)
+try:
+    pynepcg.NEP({str(shared_data("nep-models/C_2022_NEP4.txt"))!r}, device="cuda").compute(s)
+except RuntimeError as e:
+    print("RAISED", e)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert "RAISED DeviceNeighborList: 1000000 atoms x" in out.stdout, out.stdout + out.stderr
+    assert "exceed the 2^31 - 1 entries" in out.stdout
+
 def test_species_mismatch_and_far_images(tmp_path):
     cpu, gpu = _pair(tmp_path, "one-species")
     with pytest.raises(ValueError, match="'Si'"):
@@ -215,6 +238,7 @@ def test_single_precision_nve_no_worse_than_double(shared_data):
 
 
 # --- dynamics ---------------------------------------------------------------------------------
+
 
 def _diamond_sims(shared_data, repeat=2, seed=7, temperature=600, skin=0.5):
     # groups[0]: the 8-atom conventional cells (beads for constrained runs, a group to fix).

@@ -13,8 +13,9 @@ the GPU's single-precision path up to summation order, on a machine without a GP
   virials their largest magnitude, for the total virial the per-atom virials' sizes summed).
   float32's unit round-off is 6e-8; a NEP site energy chains sums over ~100 neighbours and a D x N
   network, so errors of tens of ulp are expected. Measured worst over the 11 models below and 300
-  random structures of each of 5 shapes (session 20): 7e-7 for site energies, 7e-6 for forces and
-  virials (a total virial of a 60-atom cell); the tolerance is 1e-5;
+  random structures of each of the 5 shapes of tests/test_gpu.py (session 20): 8e-7 for site
+  energies, 5e-6 for forces, 4e-6 for per-atom and 2e-6 for total virials (3-atom cells); the
+  tolerance is 1e-5;
 * GPUMD's own float32 results (H100, shared data) are compared too: ours are closer to double
   than GPUMD's (the pair vectors and the force gathering stay double here);
 * NVE energy conservation with single-precision forces is as good as with double ones.

@@ -1,9 +1,11 @@
 // GPU Verlet list (see device_neighbor_list.cuh). Build sequence, each kernel a no-op unless the
 // rebuild flag is set: clear bins -> bin atoms (fractional coordinates, wrap shift) -> exclusive
 // scan of bin counts (one block) -> fill bins -> sort each bin by atom index -> search of the
-// neighbouring bins (a group of lanes per atom in small systems) -> reverse entries -> clear the flag.
+// neighbouring bins (a group of 8-32 lanes per atom, cuda::lanes_per_site) -> reverse entries -> clear the flag.
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <string>
 
 #include "device_neighbor_list.cuh"
 
@@ -348,9 +350,7 @@ bool DeviceNeighborList::set_cell(const Box& box, int num_atoms) {
     wrap_code_.resize(n_);
     bin_of_.resize(n_);
     count_.resize(n_);
-    neighbor_.resize(size_t(capacity_) * n_);
-    image_.resize(size_t(capacity_) * n_);
-    reverse_.resize(size_t(capacity_) * n_);
+    resize_entries();
   }
   const size_t nbins = size_t(c.bins[0]) * c.bins[1] * c.bins[2];
   bin_count_.resize(nbins);
@@ -477,11 +477,21 @@ void DeviceNeighborList::end_live_cell(double* h, cudaStream_t s) {
 
 void DeviceNeighborList::grow(cudaStream_t s) {
   capacity_ = std::max(capacity_ + 8, static_cast<int>(1.25 * host_flags_[1]) + 8);
-  neighbor_.resize(size_t(capacity_) * n_);
-  image_.resize(size_t(capacity_) * n_);
-  reverse_.resize(size_t(capacity_) * n_);
+  resize_entries();
   host_flags_[1] = 0;
   NEPCG_CUDA_CHECK(cudaMemsetAsync(flags_.data() + 1, 0, sizeof(int), s));
+}
+
+void DeviceNeighborList::resize_entries() {
+  // Kernels index entries (i * capacity + k) and reverse entries with int.
+  const size_t entries = size_t(capacity_) * size_t(n_);
+  if (entries > size_t(std::numeric_limits<int>::max()))
+    throw RuntimeError("DeviceNeighborList: " + std::to_string(n_) + " atoms x " + std::to_string(capacity_) +
+                       " neighbour entries each exceed the 2^31 - 1 entries the device list indexes; use fewer "
+                       "atoms per GPU or a shorter cutoff + skin");
+  neighbor_.resize(entries);
+  image_.resize(entries);
+  reverse_.resize(entries);
 }
 
 void DeviceNeighborList::check_errors() const {

@@ -173,6 +173,8 @@ class DeviceNeighborList {
   void launch_check(const double* x, const double* y, const double* z, int n, bool force, cudaStream_t s);
   void launch_build(const double* x, const double* y, const double* z, int n, cudaStream_t s);
   void note_forced_build(bool force);
+  // Sizes the entry arrays for n_ x capacity_ (RuntimeError beyond int indexing).
+  void resize_entries();
 };
 
 }  // namespace nepcg::cuda

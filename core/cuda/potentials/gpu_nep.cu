@@ -1,9 +1,11 @@
-// NEP evaluation on the GPU. Two kernels, one thread per atom, no atomics (deterministic):
-//   nep_sites:     pair terms of every neighbour -> descriptor -> network: site energy U_i and the
-//                  gradients; then one partial force f_ij = dU_i/dr_ij per list entry (+ ZBL);
+// NEP evaluation on the GPU. Two kernels, no atomics (deterministic):
+//   site kernel:   pair terms of every neighbour -> descriptor -> network: site energy U_i and the
+//                  gradients; then one partial force f_ij = dU_i/dr_ij per list entry (+ ZBL); a warp
+//                  (or half a warp) per atom (nep_warp_kernel.cuh), or one thread per atom
+//                  (nep_sites) for models the warp kernel does not take;
 //   gather_forces: F_i = sum_j (f_ij - f_ji) through the list's reverse entries, and the per-atom
-//                  virial W_i = sum_j r_ij (x) f_ji when asked (a group of lanes per atom in
-//                  small systems, summed by shuffles in a fixed order).
+//                  virial W_i = sum_j r_ij (x) f_ji when asked (a group of 8-32 lanes per atom,
+//                  cuda::lanes_per_site, summed by shuffles in a fixed order).
 // The maths are the NEPCG_HD functions of nepcg/kernels/nep_site.hpp that the CPU reference uses.
 #include <algorithm>
 #include <cmath>
@@ -227,9 +229,11 @@ void GpuNEP::Impl::upload(const System& s, const std::vector<int>& model_types, 
     type.resize(n);
     uploaded_types.clear();
     uploaded_masses.clear();
-    const size_t size_a = kernels::angular_gradient_size(view);
-    sums.resize(size_a * n);
-    gradients.resize(size_a * n);
+    if (!site_launch) {  // per-atom buffers of the atom-per-thread kernel (the warp kernel keeps them in shared memory)
+      const size_t size_a = kernels::angular_gradient_size(view);
+      sums.resize(size_a * n);
+      gradients.resize(size_a * n);
+    }
     all = true;
   }
   host.resize(3 * size_t(n));
