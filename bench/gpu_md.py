@@ -120,6 +120,9 @@ def main():
     ap.add_argument("--npt", action="store_true", help="also CG-like 1k and 10.6k beads with an NPT ensemble")
     ap.add_argument("--lanes", choices=["32", "16", "both"], default="32",
                     help="lanes per atom of the site kernel (NEPCG_SITE_LANES): a warp, half a warp, or each")
+    ap.add_argument("--order-compare", action="store_true",
+                    help="also CG-like 64k and 262k beads in lattice and in shuffled atom order, with the site kernel "
+                         "taking atoms by index and in bin order (NEPCG_SITE_ORDER), single precision")
     ap.add_argument("--graphs", choices=["on", "off"], default="on",
                     help="off: launch each kernel of a step (NEPCG_CUDA_GRAPHS=0) instead of replaying a CUDA graph")
     args = ap.parse_args()
@@ -188,6 +191,21 @@ def main():
                 label = f"CG-like {n} NPT/{every}" + (" device cell" if device_cell == "1" else "")
                 print(f"{label:24s} single N={n:7d}  {sps:9.1f} steps/s  {asps:.3e} atom-steps/s", flush=True)
         os.environ.pop("NEPCG_DEVICE_CELL", None)
+    if args.order_compare:
+        # A diffused liquid has lost its input order: its atoms' neighbours lie anywhere in memory.
+        # Shuffled beside lattice order shows what that costs; bin order (the site kernel takes the
+        # atoms in the device list's bin order, same bits) is the remedy under test.
+        for n in (64000, 262144):
+            lattice = cg_liquid(n)
+            shuffled = lattice.copy()
+            shuffled.positions = np.asarray(lattice.positions)[np.random.default_rng(1).permutation(n)]
+            for name, system in (("lattice", lattice), ("shuffled", shuffled)):
+                for order in ("index", "bins"):
+                    os.environ["NEPCG_SITE_ORDER"] = order
+                    sps, asps = throughput(system, cg, "cuda", args.steps, precision="single")
+                    label = f"CG-like {n} {name}, {order}"
+                    print(f"{label:32s} single N={n:7d}  {sps:9.1f} steps/s  {asps:.3e} atom-steps/s", flush=True)
+        os.environ.pop("NEPCG_SITE_ORDER", None)
     print("\n| system | precision | N | steps/s | atom-steps/s | GPUMD (here if measured, else issue #8) | ours / GPUMD |")
     print("|---|---|---|---|---|---|---|")
     for label, precision, n, sps, asps, gtxt, ratio in rows:

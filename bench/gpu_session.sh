@@ -18,6 +18,8 @@
 # DATAGEN_BENCH=1: mean-force frames/hour, sequential vs concurrent replicas (bench/gpu_datagen.py);
 # NPT_BENCH=1: CG-like 1k and 10.6k beads in NPT: host integrator with GPU forces, cell_every=10,
 # and the cell on the device (NEPCG_DEVICE_CELL=1), beside NVT.
+# ORDER_COMPARE=1: CG-like 64k and 262k beads in lattice and shuffled order, the site kernel taking
+# atoms by index and in the list's bin order (NEPCG_SITE_ORDER=bins);
 # LANES_COMPARE=1: every MD system in single precision with 32 and with 16 site-kernel lanes per atom;
 # NEPCG_SITE_LANES=16 exported before the call puts the tests and every benchmark on 16 lanes.
 set -o pipefail
@@ -77,6 +79,9 @@ if [ "$what" = bench ] || [ "$what" = all ] || [ "$what" = compare ]; then
   # the site kernel with two atoms per warp beside the default warp per atom (single precision)
   [ -n "$LANES_COMPARE" ] && timeout $(cap 200) python3 bench/gpu_md.py --precision single --lanes both 2>&1 \
     | tee -a "$OUT/bench.log"
+  # CG 64k and 262k in lattice and shuffled order, the site kernel by index and in bin order
+  [ -n "$ORDER_COMPARE" ] && timeout $(cap 150) python3 bench/gpu_md.py --quick --precision single --order-compare \
+    2>&1 | tee -a "$OUT/bench.log"
   # NPT of the small systems (host integrator with GPU forces; cell_every=10; cell on the device)
   [ -n "$NPT_BENCH" ] && timeout $(cap 150) python3 bench/gpu_md.py --quick --precision single --npt 2>&1 \
     | tee -a "$OUT/bench.log"

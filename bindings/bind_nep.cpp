@@ -179,6 +179,7 @@ void init_nep(nb::module_& m) {
       .def_prop_ro("neighbor_list_builds", &nepcg::GpuNEP::neighbor_list_builds)
       .def_prop_ro("neighbor_capacity", &nepcg::GpuNEP::neighbor_capacity)
       .def_prop_ro("site_lanes", &nepcg::GpuNEP::site_lanes)
+      .def_prop_ro("site_order", &nepcg::GpuNEP::site_order)
       .def("time_forces", &nepcg::GpuNEP::time_forces, nb::arg("system"), nb::arg("repeats") = 20,
            "Milliseconds per force evaluation on the device (median; for benchmarks).")
       .def(

@@ -211,6 +211,41 @@ def test_single_precision_matches_cpu_double_and_cpu_single(tmp_path, kind, shap
     assert max(_relative(g.forces, a.forces), _relative(g.energies, a.energies)) > 1e-10  # float, really
 
 
+@pytest.mark.parametrize("precision", ["double", "single"])
+def test_site_kernel_in_bin_order_gives_the_same_bits(shared_data, monkeypatch, precision, site_lanes):
+    # NEPCG_SITE_ORDER=bins: the site kernel takes the atoms in the device list's bin order instead
+    # of their index. Each atom's sums are untouched, so site energies, forces, virials and an NVE
+    # trajectory through list rebuilds must be the same bits, here for a cell whose atom order is
+    # shuffled (bin order then differs most from index order).
+    model = shared_data("nep-models/C_2022_NEP4.txt")
+    s = structures.diamond("C", 3.567, (3, 3, 3))
+    rng = np.random.default_rng(4)
+    s.positions = np.asarray(s.positions)[rng.permutation(len(s))] + rng.normal(0, 0.05, (len(s), 3))
+    runs = {}
+    for order in ("index", "bins"):
+        monkeypatch.setenv("NEPCG_SITE_ORDER", order)
+        pot = pynepcg.NEP(model, device="cuda", precision=precision, skin=0.3)
+        assert pot._cpp.site_order == order
+        r = pot.compute(s)
+        sim = pynepcg.Simulator(s, pot, seed=3)
+        sim.set_temperature(1500)
+        sim.run(40, ensembles.NVE(), 1.0)
+        assert sim.ran_on_device and pot._cpp.neighbor_list_builds >= 2
+        runs[order] = (r, np.array(sim.system.positions), np.array(sim.system.velocities))
+    (a, xa, va), (b, xb, vb) = runs["index"], runs["bins"]
+    for what in ("energies", "forces", "virials"):
+        np.testing.assert_array_equal(getattr(b, what), getattr(a, what))
+    np.testing.assert_array_equal(xb, xa)
+    np.testing.assert_array_equal(vb, va)
+
+
+def test_site_order_environment_is_checked(tmp_path, monkeypatch):
+    path = write_random_nep(tmp_path / "c.txt", **MODELS["one-species"])
+    monkeypatch.setenv("NEPCG_SITE_ORDER", "morton")
+    with pytest.raises(ValueError, match="NEPCG_SITE_ORDER must be 'index' .* or 'bins' .*got 'morton'"):
+        pynepcg.NEP(path, device="cuda")
+
+
 def test_site_lanes_environment_is_checked(tmp_path, monkeypatch):
     path = write_random_nep(tmp_path / "c.txt", **MODELS["one-species"])
     monkeypatch.setenv("NEPCG_SITE_LANES", "8")

@@ -127,6 +127,9 @@ class DeviceNeighborList {
   const int* images() const { return image_.data(); }
   const int* counts() const { return count_.data(); }
   const int* reverse() const { return reverse_.data(); }
+  /// The atoms in bin order at the last build (bins in a fixed order, atoms in a bin by index): a
+  /// permutation of 0 ... n-1, after the first build.
+  const int* bin_order() const { return bin_atoms_.data(); }
   const DeviceCell& cell() const { return cell_; }
   /// Live cell (a stretch of steps whose cell changes on the device): after set_cell, starts one
   /// from that cell (the next update rebuilds); the cell then lives in device memory, where

@@ -29,6 +29,15 @@ int gpu::site_lanes_from_env() {
   throw InputError("NEPCG_SITE_LANES must be 32 (one warp per atom) or 16 (two atoms per warp); got '" + value + "'");
 }
 
+bool gpu::site_bin_order_from_env() {
+  const char* env = std::getenv("NEPCG_SITE_ORDER");
+  const std::string value = env ? env : "";
+  if (value.empty() || value == "index") return false;
+  if (value == "bins") return true;
+  throw InputError("NEPCG_SITE_ORDER must be 'index' (atoms in input order) or 'bins' (atoms in the neighbour "
+                   "list's bin order); got '" + value + "'");
+}
+
 using kernels::NepView;
 
 namespace {
@@ -202,6 +211,7 @@ GpuNEP::Impl::Impl(const NEP& nep, double skin, NepPrecision precision)
   } else {
     site_launch = gpu::prepare_warp_kernel<double, gpu::ListPairs>(view, dev);
   }
+  site_bin_order = gpu::site_bin_order_from_env();
   stream.synchronize();
 }
 
@@ -320,10 +330,11 @@ void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
     o.pfx = pfx.data();
     o.pfy = pfy.data();
     o.pfz = pfz.data();
+    const int* order = site_bin_order ? list.bin_order() : nullptr;  // (nullptr: atom w is the w-th)
     if (model32)
-      gpu::launch_warp_sites(view32, pairs, nullptr, n, type.data(), site_launch, 1, o, s);
+      gpu::launch_warp_sites(view32, pairs, order, n, type.data(), site_launch, 1, o, s);
     else
-      gpu::launch_warp_sites(view, pairs, nullptr, n, type.data(), site_launch, 1, o, s);
+      gpu::launch_warp_sites(view, pairs, order, n, type.data(), site_launch, 1, o, s);
   } else {
     NEPCG_LAUNCH(nep_sites, cuda::blocks_for(n, kThreads), kThreads, 0, s)(
         view, pairs, type.data(), sums.data(), gradients.data(), energy.data(), pfx.data(), pfy.data(), pfz.data());
@@ -436,6 +447,10 @@ int GpuNEP::neighbor_capacity() const {
 }
 
 int GpuNEP::site_lanes() const { return impl_->site_launch ? impl_->site_launch.lanes : 0; }
+
+std::string GpuNEP::site_order() const {
+  return !impl_->site_launch ? "index" : impl_->site_bin_order ? "bins" : "index";
+}
 
 std::string GpuNEP::device_name() const { return impl_->device_name; }
 

@@ -28,6 +28,7 @@ struct GpuNEP::Impl {
   std::unique_ptr<cuda::DeviceNepModelT<float>> model32;
   kernels::NepViewT<float> view32{};  // = model32->view_with_transposed_w0()
   gpu::SiteLaunch site_launch;  // true: the warp (or half-warp) per atom site kernel is used (in float when model32)
+  bool site_bin_order = false;  // the site kernel takes the atoms in the list's bin order (NEPCG_SITE_ORDER=bins)
   cuda::DeviceNeighborList list;
 
   // Atoms: positions, velocities, forces (Å, Å/fs, eV/Å), force-to-acceleration factors

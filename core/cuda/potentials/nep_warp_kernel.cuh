@@ -349,6 +349,13 @@ struct SiteLaunch {
 /// warp; see the kernel's header comment). Anything else is an error naming the variable.
 int site_lanes_from_env();
 
+/// Order in which the MD site kernel takes the atoms: NEPCG_SITE_ORDER=index (the default: atom
+/// i's lane group is the i-th) or bins (the list's bin order, so that the atoms of a block are
+/// neighbours in space and share neighbours in the L1 cache, whatever the order of the input;
+/// meant for large diffused systems). Each atom's results are the same bits either way. Anything
+/// else is an error naming the variable. Returns true for bins.
+bool site_bin_order_from_env();
+
 /// The launch shape for a model with `lanes` per atom: up to 128 threads per block, within the
 /// device's opt-in shared memory per block (groups = 0 when the warp kernel does not take it).
 template <class R>

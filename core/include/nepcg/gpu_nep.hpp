@@ -63,6 +63,10 @@ class GpuNEP : public Potential {
   /// Lanes per atom of the site kernel: 32 (a warp) or 16 (half a warp; NEPCG_SITE_LANES=16), or 0 when
   /// the model runs on the atom-per-thread kernel (l_max > 4, two hidden layers).
   int site_lanes() const;
+  /// Order in which the site kernel takes the atoms: "index" (the default) or "bins" (the device
+  /// list's bin order; NEPCG_SITE_ORDER=bins). Results are the same bits; the atom-per-thread
+  /// kernel always takes "index".
+  std::string site_order() const;
   /// Milliseconds per force evaluation on the device (neighbour-list check, site and gather
   /// kernels; positions uploaded once, list built once), median of `repeats` timed with CUDA
   /// events. For benchmarks.
