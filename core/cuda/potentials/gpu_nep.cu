@@ -449,7 +449,7 @@ int GpuNEP::neighbor_capacity() const {
 int GpuNEP::site_lanes() const { return impl_->site_launch ? impl_->site_launch.lanes : 0; }
 
 std::string GpuNEP::site_order() const {
-  return !impl_->site_launch ? "index" : impl_->site_bin_order ? "bins" : "index";
+  return impl_->site_launch && impl_->site_bin_order ? "bins" : "index";
 }
 
 std::string GpuNEP::device_name() const { return impl_->device_name; }
