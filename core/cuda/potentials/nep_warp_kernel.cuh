@@ -1,7 +1,9 @@
 // NEP site kernel with one warp (or half a warp) per atom (internal to gpu_nep.cu). An atom's
-// lane group (G = 32 or 16 lanes, a template argument) takes its neighbours G at a time, one per lane: each lane evaluates its pair's radial functions and harmonics (the shared
-// NEPCG_HD building blocks, kernels::pair_values) into shared memory, then the lanes split the
-// descriptor components and sum over the 32 pairs. Descriptor rows and their gradients run one
+// lane group (G = 32 or 16 lanes, a template argument) takes its neighbours G at a time, one per
+// lane: each lane evaluates its pair's radial basis values, angular radial functions and
+// harmonics (the shared NEPCG_HD building blocks, kernels::pair_values) into shared memory, then
+// the lanes split the sums over the G pairs: the radial basis values per neighbour type (so the
+// radial coefficients are applied once per atom, not once per pair) and the angular products. Descriptor rows and their gradients run one
 // radial channel per lane, the network one neuron per lane, the partial forces one neighbour per
 // lane (kernels::partial_force_direct_weighted: the CPU's terms, computed in registers, with the
 // radial basis weights of the atom staged once in shared memory). The kernel is a
@@ -37,24 +39,27 @@ inline bool warp_kernel_fits(const kernels::NepViewT<R>& p) { return p.l_max >= 
 /// so that the lanes' workspaces start in different shared-memory banks (float and double).
 constexpr int kLaneComplexStride = 2 * kernels::kNumComplexA + 1;
 
-/// Reals per lane of the staging area: g_n (radial, angular) and Y_lm of one pair, rounded up to an
-/// odd number so that the lanes' rows start in different shared-memory banks.
+/// Reals per lane of the staging area: the radial basis values f_k, the angular g_n and Y_lm of one
+/// pair, rounded up to an odd number so that the lanes' rows start in different shared-memory banks.
 template <class R>
 NEPCG_HD int warp_kernel_stage_stride(const kernels::NepViewT<R>& p) {
-  return (p.n_max_radial + 1 + p.n_max_angular + 1 + p.num_lm) | 1;
+  return (p.basis_radial + 1 + p.n_max_angular + 1 + p.num_lm) | 1;
 }
 
-/// Reals (R) of shared memory per lane group of `lanes` lanes (one atom): per-lane staging of g_n
-/// (radial, angular) and Y_lm, then the atom's descriptor q, angular sums S, gradient dU/dq, dU/dS,
-/// the hidden-layer factors and the radial basis weights W_k of every neighbour type
-/// (T (basis_radial + 1) values), and with many-body terms the complex workspaces A, G of the lanes
+/// Reals (R) of shared memory per lane group of `lanes` lanes (one atom): per-lane staging of f_k,
+/// angular g_n and Y_lm, then the atom's descriptor q, angular sums S, gradient dU/dq, dU/dS, the
+/// hidden-layer factors, the radial basis weights W_k and the radial basis sums F_k of every
+/// neighbour type (T (basis_radial + 1) values each), the staged pairs' neighbour types (one int
+/// per lane, in a real's slot), and with many-body terms the complex workspaces A, G of the lanes
 /// that take a radial channel each.
 template <class R>
 inline int warp_kernel_shared_reals(const kernels::NepViewT<R>& p, int lanes = 32) {
+  static_assert(sizeof(R) >= sizeof(int), "a staged neighbour type takes one real's slot");
   const int nA = p.n_max_angular + 1;
-  const int weights = p.num_types * (p.basis_radial + 1);
+  const int per_type = p.num_types * (p.basis_radial + 1);
   const int many_body = p.num_many_body > 0 ? 2 * kLaneComplexStride * std::min(nA, lanes) : 0;
-  return lanes * warp_kernel_stage_stride(p) + 2 * p.dim + 2 * nA * p.num_lm + p.neurons1 + weights + many_body;
+  return lanes * warp_kernel_stage_stride(p) + 2 * p.dim + 2 * nA * p.num_lm + p.neurons1 + 2 * per_type + lanes +
+         many_body;
 }
 
 /// The lanes of this thread's group of G lanes within its warp (G = 32: the whole warp; G = 16:
@@ -175,7 +180,8 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
   double* pfy = out.pfy + blockIdx.y * out.entry_stride;
   double* pfz = out.pfz + blockIdx.y * out.entry_stride;
   const int nR = p.n_max_radial + 1, nA = p.n_max_angular + 1, lm = p.num_lm, D = p.dim;
-  const int stride = warp_kernel_stage_stride(p), size_a = nA * lm, T = p.num_types;
+  const int K1 = p.basis_radial + 1;
+  const int stride = warp_kernel_stage_stride(p), size_a = nA * lm, T = p.num_types, nF = T * K1;
   R* stage = smem + group * shared_per_group;
   R* q = stage + G * stride;
   R* S = q + D;
@@ -183,26 +189,31 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
   R* dUdS = dU + D;
   R* hidden = dUdS + size_a;
   R* weights = hidden + p.neurons1;  // radial basis weights W_k per neighbour type
+  R* F = weights + nF;               // radial basis sums F_k^b = sum_{j of type b} f_k(r_ij)
+  int* pair_type = reinterpret_cast<int*>(F + nF);  // neighbour type of each lane's staged pair
   // many-body workspace of this lane (A, G), used by the lanes with a radial channel
-  kernels::CplxT<R>* A = reinterpret_cast<kernels::CplxT<R>*>(weights + T * (p.basis_radial + 1)) +
-                         lane * kLaneComplexStride;
+  kernels::CplxT<R>* A = reinterpret_cast<kernels::CplxT<R>*>(F + nF + G) + lane * kLaneComplexStride;
   kernels::CplxT<R>* Gw = A + kernels::kNumComplexA;
   for (int c = lane; c < D; c += G) q[c] = R(0);
   for (int c = lane; c < size_a; c += G) S[c] = R(0);
+  for (int c = lane; c < nF; c += G) F[c] = R(0);
   const int a = type[i];
   const int count = pairs.count(i);
   R e_zbl = R(0);
   __syncwarp(mask);
 
-  // 1. Descriptor sums, G neighbours at a time.
+  // 1. Descriptor sums, G neighbours at a time: the radial basis values summed per neighbour type
+  // (contracted into the radial descriptor once per atom below), the angular products g_n Y_lm.
   for (int first = 0; first < count; first += G) {
     const int k = first + lane;
     R* st = stage + lane * stride;
     int kinds = 0;  // bit 1: inside the radial cutoff, bit 2: inside the angular one
+    pair_type[lane] = 0;  // (an empty slot's zeros count for any type)
     if (k >= count)
       for (int c = 0; c < stride; ++c) st[c] = R(0);
     if (k < count) {
       const int e = pairs.entry(i, k), b = type[pairs.neighbor(e)];
+      pair_type[lane] = b;
       R r[3];
       double v[3];
       pairs.vector(i, e, v);
@@ -212,7 +223,7 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
         pfy[e] = v[1];
         pfz[e] = v[2];
       }
-      kinds = kernels::pair_values<L>(p, a, b, r, d, st, st + nR, st + nR + nA);
+      kinds = kernels::pair_values<L>(p, a, b, r, d, st, st + K1, st + K1 + nA);
       if (p.zbl && (kinds & 2)) {
         R phi, dphi;
         kernels::zbl_pair(p, a, b, d, phi, dphi);
@@ -221,23 +232,31 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
     }
     // Angular sums only for batches with a pair inside the angular cutoff (the device list puts
     // those pairs first; the others contribute exact zeros).
-    const int components = __any_sync(mask, kinds & 2) ? nR + size_a : nR;
+    const int components = __any_sync(mask, kinds & 2) ? nF + size_a : nF;
     __syncwarp(mask);
     for (int c = lane; c < components; c += G) {
       R s = R(0);
-      if (c < nR) {
-        for (int l = 0; l < G; ++l) s += stage[l * stride + c];
-        q[c] += s;
+      if (c < nF) {
+        const int b = c / K1, kk = c - b * K1;
+        if (T == 1) {
+          for (int l = 0; l < G; ++l) s += stage[l * stride + kk];
+        } else {
+          for (int l = 0; l < G; ++l) s += pair_type[l] == b ? stage[l * stride + kk] : R(0);
+        }
+        F[c] += s;
       } else {
-        const int nn = (c - nR) / lm, m = (c - nR) % lm;
-        for (int l = 0; l < G; ++l) s += stage[l * stride + nR + nn] * stage[l * stride + nR + nA + m];
-        S[c - nR] += s;
+        const int nn = (c - nF) / lm, m = (c - nF) % lm;
+        for (int l = 0; l < G; ++l) s += stage[l * stride + K1 + nn] * stage[l * stride + K1 + nA + m];
+        S[c - nF] += s;
       }
     }
     __syncwarp(mask);
   }
 
-  // 2. Angular descriptor (one radial channel per lane), then the network (one neuron per lane).
+  // 2. Descriptor (radial channels from the basis sums, angular rows one radial channel per lane),
+  // then the network (one neuron per lane).
+  for (int n = lane; n < nR; n += G)
+    q[n] = kernels::radial_descriptor_from_sums(n, p.basis_radial, T, a, p.c_radial, F);
   for (int nn = lane; nn < nA; nn += G) kernels::angular_descriptor_row(p, S, q, nn, A);
   __syncwarp(mask);
   for (int c = lane; c < D; c += G) dU[c] = q[c] * p.q_scaler[c];  // scaled input, for now
@@ -278,8 +297,7 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
   if (lane == 0) energy[i] = double(u + e_zbl);
   for (int nn = lane; nn < nA; nn += G) kernels::angular_gradient_row(p, S, dU, dUdS, nn, A, Gw);
   {  // W_k = sum_n dU/dq_n c_nk(a, b) of every neighbour type b, once per atom rather than per pair
-    const int K1 = p.basis_radial + 1;
-    for (int c = lane; c < T * K1; c += G)
+    for (int c = lane; c < nF; c += G)
       weights[c] = kernels::contracted_radial_weight(p.n_max_radial, p.basis_radial, T, a, c / K1, p.c_radial, dU,
                                                      c % K1);
   }

@@ -1,6 +1,7 @@
 // NepDirect: NEP evaluated on the CPU by the GPU warp kernel's algorithm, in double or single
-// precision. Per atom: pair values (kernels::pair_values) summed into the descriptor, the network
-// (kernels::site_energy), then each partial force recomputed from the pair (kernels::
+// precision. Per atom: the pair values (kernels::pair_values) summed (the radial basis values per
+// neighbour type, contracted into the radial descriptor once per atom; the angular products), the
+// network (kernels::site_energy), then each partial force recomputed from the pair (kernels::
 // partial_force_direct) instead of from cached terms; forces and virials gathered in double.
 //
 // Double: the same values as NEP to round-off (a CPU check of the GPU kernel's building blocks).

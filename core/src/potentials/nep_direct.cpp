@@ -39,15 +39,17 @@ template <int L, class R>
 double direct_site(const kernels::NepViewT<R>& p, const NeighborList& list, const System& s,
                    const std::vector<int>& type, size_t i, std::vector<R>& scratch, double* f) {
   const int nR = p.n_max_radial + 1, nA = p.n_max_angular + 1, lm = p.num_lm, D = p.dim;
+  const int K1 = p.basis_radial + 1, T = p.num_types;
   constexpr int LM = (L + 1) * (L + 1) - 1;
   const size_t size_a = size_t(nA) * lm;
-  scratch.assign(2 * size_t(D) + 2 * size_a + nR + nA + LM, R(0));
+  scratch.assign(2 * size_t(D) + 2 * size_a + size_t(T + 1) * K1 + nA + LM, R(0));
   R* q = scratch.data();
   R* S = q + D;
   R* dUdS = S + size_a;
   R* Fp = dUdS + size_a;
-  R* gR = Fp + D;
-  R* gA = gR + nR;
+  R* F = Fp + D;  // radial basis sums F[b K1 + k] = sum_{j of type b} f_k(r_ij)
+  R* fR = F + T * K1;
+  R* gA = fR + K1;
   R* Y = gA + nA;
   const auto& off = list.offsets();
   const auto& nbr = list.neighbors();
@@ -62,8 +64,8 @@ double direct_site(const kernels::NepViewT<R>& p, const NeighborList& list, cons
     const int b = type[s.types[nbr[e]]];
     R r[3], d;
     pair(e, r, d);
-    const int mask = kernels::pair_values<L>(p, a, b, r, d, gR, gA, Y);
-    for (int n = 0; n < nR; ++n) q[n] += gR[n];
+    const int mask = kernels::pair_values<L>(p, a, b, r, d, fR, gA, Y);
+    for (int k = 0; k < K1; ++k) F[b * K1 + k] += fR[k];
     for (int n = 0; n < nA; ++n)
       for (int k = 0; k < lm; ++k) S[n * lm + k] += gA[n] * Y[k];
     if (p.zbl && (mask & 2)) {
@@ -72,6 +74,7 @@ double direct_site(const kernels::NepViewT<R>& p, const NeighborList& list, cons
       e_zbl += R(0.5) * phi;
     }
   }
+  for (int n = 0; n < nR; ++n) q[n] = kernels::radial_descriptor_from_sums(n, p.basis_radial, T, a, p.c_radial, F);
   const R U = kernels::site_energy(p, a, q, S, Fp, dUdS) + e_zbl;
   for (int64_t e = off[i]; e < off[i + 1]; ++e) {
     const int b = type[s.types[nbr[e]]];

@@ -84,6 +84,22 @@ NEPCG_HD ChebyshevPoint<R> chebyshev_point(R r, R rc) {
   return p;
 }
 
+/// f[k] = f_k(r) for k = 0 ... K at one distance (values only): the same terms as
+/// chebyshev_basis's f. Summed over the neighbours of each type they give the basis sums of
+/// radial_descriptor_from_sums (the GPU warp kernel's descriptor pass and its CPU twin).
+template <class R>
+NEPCG_HD void chebyshev_values(int K, const ChebyshevPoint<R>& pt, R* f) {
+  const R fc = pt.fc, x = pt.x;
+  f[0] = fc;
+  if (K >= 1) f[1] = R(0.5) * (x + R(1)) * fc;
+  R tkm2 = R(1), tkm1 = x;
+  for (int k = 2; k <= K; ++k) {
+    const R tk = R(2) * x * tkm1 - tkm2;
+    f[k] = R(0.5) * (tk + R(1)) * fc;
+    tkm2 = tkm1, tkm1 = tk;
+  }
+}
+
 /// g_n(r) and dg_n/dr for one n, running the Chebyshev recurrence inline (no arrays): the same
 /// terms, summed in the same order, as chebyshev_basis + radial_functions. For GPU threads, which
 /// then keep everything in registers.

@@ -149,19 +149,21 @@ NEPCG_HD R site_energy(const NepViewT<R>& p, int a, R* q, const R* S, R* Fp, R* 
 
 // ---- The same maths without the cached pair terms (for GPU threads, which keep registers) ----
 
-/// Values of one pair without gradients: gR[n] (zero beyond the radial cutoff), gA[n] and Y[k]
-/// (zero beyond the angular cutoff), as accumulate_pair_terms uses them. L must equal p.l_max.
+/// Values of one pair without gradients: the radial basis values fR[k] = f_k(r), k = 0 ...
+/// basis_radial (zero beyond the radial cutoff), whose sums over the neighbours of each type give
+/// the radial descriptor (radial_descriptor_from_sums), and gA[n] and Y[k] (zero beyond the angular
+/// cutoff), whose products summed give the angular sums S. Returns a mask as pair_terms does. L
+/// must equal p.l_max.
 template <int L, class R>
-NEPCG_HD int pair_values(const NepViewT<R>& p, int a, int b, const R* rij, R r, R* gR, R* gA,
-                         R* Y) {
+NEPCG_HD int pair_values(const NepViewT<R>& p, int a, int b, const R* rij, R r, R* fR, R* gA, R* Y) {
   const int T = p.num_types;
   int mask = 0;
   const R rc_r = pair_cutoff(p.cutoff_radial, a, b);
   if (r < rc_r) {
-    radial_values(p.n_max_radial, p.basis_radial, T, a, b, p.c_radial, chebyshev_point(r, rc_r), gR);
+    chebyshev_values(p.basis_radial, chebyshev_point(r, rc_r), fR);
     mask |= 1;
   } else {
-    for (int n = 0; n <= p.n_max_radial; ++n) gR[n] = R(0);
+    for (int k = 0; k <= p.basis_radial; ++k) fR[k] = R(0);
   }
   const R rc_a = pair_cutoff(p.cutoff_angular, a, b);
   if (r < rc_a) {
