@@ -67,11 +67,20 @@ void init_simulator(nb::module_& m) {
       });
   nb::class_<DumpObserver, Observer>(m, "DumpObserver")
       .def("__init__",
-           [](DumpObserver* self, long interval, const std::filesystem::path& p, bool v, bool f, bool append) {
-             new (self) DumpObserver(interval, p.string(), v, f, append);
+           [](DumpObserver* self, long interval, const std::filesystem::path& p, bool v, bool f, bool append,
+              bool energies, bool virials, bool masses, bool wrap, bool unwrapped, bool group_labels, int group_method,
+              int group_id, bool overwrite) {
+             DumpOptions o;
+             o.velocities = v, o.forces = f, o.append = append, o.energies = energies, o.virials = virials;
+             o.masses = masses, o.wrap = wrap, o.unwrapped = unwrapped, o.group_labels = group_labels;
+             o.group_method = group_method, o.group_id = group_id, o.overwrite = overwrite;
+             new (self) DumpObserver(interval, p.string(), o);
            },
            nb::arg("interval"), nb::arg("path"), nb::arg("velocities") = false, nb::arg("forces") = false,
-           nb::arg("append") = false);
+           nb::arg("append") = false, nb::arg("energies") = false, nb::arg("virials") = false,
+           nb::arg("masses") = false, nb::arg("wrap") = false, nb::arg("unwrapped") = false,
+           nb::arg("group_labels") = true, nb::arg("group_method") = -1, nb::arg("group_id") = -1,
+           nb::arg("overwrite") = false);
   nb::class_<RdfObserver, Observer>(m, "RdfObserver")
       .def(nb::init<long, double, int, const std::string&, const std::string&>(), nb::arg("interval"),
            nb::arg("r_max"), nb::arg("bins"), nb::arg("species_a") = "", nb::arg("species_b") = "")

@@ -38,9 +38,32 @@ class Thermo:
 
 
 class Dump:
-    def __init__(self, interval: int, path, velocities: bool = False, forces: bool = False, append: bool = False):
+    """Extended XYZ trajectory every `interval` steps (ASE-, OVITO- and calorine-readable; GPUMD's
+    dump_xyz columns): species and positions (Å), plus
+
+    * ``velocities`` (vel, Å/fs), ``forces`` (forces, eV/Å), ``energies`` (energy_atom: site
+      energies, eV), ``virials`` (virial: per-atom virials W_i in eV, xx xy xz yx yy yz zx zy zz;
+      costs one more force evaluation per sample), ``masses`` (mass, amu; otherwise written only
+      when not the elements' standard masses), ``group_labels`` (group: every grouping method);
+    * ``wrap``: positions wrapped into the cell (default: as the Simulator holds them, continuous
+      through boundary crossings); ``unwrapped``: the continuous positions as an extra
+      unwrapped_position column;
+    * ``group=(method, id)``: only the atoms of that group;
+    * ``append``: add to an existing file; ``overwrite``: every sample replaces the file (a
+      restart file, GPUMD's restart.xyz); a path ending in ``*`` writes one file per sample, the
+      ``*`` replaced by the step number.
+
+    The header holds Time (fs), energy (eV), virial (eV) and pbc.
+    """
+
+    def __init__(self, interval: int, path, velocities: bool = False, forces: bool = False, append: bool = False,
+                 *, energies: bool = False, virials: bool = False, masses: bool = False, wrap: bool = False,
+                 unwrapped: bool = False, group_labels: bool = True, group: tuple | None = None,
+                 overwrite: bool = False):
         self.path = str(path)
-        self._cpp = _core.DumpObserver(int(interval), self.path, velocities, forces, append)
+        method, gid = group if group is not None else (-1, -1)
+        self._cpp = _core.DumpObserver(int(interval), self.path, velocities, forces, append, energies, virials,
+                                       masses, wrap, unwrapped, group_labels, int(method), int(gid), overwrite)
 
 
 class RDF:

@@ -915,6 +915,159 @@ def test_nepcg_run_command(run_dir):
     assert "3" in r.stderr and "time_step" in r.stderr
 
 
+def _run_in(directory, text):
+    (directory / "run.in").write_text(text)
+    pynepcg._core.run_gpumd_input(str(directory / "run.in"), str(directory), False)
+    return _read_gpumd_thermo(directory / "thermo.out")[1] if (directory / "thermo.out").exists() else None
+
+
+def test_run_in_times_count_steps_whatever_the_line_order(run_dir, tmp_path):
+    """GPUMD's T_coup, p_coup and deform are in steps: `time_step` after `ensemble` and `deform`
+    (as in GPUMD's own examples) must give the same run as before them."""
+    head = "potential Au.eam.alloy\nvelocity 300 seed 7\n"
+    body = ("ensemble npt_ber 300 300 20 0 0 0 180 180 180 100\ndeform 0.001 1 0 0\n"
+            "dump_thermo 10\nrun 100\n")
+    before = _run_in(run_dir, head + "time_step 2\n" + body)
+    other = tmp_path / "after"
+    other.mkdir()
+    for name in ("model.xyz", "Au.eam.alloy"):
+        shutil.copy(run_dir / name, other / name)
+    after = _run_in(other, head + body.replace("dump_thermo", "time_step 2\ndump_thermo"))
+    np.testing.assert_array_equal(before, after)
+    # the box grows by 0.001 Å per step along x, whatever dt is: 100 steps, 0.1 Å
+    np.testing.assert_allclose(before[-1, 9] - 12.24, 0.1, rtol=1e-9)
+
+
+def test_run_in_orthorhombic_barostat_leaves_a_slab_thickness_alone(tmp_path, gold):
+    """GPUMD: with pxx pyy pzz, "pressure controlling will only be effective in periodic
+    directions"; isotropic coupling needs three periodic directions (an error naming the line)."""
+    s = structures.fcc("Au", 4.08, (3, 3, 3))
+    s.box = pynepcg.Box(np.diag([12.24, 12.24, 30.0]), pbc=[True, True, False])
+    pynepcg.io.write(tmp_path / "model.xyz", s)
+    gold.write_setfl(tmp_path / "Au.eam.alloy")
+    rows = _run_in(tmp_path, "potential Au.eam.alloy\nvelocity 300 seed 1\ntime_step 2\n"
+                   "ensemble npt_ber 300 300 50 0 0 0 180 180 180 100\ndump_thermo 20\nrun 200\n")
+    assert np.ptp(rows[:, 9]) > 1e-4 and np.ptp(rows[:, 13]) > 1e-4   # x and y follow the pressure
+    np.testing.assert_array_equal(rows[:, 17], 30.0)                  # z is not periodic: untouched
+    (tmp_path / "thermo.out").unlink()
+    with pytest.raises(pynepcg.FileFormatError, match="isotropic") as err:
+        _run_in(tmp_path, "potential Au.eam.alloy\ntime_step 2\nensemble npt_ber 300 300 50 0 180 100\nrun 10\n")
+    assert err.value.lineno == 4
+
+
+def test_run_in_dump_restart_is_a_model_xyz(run_dir, tmp_path):
+    """dump_restart writes GPUMD's restart.xyz: the state as a model.xyz (velocities in Å/fs);
+    copied to model.xyz it starts the next run from there."""
+    _run_in(run_dir, "potential Au.eam.alloy\nvelocity 300 seed 7\ntime_step 2\nensemble nve\n"
+            "dump_restart 50\ndump_exyz 100 1\nrun 100\n")
+    restart = pynepcg.io.read(run_dir / "restart.xyz")
+    last = pynepcg.io.read(run_dir / "dump.xyz")
+    np.testing.assert_array_equal(restart.positions, last.positions)
+    np.testing.assert_array_equal(restart.velocities, last.velocities)
+    np.testing.assert_array_equal(restart.masses, last.masses)
+    import ase.io
+    atoms = ase.io.read(run_dir / "restart.xyz")
+    np.testing.assert_allclose(atoms.positions, restart.positions)
+    assert not list(run_dir.glob("*.part"))
+    nxt = tmp_path / "next"
+    nxt.mkdir()
+    shutil.copy(run_dir / "restart.xyz", nxt / "model.xyz")
+    shutil.copy(run_dir / "Au.eam.alloy", nxt / "Au.eam.alloy")
+    rows = _run_in(nxt, "potential Au.eam.alloy\ntime_step 0.01\nensemble nve\ndump_thermo 1\nrun 1\n")
+    # the run starts from restart.xyz's velocities (no `velocity` line): its kinetic energy
+    ke = 0.5 * MVV2E * np.sum(np.asarray(restart.masses)[:, None] * np.asarray(restart.velocities) ** 2)
+    assert rows[0, 1] == pytest.approx(ke, rel=1e-4)
+    np.testing.assert_allclose(rows[0, 9], np.asarray(restart.cell)[0, 0], rtol=1e-12)
+
+
+def test_run_in_dump_xyz_columns_groups_and_one_file_per_frame(run_dir, gold):
+    """GPUMD's dump_xyz: wrapped positions, then the asked properties; `group M ID` keeps that
+    group; a file name ending in '*' gives one file per frame named by the step."""
+    s = pynepcg.io.read(run_dir / "model.xyz")
+    labels = (np.arange(len(s)) % 2).astype(int)
+    s.groups = [labels]
+    pynepcg.io.write(run_dir / "model.xyz", s)
+    _run_in(run_dir, "potential Au.eam.alloy\nvelocity 600 seed 2\ntime_step 5\nensemble nve\n"
+            "dump_xyz 40 all_* precision double mass velocity force potential virial unwrapped_position "
+            "group_labels\ndump_xyz 40 odd.xyz group 0 1 force\ndump_exyz 40 0 1 1\nrun 80\n")
+    assert sorted(p.name for p in run_dir.glob("all_*")) == ["all_40", "all_80"]
+    frame = pynepcg.io.read(run_dir / "all_80", format="extxyz")
+    exyz = pynepcg.io.read(run_dir / "dump.xyz", index=":")[-1]
+    ref = gold.compute(frame)
+    arrays = frame.arrays
+    np.testing.assert_allclose(np.asarray(arrays["forces"]), ref.forces, atol=1e-10)
+    np.testing.assert_allclose(np.asarray(arrays["energy_atom"]).ravel(), ref.energies, atol=1e-10)
+    np.testing.assert_allclose(np.asarray(arrays["virial"]).reshape(-1, 3, 3), ref.virials.reshape(-1, 3, 3), atol=1e-9)
+    np.testing.assert_allclose(np.asarray(exyz.arrays["energy_atom"]).ravel(), ref.energies, atol=1e-10)
+    frac = np.asarray(frame.positions) @ np.linalg.inv(np.asarray(frame.cell))
+    assert frac.min() >= 0 and frac.max() < 1                          # wrapped into the cell
+    shift = (np.asarray(arrays["unwrapped_position"]) - np.asarray(frame.positions)) @ np.linalg.inv(np.asarray(frame.cell))
+    np.testing.assert_allclose(shift, np.round(shift), atol=1e-9)     # by whole cell vectors
+    np.testing.assert_array_equal(np.asarray(frame.groups[0]), labels)
+    assert ":mass:R:1" in (run_dir / "all_80").read_text().splitlines()[1]  # asked for, though standard
+    np.testing.assert_array_equal(frame.masses, s.masses)
+    odd = pynepcg.io.read(run_dir / "odd.xyz", index=":")
+    assert len(odd) == 2 and all(len(f) == 54 for f in odd)
+    np.testing.assert_allclose(np.asarray(odd[1].arrays["forces"]), ref.forces[labels == 1], atol=1e-10)
+
+
+def test_run_in_unstable_run_fails_naming_its_line(run_dir):
+    # two atoms on the same site: the forces are not finite, and the run says so instead of
+    # finishing with NaN temperatures
+    s = pynepcg.io.read(run_dir / "model.xyz")
+    p = np.array(s.positions)
+    p[1] = p[0]
+    s.positions = p
+    pynepcg.io.write(run_dir / "model.xyz", s)
+    with pytest.raises(RuntimeError, match=r"run.in:5.*unstable"):
+        _run_in(run_dir, "potential Au.eam.alloy\nvelocity 300 seed 1\ntime_step 1\nensemble nve\nrun 20\n")
+    with pytest.raises(pynepcg.FileFormatError, match="finite") as err:
+        _run_in(run_dir, "potential Au.eam.alloy\nvelocity inf\n")
+    assert err.value.lineno == 2
+
+
+@pytest.mark.parametrize("text,line,reason", [
+    ("potential Au.eam.alloy\ndump_thermo 0\n", 2, "interval"),
+    ("potential Au.eam.alloy\nfix 1 0\nensemble nve\nrun 10\n", 4, "does not exist"),
+    ("potential Au.eam.alloy\nfix -1\n", 2, ">= 0"),
+    ("potential Au.eam.alloy\nensemble nvt_ber 300 300 0.5\n", 2, "T_coup"),
+    ("potential Au.eam.alloy\npotential Au.eam.alloy\n", 2, "one potential"),
+    ("potential Au.eam.alloy\nensemble nve\ndump_xyz 10 q.xyz charge\n", 3, "charges"),
+])
+def test_run_in_value_errors_name_the_line(run_dir, text, line, reason):
+    with pytest.raises(pynepcg.FileFormatError, match=reason) as err:
+        _run_in(run_dir, text)
+    assert err.value.lineno == line
+
+
+def test_run_in_line_endings_and_byte_order_mark(run_dir, tmp_path):
+    reference = _run_in(run_dir, RUN_IN)
+    for name, raw in [("cr", RUN_IN.replace("\n", "\r").encode()),
+                      ("bom_crlf", b"\xef\xbb\xbf" + RUN_IN.replace("\n", "\r\n").encode())]:
+        d = tmp_path / name
+        d.mkdir()
+        for f in ("model.xyz", "Au.eam.alloy"):
+            shutil.copy(run_dir / f, d / f)
+        (d / "run.in").write_bytes(raw)
+        pynepcg._core.run_gpumd_input(str(d / "run.in"), str(d), False)
+        np.testing.assert_array_equal(_read_gpumd_thermo(d / "thermo.out")[1], reference)
+
+
+def test_run_in_velocity_without_seed_differs_between_runs(run_dir, tmp_path):
+    """As GPUMD: `velocity T` without a seed draws new velocities every time."""
+    text = "potential Au.eam.alloy\nvelocity 300\ntime_step 2\nensemble nve\ndump_thermo 10\nrun 10\n"
+    first = _run_in(run_dir, text)
+    (run_dir / "thermo.out").unlink()
+    second = _run_in(run_dir, text)
+    assert not np.array_equal(first, second)
+
+
+def test_model_xyz_lower_case_pbc(tmp_path):
+    (tmp_path / "m.xyz").write_text('1\nLattice="5 0 0 0 5 0 0 0 5" pbc="t t f" Properties=species:S:1:pos:R:3\n'
+                                    "Au 0 0 0\n")
+    assert list(pynepcg.io.read(tmp_path / "m.xyz").box.pbc) == [True, True, False]
+
+
 # ---------------------------------------------------------------------------------------------
 # 8. Bad input
 # ---------------------------------------------------------------------------------------------
@@ -986,10 +1139,17 @@ def test_bad_run_and_ensemble_parameters(gold):
     # a barostat or deformation along a non-periodic direction
     wire = structures.nanowire("Au", 4.08, "100", diameter=8.0, length=8.0, vacuum=5.0)
     ws = sim_of(wire, gold)
-    with pytest.raises(pynepcg.InputError, match="non-periodic"):
+    with pytest.raises(pynepcg.InputError, match="isotropic pressure coupling needs a cell periodic"):
         ws.run(1, ens.NPT(300.0, 0.0), 1.0)
-    with pytest.raises(pynepcg.InputError, match="non-periodic"):
+    with pytest.raises(pynepcg.InputError, match="non-periodic direction x"):
         ws.run(1, ens.Deform(strain_rate=(1e-5, 0, 0)), 1.0)
     ws.run(2, ens.Deform(strain_rate=(0, 0, 1e-5)), 1.0)  # along the wire axis: fine
+    # orthorhombic coupling controls the periodic axis only (GPUMD): the wire's length follows the
+    # pressure, its free cross-section directions keep their cell lengths
+    cell0 = np.array(ws.system.cell)
+    ws.run(20, ens.NPT(300.0, 1.0, tau_p=50.0, modulus=180.0, coupling="orthorhombic"), 1.0)
+    cell1 = np.array(ws.system.cell)
+    assert cell1[2, 2] != cell0[2, 2]
+    np.testing.assert_array_equal(cell1[:2], cell0[:2])
     # the state is unchanged by the rejected runs
     assert sim.step == 0

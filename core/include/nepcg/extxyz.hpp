@@ -54,8 +54,9 @@ std::vector<System> read_extxyz(const std::string& path);
 /// All frames of a string (for tests and in-memory data).
 std::vector<System> parse_extxyz(const std::string& text, const std::string& name = "<string>");
 
-/// Writes one frame.
-void write_extxyz_frame(std::ostream& out, const System& frame);
+/// Writes one frame. The mass column is written when a mass differs from its element's standard
+/// mass, or always with `always_write_masses`.
+void write_extxyz_frame(std::ostream& out, const System& frame, bool always_write_masses = false);
 /// Writes frames to a file (appending when `append`); throws IOError on failure.
 void write_extxyz(const std::string& path, const std::vector<System>& frames, bool append = false);
 /// Frames as extended-XYZ text.

@@ -72,18 +72,41 @@ class ThermoObserver : public Observer {
   std::vector<double> rows_;
 };
 
-/// Extended XYZ trajectory (OVITO-readable): positions, and optionally velocities and forces;
-/// header with Time (fs), energy, virial and stress like GPUMD's dump_xyz.
+/// What a DumpObserver writes besides species and positions (GPUMD's dump_exyz / dump_xyz).
+struct DumpOptions {
+  bool velocities = false;  ///< vel:R:3, Å/fs
+  bool forces = false;      ///< forces:R:3, eV/Å
+  bool energies = false;    ///< energy_atom:R:1, site energies, eV
+  bool virials = false;     ///< virial:R:9, per-atom virials W_i (eV; xx xy xz yx yy yz zx zy zz)
+  bool masses = false;      ///< mass:R:1 always (otherwise only when not the elements' standard masses)
+  /// true: positions wrapped into the cell (GPUMD's dump_xyz), false: as the Simulator holds them
+  /// (unwrapped, continuous through boundary crossings).
+  bool wrap = false;
+  bool unwrapped = false;       ///< unwrapped_position:R:3 (with wrap: the continuous positions too)
+  bool group_labels = true;     ///< group:I:M, the labels of every grouping method
+  int group_method = -1;        ///< >= 0: only the atoms of group `group_id` of this grouping method
+  int group_id = -1;
+  bool append = false;          ///< append to an existing file instead of replacing it
+  /// Every sample replaces the file (written beside it, then renamed: a restart file that is
+  /// never half written).
+  bool overwrite = false;
+  /// A path ending in '*' writes one file per sample, the '*' replaced by the step number (GPUMD).
+};
+
+/// Extended XYZ trajectory (OVITO-, ASE- and calorine-readable): positions and the DumpOptions
+/// columns; header with Time (fs), energy (eV), virial (eV) and pbc like GPUMD's dump files.
 class DumpObserver : public Observer {
  public:
   DumpObserver(long interval, const std::string& path, bool velocities = false, bool forces = false,
                bool append = false);
+  DumpObserver(long interval, const std::string& path, const DumpOptions& options);
   void begin(const Simulator& sim) override;
   void sample(const Simulator& sim) override;
 
  private:
   std::string path_;
-  bool velocities_, forces_, append_;
+  DumpOptions options_;
+  bool per_frame_files_;  // path ends in '*'
   std::ofstream file_;
 };
 

@@ -35,12 +35,17 @@ class Simulator {
   /// exactly T (fixed atoms, when given by the next run's ensemble, are excluded then).
   void set_temperature(double temperature);
 
-  /// Runs `steps` steps of `time_step` fs. Observers sample every interval steps.
+  /// Runs `steps` steps of `time_step` fs. Observers sample every interval steps. Orthorhombic
+  /// pressure coupling leaves non-periodic axes alone (slabs, wires; as GPUMD); isotropic and
+  /// triclinic coupling and deformation along a non-periodic axis raise InputError. A run whose
+  /// positions or velocities stop being finite (checked where observers sample and at the end)
+  /// raises RuntimeError.
   void run(long steps, const Ensemble& ensemble, double time_step,
            const std::vector<std::shared_ptr<Observer>>& observers = {});
 
   const System& system() const { return system_; }
   System& system() { return system_; }
+  const Potential& potential() const { return *potential_; }
   /// Computes the forces (and the virial) at the current positions if they are not up to date.
   void update_forces();
   /// Forces, energies and virials at the current positions (call update_forces() first; a run
@@ -92,6 +97,10 @@ class Simulator {
   void rescale_velocities(const Ensemble& e, double dt);  // Berendsen or Bussi
   void langevin_o(double dt, double tau);                  // Ornstein-Uhlenbeck velocity update
   void barostat(const Ensemble& e, double dt);
+  // Throws RuntimeError when a position or velocity is not finite (an unstable run); checked at
+  // the steps where observers sample and at the end of a run, so that a run that blew up fails
+  // instead of writing NaN.
+  void check_finite_state() const;
   void deform(const Ensemble& e, double dt, long steps = 1);  // the strain of `steps` steps from run_step_
   /// cell_interval > 1: at the start of every cell_interval-th step of a run, the deformation and
   /// the barostat for the steps up to the next update (or the end of the run).

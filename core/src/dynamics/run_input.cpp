@@ -2,8 +2,10 @@
 #include "nepcg/run_input.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <sstream>
 #include <vector>
 
@@ -32,18 +34,37 @@ class Interpreter {
       : input_(std::move(input)), dir_(std::move(dir)), log_(log) {}
 
   void execute() {
-    std::ifstream in(input_);
+    std::ifstream in(input_, std::ios::binary);
     if (!in) throw IOError("run.in: cannot open '" + input_ + "' for reading");
-    std::string text;
-    long n = 0;
+    std::ostringstream buffer;
+    buffer << in.rdbuf();
+    std::string all = buffer.str();
+    if (all.compare(0, 3, "\xEF\xBB\xBF") == 0) all.erase(0, 3);  // a UTF-8 byte-order mark
+    // Lines end in \n, \r\n or \r (old Mac editors).
     std::vector<Line> lines;
-    while (std::getline(in, text)) {
-      ++n;
-      Line l{n, {}};
+    long n = 0;
+    for (size_t start = 0; start < all.size();) {
+      size_t end = all.find_first_of("\r\n", start);
+      if (end == std::string::npos) end = all.size();
+      Line l{++n, {}};
+      const std::string text = all.substr(start, end - start);  // (split's views point into it)
       for (auto t : text::split(text::strip_comment(text))) l.tokens.emplace_back(t);
       if (!l.tokens.empty()) lines.push_back(l);
+      start = end + (all.compare(end, 2, "\r\n") == 0 ? 2 : 1);
     }
-    for (const auto& l : lines) command(l);
+    for (const auto& l : lines) {
+      // Errors of the values a command passes on (a Simulator or observer refusing them) name the
+      // line too; a run that fails names the line of its `run`.
+      try {
+        command(l);
+      } catch (const FileFormatError&) {
+        throw;
+      } catch (const InputError& e) {
+        fail(l, e.what());
+      } catch (const RuntimeError& e) {
+        throw RuntimeError(input_ + ":" + std::to_string(l.number) + ": '" + l.tokens[0] + "': " + e.what());
+      }
+    }
   }
 
  private:
@@ -71,6 +92,12 @@ class Interpreter {
       const std::string path = join_path(dir_, "model.xyz");
       ExtxyzReader reader(path);
       if (!reader.next(system_)) throw FileFormatError(path, 0, "no frame in model.xyz");
+      for (size_t m = 0; m < system_.groups.size(); ++m)
+        for (size_t i = 0; i < system_.size(); ++i)
+          if (system_.groups[m][i] < 0)
+            throw FileFormatError(path, static_cast<long>(i) + 3,
+                                  "group labels must be >= 0 (atom " + std::to_string(i) + ", grouping method " +
+                                      std::to_string(m) + ": " + std::to_string(system_.groups[m][i]) + ")");
       model_loaded_ = true;
     }
     return system_;
@@ -92,15 +119,22 @@ class Interpreter {
     if (k == "potential") {
       if (nt != 2) fail(l, "expected 'potential FILE'");
       if (sim_) fail(l, "changing the potential after a run is not supported");
+      if (potential_) fail(l, "one potential per run.in is supported (GPUMD can add several)");
       potential_ = load_potential(join_path(dir_, l.tokens[1]));
       say("potential " + l.tokens[1] + " (" + potential_->name() + ", cutoff " +
           text::format_double(potential_->cutoff()) + " A)");
     } else if (k == "velocity") {
       if (nt != 2 && nt != 4) fail(l, "expected 'velocity T [seed S]'");
       initial_temperature_ = real(l, 1);
+      if (!(initial_temperature_ >= 0) || !std::isfinite(initial_temperature_))
+        fail(l, "the temperature must be finite and >= 0 K");
       if (nt == 4) {
         if (l.tokens[2] != "seed") fail(l, "expected 'seed' before the seed value");
         seed_ = static_cast<uint64_t>(integer(l, 3));
+      } else {
+        // As GPUMD: without a seed every run draws other velocities (and thermostat noise).
+        seed_ = (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
+        say("velocity: seed " + std::to_string(seed_) + " (write 'velocity T seed S' to repeat a run)");
       }
       if (sim_) sim_->set_temperature(initial_temperature_);
     } else if (k == "time_step") {
@@ -117,27 +151,33 @@ class Interpreter {
       } else {
         fail(l, "expected 'fix [method] group'");
       }
+      if (fixed_method_ < 0 || fixed_group_ < 0) fail(l, "the grouping method and group must be >= 0");
     } else if (k == "deform") {
       deform(l);
     } else if (k == "dump_thermo") {
       if (nt != 2) fail(l, "expected 'dump_thermo N'");
       observers_.push_back(std::make_shared<ThermoObserver>(integer(l, 1), join_path(dir_, "thermo.out"), true));
     } else if (k == "dump_exyz") {
-      if (nt < 2 || nt > 5) fail(l, "expected 'dump_exyz N [has_velocity [has_force]]'");
-      const bool v = nt > 2 && integer(l, 2) != 0, f = nt > 3 && integer(l, 3) != 0;
-      observers_.push_back(std::make_shared<DumpObserver>(integer(l, 1), join_path(dir_, "dump.xyz"), v, f, true));
-    } else if (k == "dump_xyz") {
-      if (nt < 3) fail(l, "expected 'dump_xyz N FILE [velocity] [force]'");
-      bool v = false, f = false;
-      for (size_t q = 3; q < nt; ++q) {
-        if (l.tokens[q] == "velocity") v = true;
-        else if (l.tokens[q] == "force") f = true;
-        else fail(l, "option '" + l.tokens[q] + "' is not supported (velocity, force)");
+      if (nt < 2 || nt > 5) fail(l, "expected 'dump_exyz N [has_velocity [has_force [has_potential]]]'");
+      DumpOptions o;
+      o.append = true;
+      bool* flags[3] = {&o.velocities, &o.forces, &o.energies};
+      for (size_t q = 2; q < nt; ++q) {
+        const long v = integer(l, q);
+        if (v != 0 && v != 1) fail(l, "has_velocity, has_force and has_potential are 0 or 1");
+        *flags[q - 2] = v == 1;
       }
-      observers_.push_back(std::make_shared<DumpObserver>(integer(l, 1), join_path(dir_, l.tokens[2]), v, f, true));
+      observers_.push_back(std::make_shared<DumpObserver>(integer(l, 1), join_path(dir_, "dump.xyz"), o));
+    } else if (k == "dump_xyz") {
+      dump_xyz(l);
     } else if (k == "dump_restart") {
       if (nt != 2) fail(l, "expected 'dump_restart N'");
-      observers_.push_back(std::make_shared<RestartObserver>(integer(l, 1), join_path(dir_, "restart.out")));
+      // GPUMD's restart.xyz: model.xyz of the current state (velocities, masses, groups),
+      // replaced at every sample; copy it to model.xyz to go on.
+      DumpOptions o;
+      o.velocities = o.masses = true;
+      o.overwrite = true;
+      observers_.push_back(std::make_shared<DumpObserver>(integer(l, 1), join_path(dir_, "restart.xyz"), o));
     } else if (k == "run") {
       run(l);
     } else {
@@ -150,9 +190,18 @@ class Interpreter {
     const long steps = integer(l, 1);
     if (!ensemble_set_) fail(l, "no ensemble given for this run");
     Simulator& sim = simulator(l);
+    // GPUMD counts the coupling times in steps and the deformation in Å per step, whatever the
+    // order of `time_step` and `ensemble`/`deform` lines: converted with the time step of the run.
     Ensemble e = ensemble_;
+    e.tau_temperature *= time_step_;
+    e.tau_pressure *= time_step_;
     e.fixed_group_method = fixed_method_, e.fixed_group = fixed_group_;
-    e.strain_rate = strain_rate_;
+    for (int q = 0; q < 3; ++q) {
+      if (deform_per_step_[q] == 0.0) continue;
+      if (!(time_step_ > 0)) fail(l, "a deformation needs a time step > 0 fs");
+      // GPUMD changes the box length by A every step: an engineering strain rate A / (L0 dt).
+      e.strain_rate[q] = deform_per_step_[q] / (sim.system().box.cell()[q][q] * time_step_);
+    }
     const auto t0 = std::chrono::steady_clock::now();
     sim.run(steps, e, time_step_, observers_);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -164,7 +213,7 @@ class Interpreter {
     observers_.clear();
     ensemble_set_ = false;
     fixed_method_ = fixed_group_ = -1;
-    strain_rate_ = {0.0, 0.0, 0.0};
+    deform_per_step_ = {0.0, 0.0, 0.0};
   }
 
   void ensemble(const Line& l) {
@@ -176,7 +225,8 @@ class Interpreter {
       e.thermostat = kind;
       e.temperature_start = real(l, 2);
       e.temperature_end = real(l, 3);
-      e.tau_temperature = real(l, 4) * time_step_;
+      e.tau_temperature = real(l, 4);  // steps until the run (see run())
+      if (!(e.tau_temperature >= 1)) fail(l, "the temperature coupling T_coup must be >= 1 (time steps)");
     };
     if (name == "nve") {
       if (nt != 2) fail(l, "nve takes no parameters");
@@ -196,7 +246,8 @@ class Interpreter {
       thermostat(name == "npt_ber" ? ThermostatKind::Berendsen : ThermostatKind::Bussi);
       if (real(l, 4) > 100000) e.thermostat = ThermostatKind::None;  // GPUMD: tau_T > 1e5 means NPH
       e.barostat = name == "npt_ber" ? BarostatKind::Berendsen : BarostatKind::StochasticCellRescaling;
-      e.tau_pressure = real(l, nt - 1) * time_step_;
+      e.tau_pressure = real(l, nt - 1);  // steps until the run
+      if (!(e.tau_pressure >= 1)) fail(l, "the pressure coupling p_coup must be >= 1 (time steps)");
       if (np == 3) {
         e.coupling = PressureCoupling::Isotropic;
         const double p = real(l, 5), c = real(l, 6);
@@ -229,15 +280,81 @@ class Interpreter {
     ensemble_set_ = true;
   }
 
+  // dump_xyz N FILE [group M ID] [precision single|double] {property ...} (GPUMD since 2025), or the
+  // older form dump_xyz M ID N FILE {property ...} (M < 0: every atom). Positions wrapped into
+  // the cell; a FILE ending in '*' gives one file per sample.
+  void dump_xyz(const Line& l) {
+    const size_t nt = l.tokens.size();
+    const char* syntax = "expected 'dump_xyz N FILE [group M ID] [precision single|double] [property ...]'";
+    if (nt < 3) fail(l, syntax);
+    long long probe;
+    const bool old_form = nt >= 5 && text::parse_int(l.tokens[1], probe) && text::parse_int(l.tokens[2], probe) &&
+                          text::parse_int(l.tokens[3], probe);
+    DumpOptions o;
+    o.append = true;
+    o.wrap = true;
+    o.group_labels = false;
+    long interval;
+    std::string file;
+    size_t q;
+    if (old_form) {
+      const long method = integer(l, 1);
+      if (method >= 0) o.group_method = static_cast<int>(method), o.group_id = static_cast<int>(integer(l, 2));
+      interval = integer(l, 3);
+      file = l.tokens[4];
+      q = 5;
+    } else {
+      interval = integer(l, 1);
+      file = l.tokens[2];
+      q = 3;
+    }
+    for (; q < nt; ++q) {
+      const std::string& w = l.tokens[q];
+      if (w == "group" && !old_form) {
+        if (q + 2 >= nt) fail(l, "expected 'group M ID' (grouping method and group)");
+        o.group_method = static_cast<int>(integer(l, q + 1));
+        o.group_id = static_cast<int>(integer(l, q + 2));
+        if (o.group_method < 0 || o.group_id < 0) fail(l, "the grouping method and group must be >= 0");
+        q += 2;
+      } else if (w == "precision") {
+        // Accepted for GPUMD's inputs; every value is written with the shortest decimals that
+        // read back to the same double, which holds both of GPUMD's precisions.
+        if (q + 1 >= nt || (l.tokens[q + 1] != "single" && l.tokens[q + 1] != "double"))
+          fail(l, "expected 'precision single' or 'precision double'");
+        ++q;
+      } else if (w == "mass") {
+        o.masses = true;
+      } else if (w == "velocity") {
+        o.velocities = true;
+      } else if (w == "force") {
+        o.forces = true;
+      } else if (w == "potential") {
+        o.energies = true;
+      } else if (w == "virial") {
+        o.virials = true;
+      } else if (w == "unwrapped_position") {
+        o.unwrapped = true;
+      } else if (w == "group_labels" || (w == "group" && old_form)) {
+        o.group_labels = true;
+      } else if (w == "charge" || w == "bec") {
+        fail(l, "'" + w + "' needs a potential with charges, which pynepcg does not have");
+      } else {
+        fail(l, "property '" + w + "' is not supported (mass, velocity, force, potential, virial, unwrapped_position, "
+                "group_labels; options group M ID, precision single|double)");
+      }
+    }
+    observers_.push_back(std::make_shared<DumpObserver>(interval, join_path(dir_, file), o));
+  }
+
   void deform(const Line& l) {
     const size_t nt = l.tokens.size();
     if (nt != 5 && nt != 7) fail(l, "expected 'deform A x y z' or 'deform Ax Ay Az x y z' (Å per step, flags 0/1)");
-    const System& s = sim_ ? sim_->system() : model();
     for (int q = 0; q < 3; ++q) {
       const double a = nt == 5 ? real(l, 1) : real(l, 1 + q);
       const long flag = integer(l, nt - 3 + q);
-      // GPUMD changes the box length by A every step: an engineering strain rate A / (L0 dt).
-      strain_rate_[q] = flag ? a / (s.box.cell()[q][q] * time_step_) : 0.0;
+      if (flag != 0 && flag != 1) fail(l, "the axis flags are 0 or 1");
+      if (!std::isfinite(a)) fail(l, "the deformation per step must be finite");
+      deform_per_step_[q] = flag ? a : 0.0;  // Å per step; a strain rate at the run
     }
   }
 
@@ -252,7 +369,7 @@ class Interpreter {
   uint64_t seed_ = 0;
   Ensemble ensemble_;
   int fixed_method_ = -1, fixed_group_ = -1;
-  std::array<double, 3> strain_rate_{0.0, 0.0, 0.0};
+  std::array<double, 3> deform_per_step_{0.0, 0.0, 0.0};  // Å per step (GPUMD's deform)
   std::vector<std::shared_ptr<Observer>> observers_;
 };
 

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <string>
 
 #include "nepcg/beads.hpp"
@@ -52,7 +53,8 @@ const ForceResult& Simulator::forces() const {
 }
 
 void Simulator::set_temperature(double temperature) {
-  if (!(temperature >= 0)) throw InputError("Simulator: temperature must be >= 0 K");
+  if (!(temperature >= 0) || !std::isfinite(temperature))
+    throw InputError("Simulator: temperature must be finite and >= 0 K");
   const size_t n = system_.size();
   auto& v = system_.velocities;
   v.assign(3 * n, 0.0);
@@ -236,10 +238,16 @@ void Simulator::prepare_run(const Ensemble& e) {
   for (char m : moving_) any_fixed |= !m;
   momentum_conserved_ = !any_fixed && e.thermostat != ThermostatKind::Langevin;
   if (e.has_barostat() || e.deforms()) {
-    for (int a = 0; a < 3; ++a)
-      if (!system_.box.periodic(a) &&
-          (e.strain_rate[a] != 0.0 || (e.has_barostat() && e.modulus[a][a] > 0 && e.modulus[a][a] <= 2000.0)))
-        throw InputError("Simulator: the barostat or deformation acts on a non-periodic direction");
+    for (int a = 0; a < 3; ++a) {
+      if (system_.box.periodic(a)) continue;
+      const std::string axis(1, "xyz"[a]);
+      if (e.strain_rate[a] != 0.0)
+        throw InputError("Simulator: the deformation acts on the non-periodic direction " + axis);
+      if (e.has_barostat() && e.modulus[a][a] > 0 && e.modulus[a][a] <= 2000.0)
+        throw InputError("Simulator: " + std::string(e.coupling == PressureCoupling::Isotropic ? "isotropic" : "triclinic") +
+                         " pressure coupling needs a cell periodic along x, y and z (" + axis +
+                         " is not); orthorhombic coupling controls the periodic axes of slabs and wires");
+    }
   }
   if (e.thermostat == ThermostatKind::NoseHooverChain) {
     if (static_cast<int>(nhc_velocity_.size()) != e.chain_length) {
@@ -257,7 +265,15 @@ double Simulator::ramp_temperature(const Ensemble& e, long step) const {
   return kernels::ramp_temperature(e.temperature_start, e.temperature_end, 0, step, run_length_);
 }
 
-void Simulator::run(long steps, const Ensemble& e, double dt, const std::vector<std::shared_ptr<Observer>>& observers) {
+void Simulator::run(long steps, const Ensemble& requested, double dt,
+                    const std::vector<std::shared_ptr<Observer>>& observers) {
+  // Orthorhombic coupling controls the periodic axes only (GPUMD: "pressure controlling will only
+  // be effective in periodic directions"): a slab keeps its thickness free. A modulus above
+  // 2000 GPa couples nothing (kernels::coupled).
+  Ensemble e = requested;
+  if (e.has_barostat() && e.coupling == PressureCoupling::Orthorhombic)
+    for (int a = 0; a < 3; ++a)
+      if (!system_.box.periodic(a)) e.modulus[a][a] = std::numeric_limits<double>::infinity();
   if (steps < 0) throw InputError("Simulator: the number of steps must be >= 0");
   if (!(dt >= 0) || !std::isfinite(dt)) throw InputError("Simulator: time_step must be >= 0 fs");
   for (const auto& o : observers)
@@ -276,6 +292,7 @@ void Simulator::run(long steps, const Ensemble& e, double dt, const std::vector<
   ran_on_device_ = potential_->runs_dynamics_on_device() && device_can_run(e);
   if (ran_on_device_) {
     run_on_device(steps, e, dt, observers);
+    check_finite_state();
     for (const auto& o : observers) o->end(*this);
     return;
   }
@@ -311,10 +328,24 @@ void Simulator::run(long steps, const Ensemble& e, double dt, const std::vector<
     ++run_step_;
     time_ += dt;
     if (e.remove_drift_interval > 0 && run_step_ % e.remove_drift_interval == 0) remove_drift();
+    if (observables) check_finite_state();  // (steps where observers sample, and the last step)
     for (const auto& o : observers)
       if (run_step_ % o->interval() == 0) o->sample(*this);
   }
   for (const auto& o : observers) o->end(*this);
+}
+
+void Simulator::check_finite_state() const {
+  auto finite = [](const std::vector<double>& v) {
+    for (double x : v)
+      if (!std::isfinite(x)) return false;
+    return true;
+  };
+  const char* what = !finite(system_.positions) ? "a position" : !finite(system_.velocities) ? "a velocity" : nullptr;
+  if (what)
+    throw RuntimeError("Simulator: the run became unstable by step " + std::to_string(step_) + " (" + what +
+                       " is not finite): a time step too large for the potential, overlapping atoms, or atoms "
+                       "outside the range the potential was made for");
 }
 
 bool Simulator::device_can_run(const Ensemble& e) const {

@@ -68,10 +68,10 @@ bool masses_needed(const System& s) {
 
 }  // namespace
 
-void write_extxyz_frame(std::ostream& out, const System& s) {
+void write_extxyz_frame(std::ostream& out, const System& s, bool always_write_masses) {
   s.validate();
   const size_t n = s.size();
-  const bool write_mass = masses_needed(s);
+  const bool write_mass = always_write_masses || masses_needed(s);
   std::string props = "species:S:1:pos:R:3";
   if (write_mass) props += ":mass:R:1";
   if (!s.velocities.empty()) props += ":vel:R:3";

@@ -51,11 +51,11 @@ bool parse_int(std::string_view t, long long& value) {
 }
 
 bool parse_bool(std::string_view t, bool& value) {
-  if (t == "T" || t == "True" || t == "true" || t == "TRUE") {
+  if (t == "T" || t == "t" || t == "True" || t == "true" || t == "TRUE") {
     value = true;
     return true;
   }
-  if (t == "F" || t == "False" || t == "false" || t == "FALSE") {
+  if (t == "F" || t == "f" || t == "False" || t == "false" || t == "FALSE") {
     value = false;
     return true;
   }

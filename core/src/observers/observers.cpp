@@ -95,34 +95,110 @@ void ThermoObserver::add_row(const Simulator& sim, double step, double time, dou
 // ------------------------------------------------------------------------------------ dump
 
 DumpObserver::DumpObserver(long interval, const std::string& path, bool velocities, bool forces, bool append)
-    : Observer(interval), path_(path), velocities_(velocities), forces_(forces), append_(append) {}
+    : DumpObserver(interval, path, [&] {
+        DumpOptions o;
+        o.velocities = velocities, o.forces = forces, o.append = append;
+        return o;
+      }()) {}
 
-void DumpObserver::begin(const Simulator&) {
-  if (file_.is_open()) return;
-  file_.open(path_, append_ ? std::ios::app : std::ios::trunc);
+DumpObserver::DumpObserver(long interval, const std::string& path, const DumpOptions& options)
+    : Observer(interval), path_(path), options_(options), per_frame_files_(!path.empty() && path.back() == '*') {
+  if (path.empty()) throw InputError("dump: the file name is empty");
+  if (options.group_method >= 0 && options.group_id < 0)
+    throw InputError("dump: the group id must be >= 0 (got " + std::to_string(options.group_id) + ")");
+}
+
+void DumpObserver::begin(const Simulator& sim) {
+  const auto& groups = sim.system().groups;
+  if (options_.group_method >= static_cast<int>(groups.size()))
+    throw InputError("dump: grouping method " + std::to_string(options_.group_method) + " does not exist (the system has " +
+                     std::to_string(groups.size()) + ")");
+  if (per_frame_files_ || options_.overwrite || file_.is_open()) return;
+  file_.open(path_, options_.append ? std::ios::app : std::ios::trunc);
   if (!file_) throw IOError("dump: cannot open '" + path_ + "' for writing");
 }
 
+namespace {
+
+// Per-atom array `name` of `ncols` reals per atom, taken from `values` for the atoms `atoms`.
+PerAtomArray dump_column(const std::string& name, int ncols, const std::vector<double>& values,
+                         const std::vector<size_t>& atoms) {
+  PerAtomArray a;
+  a.name = name;
+  a.ncols = ncols;
+  a.reals.reserve(atoms.size() * ncols);
+  for (size_t i : atoms)
+    for (int c = 0; c < ncols; ++c) a.reals.push_back(values[i * ncols + c]);
+  return a;
+}
+
+}  // namespace
+
 void DumpObserver::sample(const Simulator& sim) {
-  System frame = sim.system();
-  if (!velocities_) frame.velocities.clear();
+  const System& s = sim.system();
   const ForceResult& r = sim.forces();
-  frame.info.clear();
-  frame.arrays.clear();
+  const DumpOptions& o = options_;
+  std::vector<size_t> atoms;
+  for (size_t i = 0; i < s.size(); ++i)
+    if (o.group_method < 0 || s.groups[o.group_method][i] == o.group_id) atoms.push_back(i);
+
+  System frame;
+  frame.box = s.box;
+  frame.species = s.species;
+  frame.types.reserve(atoms.size());
+  frame.positions.reserve(3 * atoms.size());
+  frame.masses.reserve(atoms.size());
+  std::vector<double> wrapped;
+  if (o.wrap) {
+    wrapped = s.positions;
+    s.box.wrap(wrapped);
+  }
+  const std::vector<double>& positions = o.wrap ? wrapped : s.positions;
+  for (size_t i : atoms) {
+    frame.types.push_back(s.types[i]);
+    frame.masses.push_back(s.masses[i]);
+    for (int d = 0; d < 3; ++d) frame.positions.push_back(positions[3 * i + d]);
+    if (o.velocities && !s.velocities.empty())
+      for (int d = 0; d < 3; ++d) frame.velocities.push_back(s.velocities[3 * i + d]);
+  }
+  if (o.velocities && s.velocities.empty()) frame.velocities.assign(3 * atoms.size(), 0.0);
+  if (o.group_labels)
+    for (const auto& g : s.groups) {
+      frame.groups.emplace_back();
+      for (size_t i : atoms) frame.groups.back().push_back(g[i]);
+    }
   frame.set_info("Time", InfoValue::real(sim.time()));
   frame.set_info("energy", InfoValue::real(r.energy));
   std::vector<double> w(9);
   for (int k = 0; k < 9; ++k) w[k] = r.virial[k / 3][k % 3];
   frame.set_info("virial", InfoValue::real_array(w));
-  if (forces_) {
-    PerAtomArray f;
-    f.name = "forces";
-    f.ncols = 3;
-    f.reals = r.forces;
-    frame.set_array(f);
+  if (o.forces) frame.set_array(dump_column("forces", 3, r.forces, atoms));
+  if (o.energies) frame.set_array(dump_column("energy_atom", 1, r.energies, atoms));
+  if (o.unwrapped) frame.set_array(dump_column("unwrapped_position", 3, s.positions, atoms));
+  if (o.virials) {
+    // The Simulator's evaluations carry only the total virial (ForceResult::per_atom_virials);
+    // GPUMD's per-atom partition needs one more evaluation at this sample.
+    const ForceResult full = sim.potential().compute(s);
+    frame.set_array(dump_column("virial", 9, full.virials, atoms));
   }
-  write_extxyz_frame(file_, frame);
+  if (per_frame_files_ || o.overwrite) {
+    const std::string path =
+        per_frame_files_ ? path_.substr(0, path_.size() - 1) + std::to_string(sim.step()) : path_;
+    const std::string written = o.overwrite ? path + ".part" : path;
+    {
+      std::ofstream out(written, std::ios::trunc);
+      if (!out) throw IOError("dump: cannot open '" + written + "' for writing");
+      write_extxyz_frame(out, frame, o.masses);
+      out.close();
+      if (!out) throw IOError("dump: error while writing '" + written + "'");
+    }
+    if (o.overwrite && std::rename(written.c_str(), path.c_str()) != 0)
+      throw IOError("dump: cannot replace '" + path + "' by '" + written + "'");
+    return;
+  }
+  write_extxyz_frame(file_, frame, o.masses);
   file_.flush();
+  if (!file_) throw IOError("dump: error while writing '" + path_ + "'");
 }
 
 // ------------------------------------------------------------------------------------ restart
