@@ -22,7 +22,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from . import _core
-from .errors import InputError
+from .errors import FileFormatError, InputError
 from .device import resolve_device
 from .potentials import NEP
 from .system import System, from_ase
@@ -163,13 +163,20 @@ class Trainer:
         return any(line.split()[:1] == ["type"] for line in self._base_lines)
 
     def _text(self, types=None) -> str:
+        return self._text_and_origins(types)[0]
+
+    def _text_and_origins(self, types=None) -> tuple[str, list]:
+        """The nep.in text parsed: the file's lines less those a keyword overrides, then the
+        keywords; and for each text line where it came from (a file line number, or a keyword
+        name), so that an error names the file's own line or the keyword."""
         given = set(self._keywords)
-        lines = []
-        for line in self._base_lines:
+        lines, origins = [], []
+        for number, line in enumerate(self._base_lines, start=1):
             head = line.split("#", 1)[0].split()[:1]
             if head and (head[0] in given or (head[0] == "mode" and "model_type" in given)):
                 continue  # overridden by a keyword
             lines.append(line)
+            origins.append(number)
         kw = dict(self._keywords)
         if types is not None and "type" not in kw and not self._has_type_line():
             kw["type"] = list(types)
@@ -184,11 +191,23 @@ class Trainer:
         # 'type' first: type_weight and per-type cutoffs must follow it.
         order = sorted(kw, key=lambda k: 0 if k == "type" else 1)
         head = [_keyword_line("type", kw["type"], None)] if "type" in kw else []
-        return "\n".join(head + lines + [_keyword_line(k, kw[k], tnames) for k in order if k != "type"]) + "\n"
+        tail = [k for k in order if k != "type"]
+        text = "\n".join(head + lines + [_keyword_line(k, kw[k], tnames) for k in tail]) + "\n"
+        return text, ["type"] * len(head) + origins + tail
 
     def _parse(self, types=None):
+        text, origins = self._text_and_origins(types)
         try:
-            return _core.parse_nep_in(self._text(types), self._source)
+            return _core.parse_nep_in(text, self._source)
+        except FileFormatError as e:
+            origin = origins[e.lineno - 1] if 0 < e.lineno <= len(origins) else None
+            if isinstance(origin, int):  # a line of the nep.in file: its own number
+                err = FileFormatError(f"{self._source}:{origin}: {e.reason}")
+                err.filename, err.lineno, err.reason = self._source, origin, e.reason
+                raise err from None
+            if origin is not None:  # a keyword given to the Trainer
+                raise InputError(f"Trainer: keyword {origin}={self._keywords.get(origin, types)!r}: {e.reason}") from None
+            raise InputError(str(e)) from None
         except ValueError as e:
             raise InputError(str(e)) from None
 

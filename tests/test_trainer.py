@@ -10,6 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 from ase.calculators.singlepoint import SinglePointCalculator
+from ase.neighborlist import neighbor_list as ase_neighbor_list
 
 import pynepcg
 from pynepcg import trainer as tr
@@ -92,6 +93,19 @@ def test_bad_nep_in_is_a_clear_error(text, message):
         pynepcg._core.parse_nep_in(text, "nep.in")
 
 
+def test_errors_name_the_files_own_line_or_the_keyword(tmp_path):
+    """Keywords given to the Trainer replace or add nep.in lines; an error still names the line of
+    the file (not of the merged text) or the keyword."""
+    (tmp_path / "a.in").write_text("# comment\nn_max 4 4\nneuron 10\nbasis_size 17 6\n")
+    for kw in (dict(type=["C"]), dict(type=["C"], n_max=(4, 4), neuron=5)):
+        with pytest.raises(pynepcg.FileFormatError, match="basis_size") as err:
+            pynepcg.Trainer(tmp_path / "a.in", **kw)
+        assert err.value.lineno == 4 and err.value.filename.endswith("a.in")
+    (tmp_path / "b.in").write_text("type 1 C\nneuron 10\n")
+    with pytest.raises(InputError, match=r"keyword n_max=\(13, 4\)"):
+        pynepcg.Trainer(tmp_path / "b.in", n_max=(13, 4))
+
+
 def test_unknown_python_keyword():
     with pytest.raises(InputError, match="unknown hyper-parameter"):
         pynepcg.Trainer(type=["C"], neurons=10)
@@ -131,6 +145,32 @@ def test_bad_training_data(tmp_path, body, message):
         message = message.replace("train.xyz:1", "train.xyz:5")
     with pytest.raises(ValueError, match=message):
         tr.read_training_set(p)
+
+
+def test_atoms_on_the_same_place_are_refused_before_training(frames):
+    bad = frames[0].copy()
+    bad.positions[1] = bad.positions[0]
+    bad.calc = SinglePointCalculator(bad, energy=frames[0].get_potential_energy(), forces=frames[0].get_forces())
+    with pytest.raises(ValueError, match=r"structure 3: atoms 0 and 1 .* 0 Å apart"):
+        pynepcg.Trainer(type=["Si", "C"], generation=1, **ARCH).fit(frames[:2] + [bad], directory=None,
+                                                                   progress=False)
+
+
+def test_non_finite_restart_is_refused_with_its_line(tmp_path, frames):
+    _train(frames[:2], tmp_path, generation=10)
+    (tmp_path / "nepcg.checkpoint").unlink()  # (else the exact checkpoint is resumed instead)
+    rows = (tmp_path / "nep.restart").read_text().splitlines()
+    rows[2] = "nan 0.1"
+    (tmp_path / "nep.restart").write_text("\n".join(rows) + "\n")
+    with pytest.raises(pynepcg.FileFormatError, match="not finite") as err:
+        _train(frames[:2], tmp_path, generation=20)
+    assert err.value.lineno == 3
+
+
+def test_nep_in_byte_order_mark_and_round_trip_numbers():
+    o = pynepcg._core.parse_nep_in("\ufefftype 1 C\nzbl 2\nuse_typewise_cutoff_zbl 0.7\n", "nep.in")
+    assert o.types == ["C"]
+    assert "use_typewise_cutoff_zbl 0.7\n" in o.to_text()  # the shortest decimals, not 0.69999999999999996
 
 
 def test_species_missing_from_type_names_the_structure(tmp_path, frames):
@@ -338,6 +378,25 @@ def test_written_model_loads_in_calorine(tmp_path, frames):
         assert np.allclose(b.get_forces(), r.forces, atol=1e-10)
 
 
+def test_written_model_states_its_data_neighbour_counts(tmp_path, frames):
+    """The cutoff line ends with the largest neighbour counts of the data within the radial and
+    the angular cutoff, as GPUMD's nep writes them (GPUMD's MD sizes its lists by them and
+    refuses more than 819), counted here with an independent list (every structure periodic)."""
+    opts = dict(type=["Si", "C"], generation=2, output_interval=1, seed=11, **ARCH)
+    pynepcg.Trainer(**opts).fit(frames[:4], test=frames[4:6], directory=tmp_path, progress=False)
+    tokens = (tmp_path / "nep.txt").read_text().splitlines()[1].split()
+    rc, ra = float(tokens[1]), float(tokens[2])
+    most = [0, 0]
+    for a in frames[:6]:
+        b = a.copy()
+        b.pbc = True
+        i, d = ase_neighbor_list("id", b, rc)
+        for k, cut in enumerate((rc, ra)):
+            most[k] = max(most[k], np.bincount(i[d < cut], minlength=len(b)).max())
+    assert [int(tokens[3]), int(tokens[4])] == most
+    assert 0 < most[1] < most[0] <= 819
+
+
 def test_seeded_runs_are_reproducible_and_thread_independent(tmp_path, frames):
     before = pynepcg.get_num_threads()
     try:
@@ -428,6 +487,9 @@ def test_nepcg_train_binary(tmp_path, frames):
     assert np.loadtxt(tmp_path / "descriptor.out").shape == (48, 4 + 4 * 4)
     bad = subprocess.run(["nepcg", "train", str(tmp_path / "missing" / "nep.in")], capture_output=True, text=True)
     assert bad.returncode == 1 and "cannot open" in bad.stderr
+    for command in ("train", "run"):  # --help after a command prints the usage (no file called --help)
+        h = subprocess.run(["nepcg", command, "--help"], capture_output=True, text=True)
+        assert h.returncode == 0 and "usage: nepcg" in h.stdout
 
 
 def test_loss_terms_follow_gpumds_formula(teacher):

@@ -96,6 +96,12 @@ int main(int argc, char** argv) {
       return argc < 2 ? 2 : 0;
     }
     const std::string cmd = argv[1];
+    // `nepcg <command> --help` prints the usage rather than opening a file called --help.
+    for (int k = 2; k < argc; ++k)
+      if (!std::strcmp(argv[k], "--help") || !std::strcmp(argv[k], "-h")) {
+        std::cout << kUsage;
+        return 0;
+      }
     if (cmd == "--version" || cmd == "-V") {
       std::cout << nepcg::build_info_text();
       return 0;

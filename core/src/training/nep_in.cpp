@@ -49,7 +49,11 @@ struct Line {
     const double v = real(k);
     if (v < lo || v > hi) {
       std::ostringstream m;
-      m << "'" << key() << "' value " << v << " is outside [" << lo << ", " << hi << "]";
+      m << "'" << key() << "' value " << text::format_double(v);
+      if (hi >= 1e300)  // (no upper limit)
+        m << " must be >= " << text::format_double(lo);
+      else
+        m << " is outside [" << text::format_double(lo) << ", " << text::format_double(hi) << "]";
       fail(m.str());
     }
     return v;
@@ -75,8 +79,9 @@ NepModel TrainingOptions::model_skeleton() const {
   m.cutoff_angular.assign(T, cutoff_angular[0]);
   m.typewise_cutoff = cutoff_radial.size() > 1;
   if (m.typewise_cutoff) m.cutoff_radial = cutoff_radial, m.cutoff_angular = cutoff_angular;
-  // GPUMD writes 1000 as the neighbour capacity of a trained model; our evaluator ignores it.
-  m.max_neighbors_radial = m.max_neighbors_angular = 1000;
+  // The neighbour counts of the cutoff line: the Trainer sets its data's (as GPUMD's nep does);
+  // 819 (GPUMD's largest) until then. pynepcg's evaluators ignore them.
+  m.max_neighbors_radial = m.max_neighbors_angular = 819;
   if (zbl_outer > 0) {
     m.zbl = zbl_typewise_factor > 0 ? ZblKind::Typewise : ZblKind::Universal;
     m.zbl_outer = zbl_outer;
@@ -127,7 +132,8 @@ void TrainingOptions::validate() const {
 
 TrainingOptions parse_nep_in(const std::string& text, const std::string& name) {
   TrainingOptions o;
-  std::istringstream in(text);
+  // (a UTF-8 byte-order mark, as some Windows editors write, is not part of the first keyword)
+  std::istringstream in(text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? text.substr(3) : text);
   std::string raw;
   long number = 0;
   bool have_type = false;
@@ -297,14 +303,16 @@ std::string format_nep_in(const TrainingOptions& o) {
   if (o.prediction) out << "prediction 1\n";
   if (!o.type_weight.empty()) {
     out << "type_weight";
-    for (double w : o.type_weight) out << " " << w;
+    for (double w : o.type_weight) out << " " << text::format_double(w);
     out << "\n";
   }
-  if (o.zbl_outer > 0) out << "zbl " << o.zbl_outer << "\n";
-  if (o.zbl_typewise_factor > 0) out << "use_typewise_cutoff_zbl " << o.zbl_typewise_factor << "\n";
+  if (o.zbl_outer > 0) out << "zbl " << text::format_double(o.zbl_outer) << "\n";
+  if (o.zbl_typewise_factor > 0)
+    out << "use_typewise_cutoff_zbl " << text::format_double(o.zbl_typewise_factor) << "\n";
   if (o.cutoff_radial != d.cutoff_radial || o.cutoff_angular != d.cutoff_angular) {
     out << "cutoff";
-    for (size_t t = 0; t < o.cutoff_radial.size(); ++t) out << " " << o.cutoff_radial[t] << " " << o.cutoff_angular[t];
+    for (size_t t = 0; t < o.cutoff_radial.size(); ++t)
+      out << " " << text::format_double(o.cutoff_radial[t]) << " " << text::format_double(o.cutoff_angular[t]);
     out << "\n";
   }
   if (o.n_max_radial != d.n_max_radial || o.n_max_angular != d.n_max_angular)
@@ -322,7 +330,7 @@ std::string format_nep_in(const TrainingOptions& o) {
   if (o.neurons1 != d.neurons1 || o.neurons2 != 0)
     out << "neuron " << o.neurons1 << (o.neurons2 ? " " + std::to_string(o.neurons2) : "") << "\n";
   auto real = [&](const char* k, double v, double dv) {
-    if (v != dv) out << k << " " << v << "\n";
+    if (v != dv) out << k << " " << text::format_double(v) << "\n";
   };
   real("lambda_1", o.lambda_1, d.lambda_1);
   real("lambda_2", o.lambda_2, d.lambda_2);

@@ -12,6 +12,8 @@
 
 #include "../io/text_parsing.hpp"
 #include "nepcg/error.hpp"
+#include "nepcg/kernels/nep_view.hpp"
+#include "nepcg/neighbor_list.hpp"
 #include "nepcg/units.hpp"
 
 namespace nepcg {
@@ -62,6 +64,7 @@ double parse_hex(const std::string& t, const std::string& file, long line) {
   char* end = nullptr;
   const double v = std::strtod(t.c_str(), &end);
   if (t.empty() || *end != '\0') throw FileFormatError(file, line, "'" + t + "' is not a number");
+  if (!std::isfinite(v)) throw FileFormatError(file, line, "'" + t + "' is not finite");
   return v;
 }
 
@@ -88,6 +91,47 @@ std::string format_loss(const LossRecord& r) {
   return buf;
 }
 
+// The largest numbers of neighbours of an atom within the radial and the angular cutoff over
+// `sets` (pair cutoffs the mean of the two types' values, every structure periodic), which nep.txt
+// carries in its cutoff line: GPUMD sizes its neighbour lists by them (x 1.25) and refuses a
+// model whose radial count exceeds 819, so a trained model states its data's counts, as GPUMD's
+// nep does, instead of a guess. Also refuses two atoms at the same place (InputError naming the
+// structure), whose descriptors would be NaN.
+void set_max_neighbor_counts(NepModel& m, const std::vector<const std::vector<TrainingStructure>*>& sets) {
+  const double rc = *std::max_element(m.cutoff_radial.begin(), m.cutoff_radial.end());
+  int most_radial = 0, most_angular = 0;
+  for (const auto* set : sets)
+    for (const TrainingStructure& d : *set) {
+      const System& s = d.system;
+      std::vector<int> type(s.species.size(), 0);
+      for (size_t t = 0; t < s.species.size(); ++t)
+        type[t] = static_cast<int>(std::find(m.elements.begin(), m.elements.end(), s.species[t]) - m.elements.begin());
+      const Box box(s.box.cell(), {true, true, true});
+      NeighborList list(rc);
+      list.build(box, s.positions);
+      const auto& off = list.offsets();
+      for (size_t i = 0; i < s.size(); ++i) {
+        const int a = type[s.types[i]];
+        int radial = 0, angular = 0;
+        for (int64_t e = off[i]; e < off[i + 1]; ++e) {
+          const int b = type[s.types[list.neighbors()[e]]];
+          const double r = norm(list.pair_vector(i, e, s.positions, box));
+          // (a pair at distance 0 has no direction: every descriptor and force would be NaN)
+          if (!(r > 1e-6))
+            throw InputError(d.where() + ": atoms " + std::to_string(i) + " and " +
+                             std::to_string(list.neighbors()[e]) + " (or its periodic image) are " +
+                             text::format_double(r) + " Å apart");
+          radial += r < kernels::pair_cutoff(m.cutoff_radial.data(), a, b);
+          angular += r < kernels::pair_cutoff(m.cutoff_angular.data(), a, b);
+        }
+        most_radial = std::max(most_radial, radial);
+        most_angular = std::max(most_angular, angular);
+      }
+    }
+  m.max_neighbors_radial = std::max(most_radial, 1);
+  m.max_neighbors_angular = std::max(most_angular, 1);
+}
+
 }  // namespace
 
 Trainer::Trainer(TrainingOptions options, std::vector<TrainingStructure> train, std::vector<TrainingStructure> test,
@@ -98,6 +142,7 @@ Trainer::Trainer(TrainingOptions options, std::vector<TrainingStructure> train, 
   check_species(train_, options_.types, "training set");
   check_species(test_, options_.types, "test set");
   skeleton_ = options_.model_skeleton();
+  set_max_neighbor_counts(skeleton_, {&train_, &test_});
   const int T = options_.num_types();
   const size_t np = skeleton_.num_parameters();
   lambda_1_ = options_.resolved_lambda_1(np);
@@ -170,7 +215,11 @@ void Trainer::initialise(bool resume) {
     if (!in) throw IOError("fine_tune: cannot open '" + options_.fine_tune_restart + "'");
     std::vector<double> fm, fs;
     double a, b;
-    while (in >> a >> b) fm.push_back(a), fs.push_back(b);
+    while (in >> a >> b) {
+      if (!std::isfinite(a) || !std::isfinite(b))
+        fail("'" + options_.fine_tune_restart + "' row " + std::to_string(fm.size() + 1) + " is not finite");
+      fm.push_back(a), fs.push_back(b);
+    }
     if (fm.size() != f.num_parameters())
       fail("'" + options_.fine_tune_restart + "' has " + std::to_string(fm.size()) + " rows; the model needs " +
            std::to_string(f.num_parameters()));
