@@ -16,6 +16,7 @@ files meant for GPUMD.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
@@ -99,6 +100,17 @@ def _as_structures(data, what: str) -> list:
     if not out:
         raise InputError(f"{what}: the data set is empty")
     return out
+
+
+def _warn_non_periodic(data, what: str) -> None:
+    """GPUMD's nep, and this trainer, take every structure as periodic along all three axes; a
+    frame that says otherwise (a cluster, a slab) is trained with its periodic images, which a
+    later NEP evaluation of the same frame as given does not have."""
+    free = [d for d in data if not all(d.system.box.pbc)]
+    if free:
+        warnings.warn(f"{what}: {len(free)} of {len(data)} structures are not periodic along every axis "
+                      f"(first: {free[0].where()}); they are trained as periodic, as GPUMD's nep does",
+                      stacklevel=3)
 
 
 def read_training_set(path) -> list:
@@ -236,6 +248,8 @@ class Trainer:
         """
         train_data = _as_structures(train, "training set")
         test_data = _as_structures(test, "test set")
+        _warn_non_periodic(train_data, "training set")
+        _warn_non_periodic(test_data, "test set")
         options = self._options or self._parse(_species_in_order(train_data))
         self._options = options
         if options.prediction:

@@ -156,6 +156,16 @@ def test_atoms_on_the_same_place_are_refused_before_training(frames):
                                                                    progress=False)
 
 
+def test_non_periodic_training_frames_are_trained_as_periodic_with_a_warning(frames):
+    cluster = frames[0].copy()
+    cluster.pbc = False
+    cluster.calc = SinglePointCalculator(cluster, energy=frames[0].get_potential_energy(),
+                                         forces=frames[0].get_forces())
+    with pytest.warns(UserWarning, match="1 of 3 structures are not periodic"):
+        pynepcg.Trainer(type=["Si", "C"], generation=1, **ARCH).fit(frames[:2] + [cluster], directory=None,
+                                                                   progress=False)
+
+
 def test_non_finite_restart_is_refused_with_its_line(tmp_path, frames):
     _train(frames[:2], tmp_path, generation=10)
     (tmp_path / "nepcg.checkpoint").unlink()  # (else the exact checkpoint is resumed instead)
