@@ -45,7 +45,8 @@ class Simulator:
         return self._cpp.system
 
     def set_temperature(self, temperature: float) -> None:
-        """Seeded Maxwell-Boltzmann velocities at `temperature` K with zero total momentum."""
+        """Seeded Maxwell-Boltzmann velocities at `temperature` K with zero total momentum (and
+        zero angular momentum in a cell periodic along no axis: a cluster does not spin)."""
         self._cpp.set_temperature(float(temperature))
 
     def run(self, steps: int, ensemble=None, time_step: float = 1.0, observers=()):

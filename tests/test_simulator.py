@@ -315,6 +315,25 @@ def test_same_seed_same_trajectory(make, gold):
     assert np.abs(x3 - x1).max() > 1e-3 and np.abs(v3 - v1).max() > 1e-4
 
 
+def test_initial_velocities_of_a_cluster_do_not_spin(gold):
+    """set_temperature: zero linear momentum always; in a cell periodic along no axis also zero
+    angular momentum about the centre of mass (GPUMD's `velocity`), at exactly T."""
+    wire = structures.nanowire("Au", 4.08, "100", diameter=10.0, length=8.16, vacuum=5.0)
+    for pbc, spins in (([False, False, False], False), ([False, False, True], True)):
+        s = structures.nanowire("Au", 4.08, "100", diameter=10.0, length=8.16, vacuum=5.0)
+        s.box = pynepcg.Box(np.array(wire.cell), pbc=pbc)
+        sim = sim_of(s, gold)
+        sim.set_temperature(500.0)
+        m = np.asarray(s.masses)[:, None]
+        x, v = np.asarray(sim.system.positions), np.asarray(sim.system.velocities)
+        r = x - (m * x).sum(0) / m.sum()
+        L = (m * np.cross(r, v)).sum(0)
+        scale = (m * np.linalg.norm(r, axis=1)[:, None] * np.abs(v)).sum()
+        assert np.abs((m * v).sum(0)).max() < 1e-12 * np.abs(m * v).sum()
+        assert (np.abs(L).max() > 1e-3 * scale) == spins, (pbc, L, scale)
+        assert sim.temperature == pytest.approx(500.0, rel=1e-12)
+
+
 def test_temperature_ramp_berendsen_exact(gold):
     """Berendsen with tau = dt rescales to the target every step, so the sampled temperature is the
     ramp itself: T(step k) = T1 + (T2 - T1) k / n, ending exactly at T2."""

@@ -31,8 +31,9 @@ class Simulator {
   /// skin (Å) of the Verlet list; seed for every stochastic part (velocities, thermostats).
   Simulator(System system, std::shared_ptr<const Potential> potential, double skin = 1.0, uint64_t seed = 0);
 
-  /// Maxwell-Boltzmann velocities at temperature T (K) with zero total momentum, rescaled to
-  /// exactly T (fixed atoms, when given by the next run's ensemble, are excluded then).
+  /// Maxwell-Boltzmann velocities at temperature T (K) with zero total momentum (and, in a cell
+  /// periodic along no axis, zero angular momentum: a cluster does not spin, as in GPUMD),
+  /// rescaled to exactly T (fixed atoms, when given by the next run's ensemble, are excluded then).
   void set_temperature(double temperature);
 
   /// Runs `steps` steps of `time_step` fs. Observers sample every interval steps. Orthorhombic
@@ -97,6 +98,9 @@ class Simulator {
   void rescale_velocities(const Ensemble& e, double dt);  // Berendsen or Bussi
   void langevin_o(double dt, double tau);                  // Ornstein-Uhlenbeck velocity update
   void barostat(const Ensemble& e, double dt);
+  // Removes the rigid rotation of the moving atoms about their centre of mass (set_temperature
+  // for cells periodic along no axis).
+  void remove_rotation();
   // Throws RuntimeError when a position or velocity is not finite (an unstable run); checked at
   // the steps where observers sample and at the end of a run, so that a run that blew up fails
   // instead of writing NaN.

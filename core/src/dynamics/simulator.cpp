@@ -72,9 +72,53 @@ void Simulator::set_temperature(double temperature) {
     for (size_t i = 0; i < n; ++i)
       if (moving_[i])
         for (int c = 0; c < 3; ++c) v[3 * i + c] -= p[c] / m_total;
+  const Box& b = system_.box;
+  if (m_total > 0 && !b.periodic(0) && !b.periodic(1) && !b.periodic(2)) remove_rotation();
   const double t = this->temperature();
   if (t > 0)
     for (double& x : v) x *= std::sqrt(temperature / t);
+}
+
+void Simulator::remove_rotation() {
+  // Angular momentum L = sum m r x v about the centre of mass of the moving atoms, inertia tensor
+  // I = sum m (r.r 1 - r r^T); v -= w x r with w = I^-1 L. A linear or single-atom system (I
+  // singular) keeps its velocities.
+  const size_t n = system_.size();
+  const auto& x = system_.positions;
+  auto& v = system_.velocities;
+  double com[3] = {0, 0, 0}, m_total = 0;
+  for (size_t i = 0; i < n; ++i)
+    if (moving_[i]) {
+      for (int c = 0; c < 3; ++c) com[c] += system_.masses[i] * x[3 * i + c];
+      m_total += system_.masses[i];
+    }
+  if (!(m_total > 0)) return;
+  for (double& c : com) c /= m_total;
+  double L[3] = {0, 0, 0}, I[9] = {};
+  for (size_t i = 0; i < n; ++i) {
+    if (!moving_[i]) continue;
+    const double m = system_.masses[i];
+    const double r[3] = {x[3 * i] - com[0], x[3 * i + 1] - com[1], x[3 * i + 2] - com[2]};
+    const double* u = &v[3 * i];
+    L[0] += m * (r[1] * u[2] - r[2] * u[1]);
+    L[1] += m * (r[2] * u[0] - r[0] * u[2]);
+    L[2] += m * (r[0] * u[1] - r[1] * u[0]);
+    const double rr = r[0] * r[0] + r[1] * r[1] + r[2] * r[2];
+    for (int a = 0; a < 3; ++a)
+      for (int c = 0; c < 3; ++c) I[3 * a + c] += m * ((a == c ? rr : 0.0) - r[a] * r[c]);
+  }
+  double trace = I[0] + I[4] + I[8];
+  if (!(std::fabs(kernels::determinant3(I)) > 1e-12 * trace * trace * trace)) return;
+  double inv[9], w[3];
+  kernels::inverse3(I, inv);
+  for (int a = 0; a < 3; ++a) w[a] = inv[3 * a] * L[0] + inv[3 * a + 1] * L[1] + inv[3 * a + 2] * L[2];
+  for (size_t i = 0; i < n; ++i) {
+    if (!moving_[i]) continue;
+    const double r[3] = {x[3 * i] - com[0], x[3 * i + 1] - com[1], x[3 * i + 2] - com[2]};
+    v[3 * i] -= w[1] * r[2] - w[2] * r[1];
+    v[3 * i + 1] -= w[2] * r[0] - w[0] * r[2];
+    v[3 * i + 2] -= w[0] * r[1] - w[1] * r[0];
+  }
 }
 
 double Simulator::kinetic_energy() const {

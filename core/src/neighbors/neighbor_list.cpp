@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 
+#include "../io/text_parsing.hpp"
 #include "nepcg/error.hpp"
 
 #ifdef _OPENMP
@@ -68,6 +69,14 @@ void NeighborList::build(const Box& box, const std::vector<double>& x) {
   const double rs2 = r_sec * r_sec;
   const Vec3 h = box.thickness();
   const Mat3& cell = box.cell();
+  // A periodic cell over 100 times thinner than the list range would be searched through more
+  // than 10^6 images per atom: a collapsing cell (a barostat or deformation gone wrong), not a
+  // structure to list. (The GPU list has the same limit.)
+  for (int a = 0; a < 3; ++a)
+    if (box.periodic(a) && !(h[a] * 100.0 >= r_list))
+      throw InputError("NeighborList: the cell is " + text::format_double(h[a]) + " Å thick along axis " +
+                       std::to_string(a) + ", over 100 times thinner than the list range " +
+                       text::format_double(r_list) + " Å (a collapsing cell?)");
 
   // Fractional coordinates, wrapped along periodic directions; image[i] = how often wrapped.
   std::vector<double> s(3 * n);
