@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 
+from .errors import InputError
 from .potentials import NEP, Potential
 
 __all__ = ["NEPCalculator", "PotentialCalculator"]
@@ -41,10 +42,22 @@ class PotentialCalculator(Calculator):
 
 
 class NEPCalculator(PotentialCalculator):
-    """ASE calculator for a NEP model: a path to nep.txt, a NepModel or a :class:`pynepcg.NEP`."""
+    """ASE calculator for a NEP model: a path to nep.txt, a NepModel or a :class:`pynepcg.NEP`.
+    ``device`` and ``precision`` are those of :class:`pynepcg.NEP` (defaults "auto" and "double"
+    for a path or a NepModel; a NEP object keeps its own, and naming others is an error)."""
 
-    def __init__(self, model, skin: float = 0.5, **kwargs):
-        super().__init__(model if isinstance(model, NEP) else NEP(model, skin=skin), **kwargs)
+    def __init__(self, model, skin: float = 0.5, device: str | None = None, precision: str | None = None,
+                 **kwargs):
+        if isinstance(model, NEP):
+            if device is not None and device != "auto" and device != model.device:
+                raise InputError(f"NEPCalculator: the NEP given runs on {model.device!r}, not {device!r}; "
+                                 f"use nep.to({device!r})")
+            if precision is not None and precision != model.precision:
+                raise InputError(f"NEPCalculator: the NEP given has precision {model.precision!r}, not {precision!r}")
+            nep = model
+        else:
+            nep = NEP(model, skin=skin, device=device or "auto", precision=precision or "double")
+        super().__init__(nep, **kwargs)
 
     @property
     def nep(self) -> NEP:

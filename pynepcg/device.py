@@ -28,7 +28,7 @@ def cuda_emulated() -> bool:
 def resolve_device(device: str) -> str:
     """"cpu" or "cuda" for a requested ``device`` ("auto", "cpu" or "cuda")."""
     if device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda'; got {device!r}")
+        raise _core.InputError(f"device must be 'auto', 'cpu' or 'cuda'; got {device!r}")
     if device == "auto":
         forced = os.environ.get("NEPCG_DEVICE", "").strip().lower()
         if forced in ("cpu", "cuda"):

@@ -156,6 +156,15 @@ def test_single_precision_moves_between_devices_and_runs_in_ase(shared_data):
     ref = pynepcg.NEP(model, device="cpu").compute(atoms)
     assert atoms.get_potential_energy() == pytest.approx(ref.energy, rel=1e-6)
     assert _max_rel(atoms.get_forces(), ref.forces) < SINGLE_REL
+    # from a path, device= and precision= reach the NEP (they were once stored and ignored)
+    calc = NEPCalculator(model, device="cpu", precision="single")
+    assert calc.nep.precision == "single" and calc.nep.device == "cpu"
+    atoms.calc = calc
+    assert atoms.get_potential_energy() == pytest.approx(nep.compute(atoms).energy, rel=1e-15)
+    with pytest.raises(pynepcg.InputError, match="precision"):
+        NEPCalculator(nep, precision="double")
+    with pytest.raises(pynepcg.InputError, match="device"):
+        pynepcg.NEP(model, device="gpu")
 
 
 def test_nepcg_precision_environment_loads_single(shared_data, monkeypatch):
