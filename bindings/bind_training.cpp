@@ -106,6 +106,8 @@ void init_training(nb::module_& m) {
       .def("run", &Trainer::run, nb::arg("n"), nb::call_guard<nb::gil_scoped_release>())
       .def_prop_ro("finished", &Trainer::finished)
       .def_prop_ro("generation", &Trainer::generation)
+      .def_prop_ro("resume_warning", &Trainer::resume_warning,
+                   "Empty, or why a resumed run may not be what was meant (a checkpoint of other data).")
       .def_prop_ro("num_parameters", &Trainer::num_parameters)
       .def_prop_ro("num_batches", &Trainer::num_batches)
       .def_prop_ro("history",

@@ -265,6 +265,8 @@ class Trainer:
             (Path(directory) / "nep.in").write_text(options.to_text())
         core = _core.Trainer(options, train_data, test_data, directory_str, resume, self.device, self.precision)
         self._core = core
+        if core.resume_warning:
+            warnings.warn(core.resume_warning, stacklevel=2)
         total = options.generation
         bar = None
         if progress:

@@ -662,3 +662,37 @@ def test_prediction_mode_through_python(tmp_path, frames):
     assert loss == {} and np.allclose(e[:, 0], [model.compute(a).energy / 16 for a in frames[:3]], atol=1e-5)
     with pytest.raises(ValueError, match="does not match"):
         pynepcg.Trainer(type=["Si", "C"], prediction=1, neuron=7).fit(frames[:3], directory=tmp_path, progress=False)
+
+
+def test_resume_on_other_data_warns_and_continues(tmp_path, frames):
+    import warnings as _w
+
+    _train(frames[:4], tmp_path, generation=10)
+    with _w.catch_warnings():
+        _w.simplefilter("error")  # the same data: no warning
+        _train(frames[:4], tmp_path, generation=20)
+    with pytest.warns(UserWarning, match=r"other training data \(4 training and 0 test structures; now 5 and 0"):
+        _, loss = _train(frames[:5], tmp_path, generation=30)
+    assert list(loss["generation"]) == [10, 20, 30]  # continued, not restarted
+    # The same counts with a relabelled structure are other data too.
+    relabelled = [f.copy() for f in frames[:5]]
+    for f, g in zip(relabelled, frames[:5]):
+        f.calc = SinglePointCalculator(f, energy=g.get_potential_energy(), forces=g.get_forces())
+    relabelled[2].calc.results["energy"] += 0.01
+    with pytest.warns(UserWarning, match="now 5 and 0, or the same counts with other structures or labels"):
+        _train(relabelled, tmp_path, generation=40)
+
+
+def test_checkpoint_of_version_1_still_resumes(tmp_path, frames):
+    """Checkpoints written before the data fingerprint (version 1, no 'data' line) resume as before."""
+    import warnings as _w
+
+    _train(frames[:4], tmp_path, generation=10)
+    path = tmp_path / "nepcg.checkpoint"
+    lines = path.read_text().splitlines()
+    assert lines[0] == "nepcg_trainer_checkpoint 2" and lines[5].startswith("data 4 0 ")
+    path.write_text("\n".join(["nepcg_trainer_checkpoint 1"] + lines[1:5] + lines[6:]) + "\n")
+    with _w.catch_warnings():
+        _w.simplefilter("error")
+        _, loss = _train(frames[:5], tmp_path, generation=20)
+    assert list(loss["generation"]) == [10, 20]

@@ -107,6 +107,53 @@ std::vector<TrainingStructure> read_training_set(const std::string& path) {
   return out;
 }
 
+namespace {
+
+// FNV-1a, 64 bits.
+struct Fnv1a {
+  uint64_t h = 1469598103934665603ULL;
+  void bytes(const void* p, size_t n) {
+    const auto* c = static_cast<const unsigned char*>(p);
+    for (size_t k = 0; k < n; ++k) h = (h ^ c[k]) * 1099511628211ULL;
+  }
+  void number(double x) {
+    if (x == 0.0) x = 0.0;  // -0 and +0 label the same thing
+    bytes(&x, sizeof x);
+  }
+  void integer(uint64_t v) { bytes(&v, sizeof v); }
+  void text(const std::string& s) {
+    integer(s.size());
+    bytes(s.data(), s.size());
+  }
+};
+
+}  // namespace
+
+uint64_t training_data_fingerprint(const std::vector<TrainingStructure>& data) {
+  Fnv1a f;
+  f.integer(data.size());
+  for (const auto& s : data) {
+    const System& sys = s.system;
+    f.integer(sys.size());
+    for (size_t i = 0; i < sys.size(); ++i) f.text(sys.species[sys.types[i]]);
+    for (double x : sys.positions) f.number(x);
+    for (const auto& row : sys.box.cell())
+      for (double x : row) f.number(x);
+    for (bool p : sys.box.pbc()) f.integer(p);
+    f.integer(s.has_energy);
+    if (s.has_energy) f.number(s.energy);
+    f.integer(s.has_forces);
+    if (s.has_forces)
+      for (double x : s.forces) f.number(x);
+    f.integer(s.has_virial);
+    if (s.has_virial)
+      for (double x : s.virial) f.number(x);
+    f.number(s.weight);
+    f.number(s.energy_weight);
+  }
+  return f.h;
+}
+
 void check_species(const std::vector<TrainingStructure>& data, const std::vector<std::string>& types,
                    const std::string& what) {
   for (const auto& s : data)

@@ -629,13 +629,14 @@ void Trainer::write_predictions(const NepModel& model, bool test_set, const std:
 
 void Trainer::save_checkpoint(const std::string& file) const {
   std::ostringstream out;
-  out << "nepcg_trainer_checkpoint 1\n";
+  out << "nepcg_trainer_checkpoint 2\n";
   out << "generation " << generation_ << "\n";
   out << "parameters " << num_parameters() << "\n";
   out << "population " << options_.population << "\n";
   out << "types";
   for (const auto& t : options_.types) out << " " << t;
   out << "\n";
+  out << "data " << train_.size() << " " << test_.size() << " " << data_fingerprint_hex() << "\n";
   out << "rng " << rng_.state() << "\n";
   out << "q_scaler";
   for (double q : q_scaler_) out << " " << hex(q);
@@ -646,6 +647,14 @@ void Trainer::save_checkpoint(const std::string& file) const {
   const std::string tmp = file + ".tmp";
   write_text(tmp, out.str());
   if (std::rename(tmp.c_str(), file.c_str()) != 0) throw IOError("cannot replace '" + file + "'");
+}
+
+std::string Trainer::data_fingerprint_hex() const {
+  char text[32];
+  std::snprintf(text, sizeof text, "%016llx-%016llx",
+                static_cast<unsigned long long>(training_data_fingerprint(train_)),
+                static_cast<unsigned long long>(training_data_fingerprint(test_)));
+  return text;
 }
 
 bool Trainer::load_checkpoint(const std::string& file) {
@@ -659,7 +668,9 @@ bool Trainer::load_checkpoint(const std::string& file) {
     if (line.rfind(key, 0) != 0) throw FileFormatError(file, number, std::string("expected '") + key + "'");
     return line.substr(std::string(key).size());
   };
-  if (next("nepcg_trainer_checkpoint") != " 1") throw FileFormatError(file, 1, "unknown checkpoint version");
+  // Version 1 (sessions before 22) has no "data" line.
+  const std::string version = next("nepcg_trainer_checkpoint");
+  if (version != " 1" && version != " 2") throw FileFormatError(file, 1, "unknown checkpoint version");
   const int generation = std::stoi(next("generation "));
   const size_t np = std::stoul(next("parameters "));
   if (np != num_parameters())
@@ -671,6 +682,22 @@ bool Trainer::load_checkpoint(const std::string& file) {
   std::string types;
   for (const auto& t : options_.types) types += " " + t;
   if (next("types") != types) throw FileFormatError(file, number, "the checkpoint was written for other types");
+  std::string data_note;
+  if (version == " 2") {
+    // Other data (added structures, relabelled frames) is a legitimate continuation, as GPUMD's
+    // restart from nep.restart; the trainer says so instead of refusing (resume_warning()).
+    std::istringstream d(next("data "));
+    size_t n_train = 0, n_test = 0;
+    std::string fingerprint;
+    if (!(d >> n_train >> n_test >> fingerprint)) throw FileFormatError(file, number, "expected 'data N_train N_test fingerprint'");
+    if (fingerprint != data_fingerprint_hex())
+      data_note = "the checkpoint '" + file + "' was written for other training data (" + std::to_string(n_train) +
+                  " training and " + std::to_string(n_test) + " test structures; now " +
+                  std::to_string(train_.size()) + " and " + std::to_string(test_.size()) +
+                  ", or the same counts with other structures or labels). Training continues from it with "
+                  "its q_scaler; the losses before generation " + std::to_string(generation + 1) +
+                  " were computed on the old data. Use resume=False (or another directory) for a fresh run.";
+  }
   rng_.set_state(next("rng "));
   const std::string q_line = next("q_scaler");  // split() returns views into it
   const auto qs = text::split(q_line);
@@ -689,6 +716,7 @@ bool Trainer::load_checkpoint(const std::string& file) {
     best_[v] = parse_hex(std::string(t[2]), file, number);
   }
   generation_ = generation;
+  resume_warning_ = data_note;
   // Keep the loss history up to the checkpoint; later lines belong to the interrupted run.
   std::ifstream lf(path("loss.out"));
   std::ostringstream kept;

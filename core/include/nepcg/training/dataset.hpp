@@ -8,6 +8,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -45,5 +46,11 @@ std::vector<TrainingStructure> read_training_set(const std::string& path);
 /// Checks every structure's species against `types`; throws InputError naming the structure.
 void check_species(const std::vector<TrainingStructure>& data, const std::vector<std::string>& types,
                    const std::string& what);
+
+/// A 64-bit fingerprint (FNV-1a over the bits) of what a data set trains on: every structure's
+/// species, types, positions, cell, periodicity, labels and weights, in order. Where the data
+/// came from (file, line) and config_type do not enter. The trainer's checkpoint keeps it, so that
+/// resuming on other data is noticed.
+uint64_t training_data_fingerprint(const std::vector<TrainingStructure>& data);
 
 }  // namespace nepcg

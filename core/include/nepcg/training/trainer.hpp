@@ -129,6 +129,10 @@ class Trainer {
   /// Structures (indices into the training set) of each batch, in GPUMD's order.
   const std::vector<std::vector<int>>& batches() const { return batches_; }
 
+  /// Empty, or why a resumed run may not be what the caller expects: the checkpoint was written
+  /// for other training or test data (the run continues from it; the Python Trainer warns).
+  const std::string& resume_warning() const { return resume_warning_; }
+
   /// Writes the checkpoint that `resume` reads (also done at every report when a directory is set).
   void save_checkpoint(const std::string& path) const;
   /// Writes energy/force/virial/stress_<suffix>.out of `model` on the training (or test) set.
@@ -145,12 +149,15 @@ class Trainer {
   /// parameters) and t = T (every parameter but the shared output bias): l1[t], l2[t].
   void regularisation(const double* z, double* l1, double* l2) const;
   bool load_checkpoint(const std::string& path);
+  /// Fingerprints of the training and the test data, as the checkpoint's "data" line holds them.
+  std::string data_fingerprint_hex() const;
   NepModel model_from(const double* parameters) const;
   std::string path(const std::string& name) const;
 
   TrainingOptions options_;
   std::vector<TrainingStructure> train_, test_;
   std::string directory_;
+  std::string resume_warning_;
   NepModel skeleton_;
   double lambda_1_ = 0, lambda_2_ = 0, eta_sigma_ = 0;
   std::unique_ptr<PopulationEvaluator> train_eval_, test_eval_;
