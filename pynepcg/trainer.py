@@ -303,11 +303,14 @@ class Trainer:
 
 
 def _species_in_order(data) -> list[str]:
+    """The species the atoms of `data` use, in order of first appearance (structure, then atom)."""
     names: list[str] = []
     for s in data:
         sysm = s.system
-        for t in np.unique(sysm.types):
-            name = sysm.species[int(t)]
+        types = np.asarray(sysm.types)
+        _, first = np.unique(types, return_index=True)
+        for t in types[np.sort(first)]:
+            name = sysm.type_names[int(t)]
             if name not in names:
                 names.append(name)
     return names

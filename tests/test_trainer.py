@@ -696,3 +696,32 @@ def test_checkpoint_of_version_1_still_resumes(tmp_path, frames):
         _w.simplefilter("error")
         _, loss = _train(frames[:5], tmp_path, generation=20)
     assert list(loss["generation"]) == [10, 20]
+
+
+def test_types_inferred_from_mixed_beads_and_atoms_in_order_of_appearance():
+    """AACG data (beads and atoms in one structure): the inferred types are the species the atoms
+    use, first appearance first; before, types were taken from atom indices (a crash)."""
+    rng = np.random.default_rng(0)
+    frames = []
+    for _ in range(2):
+        s = pynepcg.System(["W", "W", "O", "H"] * 4, rng.random((16, 3)) * 8, np.eye(3) * 8,
+                           masses=np.full(16, 10.0))
+        s.arrays["forces"] = rng.normal(size=(16, 3))
+        s.info["energy"] = -1.0
+        frames.append(s)
+    trainer = pynepcg.Trainer(generation=2, output_interval=1, **ARCH)
+    model, _ = trainer.fit(frames, directory=None, progress=False)
+    assert list(model.model.elements) == ["W", "O", "H"]
+
+
+def test_last_generation_is_reported_when_not_a_multiple_of_output_interval(tmp_path, frames):
+    """generation=25 with output_interval=10: reports at 10, 20 and 25, and the returned model and
+    nep.txt are generation 25's (before, the last 5 generations were dropped silently)."""
+    model, loss = _train(frames[:4], tmp_path, generation=25)
+    assert list(loss["generation"]) == [10, 20, 25]
+    written = pynepcg.NEP(tmp_path / "nep.txt").compute(frames[0]).energy
+    assert written == pytest.approx(model.compute(frames[0]).energy, rel=1e-6)
+    assert (tmp_path / "energy_train.out").is_file()
+    # Fewer generations than output_interval: one report, a trained model.
+    _, loss = _train(frames[:4], None, generation=5)
+    assert list(loss["generation"]) == [5]

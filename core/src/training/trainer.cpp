@@ -485,7 +485,9 @@ void Trainer::one_generation() {
     std::stable_sort(r, r + P, [&](int a, int b) { return L[a] < L[b]; });
   }
   const int best = rank[size_t(T) * P];
-  const bool reporting = (g + 1) % options_.output_interval == 0;
+  // Every output_interval generations and at the last one (so that nep.txt, the checkpoint and
+  // the returned model are the end of the run whatever `generation` is).
+  const bool reporting = (g + 1) % options_.output_interval == 0 || g + 1 == options_.generation;
   if (reporting) report(best, total[size_t(T) * P + best], l1[size_t(T) * P + best], l2[size_t(T) * P + best]);
 
   // SNES update with each parameter ranked by its owner's loss. Blocks of parameters in parallel;
