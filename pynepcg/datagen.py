@@ -18,7 +18,11 @@ Units: Å, eV, eV/Å, amu, fs, K, GPa.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
+import hashlib
+import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -58,6 +62,33 @@ class MeanForceSettings:
     instantaneous: bool = False
     skin: float = 1.0
 
+    def check(self) -> None:
+        """Raises InputError for settings that cannot give a frame (e.g. fewer production steps than
+        one sample interval: a frame of zeros)."""
+        def need(ok, what):
+            if not ok:
+                raise InputError(f"MeanForceSettings: {what}")
+
+        need(self.temperature > 0, f"temperature must be > 0 K, not {self.temperature}")
+        need(self.time_step > 0, f"time_step must be > 0 fs, not {self.time_step}")
+        need(self.tau > 0, f"tau must be > 0 fs, not {self.tau}")
+        for name in ("equilibration", "steps", "sample_interval", "block_samples", "check_every"):
+            value = getattr(self, name)
+            need(isinstance(value, (int, np.integer)) and not isinstance(value, bool),
+                 f"{name} must be an integer, not {value!r}")
+        need(self.equilibration >= 0, f"equilibration must be >= 0, not {self.equilibration}")
+        need(self.sample_interval >= 1, f"sample_interval must be >= 1, not {self.sample_interval}")
+        need(self.block_samples >= 1, f"block_samples must be >= 1, not {self.block_samples}")
+        need(self.steps >= self.sample_interval,
+             f"steps ({self.steps}) must be at least sample_interval ({self.sample_interval}): "
+             "a production run without a sample gives no mean force")
+        need(self.target_error is None or self.target_error > 0,
+             f"target_error must be None or > 0 eV/Å, not {self.target_error}")
+        if self.target_error is not None:
+            need(self.check_every >= self.sample_interval,
+                 f"check_every ({self.check_every}) must be at least sample_interval ({self.sample_interval})")
+        self.ensemble(0)  # (the thermostat's name)
+
     def ensemble(self, method: int):
         kinds = {"langevin": ensembles.Langevin, "bussi": ensembles.Bussi, "nose_hoover": ensembles.NoseHoover,
                  "berendsen": ensembles.Berendsen}
@@ -87,6 +118,7 @@ def mean_force_frame(structure, mapper: Mapper, potential, settings: MeanForceSe
     virial (eV, 9 values, kinetic correction included), temperature, averaging_time (fs),
     samples, force_error (RMS standard error, eV/Å), energy_error; ``arrays``: forces (mean),
     force_errors, and forces_instant if requested."""
+    settings.check()
     s = mapper._check(structure)
     pot = _resolve_potential(potential)
     aa = mapper.with_groups(s)
@@ -156,11 +188,14 @@ def mean_force(configurations: Sequence, mapper: Mapper, potential, settings: Me
     (e.g. temperature, pressure of the state point) are copied to the frame."""
     from .potentials import Potential
 
+    settings.check()
     d = Path(directory)
     (d / "frames").mkdir(parents=True, exist_ok=True)
-    configs = list(configurations)
+    configs = [c if isinstance(c, System) else System.from_ase(c) for c in configurations]
     if not configs:
         raise InputError("mean_force: no configurations")
+    _warn_other_temperatures(configs, settings)
+    _check_and_record_task(d / "frames", configs, mapper, settings, seed, resume)
     todo = []
     for k in range(len(configs)):
         path = d / "frames" / f"frame_{k:05d}.xyz"
@@ -169,7 +204,6 @@ def mean_force(configurations: Sequence, mapper: Mapper, potential, settings: Me
         todo.append(k)
 
     def state_info(c):
-        c = c if isinstance(c, System) else System.from_ase(c)
         out = {}
         for key in ("temperature_state", "pressure", "strain", "config_type"):
             if key in c.info:
@@ -220,7 +254,7 @@ def mean_force(configurations: Sequence, mapper: Mapper, potential, settings: Me
             try:
                 futures = {}
                 for k in todo:
-                    c = configs[k] if isinstance(configs[k], System) else System.from_ase(configs[k])
+                    c = configs[k]
                     futures[executor.submit(_frame_task, io.format([c]), mapper.labels.tolist(), mapper.names,
                                             potential, settings, seed + k, state_info(c))] = k
                 for fut in cf.as_completed(futures):
@@ -236,6 +270,71 @@ def mean_force(configurations: Sequence, mapper: Mapper, potential, settings: Me
         for k in range(len(configs)):
             f.write((d / "frames" / f"frame_{k:05d}.xyz").read_text())
     return out
+
+
+def _configuration_digest(c: System) -> str:
+    """SHA-256 of what a frame is made from: species, positions, cell, periodicity, velocities."""
+    h = hashlib.sha256()
+    h.update("\0".join(c.species).encode())
+    for a in (c.positions, c.cell, np.asarray(c.pbc, dtype=np.int8)):
+        h.update(np.ascontiguousarray(a).tobytes())
+    if c.velocities is not None:
+        h.update(np.ascontiguousarray(c.velocities).tobytes())
+    return h.hexdigest()[:32]
+
+
+_TASK_FILE = "task.json"
+
+
+def _check_and_record_task(frames: Path, configs, mapper: Mapper, settings: MeanForceSettings, seed: int,
+                           resume: bool) -> None:
+    """Keeps frames/task.json: the settings, mapping and seed of the frames in `frames` and a digest
+    of each configuration. On resume, frames made by another task (other settings, mapping, seed,
+    or another configuration at the same index) are refused instead of being mixed in silently.
+    The teacher potential is not recorded: changing it in the same directory is the caller's call."""
+    task = {
+        "settings": dataclasses.asdict(settings),
+        "mapper": {"names": list(mapper.names),
+                   "labels": hashlib.sha256(np.ascontiguousarray(mapper.labels, dtype=np.int64).tobytes()).hexdigest()[:32]},
+        "seed": int(seed),
+        "configurations": [_configuration_digest(c) for c in configs],
+    }
+    path = frames / _TASK_FILE
+    existing = sorted(frames.glob("frame_*.xyz"))
+    if resume and path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise InputError(f"{path}: unreadable ({err}); delete it to reuse the frames, or pass resume=False") from err
+        changed = [f"{key}" for key in ("mapper", "seed") if old.get(key) != task[key]]
+        changed += [f"settings.{k} ({old.get('settings', {}).get(k)!r} -> {v!r})"
+                    for k, v in task["settings"].items() if old.get("settings", {}).get(k) != v]
+        if changed:
+            raise InputError(f"mean_force: the frames in {frames} were made with other {', '.join(changed)}; "
+                             "pass resume=False to replace them, or use another directory")
+        previous = old.get("configurations", [])
+        for k, digest in enumerate(task["configurations"][:len(previous)]):
+            if previous[k] != digest and (frames / f"frame_{k:05d}.xyz").is_file():
+                raise InputError(f"mean_force: configuration {k} is not the one frame_{k:05d}.xyz in {frames} was "
+                                 "made from; pass resume=False to replace the frames, or use another directory")
+    elif resume and existing:
+        warnings.warn(f"mean_force: {frames} holds {len(existing)} frames without {_TASK_FILE} (written before "
+                      "this check existed): they are kept as they are, unchecked", stacklevel=3)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(task, indent=1))
+    os.replace(tmp, path)
+
+
+def _warn_other_temperatures(configs, settings: MeanForceSettings) -> None:
+    """Every frame runs at settings.temperature; configurations drawn at another temperature
+    (info['temperature_state'], from sample_configurations) are re-thermalised to it."""
+    other = sorted({float(c.info["temperature_state"]) for c in configs if "temperature_state" in c.info
+                    and abs(float(c.info["temperature_state"]) - settings.temperature) > 1e-6 * settings.temperature})
+    if other:
+        warnings.warn(f"mean_force: configurations sampled at {', '.join(f'{t:g}' for t in other)} K run at "
+                      f"settings.temperature = {settings.temperature:g} K (the frames' temperature and kinetic "
+                      "correction); run mean_force once per temperature with its own settings to keep state points",
+                      stacklevel=3)
 
 
 def _replica_threads(potential, replicas: int | None, frames: int) -> int:

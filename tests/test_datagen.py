@@ -446,3 +446,51 @@ def test_mean_and_error_of_a_correlated_series():
     # naive independent-sample errors would be sqrt(19) = 4.4x too small
     assert np.mean(errors) > 3 * sigma / np.sqrt(n)
     assert mean_and_error([1.0, 1.0, 1.0, 1.0, 1.0]) == (1.0, 0.0)
+
+
+def test_settings_that_give_no_sample_are_refused():
+    g, m = gold(2)
+    with pytest.raises(pynepcg.InputError, match=r"steps \(3\) must be at least sample_interval \(5\)"):
+        datagen.mean_force_frame(g, m, pynepcg.EAM.zhou_gold(),
+                                 datagen.MeanForceSettings(equilibration=0, steps=3, sample_interval=5))
+    for bad, match in ((dict(steps=0), "steps"), (dict(temperature=0), "temperature"),
+                       (dict(sample_interval=0), "sample_interval"), (dict(steps=10.5), "integer"),
+                       (dict(target_error=-1), "target_error"), (dict(thermostat="nvt"), "thermostat")):
+        with pytest.raises(pynepcg.InputError, match=match):
+            datagen.MeanForceSettings(**bad).check()
+
+
+def test_resume_refuses_frames_of_another_task(tmp_path):
+    """Frames left in a directory by a run with other settings, mapping, seed or configurations
+    are refused on resume (before, the old frames were returned as the new data set)."""
+    g, m = gold(2)
+    confs = jittered_copies(g, 3, sigma=0.02, seed=4)
+    settings = datagen.MeanForceSettings(temperature=300, time_step=2.0, equilibration=10, steps=20,
+                                         sample_interval=2, block_samples=5)
+    run = functools.partial(datagen.mean_force, mapper=m, potential=pynepcg.EAM.zhou_gold(), directory=tmp_path,
+                            progress=False)
+    first = run(confs[:2], settings=settings, seed=1).read_text()
+    hot = datagen.MeanForceSettings(**{**settings.__dict__, "temperature": 900})
+    with pytest.raises(pynepcg.InputError, match=r"other settings.temperature \(300 -> 900\)"):
+        run(confs[:2], settings=hot, seed=1)
+    with pytest.raises(pynepcg.InputError, match="other seed"):
+        run(confs[:2], settings=settings, seed=2)
+    with pytest.raises(pynepcg.InputError, match="other mapper"):
+        run(confs[:2], mapper=m.renamed("Au"), settings=settings, seed=1)
+    with pytest.raises(pynepcg.InputError, match="configuration 1 is not the one frame_00001.xyz"):
+        run([confs[0], confs[2]], settings=settings, seed=1)
+    # More configurations: the finished frames are kept, the new one is made.
+    out = run(confs, settings=settings, seed=1).read_text()
+    assert out.startswith(first) and len(pynepcg.io.parse(out)) == 3
+    # resume=False replaces the frames with the new task's.
+    hot_out = run(confs[:2], settings=hot, seed=1, resume=False).read_text()
+    assert pynepcg.io.parse(hot_out)[0].info["temperature"] == 900.0
+
+
+def test_configurations_from_other_temperatures_warn(tmp_path):
+    g, m = gold(2)
+    c = g.copy()
+    c.info["temperature_state"] = 600.0
+    settings = datagen.MeanForceSettings(temperature=300, time_step=2.0, equilibration=0, steps=4, sample_interval=2)
+    with pytest.warns(UserWarning, match=r"sampled at 600 K run at settings.temperature = 300 K"):
+        datagen.mean_force([c], m, pynepcg.EAM.zhou_gold(), settings, directory=tmp_path, progress=False)
