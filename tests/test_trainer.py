@@ -497,9 +497,11 @@ def test_nepcg_train_binary(tmp_path, frames):
     assert np.loadtxt(tmp_path / "descriptor.out").shape == (48, 4 + 4 * 4)
     bad = subprocess.run(["nepcg", "train", str(tmp_path / "missing" / "nep.in")], capture_output=True, text=True)
     assert bad.returncode == 1 and "cannot open" in bad.stderr
-    for command in ("train", "run"):  # --help after a command prints the usage (no file called --help)
+    for command, doc in (("train", "docs/training.md"), ("run", "docs/simulator.md"), ("info", "structures.md")):
+        # --help after a command prints that command's usage (no file called --help is opened)
         h = subprocess.run(["nepcg", command, "--help"], capture_output=True, text=True)
-        assert h.returncode == 0 and "usage: nepcg" in h.stdout
+        assert h.returncode == 0 and h.stdout.startswith(f"usage: nepcg {command} ") and doc in h.stdout
+        assert all(f"  {other} " not in h.stdout for other in ("train", "run", "info") if other != command)
 
 
 def test_loss_terms_follow_gpumds_formula(teacher):

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <utility>
 
 #include "nepcg/error.hpp"
 #include "nepcg/extxyz.hpp"
@@ -35,6 +36,28 @@ const char* kUsage =
     "options:\n"
     "  --version            print the version, the compiled backends and the visible GPUs\n"
     "  --help               print this help\n";
+
+// The usage lines of one command (its entry in kUsage, up to the next command) and where its
+// input is documented; the whole usage for an unknown command.
+std::string command_help(const std::string& cmd) {
+  static const std::pair<const char*, const char*> docs[] = {
+      {"run", "run.in keywords and their GPUMD differences: docs/simulator.md (\"nepcg run\")"},
+      {"train", "nep.in keywords, output files and restarts: docs/training.md"},
+      {"info", "extended XYZ conventions: docs/structures.md"}};
+  const std::string usage = kUsage;
+  const size_t start = usage.find("\n  " + cmd + " ");
+  if (start == std::string::npos) return usage;
+  size_t end = start + 1;
+  while (true) {
+    end = usage.find('\n', end);
+    if (end == std::string::npos || usage.compare(end + 1, 3, "   ") != 0) break;  // next line not a continuation
+    ++end;
+  }
+  std::string out = "usage: nepcg" + usage.substr(start + 2, end - start - 2) + "\n";
+  for (const auto& [name, where] : docs)
+    if (cmd == name) out += "\nsee " + std::string(where) + "\n";
+  return out;
+}
 
 int cmd_info(int argc, char** argv) {
   if (argc < 3) {
@@ -96,10 +119,11 @@ int main(int argc, char** argv) {
       return argc < 2 ? 2 : 0;
     }
     const std::string cmd = argv[1];
-    // `nepcg <command> --help` prints the usage rather than opening a file called --help.
+    // `nepcg <command> --help` prints that command's part of the usage (rather than opening a
+    // file called --help), and where its input format is documented.
     for (int k = 2; k < argc; ++k)
       if (!std::strcmp(argv[k], "--help") || !std::strcmp(argv[k], "-h")) {
-        std::cout << kUsage;
+        std::cout << command_help(cmd);
         return 0;
       }
     if (cmd == "--version" || cmd == "-V") {
