@@ -16,6 +16,8 @@ atoms become single-atom beads named by their species, as GPUMD's AACG data prep
 
 from __future__ import annotations
 
+import warnings
+
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -177,6 +179,13 @@ class Mapper:
         frac = np.linalg.solve(np.asarray(s.cell).T, np.asarray(s.positions).T).T
         idx = np.floor((frac * cells + shift) % cells).astype(np.int64) % cells
         labels = (idx[:, 0] * cells[1] + idx[:, 1]) * cells[2] + idx[:, 2]
+        sizes = np.bincount(labels)
+        sizes = sizes[sizes > 0]  # (empty tiles make no bead)
+        if len(sizes) and sizes.min() != sizes.max():
+            # (tiles that do not match the crystal's repeat: beads of different contents)
+            warnings.warn(f"Mapper.by_cell: the {tuple(int(c) for c in cells)} tiles hold {sizes.min()} to "
+                          f"{sizes.max()} atoms; tiles usually match the crystal's repeat (e.g. 4-atom FCC cells)",
+                          stacklevel=2)
         return cls(labels, names)
 
     @classmethod

@@ -129,3 +129,13 @@ def test_gpumd_files_and_save_load(tmp_path):
     assert np.array_equal(m2.labels, m.labels) and m2.names == m.names
     with_groups = m.with_groups(s)
     assert len(with_groups.groups) == len(s.groups) + 1
+
+
+def test_by_cell_warns_when_tiles_do_not_match_the_crystal():
+    g = pynepcg.structures.fcc("Au", 4.08, (3, 3, 3))
+    with pytest.warns(UserWarning, match=r"tiles hold 1 to 4 atoms"):
+        Mapper.by_cell(g, (5, 5, 5))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Mapper.by_cell(g, (3, 3, 3)).num_beads == 27
