@@ -370,9 +370,29 @@ def cpu_pool(items: int) -> cf.ProcessPoolExecutor:
 def _worker_setup(threads: int = 1):
     # Worker of a default pool: `threads` OpenMP threads (the cores shared out among the workers),
     # on the CPU (a forked child cannot use a CUDA context of its parent; NEPCG_DEVICE set by the
-    # user wins).
+    # user wins). On Linux the worker also ends when its parent dies: a parent killed by SIGTERM
+    # or SIGKILL (a batch system's time limit) runs no clean-up, and its workers would otherwise
+    # wait for work forever.
     _core.set_num_threads(max(1, threads))
     os.environ.setdefault("NEPCG_DEVICE", "cpu")
+    _end_with_parent()
+
+
+def _end_with_parent() -> None:
+    """Linux: SIGTERM to this process when its parent exits (prctl PR_SET_PDEATHSIG); else nothing."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):  # (no prctl: keep the old behaviour)
+        pass
 
 
 def _one_thread():

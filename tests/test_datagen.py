@@ -494,3 +494,46 @@ def test_configurations_from_other_temperatures_warn(tmp_path):
     settings = datagen.MeanForceSettings(temperature=300, time_step=2.0, equilibration=0, steps=4, sample_interval=2)
     with pytest.warns(UserWarning, match=r"sampled at 600 K run at settings.temperature = 300 K"):
         datagen.mean_force([c], m, pynepcg.EAM.zhou_gold(), settings, directory=tmp_path, progress=False)
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="prctl(PR_SET_PDEATHSIG) is Linux's")
+def test_pool_workers_end_when_the_parent_is_killed(tmp_path):
+    """A mean_force parent killed by SIGTERM (no clean-up runs) leaves no workers waiting forever."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import functools, pynepcg\n"
+        "from pynepcg import datagen, Mapper\n"
+        "g = pynepcg.structures.fcc('Au', 4.08, (2, 2, 2))\n"
+        "m = Mapper.by_cell(g, (2, 2, 2))\n"
+        "s = datagen.MeanForceSettings(equilibration=0, steps=10**7, sample_interval=10)\n"
+        f"datagen.mean_force([g, g.copy()], m, functools.partial(pynepcg.EAM.zhou_gold), s, directory=r'{tmp_path}',"
+        " progress=False)\n")
+    parent = subprocess.Popen([sys.executable, str(script)])
+
+    def workers():
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(parent.pid)], capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split()]
+
+    deadline = time.time() + 60
+    while not workers() and time.time() < deadline:
+        time.sleep(0.2)
+    kids = workers()
+    assert kids, "no pool workers started"
+    time.sleep(1.0)  # (the workers have run their initializer)
+    parent.send_signal(signal.SIGTERM)
+    parent.wait(timeout=30)
+    deadline = time.time() + 20
+    alive = kids
+    while alive and time.time() < deadline:
+        time.sleep(0.2)
+        alive = [p for p in kids if os.path.exists(f"/proc/{p}") and
+                 open(f"/proc/{p}/stat").read().split(")")[-1].split()[0] != "Z"]
+    for p in alive:  # (clean up whatever a failure left)
+        os.kill(p, signal.SIGKILL)
+    assert not alive, f"workers {alive} outlived their parent"
