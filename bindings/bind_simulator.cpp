@@ -96,6 +96,7 @@ void init_simulator(nb::module_& m) {
   m.def(
       "run_gpumd_input",
       [](const std::filesystem::path& input, const std::filesystem::path& directory, bool verbose) {
+        python_interrupts interrupts;  // (Ctrl-C between steps)
         nb::gil_scoped_release release;
         run_gpumd_input(input.string(), directory.string(),
                         verbose ? std::function<void(const std::string&)>([](const std::string& msg) {
@@ -149,7 +150,8 @@ void init_simulator(nb::module_& m) {
       .def_prop_ro("system", [](Simulator& s) -> System& { return s.system(); }, nb::rv_policy::reference_internal)
       .def("set_temperature", &Simulator::set_temperature, nb::arg("temperature"))
       .def("run", &Simulator::run, nb::arg("steps"), nb::arg("ensemble"), nb::arg("time_step"),
-           nb::arg("observers") = std::vector<std::shared_ptr<Observer>>{}, nb::call_guard<nb::gil_scoped_release>())
+           nb::arg("observers") = std::vector<std::shared_ptr<Observer>>{},
+           nb::call_guard<python_interrupts, nb::gil_scoped_release>())
       .def("update_forces", &Simulator::update_forces, nb::call_guard<nb::gil_scoped_release>())
       .def_prop_ro("step", [](const Simulator& s) { return s.step(); })
       .def_prop_ro("neighbor_list_builds", &Simulator::neighbor_list_builds)

@@ -103,7 +103,7 @@ void init_training(nb::module_& m) {
           },
           nb::arg("options"), nb::arg("train"), nb::arg("test"), nb::arg("directory") = "", nb::arg("resume") = true,
           nb::arg("device") = "cpu", nb::arg("precision") = "double")
-      .def("run", &Trainer::run, nb::arg("n"), nb::call_guard<nb::gil_scoped_release>())
+      .def("run", &Trainer::run, nb::arg("n"), nb::call_guard<python_interrupts, nb::gil_scoped_release>())
       .def_prop_ro("finished", &Trainer::finished)
       .def_prop_ro("generation", &Trainer::generation)
       .def_prop_ro("resume_warning", &Trainer::resume_warning,

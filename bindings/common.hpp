@@ -6,6 +6,8 @@
 
 #include <vector>
 
+#include "nepcg/interrupt.hpp"
+
 namespace nb = nanobind;
 
 void init_errors(nb::module_& m);
@@ -21,6 +23,16 @@ void init_water(nb::module_& m);
 namespace nepcg {
 struct ForceResult;
 }
+
+/// Call guard of long calls (MD runs, training): Ctrl-C (a pending Python signal) is checked
+/// between steps, at most every 100 ms (nepcg/interrupt.hpp), and ends the call with the signal
+/// handler's exception (KeyboardInterrupt). Put it before gil_scoped_release.
+struct python_interrupts {
+  nepcg::InterruptScope scope{[] {
+    nb::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) throw nb::python_error();
+  }};
+};
 /// energy, energies, forces, virials (per atom) and virial (total) as a dict of numpy arrays.
 nb::dict result_dict(nepcg::ForceResult&& r);
 

@@ -241,8 +241,8 @@ class Trainer:
         ``nepcg.checkpoint`` are written to ``directory`` (None: write nothing). With
         ``prediction=1`` the ``nep.txt`` in ``directory`` is evaluated on ``train`` instead
         (GPUMD's prediction mode: ``*_train.out``, ``descriptor.out`` with ``output_descriptor``). With ``resume``
-        a checkpoint in ``directory`` continues the run bit-identically; Ctrl-C stops after the
-        current generation with the checkpoint of the last report kept.
+        a checkpoint in ``directory`` continues the run bit-identically; Ctrl-C stops between two
+        generations (KeyboardInterrupt) with the checkpoint of the last report kept.
 
         Returns ``FitResult(model, loss)``.
         """

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -727,3 +728,30 @@ def test_last_generation_is_reported_when_not_a_multiple_of_output_interval(tmp_
     # Fewer generations than output_interval: one report, a trained model.
     _, loss = _train(frames[:4], None, generation=5)
     assert list(loss["generation"]) == [5]
+
+
+def test_ctrl_c_stops_training_between_generations(tmp_path, frames):
+    import signal
+    import time
+
+    pynepcg.io.write(tmp_path / "train.xyz", [pynepcg.System.from_ase(f) for f in frames[:4]])
+    script = ("import pynepcg\n"
+              "t = pynepcg.Trainer(type=['Si', 'C'], generation=10**7, output_interval=10**6, cutoff=(4.0, 3.0),"
+              " n_max=(3, 3), basis_size=(4, 4), l_max=(4, 0, 0), neuron=5)\n"
+              "print('ready', flush=True)\n"
+              "try:\n"
+              f"    t.fit(r'{tmp_path / 'train.xyz'}', directory=None, progress=False)\n"
+              "except KeyboardInterrupt:\n"
+              "    print('interrupted', t._core.generation > 0, flush=True)\n")
+    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         cwd=__import__("tempfile").gettempdir())  # (not the source tree's pynepcg)
+    assert p.stdout.readline().strip() == "ready"
+    time.sleep(3.0)
+    t0 = time.time()
+    p.send_signal(signal.SIGINT)
+    try:
+        out = p.communicate(timeout=120)[0]
+    finally:
+        p.kill()
+    assert "interrupted True" in out, out
+    assert time.time() - t0 < 10

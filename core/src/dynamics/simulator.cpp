@@ -5,6 +5,7 @@
 // With Ensemble::cell_interval = k > 1 the deformation and the barostat (time step k dt, pressure
 // of the current state) act instead at the start of every k-th step of a run.
 #include "nepcg/simulator.hpp"
+#include "nepcg/interrupt.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -345,6 +346,7 @@ void Simulator::run(long steps, const Ensemble& requested, double dt,
   const bool obabo = langevin && e.splitting == LangevinSplitting::OBABO;
   const bool every_step_cell = e.cell_interval == 1;
   for (long s = 0; s < steps; ++s) {
+    poll_interrupt();  // (Ctrl-C in Python: stops here, between two steps)
     target_temperature_ = ramp_temperature(e, run_step_ + 1);
     if (cell_update_due(e)) update_cell(e, dt);
     if (nhc) nose_hoover_half(e, dt);
@@ -436,6 +438,7 @@ void Simulator::run_on_device(long steps, const Ensemble& e, double dt,
       target_temperature_ = ramp_temperature(e, run_step_ + 1);
       update_cell(e, dt);
     }
+    poll_interrupt();  // (between device segments: a segment runs to its end)
     long len = steps - done;
     for (const Observer* o : at_end) len = std::min(len, o->interval() - run_step_ % o->interval());
     if (e.remove_drift_interval > 0)

@@ -12,6 +12,7 @@
 
 #include "../io/text_parsing.hpp"
 #include "nepcg/error.hpp"
+#include "nepcg/interrupt.hpp"
 #include "nepcg/kernels/nep_view.hpp"
 #include "nepcg/neighbor_list.hpp"
 #include "nepcg/units.hpp"
@@ -321,6 +322,7 @@ int Trainer::run(int n) {
     throw InputError("Trainer: 'prediction 1' evaluates a model (predict_directory); it does not train");
   int done = 0;
   while (done < n && !finished()) {
+    poll_interrupt();  // (Ctrl-C in Python: stops between two generations)
     one_generation();
     ++done;
   }
