@@ -49,6 +49,7 @@ void init_potentials(nb::module_& m) {
               r.per_atom_virials = per_atom_virials;
               p.accumulate(s, list, r);
               r.sum_totals();
+              nepcg::check_finite_result(s, list, r, p.name());
             }
             return result_dict(std::move(r));
           },

@@ -385,3 +385,18 @@ def test_vector_radial_basis_against_numpy():
     assert np.all(f[~inside] == 0) and np.all(fp[~inside] == 0)
     # the cutoff cosine itself: f_0 = f_c to a few ulp of 1
     assert np.max(np.abs(f[inside, 0] - fc)) < 4 * np.spacing(1.0)
+
+
+def test_coincident_atoms_raise_instead_of_returning_nan(tmp_path):
+    """Two atoms at one place: NEP (and any potential) raises InputError naming them, instead of
+    returning a NaN energy; atoms merely close stay finite."""
+    path = write_random_nep(tmp_path / "m.txt", elements=("Si",), rc=(5.0, 4.0), n_max=(4, 3), basis=(5, 4),
+                            l_max=(4, 0, 0), neurons=(6, 0), seed=2)
+    nep = pynepcg.NEP(path)
+    cell = np.eye(3) * 10
+    bad = pynepcg.System(["Si"] * 3, [[0, 0, 0], [2, 2, 2], [2, 2, 2]], cell)
+    with pytest.raises(pynepcg.InputError, match="atoms 1 and 2 are 0.000000 Å apart"):
+        nep.compute(bad)
+    with pytest.raises(pynepcg.InputError, match="atoms 0 and 1 are"):
+        pynepcg.EAM.zhou_gold().compute(pynepcg.System(["Au", "Au"], [[0, 0, 0], [0, 0, 0]], cell))
+    assert np.isfinite(nep.compute(pynepcg.System(["Si"] * 2, [[0, 0, 0], [1e-3, 0, 0]], cell)).energy)

@@ -152,4 +152,10 @@ class Potential {
   ForceResult compute(const System& system) const;
 };
 
+/// After a potential's accumulate (and sum_totals): throws when the energy or a force of `r` is
+/// not finite, instead of returning NaN. InputError naming two atoms closer than 1e-6 Å when
+/// there are (potentials divide by pair distances), RuntimeError otherwise. `who`: the message's
+/// prefix (the potential's name). Costs a pass over the forces when they are finite.
+void check_finite_result(const System& system, const NeighborList& list, const ForceResult& r, const std::string& who);
+
 }  // namespace nepcg

@@ -1,6 +1,7 @@
 #include "nepcg/potential.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "nepcg/error.hpp"
@@ -90,7 +91,29 @@ ForceResult Potential::compute(const System& system) const {
   out.reset(system.size());
   accumulate(system, list, out);
   out.sum_totals();
+  check_finite_result(system, list, out, name());
   return out;
+}
+
+void check_finite_result(const System& s, const NeighborList& list, const ForceResult& r, const std::string& who) {
+  bool finite = std::isfinite(r.energy);
+  for (size_t k = 0; finite && k < r.forces.size(); ++k) finite = std::isfinite(r.forces[k]);
+  if (finite) return;
+  const auto& off = list.offsets();
+  const auto& nbr = list.neighbors();
+  for (size_t i = 0; i + 1 < off.size(); ++i)
+    for (int64_t e = off[i]; e < off[i + 1]; ++e) {
+      const Vec3 d = list.pair_vector(i, e, s.positions, s.box);
+      const double r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
+      if (r2 < 1e-12) {
+        const bool image = static_cast<size_t>(nbr[e]) == i;
+        throw InputError(who + ": atoms " + std::to_string(i) + " and " + std::to_string(nbr[e]) +
+                         (image ? " (a periodic image of itself)" : "") + " are " + std::to_string(std::sqrt(r2)) +
+                         " Å apart: the energy is not finite where atoms coincide");
+      }
+    }
+  throw RuntimeError(who + ": the energy or forces are not finite (NaN or inf): positions outside the range the "
+                           "potential was made for, or non-finite parameters");
 }
 
 }  // namespace nepcg
