@@ -1212,3 +1212,16 @@ def test_ctrl_c_stops_a_run_between_steps_and_leaves_the_simulator_usable():
         "print('continued', sim.step == k + 3)\n")
     assert "interrupted True" in out and "continued True" in out, out
     assert seconds < 10, seconds
+
+
+def test_deformation_that_would_invert_the_cell_and_infinite_temperatures_are_refused(gold):
+    s = structures.fcc("Au", 4.08, (3, 3, 3))
+    sim = pynepcg.Simulator(s, gold)
+    with pytest.raises(pynepcg.InputError, match=r"along x over this run \(10 steps .* takes the cell to -0.5"):
+        sim.run(10, ens.Deform(strain_rate=(-0.15, 0, 0), temperature=300), time_step=1.0)
+    assert sim.step == 0
+    sim.run(10, ens.Deform(strain_rate=(-0.05, 0, 0), temperature=300), time_step=1.0)  # to half: allowed
+    assert np.asarray(sim.system.cell)[0, 0] == pytest.approx(0.5 * np.asarray(s.cell)[0, 0])
+    for bad in (ens.Berendsen(temperature=float("inf"), tau=100), ens.Bussi(temperature=float("inf"))):
+        with pytest.raises(pynepcg.InputError, match="positive and finite"):
+            sim.run(1, bad, time_step=1.0)

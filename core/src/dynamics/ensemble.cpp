@@ -10,8 +10,9 @@ namespace nepcg {
 void Ensemble::validate() const {
   auto fail = [](const std::string& m) { throw InputError("Ensemble: " + m); };
   if (has_thermostat()) {
-    if (!(temperature_start > 0) || !(temperature_end > 0))
-      fail("thermostat temperatures must be positive (K)");
+    if (!(temperature_start > 0) || !(temperature_end > 0) || !std::isfinite(temperature_start) ||
+        !std::isfinite(temperature_end))
+      fail("thermostat temperatures must be positive and finite (K)");
     if (!(tau_temperature > 0)) fail("tau_temperature must be positive (fs)");
     if (thermostat == ThermostatKind::NoseHooverChain && (chain_length < 1 || chain_length > 20))
       fail("chain_length must be 1 ... 20");

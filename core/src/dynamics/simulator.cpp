@@ -331,6 +331,15 @@ void Simulator::run(long steps, const Ensemble& requested, double dt,
     run_length_ = steps;
     for (int a = 0; a < 3; ++a) deform_lengths0_[a] = system_.box.cell()[a][a];
   }
+  // A compressive rate long enough to take an axis to zero length would turn the cell inside out.
+  for (int a = 0; a < 3 && e.deforms(); ++a) {
+    const double factor = 1.0 + e.strain_rate[a] * double(run_length_) * dt;
+    if (!(factor > 0.0))
+      throw InputError("Simulator: a strain rate of " + std::to_string(e.strain_rate[a]) + " 1/fs along " +
+                       std::string(1, "xyz"[a]) + " over this run (" + std::to_string(run_length_) + " steps of " +
+                       std::to_string(dt) + " fs) takes the cell to " + std::to_string(factor) +
+                       " of its length: it would collapse and turn inside out");
+  }
   time_step_ = dt;
   update_forces();
   for (const auto& o : observers) o->begin(*this);
