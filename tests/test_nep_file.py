@@ -124,3 +124,38 @@ def test_element_count_mismatch(tmp_path):
 def test_missing_file():
     with pytest.raises(OSError):
         pynepcg.read_nep_model("/nonexistent/nep.txt")
+
+
+def test_huge_or_negative_header_integers_name_their_line(tmp_path):
+    """Header integers out of range are FileFormatErrors with the line, not MemoryError or a
+    bare ValueError from sizing arrays (found by fuzzing)."""
+    lines = _lines(write_random_nep(tmp_path / "a.txt", elements=("C",)))
+    ann = next(k for k, line in enumerate(lines) if line.startswith("ANN"))
+    for value, match in (("2147483648", "out of range"), ("-1", "neurons"), ("99999", "neurons")):
+        bad = list(lines)
+        bad[ann] = f"ANN {value} 0"
+        e = _error(tmp_path, "\n".join(bad) + "\n")
+        assert e.lineno == ann + 1 and match in str(e), (value, str(e))
+    cut = next(k for k, line in enumerate(lines) if line.startswith("cutoff"))
+    bad = list(lines)
+    bad[cut] = " ".join(bad[cut].split()[:3] + ["-1", "10"])
+    e = _error(tmp_path, "\n".join(bad) + "\n")
+    assert "neighbour counts" in str(e)
+
+
+def test_non_finite_parameter_names_its_line(tmp_path):
+    lines = _lines(write_random_nep(tmp_path / "a.txt", elements=("C",)))
+    bad = list(lines)
+    bad[25] = "nan"
+    e = _error(tmp_path, "\n".join(bad) + "\n")
+    assert e.lineno == 26 and "finite" in str(e)
+
+
+@pytest.mark.parametrize("zbl_line", ["zbl 1.2 2.4 nan", "zbl 1.2 nan 0.7", "zbl 2.4 1.2 0.7", "zbl 1.2 2.4 -1",
+                                      "zbl 1.2 inf"])
+def test_bad_zbl_lines_are_refused(tmp_path, zbl_line):
+    lines = _lines(write_random_nep(tmp_path / "a.txt", elements=("Pb", "Te"), zbl=(1.2, 2.4, 0.7)))
+    assert lines[1].startswith("zbl")
+    lines[1] = zbl_line
+    e = _error(tmp_path, "\n".join(lines) + "\n")
+    assert "ZBL" in str(e) or "finite" in str(e)

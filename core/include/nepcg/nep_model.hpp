@@ -61,6 +61,9 @@ struct NepModel {
 
   /// Checks hyper-parameter ranges and array sizes; throws InputError.
   void validate() const;
+  /// The part of validate() that needs no parameter arrays (the header's hyper-parameters):
+  /// checked before arrays are sized from them.
+  void validate_header() const;
 };
 
 /// Reads nep.txt; throws IOError / FileFormatError (file, line, reason).

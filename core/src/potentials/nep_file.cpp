@@ -1,6 +1,8 @@
 // nep.txt reader and writer (GPUMD format; see nepcg/nep_model.hpp).
+#include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <regex>
 #include <sstream>
 
@@ -47,6 +49,8 @@ class HeaderReader {
   int integer(const std::string& t) const {
     long long v;
     if (!text::parse_int(t, v)) throw FileFormatError(name_, current_, "'" + t + "' is not an integer");
+    if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
+      throw FileFormatError(name_, current_, "'" + t + "' is out of range");
     return static_cast<int>(v);
   }
   long line() const { return current_; }
@@ -165,6 +169,7 @@ NepModel parse_nep_model(const std::string& content, const std::string& name) {
   const long header_end_line = h.line();
   try {
     // Sizes need valid hyper-parameters; validate them before reading numbers.
+    m.validate_header();  // (before sizing arrays from the header)
     NepModel probe = m;
     probe.ann.assign(probe.ann_size(), 0.0);
     probe.c_radial.assign(probe.c_radial_size(), 0.0);
@@ -192,6 +197,7 @@ NepModel parse_nep_model(const std::string& content, const std::string& name) {
     double v;
     if (!text::parse_double(tokens[0], v))
       throw FileFormatError(name, lines[pos].number, "'" + std::string(tokens[0]) + "' is not a number");
+    if (!std::isfinite(v)) throw FileFormatError(name, lines[pos].number, "parameters must be finite");
     values.push_back(v);
   }
   if (values.size() < expected)

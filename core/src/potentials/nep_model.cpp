@@ -43,6 +43,23 @@ double NepModel::max_cutoff_angular() const {
 }
 
 void NepModel::validate() const {
+  validate_header();
+  auto fail = [](const std::string& m) { throw InputError("NepModel: " + m); };
+  const size_t t = elements.size();
+  if (zbl == ZblKind::Flexible && zbl_flexible.size() != 10 * t * (t + 1) / 2)
+    fail("flexible ZBL needs 10 numbers per type pair");
+  if (ann.size() != ann_size())
+    fail("network block has " + std::to_string(ann.size()) + " numbers; expected " + std::to_string(ann_size()));
+  if (c_radial.size() != c_radial_size()) fail("wrong number of radial coefficients");
+  if (c_angular.size() != c_angular_size()) fail("wrong number of angular coefficients");
+  if (q_scaler.size() != static_cast<size_t>(dim()))
+    fail("q_scaler has " + std::to_string(q_scaler.size()) + " numbers; expected " + std::to_string(dim()));
+  for (const auto* v : {&ann, &c_radial, &c_angular, &q_scaler, &zbl_flexible})
+    for (double x : *v)
+      if (!std::isfinite(x)) fail("parameters must be finite (found NaN or infinity)");
+}
+
+void NepModel::validate_header() const {
   auto fail = [](const std::string& m) { throw InputError("NepModel: " + m); };
   auto range = [&](const char* what, long v, long lo, long hi) {
     if (v < lo || v > hi)
@@ -71,19 +88,13 @@ void NepModel::validate() const {
   range("neurons", neurons1, 1, 200);
   range("second-layer neurons", neurons2, 0, 200);
   if (neurons2 > 0 && version != 4) fail("two hidden layers exist only for nep4 models");
-  if (zbl == ZblKind::Flexible && zbl_flexible.size() != 10 * t * (t + 1) / 2)
-    fail("flexible ZBL needs 10 numbers per type pair");
-  if (zbl == ZblKind::Universal && !(zbl_outer > zbl_inner && zbl_inner >= 0))
-    fail("ZBL needs 0 <= inner < outer cutoff");
-  if (ann.size() != ann_size())
-    fail("network block has " + std::to_string(ann.size()) + " numbers; expected " + std::to_string(ann_size()));
-  if (c_radial.size() != c_radial_size()) fail("wrong number of radial coefficients");
-  if (c_angular.size() != c_angular_size()) fail("wrong number of angular coefficients");
-  if (q_scaler.size() != static_cast<size_t>(dim()))
-    fail("q_scaler has " + std::to_string(q_scaler.size()) + " numbers; expected " + std::to_string(dim()));
-  for (const auto* v : {&ann, &c_radial, &c_angular, &q_scaler, &zbl_flexible})
-    for (double x : *v)
-      if (!std::isfinite(x)) fail("parameters must be finite (found NaN or infinity)");
+  if ((zbl == ZblKind::Universal || zbl == ZblKind::Typewise) &&
+      !(zbl_outer > zbl_inner && zbl_inner >= 0 && std::isfinite(zbl_outer)))
+    fail("ZBL needs 0 <= inner < outer cutoff (finite)");
+  if (zbl == ZblKind::Typewise && !(zbl_typewise_factor > 0 && std::isfinite(zbl_typewise_factor)))
+    fail("the type-wise ZBL factor must be positive and finite");
+  if (max_neighbors_radial < 0 || max_neighbors_angular < 0)
+    fail("the neighbour counts of the cutoff line must be >= 1 (0: not given)");
 }
 
 }  // namespace nepcg
