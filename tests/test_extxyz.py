@@ -679,3 +679,42 @@ def test_views_are_live():
     s.arrays["forces"] = np.zeros((2, 3))
     s.arrays["forces"][0, 1] = 7.5
     assert io.parse(io.format(s))[0].arrays["forces"][0, 1] == 7.5
+
+
+_FRAME = '2\n{comment}\nSi 0 0 0 {extra}\nSi 1 1 1 {extra}\n'
+_LATTICE = 'Lattice="5 0 0 0 5 0 0 0 5"'
+
+
+@pytest.mark.parametrize("comment,extra,match", [
+    (_LATTICE + ' energy= virial="1 0 0 0 1 0 0 0 1"', "", "'energy=' has no value"),
+    (_LATTICE + ' energy=-1.0 energy=-2.0', "", "'energy' is given twice"),
+    (_LATTICE + ' Lattice="6 0 0 0 6 0 0 0 6"', "", "'Lattice' is given twice"),
+    (_LATTICE + ' Properties=species:S:1:pos:R:3:pos:R:3', "2 2 2", "'pos' is given twice"),
+    (_LATTICE + ' Properties=species:S:1:pos:R:3:group:I:1', "2147483648", "out of range"),
+    (_LATTICE + ' Properties=species:S:1:pos:R:3:x:R:99999999999', "", "too large"),
+], ids=["empty-value", "twice", "lattice-twice", "property-twice", "group-overflow", "huge-count"])
+def test_ambiguous_or_out_of_range_input_is_refused_with_its_line(comment, extra, match):
+    """Found by fuzzing: these were read as something else (the next token as a value, the last
+    duplicate winning, wrapped integers) or ended in std::bad_alloc."""
+    with pytest.raises(pynepcg.FileFormatError, match=match) as e:
+        io.parse(_FRAME.format(comment=comment, extra=extra), "f.xyz")
+    assert e.value.lineno in (2, 3)
+
+
+def test_huge_atom_count_is_a_file_error_not_memory_error():
+    with pytest.raises(pynepcg.FileFormatError, match="atom count 99999999999") as e:
+        io.parse("99999999999\n" + _LATTICE + "\nSi 0 0 0\n", "f.xyz")
+    assert e.value.lineno == 1
+
+
+def test_byte_order_mark_is_accepted():
+    s = io.parse("\ufeff" + _FRAME.format(comment=_LATTICE, extra=""), "f.xyz")[0]
+    assert len(s) == 2
+
+
+def test_boolean_energy_is_not_a_label():
+    from pynepcg import trainer
+
+    frame = io.parse(_FRAME.format(comment=_LATTICE + " energy=T", extra=""), "f.xyz")
+    with pytest.raises(pynepcg.InputError, match="'energy' must be numeric"):
+        trainer._as_structures(frame, "training set")

@@ -1,6 +1,10 @@
 // Extended XYZ reader (see nepcg/extxyz.hpp for the conventions).
+#include <algorithm>
 #include <cmath>
+#include <limits>
+#include <new>
 #include <sstream>
+#include <stdexcept>
 
 #include "nepcg/elements.hpp"
 #include "nepcg/error.hpp"
@@ -69,6 +73,10 @@ std::vector<KeyValue> split_comment(const std::string& line, const std::string& 
         size_t v0 = i;
         while (i < n && line[i] != ' ' && line[i] != '\t' && line[i] != '\r') ++i;
         kv.value = line.substr(v0, i - v0);
+        // "energy= virial=..." : the blank after '=' left the key without a value (the next item
+        // is not its value). Unquoted values never hold '='.
+        if (kv.value.find('=') != std::string::npos || kv.value.empty())
+          throw FileFormatError(file, line_no, "comment line: '" + kv.key + "=' has no value");
       }
     }
     if (kv.key.empty()) throw FileFormatError(file, line_no, "comment line: '=' without a key");
@@ -152,6 +160,7 @@ bool ExtxyzReader::getline(std::string& line) {
   if (!std::getline(*in_, line)) return false;
   ++line_;
   if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line_ == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);  // (a UTF-8 byte-order mark)
   return true;
 }
 
@@ -178,8 +187,15 @@ bool ExtxyzReader::next(System& frame) {
   std::array<bool, 3> pbc{true, true, true};
   std::string properties = "species:S:1:pos:R:3";
   bool after_properties = false;
+  std::vector<std::string> seen_keys;
   for (const auto& kv : split_comment(line, name_, comment_line)) {
     const std::string key = text::lower(kv.key);
+    if (!(after_properties && !kv.has_value && looks_like_properties(kv.key))) {
+      // (the last one would win silently: two energies, two Lattices)
+      if (std::find(seen_keys.begin(), seen_keys.end(), key) != seen_keys.end())
+        throw FileFormatError(name_, comment_line, "comment line: '" + kv.key + "' is given twice");
+      seen_keys.push_back(key);
+    }
     // Tolerate a Properties list broken by a blank ("...:group:I:1 bead_type:S:1"), as some
     // hand-written files have: a following bare name:type:count token continues the list.
     if (after_properties && !kv.has_value && looks_like_properties(kv.key)) {
@@ -244,8 +260,14 @@ bool ExtxyzReader::next(System& frame) {
       if (!text::parse_int(parts[k + 2], nc) || nc < 1)
         throw FileFormatError(name_, comment_line, "Properties: count of '" + c.name +
                                                        "' must be a positive integer; got '" + parts[k + 2] + "'");
+      if (nc > 1000000)
+        throw FileFormatError(name_, comment_line, "Properties: count of '" + c.name + "' is too large (" +
+                                                       parts[k + 2] + ")");
       c.ncols = static_cast<int>(nc);
       const std::string lname = text::lower(c.name);
+      for (const auto& other : columns)
+        if (text::lower(other.name) == lname)
+          throw FileFormatError(name_, comment_line, "Properties: '" + c.name + "' is given twice");
       auto expect = [&](char kind, int ncols) {
         if (c.kind != kind || (ncols > 0 && c.ncols != ncols))
           throw FileFormatError(name_, comment_line, "Properties: '" + c.name + "' must be " + std::string(1, kind) +
@@ -294,19 +316,30 @@ bool ExtxyzReader::next(System& frame) {
 
   size_t total_columns = 0;
   for (const auto& c : columns) total_columns += c.ncols;
+  // Atom indices are ints; beyond memory the arrays below cannot be sized: say so with the line
+  // instead of std::bad_alloc.
+  if (n_atoms > std::numeric_limits<int>::max())
+    throw FileFormatError(name_, header_line, "atom count " + std::to_string(n_atoms) + " is too large");
   const size_t n = static_cast<size_t>(n_atoms);
-  frame.positions.resize(3 * n);
-  frame.types.resize(n);
-  frame.masses.assign(n, 0.0);
-  for (const auto& c : columns) {
-    if (c.role == Column::Role::Velocity) frame.velocities.resize(3 * n);
-    if (c.role == Column::Role::Group) frame.groups.assign(c.ncols, std::vector<int>(n));
-    if (c.role == Column::Role::Other) {
-      PerAtomArray& a = frame.arrays[c.array_index];
-      if (a.kind == 'R') a.reals.resize(n * a.ncols);
-      else if (a.kind == 'S') a.texts.resize(n * a.ncols);
-      else a.ints.resize(n * a.ncols);
+  try {
+    frame.positions.resize(3 * n);
+    frame.types.resize(n);
+    frame.masses.assign(n, 0.0);
+    for (const auto& c : columns) {
+      if (c.role == Column::Role::Velocity) frame.velocities.resize(3 * n);
+      if (c.role == Column::Role::Group) frame.groups.assign(c.ncols, std::vector<int>(n));
+      if (c.role == Column::Role::Other) {
+        PerAtomArray& a = frame.arrays[c.array_index];
+        if (a.kind == 'R') a.reals.resize(n * a.ncols);
+        else if (a.kind == 'S') a.texts.resize(n * a.ncols);
+        else a.ints.resize(n * a.ncols);
+      }
     }
+  } catch (const std::bad_alloc&) {
+    throw FileFormatError(name_, header_line, "atom count " + std::to_string(n_atoms) + " with " +
+                                                  std::to_string(total_columns) + " columns does not fit in memory");
+  } catch (const std::length_error&) {
+    throw FileFormatError(name_, header_line, "atom count " + std::to_string(n_atoms) + " is too large");
   }
   std::vector<long> species_line;  // first line on which each species appears
   for (size_t i = 0; i < n; ++i) {
@@ -364,6 +397,8 @@ bool ExtxyzReader::next(System& frame) {
           for (int d = 0; d < c.ncols; ++d) {
             long long g;
             integer(k + d, g);
+            if (g < std::numeric_limits<int>::min() || g > std::numeric_limits<int>::max())
+              throw FileFormatError(name_, line_, "column 'group': " + std::to_string(g) + " is out of range");
             frame.groups[d][i] = static_cast<int>(g);
           }
           break;

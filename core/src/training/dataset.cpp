@@ -33,6 +33,10 @@ TrainingStructure make_training_structure(const System& frame, const std::string
   const size_t n = frame.size();
   if (n == 0) fail("a training structure needs at least one atom");
   if (!(std::abs(frame.box.volume()) > 0)) fail("a training structure needs a cell (Lattice) with non-zero volume");
+  for (const char* key : {"energy", "virial", "stress", "weight", "energy_weight"})
+    if (const InfoValue* v = frame.find_info(key))
+      if (v->kind == InfoValue::Kind::Bool || v->kind == InfoValue::Kind::BoolArray)  // (energy=T: not 1 eV)
+        fail(std::string("'") + key + "' must be numeric; got a boolean (T/F or a key without a value)");
   try {
     if (frame.reference_energy(s.energy)) {
       if (!std::isfinite(s.energy)) fail("energy is not finite");
