@@ -1225,3 +1225,29 @@ def test_deformation_that_would_invert_the_cell_and_infinite_temperatures_are_re
     for bad in (ens.Berendsen(temperature=float("inf"), tau=100), ens.Bussi(temperature=float("inf"))):
         with pytest.raises(pynepcg.InputError, match="positive and finite"):
             sim.run(1, bad, time_step=1.0)
+
+
+def test_a_fixed_group_or_dump_group_without_atoms_is_refused(gold):
+    """fix / fixed_group and dump's group with a label no atom has fixed (or wrote) nothing
+    silently; GPUMD checks group ids too."""
+    s = structures.fcc("Au", 4.08, (2, 2, 2))
+    s.groups = [[0] * 16 + [1] * 16]
+    sim = pynepcg.Simulator(s, gold)
+    with pytest.raises(pynepcg.InputError, match="fixed group 999 of grouping method 0 has no atoms"):
+        sim.run(1, ens.NVE(fixed_group=(0, 999)), time_step=1.0)
+    sim.run(1, ens.NVE(fixed_group=(0, 1)), time_step=1.0)
+    with pytest.raises(pynepcg.InputError, match="group 7 of grouping method 0 has no atoms"):
+        sim.run(1, ens.NVE(), time_step=1.0, observers=[obs.Dump(1, "unused.xyz", group=(0, 7))])
+
+
+def test_run_in_without_a_run_line_or_atoms_is_an_error(run_dir, tmp_path):
+    with pytest.raises(pynepcg.FileFormatError, match="no 'run N' line"):
+        _run_in(run_dir, "potential Au.eam.alloy\nvelocity 300\ntime_step 2\nensemble nve\n")
+    with pytest.raises(pynepcg.FileFormatError, match="no 'run N' line"):
+        _run_in(run_dir, "")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    shutil.copy(run_dir / "Au.eam.alloy", empty / "Au.eam.alloy")
+    (empty / "model.xyz").write_text('0\nLattice="10 0 0 0 10 0 0 0 10" Properties=species:S:1:pos:R:3\n')
+    with pytest.raises(pynepcg.FileFormatError, match="model.xyz has no atoms"):
+        _run_in(empty, "potential Au.eam.alloy\ntime_step 2\nensemble nve\nrun 10\n")

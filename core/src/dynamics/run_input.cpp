@@ -65,6 +65,8 @@ class Interpreter {
         throw RuntimeError(input_ + ":" + std::to_string(l.number) + ": '" + l.tokens[0] + "': " + e.what());
       }
     }
+    if (runs_ == 0)  // (an empty or truncated run.in would otherwise "succeed" doing nothing)
+      throw FileFormatError(input_, n, "no 'run N' line: nothing was run");
   }
 
  private:
@@ -92,6 +94,7 @@ class Interpreter {
       const std::string path = join_path(dir_, "model.xyz");
       ExtxyzReader reader(path);
       if (!reader.next(system_)) throw FileFormatError(path, 0, "no frame in model.xyz");
+      if (system_.size() == 0) throw FileFormatError(path, 1, "model.xyz has no atoms");
       for (size_t m = 0; m < system_.groups.size(); ++m)
         for (size_t i = 0; i < system_.size(); ++i)
           if (system_.groups[m][i] < 0)
@@ -189,6 +192,7 @@ class Interpreter {
     if (l.tokens.size() != 2) fail(l, "expected 'run N'");
     const long steps = integer(l, 1);
     if (!ensemble_set_) fail(l, "no ensemble given for this run");
+    ++runs_;
     Simulator& sim = simulator(l);
     // GPUMD counts the coupling times in steps and the deformation in Å per step, whatever the
     // order of `time_step` and `ensemble`/`deform` lines: converted with the time step of the run.
@@ -366,6 +370,7 @@ class Interpreter {
   std::unique_ptr<Simulator> sim_;
   double time_step_ = 1.0, initial_temperature_ = 300.0;
   bool ensemble_set_ = false;
+  long runs_ = 0;  // `run` lines executed
   uint64_t seed_ = 0;
   Ensemble ensemble_;
   int fixed_method_ = -1, fixed_group_ = -1;

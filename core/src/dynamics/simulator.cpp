@@ -263,8 +263,12 @@ void Simulator::prepare_run(const Ensemble& e) {
     if (e.fixed_group_method >= static_cast<int>(system_.groups.size()))
       throw InputError("Simulator: fixed group method " + std::to_string(e.fixed_group_method) +
                        " does not exist (the system has " + std::to_string(system_.groups.size()) + ")");
+    bool any = false;
     for (size_t i = 0; i < n; ++i)
-      if (system_.groups[e.fixed_group_method][i] == e.fixed_group) moving_[i] = 0;
+      if (system_.groups[e.fixed_group_method][i] == e.fixed_group) moving_[i] = 0, any = true;
+    if (!any)  // (a fix that fixes nothing is a typo, as GPUMD's check of the group id says)
+      throw InputError("Simulator: fixed group " + std::to_string(e.fixed_group) + " of grouping method " +
+                       std::to_string(e.fixed_group_method) + " has no atoms");
     // Fixed atoms are at rest from the start: velocities they were given (set_temperature before
     // the group was known, or a file) must not reach the thermostats' first kinetic energies.
     for (size_t i = 0; i < n; ++i)

@@ -1,4 +1,5 @@
 // Thermo log, trajectory dump, radial distribution function and stress-strain records.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -113,6 +114,11 @@ void DumpObserver::begin(const Simulator& sim) {
   if (options_.group_method >= static_cast<int>(groups.size()))
     throw InputError("dump: grouping method " + std::to_string(options_.group_method) + " does not exist (the system has " +
                      std::to_string(groups.size()) + ")");
+  if (options_.group_method >= 0 &&
+      std::find(groups[options_.group_method].begin(), groups[options_.group_method].end(), options_.group_id) ==
+          groups[options_.group_method].end())
+    throw InputError("dump: group " + std::to_string(options_.group_id) + " of grouping method " +
+                     std::to_string(options_.group_method) + " has no atoms");
   if (per_frame_files_ || options_.overwrite || file_.is_open()) return;
   file_.open(path_, options_.append ? std::ios::app : std::ios::trunc);
   if (!file_) throw IOError("dump: cannot open '" + path_ + "' for writing");
