@@ -163,7 +163,8 @@ class Trainer:
             if not path.is_file():
                 raise FileNotFoundError(f"Trainer: no nep.in at '{path}'")
             self._source = str(path)
-            self._base_lines = path.read_text().splitlines()
+            # (utf-8-sig: a byte-order mark some editors write is dropped)
+            self._base_lines = path.read_text(encoding="utf-8-sig").splitlines()
         self._keywords = dict(hyperparameters)
         if "type" not in self._keywords and not self._has_type_line():
             self._options = None  # resolved from the data in fit()

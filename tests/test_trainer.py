@@ -755,3 +755,13 @@ def test_ctrl_c_stops_training_between_generations(tmp_path, frames):
         p.kill()
     assert "interrupted True" in out, out
     assert time.time() - t0 < 10
+
+
+def test_loss_out_columns_stay_apart_for_huge_values_and_nep_in_byte_order_mark(tmp_path, frames):
+    """A loss wider than GPUMD's column (lambda_1 = 1e20) ran into the next column and loss.out
+    could not be read back; a nep.in saved with a byte-order mark lost its first keyword."""
+    _train(frames[:3], tmp_path, generation=2, output_interval=1, lambda_1=1e20)
+    rows = np.loadtxt(tmp_path / "loss.out")
+    assert rows.shape == (2, 10) and rows[0, 2] > 1e15
+    (tmp_path / "nep.in").write_bytes(b"\xef\xbb\xbftype 2 Si C\ngeneration 3\n")
+    assert pynepcg.Trainer(tmp_path / "nep.in")._parse().types == ["Si", "C"]

@@ -85,11 +85,22 @@ std::vector<double> parameter_vector(const NepModel& model) {
 }
 
 std::string format_loss(const LossRecord& r) {
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "%-8d%-11.5f%-11.5f%-11.5f%-13.5f%-13.5f%-13.5f%-13.5f%-13.5f%-13.5f\n",
-                r.generation, r.total, r.l1, r.l2, r.energy_train, r.force_train, r.virial_train, r.energy_test,
-                r.force_test, r.virial_test);
-  return buf;
+  // GPUMD's columns (%-8d, %-11.5f x 3, %-13.5f x 6); a value wider than its column (a huge loss)
+  // still gets a blank after it, so that the line splits into its ten numbers.
+  char buf[512];
+  std::string out;
+  auto column = [&](int used, int width) {
+    out += buf;
+    if (used >= width) out += ' ';
+  };
+  column(std::snprintf(buf, sizeof buf, "%-8d", r.generation), 8);
+  const double values[9] = {r.total, r.l1, r.l2, r.energy_train, r.force_train, r.virial_train,
+                            r.energy_test, r.force_test, r.virial_test};
+  for (int k = 0; k < 9; ++k) {
+    const int width = k < 3 ? 11 : 13;
+    column(std::snprintf(buf, sizeof buf, "%-*.5f", width, values[k]), width);
+  }
+  return out + "\n";
 }
 
 // The largest numbers of neighbours of an atom within the radial and the angular cutoff over
