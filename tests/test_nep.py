@@ -400,3 +400,23 @@ def test_coincident_atoms_raise_instead_of_returning_nan(tmp_path):
     with pytest.raises(pynepcg.InputError, match="atoms 0 and 1 are"):
         pynepcg.EAM.zhou_gold().compute(pynepcg.System(["Au", "Au"], [[0, 0, 0], [0, 0, 0]], cell))
     assert np.isfinite(nep.compute(pynepcg.System(["Si"] * 2, [[0, 0, 0], [1e-3, 0, 0]], cell)).energy)
+
+
+def test_forces_in_a_cell_much_thinner_than_the_cutoff(tmp_path):
+    """Hundreds of images of every neighbour (a 1.3 Å cell, 5 Å cutoff): the list's reverse entries
+    come from a sorted search there (a chain scan was quadratic: minutes for a 0.1 Å cell); the
+    forces, gathered through them, equal central differences of the energy."""
+    path = write_random_nep(tmp_path / "m.txt", elements=("Si", "C"), rc=(5.0, 4.0), n_max=(4, 3), basis=(5, 4),
+                            l_max=(4, 2, 0), neurons=(6, 0), seed=5)
+    nep = pynepcg.NEP(path)
+    cell = np.array([[1.3, 0.0, 0.0], [0.2, 1.4, 0.0], [0.1, 0.3, 1.5]])
+    s = pynepcg.System(["Si", "C"], [[0.1, 0.2, 0.3], [0.7, 0.9, 0.6]], cell)
+    forces = nep.compute(s).forces
+    h = 1e-5
+    for i in range(2):
+        for d in range(3):
+            plus, minus = s.copy(), s.copy()
+            plus.positions[i, d] += h
+            minus.positions[i, d] -= h
+            fd = -(nep.compute(plus).energy - nep.compute(minus).energy) / (2 * h)
+            assert forces[i, d] == pytest.approx(fd, rel=1e-6, abs=1e-6)

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <limits>
 #include <mutex>
+#include <numeric>
 #include <string>
 
 #include "../io/text_parsing.hpp"
@@ -502,12 +503,48 @@ void NeighborList::compute_reverse() const {
   bool missing = false;
   int max_list = 0;
   for (size_t i = 0; i < n; ++i) max_list = std::max(max_list, static_cast<int>(offsets_[i + 1] - offsets_[i]));
+  // Key of an entry for the sorted search below: neighbour, then shift.
+  auto entry_less = [&](int64_t a, int64_t b) {
+    if (neighbors_[a] != neighbors_[b]) return neighbors_[a] < neighbors_[b];
+    for (int d = 0; d < 3; ++d)
+      if (shifts_[3 * a + d] != shifts_[3 * b + d]) return shifts_[3 * a + d] < shifts_[3 * b + d];
+    return false;
+  };
 #pragma omp parallel reduction(|| : missing)
   {
-    std::vector<int64_t> head(n, -1), next(max_list);
+    std::vector<int64_t> head(n, -1), next(max_list), sorted;
+    std::vector<int> chain(n, 0);
 #pragma omp for schedule(static)
     for (long long j = 0; j < static_cast<long long>(n); ++j) {
       const int64_t o = offsets_[j];
+      // Many images of one neighbour (cells much thinner than the cutoff) make the chains long
+      // and the scan quadratic: such an atom's entries are sorted and searched instead.
+      int longest = 0;
+      for (int64_t q = o; q < offsets_[j + 1]; ++q) longest = std::max(longest, ++chain[neighbors_[q]]);
+      for (int64_t q = o; q < offsets_[j + 1]; ++q) chain[neighbors_[q]] = 0;
+      if (longest > 32) {
+        sorted.resize(offsets_[j + 1] - o);
+        std::iota(sorted.begin(), sorted.end(), o);
+        std::sort(sorted.begin(), sorted.end(), entry_less);
+        for (int64_t k = tstart[j]; k < tstart[j + 1]; ++k) {
+          const int64_t p = tentry[k];
+          // the wanted key (towner, -shift of p), compared against entries of j's list
+          auto key_less = [&](int64_t q, bool entry_first) {
+            const int i = towner[k];
+            if (neighbors_[q] != i) return entry_first ? neighbors_[q] < i : i < neighbors_[q];
+            for (int d = 0; d < 3; ++d) {
+              const int a = shifts_[3 * q + d], b = -shifts_[3 * p + d];
+              if (a != b) return entry_first ? a < b : b < a;
+            }
+            return false;
+          };
+          const auto it = std::lower_bound(sorted.begin(), sorted.end(), int64_t(0),
+                                           [&](int64_t q, int64_t) { return key_less(q, true); });
+          if (it != sorted.end() && !key_less(*it, false) && !key_less(*it, true)) reverse_[p] = *it;
+          else missing = true;
+        }
+        continue;
+      }
       for (int64_t q = offsets_[j + 1] - 1; q >= o; --q) next[q - o] = head[neighbors_[q]], head[neighbors_[q]] = q;
       for (int64_t k = tstart[j]; k < tstart[j + 1]; ++k) {
         const int64_t p = tentry[k];
