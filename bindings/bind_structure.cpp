@@ -90,9 +90,38 @@ std::array<bool, 3> to_pbc(nb::handle pbc, bool default_value) {
     const bool b = nb::cast<bool>(pbc);
     return {b, b, b};
   }
-  auto v = nb::cast<std::vector<bool>>(pbc);
-  if (v.size() != 3) throw InputError("pbc: expected a bool or 3 bools");
-  return {v[0], v[1], v[2]};
+  // 3 values that are bools (also numpy's) or the integers 0 / 1; not a string ('TTT').
+  const std::string got = nb::cast<std::string>(nb::repr(pbc));
+  auto fail = [&] { return InputError("pbc: expected a bool or 3 bools; got " + got); };
+  if (nb::isinstance<nb::str>(pbc) || !PySequence_Check(pbc.ptr())) throw fail();
+  const Py_ssize_t size = PySequence_Size(pbc.ptr());
+  if (size != 3) {
+    PyErr_Clear();
+    throw fail();
+  }
+  std::array<bool, 3> out{};
+  for (Py_ssize_t k = 0; k < 3; ++k) {
+    nb::object item = nb::steal(PySequence_GetItem(pbc.ptr(), k));
+    if (!item.is_valid()) {
+      PyErr_Clear();
+      throw fail();
+    }
+    const std::string type = nb::cast<std::string>(nb::str(nb::handle(reinterpret_cast<PyObject*>(Py_TYPE(item.ptr()))).attr("__name__")));
+    if (type == "bool" || type == "bool_") {
+      out[k] = PyObject_IsTrue(item.ptr()) == 1;
+    } else {
+      // an integer (Python's or numpy's) that is 0 or 1
+      long long v = -1;
+      if (PyObject* index = PyNumber_Index(item.ptr())) {
+        v = PyLong_AsLongLong(index);
+        Py_DECREF(index);
+      }
+      if (PyErr_Occurred()) PyErr_Clear();
+      if (v != 0 && v != 1) throw fail();
+      out[k] = v == 1;
+    }
+  }
+  return out;
 }
 
 Box make_box(nb::handle cell, nb::handle pbc) {

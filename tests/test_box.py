@@ -268,3 +268,15 @@ def test_bad_vector_shapes():
         box.minimum_image(np.zeros((4, 2)))
     with pytest.raises(ValueError):
         box.wrap(np.zeros((2, 3, 3)))
+
+
+@pytest.mark.parametrize("pbc", ["TTT", [1, 2, 0], [True, True], 5.0, [None, True, True]])
+def test_bad_pbc_is_an_input_error_naming_it(pbc):
+    """(A string or other non-bools gave RuntimeError: std::bad_cast.)"""
+    with pytest.raises(pynepcg.InputError, match="pbc: expected a bool or 3 bools; got"):
+        pynepcg.System(["Si"], [[0, 0, 0]], np.eye(3) * 5, pbc=pbc)
+
+
+def test_pbc_accepts_numpy_bools_and_zero_one():
+    for pbc in (np.array([True, False, True]), [1, 0, 1], (np.int64(1), False, np.True_)):
+        assert list(pynepcg.System(["Si"], [[0, 0, 0]], np.eye(3) * 5, pbc=pbc).pbc) == [True, False, True]
