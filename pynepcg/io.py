@@ -25,6 +25,8 @@ _PDB = {".pdb", ".ent", ".pdb1"}
 
 
 def _kind(path, fmt):
+    if os.path.isdir(path):  # (else: an empty file for our reader, a cryptic error from ASE's)
+        raise IsADirectoryError(f"'{path}' is a directory, not a structure file")
     if fmt:
         return fmt.lower()
     ext = os.path.splitext(str(path))[1].lower()

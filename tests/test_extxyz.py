@@ -718,3 +718,12 @@ def test_boolean_energy_is_not_a_label():
     frame = io.parse(_FRAME.format(comment=_LATTICE + " energy=T", extra=""), "f.xyz")
     with pytest.raises(pynepcg.InputError, match="'energy' must be numeric"):
         trainer._as_structures(frame, "training set")
+
+
+def test_a_directory_is_not_read_as_a_file(tmp_path):
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        io.read(tmp_path)
+    with pytest.raises(OSError, match="is a directory, not a file"):
+        pynepcg.NEP(tmp_path)
+    with pytest.raises(OSError, match="is a directory, not a file"):
+        pynepcg._core.read_extxyz(str(tmp_path))

@@ -1251,3 +1251,12 @@ def test_run_in_without_a_run_line_or_atoms_is_an_error(run_dir, tmp_path):
     (empty / "model.xyz").write_text('0\nLattice="10 0 0 0 10 0 0 0 10" Properties=species:S:1:pos:R:3\n')
     with pytest.raises(pynepcg.FileFormatError, match="model.xyz has no atoms"):
         _run_in(empty, "potential Au.eam.alloy\ntime_step 2\nensemble nve\nrun 10\n")
+
+
+def test_run_in_time_step_and_missing_files_name_their_line(run_dir):
+    for value in ("0", "nan"):
+        with pytest.raises(pynepcg.FileFormatError, match="time step must be a number > 0") as err:
+            _run_in(run_dir, f"potential Au.eam.alloy\ntime_step {value}\nensemble nve\nrun 10\n")
+        assert err.value.lineno == 2
+    with pytest.raises(OSError, match=r"run.in:1: 'potential'"):
+        _run_in(run_dir, "potential missing.eam.alloy\ntime_step 1\nensemble nve\nrun 10\n")

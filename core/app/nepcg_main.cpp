@@ -1,5 +1,7 @@
 // The nepcg command-line program: run (GPUMD run.in), train (GPUMD nep.in), info, --version.
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -64,7 +66,13 @@ int cmd_info(int argc, char** argv) {
     std::cerr << "nepcg info: missing FILE\n" << kUsage;
     return 2;
   }
-  const double cutoff = argc > 3 ? std::stod(argv[3]) : 5.0;
+  double cutoff = 5.0;
+  if (argc > 3) {
+    char* end = nullptr;
+    cutoff = std::strtod(argv[3], &end);
+    if (end == argv[3] || *end != '\0' || !(cutoff > 0) || !std::isfinite(cutoff))
+      throw nepcg::InputError(std::string("info: CUTOFF must be a number > 0 (Å); got '") + argv[3] + "'");
+  }
   nepcg::ExtxyzReader reader(argv[2]);
   nepcg::System frame;
   while (reader.next(frame)) {

@@ -34,6 +34,7 @@ class Interpreter {
       : input_(std::move(input)), dir_(std::move(dir)), log_(log) {}
 
   void execute() {
+    text::refuse_directory(input_, "run.in");
     std::ifstream in(input_, std::ios::binary);
     if (!in) throw IOError("run.in: cannot open '" + input_ + "' for reading");
     std::ostringstream buffer;
@@ -63,6 +64,8 @@ class Interpreter {
         fail(l, e.what());
       } catch (const RuntimeError& e) {
         throw RuntimeError(input_ + ":" + std::to_string(l.number) + ": '" + l.tokens[0] + "': " + e.what());
+      } catch (const IOError& e) {  // (a potential or output file that cannot be opened)
+        throw IOError(input_ + ":" + std::to_string(l.number) + ": '" + l.tokens[0] + "': " + e.what());
       }
     }
     if (runs_ == 0)  // (an empty or truncated run.in would otherwise "succeed" doing nothing)
@@ -143,7 +146,8 @@ class Interpreter {
     } else if (k == "time_step") {
       if (nt != 2) fail(l, "expected 'time_step DT' (fs); the max-displacement option is not supported");
       time_step_ = real(l, 1);
-      if (time_step_ < 0) fail(l, "the time step must be >= 0 fs");
+      // (0 would also turn the coupling times, counted in steps, into 0 fs)
+      if (!(time_step_ > 0) || !std::isfinite(time_step_)) fail(l, "the time step must be a number > 0 (fs)");
     } else if (k == "ensemble") {
       ensemble(l);
     } else if (k == "fix") {

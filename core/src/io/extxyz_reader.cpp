@@ -151,6 +151,7 @@ struct Column {
 }  // namespace
 
 ExtxyzReader::ExtxyzReader(const std::string& path) : file_(new std::ifstream(path)), in_(file_.get()), name_(path) {
+  text::refuse_directory(path, "extxyz");
   if (!*file_) throw IOError("extxyz: cannot open '" + path + "' for reading");
 }
 

@@ -3,6 +3,10 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
+#include <system_error>
+
+#include "nepcg/error.hpp"
 
 namespace nepcg::text {
 
@@ -81,6 +85,12 @@ std::string_view strip_comment(std::string_view line) {
   while (b < e && blank(line[b])) ++b;
   while (e > b && blank(line[e - 1])) --e;
   return line.substr(b, e - b);
+}
+
+void refuse_directory(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw IOError(what + ": '" + path + "' is a directory, not a file");
 }
 
 }  // namespace nepcg::text

@@ -19,5 +19,8 @@ std::string lower(std::string_view s);
 std::string format_double(double x);
 /// Removes a trailing '#' comment and surrounding blanks.
 std::string_view strip_comment(std::string_view line);
+/// Throws IOError "<what>: '<path>' is a directory, not a file" for a directory (an ifstream opens
+/// one on Linux and then reads nothing, which readers would report as an empty or truncated file).
+void refuse_directory(const std::string& path, const std::string& what);
 
 }  // namespace nepcg::text

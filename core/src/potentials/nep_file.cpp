@@ -229,6 +229,7 @@ NepModel parse_nep_model(const std::string& content, const std::string& name) {
 }
 
 NepModel read_nep_model(const std::string& path) {
+  text::refuse_directory(path, "nep.txt");
   std::ifstream in(path);
   if (!in) throw IOError("nep.txt: cannot open '" + path + "' for reading");
   std::stringstream ss;

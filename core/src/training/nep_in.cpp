@@ -286,6 +286,7 @@ TrainingOptions parse_nep_in(const std::string& text, const std::string& name) {
 }
 
 TrainingOptions read_nep_in(const std::string& path) {
+  text::refuse_directory(path, "nep.in");
   std::ifstream f(path);
   if (!f) throw IOError("cannot open '" + path + "'");
   std::stringstream buf;
