@@ -42,6 +42,7 @@ from pynepcg import structures
 from md_reference import (EV_A3_TO_GPA, KB, MVV2E, block_mean, block_variance, mass_weighted_hessian,
                           verlet_energy_bound, verlet_energy_offset)
 from nep_models import write_random_nep
+from processes import interrupt_after_ready
 
 MEASURED: dict[str, str] = {}
 
@@ -1174,31 +1175,10 @@ def test_bad_run_and_ensemble_parameters(gold):
     assert sim.step == 0
 
 
-def _interrupt_after_ready(script: str, wait: float = 1.5) -> tuple[str, float]:
-    """Runs `script` in a child Python, sends SIGINT `wait` s after it prints 'ready', returns its
-    output and the seconds from the signal to its exit."""
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         cwd=__import__("tempfile").gettempdir())  # (not the source tree's pynepcg)
-    assert p.stdout.readline().strip() == "ready"
-    time.sleep(wait)
-    t = time.time()
-    p.send_signal(signal.SIGINT)
-    try:
-        out = p.communicate(timeout=120)[0]
-    finally:
-        p.kill()
-    return out, time.time() - t
-
-
 def test_ctrl_c_stops_a_run_between_steps_and_leaves_the_simulator_usable():
     """Ctrl-C (SIGINT) in a long Simulator.run raises KeyboardInterrupt within a fraction of a
     second (checked every 100 ms between steps), not when the run ends; the Simulator goes on."""
-    out, seconds = _interrupt_after_ready(
+    out, seconds = interrupt_after_ready(
         "import pynepcg\n"
         "from pynepcg import structures, ensembles\n"
         "sim = pynepcg.Simulator(structures.fcc('Au', 4.08, (4, 4, 4)), pynepcg.EAM.zhou_gold())\n"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from pynepcg import trainer as tr
 from pynepcg.errors import InputError
 
 from nep_models import random_structure, write_random_nep
+from processes import interrupt_after_ready
 
 ARCH = dict(cutoff=(4.0, 3.0), n_max=(3, 3), basis_size=(4, 4), l_max=(4, 0, 0), neuron=5)
 
@@ -731,9 +731,6 @@ def test_last_generation_is_reported_when_not_a_multiple_of_output_interval(tmp_
 
 
 def test_ctrl_c_stops_training_between_generations(tmp_path, frames):
-    import signal
-    import time
-
     pynepcg.io.write(tmp_path / "train.xyz", [pynepcg.System.from_ase(f) for f in frames[:4]])
     script = ("import pynepcg\n"
               "t = pynepcg.Trainer(type=['Si', 'C'], generation=10**7, output_interval=10**6, cutoff=(4.0, 3.0),"
@@ -743,18 +740,9 @@ def test_ctrl_c_stops_training_between_generations(tmp_path, frames):
               f"    t.fit(r'{tmp_path / 'train.xyz'}', directory=None, progress=False)\n"
               "except KeyboardInterrupt:\n"
               "    print('interrupted', t._core.generation > 0, flush=True)\n")
-    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         cwd=__import__("tempfile").gettempdir())  # (not the source tree's pynepcg)
-    assert p.stdout.readline().strip() == "ready"
-    time.sleep(3.0)
-    t0 = time.time()
-    p.send_signal(signal.SIGINT)
-    try:
-        out = p.communicate(timeout=120)[0]
-    finally:
-        p.kill()
+    out, seconds = interrupt_after_ready(script, wait=3.0)
     assert "interrupted True" in out, out
-    assert time.time() - t0 < 10
+    assert seconds < 10
 
 
 def test_loss_out_columns_stay_apart_for_huge_values_and_nep_in_byte_order_mark(tmp_path, frames):
