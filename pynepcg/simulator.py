@@ -6,7 +6,8 @@ The simulator works on its own copy of the system (``sim.system``, updated in pl
 from __future__ import annotations
 
 from . import _core
-from .ensembles import NVE
+from .ensembles import NVE, _Ensemble
+from .errors import InputError
 from .potentials import NEP, Potential, as_system
 
 __all__ = ["Simulator"]
@@ -37,6 +38,8 @@ class Simulator:
         else:
             self.device = "cpu"
         self.potential = potential
+        if isinstance(seed, bool) or int(seed) != seed or not 0 <= int(seed) < 2**64:
+            raise InputError(f"Simulator: seed must be an integer in [0, 2**64), not {seed!r}")
         self._cpp = _core.Simulator(as_system(system).copy(), potential._cpp, float(skin), int(seed))
 
     @property
@@ -52,8 +55,17 @@ class Simulator:
     def run(self, steps: int, ensemble=None, time_step: float = 1.0, observers=()):
         """Runs `steps` steps of `time_step` fs in `ensemble` (default NVE); returns the observers."""
         ensemble = ensemble if ensemble is not None else NVE()
+        if not isinstance(ensemble, _Ensemble):
+            raise InputError(f"Simulator.run: ensemble must be one of pynepcg.ensembles (NVE(), Langevin(...), "
+                             f"...), not {ensemble!r}")
+        observers = list(observers)
+        for o in observers:
+            if not isinstance(getattr(o, "_cpp", None), _core.Observer):
+                raise InputError(f"Simulator.run: {o!r} is not an observer of pynepcg.observers")
+        if isinstance(steps, bool) or int(steps) != steps or not 0 <= int(steps) < 2**62:
+            raise InputError(f"Simulator.run: steps must be an integer >= 0, not {steps!r}")
         self._cpp.run(int(steps), ensemble._to_cpp(), float(time_step), [o._cpp for o in observers])
-        return list(observers)
+        return observers
 
     # Current state
     @property

@@ -1240,3 +1240,26 @@ def test_run_in_time_step_and_missing_files_name_their_line(run_dir):
         assert err.value.lineno == 2
     with pytest.raises(OSError, match=r"run.in:1: 'potential'"):
         _run_in(run_dir, "potential missing.eam.alloy\ntime_step 1\nensemble nve\nrun 10\n")
+
+
+def test_runs_blown_up_by_the_time_step_or_the_barostat_say_unstable(gold):
+    """Atoms flung far away by a huge time step, or a cell the barostat broke, are reported as an
+    unstable run (RuntimeError with the step), not as an input error about the list or the box."""
+    s = structures.fcc("Au", 4.08, (3, 3, 3))
+    sim = pynepcg.Simulator(s, gold, seed=1)
+    sim.set_temperature(300)
+    with pytest.raises(RuntimeError, match="unstable by step 2 .*more than 30000 cells"):
+        sim.run(100, ens.NVE(), time_step=1e4)
+    sim = pynepcg.Simulator(s, gold, seed=1)
+    sim.set_temperature(300)
+    with pytest.raises(RuntimeError, match="unstable by step 1: the barostat or deformation made an invalid cell"):
+        sim.run(100, ens.NPT(temperature=300, pressure=10, modulus=1e-10), time_step=1.0)
+
+
+@pytest.mark.parametrize("bad", [dict(ensemble="nve"), dict(observers=[5]), dict(steps=2**63), dict(steps=2.5)])
+def test_run_arguments_of_the_wrong_kind_are_input_errors(gold, bad):
+    sim = pynepcg.Simulator(structures.fcc("Au", 4.08, (2, 2, 2)), gold)
+    with pytest.raises(pynepcg.InputError, match="Simulator.run: "):
+        sim.run(**{"steps": 1, **bad})
+    with pytest.raises(pynepcg.InputError, match="seed must be an integer"):
+        pynepcg.Simulator(structures.fcc("Au", 4.08, (2, 2, 2)), gold, seed=-1)

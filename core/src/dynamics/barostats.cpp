@@ -3,6 +3,7 @@
 // Both scale positions and the cell with a matrix mu: r -> mu r.
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "nepcg/error.hpp"
 #include "nepcg/kernels/cell_step.hpp"
@@ -17,7 +18,14 @@ void Simulator::scale_cell(const Mat3& mu, bool scale_velocities) {
     const Vec3 r = row;
     for (int a = 0; a < 3; ++a) row[a] = mu[a][0] * r[0] + mu[a][1] * r[1] + mu[a][2] * r[2];
   }
-  system_.box = Box(cell, system_.box.pbc());
+  try {
+    system_.box = Box(cell, system_.box.pbc());
+  } catch (const InputError& e) {  // (not the user's cell: the barostat's or the deformation's)
+    throw RuntimeError("Simulator: the run became unstable by step " + std::to_string(step_ + 1) +
+                       ": the barostat or deformation made an invalid cell (" + e.what() +
+                       "); a modulus estimate too small, a barostat time too short, or a pressure the system "
+                       "cannot take");
+  }
   auto& x = system_.positions;
   for (size_t i = 0; i < system_.size(); ++i) {
     const Vec3 r{x[3 * i], x[3 * i + 1], x[3 * i + 2]};

@@ -378,7 +378,13 @@ void Simulator::run(long steps, const Ensemble& requested, double dt,
     // the run; the barostat reads the virial (next step). Other steps skip them (as LAMMPS does).
     bool observables = s + 1 == steps;
     for (const auto& o : observers) observables |= (run_step_ + 1) % o->interval() == 0;
-    compute_forces(observables, e.has_barostat());
+    try {
+      compute_forces(observables, e.has_barostat());
+    } catch (const InputError& err) {  // (the state the steps made, not the user's input: atoms flung away)
+      throw RuntimeError("Simulator: the run became unstable by step " + std::to_string(step_ + 1) + " (" +
+                         err.what() + "): a time step too large for the potential, overlapping atoms, or atoms "
+                         "outside the range the potential was made for");
+    }
     kick(0.5 * dt);
     if (nhc) nose_hoover_half(e, dt);
     if (obabo) langevin_o(0.5 * dt, e.tau_temperature);
