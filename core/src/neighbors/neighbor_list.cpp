@@ -9,6 +9,7 @@
 #include "nepcg/neighbor_list.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <mutex>
@@ -504,11 +505,8 @@ void NeighborList::compute_reverse() const {
   int max_list = 0;
   for (size_t i = 0; i < n; ++i) max_list = std::max(max_list, static_cast<int>(offsets_[i + 1] - offsets_[i]));
   // Key of an entry for the sorted search below: neighbour, then shift.
-  auto entry_less = [&](int64_t a, int64_t b) {
-    if (neighbors_[a] != neighbors_[b]) return neighbors_[a] < neighbors_[b];
-    for (int d = 0; d < 3; ++d)
-      if (shifts_[3 * a + d] != shifts_[3 * b + d]) return shifts_[3 * a + d] < shifts_[3 * b + d];
-    return false;
+  auto key_of = [&](int64_t q) {
+    return std::array<int, 4>{neighbors_[q], shifts_[3 * q], shifts_[3 * q + 1], shifts_[3 * q + 2]};
   };
 #pragma omp parallel reduction(|| : missing)
   {
@@ -525,22 +523,13 @@ void NeighborList::compute_reverse() const {
       if (longest > 32) {
         sorted.resize(offsets_[j + 1] - o);
         std::iota(sorted.begin(), sorted.end(), o);
-        std::sort(sorted.begin(), sorted.end(), entry_less);
+        std::sort(sorted.begin(), sorted.end(), [&](int64_t a, int64_t b) { return key_of(a) < key_of(b); });
         for (int64_t k = tstart[j]; k < tstart[j + 1]; ++k) {
           const int64_t p = tentry[k];
-          // the wanted key (towner, -shift of p), compared against entries of j's list
-          auto key_less = [&](int64_t q, bool entry_first) {
-            const int i = towner[k];
-            if (neighbors_[q] != i) return entry_first ? neighbors_[q] < i : i < neighbors_[q];
-            for (int d = 0; d < 3; ++d) {
-              const int a = shifts_[3 * q + d], b = -shifts_[3 * p + d];
-              if (a != b) return entry_first ? a < b : b < a;
-            }
-            return false;
-          };
-          const auto it = std::lower_bound(sorted.begin(), sorted.end(), int64_t(0),
-                                           [&](int64_t q, int64_t) { return key_less(q, true); });
-          if (it != sorted.end() && !key_less(*it, false) && !key_less(*it, true)) reverse_[p] = *it;
+          const std::array<int, 4> wanted{towner[k], -shifts_[3 * p], -shifts_[3 * p + 1], -shifts_[3 * p + 2]};
+          const auto it = std::lower_bound(sorted.begin(), sorted.end(), wanted,
+                                           [&](int64_t q, const std::array<int, 4>& w) { return key_of(q) < w; });
+          if (it != sorted.end() && key_of(*it) == wanted) reverse_[p] = *it;
           else missing = true;
         }
         continue;
