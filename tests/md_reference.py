@@ -1,6 +1,8 @@
 """Independent references for the MD tests (test_simulator.py, test_simulator_slow.py).
 
-* Units and constants (CODATA 2018, as in GPUMD and LAMMPS ``metal``): Å, eV, amu, fs, K.
+* Units and constants: Å, eV, amu, fs, K; k_B as in GPUMD, LAMMPS ``metal`` and the NEP spec
+  (8.617343e-5 eV/K), the mass and pressure conversions from CODATA 2018 (GPUMD and LAMMPS round
+  them to 7 and 8 digits).
 * Block averaging: standard errors of means and of variances from correlated time series.
 * Harmonic analysis: the mass-weighted Hessian from central differences of the forces. For velocity
   Verlet on a harmonic mode of angular frequency w the exactly conserved "shadow" energy is
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-KB = 8.617333262e-5                                       # eV/K
+KB = 8.617343e-5                                          # eV/K (GPUMD, LAMMPS metal)
 MVV2E = 1.66053906660e-27 * 1e-20 / 1e-30 / 1.602176634e-19  # amu Å^2/fs^2 in eV (103.64...)
 EV_A3_TO_GPA = 1.602176634e-19 / 1e-30 / 1e9               # eV/Å^3 in GPa (160.2176634)
 

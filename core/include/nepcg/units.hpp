@@ -4,7 +4,10 @@
 
 namespace nepcg::units {
 
-constexpr double kBoltzmann = 8.617333262e-5;      ///< eV/K (CODATA 2018)
+/// eV/K. GPUMD's and LAMMPS's (`units metal`) value, which the NEP spec prescribes, rather than
+/// CODATA 2018's 8.617333262e-5 (1.2e-6 relative apart): temperatures, thermostats, initial
+/// velocities and the mean-force kinetic correction then agree with theirs to round-off.
+constexpr double kBoltzmann = 8.617343e-5;
 constexpr double kElectronVolt = 1.602176634e-19;  ///< J
 constexpr double kAtomicMass = 1.66053906660e-27;  ///< kg
 /// amu Å^2 / fs^2 in eV: kinetic energy = 0.5 m v^2 * kMassVelocity2ToEnergy.
