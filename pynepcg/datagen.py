@@ -161,6 +161,35 @@ def mean_force_frame(structure, mapper: Mapper, potential, settings: MeanForceSe
     return cg
 
 
+def _teacher_probe(structure: System, potential) -> dict:
+    """What the teacher gives on the first configuration (energy eV, virial eV, the largest force
+    and the first atoms' forces eV/Å): recorded with the frames, so that a resume with another
+    teacher potential is caught."""
+    r = potential.compute(structure, per_atom_virials=False)
+    f = np.asarray(r.forces, dtype=float)
+    return {"atoms": len(structure), "energy": float(r.energy), "virial": np.asarray(r.virial).ravel().tolist(),
+            "max_force": float(np.abs(f).max()) if f.size else 0.0, "forces": f[:8].ravel().tolist()}
+
+
+def _probe_task(text: str, potential_factory):
+    """Process-pool task: the teacher probe of a potential factory, where the frames run."""
+    return _teacher_probe(io.parse(text)[0], _resolve_potential(potential_factory))
+
+
+def _same_teacher(old: dict, new: dict) -> bool:
+    """Probes of one teacher agree to what a change of device, thread count or float precision
+    leaves (1e-5 of the energy scale, 1e-4 of the largest force); another model, other parameters
+    or another electrostatics accuracy usually does not."""
+    if old.get("atoms") != new["atoms"]:
+        return False
+    e_scale = max(abs(old["energy"]), abs(new["energy"]), 1e-3 * new["atoms"])
+    f_scale = max(old["max_force"], new["max_force"], 1e-6)
+    w_old, w_new = np.asarray(old["virial"]), np.asarray(new["virial"])
+    return (abs(old["energy"] - new["energy"]) <= 1e-5 * e_scale
+            and np.abs(w_old - w_new).max() <= 1e-4 * max(np.abs(w_old).max(), np.abs(w_new).max(), e_scale)
+            and np.abs(np.asarray(old["forces"]) - np.asarray(new["forces"])).max(initial=0.0) <= 1e-4 * f_scale)
+
+
 def _frame_task(text: str, labels, names, potential, settings, seed, info):
     """Process-pool task: extxyz text in, extxyz text out (Systems do not pickle)."""
     structure = io.parse(text)[0]
@@ -184,7 +213,10 @@ def mean_force(configurations: Sequence, mapper: Mapper, potential, settings: Me
     gives the same frames, bit for bit. (A factory
     with a ``concurrent.futures.ThreadPoolExecutor`` does the same by hand.) Frame k uses seed
     ``seed + k``; frames
-    already in ``<directory>/frames`` are kept when ``resume``. Configuration ``info`` items
+    already in ``<directory>/frames`` are kept when ``resume``, and refused (InputError) when another
+    task made them: other settings, mapping, seed, configurations or teacher (``frames/task.json``
+    records them; the teacher as its energy, virial and forces on the first configuration).
+    Configuration ``info`` items
     (e.g. temperature, pressure of the state point) are copied to the frame."""
     from .potentials import Potential
 
@@ -195,7 +227,12 @@ def mean_force(configurations: Sequence, mapper: Mapper, potential, settings: Me
     if not configs:
         raise InputError("mean_force: no configurations")
     _warn_other_temperatures(configs, settings)
-    _check_and_record_task(d / "frames", configs, mapper, settings, seed, resume)
+    if isinstance(potential, Potential) and executor is not None:
+        raise InputError("mean_force: an executor needs a picklable potential factory, e.g. "
+                         "functools.partial(pynepcg.NEP, 'nep.txt')")
+    if not isinstance(potential, Potential) and replicas is not None:
+        raise InputError("mean_force: replicas are for a potential object; with a factory the executor "
+                         "decides the concurrency")
     todo = []
     for k in range(len(configs)):
         path = d / "frames" / f"frame_{k:05d}.xyz"
@@ -209,12 +246,6 @@ def mean_force(configurations: Sequence, mapper: Mapper, potential, settings: Me
             if key in c.info:
                 out[key] = c.info[key]
         return out
-
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(configs), initial=len(configs) - len(todo), unit="frame", desc="mean-force frames")
 
     def finish(k, text):
         tmp = d / "frames" / f"frame_{k:05d}.xyz.tmp"
@@ -230,8 +261,23 @@ def mean_force(configurations: Sequence, mapper: Mapper, potential, settings: Me
         pot = potential.replica() if potential.runs_dynamics_on_device else potential
         return io.format([mean_force_frame(configs[k], mapper, pot, settings, seed + k, state_info(configs[k]))])
 
+    on_object = isinstance(potential, Potential)
+    own = not on_object and executor is None
+    if own:
+        executor = cpu_pool(max(1, len(todo)))
+    bar = None
     try:
-        if isinstance(potential, Potential) and executor is None:
+        # the teacher's probe, where the frames run (a factory's worker may choose another device)
+        if on_object:
+            probe = _teacher_probe(configs[0], potential)
+        else:
+            probe = executor.submit(_probe_task, io.format([configs[0]]), potential).result()
+        _check_and_record_task(d / "frames", configs, mapper, settings, seed, resume, probe)
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(configs), initial=len(configs) - len(todo), unit="frame", desc="mean-force frames")
+        if on_object:
             threads = _replica_threads(potential, replicas, len(todo))
             if threads <= 1:
                 for k in todo:
@@ -242,29 +288,18 @@ def mean_force(configurations: Sequence, mapper: Mapper, potential, settings: Me
                     for fut in cf.as_completed(futures):
                         finish(futures[fut], fut.result())
         else:
-            if replicas is not None:
-                raise InputError("mean_force: replicas are for a potential object; with a factory the executor "
-                                 "decides the concurrency")
-            if isinstance(potential, Potential):
-                raise InputError("mean_force: an executor needs a picklable potential factory, e.g. "
-                                 "functools.partial(pynepcg.NEP, 'nep.txt')")
-            own = executor is None
-            if own:
-                executor = cpu_pool(len(todo))
-            try:
-                futures = {}
-                for k in todo:
-                    c = configs[k]
-                    futures[executor.submit(_frame_task, io.format([c]), mapper.labels.tolist(), mapper.names,
-                                            potential, settings, seed + k, state_info(c))] = k
-                for fut in cf.as_completed(futures):
-                    finish(futures[fut], fut.result())
-            finally:
-                if own:
-                    executor.shutdown()
+            futures = {}
+            for k in todo:
+                c = configs[k]
+                futures[executor.submit(_frame_task, io.format([c]), mapper.labels.tolist(), mapper.names,
+                                        potential, settings, seed + k, state_info(c))] = k
+            for fut in cf.as_completed(futures):
+                finish(futures[fut], fut.result())
     finally:
         if bar is not None:
             bar.close()
+        if own:
+            executor.shutdown()
     out = d / output
     with open(out, "w") as f:
         for k in range(len(configs)):
@@ -287,17 +322,18 @@ _TASK_FILE = "task.json"
 
 
 def _check_and_record_task(frames: Path, configs, mapper: Mapper, settings: MeanForceSettings, seed: int,
-                           resume: bool) -> None:
-    """Keeps frames/task.json: the settings, mapping and seed of the frames in `frames` and a digest
-    of each configuration. On resume, frames made by another task (other settings, mapping, seed,
-    or another configuration at the same index) are refused instead of being mixed in silently.
-    The teacher potential is not recorded: changing it in the same directory is the caller's call."""
+                           resume: bool, probe: dict) -> None:
+    """Keeps frames/task.json: the settings, mapping and seed of the frames in `frames`, a digest
+    of each configuration and the teacher's probe (its energy, virial and forces on the first
+    configuration). On resume, frames made by another task (other settings, mapping, seed, teacher,
+    or another configuration at the same index) are refused instead of being mixed in silently."""
     task = {
         "settings": dataclasses.asdict(settings),
         "mapper": {"names": list(mapper.names),
                    "labels": hashlib.sha256(np.ascontiguousarray(mapper.labels, dtype=np.int64).tobytes()).hexdigest()[:32]},
         "seed": int(seed),
         "configurations": [_configuration_digest(c) for c in configs],
+        "teacher": probe,
     }
     path = frames / _TASK_FILE
     existing = sorted(frames.glob("frame_*.xyz"))
@@ -309,6 +345,10 @@ def _check_and_record_task(frames: Path, configs, mapper: Mapper, settings: Mean
         changed = [f"{key}" for key in ("mapper", "seed") if old.get(key) != task[key]]
         changed += [f"settings.{k} ({old.get('settings', {}).get(k)!r} -> {v!r})"
                     for k, v in task["settings"].items() if old.get("settings", {}).get(k) != v]
+        same_first = old.get("configurations", [None])[:1] == task["configurations"][:1]
+        if "teacher" in old and existing and same_first and not _same_teacher(old["teacher"], probe):
+            changed.append(f"teacher potential (energy of configuration 0: {old['teacher'].get('energy')!r} eV "
+                           f"-> {probe['energy']!r} eV)")
         if changed:
             raise InputError(f"mean_force: the frames in {frames} were made with other {', '.join(changed)}; "
                              "pass resume=False to replace them, or use another directory")

@@ -8,6 +8,7 @@ does not); data sets written through an executor, resumed after an interruption,
 trainer."""
 from __future__ import annotations
 
+import concurrent.futures as cf
 import functools
 import threading
 
@@ -461,8 +462,8 @@ def test_settings_that_give_no_sample_are_refused():
 
 
 def test_resume_refuses_frames_of_another_task(tmp_path):
-    """Frames left in a directory by a run with other settings, mapping, seed or configurations
-    are refused on resume (before, the old frames were returned as the new data set)."""
+    """Frames left in a directory by a run with other settings, mapping, seed, configurations or
+    teacher are refused on resume (before, the old frames were returned as the new data set)."""
     g, m = gold(2)
     confs = jittered_copies(g, 3, sigma=0.02, seed=4)
     settings = datagen.MeanForceSettings(temperature=300, time_step=2.0, equilibration=10, steps=20,
@@ -479,6 +480,22 @@ def test_resume_refuses_frames_of_another_task(tmp_path):
         run(confs[:2], mapper=m.renamed("Au"), settings=settings, seed=1)
     with pytest.raises(pynepcg.InputError, match="configuration 1 is not the one frame_00001.xyz"):
         run([confs[0], confs[2]], settings=settings, seed=1)
+    # Another teacher (the same EAM cut at 5.5 Å instead of 6.2) is refused, also as a factory
+    # run in an executor; the same teacher on one thread (other round-off) or in an executor passes.
+    with pytest.raises(pynepcg.InputError, match="other teacher potential"):
+        run(confs[:2], potential=pynepcg.EAM.zhou_gold(cutoff=5.5), settings=settings, seed=1)
+    with cf.ThreadPoolExecutor(1) as pool, pytest.raises(pynepcg.InputError, match="other teacher potential"):
+        run(confs[:2], potential=functools.partial(pynepcg.EAM.zhou_gold, cutoff=5.5), executor=pool,
+            settings=settings, seed=1)
+    threads = pynepcg.get_num_threads()
+    pynepcg.set_num_threads(1)
+    try:
+        assert run(confs[:2], settings=settings, seed=1).read_text() == first
+    finally:
+        pynepcg.set_num_threads(threads)
+    with cf.ThreadPoolExecutor(1) as pool:
+        assert run(confs[:2], potential=pynepcg.EAM.zhou_gold, executor=pool, settings=settings,
+                   seed=1).read_text() == first
     # More configurations: the finished frames are kept, the new one is made.
     out = run(confs, settings=settings, seed=1).read_text()
     assert out.startswith(first) and len(pynepcg.io.parse(out)) == 3
