@@ -41,10 +41,14 @@ void init_training(nb::module_& m) {
       .def_ro("prediction", &TrainingOptions::prediction)
       .def_ro("output_descriptor", &TrainingOptions::output_descriptor)
       .def_ro("has_seed", &TrainingOptions::has_seed)
+      .def_ro("zbl_flexible", &TrainingOptions::zbl_flexible)
       .def("resolved_lambda_1", &TrainingOptions::resolved_lambda_1)
       .def("resolved_lambda_2", &TrainingOptions::resolved_lambda_2);
   m.def("parse_nep_in", &parse_nep_in, nb::arg("text"), nb::arg("name") = "nep.in");
   m.def("read_nep_in", &read_nep_in, nb::arg("path"));
+  m.def("missing_label_note", &missing_label_note, nb::arg("data"), nb::arg("what"));
+  m.def("load_zbl_in", &load_zbl_in, nb::arg("options"), nb::arg("path"),
+        "Flexible ZBL parameters from zbl.in into options when the file exists and 'zbl' is set.");
 
   nb::class_<TrainingStructure>(m, "TrainingStructure", "A structure with reference labels (GPUMD conventions).")
       .def_ro("system", &TrainingStructure::system)

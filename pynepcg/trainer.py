@@ -79,6 +79,15 @@ def _keyword_line(key: str, value, types: Sequence[str] | None) -> str:
     return f"{key} {value!r}" if isinstance(value, float) else f"{key} {value}"
 
 
+def _line_keyword(line: str) -> list:
+    """[keyword] of a nep.in line ([] for blank and comment lines); ``#pynepcg seed S`` is
+    pynepcg's seed keyword written behind GPUMD's comment sign."""
+    words = line.split()
+    if words[:1] == ["#pynepcg"]:
+        words = words[1:]
+    return " ".join(words).split("#", 1)[0].split()[:1]
+
+
 def _as_structures(data, what: str) -> list:
     """Training structures from a path, a System/ASE Atoms, or a sequence of them."""
     if data is None:
@@ -131,6 +140,12 @@ class Trainer:
     (``type=["Te", "Pb"]``; inferred from the training data in order of appearance if absent).
     Unknown keywords, out-of-range values and contradictions raise :class:`InputError`.
 
+    ``zbl_in``: GPUMD's flexible ZBL, a ``zbl.in`` file of T(T+1)/2 lines of 10 numbers (r1 r2
+    alpha1 beta1 ... alpha4 beta4 for the type pairs (0,0), (0,1), ..., (T-1,T-1); r2 at most
+    the pair's angular cutoff), used when ``zbl`` is set, as GPUMD does (``zbl``'s r_out and
+    ``use_typewise_cutoff_zbl`` are then ignored); default: the ``zbl.in`` beside ``nep_in``. The
+    model is written with ``zbl 0 0`` and these parameters, and the run folder gets a copy.
+
     ``device``: where the population is evaluated, "cpu", "cuda" or "auto" (the GPU when one is
     usable; see :mod:`pynepcg.device`). The GPU evaluates models with l_max <= 4 and one hidden
     layer (others fall back to the CPU inside it) to round-off of the CPU; every other part of
@@ -148,7 +163,7 @@ class Trainer:
     and swap ranks; a checkpoint resumes bit for bit with the same device and precision.
     """
 
-    def __init__(self, nep_in=None, device: str = "auto", precision: str = "double", **hyperparameters):
+    def __init__(self, nep_in=None, device: str = "auto", precision: str = "double", zbl_in=None, **hyperparameters):
         self.device = resolve_device(device)
         if precision not in ("double", "single"):
             raise InputError(f"Trainer: precision must be 'double' or 'single', not {precision!r}")
@@ -165,6 +180,14 @@ class Trainer:
             self._source = str(path)
             # (utf-8-sig: a byte-order mark some editors write is dropped)
             self._base_lines = path.read_text(encoding="utf-8-sig").splitlines()
+        # GPUMD's flexible ZBL: zbl.in beside nep.in (GPUMD reads both from its working folder)
+        self._zbl_in_given = zbl_in is not None
+        if zbl_in is not None:
+            self._zbl_in = Path(zbl_in)
+            if not self._zbl_in.is_file():
+                raise FileNotFoundError(f"Trainer: no zbl.in at '{self._zbl_in}'")
+        else:
+            self._zbl_in = Path(nep_in).parent / "zbl.in" if nep_in is not None else None
         self._keywords = dict(hyperparameters)
         if "type" not in self._keywords and not self._has_type_line():
             self._options = None  # resolved from the data in fit()
@@ -185,7 +208,7 @@ class Trainer:
         given = set(self._keywords)
         lines, origins = [], []
         for number, line in enumerate(self._base_lines, start=1):
-            head = line.split("#", 1)[0].split()[:1]
+            head = _line_keyword(line)
             if head and (head[0] in given or (head[0] == "mode" and "model_type" in given)):
                 continue  # overridden by a keyword
             lines.append(line)
@@ -209,6 +232,16 @@ class Trainer:
         return text, ["type"] * len(head) + origins + tail
 
     def _parse(self, types=None):
+        options = self._parse_text(types)
+        if self._zbl_in is not None and self._zbl_in.is_file():
+            if not _core.load_zbl_in(options, os.fspath(self._zbl_in)):
+                message = f"{self._zbl_in}: flexible ZBL parameters need the 'zbl' keyword (GPUMD ignores zbl.in without it)"
+                if self._zbl_in_given:
+                    raise InputError(f"Trainer: {message}")
+                warnings.warn(f"Trainer: {message}; the file is not used", stacklevel=3)
+        return options
+
+    def _parse_text(self, types=None):
         text, origins = self._text_and_origins(types)
         try:
             return _core.parse_nep_in(text, self._source)
@@ -250,6 +283,9 @@ class Trainer:
         train_data = _as_structures(train, "training set")
         test_data = _as_structures(test, "test set")
         _warn_non_periodic(train_data, "training set")
+        note = _core.missing_label_note(train_data, "training set")
+        if note:
+            warnings.warn(note, stacklevel=2)
         _warn_non_periodic(test_data, "test set")
         options = self._options or self._parse(_species_in_order(train_data))
         self._options = options
@@ -264,6 +300,11 @@ class Trainer:
             Path(directory).mkdir(parents=True, exist_ok=True)
             directory_str = os.fspath(directory)
             (Path(directory) / "nep.in").write_text(options.to_text())
+            zbl = np.asarray(options.zbl_flexible).reshape(-1, 10)
+            target = Path(directory) / "zbl.in"
+            if len(zbl) and not (target.exists() and self._zbl_in is not None and target.samefile(self._zbl_in)):
+                # (the folder then holds GPUMD's whole input: nep.in, zbl.in, train.xyz)
+                target.write_text("".join(" ".join(repr(float(v)) for v in row) + "\n" for row in zbl))
         core = _core.Trainer(options, train_data, test_data, directory_str, resume, self.device, self.precision)
         self._core = core
         if core.resume_warning:

@@ -719,9 +719,16 @@ def _trainers(frames, **kw):
     return out
 
 
-def test_population_errors_match_cpu(labelled, site_lanes):
+@pytest.mark.parametrize("zbl", [None, "flexible"], ids=["no-zbl", "flexible-zbl"])
+def test_population_errors_match_cpu(labelled, site_lanes, zbl, tmp_path):
+    kw = {}
+    if zbl == "flexible":  # GPUMD's zbl.in, reaching to the angular cutoff (3 Å)
+        (tmp_path / "zbl.in").write_text("0.5 2.9 0.2 3.0 0.5 0.9 0.3 0.4 0.02 0.2\n"
+                                         "0.8 3.0 0.15 3.3 0.55 1.0 0.25 0.45 0.05 0.25\n"
+                                         "0.6 2.7 0.18 3.1 0.52 0.95 0.28 0.41 0.03 0.21\n")
+        kw = dict(zbl=2.0, zbl_in=tmp_path / "zbl.in")
     cpu, gpu = _trainers(labelled, generation=0, batch=4, type_weight=[1.0, 2.0], force_delta=0.5, lambda_shear=2.0,
-                         seed=1)
+                         seed=1, **kw)
     rng = np.random.default_rng(5)
     for _ in range(3):
         z = rng.uniform(-1, 1, cpu._core.num_parameters) * 0.5

@@ -866,6 +866,11 @@ def test_run_in_gpumd_input(run_dir):
     headers, rows = _read_gpumd_thermo(run_dir / "thermo.out")
     assert len(headers) == 15
     assert rows.shape == (20 + 10 + 10, 18)
+    # GPUMD's number formats: %20.10e columns, dt_output %.10e fs (dump_thermo.cu)
+    lines = [x for x in (run_dir / "thermo.out").read_text().splitlines() if not x.startswith("#")]
+    assert all(len(x) == 18 * 20 and float(x[:20]) == float(x.split()[0]) for x in lines)
+    assert [h for h in headers if "dt_output" in h] == [f"# dt_output {20.0:.10e} fs", f"# dt_output {40.0:.10e} fs",
+                                                        f"# dt_output {20.0:.10e} fs"]
     T, K, U = rows[:, 0], rows[:, 1], rows[:, 2]
     np.testing.assert_allclose(K, 1.5 * (108 - 1) * KB * T, rtol=1e-7)  # N_f = 3N - 3
     assert np.all(U < -3.8 * 108) and np.all(U > -4.0 * 108)

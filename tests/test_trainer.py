@@ -22,6 +22,14 @@ from processes import interrupt_after_ready
 ARCH = dict(cutoff=(4.0, 3.0), n_max=(3, 3), basis_size=(4, 4), l_max=(4, 0, 0), neuron=5)
 
 
+# GPUMD's flexible ZBL (zbl.in): r1 r2 and four (alpha, beta) per type pair Si-Si, Si-C, C-C,
+# other than the universal ones and reaching to the angular cutoff (3 Å) so that pairs of the
+# random frames are inside.
+FLEXIBLE_ZBL = ("0.5 2.9 0.2 3.0 0.5 0.9 0.3 0.4 0.02 0.2\n"
+                "0.8 3.0 0.15 3.3 0.55 1.0 0.25 0.45 0.05 0.25\n"
+                "0.6 2.7 0.18 3.1 0.52 0.95 0.28 0.41 0.03 0.21\n")
+
+
 def teacher_model(path, seed=7):
     return write_random_nep(path, elements=("Si", "C"), rc=(4.0, 3.0), n_max=(3, 3), basis=(4, 4),
                             l_max=(4, 0, 0), neurons=(5, 0), seed=seed, scale=0.5)
@@ -73,6 +81,62 @@ def test_keywords_equal_nep_in_file(tmp_path):
     # keywords override the file
     c = pynepcg.Trainer(tmp_path / "nep.in", generation=5)
     assert "generation 5" in c.nep_in and "generation 300" not in c.nep_in
+
+
+def test_flexible_zbl_from_zbl_in_and_a_run_folder_gpumd_can_read(frames, tmp_path):
+    """GPUMD's nep reads zbl.in (flexible ZBL) whenever nep.in sets zbl: so does the trainer, from
+    beside nep.in; nep.txt gets 'zbl 0 0' and the parameters, and the run folder holds a nep.in
+    GPUMD accepts (the seed behind '#pynepcg', a comment to GPUMD) and a copy of zbl.in."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "nep.in").write_text("type 2 Si C\ncutoff 4 3\nn_max 3 3\nbasis_size 4 4\nneuron 4\nzbl 2\n"
+                                "generation 2\noutput_interval 1\npopulation 10\nseed 5\n")
+    (src / "zbl.in").write_text(FLEXIBLE_ZBL)
+    t = pynepcg.Trainer(src / "nep.in")
+    model, _ = t.fit(frames[:3], directory=tmp_path / "run", progress=False)
+    text = (tmp_path / "run" / "nep.txt").read_text().splitlines()
+    assert text[0].split() == ["nep4_zbl", "2", "Si", "C"] and text[1].split() == ["zbl", "0", "0"]
+    params = np.array([float(x) for x in text[-30:]])
+    assert np.array_equal(params, np.loadtxt(src / "zbl.in").ravel())
+    assert np.array_equal(np.loadtxt(tmp_path / "run" / "zbl.in"), np.loadtxt(src / "zbl.in"))
+    written = (tmp_path / "run" / "nep.in").read_text()
+    assert "#pynepcg seed 5\n" in written
+    assert not any(line.split()[:1] == ["seed"] for line in written.splitlines())  # GPUMD stops at 'seed'
+    again = pynepcg.Trainer(tmp_path / "run" / "nep.in")  # the written folder trains the same run
+    assert again.nep_in == t.nep_in and again._options.has_seed
+    model2, _ = again.fit(frames[:3], directory=tmp_path / "run2", progress=False)
+    assert (tmp_path / "run2" / "nep.txt").read_text() == (tmp_path / "run" / "nep.txt").read_text()
+    # the seed keyword given in Python replaces the file's '#pynepcg seed' line
+    assert "#pynepcg seed 9" in pynepcg.Trainer(tmp_path / "run" / "nep.in", seed=9).nep_in
+
+
+@pytest.mark.parametrize("zbl_in, message", [
+    ("0.5 2.9 0.2 3.0 0.5 0.9 0.3 0.4 0.02 0.2\n", r"zbl.in:1: expected 3 lines of 10 numbers"),
+    ("0.5 2.9 0.2 3.0 0.5 0.9 0.3 0.4 0.02\n", r"zbl.in:1: expected 10 numbers"),
+    ("0.5 2.9 0.2 3.0 0.5 0.9 0.3 0.4 0.02 x\n", r"zbl.in:1: 'x' is not a finite number"),
+    (FLEXIBLE_ZBL.replace("0.8 3.0", "0.8 3.5"), r"zbl.in line 2 \(Si-C\).*r2 <= 3 Å"),
+    (FLEXIBLE_ZBL + FLEXIBLE_ZBL, r"zbl.in:4: more than 3 lines"),
+])
+def test_bad_zbl_in_is_refused_with_file_and_line(tmp_path, zbl_in, message):
+    (tmp_path / "zbl.in").write_text(zbl_in)
+    (tmp_path / "nep.in").write_text("type 2 Si C\ncutoff 4 3\nzbl 2\n")
+    with pytest.raises(pynepcg.FileFormatError, match=message):
+        pynepcg.Trainer(tmp_path / "nep.in")
+    with pytest.raises(pynepcg.FileFormatError, match=message):
+        pynepcg._core.read_nep_in(str(tmp_path / "nep.in"))  # nepcg train's reader
+
+
+def test_zbl_in_without_zbl_keyword(tmp_path):
+    (tmp_path / "zbl.in").write_text(FLEXIBLE_ZBL)
+    (tmp_path / "nep.in").write_text("type 2 Si C\ncutoff 4 3\n")
+    with pytest.warns(UserWarning, match="need the 'zbl' keyword"):
+        t = pynepcg.Trainer(tmp_path / "nep.in")
+    assert t._options.model_skeleton().zbl == "none"
+    with pytest.raises(pynepcg.InputError, match="need the 'zbl' keyword"):
+        pynepcg.Trainer(type=["Si", "C"], cutoff=(4, 3), zbl_in=tmp_path / "zbl.in")
+    with pytest.raises(FileNotFoundError, match="no zbl.in"):
+        pynepcg.Trainer(type=["Si", "C"], zbl=2, zbl_in=tmp_path / "missing.in")
+    assert len(pynepcg._core.read_nep_in(str(tmp_path / "nep.in")).zbl_flexible) == 0  # ignored, as GPUMD
 
 
 @pytest.mark.parametrize("text, message", [
@@ -131,6 +195,32 @@ def test_training_set_labels_follow_gpumd(tmp_path):
     assert list(s[0].virial) == [1, 5, 9, 4, 8, 7]
     assert np.allclose(s[1].virial[:3], 0.008 * 125) and not s[1].virial[3:].any()
     assert np.array_equal(s[0].forces, [[0.1, 0.2, 0.3], [-0.1, -0.2, -0.3]])
+
+
+def test_a_label_missing_from_every_structure_is_reported(tmp_path, frames):
+    """GPUMD's nep stops on a file without 'energy=' or a force column; pynepcg trains on the
+    labels there are, but says so and names the keys that look like the missing label (an
+    ASE/VASP pipeline's REF_energy, dft_force), instead of training a model whose energies are
+    never fitted without a word."""
+    p = tmp_path / "train.xyz"
+    text = _xyz('virial="1 0 0 0 1 0 0 0 1"', "REF_energy=-3.0")
+    text = text.replace(" energy=-3.0", "").replace("force:R:3", "dft_force:R:3")
+    p.write_text(text + text)
+    data = tr.read_training_set(p)
+    note = pynepcg._core.missing_label_note(data, "train.xyz")
+    assert "no structure has an energy or forces" in note and "'REF_energy'" in note and "'dft_force'" in note
+    assert pynepcg._core.missing_label_note(tr.read_training_set(_write(tmp_path / "ok.xyz", _xyz())), "x") == ""
+    # through fit(): a warning (the forces-only case, from Atoms without an energy)
+    no_energy = [a.copy() for a in frames[:3]]
+    for a, b in zip(no_energy, frames[:3]):
+        a.arrays["forces"] = b.get_forces()
+    with pytest.warns(UserWarning, match="no structure has an energy"):
+        pynepcg.Trainer(type=["Si", "C"], generation=1, **ARCH).fit(no_energy, directory=None, progress=False)
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
 
 
 @pytest.mark.parametrize("body, message", [
@@ -244,18 +334,29 @@ def test_single_lanes_tanh_within_4_float_ulp():
 @pytest.mark.parametrize("arch", [
     dict(l_max=(4, 2, 1), neuron=5, zbl=2.0),      # 4-body and 5-body terms, ZBL
     dict(l_max=(4, 2, 0), neuron=(5, 3)),          # two hidden layers
-])
-def test_population_losses_equal_independent_evaluations(teacher, arch):
+    dict(l_max=(4, 2, 0), neuron=5, zbl=2.0, zbl_in=FLEXIBLE_ZBL),  # flexible ZBL
+], ids=["zbl-4-5-body", "two-layers", "flexible-zbl"])
+def test_population_losses_equal_independent_evaluations(teacher, arch, tmp_path):
     """Eleven individuals evaluated together (a SIMD pack of 8 lanes and a half pack of 4, padded):
     the losses of each equal its losses evaluated alone (a padded half pack) and those recomputed
     in numpy from pynepcg.NEP (energy shift, force and virial RMSE over the batch)."""
     frames = labelled_frames(teacher, 4, seed0=20)
+    if "zbl_in" in arch:
+        (tmp_path / "zbl.in").write_text(arch["zbl_in"])
+        arch = {**arch, "zbl_in": tmp_path / "zbl.in"}
     opts = dict(type=["Si", "C"], generation=0, seed=2, lambda_v=1.0, cutoff=(4.0, 3.0), n_max=(3, 3),
                 basis_size=(4, 4), **arch)
     t = pynepcg.Trainer(**opts)
     t.fit(frames, directory=None, progress=False)
     core = t._core
     skel = core.mean_model()
+    if "zbl_in" in arch:  # the model carries the file's parameters; they change the energies
+        assert skel.zbl == "flexible" and np.allclose(np.reshape(skel.zbl_flexible, (3, 10)),
+                                                      np.loadtxt(arch["zbl_in"]), rtol=0, atol=0)
+        r0 = pynepcg.NEP(skel).compute(frames[0]).energy
+        universal = pynepcg.Trainer(**{**opts, "zbl_in": None})
+        universal.fit(frames, directory=None, progress=False)
+        assert abs(pynepcg.NEP(universal._core.mean_model()).compute(frames[0]).energy - r0) > 1e-3
     rng = np.random.default_rng(8)
     Z = rng.uniform(-1, 1, (11, core.num_parameters)) * 0.5
     L = core.loss_terms(Z, 0)
@@ -751,5 +852,11 @@ def test_loss_out_columns_stay_apart_for_huge_values_and_nep_in_byte_order_mark(
     _train(frames[:3], tmp_path, generation=2, output_interval=1, lambda_1=1e20)
     rows = np.loadtxt(tmp_path / "loss.out")
     assert rows.shape == (2, 10) and rows[0, 2] > 1e15
+    # values that fit keep GPUMD's fixed columns exactly (%-8d, %-11.5f x 3, %-13.5f x 6)
+    _train(frames[:3], tmp_path / "plain", generation=1, output_interval=1)
+    line = (tmp_path / "plain" / "loss.out").read_text().splitlines()[0]
+    row = [float(x) for x in line.split()]
+    assert line == (f"{int(row[0]):<8d}" + "".join(f"{v:<11.5f}" for v in row[1:4])
+                    + "".join(f"{v:<13.5f}" for v in row[4:]))
     (tmp_path / "nep.in").write_bytes(b"\xef\xbb\xbftype 2 Si C\ngeneration 3\n")
     assert pynepcg.Trainer(tmp_path / "nep.in")._parse().types == ["Si", "C"]

@@ -93,6 +93,8 @@ int cmd_train(int argc, char** argv) {
   const std::string dir = slash == std::string::npos ? "." : nep_in.substr(0, slash);
   const nepcg::TrainingOptions options = nepcg::read_nep_in(nep_in);
   auto train = nepcg::read_training_set(dir + "/train.xyz");
+  if (const std::string note = nepcg::missing_label_note(train, dir + "/train.xyz"); !note.empty())
+    std::cerr << "warning: " << note << "\n";
   if (options.prediction) {
     nepcg::predict_directory(options, train, dir);
     std::cout << "predicted " << train.size() << " structures with " << dir << "/nep.txt\n";

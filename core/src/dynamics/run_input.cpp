@@ -140,7 +140,11 @@ class Interpreter {
       } else {
         // As GPUMD: without a seed every run draws other velocities (and thermostat noise).
         seed_ = (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
-        say("velocity: seed " + std::to_string(seed_) + " (write 'velocity T seed S' to repeat a run)");
+        if (!model().velocities.empty())  // (GPUMD too takes model.xyz's velocities then)
+          say("velocity: model.xyz has velocities, which the run starts from; seed " + std::to_string(seed_) +
+              " for the thermostat noise (write 'velocity T seed S' to repeat a run)");
+        else
+          say("velocity: seed " + std::to_string(seed_) + " (write 'velocity T seed S' to repeat a run)");
       }
       if (sim_) sim_->set_temperature(initial_temperature_);
     } else if (k == "time_step") {

@@ -12,6 +12,17 @@
 
 namespace nepcg {
 
+namespace {
+
+/// One number in a printf format of GPUMD's output files (e.g. "%20.10e").
+std::string gpumd_number(const char* format, double value) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, value);
+  return buf;
+}
+
+}  // namespace
+
 Observer::Observer(long interval) : interval_(interval) {
   if (interval < 1) throw InputError("Observer: interval must be >= 1 step");
 }
@@ -37,7 +48,7 @@ void ThermoObserver::begin(const Simulator& sim) {
     if (!file_.is_open()) file_.open(path_, std::ios::app);
     if (!file_) throw IOError("thermo: cannot open '" + path_ + "' for writing");
     file_ << "# dump_thermo " << interval() << "\n# format_version 1\n# num_atoms " << sim.system().size()
-          << "\n# dt_output " << text::format_double(interval() * sim.time_step()) << " fs\n"
+          << "\n# dt_output " << gpumd_number("%.10e", interval() * sim.time_step()) << " fs\n"
           << "# columns T KE PE sxx syy szz syz sxz sxy ax ay az bx by bz cx cy cz\n";
     return;
   }
@@ -79,11 +90,8 @@ void ThermoObserver::add_row(const Simulator& sim, double step, double time, dou
     for (double x : r) row.push_back(x);
   rows_.insert(rows_.end(), row.begin(), row.end());
   if (file_.is_open() && gpumd_format_) {
-    char buf[64];
-    for (int k : {2, 3, 4, 8, 9, 10, 11, 12, 13, 16, 17, 18, 19, 20, 21, 22, 23, 24}) {
-      std::snprintf(buf, sizeof(buf), "%.8e ", row[k]);
-      file_ << buf;
-    }
+    // GPUMD's columns: %20.10e each, no separator (the width leaves at least one blank)
+    for (int k : {2, 3, 4, 8, 9, 10, 11, 12, 13, 16, 17, 18, 19, 20, 21, 22, 23, 24}) file_ << gpumd_number("%20.10e", row[k]);
     file_ << "\n";
     file_.flush();
   } else if (file_.is_open()) {

@@ -2,6 +2,7 @@
 #include "nepcg/training/dataset.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <sstream>
 
@@ -13,6 +14,32 @@ namespace nepcg {
 std::string TrainingStructure::where() const {
   if (source.empty()) return line > 0 ? "structure " + std::to_string(line) : "structure";
   return source + (line > 0 ? ":" + std::to_string(line) : "");
+}
+
+std::string missing_label_note(const std::vector<TrainingStructure>& data, const std::string& what) {
+  if (data.empty()) return "";
+  bool energy = false, forces = false;
+  for (const auto& d : data) energy |= d.has_energy, forces |= d.has_forces;
+  auto lower = [](std::string t) {
+    for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return t;
+  };
+  // keys of the first structure that may hold the missing label under another name
+  std::vector<std::string> like;
+  for (const auto& [key, value] : data.front().system.info)
+    if (!energy && lower(key).find("energy") != std::string::npos && lower(key) != "energy_weight") like.push_back(key);
+  for (const auto& a : data.front().system.arrays)
+    if (!forces && lower(a.name).find("force") != std::string::npos) like.push_back(a.name);
+  std::string missing = !energy && !forces ? "an energy or forces" : !energy ? "an energy" : !forces ? "forces" : "";
+  if (missing.empty()) return "";
+  std::string note = what + ": no structure has " + missing + " (GPUMD's nep expects 'energy=' and a 'force' or " +
+                     "'forces' column and stops without them; pynepcg trains on the labels there are)";
+  if (!like.empty()) {
+    note += "; unused keys:";
+    for (const auto& k : like) note += " '" + k + "'";
+    note += " (rename them to GPUMD's names to train on them)";
+  }
+  return note;
 }
 
 TrainingStructure make_training_structure(const System& frame, const std::string& source, long line) {

@@ -82,7 +82,10 @@ NepModel TrainingOptions::model_skeleton() const {
   // The neighbour counts of the cutoff line: the Trainer sets its data's (as GPUMD's nep does);
   // 819 (GPUMD's largest) until then. pynepcg's evaluators ignore them.
   m.max_neighbors_radial = m.max_neighbors_angular = 819;
-  if (zbl_outer > 0) {
+  if (zbl_outer > 0 && !zbl_flexible.empty()) {
+    m.zbl = ZblKind::Flexible;  // written as "zbl 0 0" and the parameters after q_scaler
+    m.zbl_flexible = zbl_flexible;
+  } else if (zbl_outer > 0) {
     m.zbl = zbl_typewise_factor > 0 ? ZblKind::Typewise : ZblKind::Universal;
     m.zbl_outer = zbl_outer;
     m.zbl_inner = 0.5 * zbl_outer;
@@ -127,6 +130,24 @@ void TrainingOptions::validate() const {
   if (population < 10 || population > 200) fail("'population' must be in [10, 200]");
   if (!fine_tune_model.empty() && (fine_tune_restart.empty()))
     fail("'fine_tune' needs a model file and its restart file");
+  if (!zbl_flexible.empty()) {
+    const int T = num_types();
+    if (zbl_flexible.size() != size_t(5 * T * (T + 1)))
+      fail("zbl.in needs 10 numbers per type pair, " + std::to_string(5 * T * (T + 1)) + " for " + std::to_string(T) +
+           " types; it has " + std::to_string(zbl_flexible.size()));
+    // ZBL acts on the angular neighbours (GPUMD's nep and evaluators): a switch-off radius r2
+    // beyond the pair's angular cutoff would cut the repulsion off with a jump there.
+    for (int a = 0, pair = 0; a < T; ++a)
+      for (int b = a; b < T; ++b, ++pair) {
+        const double r1 = zbl_flexible[10 * pair], r2 = zbl_flexible[10 * pair + 1];
+        const size_t ia = cutoff_angular.size() > 1 ? a : 0, ib = cutoff_angular.size() > 1 ? b : 0;
+        const double rc = 0.5 * (cutoff_angular[ia] + cutoff_angular[ib]);
+        if (!(r1 >= 0.0 && r2 > r1 && r2 <= rc))
+          fail("zbl.in line " + std::to_string(pair + 1) + " (" + types[a] + "-" + types[b] + "): the switching radii must satisfy 0 <= r1 < r2 <= " +
+               text::format_double(rc) + " Å (the pair's angular cutoff); got r1 = " + text::format_double(r1) +
+               ", r2 = " + text::format_double(r2));
+      }
+  }
   model_skeleton().validate();
 }
 
@@ -141,11 +162,16 @@ TrainingOptions parse_nep_in(const std::string& text, const std::string& name) {
   while (std::getline(in, raw)) {
     ++number;
     Line l{name, number, {}};
-    for (auto t : text::split(raw)) {
-      if (!t.empty() && t[0] == '#') break;
-      l.tokens.emplace_back(t);
+    const auto tokens = text::split(raw);
+    // '#pynepcg seed S': pynepcg's own keyword behind a comment sign, so that GPUMD, which skips
+    // it, reads the same file (format_nep_in writes the seed so).
+    const bool ours = !tokens.empty() && tokens[0] == "#pynepcg";
+    for (size_t k = ours ? 1 : 0; k < tokens.size(); ++k) {
+      if (!tokens[k].empty() && tokens[k][0] == '#') break;
+      l.tokens.emplace_back(tokens[k]);
     }
     if (l.tokens.empty()) continue;
+    if (ours && l.key() != "seed") l.fail("'#pynepcg' may only precede pynepcg's own keyword 'seed'");
     const std::string& k = l.key();
     for (const auto& s : seen)
       if (s == k || (k == "mode" && s == "model_type") || (k == "model_type" && s == "mode"))
@@ -291,7 +317,55 @@ TrainingOptions read_nep_in(const std::string& path) {
   if (!f) throw IOError("cannot open '" + path + "'");
   std::stringstream buf;
   buf << f.rdbuf();
-  return parse_nep_in(buf.str(), path);
+  TrainingOptions o = parse_nep_in(buf.str(), path);
+  const size_t slash = path.find_last_of('/');
+  load_zbl_in(o, (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) + "zbl.in");
+  return o;
+}
+
+std::vector<double> parse_zbl_in(const std::string& text, const std::string& name, int num_types) {
+  const int pairs = num_types * (num_types + 1) / 2;
+  std::vector<double> values;
+  std::istringstream in(text);
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    const auto t = text::split(line);
+    if (t.empty()) continue;
+    if (static_cast<int>(values.size()) >= 10 * pairs)
+      throw FileFormatError(name, number, "more than " + std::to_string(pairs) + " lines of parameters for " +
+                                              std::to_string(num_types) + " types");
+    if (t.size() != 10)
+      throw FileFormatError(name, number, "expected 10 numbers (r1 r2 alpha1 beta1 ... alpha4 beta4); got " +
+                                              std::to_string(t.size()));
+    for (auto v : t) {
+      double x;
+      if (!text::parse_double(v, x) || !std::isfinite(x))
+        throw FileFormatError(name, number, "'" + std::string(v) + "' is not a finite number");
+      values.push_back(x);
+    }
+  }
+  if (static_cast<int>(values.size()) != 10 * pairs)
+    throw FileFormatError(name, number, "expected " + std::to_string(pairs) + " lines of 10 numbers (one per type pair " +
+                                            "(0,0), (0,1), ..., for " + std::to_string(num_types) + " types); got " +
+                                            std::to_string(values.size() / 10));
+  return values;
+}
+
+bool load_zbl_in(TrainingOptions& o, const std::string& path) {
+  if (o.zbl_outer <= 0) return false;
+  std::ifstream f(path);
+  if (!f) return false;
+  std::stringstream buf;
+  buf << f.rdbuf();
+  o.zbl_flexible = parse_zbl_in(buf.str(), path, o.num_types());
+  try {
+    o.validate();
+  } catch (const InputError& e) {
+    throw FileFormatError(path, 0, e.what());
+  }
+  return true;
 }
 
 std::string format_nep_in(const TrainingOptions& o) {
@@ -355,7 +429,7 @@ std::string format_nep_in(const TrainingOptions& o) {
         << "\n";
   real("initial_para", o.initial_para, d.initial_para);
   real("sigma0", o.sigma0, d.sigma0);
-  if (o.has_seed) out << "seed " << o.seed << "\n";
+  if (o.has_seed) out << "#pynepcg seed " << o.seed << "\n";  // (a comment to GPUMD)
   return out.str();
 }
 

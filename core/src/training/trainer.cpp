@@ -89,17 +89,15 @@ std::string format_loss(const LossRecord& r) {
   // still gets a blank after it, so that the line splits into its ten numbers.
   char buf[512];
   std::string out;
-  auto column = [&](int used, int width) {
+  // (left-justified: a value narrower than its column ends in padding blanks, a full one does not)
+  auto column = [&](int used) {
     out += buf;
-    if (used >= width) out += ' ';
+    if (used > 0 && buf[used - 1] != ' ') out += ' ';
   };
-  column(std::snprintf(buf, sizeof buf, "%-8d", r.generation), 8);
+  column(std::snprintf(buf, sizeof buf, "%-8d", r.generation));
   const double values[9] = {r.total, r.l1, r.l2, r.energy_train, r.force_train, r.virial_train,
                             r.energy_test, r.force_test, r.virial_test};
-  for (int k = 0; k < 9; ++k) {
-    const int width = k < 3 ? 11 : 13;
-    column(std::snprintf(buf, sizeof buf, "%-*.5f", width, values[k]), width);
-  }
+  for (int k = 0; k < 9; ++k) column(std::snprintf(buf, sizeof buf, "%-*.5f", k < 3 ? 11 : 13, values[k]));
   return out + "\n";
 }
 
@@ -807,9 +805,32 @@ void predict_directory(const TrainingOptions& options, const std::vector<Trainin
   const std::string base = directory.empty() ? "" : directory + "/";
   const NepModel model = read_nep_model(base + "nep.txt");
   const NepModel skeleton = options.model_skeleton();
-  if (model.elements != skeleton.elements || model.dim() != skeleton.dim() ||
-      model.num_parameters() != skeleton.num_parameters())
-    throw InputError(base + "nep.txt does not match nep.in (types, descriptor or network sizes differ)");
+  std::vector<std::string> differ;  // what differs, named as GPUMD's prediction check does
+  auto join = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
+    return s;
+  };
+  if (model.elements != skeleton.elements)
+    differ.push_back("types (nep.in: " + join(skeleton.elements) + "; nep.txt: " + join(model.elements) + ")");
+  auto compare = [&](const char* what, long in_nep_in, long in_file) {
+    if (in_nep_in != in_file)
+      differ.push_back(std::string(what) + " (nep.in: " + std::to_string(in_nep_in) + "; nep.txt: " + std::to_string(in_file) + ")");
+  };
+  compare("n_max radial", skeleton.n_max_radial, model.n_max_radial);
+  compare("n_max angular", skeleton.n_max_angular, model.n_max_angular);
+  compare("basis_size radial", skeleton.basis_size_radial, model.basis_size_radial);
+  compare("basis_size angular", skeleton.basis_size_angular, model.basis_size_angular);
+  compare("l_max", skeleton.l_max, model.l_max);
+  compare("descriptor size", skeleton.dim(), model.dim());
+  compare("neuron", skeleton.neurons1, model.neurons1);
+  compare("second hidden layer", skeleton.neurons2, model.neurons2);
+  if (differ.empty()) compare("number of parameters", long(skeleton.num_parameters()), long(model.num_parameters()));
+  if (!differ.empty()) {
+    std::string what;
+    for (const auto& d : differ) what += (what.empty() ? "" : ", ") + d;
+    throw InputError(base + "nep.txt does not match nep.in: " + what);
+  }
   write_parity_files(directory, "train", data, predict_structures(model, data));
   if (options.output_descriptor == 0) return;
   auto ev = make_cpu_population_evaluator(model, data, {}, 0.0);

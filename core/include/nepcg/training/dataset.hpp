@@ -43,6 +43,11 @@ TrainingStructure make_training_structure(const System& frame, const std::string
 /// Reads every frame of an extended-XYZ file; throws IOError / FileFormatError (file, line).
 std::vector<TrainingStructure> read_training_set(const std::string& path);
 
+/// A note for a data set in which no structure has an energy (or no structure has forces), naming
+/// the keys that look like one (`REF_energy`, `free_energy`, `dft_force`, ...): GPUMD's nep stops
+/// on such a file, pynepcg trains on the labels there are. Empty when both labels occur.
+std::string missing_label_note(const std::vector<TrainingStructure>& data, const std::string& what);
+
 /// Checks every structure's species against `types`; throws InputError naming the structure.
 void check_species(const std::vector<TrainingStructure>& data, const std::vector<std::string>& types,
                    const std::string& what);

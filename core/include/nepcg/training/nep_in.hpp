@@ -22,6 +22,10 @@ struct TrainingOptions {
   std::vector<double> type_weight; ///< per-type force weight (empty: all 1)
   double zbl_outer = 0.0;          ///< universal ZBL outer cutoff r_out (0: off); r_in = r_out/2
   double zbl_typewise_factor = 0.0;  ///< `use_typewise_cutoff_zbl f` (0: off)
+  /// Flexible ZBL from `zbl.in` (GPUMD: read when `zbl` is set; r_out and the type-wise factor
+  /// are then ignored): 10 numbers per unordered type pair, r1 r2 alpha1 beta1 ... alpha4 beta4,
+  /// pairs (0,0), (0,1), ..., (T-1,T-1). Empty: universal or type-wise ZBL (or none).
+  std::vector<double> zbl_flexible;
   std::vector<double> cutoff_radial{8.0}, cutoff_angular{4.0};  ///< one value or one per type
   int n_max_radial = 6, n_max_angular = 6;
   int basis_size_radial = 6, basis_size_angular = 6;
@@ -58,7 +62,15 @@ struct TrainingOptions {
 
 /// Parses nep.in text (`name` for error messages); throws FileFormatError(file, line, reason).
 TrainingOptions parse_nep_in(const std::string& text, const std::string& name = "nep.in");
+/// Reads nep.in and, when it sets `zbl`, a `zbl.in` in the same folder (GPUMD reads both from
+/// its working folder).
 TrainingOptions read_nep_in(const std::string& path);
+/// zbl.in text: T(T+1)/2 lines of 10 numbers (GPUMD's flexible ZBL parameters); throws
+/// FileFormatError(file, line, reason).
+std::vector<double> parse_zbl_in(const std::string& text, const std::string& name, int num_types);
+/// Sets options.zbl_flexible from the file `path` when it exists and `zbl` is set; returns whether
+/// it did. A zbl.in without `zbl` is ignored, as GPUMD does.
+bool load_zbl_in(TrainingOptions& options, const std::string& path);
 /// nep.in text with every keyword that differs from GPUMD's default (plus `type`).
 std::string format_nep_in(const TrainingOptions& options);
 
