@@ -931,8 +931,24 @@ def test_nepcg_run_command(run_dir):
     (run_dir / "lib").mkdir()
     for name in ("model.xyz", "Au.eam.alloy", "run.in"):
         shutil.copy(run_dir / name, run_dir / "lib" / name)
-    pynepcg._core.run_gpumd_input(str(run_dir / "lib" / "run.in"), str(run_dir / "lib"), False)
+    threads = pynepcg.get_num_threads()
+    pynepcg.set_num_threads(1)  # as the program's (EAM's sums round by thread count)
+    try:
+        pynepcg._core.run_gpumd_input(str(run_dir / "lib" / "run.in"), str(run_dir / "lib"), False)
+    finally:
+        pynepcg.set_num_threads(threads)
     assert (run_dir / "lib" / "thermo.out").read_text() == (run_dir / "thermo.out").read_text()
+    # 'velocity T' without a seed: the seed drawn is printed, and whether model.xyz's velocities
+    # (which GPUMD and pynepcg then start from) are used
+    short = "potential Au.eam.alloy\nvelocity 300\ntime_step 2\nensemble nvt_ber 300 300 50\nrun 2\n"
+    (run_dir / "short.in").write_text(short)
+    r = subprocess.run([exe, "run", "short.in"], cwd=run_dir, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "velocity: seed" in r.stdout and "model.xyz has velocities" not in r.stdout
+    s = pynepcg.io.read(run_dir / "model.xyz")
+    s.velocities = np.full((len(s), 3), 1e-3)
+    pynepcg.io.write(run_dir / "model.xyz", s)
+    r = subprocess.run([exe, "run", "short.in"], cwd=run_dir, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "model.xyz has velocities, which the run starts from" in r.stdout, r.stdout
     # an error: non-zero exit status and the line in the message
     (run_dir / "run.in").write_text(RUN_IN.replace("time_step 2", "time_step two"))
     r = subprocess.run([exe, "run", str(run_dir / "run.in")], capture_output=True, text=True, timeout=60)

@@ -764,8 +764,12 @@ def test_prediction_mode_through_python(tmp_path, frames):
                                                                                progress=False)
     e = np.loadtxt(tmp_path / "energy_train.out")
     assert loss == {} and np.allclose(e[:, 0], [model.compute(a).energy / 16 for a in frames[:3]], atol=1e-5)
-    with pytest.raises(ValueError, match="does not match"):
+    # the error names what differs (ARCH: n_max 3 3, basis 4 4, l_max 4, 5 neurons; defaults 6 6, 8, 30 -> 7)
+    with pytest.raises(ValueError, match=r"does not match nep.in: n_max radial \(nep.in: 6; nep.txt: 3\).*"
+                                         r"neuron \(nep.in: 7; nep.txt: 5\)"):
         pynepcg.Trainer(type=["Si", "C"], prediction=1, neuron=7).fit(frames[:3], directory=tmp_path, progress=False)
+    with pytest.raises(ValueError, match=r"types \(nep.in: C Si; nep.txt: Si C\)"):
+        pynepcg.Trainer(type=["C", "Si"], prediction=1, **ARCH).fit(frames[:3], directory=tmp_path, progress=False)
 
 
 def test_resume_on_other_data_warns_and_continues(tmp_path, frames):
