@@ -554,3 +554,76 @@ def test_pool_workers_end_when_the_parent_is_killed(tmp_path):
     for p in alive:  # (clean up whatever a failure left)
         os.kill(p, signal.SIGKILL)
     assert not alive, f"workers {alive} outlived their parent"
+
+
+DUMP_CG_RUN_IN = """potential Au.eam.alloy
+velocity 300 seed 3
+time_step 2
+ensemble nvt_ber 300 280 50
+run 60
+ensemble nve
+dump_cg 5 0
+run 40
+"""
+
+
+def test_gpumd_dump_cg_run_in_writes_the_mean_force_frame(tmp_path):
+    """GPUMD's NEP-CG input (run.in with dump_cg, model.xyz with a group column, bead_name.txt)
+    runs unchanged with `nepcg run`: the beads of grouping method 0 are held during the dump_cg
+    run and one frame is appended to train.xyz: bead centres (fixed), names of each bead's first
+    atom, mean energy, forces and virial, plus (N_atoms - N_beads) k_B T_2 on the virial's
+    diagonal with T_2 = 280 K, the target left by the last thermostat (GPUMD's, for nve). The
+    same run through the Python API (Simulator, MeanForce) gives the same numbers."""
+    from md_reference import KB as KB_GPUMD  # 8.617343e-5 eV/K, GPUMD's and LAMMPS's
+
+    g, m = gold(2)  # 32 atoms, 8 beads of 4
+    aa = m.with_groups(g)
+    pynepcg.io.write(tmp_path / "model.xyz", aa)
+    pot = pynepcg.EAM.zhou_gold()
+    pot.write_setfl(tmp_path / "Au.eam.alloy")
+    (tmp_path / "bead_name.txt").write_text("".join(("Xa\n" if i % 4 == 0 else "Au\n") for i in range(len(g))))
+    (tmp_path / "run.in").write_text(DUMP_CG_RUN_IN)
+    pynepcg._core.run_gpumd_input(str(tmp_path / "run.in"), str(tmp_path), False)
+    frames = pynepcg.io.read(tmp_path / "train.xyz", ":")
+    assert len(frames) == 1
+    cg = frames[0]
+    first = [int(np.flatnonzero(m.labels == b)[0]) for b in range(m.num_beads)]
+    assert list(cg.species) == ["Xa" if i % 4 == 0 else "Au" for i in first]
+    f = np.asarray(cg.arrays["forces"])
+    assert f.shape == (8, 3) and np.abs(f.sum(axis=0)).max() < 1e-9 and np.abs(f).max() > 1e-3
+
+    # the same two runs through the Python API
+    sim = pynepcg.Simulator(aa, pot, skin=1.0, seed=3)
+    sim.set_temperature(300.0)
+    sim.run(60, ensembles.Berendsen(temperature=(300.0, 280.0), tau=100.0), 2.0)
+    start = m.centres(sim.system)
+    assert np.abs(start - m.centres(g)).max() > 1e-3  # the beads moved during the free run
+    mf = observers.MeanForce(5, 0, 1)
+    sim.run(40, ensembles.NVE(constrain_beads=0), 2.0, [mf])
+    assert mf.num_samples == 8
+    np.testing.assert_allclose(cg.positions, start, atol=1e-9)  # held where the dump_cg run began
+    np.testing.assert_allclose(f, mf.forces, rtol=1e-12, atol=1e-12)
+    assert cg.info["energy"] == pytest.approx(mf.energy, rel=1e-12)
+    expected = mf.virial + np.eye(3) * (32 - 8) * KB_GPUMD * 280.0
+    np.testing.assert_allclose(np.reshape(cg.info["virial"], (3, 3)), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: (d / "bead_name.txt").unlink(), "dump_cg needs .*bead_name.txt"),
+    (lambda d: (d / "bead_name.txt").write_text("Au\n" * 31), "bead_name.txt.*has 31 names; model.xyz has 32"),
+    (lambda d: (d / "run.in").write_text(DUMP_CG_RUN_IN.replace("dump_cg 5 0", "dump_cg 5 2")),
+     r"run.in:8: .*grouping method 2 does not exist"),
+    (lambda d: (d / "run.in").write_text(DUMP_CG_RUN_IN.replace("dump_cg 5 0", "dump_cg 50 0")),
+     r"run.in:8: .*ended before its first sample"),
+    (lambda d: pynepcg.io.write(d / "model.xyz", pynepcg.System(["Au"] * 32, gold(2)[0].positions, gold(2)[0].cell)),
+     "dump_cg needs beads: a group column"),
+])
+def test_gpumd_dump_cg_errors_name_the_file(tmp_path, change, message):
+    g, m = gold(2)
+    pynepcg.io.write(tmp_path / "model.xyz", m.with_groups(g))
+    pynepcg.EAM.zhou_gold().write_setfl(tmp_path / "Au.eam.alloy")
+    (tmp_path / "bead_name.txt").write_text("Au\n" * len(g))
+    (tmp_path / "run.in").write_text(DUMP_CG_RUN_IN)
+    change(tmp_path)
+    with pytest.raises(pynepcg.FileFormatError, match=message):
+        pynepcg._core.run_gpumd_input(str(tmp_path / "run.in"), str(tmp_path), False)

@@ -51,4 +51,30 @@ class MeanForceObserver : public Observer {
   void add_sample(const ForceResult& r);
 };
 
+/// GPUMD's `dump_cg interval method` (run.in): the mean forces, energy and virial of a
+/// bead-constrained run, appended at the run's end to an extended-XYZ file (GPUMD: train.xyz) as
+/// one CG training frame: the beads of grouping method `method` at their centres of mass
+/// (unwrapped from each bead's first atom), named after their first atom in `atom_names` (GPUMD's
+/// bead_name.txt, one name per atom), `energy` = mean potential energy (eV), `virial` = mean
+/// virial + (N_atoms - N_beads) k_B T on the diagonal (eV; T = `temperature`, K: the kinetic
+/// correction that makes the CG pressure the all-atom one) and `forces` = mean bead forces (eV/Å).
+/// The averages are over the samples every `interval` steps (GPUMD: the same when the run's
+/// length is a multiple of the interval; otherwise GPUMD writes nothing, this writes the average
+/// of the samples taken).
+class DumpCgObserver : public Observer {
+ public:
+  DumpCgObserver(long interval, int method, std::vector<std::string> atom_names, std::string path, double temperature);
+  void begin(const Simulator& sim) override;
+  void sample(const Simulator& sim) override { mean_.sample(sim); }
+  DeviceRecording device_recording() const override { return mean_.device_recording(); }
+  void sample_record(const Simulator& sim, const DeviceRecord& record) override { mean_.sample_record(sim, record); }
+  void end(const Simulator& sim) override;
+
+ private:
+  MeanForceObserver mean_;
+  std::vector<std::string> atom_names_;
+  std::string path_;
+  double temperature_;
+};
+
 }  // namespace nepcg

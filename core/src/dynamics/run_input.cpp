@@ -13,6 +13,7 @@
 #include "nepcg/error.hpp"
 #include "nepcg/extxyz.hpp"
 #include "nepcg/load_potential.hpp"
+#include "nepcg/mean_force.hpp"
 #include "nepcg/simulator.hpp"
 
 namespace nepcg {
@@ -189,6 +190,13 @@ class Interpreter {
       o.velocities = o.masses = true;
       o.overwrite = true;
       observers_.push_back(std::make_shared<DumpObserver>(integer(l, 1), join_path(dir_, "restart.xyz"), o));
+    } else if (k == "dump_cg") {
+      // GPUMD's coarse-graining data (NEP-CG): see run(); bead_name.txt is read at the run
+      if (nt != 3) fail(l, "expected 'dump_cg interval grouping_method'");
+      dump_cg_interval_ = integer(l, 1);
+      dump_cg_method_ = static_cast<int>(integer(l, 2));
+      if (dump_cg_interval_ < 1) fail(l, "the interval must be >= 1 step");
+      if (dump_cg_method_ < 0) fail(l, "the grouping method must be >= 0");
     } else if (k == "run") {
       run(l);
     } else {
@@ -214,8 +222,26 @@ class Interpreter {
       // GPUMD changes the box length by A every step: an engineering strain rate A / (L0 dt).
       e.strain_rate[q] = deform_per_step_[q] / (sim.system().box.cell()[q][q] * time_step_);
     }
+    // The temperature of dump_cg's kinetic correction: the ensemble's final target, or for nve
+    // the one left by the last thermostatted run (GPUMD's T_2), else the `velocity` temperature.
+    if (e.thermostat != ThermostatKind::None) last_target_temperature_ = e.temperature_end;
+    std::vector<std::shared_ptr<Observer>> observers = observers_;
+    if (dump_cg_interval_ > 0) {
+      // GPUMD (built with -DUSE_NEPCG) holds the beads of grouping method 0 in nve and QTB runs;
+      // pynepcg holds them in the runs that have dump_cg, under any of its thermostats.
+      const System& s = sim.system();
+      if (s.groups.empty()) fail(l, "dump_cg needs beads: a group column in model.xyz (grouping method 0 is held)");
+      if (dump_cg_method_ >= static_cast<int>(s.groups.size()))
+        fail(l, "dump_cg: grouping method " + std::to_string(dump_cg_method_) + " does not exist (model.xyz has " +
+                    std::to_string(s.groups.size()) + ")");
+      e.bead_group_method = 0;
+      observers.push_back(std::make_shared<DumpCgObserver>(dump_cg_interval_, dump_cg_method_, bead_names(l),
+                                                          join_path(dir_, "train.xyz"),
+                                                          last_target_temperature_ >= 0 ? last_target_temperature_
+                                                                                        : initial_temperature_));
+    }
     const auto t0 = std::chrono::steady_clock::now();
-    sim.run(steps, e, time_step_, observers_);
+    sim.run(steps, e, time_step_, observers);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::ostringstream msg;
     msg << "run " << steps << " steps: T = " << sim.temperature() << " K, speed "
@@ -223,9 +249,31 @@ class Interpreter {
     say(msg.str());
     // As in GPUMD, ensemble, fix, deform and outputs act on the next run only.
     observers_.clear();
+    dump_cg_interval_ = 0;
     ensemble_set_ = false;
     fixed_method_ = fixed_group_ = -1;
     deform_per_step_ = {0.0, 0.0, 0.0};
+  }
+
+  /// GPUMD's bead_name.txt beside run.in: one name per atom (a bead takes its first atom's).
+  std::vector<std::string> bead_names(const Line& l) {
+    const std::string path = join_path(dir_, "bead_name.txt");
+    std::ifstream in(path);
+    if (!in) fail(l, "dump_cg needs " + path + " (one bead name per atom, one per line), which cannot be opened");
+    std::vector<std::string> names;
+    std::string line;
+    long number = 0;
+    while (std::getline(in, line)) {
+      ++number;
+      const auto t = text::split(line);
+      if (t.empty()) continue;
+      if (t.size() != 1) throw FileFormatError(path, number, "expected one name per line");
+      names.emplace_back(t[0]);
+    }
+    if (names.size() != model().size())
+      throw FileFormatError(path, number, "has " + std::to_string(names.size()) + " names; model.xyz has " +
+                                              std::to_string(model().size()) + " atoms (one name per atom, in order)");
+    return names;
   }
 
   void ensemble(const Line& l) {
@@ -377,6 +425,9 @@ class Interpreter {
   std::shared_ptr<const Potential> potential_;
   std::unique_ptr<Simulator> sim_;
   double time_step_ = 1.0, initial_temperature_ = 300.0;
+  double last_target_temperature_ = -1.0;  // < 0: none yet (the `velocity` temperature is used)
+  long dump_cg_interval_ = 0;               // 0: no dump_cg in this run
+  int dump_cg_method_ = 0;
   bool ensemble_set_ = false;
   long runs_ = 0;  // `run` lines executed
   uint64_t seed_ = 0;

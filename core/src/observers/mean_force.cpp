@@ -6,7 +6,9 @@
 
 #include "nepcg/beads.hpp"
 #include "nepcg/error.hpp"
+#include "nepcg/extxyz.hpp"
 #include "nepcg/simulator.hpp"
+#include "nepcg/units.hpp"
 
 namespace nepcg {
 
@@ -104,6 +106,57 @@ std::vector<double> MeanForceObserver::mean_virial() const {
   std::vector<double> w(9);
   for (int k = 0; k < 9; ++k) w[k] = samples_ ? sum_w_[k] / samples_ : 0.0;
   return w;
+}
+
+// ------------------------------------------------------------------------------------ dump_cg
+
+DumpCgObserver::DumpCgObserver(long interval, int method, std::vector<std::string> atom_names, std::string path,
+                               double temperature)
+    : Observer(interval),
+      mean_(interval, method, 1),
+      atom_names_(std::move(atom_names)),
+      path_(std::move(path)),
+      temperature_(temperature) {
+  if (!(temperature >= 0) || !std::isfinite(temperature))
+    throw InputError("dump_cg: the temperature of the kinetic correction must be finite and >= 0 K");
+}
+
+void DumpCgObserver::begin(const Simulator& sim) {
+  if (atom_names_.size() != sim.system().size())
+    throw InputError("dump_cg: bead_name.txt has " + std::to_string(atom_names_.size()) + " names; the model has " +
+                     std::to_string(sim.system().size()) + " atoms (one name per atom, in atom order)");
+  mean_.reset();  // one frame per run
+  mean_.begin(sim);
+}
+
+void DumpCgObserver::end(const Simulator& sim) {
+  if (mean_.num_samples() == 0)
+    throw InputError("dump_cg: the run ended before its first sample (every " + std::to_string(interval()) +
+                     " steps): no frame to write");
+  const System& aa = sim.system();
+  const int nb = mean_.num_beads();
+  const std::vector<int>& bead_of = mean_.bead_of();
+  std::vector<std::string> names(nb);
+  std::vector<double> masses(nb, 0.0);
+  std::vector<char> named(nb, 0);
+  for (size_t i = 0; i < aa.size(); ++i) {
+    const int b = bead_of[i];
+    masses[b] += aa.masses[i];
+    if (!named[b]) names[b] = atom_names_[i], named[b] = 1;  // the bead's first atom
+  }
+  System cg = System::from_symbols(names, bead_centres(aa, bead_of, nb), aa.box, masses);
+  cg.set_info("energy", InfoValue::real(mean_.mean_energy()));
+  std::vector<double> w = mean_.mean_virial();
+  const double correction = double(aa.size() - nb) * units::kBoltzmann * temperature_;
+  for (int a = 0; a < 3; ++a) w[4 * a] += correction;
+  cg.set_info("virial", InfoValue::real_array(w));
+  PerAtomArray forces;
+  forces.name = "forces";
+  forces.kind = 'R';
+  forces.ncols = 3;
+  forces.reals = mean_.mean_forces();
+  cg.set_array(forces);
+  write_extxyz(path_, {cg}, true);
 }
 
 }  // namespace nepcg
