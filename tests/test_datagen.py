@@ -617,6 +617,7 @@ def test_gpumd_dump_cg_run_in_writes_the_mean_force_frame(tmp_path):
      r"run.in:8: .*ended before its first sample"),
     (lambda d: pynepcg.io.write(d / "model.xyz", pynepcg.System(["Au"] * 32, gold(2)[0].positions, gold(2)[0].cell)),
      "dump_cg needs beads: a group column"),
+    (lambda d: (d / "run.in").write_text("replicate 1 1 2\n" + DUMP_CG_RUN_IN), r"run.in:9: .*dump_cg after replicate"),
 ])
 def test_gpumd_dump_cg_errors_name_the_file(tmp_path, change, message):
     g, m = gold(2)

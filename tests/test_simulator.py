@@ -912,6 +912,29 @@ def test_run_in_errors_name_the_line(run_dir, line, bad):
     assert "run.in" in str(err.value.filename) and bad.split()[0] in str(err.value)
 
 
+def test_run_in_replicate_tiles_the_model_as_gpumd(run_dir):
+    """`replicate na nb nc` (GPUMD): copies in (i, j, k) loop order, k fastest, each with every
+    atom in order shifted by i a + j b + k c, group labels unchanged, cell vectors multiplied. A
+    perfect lattice at rest stays put for a step, so the dump shows the replicated model."""
+    model = pynepcg.io.read(run_dir / "model.xyz")
+    (run_dir / "run.in").write_text("replicate 2 1 3\npotential Au.eam.alloy\nvelocity 0 seed 1\ntime_step 1\n"
+                                    "ensemble nve\ndump_xyz 1 rep.xyz unwrapped_position group_labels\nrun 1\n")
+    pynepcg._core.run_gpumd_input(str(run_dir / "run.in"), str(run_dir), False)
+    out = pynepcg.io.read(run_dir / "rep.xyz")
+    h = np.asarray(model.cell)
+    shifts = [i * h[0] + j * h[1] + k * h[2] for i in range(2) for j in range(1) for k in range(3)]
+    expected = np.concatenate([np.asarray(model.positions) + sh for sh in shifts])
+    np.testing.assert_allclose(np.asarray(out.arrays["unwrapped_position"]), expected, atol=1e-9)
+    np.testing.assert_allclose(np.asarray(out.cell), h * np.array([2, 1, 3])[:, None], rtol=1e-15)
+    np.testing.assert_array_equal(np.asarray(out.groups[0]), np.tile(np.asarray(model.groups[0]), 6))
+    (run_dir / "run.in").write_text("potential Au.eam.alloy\nensemble nve\nrun 1\nreplicate 2 2 2\nrun 1\n")
+    with pytest.raises(pynepcg.FileFormatError, match=r"run.in:4: 'replicate': replicate must come before the first run"):
+        pynepcg._core.run_gpumd_input(str(run_dir / "run.in"), str(run_dir), False)
+    (run_dir / "run.in").write_text("replicate 2 0 2\npotential Au.eam.alloy\nensemble nve\nrun 1\n")
+    with pytest.raises(pynepcg.FileFormatError, match=r"run.in:1: .*copies must be >= 1"):
+        pynepcg._core.run_gpumd_input(str(run_dir / "run.in"), str(run_dir), False)
+
+
 def _nepcg_binary():
     exe = shutil.which("nepcg") or os.path.join(os.path.dirname(sys.executable), "nepcg")
     if not os.path.exists(exe):

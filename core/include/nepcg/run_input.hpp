@@ -7,7 +7,7 @@
 // (or Ax Ay Az x y z; Å per step), fix [method] group, dump_thermo N (thermo.out), dump_exyz N
 // [has_velocity [has_force [has_potential]]] (dump.xyz), dump_xyz N FILE [group M ID]
 // [precision P] [properties] (or the older M ID N FILE [properties]), dump_restart N
-// (restart.xyz), dump_cg N M (NEP-CG data: beads of grouping method 0 held, one frame of mean
+// (restart.xyz), replicate na nb nc (before the first run), dump_cg N M (NEP-CG data: beads of grouping method 0 held, one frame of mean
 // forces of the beads of method M appended to train.xyz per run; bead_name.txt), run N. Times tau are in time steps and deform in Å per step, converted at each
 // run with its time step; pressures and moduli in GPa, as in GPUMD. Anything else, and values
 // the Simulator or an observer refuses, is an error naming the line.

@@ -90,6 +90,12 @@ class System {
   bool reference_energy(double& energy) const;
 };
 
+/// The system repeated na x nb x nc times along its cell vectors (GPUMD's `replicate`): copy
+/// (i, j, k) is shifted by i a + j b + k c, copies in that loop order (k fastest), each holding
+/// every atom in order with its species, mass, velocity, group labels (unchanged, as GPUMD) and
+/// per-atom arrays; the cell vectors are multiplied by na, nb, nc. Throws InputError for counts < 1.
+System replicated(const System& system, int na, int nb, int nc);
+
 /// Standard mass of a species name when it is an element symbol; 0 otherwise.
 double default_mass(const std::string& species);
 

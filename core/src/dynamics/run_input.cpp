@@ -190,6 +190,14 @@ class Interpreter {
       o.velocities = o.masses = true;
       o.overwrite = true;
       observers_.push_back(std::make_shared<DumpObserver>(integer(l, 1), join_path(dir_, "restart.xyz"), o));
+    } else if (k == "replicate") {
+      if (nt != 4) fail(l, "expected 'replicate na nb nc'");
+      if (sim_) fail(l, "replicate must come before the first run");
+      const System copy = model();
+      system_ = replicated(copy, static_cast<int>(integer(l, 1)), static_cast<int>(integer(l, 2)),
+                           static_cast<int>(integer(l, 3)));
+      replicated_ = true;
+      say("replicate: " + std::to_string(system_.size()) + " atoms");
     } else if (k == "dump_cg") {
       // GPUMD's coarse-graining data (NEP-CG): see run(); bead_name.txt is read at the run
       if (nt != 3) fail(l, "expected 'dump_cg interval grouping_method'");
@@ -231,6 +239,9 @@ class Interpreter {
       // pynepcg holds them in the runs that have dump_cg, under any of its thermostats.
       const System& s = sim.system();
       if (s.groups.empty()) fail(l, "dump_cg needs beads: a group column in model.xyz (grouping method 0 is held)");
+      if (replicated_)  // (the copies keep their group labels, as in GPUMD: beads would span copies)
+        fail(l, "dump_cg after replicate: the copies keep model.xyz's group labels, so every bead would span all "
+                "copies; label the beads of the whole system in model.xyz instead");
       if (dump_cg_method_ >= static_cast<int>(s.groups.size()))
         fail(l, "dump_cg: grouping method " + std::to_string(dump_cg_method_) + " does not exist (model.xyz has " +
                     std::to_string(s.groups.size()) + ")");
@@ -427,6 +438,7 @@ class Interpreter {
   double time_step_ = 1.0, initial_temperature_ = 300.0;
   double last_target_temperature_ = -1.0;  // < 0: none yet (the `velocity` temperature is used)
   long dump_cg_interval_ = 0;               // 0: no dump_cg in this run
+  bool replicated_ = false;
   int dump_cg_method_ = 0;
   bool ensemble_set_ = false;
   long runs_ = 0;  // `run` lines executed

@@ -132,6 +132,42 @@ std::vector<std::string> System::atom_species() const {
   return out;
 }
 
+System replicated(const System& s, int na, int nb, int nc) {
+  if (na < 1 || nb < 1 || nc < 1) throw InputError("replicate: the numbers of copies must be >= 1");
+  const size_t n = s.size(), copies = size_t(na) * nb * nc;
+  if (copies > size_t(1) << 31 || n * copies > size_t(1) << 31)
+    throw InputError("replicate: " + std::to_string(n * copies) + " atoms are too many");
+  System r = s;
+  r.positions.clear(), r.velocities.clear(), r.masses.clear(), r.types.clear();
+  for (auto& g : r.groups) g.clear();
+  for (auto& a : r.arrays) a.reals.clear(), a.ints.clear(), a.texts.clear();
+  const Mat3& h = s.box.cell();
+  for (int i = 0; i < na; ++i)
+    for (int j = 0; j < nb; ++j)
+      for (int k = 0; k < nc; ++k) {
+        for (size_t q = 0; q < n; ++q)
+          for (int d = 0; d < 3; ++d) r.positions.push_back(s.positions[3 * q + d] + i * h[0][d] + j * h[1][d] + k * h[2][d]);
+        r.velocities.insert(r.velocities.end(), s.velocities.begin(), s.velocities.end());
+        r.masses.insert(r.masses.end(), s.masses.begin(), s.masses.end());
+        r.types.insert(r.types.end(), s.types.begin(), s.types.end());
+        for (size_t m = 0; m < s.groups.size(); ++m)
+          r.groups[m].insert(r.groups[m].end(), s.groups[m].begin(), s.groups[m].end());
+        for (size_t a = 0; a < s.arrays.size(); ++a) {
+          const PerAtomArray& from = s.arrays[a];
+          PerAtomArray& to = r.arrays[a];
+          to.reals.insert(to.reals.end(), from.reals.begin(), from.reals.end());
+          to.ints.insert(to.ints.end(), from.ints.begin(), from.ints.end());
+          to.texts.insert(to.texts.end(), from.texts.begin(), from.texts.end());
+        }
+      }
+  Mat3 cell = h;
+  const int times[3] = {na, nb, nc};
+  for (int a = 0; a < 3; ++a)
+    for (int d = 0; d < 3; ++d) cell[a][d] *= times[a];
+  r.box = Box(cell, s.box.pbc());
+  return r;
+}
+
 void System::validate() const {
   const size_t n = types.size();
   auto fail = [](const std::string& m) { throw InputError("System: " + m); };
