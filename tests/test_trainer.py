@@ -110,6 +110,24 @@ def test_flexible_zbl_from_zbl_in_and_a_run_folder_gpumd_can_read(frames, tmp_pa
     assert "#pynepcg seed 9" in pynepcg.Trainer(tmp_path / "run" / "nep.in", seed=9).nep_in
 
 
+def test_resume_with_another_zbl_in_warns(frames, tmp_path):
+    """The flexible ZBL baseline is part of what the labels are fitted against: a checkpoint
+    resumed with other zbl.in parameters says so (as for other data), the same ones do not."""
+    import warnings as _w
+
+    (tmp_path / "zbl.in").write_text(FLEXIBLE_ZBL)
+    opts = dict(type=["Si", "C"], zbl=2.0, generation=2, output_interval=1, population=10, seed=4, **ARCH)
+    pynepcg.Trainer(zbl_in=tmp_path / "zbl.in", **opts).fit(frames[:3], directory=tmp_path / "run", progress=False)
+    with _w.catch_warnings():
+        _w.simplefilter("error")
+        pynepcg.Trainer(zbl_in=tmp_path / "zbl.in", **{**opts, "generation": 3}).fit(
+            frames[:3], directory=tmp_path / "run", progress=False)
+    (tmp_path / "zbl.in").write_text(FLEXIBLE_ZBL.replace("0.5 2.9", "0.4 2.9"))
+    with pytest.warns(UserWarning, match=r"other training data .*labels or zbl.in"):
+        pynepcg.Trainer(zbl_in=tmp_path / "zbl.in", **{**opts, "generation": 4}).fit(
+            frames[:3], directory=tmp_path / "run", progress=False)
+
+
 @pytest.mark.parametrize("zbl_in, message", [
     ("0.5 2.9 0.2 3.0 0.5 0.9 0.3 0.4 0.02 0.2\n", r"zbl.in:1: expected 3 lines of 10 numbers"),
     ("0.5 2.9 0.2 3.0 0.5 0.9 0.3 0.4 0.02\n", r"zbl.in:1: expected 10 numbers"),
@@ -787,7 +805,7 @@ def test_resume_on_other_data_warns_and_continues(tmp_path, frames):
     for f, g in zip(relabelled, frames[:5]):
         f.calc = SinglePointCalculator(f, energy=g.get_potential_energy(), forces=g.get_forces())
     relabelled[2].calc.results["energy"] += 0.01
-    with pytest.warns(UserWarning, match="now 5 and 0, or the same counts with other structures or labels"):
+    with pytest.warns(UserWarning, match="now 5 and 0, or the same counts with other structures, labels or zbl.in"):
         _train(relabelled, tmp_path, generation=40)
 
 

@@ -160,8 +160,12 @@ struct Fnv1a {
 
 }  // namespace
 
-uint64_t training_data_fingerprint(const std::vector<TrainingStructure>& data) {
+uint64_t training_data_fingerprint(const std::vector<TrainingStructure>& data, const std::vector<double>& baseline) {
   Fnv1a f;
+  if (!baseline.empty()) {
+    f.integer(baseline.size());
+    for (double x : baseline) f.number(x);
+  }
   f.integer(data.size());
   for (const auto& s : data) {
     const System& sys = s.system;

@@ -665,7 +665,7 @@ void Trainer::save_checkpoint(const std::string& file) const {
 std::string Trainer::data_fingerprint_hex() const {
   char text[32];
   std::snprintf(text, sizeof text, "%016llx-%016llx",
-                static_cast<unsigned long long>(training_data_fingerprint(train_)),
+                static_cast<unsigned long long>(training_data_fingerprint(train_, options_.zbl_flexible)),
                 static_cast<unsigned long long>(training_data_fingerprint(test_)));
   return text;
 }
@@ -707,7 +707,7 @@ bool Trainer::load_checkpoint(const std::string& file) {
       data_note = "the checkpoint '" + file + "' was written for other training data (" + std::to_string(n_train) +
                   " training and " + std::to_string(n_test) + " test structures; now " +
                   std::to_string(train_.size()) + " and " + std::to_string(test_.size()) +
-                  ", or the same counts with other structures or labels). Training continues from it with "
+                  ", or the same counts with other structures, labels or zbl.in). Training continues from it with "
                   "its q_scaler; the losses before generation " + std::to_string(generation + 1) +
                   " were computed on the old data. Use resume=False (or another directory) for a fresh run.";
   }

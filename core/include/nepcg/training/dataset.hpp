@@ -56,6 +56,8 @@ void check_species(const std::vector<TrainingStructure>& data, const std::vector
 /// species, types, positions, cell, periodicity, labels and weights, in order. Where the data
 /// came from (file, line) and config_type do not enter. The trainer's checkpoint keeps it, so that
 /// resuming on other data is noticed.
-uint64_t training_data_fingerprint(const std::vector<TrainingStructure>& data);
+/// `baseline`: fixed parameters the labels are fitted against (flexible ZBL's), folded in when
+/// non-empty (an empty one leaves the fingerprint of earlier checkpoints unchanged).
+uint64_t training_data_fingerprint(const std::vector<TrainingStructure>& data, const std::vector<double>& baseline = {});
 
 }  // namespace nepcg
