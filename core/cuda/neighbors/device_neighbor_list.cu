@@ -37,9 +37,19 @@ __device__ inline bool neighbour_bin(int bin, int bins, int periodic, int& q, in
   return bin >= 0 && bin < bins;
 }
 
-// The cell a kernel reads: passed by value (a fixed cell), or in device memory (a live cell).
-__device__ inline const DeviceCell& cell_of(const DeviceCell& c) { return c; }
-__device__ inline DeviceCell cell_of(const DeviceCell* c) { return *c; }  // (a local copy: loop-invariant)
+// The cell a kernel reads for atom i: passed by value (a fixed cell), in device memory (a live
+// cell), or the cell of i's replica (replica mode); and the first bin of i's binning (non-zero
+// for replicas after the first).
+struct ReplicaCells {
+  const DeviceCell* cells;
+  const int *replica, *bin_base;
+};
+__device__ inline const DeviceCell& cell_of(const DeviceCell& c, int) { return c; }
+__device__ inline DeviceCell cell_of(const DeviceCell* c, int) { return *c; }  // (a local copy: loop-invariant)
+__device__ inline DeviceCell cell_of(const ReplicaCells& r, int i) { return r.cells[r.replica[i]]; }
+__device__ inline int bin_base_of(const DeviceCell&, int) { return 0; }
+__device__ inline int bin_base_of(const DeviceCell*, int) { return 0; }
+__device__ inline int bin_base_of(const ReplicaCells& r, int i) { return r.bin_base[r.replica[i]]; }
 
 // Live cell: the frame map and allowance come from device memory (live_cell_changed).
 __global__ void check_displacement_live(int n, const double* x, const double* y, const double* z, const double* ref,
@@ -84,7 +94,7 @@ __global__ void bin_atoms(int n, const double* x, const double* y, const double*
                           int* wrap_code, int* bin_of, int* bin_count, double* ref, int* flags) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (!flags[0] || i >= n) return;
-  const DeviceCell& c = cell_of(cell);
+  const DeviceCell& c = cell_of(cell, i);
   const double p[3] = {x[i], y[i], z[i]};
   int w[3], b[3];
   for (int d = 0; d < 3; ++d) {
@@ -106,7 +116,7 @@ __global__ void bin_atoms(int n, const double* x, const double* y, const double*
   }
   if (w[0] < -100 || w[0] > 100 || w[1] < -100 || w[1] > 100 || w[2] < -100 || w[2] > 100) flags[2] = 1;
   wrap_code[i] = pack_image(w[0], w[1], w[2]);
-  const int bin = (b[2] * c.bins[1] + b[1]) * c.bins[0] + b[0];
+  const int bin = bin_base_of(cell, i) + (b[2] * c.bins[1] + b[1]) * c.bins[0] + b[0];
   bin_of[i] = bin;
   atomicAdd(&bin_count[bin], 1);
 }
@@ -171,16 +181,17 @@ __global__ void build_list(int n, int group, Cell cell, double rinner2, double r
                            const int* wrap_code, const int* bin_of, const int* start, const int* atoms,
                            int* neighbor, int* image, int* count, int* flags) {
   if (!flags[0]) return;
-  const DeviceCell& c = cell_of(cell);
   const long t = static_cast<long>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int i = static_cast<int>(t / group), lane = static_cast<int>(t % group);
   if (i >= n) return;  // (whole groups: a group never spans two atoms)
+  const DeviceCell& c = cell_of(cell, i);
+  const int base_bin = bin_base_of(cell, i);  // (i's bins, and so its candidates, are its replica's)
   const int first_lane = static_cast<int>(threadIdx.x % 32) - lane;
   const unsigned mask = (group == 32 ? 0xffffffffu : ((1u << group) - 1u)) << first_lane;
   const double xi = wrapped[3 * i], yi = wrapped[3 * i + 1], zi = wrapped[3 * i + 2];
   const int wi = wrap_code[i];
   const int wi0 = (wi & 255) - 128, wi1 = ((wi >> 8) & 255) - 128, wi2 = ((wi >> 16) & 255) - 128;
-  const int bin = bin_of[i];
+  const int bin = bin_of[i] - base_bin;
   const int b0 = bin % c.bins[0], b1 = (bin / c.bins[0]) % c.bins[1], b2 = bin / (c.bins[0] * c.bins[1]);
   int found = 0;  // the same in every lane of the group
   bool range_error = false;
@@ -199,7 +210,7 @@ __global__ void build_list(int n, int group, Cell cell, double rinner2, double r
           const double sy = n0 * c.h[1] + n1 * c.h[4] + n2 * c.h[7];
           const double sz = n0 * c.h[2] + n1 * c.h[5] + n2 * c.h[8];
           const bool home = n0 == 0 && n1 == 0 && n2 == 0;
-          const int q = (q2 * c.bins[1] + q1) * c.bins[0] + q0;
+          const int q = base_bin + (q2 * c.bins[1] + q1) * c.bins[0] + q0;
           const int end = start[q + 1];
           for (int base = start[q]; base < end; base += group) {
             const int tt = base + lane;
@@ -304,7 +315,7 @@ DeviceNeighborList::DeviceNeighborList(double cutoff, double skin, double inner_
   NEPCG_CUDA_CHECK(cudaMemsetAsync(flags_.data(), 0, 5 * sizeof(int), s));
 }
 
-bool DeviceNeighborList::set_cell(const Box& box, int num_atoms) {
+DeviceCell DeviceNeighborList::binned_cell(const Box& box, int num_atoms) const {
   DeviceCell c{};
   const Mat3& h = box.effective_cell();
   const Mat3& inv = box.effective_inverse();
@@ -334,23 +345,36 @@ bool DeviceNeighborList::set_cell(const Box& box, int num_atoms) {
                        " Å thick along axis " + std::to_string(d) + ", over 100 times thinner than the list range " +
                        std::to_string(rlist) + " Å");
   }
+  return c;
+}
+
+void DeviceNeighborList::size_atoms(int num_atoms, double expected) {
+  capacity_ = std::max(capacity_, static_cast<int>(1.3 * expected) + 16);
+  if (n_ != num_atoms) capacity_ = std::min(capacity_, std::max(16, 27 * num_atoms));  // (grow() may pass it)
+  n_ = num_atoms;
+  ref_.resize(3 * size_t(n_));
+  wrapped_.resize(3 * size_t(n_));
+  wrap_code_.resize(n_);
+  bin_of_.resize(n_);
+  count_.resize(n_);
+  resize_entries();  // (no-op when neither the atoms nor the capacity changed)
+}
+
+bool DeviceNeighborList::set_cell(const Box& box, int num_atoms) {
+  const DeviceCell c = binned_cell(box, num_atoms);
   const bool rebin = n_ != num_atoms || c.bins[0] != cell_.bins[0] || c.bins[1] != cell_.bins[1] ||
                      c.bins[2] != cell_.bins[2] || c.pbc[0] != cell_.pbc[0] || c.pbc[1] != cell_.pbc[1] ||
-                     c.pbc[2] != cell_.pbc[2] || !have_build_;
+                     c.pbc[2] != cell_.pbc[2] || !have_build_ || replicas_ > 0;
+  if (replicas_ > 0) {  // (back from replica mode: the list holds the replicas' pairs)
+    replicas_ = 0;
+    have_build_ = false;
+  }
   cell_ = c;
   if (n_ != num_atoms) {
-    n_ = num_atoms;
+    const double rlist = cutoff_ + skin_;
     const double volume = box.volume();
-    const double density = volume > 0 ? n_ / volume : 0.0;
-    const double expected = density * 4.18879020478639 * rlist * rlist * rlist;  // (4/3) pi r^3
-    capacity_ = std::max(capacity_, static_cast<int>(1.3 * expected) + 16);
-    capacity_ = std::min(capacity_, std::max(16, 27 * n_));
-    ref_.resize(3 * size_t(n_));
-    wrapped_.resize(3 * size_t(n_));
-    wrap_code_.resize(n_);
-    bin_of_.resize(n_);
-    count_.resize(n_);
-    resize_entries();
+    const double density = volume > 0 ? num_atoms / volume : 0.0;
+    size_atoms(num_atoms, density * 4.18879020478639 * rlist * rlist * rlist);  // (4/3) pi r^3
   }
   const size_t nbins = size_t(c.bins[0]) * c.bins[1] * c.bins[2];
   bin_count_.resize(nbins);
@@ -361,6 +385,44 @@ bool DeviceNeighborList::set_cell(const Box& box, int num_atoms) {
   // Displacement limit in the frame of the last build: M maps current positions to that frame.
   if (have_build_) max_displacement_ = build_frame_allowance(c.inv, build_h_, cutoff_, skin_, to_build_frame_);
   return rebin;
+}
+
+void DeviceNeighborList::set_replica_cells(const std::vector<Box>& boxes, const std::vector<int>& starts,
+                                           cudaStream_t s) {
+  if (live_) throw RuntimeError("DeviceNeighborList: replicas cannot start inside a live-cell stretch");
+  const int replicas = static_cast<int>(boxes.size());
+  if (replicas < 1 || starts.size() != boxes.size() + 1 || starts[0] != 0)
+    throw InputError("DeviceNeighborList: set_replica_cells needs R >= 1 cells and R + 1 atom offsets from 0");
+  std::vector<DeviceCell> cells(replicas);
+  std::vector<int> bin_base(replicas), replica_of;
+  const double rlist = cutoff_ + skin_;
+  long long bins = 0;
+  double expected = 0.0;  // the most neighbours per atom expected in any replica
+  for (int r = 0; r < replicas; ++r) {
+    const int count = starts[r + 1] - starts[r];
+    if (count < 0) throw InputError("DeviceNeighborList: replica atom offsets must not decrease");
+    cells[r] = binned_cell(boxes[r], count);
+    bin_base[r] = static_cast<int>(bins);
+    bins += 1LL * cells[r].bins[0] * cells[r].bins[1] * cells[r].bins[2];
+    if (bins > std::numeric_limits<int>::max() / 2)
+      throw RuntimeError("DeviceNeighborList: the replicas' bins exceed the device list's int indexing");
+    const double volume = boxes[r].volume();
+    if (volume > 0) expected = std::max(expected, count / volume * 4.18879020478639 * rlist * rlist * rlist);
+    replica_of.insert(replica_of.end(), count, r);
+  }
+  const int n = starts[replicas];
+  size_atoms(n, expected);
+  bin_count_.resize(bins);
+  bin_fill_.resize(bins);
+  bin_start_.resize(bins + 1);
+  bin_atoms_.resize(std::max(n_, 1));
+  replica_cells_.upload(cells, s);
+  replica_bin_base_.upload(bin_base, s);
+  replica_of_.upload(replica_of, s);
+  NEPCG_CUDA_CHECK(cudaStreamSynchronize(s));  // (the host vectors above go out of scope)
+  cell_ = cells[0];  // (host bookkeeping only: kernels read the replicas' cells)
+  replicas_ = replicas;
+  have_build_ = false;  // the next update() builds
 }
 
 void DeviceNeighborList::update(const double* x, const double* y, const double* z, int n, bool force,
@@ -398,9 +460,14 @@ void DeviceNeighborList::launch_build(const double* x, const double* y, const do
   int* f = flags_.data();
   NEPCG_LAUNCH(clear_bins, blocks_for(nbins, kThreads), kThreads, 0, s)(nbins, bin_count_.data(), bin_fill_.data(), f);
   const DeviceCell* live = live_ ? &live_cell_.data()->cell : nullptr;
+  const ReplicaCells replica_cells{replica_cells_.data(), replica_of_.data(), replica_bin_base_.data()};
   if (live)
     NEPCG_LAUNCH(bin_atoms, blocks_for(n, kThreads), kThreads, 0, s)(
         n, x, y, z, live, wrapped_.data(), wrap_code_.data(), bin_of_.data(), bin_count_.data(), ref_.data(), f);
+  else if (replicas_ > 0)
+    NEPCG_LAUNCH(bin_atoms, blocks_for(n, kThreads), kThreads, 0, s)(n, x, y, z, replica_cells, wrapped_.data(),
+                                                                     wrap_code_.data(), bin_of_.data(),
+                                                                     bin_count_.data(), ref_.data(), f);
   else
     NEPCG_LAUNCH(bin_atoms, blocks_for(n, kThreads), kThreads, 0, s)(
         n, x, y, z, cell_, wrapped_.data(), wrap_code_.data(), bin_of_.data(), bin_count_.data(), ref_.data(), f);
@@ -416,6 +483,10 @@ void DeviceNeighborList::launch_build(const double* x, const double* y, const do
     NEPCG_LAUNCH(build_list, group_blocks, kThreads, 0, s)(
         n, group, live, rinner * rinner, rlist * rlist, capacity_, wrapped_.data(), wrap_code_.data(), bin_of_.data(),
         bin_start_.data(), bin_atoms_.data(), neighbor_.data(), image_.data(), count_.data(), f);
+  else if (replicas_ > 0)
+    NEPCG_LAUNCH(build_list, group_blocks, kThreads, 0, s)(
+        n, group, replica_cells, rinner * rinner, rlist * rlist, capacity_, wrapped_.data(), wrap_code_.data(),
+        bin_of_.data(), bin_start_.data(), bin_atoms_.data(), neighbor_.data(), image_.data(), count_.data(), f);
   else
     NEPCG_LAUNCH(build_list, group_blocks, kThreads, 0, s)(
         n, group, cell_, rinner * rinner, rlist * rlist, capacity_, wrapped_.data(), wrap_code_.data(), bin_of_.data(),
@@ -451,6 +522,7 @@ void DeviceNeighborList::fetch_flags(cudaStream_t s) {
 }
 
 void DeviceNeighborList::begin_live_cell(cudaStream_t s) {
+  if (replicas_ > 0) throw RuntimeError("DeviceNeighborList: a live cell needs one system (call set_cell first)");
   live_host_ = LiveCell{};
   live_host_.cell = cell_;
   live_host_.cutoff = cutoff_;

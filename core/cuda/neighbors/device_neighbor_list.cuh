@@ -15,6 +15,7 @@
 
 #include <cmath>
 #include <memory>
+#include <vector>
 
 #include "../common/cuda_support.cuh"
 #include "nepcg/box.hpp"
@@ -105,6 +106,17 @@ class DeviceNeighborList {
   /// forced). The displacement test of later steps accounts for the change of cell since the last
   /// build (an affine deformation can only bring pairs closer by the strain times the cutoff).
   bool set_cell(const Box& box, int num_atoms);
+  /// Independent replicas in one list (many small systems in one launch): replica r holds atoms
+  /// starts[r] ... starts[r + 1] - 1 (starts: R + 1 ascending values from 0) in its own cell
+  /// boxes[r], binned on its own, so pairs never join two replicas and image codes refer to the
+  /// replica's cell (replica_cells(), replica_of()). The next update() rebuilds. Leave replica
+  /// mode with set_cell(). The cells stay fixed while in it (no live cell).
+  void set_replica_cells(const std::vector<Box>& boxes, const std::vector<int>& starts, cudaStream_t s);
+  /// In replica mode (set_replica_cells): the replicas' cells and each atom's replica (device
+  /// arrays); nullptr otherwise.
+  const DeviceCell* replica_cells() const { return replicas_ > 0 ? replica_cells_.data() : nullptr; }
+  const int* replica_of() const { return replicas_ > 0 ? replica_of_.data() : nullptr; }
+  int replicas() const { return replicas_; }
   /// Decides on the device whether to rebuild (always when `force`) and rebuilds if so. x, y, z:
   /// device positions (N each).
   void update(const double* x, const double* y, const double* z, int n, bool force, cudaStream_t s);
@@ -170,12 +182,22 @@ class DeviceNeighborList {
   // flags: [0] rebuild now, [1] largest neighbour count, [2] image out of range, [3] missing
   // reverse entry, [4] builds (counter)
   DeviceArray<int> flags_;
+  // Replica mode (set_replica_cells): replicas_ > 0 cells, each atom's replica, and the first
+  // bin of each replica (its bins follow its own binning; the bin arrays hold all replicas').
+  int replicas_ = 0;
+  DeviceArray<DeviceCell> replica_cells_;
+  DeviceArray<int> replica_of_, replica_bin_base_;
   int host_flags_[5] = {};
   int builds_seen_ = 0;
 
   void launch_check(const double* x, const double* y, const double* z, int n, bool force, cudaStream_t s);
   void launch_build(const double* x, const double* y, const double* z, int n, cudaStream_t s);
   void note_forced_build(bool force);
+  // The binning of one cell (h, inverse, pbc, bins, reach) for num_atoms atoms; InputError for
+  // a periodic cell over 100 times thinner than the list range.
+  DeviceCell binned_cell(const Box& box, int num_atoms) const;
+  // Sizes the per-atom arrays for num_atoms atoms, with room for `expected` neighbours each.
+  void size_atoms(int num_atoms, double expected);
   // Sizes the entry arrays for n_ x capacity_ (RuntimeError beyond int indexing).
   void resize_entries();
 };

@@ -92,15 +92,17 @@ struct ListPairs {
   const int *nbr, *img, *cnt;
   int n, capacity;
   // The cell in device memory when it changes on the device (a live cell: barostats and
-  // deformation in MD segments); nullptr: `cell`.
+  // deformation in MD segments), or with replica_of the replicas' cells (DeviceNeighborList's
+  // replica mode: atom i's cell is live_cell[replica_of[i]]); nullptr: `cell`.
   const cuda::DeviceCell* live_cell = nullptr;
+  const int* replica_of = nullptr;
   __device__ int count(int i) const { return cnt[i]; }
   __device__ int entry(int i, int k) const { return i * capacity + k; }
   __device__ int neighbor(int e) const { return nbr[e]; }
   __device__ void vector(int i, int e, double* r) const {
     double s[3];
     if (live_cell)
-      cuda::image_shift(*live_cell, img[e], s);
+      cuda::image_shift(replica_of ? live_cell[replica_of[i]] : *live_cell, img[e], s);
     else
       cuda::image_shift(cell, img[e], s);
     const int j = nbr[e];
