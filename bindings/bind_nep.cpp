@@ -1,6 +1,7 @@
 // NepModel (parameters, nep.txt I/O) and the NEP evaluator.
 #include <nanobind/stl/array.h>
 #include <nanobind/stl/filesystem.h>
+#include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -11,6 +12,7 @@
 #include "nepcg/nep_direct.hpp"
 #include "nepcg/kernels/nep_basis_lanes.hpp"
 #if NEPCG_HAVE_CUDA_BUILD
+#include "nepcg/fused_replicas.hpp"
 #include "nepcg/gpu_nep.hpp"
 #endif
 
@@ -195,9 +197,38 @@ void init_nep(nb::module_& m) {
           nb::arg("system"), nb::arg("per_atom_virials") = true,
           "Like Potential.compute, with the neighbour list built on the device.")
       .def(
+          "compute_replicas",
+          [](const nepcg::GpuNEP& p, const std::vector<nepcg::System>& systems) {
+            std::vector<nepcg::ForceResult> r;
+            {
+              nb::gil_scoped_release release;
+              r = p.compute_replicas(systems);
+            }
+            nb::list out;
+            for (nepcg::ForceResult& one : r) out.append(result_dict(std::move(one)));
+            return out;
+          },
+          nb::arg("systems"),
+          "Independent systems evaluated together, one launch per kernel for all: a list of "
+          "compute_on_device's results.")
+      .def(
           "descriptors",
           [](const nepcg::GpuNEP& p, const nepcg::System& s, bool scaled) { return descriptors(p.cpu(), s, scaled); },
           nb::arg("system"), nb::arg("scaled") = false);
+  nb::class_<nepcg::FusedReplica, nepcg::Potential>(m, "FusedReplica",
+                                                    "A replica whose device segments run fused with its group's.")
+      .def_prop_ro("group", &nepcg::FusedReplica::group);
+  nb::class_<nepcg::FusedReplicaGroup>(m, "FusedReplicaGroup",
+                                       "Replicas whose device segments run fused on one GpuNEP.")
+      .def(nb::new_([](std::shared_ptr<const nepcg::GpuNEP> engine, double wait_ms) {
+             return nepcg::FusedReplicaGroup::create(std::move(engine), wait_ms);
+           }),
+           nb::arg("engine"), nb::arg("wait_ms") = 5.0)
+      .def("member", &nepcg::FusedReplicaGroup::member, "A new member (one replica's potential).")
+      .def_prop_ro("members", &nepcg::FusedReplicaGroup::members)
+      .def_prop_ro("segments", &nepcg::FusedReplicaGroup::segments)
+      .def_prop_ro("fused_segments", &nepcg::FusedReplicaGroup::fused_segments)
+      .def_prop_ro("largest_batch", &nepcg::FusedReplicaGroup::largest_batch);
 #else
   m.def("gpu_available", [] { return nb::make_tuple(false, std::string("CUDA backend not compiled")); });
   m.attr("cuda_emulated") = false;

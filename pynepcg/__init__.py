@@ -14,7 +14,7 @@ from .trainer import Trainer
 from . import mapping, datagen
 from .mapping import Mapper
 from .neighbors import neighbor_list
-from .potentials import EAM, NEP, LennardJones, NepModel, Sum, Tersoff, read_nep_model
+from .potentials import EAM, NEP, FusedReplicas, LennardJones, NepModel, Sum, Tersoff, read_nep_model
 from . import water
 from .water import SPCFw
 
@@ -25,6 +25,7 @@ __all__ = [
     "EAM",
     "LennardJones",
     "FileFormatError",
+    "FusedReplicas",
     "InputError",
     "NEP",
     "NepModel",

@@ -18,7 +18,7 @@ from ._core import NepModel, parse_nep_model, read_nep_model
 from .device import resolve_device
 from .system import System, from_ase
 
-__all__ = ["EAM", "EmulatedDevice", "LennardJones", "NEP", "NepModel", "Potential", "Result", "Sum", "Tersoff", "as_system",
+__all__ = ["EAM", "EmulatedDevice", "FusedReplicas", "LennardJones", "NEP", "NepModel", "Potential", "Result", "Sum", "Tersoff", "as_system",
            "parse_nep_model", "read_nep_model"]
 
 
@@ -210,6 +210,31 @@ class NEP(Potential):
         r = self._cpp.compute_on_device(s, bool(per_atom_virials))
         return Result(r["energy"], r["energies"], r["forces"], r["virial"], r["virials"], s.box.volume)
 
+    def compute_many(self, structures) -> list[Result]:
+        """Results of many independent structures (Systems or ASE Atoms, any sizes, cells and
+        periodicity), in order, as :meth:`compute` gives them one by one.
+
+        On the GPU they are evaluated together: all structures in one device neighbour list,
+        each binned in its own cell (no pair joins two structures), and one launch of each NEP
+        kernel for all, instead of a few launches per structure that leave most of the GPU idle
+        when structures are small. Results equal :meth:`compute`'s to round-off (same neighbour
+        order; sums over an atom's pairs may be split differently). On the CPU, a loop over
+        :meth:`compute` (each evaluation already uses every thread).
+        """
+        systems = [as_system(s) for s in structures]
+        if self.device != "cuda":
+            return [self.compute(s) for s in systems]
+        results = self._cpp.compute_replicas(systems)
+        return [Result(r["energy"], r["energies"], r["forces"], r["virial"], r["virials"], s.box.volume)
+                for r, s in zip(results, systems)]
+
+    def fused_replicas(self, wait_ms: float = 5.0) -> "FusedReplicas":
+        """This model (on the GPU) as the first member of a group of replicas whose MD segments run
+        fused: see :class:`FusedReplicas`."""
+        if self.device != "cuda":
+            raise ValueError("NEP.fused_replicas: replicas fuse on the GPU only (device='cuda')")
+        return FusedReplicas(self.model, self.skin, self.precision, wait_ms)
+
     @property
     def model(self) -> NepModel:
         """A copy of the model parameters."""
@@ -228,6 +253,82 @@ class NEP(Potential):
         m = self._cpp.model
         return (f"NEP(nep{m.version}, elements={list(m.elements)}, cutoff={m.cutoff_radial[0]:g}/"
                 f"{m.cutoff_angular[0]:g} A, device={self.device!r}, precision={self.precision!r})")
+
+
+class FusedReplicas(Potential):
+    """A NEP on the GPU for many independent simulations at once, each on its own thread: their
+    device segments run fused, one launch per kernel for all of them (many small systems, e.g.
+    the constrained runs of mean-force data, where one system alone leaves most of the GPU idle).
+
+    Each :meth:`replica` is a member of the same group, for one :class:`~pynepcg.Simulator` on
+    one thread (``datagen.mean_force`` takes one per frame by itself: pass this object as the
+    teacher, with ``replicas`` threads). A member's segment waits until every live member has
+    queued one, or ``wait_ms`` (ms) passed without news (a member busy elsewhere is not waited
+    for); segments that fuse (NVE or Langevin, the same steps, time step, target temperature and
+    samples, no cell change; see ``GpuNEP.segments_fuse``) then run as one, others alone. Every
+    simulation gets what it would get alone, its Langevin noise included, up to the round-off of
+    sums split differently over GPU lanes (so trajectories agree to round-off at first and then
+    decorrelate, as any two runs on different hardware do). Force evaluations outside segments
+    run on the group's GPU one at a time.
+    """
+
+    def __init__(self, model, skin: float = 1.0, precision: str = "double", wait_ms: float = 5.0, *,
+                 _group=None, _engine=None):
+        if _group is None:
+            if isinstance(model, (str, os.PathLike)):
+                model = read_nep_model(str(model))
+            resolve_device("cuda")  # (RuntimeError without a usable GPU)
+            _engine = _core.GpuNEP(model, float(skin), precision)
+            _group = _core.FusedReplicaGroup(_engine, float(wait_ms))
+        self._engine, self._group = _engine, _group
+        self.precision = _engine.precision
+        self.skin = float(skin)
+        self._list = None
+        # The object the user made is a member only once a Simulator uses it (its C++ potential is
+        # asked for): the group does not wait for a handle that only hands out replicas.
+        self._member = None if model is not None else _group.member()
+
+    @property
+    def _cpp(self):
+        if self._member is None:
+            self._member = self._group.member()
+        return self._member
+
+    def replica(self) -> "FusedReplicas":
+        """Another member of this group (for another thread's simulation)."""
+        return FusedReplicas(None, self.skin, _group=self._group, _engine=self._engine)
+
+    @property
+    def cutoff(self) -> float:
+        return self._engine.cutoff
+
+    @property
+    def runs_dynamics_on_device(self) -> bool:
+        return True
+
+    @property
+    def device_updates_cell(self) -> bool:
+        return False
+
+    def compute(self, structure, per_atom_virials: bool = True) -> Result:
+        s = as_system(structure)
+        r = self._engine.compute_on_device(s, bool(per_atom_virials))
+        return Result(r["energy"], r["energies"], r["forces"], r["virial"], r["virials"], s.box.volume)
+
+    @property
+    def model(self) -> NepModel:
+        return self._engine.model
+
+    @property
+    def stats(self) -> dict:
+        """The group's counters: live members, segments run (per replica), how many of them ran
+        fused with others, and the most replicas fused into one segment."""
+        g = self._group
+        return {"members": g.members, "segments": g.segments, "fused_segments": g.fused_segments,
+                "largest_batch": g.largest_batch}
+
+    def __repr__(self) -> str:
+        return f"FusedReplicas(members={self._group.members}, precision={self.precision!r})"
 
 
 class LennardJones(Potential):

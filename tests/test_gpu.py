@@ -187,6 +187,78 @@ def test_species_mismatch_and_far_images(tmp_path):
     assert _relative(gpu.compute(s).forces, cpu.compute(s).forces) < 1e-9
 
 
+# --- many small systems in one launch (NEP.compute_many: the device list's replica mode) --------
+
+def _replica_structures(elements):
+    """Every STRUCTURES shape, a structure twice (identical replicas at the same coordinates: a
+    pair joining two replicas would change both), an empty one, and one whose atoms lie
+    thousands of cells outside the box (wrapped first, as compute() does)."""
+    out = []
+    for k, shape in enumerate(sorted(STRUCTURES)):
+        n, edge, pbc = STRUCTURES[shape]
+        out.append(random_structure(elements, n, edge, seed=40 + k, pbc=pbc))
+    out.insert(2, out[0].copy())
+    out.insert(4, random_structure(elements, 1, 5.0, seed=3)[:0])
+    far = random_structure(elements, 16, 5.5, seed=9)
+    far.positions[3] += 3000.0 * far.cell[0] - 1200.0 * far.cell[2]
+    out.append(far)
+    return out
+
+
+@pytest.mark.parametrize("precision", ["double", "single"])
+@pytest.mark.parametrize("kind", ["all-extra-terms", "l6-two-layers"])  # warp kernel, atom-per-thread kernel
+def test_compute_many_gives_each_structure_alone(tmp_path, kind, precision, site_lanes):
+    if precision == "single" and kind == "l6-two-layers":
+        pytest.skip("single precision takes the warp kernel's models only")
+    path = write_random_nep(tmp_path / f"{kind}.txt", seed=2, **MODELS[kind])
+    cpu = pynepcg.NEP(path, device="cpu")
+    gpu = pynepcg.NEP(path, device="cuda", precision=precision)
+    batch = _replica_structures(MODELS[kind]["elements"])
+    many = gpu.compute_many(batch)
+    assert len(many) == len(batch)
+    tol = 1e-9 if precision == "double" else 1e-12
+    for atoms, b in zip(batch, many):
+        # the GPU one structure at a time: the same list order, so the same maths up to how the
+        # gather kernel splits each atom's sum over lanes (its group width follows the atom count)
+        a = gpu.compute(atoms)
+        assert b.forces.shape == (len(atoms), 3) and b.virials.shape == (len(atoms), 9)
+        assert b.energy == pytest.approx(a.energy, rel=tol, abs=tol)
+        for x, y in ((b.energies, a.energies), (b.forces, a.forces), (b.virials, a.virials), (b.virial, a.virial)):
+            assert len(x) == 0 or _relative(x, y) < tol
+        if precision == "double" and len(atoms):  # and the CPU reference
+            c = cpu.compute(atoms)
+            assert b.energy == pytest.approx(c.energy, rel=1e-9, abs=1e-9)
+            assert _relative(b.forces, c.forces) < 1e-9 and _relative(b.virials, c.virials) < 1e-9
+    assert np.array_equal(many[0].forces, many[2].forces)  # identical replicas, identical bits
+
+
+def test_compute_many_grows_the_list_and_returns_to_single_systems(tmp_path):
+    cpu, gpu = _pair(tmp_path, "one-species")
+    # 40 atoms packed in a corner of a large box overflow the first list of the batch
+    rng = np.random.default_rng(7)
+    pts = []
+    while len(pts) < 40:
+        p = rng.uniform(0, 4.5, 3)
+        if all(np.linalg.norm(p - q) > 1.1 for q in pts):
+            pts.append(p)
+    packed = pynepcg.System(["C"] * 40, np.array(pts) + 1.0, cell=np.eye(3) * 30.0, pbc=True)
+    diamond = structures.diamond("C", 3.567, (2, 2, 2))
+    diamond.positions = np.asarray(diamond.positions) + rng.normal(0, 0.1, (len(diamond), 3))
+    many = gpu.compute_many([diamond, packed])
+    assert gpu._cpp.neighbor_capacity >= 39
+    for s, b in zip([diamond, packed], many):
+        assert _relative(b.forces, cpu.compute(s).forces) < 1e-9
+    # after a batch, single systems (and MD segments) get their own list again
+    assert _relative(gpu.compute(diamond).virials, cpu.compute(diamond).virials) < 1e-9
+    assert gpu.compute_many([]) == []
+    with pytest.raises(ValueError, match="'Si'"):
+        gpu.compute_many([diamond, structures.diamond("Si", 5.43, (1, 1, 1))])
+    bad = diamond.copy()
+    bad.positions[1, 0] = np.nan  # (through the view: the setter's check is bypassed)
+    with pytest.raises(ValueError, match="finite"):
+        gpu.compute_many([diamond, bad])
+
+
 # --- single precision (tolerance, its scales and justification: test_nep_single.py, docs/gpu.md) -
 
 SINGLE_REL = 1e-5
@@ -686,6 +758,114 @@ def test_concurrent_replicas_on_cuda_streams_give_the_sequential_frames(shared_d
         for f in (fb, fc, fd):
             assert np.array_equal(fa.arrays["forces"], f.arrays["forces"])
             assert np.array_equal(fa.info["virial"], f.info["virial"])
+
+
+# --- replicas fused into one segment (FusedReplicas) ---------------------------------------------
+
+def _fused_systems():
+    """Three constrained C_2022 systems of different sizes and cells, beads by cell (method 0)."""
+    out = []
+    for k, reps in enumerate([(2, 2, 2), (1, 2, 2), (2, 1, 1)]):
+        g = structures.diamond("C", 3.567 + 0.02 * k, reps)
+        s = Mapper.by_cell(g, reps, names="C8").with_groups(g, 0)
+        s.positions = np.asarray(s.positions) + np.random.default_rng(k).normal(0, 0.05, (len(s), 3))
+        out.append(s)
+    return out
+
+
+def _run_replica(potential, system, seed, ensemble):
+    sim = pynepcg.Simulator(system, potential, seed=seed)
+    sim.set_temperature(600)
+    sim.run(12, ensemble, 1.0)
+    mf, thermo = observers.MeanForce(2, 0, block_samples=3), observers.Thermo(4)
+    sim.run(24, ensemble, 1.0, [mf, thermo])
+    assert sim.ran_on_device
+    return dict(x=np.asarray(sim.system.positions), v=np.asarray(sim.system.velocities), forces=mf.forces,
+                virial=mf.virial, energy=mf.energy, thermo=np.column_stack(list(thermo.data.values())))
+
+
+FUSED_ENSEMBLES = {
+    "baoab-beads": ensembles.Langevin(temperature=600, tau=40, constrain_beads=0),
+    "obabo-beads": ensembles.Langevin(temperature=600, tau=40, splitting="OBABO", constrain_beads=0),
+    "nve": ensembles.NVE(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUSED_ENSEMBLES))
+def test_fused_replicas_follow_each_run_alone(shared_data, name):
+    # Three simulations on three threads, their segments fused into one launch sequence, against
+    # each run alone on its own GpuNEP: the same trajectory (its own Langevin noise), mean forces
+    # and thermo rows, to round-off (sums split over lanes differently).
+    import concurrent.futures as cf
+
+    model = shared_data("nep-models/C_2022_NEP4.txt")
+    ens = FUSED_ENSEMBLES[name]
+    alone = [_run_replica(pynepcg.NEP(model, device="cuda"), s, 5 + k, ens) for k, s in enumerate(_fused_systems())]
+    first = pynepcg.FusedReplicas(model, wait_ms=30000)  # (every member queues its segments: no timeout needed)
+    members = [first.replica() for _ in range(3)]
+    assert first.stats["members"] == 3  # (the handle itself is no member until a Simulator uses it)
+    with cf.ThreadPoolExecutor(3) as pool:
+        fused = list(pool.map(lambda k: _run_replica(members[k], _fused_systems()[k], 5 + k, ens), range(3)))
+    stats = first.stats
+    assert stats["largest_batch"] == 3 and stats["fused_segments"] == stats["segments"] > 0
+    for a, b in zip(alone, fused):
+        assert np.abs(b["x"] - a["x"]).max() < 1e-9 and np.abs(b["v"] - a["v"]).max() < 1e-11
+        assert _relative(b["forces"], a["forces"]) < 1e-8
+        assert _relative(b["virial"], a["virial"]) < 1e-8 and b["energy"] == pytest.approx(a["energy"], rel=1e-12)
+        assert b["thermo"].shape == a["thermo"].shape and _relative(b["thermo"], a["thermo"]) < 1e-8
+    del members, first
+
+
+def test_fused_replicas_run_unfusable_segments_alone_and_keep_errors_to_their_replica(shared_data):
+    import concurrent.futures as cf
+
+    model = shared_data("nep-models/C_2022_NEP4.txt")
+    systems = _fused_systems()
+    first = pynepcg.FusedReplicas(model, wait_ms=30000)
+    members = [first, first.replica(), first.replica()]  # (the handle, used by a Simulator, is one)
+    ens = [FUSED_ENSEMBLES["baoab-beads"], ensembles.Bussi(temperature=600, tau=40, constrain_beads=0), None]
+    si = structures.diamond("Si", 5.43, (1, 1, 1))
+
+    def job(k):
+        if k == 2:  # a species the model lacks: the error is this replica's only
+            with pytest.raises(ValueError, match="'Si'"):
+                pynepcg.Simulator(si, members[k], seed=1).run(10, ensembles.NVE(), 1.0)
+            return None
+        return _run_replica(members[k], systems[k], 5 + k, ens[k])
+
+    with cf.ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(job, range(3)))
+    alone = [_run_replica(pynepcg.NEP(model, device="cuda"), s, 5 + k, ens[k]) for k, s in enumerate(systems[:2])]
+    for a, b in zip(alone, results[:2]):  # Bussi and Langevin do not fuse: each ran alone on the group's
+        # GpuNEP, whose list other replicas' segments rebuilt in between (sums in another order)
+        assert np.abs(b["x"] - a["x"]).max() < 1e-9 and _relative(b["forces"], a["forces"]) < 1e-8
+    assert first.stats["fused_segments"] == 0 and first.stats["members"] == 3
+    with pytest.raises(ValueError, match="replicas fuse on the GPU only"):
+        pynepcg.NEP(model, device="cpu").fused_replicas()
+
+
+def test_mean_force_data_with_fused_replicas_gives_the_frames_of_separate_replicas(shared_data, tmp_path):
+    # datagen runs each frame on potential.replica() from `replicas` threads: with FusedReplicas
+    # the frames' segments fuse; the frames are those of separate GPU replicas, to round-off.
+    from pynepcg import datagen
+
+    model = shared_data("nep-models/C_2022_NEP4.txt")
+    g = structures.diamond("C", 3.567, (2, 1, 1))
+    m = Mapper.by_cell(g, (2, 1, 1), names="C8")
+    configs = jittered_copies(g, 3, seed=4)
+    settings = datagen.MeanForceSettings(temperature=600, equilibration=20, steps=40, sample_interval=2,
+                                         block_samples=5, thermostat="langevin", tau=50)
+    separate = datagen.mean_force(configs, m, pynepcg.NEP(model, device="cuda"), settings, tmp_path / "sep", seed=3,
+                                  progress=False, replicas=3)
+    teacher = pynepcg.FusedReplicas(model, wait_ms=30000)
+    fused = datagen.mean_force(configs, m, teacher, settings, tmp_path / "fus", seed=3, progress=False, replicas=3)
+    assert teacher.stats["largest_batch"] == 3 and teacher.stats["members"] == 0  # (frames done: members gone)
+    a, b = pynepcg.io.read(separate, ":"), pynepcg.io.read(fused, ":")
+    assert len(a) == len(b) == 3
+    for fa, fb in zip(a, b):
+        assert _relative(fb.arrays["forces"], fa.arrays["forces"]) < 1e-8
+        assert _relative(fb.info["virial"], fa.info["virial"]) < 1e-8
+        assert fb.info["energy"] == pytest.approx(fa.info["energy"], rel=1e-12)
 
 
 # --- training -----------------------------------------------------------------------------------

@@ -302,6 +302,18 @@ def test_four_body_222_matches_real_polynomial_form(tmp_path):
     assert q_3j == pytest.approx(q_gpumd, rel=1e-12)
 
 
+def test_compute_many_is_compute_of_each(tmp_path):
+    # (on the GPU it is one launch for all: tests/test_gpu.py; here the API and the order)
+    nep = pynepcg.NEP(write_random_nep(tmp_path / "nep.txt", elements=("C", "H")), device="cpu")
+    batch = [random_structure(("C", "H"), n, 6.0, seed=n) for n in (5, 9, 1)]
+    for one, many in zip(batch, nep.compute_many(batch)):
+        r = nep.compute(one)
+        assert np.array_equal(many.forces, r.forces) and many.energy == r.energy
+    assert nep.compute_many([]) == []
+    with pytest.raises(ValueError, match="replicas fuse on the GPU only"):
+        nep.fused_replicas()
+
+
 # --- errors ----------------------------------------------------------------------------------
 
 def test_species_missing_from_model(tmp_path):

@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -59,14 +60,16 @@ __global__ void drift(int n, double dt, const double* vx, const double* vy, cons
 
 // Bead constraint (Simulator::constrain_beads): thread b removes bead b's centre-of-mass velocity
 // (its momentum summed in ascending atom order, the host's order). With `bath`, the kinetic energy
-// this removes is added to bath[b] (eV): after a Langevin O step the host books it as energy
-// exchanged with the bath.
+// this removes is added to bath[b] (eV; with bath_slot, bath[bath_slot[b]]: fused replicas book a
+// bead at its index within its replica, from the replica's first atom, as it would be alone):
+// after a Langevin O step the host books it as energy exchanged with the bath.
 __global__ void constrain_beads(int num_beads, const int* start, const int* atoms, const double* bead_mass,
-                                const double* mass, double* vx, double* vy, double* vz, double* bath) {
+                                const double* mass, double* vx, double* vy, double* vz, double* bath,
+                                const int* bath_slot) {
   const int b = blockIdx.x * blockDim.x + threadIdx.x;
   if (b >= num_beads) return;
   const double removed = kernels::remove_bead_momentum(b, start, atoms, bead_mass, mass, vx, vy, vz);
-  if (bath) bath[b] += removed;
+  if (bath) bath[bath_slot ? bath_slot[b] : b] += removed;
 }
 
 // The values that change from step to step, read on the device so that every step is the same
@@ -85,18 +88,33 @@ __device__ inline double clock_temperature(const StepClock& c, long long k) {
 
 __global__ void advance_step(long long* step) { *step += 1; }
 
+// The noise of replicas fused into one segment: replica r's key and its atoms' Philox streams
+// counted from its first atom, so that each replica draws the noise it would draw alone.
+struct ReplicaNoise {
+  const unsigned long long* seeds = nullptr;  // per replica; nullptr: one system (the segment's seed)
+  const int *replica_of = nullptr, *starts = nullptr;
+};
+
 // Ornstein-Uhlenbeck step of the moving atoms (kernels::langevin_o_atom), then (drift_dt != 0)
 // x += v drift_dt. The kinetic energy it removes is added to bath[i] (eV). Philox counter
-// 2 k + half (half = 0, 1: the two O steps of OBABO).
+// 2 k + half (half = 0, 1: the two O steps of OBABO), stream i (replicas: i within its replica).
 __global__ void langevin_o(int n, double c1, double c2, StepClock clock, int half, unsigned long long seed,
-                           const int* moving, const double* mass, double* vx, double* vy, double* vz, double* bath,
-                           double drift_dt, double* x, double* y, double* z) {
+                           ReplicaNoise noise, const int* moving, const double* mass, double* vx, double* vy,
+                           double* vz, double* bath, double drift_dt, double* x, double* y, double* z) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
   const long long k = *clock.step;
   const double kt = kernels::mul_rn(units::kBoltzmann, clock_temperature(clock, k));
   const unsigned long long counter = 2ULL * static_cast<unsigned long long>(k) + half;
-  bath[i] += kernels::langevin_o_atom(i, c1, c2, kt, seed, counter, moving, mass, vx, vy, vz, drift_dt, x, y, z);
+  unsigned long long key = seed;
+  int stream = i;
+  if (noise.seeds) {
+    const int r = noise.replica_of[i];
+    key = noise.seeds[r];
+    stream = i - noise.starts[r];
+  }
+  bath[i] += kernels::langevin_o_atom_in_stream(i, static_cast<uint32_t>(stream), c1, c2, kt, key, counter, moving,
+                                                mass, vx, vy, vz, drift_dt, x, y, z);
 }
 
 // Kinetic energy (eV) into out[0], fixed summation order.
@@ -157,13 +175,13 @@ struct RecordLayout {
   static long long head(int chain_length) { return kChain + 2LL * chain_length; }
 };
 
-// Sums over atoms of m v.v and m v (x) v (xx yy zz yz xz xy) by one block of kReduceThreads
-// threads in a fixed order; thread 0 receives them in eV.
-__device__ void block_kinetic_sums(int n, const double* mass, const double* vx, const double* vy, const double* vz,
-                                   double out[7]) {
+// Sums over atoms begin ... end - 1 of m v.v and m v (x) v (xx yy zz yz xz xy) by one block of
+// kReduceThreads threads in a fixed order; thread 0 receives them in eV.
+__device__ void block_kinetic_sums(int begin, int end, const double* mass, const double* vx, const double* vy,
+                                   const double* vz, double out[7]) {
   __shared__ double part[kReduceThreads];
   double sums[7] = {0, 0, 0, 0, 0, 0, 0};
-  for (int i = threadIdx.x; i < n; i += kReduceThreads) {
+  for (int i = begin + threadIdx.x; i < end; i += kReduceThreads) {
     const double m = mass[i], u = vx[i], v = vy[i], w = vz[i];
     sums[0] += m * (u * u + v * v + w * w);
     sums[1] += m * u * u;
@@ -203,24 +221,31 @@ __global__ void record_forces(int n, const double* fx, const double* fy, const d
   r[3 * n + i] = energy[i];
 }
 
-// Kinetic energy and tensor (eV) into record *slot (one block; fixed summation order).
-__global__ void __launch_bounds__(kReduceThreads) record_kinetic(int n, const double* mass, const double* vx, const double* vy, const double* vz,
-                               const long long* slot, long long stride, double* records) {
+// Kinetic energy and tensor (eV) into record *slot (one block per replica, fixed summation order;
+// with `starts`, replica b = blockIdx.x: its atoms, into its head at b * head_stride).
+__global__ void __launch_bounds__(kReduceThreads) record_kinetic(int n, const int* starts, long long head_stride,
+                                                                 const double* mass, const double* vx,
+                                                                 const double* vy, const double* vz,
+                                                                 const long long* slot, long long stride,
+                                                                 double* records) {
   double sums[7];
-  block_kinetic_sums(n, mass, vx, vy, vz, sums);
+  const int b = blockIdx.x;
+  block_kinetic_sums(starts ? starts[b] : 0, starts ? starts[b + 1] : n, mass, vx, vy, vz, sums);
   if (threadIdx.x != 0) return;
-  double* r = records + *slot * stride;
+  double* r = records + *slot * stride + b * head_stride;
   r[RecordLayout::kKinetic] = 0.5 * sums[0];
   kinetic_tensor_from_sums(sums, r + RecordLayout::kTensor);
 }
 
 // The thermostats' running state into record *slot: the rescaling bath (state[2]) and the chain.
+// (One block per replica, each into its head at blockIdx.x * head_stride.)
 __global__ void record_thermostat(const double* state, const double* chain, int chain_length, const long long* slot,
-                                  long long stride, double* records) {
-  double* r = records + *slot * stride;
+                                  long long stride, long long head_stride, double* records) {
+  double* r = records + *slot * stride + blockIdx.x * head_stride;
   r[RecordLayout::kRescaleBath] = state[2];
   for (int j = 0; j < 2 * chain_length; ++j) r[RecordLayout::kChain + j] = chain[j];
 }
+
 
 // The cell (live, in device memory) into record *slot.
 __global__ void record_cell(const cuda::LiveCell* lc, const long long* slot, long long stride, double* records) {
@@ -244,7 +269,7 @@ __global__ void __launch_bounds__(kReduceThreads) cell_step(kernels::CellControl
                           int n, const double* mass, const double* vx, const double* vy, const double* vz,
                           cuda::LiveCell* lc, double* work) {
   double sums[7];
-  if (c.barostat) block_kinetic_sums(n, mass, vx, vy, vz, sums);  // (the same branch in every thread)
+  if (c.barostat) block_kinetic_sums(0, n, mass, vx, vy, vz, sums);  // (the same branch in every thread)
   if (threadIdx.x != 0) return;
   const long long k = *clock.step;
   double h[9], mu[9];
@@ -323,25 +348,103 @@ int upload_constraints(GpuNEP::Impl& d, const DeviceSegment& seg, int n) {
 
 void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceResult& out, bool forces_valid,
                                 ThermostatState& thermostat, std::vector<DeviceRecord>& records) const {
+  run_segments({SegmentJob{&system, &seg, &out, forces_valid, &thermostat, &records}});
+}
+
+bool GpuNEP::segments_fuse(const DeviceSegment& a, const DeviceSegment& b) {
+  const bool kinds = (a.thermostat == ThermostatKind::None || a.thermostat == ThermostatKind::Langevin) &&
+                     a.thermostat == b.thermostat && (a.thermostat != ThermostatKind::Langevin || a.splitting == b.splitting);
+  return kinds && a.steps == b.steps && a.time_step == b.time_step && a.tau_temperature == b.tau_temperature &&
+         a.temperature_start == b.temperature_start && a.temperature_end == b.temperature_end &&
+         a.run_step == b.run_step && a.run_length == b.run_length && a.record_steps == b.record_steps &&
+         a.record_forces == b.record_forces && a.record_state == b.record_state && a.observables == b.observables &&
+         !a.updates_cell() && !b.updates_cell() && a.bead_mass.empty() == b.bead_mass.empty();
+}
+
+void GpuNEP::run_device_segments(const std::vector<SegmentJob>& jobs) const {
+  for (const SegmentJob& j : jobs)
+    if (!j.system || !j.segment || !j.out || !j.thermostat || !j.records)
+      throw InputError("GpuNEP::run_device_segments: a job without its system, segment, result, thermostat or records");
+  for (size_t r = 1; r < jobs.size(); ++r)
+    if (!segments_fuse(*jobs[0].segment, *jobs[r].segment))
+      throw InputError("GpuNEP::run_device_segments: replica " + std::to_string(r) +
+                       "'s segment does not fuse with the first (replicas run the same steps, time step, NVE or "
+                       "Langevin with the same target, record steps and no cell change; see segments_fuse)");
+  if (!jobs.empty()) run_segments(jobs);
+}
+
+void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
+  // Replicas (jobs.size() > 1, segments_fuse) run as one system: their atoms one after another in
+  // the device arrays, each replica binned in its own cell by the list (no pair joins two), its
+  // beads and fixed atoms renumbered, its own Langevin key, and every total (virial, energy,
+  // kinetic sums, bath) summed per replica. With one job every launch is the single system's.
+  const DeviceSegment& seg = *jobs[0].segment;  // (what the replicas share)
+  const int R = static_cast<int>(jobs.size());
+  const bool fused = R > 1;
   const ThermostatKind kind = seg.thermostat;
   const bool bussi = kind == ThermostatKind::Bussi, berendsen = kind == ThermostatKind::Berendsen;
   const bool langevin = kind == ThermostatKind::Langevin, nhc = kind == ThermostatKind::NoseHooverChain;
   const bool obabo = langevin && seg.splitting == LangevinSplitting::OBABO;
-  check_device_segment(seg, thermostat, system.size(), "GpuNEP");
+  std::vector<int> starts{0}, types;
+  for (const SegmentJob& j : jobs) {
+    check_device_segment(*j.segment, *j.thermostat, j.system->size(), "GpuNEP");
+    const std::vector<int> t = model_types(cpu_, *j.system);
+    types.insert(types.end(), t.begin(), t.end());
+    if (size_t(starts.back()) + j.system->size() > size_t(std::numeric_limits<int>::max() / 27))
+      throw InputError("GpuNEP: too many atoms in the replicas for one segment");
+    starts.push_back(starts.back() + static_cast<int>(j.system->size()));
+  }
+  System& system = *jobs[0].system;
   const bool live_cell = seg.updates_cell(), barostat = seg.cell.barostat != 0;
   if (live_cell && !(system.box.periodic(0) && system.box.periodic(1) && system.box.periodic(2)))
     throw InputError("GpuNEP: a barostat or deformation on the device needs a cell periodic along all three axes");
   const int draws_per_step = kernels::barostat_draws(seg.cell);
-  const int chain_length = static_cast<int>(thermostat.chain_velocity.size());
+  const int chain_length = static_cast<int>(jobs[0].thermostat->chain_velocity.size());
   const std::vector<long>& record_steps = seg.record_steps;
-  const std::vector<int> types = model_types(cpu_, system);
+  // The replicas' state one after another, and their constraints renumbered.
+  std::vector<Box> boxes;
+  std::vector<double> positions, masses, velocities, forces;
+  std::vector<unsigned long long> seeds;
+  std::vector<int> bead_bath_slot;  // (bead b's bath entry: its index within its replica, from the replica's first atom)
+  DeviceSegment constraints;
+  bool all_forces_valid = true;
+  if (fused) {
+    bool any_fixed = false;
+    for (const SegmentJob& j : jobs) any_fixed |= !j.segment->moving.empty();
+    for (const SegmentJob& j : jobs) {
+      const System& sys = *j.system;
+      const DeviceSegment& sg = *j.segment;
+      const int offset = static_cast<int>(constraints.bead_mass.size());
+      boxes.push_back(sys.box);
+      positions.insert(positions.end(), sys.positions.begin(), sys.positions.end());
+      masses.insert(masses.end(), sys.masses.begin(), sys.masses.end());
+      if (sys.velocities.size() == sys.positions.size())
+        velocities.insert(velocities.end(), sys.velocities.begin(), sys.velocities.end());
+      else
+        velocities.insert(velocities.end(), sys.positions.size(), 0.0);
+      all_forces_valid &= j.forces_valid && j.out->forces.size() == sys.positions.size();
+      if (all_forces_valid) forces.insert(forces.end(), j.out->forces.begin(), j.out->forces.end());
+      if (any_fixed) {
+        if (sg.moving.empty())
+          constraints.moving.insert(constraints.moving.end(), sys.size(), char(1));
+        else
+          constraints.moving.insert(constraints.moving.end(), sg.moving.begin(), sg.moving.end());
+      }
+      for (int b : sg.bead_of) constraints.bead_of.push_back(b + offset);
+      const int first_atom = static_cast<int>(positions.size() / 3 - sys.size());
+      for (size_t b = 0; b < sg.bead_mass.size(); ++b) bead_bath_slot.push_back(first_atom + static_cast<int>(b));
+      constraints.bead_mass.insert(constraints.bead_mass.end(), sg.bead_mass.begin(), sg.bead_mass.end());
+      seeds.push_back(sg.seed);
+    }
+  }
+  const DeviceSegment& cons = fused ? constraints : seg;
   std::lock_guard<std::mutex> lock(mutex_);
   Impl& d = *impl_;
-  const int n = static_cast<int>(system.size());
+  const int n = starts.back();
   cudaStream_t s = d.stream.get();
   const unsigned grid = cuda::blocks_for(n, kThreads);
   const double dt = seg.time_step;
-  const int num_beads = upload_constraints(d, seg, n);
+  const int num_beads = upload_constraints(d, cons, n);
   const unsigned bead_grid = cuda::blocks_for(std::max(num_beads, 1), kThreads);
   const int* moving = d.moving.size() ? d.moving.data() : nullptr;
 
@@ -351,10 +454,21 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
   const double c2_full = std::sqrt(1.0 - c1_full * c1_full);
   const double nf = double(seg.degrees_of_freedom);
   d.step.resize(1);
+  // A record: the totals of each replica (record_head values each), then with forces the per-atom
+  // values of all atoms.
   const long long record_head = RecordLayout::head(nhc ? chain_length : 0);
-  const long long record_stride = record_head + (seg.record_forces ? 4 * static_cast<long long>(n) : 0);
+  const long long atoms_offset = R * record_head;
+  const long long record_stride = atoms_offset + (seg.record_forces ? 4 * static_cast<long long>(n) : 0);
   d.record_slot.resize(1);
   d.records.reserve(size_t(record_stride) * record_steps.size());
+  d.reduced.reserve(16 * size_t(R));  // the segment's totals: 16 values per replica (see below)
+  if (fused) {
+    d.replica_starts.upload(starts, s);
+    d.replica_seeds.upload(seeds, s);
+    d.bead_bath_slot.upload(bead_bath_slot, s);
+  }
+  const int* bath_slot = fused && num_beads > 0 ? d.bead_bath_slot.data() : nullptr;
+  const int* starts_dev = fused ? d.replica_starts.data() : nullptr;
   const StepClock clock{d.step.data(), seg.temperature_start, seg.temperature_end,
                         static_cast<long long>(seg.run_step), static_cast<long long>(seg.run_length)};
   if (bussi) d.draws.upload(seg.bussi_draws, s);
@@ -362,6 +476,8 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
   if (live_cell) d.cell_work.resize(CellWork::kSize);
   LiveCellScope live_scope{d.list};
   double host_virial[9];  // (the source of an asynchronous copy: lives until the segment's end)
+  ThermostatState& thermostat = *jobs[0].thermostat;
+  ForceResult& out = *jobs[0].out;
   std::vector<double> chain_host;
   if (nhc) {
     chain_host = thermostat.chain_velocity;
@@ -373,35 +489,52 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
   // A neighbour-list overflow shows only at the end of a segment: the segment is then run again
   // from the host state (unchanged until the end) with a larger list.
   for (int attempt = 0;; ++attempt) {
-    d.upload(system, types, true, false);
-    d.upload_velocities(system);
+    if (fused) {
+      d.upload_atoms(positions, masses, types, true);
+      d.upload_velocity_array(velocities);
+    } else {
+      d.upload(system, types, true, false);
+      d.upload_velocities(system);
+    }
     if (nhc) d.chain.upload(chain_host, s);
     d.bath.fill_zero(s);
     d.reduced.fill_zero(s);
     d.step.fill_zero(s);
     d.record_slot.fill_zero(s);
-    const bool rebin = d.list.set_cell(system.box, n);
-    if (live_cell) {
-      // The cell lives on the device from here on: a fresh list in it, and the virial the first
-      // step's barostat reads (the host's, with its forces, when they are current).
-      d.list.begin_live_cell(s);
-      d.cell_work.fill_zero(s);
-      if (forces_valid && attempt == 0) {
-        d.upload_forces(out.forces);
+    if (fused) {
+      d.list.set_replica_cells(boxes, starts, s);  // (the first update builds)
+      if (all_forces_valid && attempt == 0) {
+        d.upload_forces(forces);
         d.list.update(d.x.data(), d.y.data(), d.z.data(), n, true, s);
-        for (int k = 0; k < 9; ++k) host_virial[k] = out.virial[k / 3][k % 3];
-        NEPCG_CUDA_CHECK(cudaMemcpyAsync(d.cell_work.data() + CellWork::kVirial, host_virial, sizeof(host_virial),
-                                         cudaMemcpyHostToDevice, s));
       } else {
-        d.launch_forces(true, barostat);
-        if (barostat) d.launch_column_sums(d.virial.data(), 9, d.cell_work.data() + CellWork::kVirial, nullptr, 0);
+        d.launch_forces(true, false);
       }
-    } else if (forces_valid && !rebin && attempt == 0) {
-      d.upload_forces(out.forces);
-      d.list.update(d.x.data(), d.y.data(), d.z.data(), n, false, s);
     } else {
-      d.launch_forces(true, false);
+      const bool rebin = d.list.set_cell(system.box, n);
+      if (live_cell) {
+        // The cell lives on the device from here on: a fresh list in it, and the virial the first
+        // step's barostat reads (the host's, with its forces, when they are current).
+        d.list.begin_live_cell(s);
+        d.cell_work.fill_zero(s);
+        if (jobs[0].forces_valid && attempt == 0) {
+          d.upload_forces(out.forces);
+          d.list.update(d.x.data(), d.y.data(), d.z.data(), n, true, s);
+          for (int k = 0; k < 9; ++k) host_virial[k] = out.virial[k / 3][k % 3];
+          NEPCG_CUDA_CHECK(cudaMemcpyAsync(d.cell_work.data() + CellWork::kVirial, host_virial, sizeof(host_virial),
+                                           cudaMemcpyHostToDevice, s));
+        } else {
+          d.launch_forces(true, barostat);
+          if (barostat) d.launch_column_sums(d.virial.data(), 9, d.cell_work.data() + CellWork::kVirial, nullptr, 0);
+        }
+      } else if (jobs[0].forces_valid && !rebin && attempt == 0) {
+        d.upload_forces(out.forces);
+        d.list.update(d.x.data(), d.y.data(), d.z.data(), n, false, s);
+      } else {
+        d.launch_forces(true, false);
+      }
     }
+    const ReplicaNoise noise =
+        fused ? ReplicaNoise{d.replica_seeds.data(), d.list.replica_of(), d.replica_starts.data()} : ReplicaNoise{};
     // Kernels of one step. kick: v += F/m h, then (drift_h != 0 and no bead constraint) the fused
     // drift x += v drift_h; with beads the constraint comes between the two.
     auto kick = [&](double h, double drift_h) {
@@ -412,7 +545,7 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
       if (fused) return;
       NEPCG_LAUNCH(constrain_beads, bead_grid, kThreads, 0, s)(num_beads, d.bead_start.data(), d.bead_atoms.data(),
                                                                d.bead_mass.data(), d.mass.data(), d.vx.data(),
-                                                               d.vy.data(), d.vz.data(), nullptr);
+                                                               d.vy.data(), d.vz.data(), nullptr, nullptr);
       if (drift_h != 0.0)
         NEPCG_LAUNCH(drift, grid, kThreads, 0, s)(n, drift_h, d.vx.data(), d.vy.data(), d.vz.data(), d.x.data(),
                                                   d.y.data(), d.z.data());
@@ -421,7 +554,7 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
     // then (drift_h != 0) x += v drift_h, fused when there is no bead constraint.
     auto ornstein_uhlenbeck = [&](double c1, double c2, int half, double drift_h) {
       const bool fused = num_beads == 0;
-      NEPCG_LAUNCH(langevin_o, grid, kThreads, 0, s)(n, c1, c2, clock, half, seg.seed, moving, d.mass.data(),
+      NEPCG_LAUNCH(langevin_o, grid, kThreads, 0, s)(n, c1, c2, clock, half, seg.seed, noise, moving, d.mass.data(),
                                                      d.vx.data(), d.vy.data(), d.vz.data(), d.bath.data(),
                                                      fused ? drift_h : 0.0, d.x.data(), d.y.data(), d.z.data());
       if (fused) return;
@@ -429,7 +562,7 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
       // removes of it is the bath's too (the host books k0 - k after both).
       NEPCG_LAUNCH(constrain_beads, bead_grid, kThreads, 0, s)(num_beads, d.bead_start.data(), d.bead_atoms.data(),
                                                                d.bead_mass.data(), d.mass.data(), d.vx.data(),
-                                                               d.vy.data(), d.vz.data(), d.bath.data());
+                                                               d.vy.data(), d.vz.data(), d.bath.data(), bath_slot);
       if (drift_h != 0.0)
         NEPCG_LAUNCH(drift, grid, kThreads, 0, s)(n, drift_h, d.vx.data(), d.vy.data(), d.vz.data(), d.x.data(),
                                                   d.y.data(), d.z.data());
@@ -490,20 +623,22 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
       launch_step(true);
       const long long* slot = d.record_slot.data();
       double* rec = d.records.data();
-      d.launch_column_sums(d.virial.data(), 9, rec + RecordLayout::kVirial, slot, record_stride);
-      if (!seg.record_forces)  // (with forces the host sums the site energies)
-        d.launch_column_sums(d.energy.data(), 1, rec + RecordLayout::kEnergy, slot, record_stride);
+      auto sums = [&](const double* data, int columns, int at) {
+        d.launch_replica_column_sums(data, columns, rec + at, slot, record_stride, starts_dev, R, record_head);
+      };
+      sums(d.virial.data(), 9, RecordLayout::kVirial);
+      if (!seg.record_forces) sums(d.energy.data(), 1, RecordLayout::kEnergy);  // (with forces the host sums the site energies)
       if (seg.record_state) {
-        d.launch_column_sums(d.bath.data(), 1, rec + RecordLayout::kBath, slot, record_stride);
-        NEPCG_LAUNCH(record_kinetic, 1, kReduceThreads, 0, s)(n, d.mass.data(), d.vx.data(), d.vy.data(), d.vz.data(),
-                                                              slot, record_stride, rec);
-        NEPCG_LAUNCH(record_thermostat, 1, 1, 0, s)(d.reduced.data() + 12, nhc ? d.chain.data() : nullptr,
-                                                    nhc ? chain_length : 0, slot, record_stride, rec);
+        sums(d.bath.data(), 1, RecordLayout::kBath);
+        NEPCG_LAUNCH(record_kinetic, R, kReduceThreads, 0, s)(n, starts_dev, record_head, d.mass.data(), d.vx.data(),
+                                                              d.vy.data(), d.vz.data(), slot, record_stride, rec);
+        NEPCG_LAUNCH(record_thermostat, R, 1, 0, s)(d.reduced.data() + 12, nhc ? d.chain.data() : nullptr,
+                                                    nhc ? chain_length : 0, slot, record_stride, record_head, rec);
       }
       if (live_cell) NEPCG_LAUNCH(record_cell, 1, 1, 0, s)(d.list.live_cell(), slot, record_stride, rec);
       if (seg.record_forces)
         NEPCG_LAUNCH(record_forces, grid, kThreads, 0, s)(n, d.fx.data(), d.fy.data(), d.fz.data(), d.energy.data(),
-                                                          slot, record_stride, record_head, rec);
+                                                          slot, record_stride, atoms_offset, rec);
       NEPCG_LAUNCH(advance_step, 1, 1, 0, s)(d.record_slot.data());
       NEPCG_CUDA_LAUNCHED("recorded MD step");
     };
@@ -550,67 +685,81 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
     for (int k = 0; k < 9; ++k) cell[k / 3][k % 3] = h[k];
     system.box = Box(cell, system.box.pbc());
   }
-  d.download_positions(system);
-  d.download_velocities(system);
-  d.download_forces(out.forces);
-  out.energies.resize(n);
-  d.energy.download(out.energies.data(), n, s);
-  // reduced: [0, 9) virial, [9] Langevin bath, [12] kinetic energy, [13] alpha, [14] rescaling bath.
-  if (seg.observables && n > 0) d.launch_column_sums(d.virial.data(), 9, 0);
-  d.launch_column_sums(d.bath.data(), 1, 9);
-  double red[16];
-  d.reduced.download(red, 16, s);
+  // reduced (per replica r, from 16 r): [0, 9) virial, [9] Langevin bath; replica 0 (one system)
+  // also [12] kinetic energy, [13] alpha, [14] rescaling bath.
+  if (seg.observables && n > 0) d.launch_replica_column_sums(d.virial.data(), 9, d.reduced.data(), nullptr, 0, starts_dev, R, 16);
+  d.launch_replica_column_sums(d.bath.data(), 1, d.reduced.data() + 9, nullptr, 0, starts_dev, R, 16);
+  std::vector<double> red(16 * size_t(R)), all_x, all_v, all_f, all_e(n);
+  d.reduced.download(red.data(), red.size(), s);
+  d.download_positions_to(all_x);
+  d.download_velocities_to(all_v);
+  d.download_forces(all_f);
+  d.energy.download(all_e.data(), n, s);
   d.stream.synchronize();
-  out.virial = Mat3{};
-  if (seg.observables)
-    for (int k = 0; k < 9; ++k) out.virial[k / 3][k % 3] = red[k];
-  thermostat.bath_energy += red[9] + red[14];
   if (nhc) {
     d.chain.download(chain_host.data(), chain_host.size(), s);
     d.stream.synchronize();
     std::copy(chain_host.begin(), chain_host.begin() + chain_length, thermostat.chain_velocity.begin());
     std::copy(chain_host.begin() + chain_length, chain_host.end(), thermostat.chain_position.begin());
   }
-  out.energy = 0.0;
-  for (int i = 0; i < n; ++i) out.energy += out.energies[i];
-  std::fill(out.virials.begin(), out.virials.end(), 0.0);
-  out.per_atom_virials = false;
-  out.compute_virial = out.compute_energy = seg.observables;
+  for (int r = 0; r < R; ++r) {
+    const SegmentJob& j = jobs[r];
+    const size_t first = starts[r], count = starts[r + 1] - starts[r];
+    System& sys = *j.system;
+    ForceResult& o = *j.out;
+    sys.positions.assign(all_x.begin() + 3 * first, all_x.begin() + 3 * (first + count));
+    sys.velocities.assign(all_v.begin() + 3 * first, all_v.begin() + 3 * (first + count));
+    o.forces.assign(all_f.begin() + 3 * first, all_f.begin() + 3 * (first + count));
+    o.energies.assign(all_e.begin() + first, all_e.begin() + first + count);
+    o.virial = Mat3{};
+    if (seg.observables)
+      for (int k = 0; k < 9; ++k) o.virial[k / 3][k % 3] = red[16 * r + k];
+    j.thermostat->bath_energy += red[16 * r + 9] + red[16 * r + 14];
+    o.energy = 0.0;
+    for (size_t i = 0; i < count; ++i) o.energy += o.energies[i];
+    std::fill(o.virials.begin(), o.virials.end(), 0.0);
+    o.per_atom_virials = false;
+    o.compute_virial = o.compute_energy = seg.observables;
+  }
 
   // The recorded samples, in the host's layout (with forces: the energy summed over the site
   // energies in atom order, as above).
-  records.assign(record_steps.size(), DeviceRecord{});
-  if (records.empty()) return;
-  std::vector<double> buffer(size_t(record_stride) * records.size());
+  for (const SegmentJob& j : jobs) j.records->assign(record_steps.size(), DeviceRecord{});
+  if (record_steps.empty()) return;
+  std::vector<double> buffer(size_t(record_stride) * record_steps.size());
   d.records.download(buffer.data(), buffer.size(), s);
   d.stream.synchronize();
-  for (size_t r = 0; r < records.size(); ++r) {
-    const double* b = buffer.data() + r * size_t(record_stride);
-    DeviceRecord& rec = records[r];
-    rec.step = record_steps[r];
-    rec.forces.per_atom_virials = false;
-    for (int k = 0; k < 9; ++k) rec.forces.virial[k / 3][k % 3] = b[RecordLayout::kVirial + k];
-    rec.forces.energy = b[RecordLayout::kEnergy];
-    if (seg.record_forces) {
-      const double* f = b + record_head;
-      rec.forces.forces.resize(3 * size_t(n));
-      rec.forces.energies.assign(f + 3 * size_t(n), f + 4 * size_t(n));
-      for (int i = 0; i < n; ++i)
-        for (int c = 0; c < 3; ++c) rec.forces.forces[3 * size_t(i) + c] = f[size_t(c) * n + i];
-      rec.forces.energy = 0.0;
-      for (int i = 0; i < n; ++i) rec.forces.energy += rec.forces.energies[i];
-    }
-    if (live_cell) {
-      for (int k = 0; k < 9; ++k) rec.cell[k / 3][k % 3] = b[RecordLayout::kCell + k];
-      rec.has_cell = true;
-    }
-    if (!seg.record_state) continue;
-    rec.kinetic_energy = b[RecordLayout::kKinetic];
-    for (int k = 0; k < 9; ++k) rec.kinetic[k / 3][k % 3] = b[RecordLayout::kTensor + k];
-    rec.bath_energy = b[RecordLayout::kBath] + b[RecordLayout::kRescaleBath];
-    if (nhc) {
-      rec.chain_velocity.assign(b + RecordLayout::kChain, b + RecordLayout::kChain + chain_length);
-      rec.chain_position.assign(b + RecordLayout::kChain + chain_length, b + RecordLayout::kChain + 2 * chain_length);
+  for (int q = 0; q < R; ++q) {
+    const size_t first = starts[q];
+    const int count = starts[q + 1] - starts[q];
+    for (size_t r = 0; r < record_steps.size(); ++r) {
+      const double* b = buffer.data() + r * size_t(record_stride) + q * record_head;
+      DeviceRecord& rec = (*jobs[q].records)[r];
+      rec.step = record_steps[r];
+      rec.forces.per_atom_virials = false;
+      for (int k = 0; k < 9; ++k) rec.forces.virial[k / 3][k % 3] = b[RecordLayout::kVirial + k];
+      rec.forces.energy = b[RecordLayout::kEnergy];
+      if (seg.record_forces) {
+        const double* f = buffer.data() + r * size_t(record_stride) + atoms_offset;
+        rec.forces.forces.resize(3 * size_t(count));
+        rec.forces.energies.assign(f + 3 * size_t(n) + first, f + 3 * size_t(n) + first + count);
+        for (int i = 0; i < count; ++i)
+          for (int c = 0; c < 3; ++c) rec.forces.forces[3 * size_t(i) + c] = f[size_t(c) * n + first + i];
+        rec.forces.energy = 0.0;
+        for (int i = 0; i < count; ++i) rec.forces.energy += rec.forces.energies[i];
+      }
+      if (live_cell) {
+        for (int k = 0; k < 9; ++k) rec.cell[k / 3][k % 3] = b[RecordLayout::kCell + k];
+        rec.has_cell = true;
+      }
+      if (!seg.record_state) continue;
+      rec.kinetic_energy = b[RecordLayout::kKinetic];
+      for (int k = 0; k < 9; ++k) rec.kinetic[k / 3][k % 3] = b[RecordLayout::kTensor + k];
+      rec.bath_energy = b[RecordLayout::kBath] + b[RecordLayout::kRescaleBath];
+      if (nhc) {
+        rec.chain_velocity.assign(b + RecordLayout::kChain, b + RecordLayout::kChain + chain_length);
+        rec.chain_position.assign(b + RecordLayout::kChain + chain_length, b + RecordLayout::kChain + 2 * chain_length);
+      }
     }
   }
 }

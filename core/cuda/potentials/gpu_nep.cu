@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <mutex>
 #include <string>
 
@@ -128,13 +129,17 @@ __global__ void gather_forces(gpu::ListPairs pairs, const int* rev, int group, c
     for (int k = 0; k < 9; ++k) virial[size_t(k) * n + i] = W[k];
 }
 
-// Block b sums column b (n values) in a fixed order (reproducible totals) into out[b], or with a
-// slot into (out + *slot * stride)[b] (a recorded sample; the slot is read on the device).
-__global__ void column_sums(const double* data, int n, double* out, const long long* slot, long long stride) {
+// Block (b, r) sums column b (n values; with `starts` only replica r's, starts[r] ... starts[r + 1])
+// in a fixed order (reproducible totals) into out[r * replica_stride + b], or with a slot into
+// (out + *slot * stride)[r * replica_stride + b] (a recorded sample; the slot is read on the device).
+__global__ void column_sums(const double* data, int n, double* out, const long long* slot, long long stride,
+                            const int* starts, long long replica_stride) {
   __shared__ double part[kReduceThreads];
   const double* col = data + size_t(blockIdx.x) * n;
+  const int begin = starts ? starts[blockIdx.y] : 0, end = starts ? starts[blockIdx.y + 1] : n;
+  out += blockIdx.y * replica_stride;
   double s = 0.0;
-  for (int i = threadIdx.x; i < n; i += kReduceThreads) s += col[i];
+  for (int i = begin + threadIdx.x; i < end; i += kReduceThreads) s += col[i];
   part[threadIdx.x] = s;
   __syncthreads();
   for (int w = kReduceThreads / 2; w > 0; w /= 2) {
@@ -230,7 +235,19 @@ bool far_outside_cell(const System& s) {
 }  // namespace
 
 void GpuNEP::Impl::upload(const System& s, const std::vector<int>& model_types, bool all, bool wrap) {
-  const int count = static_cast<int>(s.size());
+  const std::vector<double>* pos = &s.positions;
+  std::vector<double> wrapped;
+  if (wrap && s.box.any_periodic() && far_outside_cell(s)) {
+    wrapped = s.positions;
+    s.box.wrap(wrapped);
+    pos = &wrapped;
+  }
+  upload_atoms(*pos, s.masses, model_types, all);
+}
+
+void GpuNEP::Impl::upload_atoms(const std::vector<double>& positions, const std::vector<double>& masses,
+                                const std::vector<int>& model_types, bool all) {
+  const int count = static_cast<int>(model_types.size());
   cudaStream_t st = stream.get();
   if (count != n) {
     n = count;
@@ -248,28 +265,21 @@ void GpuNEP::Impl::upload(const System& s, const std::vector<int>& model_types, 
   }
   host.resize(3 * size_t(n));
   stream.synchronize();  // the staging buffer may still feed an earlier copy
-  const std::vector<double>* pos = &s.positions;
-  std::vector<double> wrapped;
-  if (wrap && s.box.any_periodic() && far_outside_cell(s)) {
-    wrapped = s.positions;
-    s.box.wrap(wrapped);
-    pos = &wrapped;
-  }
   for (int c = 0; c < 3; ++c) {
-    for (int i = 0; i < n; ++i) host[size_t(c) * n + i] = (*pos)[3 * size_t(i) + c];
+    for (int i = 0; i < n; ++i) host[size_t(c) * n + i] = positions[3 * size_t(i) + c];
   }
   x.upload(host.data(), n, st);
   y.upload(host.data() + n, n, st);
   z.upload(host.data() + 2 * size_t(n), n, st);
-  if (all && (model_types != uploaded_types || s.masses != uploaded_masses)) {
+  if (all && (model_types != uploaded_types || masses != uploaded_masses)) {
     type.upload(model_types, st);
-    std::vector<double> m(s.masses.begin(), s.masses.end()), acc(n);
+    std::vector<double> m(masses.begin(), masses.end()), acc(n);
     for (int i = 0; i < n; ++i) acc[i] = units::kForceToAcceleration / m[i];
     mass.upload(m, st);
     accel.upload(acc, st);
     stream.synchronize();
     uploaded_types = model_types;
-    uploaded_masses = s.masses;
+    uploaded_masses = masses;
   }
 }
 
@@ -298,17 +308,18 @@ void from_device_soa(cuda::Stream& stream, std::vector<double>& host, std::vecto
 }
 }  // namespace
 
-void GpuNEP::Impl::upload_velocities(const System& s) {
-  if (s.velocities.size() != 3 * size_t(n)) {
+void GpuNEP::Impl::upload_velocities(const System& s) { upload_velocity_array(s.velocities); }
+void GpuNEP::Impl::upload_velocity_array(const std::vector<double>& v) {
+  if (v.size() != 3 * size_t(n)) {
     std::vector<double> zero(3 * size_t(n), 0.0);
     to_device_soa(stream, host, zero, n, vx, vy, vz);
     return;
   }
-  to_device_soa(stream, host, s.velocities, n, vx, vy, vz);
+  to_device_soa(stream, host, v, n, vx, vy, vz);
 }
 void GpuNEP::Impl::upload_forces(const std::vector<double>& f) { to_device_soa(stream, host, f, n, fx, fy, fz); }
-void GpuNEP::Impl::download_positions(System& s) { from_device_soa(stream, host, s.positions, n, x, y, z); }
-void GpuNEP::Impl::download_velocities(System& s) { from_device_soa(stream, host, s.velocities, n, vx, vy, vz); }
+void GpuNEP::Impl::download_positions_to(std::vector<double>& p) { from_device_soa(stream, host, p, n, x, y, z); }
+void GpuNEP::Impl::download_velocities_to(std::vector<double>& v) { from_device_soa(stream, host, v, n, vx, vy, vz); }
 void GpuNEP::Impl::download_forces(std::vector<double>& f) { from_device_soa(stream, host, f, n, fx, fy, fz); }
 
 void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
@@ -322,8 +333,12 @@ void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
     pfz.resize(entries);
   }
   const cuda::LiveCell* live = list.live_cell();
-  const gpu::ListPairs pairs{x.data(), y.data(), z.data(), list.cell(), list.neighbors(), list.images(),
-                             list.counts(), n, list.capacity(), live ? &live->cell : nullptr};
+  const gpu::ListPairs pairs{x.data(),       y.data(),
+                             z.data(),       list.cell(),
+                             list.neighbors(), list.images(),
+                             list.counts(),  n,
+                             list.capacity(), live ? &live->cell : list.replica_cells(),
+                             list.replica_of()};
   if (site_launch) {
     gpu::SiteOutput o;
     o.energy = energy.data();
@@ -348,11 +363,11 @@ void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
 }
 
 void GpuNEP::Impl::forces_checked(const Box& box, bool with_virial) {
-  if (list.set_cell(box, n)) {
-    launch_forces(true, with_virial);
-  } else {
-    launch_forces(false, with_virial);
-  }
+  forces_retried(list.set_cell(box, n), with_virial);
+}
+
+void GpuNEP::Impl::forces_retried(bool force_rebuild, bool with_virial) {
+  launch_forces(force_rebuild, with_virial);
   for (int attempt = 0;; ++attempt) {
     list.fetch_flags(stream.get());
     list.check_errors();
@@ -369,7 +384,14 @@ void GpuNEP::Impl::launch_column_sums(const double* data, int columns, int offse
 
 void GpuNEP::Impl::launch_column_sums(const double* data, int columns, double* out, const long long* slot,
                                       long long stride) {
-  NEPCG_LAUNCH(column_sums, columns, kReduceThreads, 0, stream.get())(data, n, out, slot, stride);
+  launch_replica_column_sums(data, columns, out, slot, stride, nullptr, 1, 0);
+}
+
+void GpuNEP::Impl::launch_replica_column_sums(const double* data, int columns, double* out, const long long* slot,
+                                              long long stride, const int* starts, int replicas,
+                                              long long replica_stride) {
+  NEPCG_LAUNCH(column_sums, dim3(columns, replicas), kReduceThreads, 0, stream.get())(data, n, out, slot, stride,
+                                                                                     starts, replica_stride);
   NEPCG_CUDA_LAUNCHED("column_sums");
 }
 
@@ -433,6 +455,57 @@ ForceResult GpuNEP::compute_on_device(const System& system, bool per_atom_virial
   accumulate(system, unused, out);
   out.sum_totals();
   return out;
+}
+
+std::vector<ForceResult> GpuNEP::compute_replicas(const std::vector<System>& systems) const {
+  std::vector<ForceResult> results(systems.size());
+  if (systems.empty()) return results;
+  // The replicas one after another in the device arrays (each wrapped into its cell when far
+  // outside it, as accumulate() does), each with its own cell in the list.
+  std::vector<Box> boxes;
+  std::vector<int> starts{0}, types;
+  std::vector<double> positions, masses;
+  for (const System& s : systems) {
+    s.validate();
+    const std::vector<int> t = model_types(cpu_, s);
+    std::vector<double> p = s.positions;
+    if (s.box.any_periodic() && far_outside_cell(s)) s.box.wrap(p);
+    if (size_t(starts.back()) + s.size() > size_t(std::numeric_limits<int>::max() / 27))
+      throw InputError("GpuNEP: too many atoms in the replicas for one launch");
+    boxes.push_back(s.box);
+    starts.push_back(starts.back() + static_cast<int>(s.size()));
+    types.insert(types.end(), t.begin(), t.end());
+    positions.insert(positions.end(), p.begin(), p.end());
+    masses.insert(masses.end(), s.masses.begin(), s.masses.end());
+  }
+  const int n = starts.back();
+  if (n == 0) {
+    for (ForceResult& out : results) out.reset(0);
+    return results;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  Impl& d = *impl_;
+  d.upload_atoms(positions, masses, types, true);
+  d.list.set_replica_cells(boxes, starts, d.stream.get());
+  d.forces_retried(true, true);
+  std::vector<double> f, e(n), w(9 * size_t(n));
+  d.download_forces(f);
+  d.energy.download(e.data(), n, d.stream.get());
+  d.virial.download(w.data(), w.size(), d.stream.get());
+  d.stream.synchronize();
+  for (size_t r = 0; r < systems.size(); ++r) {
+    ForceResult& out = results[r];
+    const int first = starts[r], count = starts[r + 1] - first;
+    out.reset(count);
+    for (int a = 0; a < count; ++a) {
+      const int i = first + a;
+      out.energies[a] = e[i];
+      for (int c = 0; c < 3; ++c) out.forces[3 * size_t(a) + c] = f[3 * size_t(i) + c];
+      for (int k = 0; k < 9; ++k) out.virials[9 * size_t(a) + k] = w[size_t(k) * n + i];
+    }
+    out.sum_totals();
+  }
+  return results;
 }
 
 long GpuNEP::neighbor_list_builds() const {

@@ -70,19 +70,34 @@ struct GpuNEP::Impl {
   /// lets any unwrapped input through, while a trajectory keeps its unwrapped positions, so an
   /// atom crossing the boundary does not look like a jump to the list's displacement check).
   void upload(const System& s, const std::vector<int>& model_types, bool all, bool wrap);
+  /// The same from arrays (positions 3N, masses N, model types N): e.g. replicas one after another.
+  void upload_atoms(const std::vector<double>& positions, const std::vector<double>& masses,
+                    const std::vector<int>& model_types, bool all);
   void upload_velocities(const System& s);
   void upload_forces(const std::vector<double>& f);
-  void download_positions(System& s);
-  void download_velocities(System& s);
+  void download_positions_to(std::vector<double>& positions);    // (3N, AoS)
+  void download_velocities_to(std::vector<double>& velocities);  // (3N, AoS)
   void download_forces(std::vector<double>& f);
   /// Neighbour-list update and the two NEP kernels (asynchronous; virial: per-atom virials too).
   void launch_forces(bool force_rebuild, bool virial);
   /// launch_forces, then synchronise and redo with a larger list while the list overflowed.
   void forces_checked(const Box& box, bool virial);
+  /// launch_forces with the cell (or replica cells) already set, redone while the list overflowed.
+  void forces_retried(bool force_rebuild, bool virial);
+  // Replicas fused into one MD segment: atom offsets (R + 1) and Langevin keys (R).
+  cuda::DeviceArray<int> replica_starts;
+  cuda::DeviceArray<unsigned long long> replica_seeds;
+  cuda::DeviceArray<int> bead_bath_slot;  // (bead b's slot in `bath`: its index within its replica)
   /// Sums of `columns` arrays of n values each (component-major) into reduced[offset + c].
   void launch_column_sums(const double* data, int columns, int offset);
   /// The same sums into out[c], or with `slot` into (out + *slot * stride)[c] (slot on the device).
   void launch_column_sums(const double* data, int columns, double* out, const long long* slot, long long stride);
+  /// The same per replica (replica r: atoms starts[r] ... starts[r + 1], device array) into
+  /// out[r * replica_stride + c] (or that offset in the slot's record).
+  void launch_replica_column_sums(const double* data, int columns, double* out, const long long* slot,
+                                  long long stride, const int* starts, int replicas, long long replica_stride);
+  /// Velocities (3N, AoS; empty: zero) to the device.
+  void upload_velocity_array(const std::vector<double>& v);
 };
 
 /// Model type of every atom (throws InputError for species the model lacks).

@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "nepcg/nep.hpp"
 #include "nepcg/nep_direct.hpp"
@@ -49,6 +50,13 @@ class GpuNEP : public Potential {
   /// Energies, forces and per-atom virials on the device without a host neighbour list.
   ForceResult compute_on_device(const System& system, bool per_atom_virials = true) const;
 
+  /// Independent systems (replicas: any sizes, cells, periodicity) evaluated together, one
+  /// launch per kernel for all of them (the device list bins each in its own cell, so no pair
+  /// joins two systems): energies, forces and per-atom virials of each, as compute_on_device
+  /// gives them one by one (same list order; sums within round-off). For many small systems,
+  /// where one system per launch leaves most of the GPU idle.
+  std::vector<ForceResult> compute_replicas(const std::vector<System>& systems) const;
+
   bool runs_dynamics_on_device() const override { return true; }
   /// NEPCG_DEVICE_CELL=1 (read when called): barostats and deformation acting every step run in
   /// the device segments (kernels/cell_step.hpp on the device; the list and site kernels read the
@@ -56,6 +64,28 @@ class GpuNEP : public Potential {
   bool device_updates_cell() const override;
   void run_device_segment(System& system, const DeviceSegment& segment, ForceResult& out, bool forces_valid,
                           ThermostatState& thermostat, std::vector<DeviceRecord>& records) const override;
+
+  /// One system's device segment (run_device_segment's arguments).
+  struct SegmentJob {
+    System* system;
+    const DeviceSegment* segment;
+    ForceResult* out;
+    bool forces_valid;
+    ThermostatState* thermostat;
+    std::vector<DeviceRecord>* records;
+  };
+  /// Independent replicas' segments fused into one (many small systems in one launch per
+  /// kernel): each job gets what run_device_segment would give it alone, its Langevin noise
+  /// included (its own key, its atoms' own streams), up to the round-off of sums split
+  /// differently over lanes. The segments must fuse (segments_fuse with the first: InputError
+  /// otherwise). Runs on this object's device state; the replicas may differ in size, cell,
+  /// species, fixed atoms and beads.
+  void run_device_segments(const std::vector<SegmentJob>& jobs) const;
+  /// True when segments a and b can run fused: the same steps, time step, thermostat (none or
+  /// Langevin, same splitting, tau and temperature ramp), record steps and contents, no cell
+  /// change, and beads in both or neither. (Velocity-rescaling thermostats and chains act on a
+  /// whole system's kinetic energy, which the fused step does not sum per replica.)
+  static bool segments_fuse(const DeviceSegment& a, const DeviceSegment& b);
 
   /// Device neighbour-list builds so far and its current capacity (neighbours per atom).
   long neighbor_list_builds() const;
@@ -82,6 +112,8 @@ class GpuNEP : public Potential {
   NepPrecision precision_;
   std::unique_ptr<Impl> impl_;
   mutable std::mutex mutex_;  // one evaluation at a time per object (device state is shared)
+  // run_device_segment (one job) and run_device_segments (replicas fused).
+  void run_segments(const std::vector<SegmentJob>& jobs) const;
 };
 
 /// The trainer's population evaluator on the GPU (Trainer's EvaluatorFactory signature): the

@@ -102,22 +102,30 @@ NEPCG_HD double remove_bead_momentum(int b, const int* start, const int* atoms, 
   return 0.5 * (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]) / M * units::kMassVelocity2ToEnergy;
 }
 
-/// Ornstein-Uhlenbeck step v = c1 v + c2 sigma xi of a moving atom at k_B T = kt (eV), the normals
-/// from Philox (key `seed`, stream i, counter); then (drift_dt != 0) x += v drift_dt. Returns the
-/// kinetic energy it removed (eV; 0 for a fixed atom, which it leaves alone).
-NEPCG_HD double langevin_o_atom(int i, double c1, double c2, double kt, uint64_t seed, uint64_t counter,
-                                const int* moving, const double* mass, double* vx, double* vy, double* vz,
-                                double drift_dt, double* x, double* y, double* z) {
+/// Ornstein-Uhlenbeck step v = c1 v + c2 sigma xi of a moving atom i at k_B T = kt (eV), the
+/// normals from Philox (key `seed`, stream `stream`, counter); then (drift_dt != 0) x += v drift_dt.
+/// Returns the kinetic energy it removed (eV; 0 for a fixed atom, which it leaves alone).
+NEPCG_HD double langevin_o_atom_in_stream(int i, uint32_t stream, double c1, double c2, double kt, uint64_t seed,
+                                          uint64_t counter, const int* moving, const double* mass, double* vx,
+                                          double* vy, double* vz, double drift_dt, double* x, double* y, double* z) {
   if (moving && !moving[i]) return 0.0;
   double g0, g1, g2, g3;
-  philox_normal2(seed, static_cast<uint32_t>(i), counter, 0, g0, g1);
-  philox_normal2(seed, static_cast<uint32_t>(i), counter, 1, g2, g3);
+  philox_normal2(seed, stream, counter, 0, g0, g1);
+  philox_normal2(seed, stream, counter, 1, g2, g3);
   const double m = mass[i];
   const double sigma = std::sqrt(kt / (m * units::kMassVelocity2ToEnergy));
   const double u0 = vx[i], v0 = vy[i], w0 = vz[i];
   const double u = c1 * u0 + c2 * sigma * g0, v = c1 * v0 + c2 * sigma * g1, w = c1 * w0 + c2 * sigma * g2;
   set_velocity_then_drift(i, u, v, w, drift_dt, vx, vy, vz, x, y, z);
   return 0.5 * m * units::kMassVelocity2ToEnergy * ((u0 * u0 + v0 * v0 + w0 * w0) - (u * u + v * v + w * w));
+}
+
+/// The same with stream i (the atom's index in its own system).
+NEPCG_HD double langevin_o_atom(int i, double c1, double c2, double kt, uint64_t seed, uint64_t counter,
+                                const int* moving, const double* mass, double* vx, double* vy, double* vz,
+                                double drift_dt, double* x, double* y, double* z) {
+  return langevin_o_atom_in_stream(i, static_cast<uint32_t>(i), c1, c2, kt, seed, counter, moving, mass, vx, vy, vz,
+                                   drift_dt, x, y, z);
 }
 
 /// v *= a (skipping fixed atoms when `moving` is given).
