@@ -5,7 +5,8 @@ bead-constrained Langevin at 600 K, 500 + 2,000 steps of 1 fs per frame, a sampl
 Reference in the same script: the same frames one after another with one GpuNEP and the samples
 taken at segment ends (NEPCG_DEVICE_RECORDS=0: a device segment of 5 steps between samples, as
 before session 17); then the default (samples recorded on the device: one segment per frame), one
-after another and from 4 and 16 threads (each frame its own GpuNEP and CUDA stream).
+after another and from 4 and 16 threads (each frame its own GpuNEP and CUDA stream); then 16 and 32
+threads whose segments run fused (pynepcg.FusedReplicas: one launch per kernel for all frames).
 Run: python bench/gpu_datagen.py [--frames N]
 """
 from __future__ import annotations
@@ -69,6 +70,16 @@ def main():
                                    progress=False)
             r = args.frames / (time.perf_counter() - t0) * 3600
             print(f"{threads:2d} concurrent replicas, recorded samples:           {r:9.0f} frames/h "
+                  f"({r / rate:.1f}x the sequential recorded, {r / reference:.1f}x the reference)", flush=True)
+        for threads in (16, 32):
+            teacher = pynepcg.FusedReplicas(model)
+            t0 = time.perf_counter()
+            datagen.mean_force(configs, m, teacher, settings, Path(d) / f"f{threads}", progress=False,
+                               replicas=threads)
+            r = args.frames / (time.perf_counter() - t0) * 3600
+            st = teacher.stats
+            print(f"{threads:2d} fused replicas (largest batch {st['largest_batch']:2d}, "
+                  f"{st['fused_segments']}/{st['segments']} fused): {r:9.0f} frames/h "
                   f"({r / rate:.1f}x the sequential recorded, {r / reference:.1f}x the reference)", flush=True)
 
 

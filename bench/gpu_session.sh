@@ -15,7 +15,7 @@
 # Time limits per stage (s): TEST_TIMEOUT, BENCH_TIMEOUT, TRAIN_TIMEOUT, GPUMD_TIMEOUT, PROFILE_TIMEOUT.
 # PROFILE_CASES="cg1000/single ...": per-kernel profiles in any mode; GRAPHS_COMPARE=1: small systems
 # also without CUDA graphs; NCU_CASES="cg64000/single ...": full ncu report of one site-kernel launch each;
-# DATAGEN_BENCH=1: mean-force frames/hour, sequential vs concurrent replicas (bench/gpu_datagen.py);
+# DATAGEN_BENCH=1: mean-force frames/hour, sequential vs concurrent and fused replicas (bench/gpu_datagen.py);
 # NPT_BENCH=1: CG-like 1k and 10.6k beads in NPT: host integrator with GPU forces, cell_every=10,
 # and the cell on the device (NEPCG_DEVICE_CELL=1), beside NVT.
 # ORDER_COMPARE=1: CG-like 64k and 262k beads in lattice and shuffled order, the site kernel taking
