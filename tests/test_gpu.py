@@ -821,7 +821,8 @@ def test_fused_replicas_run_unfusable_segments_alone_and_keep_errors_to_their_re
 
     model = shared_data("nep-models/C_2022_NEP4.txt")
     systems = _fused_systems()
-    first = pynepcg.FusedReplicas(model, wait_ms=30000)
+    # (a short wait: the failing replica stays a member, idle, while the others run)
+    first = pynepcg.FusedReplicas(model, wait_ms=50)
     members = [first, first.replica(), first.replica()]  # (the handle, used by a Simulator, is one)
     ens = [FUSED_ENSEMBLES["baoab-beads"], ensembles.Bussi(temperature=600, tau=40, constrain_beads=0), None]
     si = structures.diamond("Si", 5.43, (1, 1, 1))
