@@ -788,6 +788,9 @@ FUSED_ENSEMBLES = {
     "baoab-beads": ensembles.Langevin(temperature=600, tau=40, constrain_beads=0),
     "obabo-beads": ensembles.Langevin(temperature=600, tau=40, splitting="OBABO", constrain_beads=0),
     "nve": ensembles.NVE(),
+    "bussi-beads": ensembles.Bussi(temperature=(600, 500), tau=40, constrain_beads=0),
+    "berendsen": ensembles.Berendsen(temperature=600, tau=40),
+    "nose-hoover-beads": ensembles.NoseHoover(temperature=600, tau=40, constrain_beads=0),
 }
 
 
@@ -837,7 +840,7 @@ def test_fused_replicas_run_unfusable_segments_alone_and_keep_errors_to_their_re
     with cf.ThreadPoolExecutor(3) as pool:
         results = list(pool.map(job, range(3)))
     alone = [_run_replica(pynepcg.NEP(model, device="cuda"), s, 5 + k, ens[k]) for k, s in enumerate(systems[:2])]
-    for a, b in zip(alone, results[:2]):  # Bussi and Langevin do not fuse: each ran alone on the group's
+    for a, b in zip(alone, results[:2]):  # Bussi and Langevin segments do not fuse: each ran alone on the group's
         # GpuNEP, whose list other replicas' segments rebuilt in between (sums in another order)
         assert np.abs(b["x"] - a["x"]).max() < 1e-9 and _relative(b["forces"], a["forces"]) < 1e-8
     assert first.stats["fused_segments"] == 0 and first.stats["members"] == 3

@@ -117,12 +117,29 @@ __global__ void langevin_o(int n, double c1, double c2, StepClock clock, int hal
                                                 mass, vx, vy, vz, drift_dt, x, y, z);
 }
 
-// Kinetic energy (eV) into out[0], fixed summation order.
-__global__ void __launch_bounds__(kReduceThreads) kinetic_energy(int n, const double* mass, const double* vx, const double* vy, const double* vz,
-                               double* out) {
+// The values a velocity-rescaling thermostat or Nose-Hoover chain keeps per system, for one system
+// or for replicas fused into one segment (replica r = blockIdx.x of the one-block or one-thread
+// kernels below): its kinetic energy, velocity factor and rescaling bath at state + r * kStateStride
+// (state[0], [1], [2]), its chain at chain + 2 m r, its degrees of freedom nfs[r] (nullptr: the
+// segment's), its Bussi numbers at draws + r * draws_stride. replica_of (nullptr: one system) maps
+// atoms to replicas for the velocity scaling.
+constexpr int kStateStride = 16;
+struct ReplicaThermostat {
+  const double* nfs = nullptr;
+  const int* starts = nullptr;  // atoms of replica r: starts[r] ... starts[r + 1] (nullptr: all n)
+  const int* replica_of = nullptr;
+  long long draws_stride = 0;
+};
+
+// Kinetic energy (eV) of replica b = blockIdx.x into out[b * kStateStride], fixed summation order.
+__global__ void __launch_bounds__(kReduceThreads) kinetic_energy(int n, ReplicaThermostat rt, const double* mass,
+                                                                 const double* vx, const double* vy,
+                                                                 const double* vz, double* out) {
   __shared__ double part[kReduceThreads];
+  const int b = blockIdx.x;
+  const int begin = rt.starts ? rt.starts[b] : 0, end = rt.starts ? rt.starts[b + 1] : n;
   double s = 0.0;
-  for (int i = threadIdx.x; i < n; i += kReduceThreads)
+  for (int i = begin + threadIdx.x; i < end; i += kReduceThreads)
     s += mass[i] * (vx[i] * vx[i] + vy[i] * vy[i] + vz[i] * vz[i]);
   part[threadIdx.x] = s;
   __syncthreads();
@@ -130,14 +147,18 @@ __global__ void __launch_bounds__(kReduceThreads) kinetic_energy(int n, const do
     if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
     __syncthreads();
   }
-  if (threadIdx.x == 0) out[0] = 0.5 * part[0] * units::kMassVelocity2ToEnergy;
+  if (threadIdx.x == 0) out[b * kStateStride] = 0.5 * part[0] * units::kMassVelocity2ToEnergy;
 }
 
 // Berendsen / Bussi factor alpha from the kinetic energy k = state[0]; state[1] = alpha,
 // state[2] += energy taken out (Simulator::rescale_velocities' formulas); Bussi's two random
-// numbers of step s are draws[2 s], draws[2 s + 1].
-__global__ void rescale_factor(int bussi, double nf, double dt_over_tau, StepClock clock, const double* draws,
-                               double* state) {
+// numbers of step s are draws[2 s], draws[2 s + 1]. (Replica blockIdx.x: see ReplicaThermostat.)
+__global__ void rescale_factor(int bussi, double nf, ReplicaThermostat rt, double dt_over_tau, StepClock clock,
+                               const double* draws, double* state) {
+  const int r = blockIdx.x;
+  state += r * kStateStride;
+  if (rt.nfs) nf = rt.nfs[r];
+  if (draws) draws += r * rt.draws_stride;
   const long long step = *clock.step;
   const double k_target = kernels::target_kinetic_energy(nf, clock_temperature(clock, step));
   const double r1 = bussi ? draws[2 * step] : 0.0, chi2 = bussi ? draws[2 * step + 1] : 0.0;
@@ -152,17 +173,25 @@ __global__ void rescale_factor(int bussi, double nf, double dt_over_tau, StepClo
 
 // Half step of the Nose-Hoover chain (Simulator::nose_hoover_half) from the kinetic energy
 // k = state[0]; the velocity factor goes to state[1]. chain: xi[0, m), then eta[0, m).
-__global__ void nose_hoover_half(int m, double nf, double tau2, double dt, StepClock clock, double* chain,
-                                 double* state) {
+// (Replica blockIdx.x: see ReplicaThermostat.)
+__global__ void nose_hoover_half(int m, double nf, ReplicaThermostat rt, double tau2, double dt, StepClock clock,
+                                 double* chain, double* state) {
+  const int r = blockIdx.x;
+  state += r * kStateStride;
+  chain += 2 * m * r;
+  if (rt.nfs) nf = rt.nfs[r];
   const double kt = kernels::mul_rn(units::kBoltzmann, clock_temperature(clock, *clock.step));
   state[1] = kernels::nose_hoover_chain_half(chain, chain + m, m, 2.0 * state[0], nf, kt, tau2, dt);
 }
 
-// v *= state[1] (of the moving atoms when `moving` is given: Berendsen/Bussi, as on the CPU; the
-// Nose-Hoover chain scales every atom).
-__global__ void scale_velocities(int n, const double* state, const int* moving, double* vx, double* vy, double* vz) {
+// v *= state[1] of the atom's system (of the moving atoms when `moving` is given: Berendsen/Bussi,
+// as on the CPU; the Nose-Hoover chain scales every atom).
+__global__ void scale_velocities(int n, const double* state, ReplicaThermostat rt, const int* moving, double* vx,
+                                 double* vy, double* vz) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) kernels::scale_velocity_atom(i, state[1], moving, vx, vy, vz);
+  if (i >= n) return;
+  const double a = state[(rt.replica_of ? rt.replica_of[i] * kStateStride : 0) + 1];
+  kernels::scale_velocity_atom(i, a, moving, vx, vy, vz);
 }
 
 // The totals at the head of a device record, in values from its start: the virial (9), the
@@ -238,10 +267,12 @@ __global__ void __launch_bounds__(kReduceThreads) record_kinetic(int n, const in
 }
 
 // The thermostats' running state into record *slot: the rescaling bath (state[2]) and the chain.
-// (One block per replica, each into its head at blockIdx.x * head_stride.)
+// (One block per replica, each into its head at blockIdx.x * head_stride; see ReplicaThermostat.)
 __global__ void record_thermostat(const double* state, const double* chain, int chain_length, const long long* slot,
                                   long long stride, long long head_stride, double* records) {
   double* r = records + *slot * stride + blockIdx.x * head_stride;
+  state += blockIdx.x * kStateStride;
+  if (chain) chain += 2 * chain_length * blockIdx.x;
   r[RecordLayout::kRescaleBath] = state[2];
   for (int j = 0; j < 2 * chain_length; ++j) r[RecordLayout::kChain + j] = chain[j];
 }
@@ -352,8 +383,8 @@ void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceR
 }
 
 bool GpuNEP::segments_fuse(const DeviceSegment& a, const DeviceSegment& b) {
-  const bool kinds = (a.thermostat == ThermostatKind::None || a.thermostat == ThermostatKind::Langevin) &&
-                     a.thermostat == b.thermostat && (a.thermostat != ThermostatKind::Langevin || a.splitting == b.splitting);
+  const bool kinds =
+      a.thermostat == b.thermostat && (a.thermostat != ThermostatKind::Langevin || a.splitting == b.splitting);
   return kinds && a.steps == b.steps && a.time_step == b.time_step && a.tau_temperature == b.tau_temperature &&
          a.temperature_start == b.temperature_start && a.temperature_end == b.temperature_end &&
          a.run_step == b.run_step && a.run_length == b.run_length && a.record_steps == b.record_steps &&
@@ -400,11 +431,15 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
     throw InputError("GpuNEP: a barostat or deformation on the device needs a cell periodic along all three axes");
   const int draws_per_step = kernels::barostat_draws(seg.cell);
   const int chain_length = static_cast<int>(jobs[0].thermostat->chain_velocity.size());
+  for (const SegmentJob& j : jobs)
+    if (static_cast<int>(j.thermostat->chain_velocity.size()) != chain_length)
+      throw InputError("GpuNEP: replicas fused into one segment need Nose-Hoover chains of one length");
   const std::vector<long>& record_steps = seg.record_steps;
   // The replicas' state one after another, and their constraints renumbered.
   std::vector<Box> boxes;
   std::vector<double> positions, masses, velocities, forces;
   std::vector<unsigned long long> seeds;
+  std::vector<double> replica_nf, bussi_draws;  // (per replica; the draws 2 per step, replica after replica)
   std::vector<int> bead_bath_slot;  // (bead b's bath entry: its index within its replica, from the replica's first atom)
   DeviceSegment constraints;
   bool all_forces_valid = true;
@@ -435,6 +470,8 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
       for (size_t b = 0; b < sg.bead_mass.size(); ++b) bead_bath_slot.push_back(first_atom + static_cast<int>(b));
       constraints.bead_mass.insert(constraints.bead_mass.end(), sg.bead_mass.begin(), sg.bead_mass.end());
       seeds.push_back(sg.seed);
+      replica_nf.push_back(double(sg.degrees_of_freedom));
+      bussi_draws.insert(bussi_draws.end(), sg.bussi_draws.begin(), sg.bussi_draws.end());
     }
   }
   const DeviceSegment& cons = fused ? constraints : seg;
@@ -465,24 +502,25 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
   if (fused) {
     d.replica_starts.upload(starts, s);
     d.replica_seeds.upload(seeds, s);
+    d.replica_nf.upload(replica_nf, s);
     d.bead_bath_slot.upload(bead_bath_slot, s);
   }
   const int* bath_slot = fused && num_beads > 0 ? d.bead_bath_slot.data() : nullptr;
   const int* starts_dev = fused ? d.replica_starts.data() : nullptr;
   const StepClock clock{d.step.data(), seg.temperature_start, seg.temperature_end,
                         static_cast<long long>(seg.run_step), static_cast<long long>(seg.run_length)};
-  if (bussi) d.draws.upload(seg.bussi_draws, s);
+  if (bussi) d.draws.upload(fused ? bussi_draws : seg.bussi_draws, s);
   if (draws_per_step > 0) d.barostat_draws.upload(seg.barostat_draws, s);
   if (live_cell) d.cell_work.resize(CellWork::kSize);
   LiveCellScope live_scope{d.list};
   double host_virial[9];  // (the source of an asynchronous copy: lives until the segment's end)
-  ThermostatState& thermostat = *jobs[0].thermostat;
   ForceResult& out = *jobs[0].out;
-  std::vector<double> chain_host;
-  if (nhc) {
-    chain_host = thermostat.chain_velocity;
-    chain_host.insert(chain_host.end(), thermostat.chain_position.begin(), thermostat.chain_position.end());
-  }
+  std::vector<double> chain_host;  // (each replica's xi, then its eta)
+  if (nhc)
+    for (const SegmentJob& j : jobs) {
+      chain_host.insert(chain_host.end(), j.thermostat->chain_velocity.begin(), j.thermostat->chain_velocity.end());
+      chain_host.insert(chain_host.end(), j.thermostat->chain_position.begin(), j.thermostat->chain_position.end());
+    }
   const char* graphs_env = std::getenv("NEPCG_CUDA_GRAPHS");
   const bool graphs = !(graphs_env && std::string(graphs_env) == "0");
 
@@ -535,6 +573,9 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
     }
     const ReplicaNoise noise =
         fused ? ReplicaNoise{d.replica_seeds.data(), d.list.replica_of(), d.replica_starts.data()} : ReplicaNoise{};
+    const ReplicaThermostat rt = fused ? ReplicaThermostat{d.replica_nf.data(), d.replica_starts.data(),
+                                                           d.list.replica_of(), 2LL * seg.steps}
+                                       : ReplicaThermostat{};
     // Kernels of one step. kick: v += F/m h, then (drift_h != 0 and no bead constraint) the fused
     // drift x += v drift_h; with beads the constraint comes between the two.
     auto kick = [&](double h, double drift_h) {
@@ -568,15 +609,15 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
                                                   d.y.data(), d.z.data());
     };
     auto kinetic = [&] {
-      NEPCG_LAUNCH(kinetic_energy, 1, kReduceThreads, 0, s)(n, d.mass.data(), d.vx.data(), d.vy.data(), d.vz.data(),
-                                                            d.reduced.data() + 12);
+      NEPCG_LAUNCH(kinetic_energy, R, kReduceThreads, 0, s)(n, rt, d.mass.data(), d.vx.data(), d.vy.data(),
+                                                            d.vz.data(), d.reduced.data() + 12);
     };
     auto chain_half = [&] {
       kinetic();
-      NEPCG_LAUNCH(nose_hoover_half, 1, 1, 0, s)(chain_length, nf, seg.tau_temperature * seg.tau_temperature, dt, clock,
-                                                 d.chain.data(), d.reduced.data() + 12);
-      NEPCG_LAUNCH(scale_velocities, grid, kThreads, 0, s)(n, d.reduced.data() + 12, nullptr, d.vx.data(), d.vy.data(),
-                                                           d.vz.data());
+      NEPCG_LAUNCH(nose_hoover_half, R, 1, 0, s)(chain_length, nf, rt, seg.tau_temperature * seg.tau_temperature, dt,
+                                                 clock, d.chain.data(), d.reduced.data() + 12);
+      NEPCG_LAUNCH(scale_velocities, grid, kThreads, 0, s)(n, d.reduced.data() + 12, rt, nullptr, d.vx.data(),
+                                                           d.vy.data(), d.vz.data());
     };
     // The cell step between the drift and the forces (a live cell only).
     auto update_cell = [&] {
@@ -607,10 +648,10 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
       if (obabo) ornstein_uhlenbeck(c1_half, c2_half, 1, 0.0);
       if (bussi || berendsen) {
         kinetic();
-        NEPCG_LAUNCH(rescale_factor, 1, 1, 0, s)(bussi ? 1 : 0, nf, dt / seg.tau_temperature, clock,
+        NEPCG_LAUNCH(rescale_factor, R, 1, 0, s)(bussi ? 1 : 0, nf, rt, dt / seg.tau_temperature, clock,
                                                  bussi ? d.draws.data() : nullptr, d.reduced.data() + 12);
-        NEPCG_LAUNCH(scale_velocities, grid, kThreads, 0, s)(n, d.reduced.data() + 12, moving, d.vx.data(), d.vy.data(),
-                                                             d.vz.data());
+        NEPCG_LAUNCH(scale_velocities, grid, kThreads, 0, s)(n, d.reduced.data() + 12, rt, moving, d.vx.data(),
+                                                             d.vy.data(), d.vz.data());
       }
       NEPCG_LAUNCH(advance_step, 1, 1, 0, s)(d.step.data());
       NEPCG_CUDA_LAUNCHED("MD step");
@@ -699,8 +740,11 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
   if (nhc) {
     d.chain.download(chain_host.data(), chain_host.size(), s);
     d.stream.synchronize();
-    std::copy(chain_host.begin(), chain_host.begin() + chain_length, thermostat.chain_velocity.begin());
-    std::copy(chain_host.begin() + chain_length, chain_host.end(), thermostat.chain_position.begin());
+    for (int r = 0; r < R; ++r) {
+      const auto xi = chain_host.begin() + 2 * chain_length * r;
+      std::copy(xi, xi + chain_length, jobs[r].thermostat->chain_velocity.begin());
+      std::copy(xi + chain_length, xi + 2 * chain_length, jobs[r].thermostat->chain_position.begin());
+    }
   }
   for (int r = 0; r < R; ++r) {
     const SegmentJob& j = jobs[r];

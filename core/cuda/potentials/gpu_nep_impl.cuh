@@ -87,6 +87,7 @@ struct GpuNEP::Impl {
   // Replicas fused into one MD segment: atom offsets (R + 1) and Langevin keys (R).
   cuda::DeviceArray<int> replica_starts;
   cuda::DeviceArray<unsigned long long> replica_seeds;
+  cuda::DeviceArray<double> replica_nf;   // (degrees of freedom per replica: rescaling and chains)
   cuda::DeviceArray<int> bead_bath_slot;  // (bead b's slot in `bath`: its index within its replica)
   /// Sums of `columns` arrays of n values each (component-major) into reduced[offset + c].
   void launch_column_sums(const double* data, int columns, int offset);

@@ -81,10 +81,11 @@ class GpuNEP : public Potential {
   /// otherwise). Runs on this object's device state; the replicas may differ in size, cell,
   /// species, fixed atoms and beads.
   void run_device_segments(const std::vector<SegmentJob>& jobs) const;
-  /// True when segments a and b can run fused: the same steps, time step, thermostat (none or
-  /// Langevin, same splitting, tau and temperature ramp), record steps and contents, no cell
-  /// change, and beads in both or neither. (Velocity-rescaling thermostats and chains act on a
-  /// whole system's kinetic energy, which the fused step does not sum per replica.)
+  /// True when segments a and b can run fused: the same steps, time step, thermostat (kind,
+  /// Langevin splitting, tau and temperature ramp), record steps and contents, no cell change,
+  /// and beads in both or neither. (Berendsen, Bussi and Nose-Hoover act per replica, on its
+  /// own kinetic energy, degrees of freedom, random numbers and chain; fused Nose-Hoover
+  /// replicas also need chains of one length, which run_device_segments checks.)
   static bool segments_fuse(const DeviceSegment& a, const DeviceSegment& b);
 
   /// Device neighbour-list builds so far and its current capacity (neighbours per atom).
