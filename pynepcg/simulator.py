@@ -8,7 +8,7 @@ from __future__ import annotations
 from . import _core
 from .ensembles import NVE, _Ensemble
 from .errors import InputError
-from .potentials import NEP, Potential, as_system
+from .potentials import NEP, FusedReplicas, Potential, as_system
 
 __all__ = ["Simulator"]
 
@@ -32,6 +32,10 @@ class Simulator:
             if device != "auto":
                 potential = potential.to(device)
             self.device = potential.device
+        elif isinstance(potential, FusedReplicas):
+            if device == "cpu":
+                raise ValueError("Simulator: FusedReplicas runs on the GPU; for the CPU use pynepcg.NEP(..., device='cpu')")
+            self.device = "cuda"
         elif device == "cuda":
             raise ValueError(f"Simulator: {type(potential).__name__} runs on the CPU only; use device='cpu' "
                              "(NEP models run on the GPU)")

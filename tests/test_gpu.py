@@ -779,7 +779,7 @@ def _run_replica(potential, system, seed, ensemble):
     sim.run(12, ensemble, 1.0)
     mf, thermo = observers.MeanForce(2, 0, block_samples=3), observers.Thermo(4)
     sim.run(24, ensemble, 1.0, [mf, thermo])
-    assert sim.ran_on_device
+    assert sim.ran_on_device and sim.device == "cuda"
     return dict(x=np.asarray(sim.system.positions), v=np.asarray(sim.system.velocities), forces=mf.forces,
                 virial=mf.virial, energy=mf.energy, thermo=np.column_stack(list(thermo.data.values())))
 
@@ -846,6 +846,8 @@ def test_fused_replicas_run_unfusable_segments_alone_and_keep_errors_to_their_re
     assert first.stats["fused_segments"] == 0 and first.stats["members"] == 3
     with pytest.raises(ValueError, match="replicas fuse on the GPU only"):
         pynepcg.NEP(model, device="cpu").fused_replicas()
+    with pytest.raises(ValueError, match="FusedReplicas runs on the GPU"):
+        pynepcg.Simulator(systems[0], first.replica(), device="cpu")
 
 
 def test_mean_force_data_with_fused_replicas_gives_the_frames_of_separate_replicas(shared_data, tmp_path):
