@@ -269,10 +269,12 @@ class FusedReplicas(Potential):
     simulation gets what it would get alone, its Langevin noise included, up to the round-off of
     sums split differently over GPU lanes (so trajectories agree to round-off at first and then
     decorrelate, as any two runs on different hardware do). Force evaluations outside segments
-    run on the group's GPU one at a time.
+    run on the group's GPU one at a time. ``model``, ``skin`` (Å, the device list's Verlet skin)
+    and ``precision`` as for :class:`NEP`, with the same defaults (the skin orders each atom's
+    neighbours, hence the round-off of its sums: equal skins give equal results).
     """
 
-    def __init__(self, model, skin: float = 1.0, precision: str = "double", wait_ms: float = 5.0, *,
+    def __init__(self, model, skin: float = 0.5, precision: str = "double", wait_ms: float = 5.0, *,
                  _group=None, _engine=None):
         if _group is None:
             if isinstance(model, (str, os.PathLike)):

@@ -794,8 +794,9 @@ FUSED_ENSEMBLES = {
 }
 
 
+@pytest.mark.parametrize("precision", ["double", "single"])
 @pytest.mark.parametrize("name", sorted(FUSED_ENSEMBLES))
-def test_fused_replicas_follow_each_run_alone(shared_data, name):
+def test_fused_replicas_follow_each_run_alone(shared_data, name, precision):
     # Three simulations on three threads, their segments fused into one launch sequence, against
     # each run alone on its own GpuNEP: the same trajectory (its own Langevin noise), mean forces
     # and thermo rows, to round-off (sums split over lanes differently).
@@ -803,19 +804,28 @@ def test_fused_replicas_follow_each_run_alone(shared_data, name):
 
     model = shared_data("nep-models/C_2022_NEP4.txt")
     ens = FUSED_ENSEMBLES[name]
-    alone = [_run_replica(pynepcg.NEP(model, device="cuda"), s, 5 + k, ens) for k, s in enumerate(_fused_systems())]
-    first = pynepcg.FusedReplicas(model, wait_ms=30000)  # (every member queues its segments: no timeout needed)
+    if precision == "single" and name not in ("baoab-beads", "nose-hoover-beads"):
+        pytest.skip("single precision: the site kernel's float maths, the same step kernels (two ensembles suffice)")
+    alone = [_run_replica(pynepcg.NEP(model, device="cuda", precision=precision), s, 5 + k, ens)
+             for k, s in enumerate(_fused_systems())]
+    first = pynepcg.FusedReplicas(model, precision=precision, wait_ms=30000)  # (all members queue: no timeout needed)
     members = [first.replica() for _ in range(3)]
     assert first.stats["members"] == 3  # (the handle itself is no member until a Simulator uses it)
     with cf.ThreadPoolExecutor(3) as pool:
         fused = list(pool.map(lambda k: _run_replica(members[k], _fused_systems()[k], 5 + k, ens), range(3)))
     stats = first.stats
     assert stats["largest_batch"] == 3 and stats["fused_segments"] == stats["segments"] > 0
+    # (single precision: the fused list is built at every segment's start and rebuilt for all
+    # replicas when one of them needs it, a list alone when its own atoms ask; builds at other
+    # times order neighbours differently, float sums in another order differ at 1e-7 relative, and
+    # the trajectory carries that. In double such differences stay at round-off.)
+    tol = 1.0 if precision == "double" else 1e4
     for a, b in zip(alone, fused):
-        assert np.abs(b["x"] - a["x"]).max() < 1e-9 and np.abs(b["v"] - a["v"]).max() < 1e-11
-        assert _relative(b["forces"], a["forces"]) < 1e-8
-        assert _relative(b["virial"], a["virial"]) < 1e-8 and b["energy"] == pytest.approx(a["energy"], rel=1e-12)
-        assert b["thermo"].shape == a["thermo"].shape and _relative(b["thermo"], a["thermo"]) < 1e-8
+        assert np.abs(b["x"] - a["x"]).max() < 1e-9 * tol and np.abs(b["v"] - a["v"]).max() < 1e-11 * tol
+        assert _relative(b["forces"], a["forces"]) < 1e-8 * tol
+        assert _relative(b["virial"], a["virial"]) < 1e-8 * tol
+        assert b["energy"] == pytest.approx(a["energy"], rel=1e-12 if precision == "double" else 1e-6)
+        assert b["thermo"].shape == a["thermo"].shape and _relative(b["thermo"], a["thermo"]) < 1e-8 * tol
     del members, first
 
 
