@@ -92,17 +92,22 @@ def test_reference_model_matches_cpu_and_list_reuse(shared_data):
         assert _relative(b.virials, a.virials) < 1e-9
 
 
+def _packed_in_a_corner(n, corner, edge, rng):
+    """n carbon atoms (no pair closer than 1.1 Å) in a corner cube of `corner` Å of a cubic cell of
+    `edge` Å: far denser than the cell's mean density, on which the list's first capacity is based."""
+    pts = []
+    while len(pts) < n:
+        p = rng.uniform(0, corner, 3)
+        if all(np.linalg.norm(p - q) > 1.1 for q in pts):
+            pts.append(p)
+    return pynepcg.System(["C"] * n, np.array(pts) + 1.0, cell=np.eye(3) * edge, pbc=True)
+
+
 def test_neighbor_overflow_grows_the_list(tmp_path):
     # 60 atoms packed in one corner of a large box: the density estimate of the initial capacity
     # is far too small, so the first build overflows, the list grows and the result is exact.
     cpu, gpu = _pair(tmp_path, "one-species")
-    rng = np.random.default_rng(3)
-    pts = []
-    while len(pts) < 60:
-        p = rng.uniform(0, 5.5, 3)
-        if all(np.linalg.norm(p - q) > 1.1 for q in pts):
-            pts.append(p)
-    s = pynepcg.System(["C"] * 60, np.array(pts) + 1.0, cell=np.eye(3) * 40.0, pbc=True)
+    s = _packed_in_a_corner(60, 5.5, 40.0, np.random.default_rng(3))
     b, a = gpu.compute(s), cpu.compute(s)
     assert gpu._cpp.neighbor_capacity >= 59
     assert _relative(b.forces, a.forces) < 1e-9
@@ -236,12 +241,7 @@ def test_compute_many_grows_the_list_and_returns_to_single_systems(tmp_path):
     cpu, gpu = _pair(tmp_path, "one-species")
     # 40 atoms packed in a corner of a large box overflow the first list of the batch
     rng = np.random.default_rng(7)
-    pts = []
-    while len(pts) < 40:
-        p = rng.uniform(0, 4.5, 3)
-        if all(np.linalg.norm(p - q) > 1.1 for q in pts):
-            pts.append(p)
-    packed = pynepcg.System(["C"] * 40, np.array(pts) + 1.0, cell=np.eye(3) * 30.0, pbc=True)
+    packed = _packed_in_a_corner(40, 4.5, 30.0, rng)
     diamond = structures.diamond("C", 3.567, (2, 2, 2))
     diamond.positions = np.asarray(diamond.positions) + rng.normal(0, 0.1, (len(diamond), 3))
     many = gpu.compute_many([diamond, packed])
@@ -723,6 +723,19 @@ def test_recorded_samples_are_the_segment_end_samples(shared_data, monkeypatch, 
         assert np.allclose(out[0][-1][col], values, rtol=1e-11, atol=1e-11), col
 
 
+def _mean_force_case(shared_data, cells, count, seed, lengths):
+    """C_2022 diamond of `cells` conventional cells, beads of 8 atoms, `count` jittered copies, and
+    Langevin mean-force settings at 600 K with (equilibration, steps, block_samples) = lengths."""
+    from pynepcg import datagen
+
+    g = structures.diamond("C", 3.567, cells)
+    equilibration, steps, block = lengths
+    settings = datagen.MeanForceSettings(temperature=600, equilibration=equilibration, steps=steps, sample_interval=2,
+                                         block_samples=block, thermostat="langevin", tau=50)
+    return (shared_data("nep-models/C_2022_NEP4.txt"), Mapper.by_cell(g, cells, names="C8"),
+            jittered_copies(g, count, seed=seed), settings)
+
+
 @pytest.mark.emulation_slow  # (~2 minutes on the CPU emulation: not in its quick tier)
 def test_concurrent_replicas_on_cuda_streams_give_the_sequential_frames(shared_data, tmp_path):
     # Independent replicas of a small system fill the GPU when they run concurrently: threads,
@@ -733,12 +746,7 @@ def test_concurrent_replicas_on_cuda_streams_give_the_sequential_frames(shared_d
 
     from pynepcg import datagen
 
-    model = shared_data("nep-models/C_2022_NEP4.txt")
-    g = structures.diamond("C", 3.567, (2, 2, 2))
-    m = Mapper.by_cell(g, (2, 2, 2), names="C8")
-    configs = jittered_copies(g, 4, seed=8)
-    settings = datagen.MeanForceSettings(temperature=600, equilibration=100, steps=400, sample_interval=2,
-                                         block_samples=20, thermostat="langevin", tau=50)
+    model, m, configs, settings = _mean_force_case(shared_data, (2, 2, 2), 4, 8, (100, 400, 20))
     factory = functools.partial(pynepcg.NEP, str(model), device="cuda")  # a fresh GpuNEP per frame
     with cf.ThreadPoolExecutor(1) as pool:
         sequential = datagen.mean_force(configs, m, factory, settings, tmp_path / "seq", executor=pool, seed=3,
@@ -865,12 +873,7 @@ def test_mean_force_data_with_fused_replicas_gives_the_frames_of_separate_replic
     # the frames' segments fuse; the frames are those of separate GPU replicas, to round-off.
     from pynepcg import datagen
 
-    model = shared_data("nep-models/C_2022_NEP4.txt")
-    g = structures.diamond("C", 3.567, (2, 1, 1))
-    m = Mapper.by_cell(g, (2, 1, 1), names="C8")
-    configs = jittered_copies(g, 3, seed=4)
-    settings = datagen.MeanForceSettings(temperature=600, equilibration=20, steps=40, sample_interval=2,
-                                         block_samples=5, thermostat="langevin", tau=50)
+    model, m, configs, settings = _mean_force_case(shared_data, (2, 1, 1), 3, 4, (20, 40, 5))
     separate = datagen.mean_force(configs, m, pynepcg.NEP(model, device="cuda"), settings, tmp_path / "sep", seed=3,
                                   progress=False, replicas=3)
     teacher = pynepcg.FusedReplicas(model, wait_ms=30000)
