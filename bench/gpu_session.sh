@@ -15,7 +15,8 @@
 # Time limits per stage (s): TEST_TIMEOUT, BENCH_TIMEOUT, TRAIN_TIMEOUT, GPUMD_TIMEOUT, PROFILE_TIMEOUT.
 # PROFILE_CASES="cg1000/single ...": per-kernel profiles in any mode; GRAPHS_COMPARE=1: small systems
 # also without CUDA graphs; NCU_CASES="cg64000/single ...": full ncu report of one site-kernel launch each;
-# DATAGEN_BENCH=1: mean-force frames/hour, sequential vs concurrent and fused replicas (bench/gpu_datagen.py);
+# DATAGEN_BENCH=1: mean-force frames/hour, sequential vs concurrent and fused replicas (bench/gpu_datagen.py),
+# and many small structures evaluated one by one vs compute_many (bench/gpu_batch.py);
 # NPT_BENCH=1: CG-like 1k and 10.6k beads in NPT: host integrator with GPU forces, cell_every=10,
 # and the cell on the device (NEPCG_DEVICE_CELL=1), beside NVT.
 # ORDER_COMPARE=1: CG-like 64k and 262k beads in lattice and shuffled order, the site kernel taking
@@ -89,6 +90,8 @@ if [ "$what" = bench ] || [ "$what" = all ] || [ "$what" = compare ]; then
   (cd bench && timeout $(cap 60) python3 train_host.py) 2>&1 | tee -a "$OUT/train.log"  # the host's share
   # mean-force frames one after another vs concurrent replicas (threads, one CUDA stream each)
   [ -n "$DATAGEN_BENCH" ] && (cd bench && timeout $(cap 150) python3 gpu_datagen.py) 2>&1 | tee "$OUT/datagen.log"
+  # many small structures: one compute() each vs compute_many (one launch for all), beside the CPU
+  [ -n "$DATAGEN_BENCH" ] && (cd bench && timeout $(cap 60) python3 gpu_batch.py) 2>&1 | tee -a "$OUT/datagen.log"
   stamp "benchmarks done"
 fi
 if { [ "$what" = compare ] || [ -n "$PROFILE_CASES" ]; } && command -v ncu > /dev/null; then
