@@ -416,15 +416,16 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
   const bool bussi = kind == ThermostatKind::Bussi, berendsen = kind == ThermostatKind::Berendsen;
   const bool langevin = kind == ThermostatKind::Langevin, nhc = kind == ThermostatKind::NoseHooverChain;
   const bool obabo = langevin && seg.splitting == LangevinSplitting::OBABO;
-  std::vector<int> starts{0}, types;
+  std::vector<const System*> systems;
   for (const SegmentJob& j : jobs) {
     check_device_segment(*j.segment, *j.thermostat, j.system->size(), "GpuNEP");
-    const std::vector<int> t = model_types(cpu_, *j.system);
-    types.insert(types.end(), t.begin(), t.end());
-    if (size_t(starts.back()) + j.system->size() > size_t(std::numeric_limits<int>::max() / 27))
-      throw InputError("GpuNEP: too many atoms in the replicas for one segment");
-    starts.push_back(starts.back() + static_cast<int>(j.system->size()));
+    systems.push_back(j.system);
   }
+  // (positions stay unwrapped, as in every segment: the list's displacement check follows atoms
+  // across the boundary)
+  const ReplicaAtoms atoms = replica_atoms(cpu_, systems, fused, false);
+  const std::vector<int>& starts = atoms.starts;
+  const std::vector<int>& types = atoms.types;
   System& system = *jobs[0].system;
   const bool live_cell = seg.updates_cell(), barostat = seg.cell.barostat != 0;
   if (live_cell && !(system.box.periodic(0) && system.box.periodic(1) && system.box.periodic(2)))
@@ -435,9 +436,8 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
     if (static_cast<int>(j.thermostat->chain_velocity.size()) != chain_length)
       throw InputError("GpuNEP: replicas fused into one segment need Nose-Hoover chains of one length");
   const std::vector<long>& record_steps = seg.record_steps;
-  // The replicas' state one after another, and their constraints renumbered.
-  std::vector<Box> boxes;
-  std::vector<double> positions, masses, velocities, forces;
+  // The replicas' velocities and forces one after another, and their constraints renumbered.
+  std::vector<double> velocities, forces;
   std::vector<unsigned long long> seeds;
   std::vector<double> replica_nf, bussi_draws;  // (per replica; the draws 2 per step, replica after replica)
   std::vector<int> bead_bath_slot;  // (bead b's bath entry: its index within its replica, from the replica's first atom)
@@ -450,9 +450,7 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
       const System& sys = *j.system;
       const DeviceSegment& sg = *j.segment;
       const int offset = static_cast<int>(constraints.bead_mass.size());
-      boxes.push_back(sys.box);
-      positions.insert(positions.end(), sys.positions.begin(), sys.positions.end());
-      masses.insert(masses.end(), sys.masses.begin(), sys.masses.end());
+      const int first_atom = static_cast<int>(velocities.size() / 3);
       if (sys.velocities.size() == sys.positions.size())
         velocities.insert(velocities.end(), sys.velocities.begin(), sys.velocities.end());
       else
@@ -466,7 +464,6 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
           constraints.moving.insert(constraints.moving.end(), sg.moving.begin(), sg.moving.end());
       }
       for (int b : sg.bead_of) constraints.bead_of.push_back(b + offset);
-      const int first_atom = static_cast<int>(positions.size() / 3 - sys.size());
       for (size_t b = 0; b < sg.bead_mass.size(); ++b) bead_bath_slot.push_back(first_atom + static_cast<int>(b));
       constraints.bead_mass.insert(constraints.bead_mass.end(), sg.bead_mass.begin(), sg.bead_mass.end());
       seeds.push_back(sg.seed);
@@ -528,7 +525,7 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
   // from the host state (unchanged until the end) with a larger list.
   for (int attempt = 0;; ++attempt) {
     if (fused) {
-      d.upload_atoms(positions, masses, types, true);
+      d.upload_atoms(atoms.positions, atoms.masses, types, true);
       d.upload_velocity_array(velocities);
     } else {
       d.upload(system, types, true, false);
@@ -540,7 +537,7 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
     d.step.fill_zero(s);
     d.record_slot.fill_zero(s);
     if (fused) {
-      d.list.set_replica_cells(boxes, starts, s);  // (the first update builds)
+      d.list.set_replica_cells(atoms.boxes, starts, s);  // (the first update builds)
       if (all_forces_valid && attempt == 0) {
         d.upload_forces(forces);
         d.list.update(d.x.data(), d.y.data(), d.z.data(), n, true, s);
@@ -579,11 +576,11 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
     // Kernels of one step. kick: v += F/m h, then (drift_h != 0 and no bead constraint) the fused
     // drift x += v drift_h; with beads the constraint comes between the two.
     auto kick = [&](double h, double drift_h) {
-      const bool fused = num_beads == 0;
-      NEPCG_LAUNCH(kick_drift, grid, kThreads, 0, s)(n, h, fused ? drift_h : 0.0, moving, d.accel.data(), d.fx.data(),
+      const bool fuse_drift = num_beads == 0;  // (no constraint between kick or O step and drift)
+      NEPCG_LAUNCH(kick_drift, grid, kThreads, 0, s)(n, h, fuse_drift ? drift_h : 0.0, moving, d.accel.data(), d.fx.data(),
                                                      d.fy.data(), d.fz.data(), d.vx.data(), d.vy.data(), d.vz.data(),
                                                      d.x.data(), d.y.data(), d.z.data());
-      if (fused) return;
+      if (fuse_drift) return;
       NEPCG_LAUNCH(constrain_beads, bead_grid, kThreads, 0, s)(num_beads, d.bead_start.data(), d.bead_atoms.data(),
                                                                d.bead_mass.data(), d.mass.data(), d.vx.data(),
                                                                d.vy.data(), d.vz.data(), nullptr, nullptr);
@@ -594,11 +591,11 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
     // Langevin O step (half: Philox counter offset), its kinetic energy change booked in the bath;
     // then (drift_h != 0) x += v drift_h, fused when there is no bead constraint.
     auto ornstein_uhlenbeck = [&](double c1, double c2, int half, double drift_h) {
-      const bool fused = num_beads == 0;
+      const bool fuse_drift = num_beads == 0;  // (no constraint between kick or O step and drift)
       NEPCG_LAUNCH(langevin_o, grid, kThreads, 0, s)(n, c1, c2, clock, half, seg.seed, noise, moving, d.mass.data(),
                                                      d.vx.data(), d.vy.data(), d.vz.data(), d.bath.data(),
-                                                     fused ? drift_h : 0.0, d.x.data(), d.y.data(), d.z.data());
-      if (fused) return;
+                                                     fuse_drift ? drift_h : 0.0, d.x.data(), d.y.data(), d.z.data());
+      if (fuse_drift) return;
       // The noise acts on the unconstrained degrees of freedom only; what the constraint
       // removes of it is the bath's too (the host books k0 - k after both).
       NEPCG_LAUNCH(constrain_beads, bead_grid, kThreads, 0, s)(num_beads, d.bead_start.data(), d.bead_atoms.data(),

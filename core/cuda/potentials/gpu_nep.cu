@@ -234,6 +234,28 @@ bool far_outside_cell(const System& s) {
 }
 }  // namespace
 
+ReplicaAtoms replica_atoms(const NEP& nep, const std::vector<const System*>& systems, bool state, bool wrap) {
+  ReplicaAtoms a;
+  for (const System* s : systems) {
+    const std::vector<int> t = model_types(nep, *s);
+    if (size_t(a.starts.back()) + s->size() > size_t(std::numeric_limits<int>::max() / 27))
+      throw InputError("GpuNEP: too many atoms in the replicas for one launch");
+    a.starts.push_back(a.starts.back() + static_cast<int>(s->size()));
+    a.types.insert(a.types.end(), t.begin(), t.end());
+    if (!state) continue;
+    a.boxes.push_back(s->box);
+    const size_t first = a.positions.size();
+    a.positions.insert(a.positions.end(), s->positions.begin(), s->positions.end());
+    if (wrap && s->box.any_periodic() && far_outside_cell(*s)) {
+      std::vector<double> p = s->positions;
+      s->box.wrap(p);
+      std::copy(p.begin(), p.end(), a.positions.begin() + first);
+    }
+    a.masses.insert(a.masses.end(), s->masses.begin(), s->masses.end());
+  }
+  return a;
+}
+
 void GpuNEP::Impl::upload(const System& s, const std::vector<int>& model_types, bool all, bool wrap) {
   const std::vector<double>* pos = &s.positions;
   std::vector<double> wrapped;
@@ -460,24 +482,14 @@ ForceResult GpuNEP::compute_on_device(const System& system, bool per_atom_virial
 std::vector<ForceResult> GpuNEP::compute_replicas(const std::vector<System>& systems) const {
   std::vector<ForceResult> results(systems.size());
   if (systems.empty()) return results;
-  // The replicas one after another in the device arrays (each wrapped into its cell when far
-  // outside it, as accumulate() does), each with its own cell in the list.
-  std::vector<Box> boxes;
-  std::vector<int> starts{0}, types;
-  std::vector<double> positions, masses;
+  // The replicas one after another in the device arrays, each with its own cell in the list.
+  std::vector<const System*> pointers;
   for (const System& s : systems) {
     s.validate();
-    const std::vector<int> t = model_types(cpu_, s);
-    std::vector<double> p = s.positions;
-    if (s.box.any_periodic() && far_outside_cell(s)) s.box.wrap(p);
-    if (size_t(starts.back()) + s.size() > size_t(std::numeric_limits<int>::max() / 27))
-      throw InputError("GpuNEP: too many atoms in the replicas for one launch");
-    boxes.push_back(s.box);
-    starts.push_back(starts.back() + static_cast<int>(s.size()));
-    types.insert(types.end(), t.begin(), t.end());
-    positions.insert(positions.end(), p.begin(), p.end());
-    masses.insert(masses.end(), s.masses.begin(), s.masses.end());
+    pointers.push_back(&s);
   }
+  const ReplicaAtoms a = replica_atoms(cpu_, pointers, true, true);
+  const std::vector<int>& starts = a.starts;
   const int n = starts.back();
   if (n == 0) {
     for (ForceResult& out : results) out.reset(0);
@@ -485,8 +497,8 @@ std::vector<ForceResult> GpuNEP::compute_replicas(const std::vector<System>& sys
   }
   std::lock_guard<std::mutex> lock(mutex_);
   Impl& d = *impl_;
-  d.upload_atoms(positions, masses, types, true);
-  d.list.set_replica_cells(boxes, starts, d.stream.get());
+  d.upload_atoms(a.positions, a.masses, a.types, true);
+  d.list.set_replica_cells(a.boxes, starts, d.stream.get());
   d.forces_retried(true, true);
   std::vector<double> f, e(n), w(9 * size_t(n));
   d.download_forces(f);

@@ -101,6 +101,17 @@ struct GpuNEP::Impl {
   void upload_velocity_array(const std::vector<double>& v);
 };
 
+/// Independent systems one after another, as replicas lie in the device arrays: atom offsets
+/// (R + 1 values from 0) and model types, and with `state` their cells, positions (with `wrap`:
+/// wrapped into the cell where an atom lies far outside it, as GpuNEP::accumulate does) and
+/// masses. Throws InputError for a species the model lacks or more atoms than one launch indexes.
+struct ReplicaAtoms {
+  std::vector<int> starts{0}, types;
+  std::vector<Box> boxes;
+  std::vector<double> positions, masses;
+};
+ReplicaAtoms replica_atoms(const NEP& nep, const std::vector<const System*>& systems, bool state, bool wrap);
+
 /// Model type of every atom (throws InputError for species the model lacks).
 inline std::vector<int> model_types(const NEP& nep, const System& s) {
   const std::vector<int> map = nep.type_map(s);
