@@ -186,16 +186,17 @@ void init_nep(nb::module_& m) {
            "Milliseconds per force evaluation on the device (median; for benchmarks).")
       .def(
           "compute_on_device",
-          [](const nepcg::GpuNEP& p, const nepcg::System& s, bool per_atom_virials) {
+          [](const nepcg::GpuNEP& p, const nepcg::System& s, bool per_atom_virials, bool fresh_list) {
             nepcg::ForceResult r;
             {
               nb::gil_scoped_release release;
-              r = p.compute_on_device(s, per_atom_virials);
+              r = p.compute_on_device(s, per_atom_virials, fresh_list);
             }
             return result_dict(std::move(r));
           },
-          nb::arg("system"), nb::arg("per_atom_virials") = true,
-          "Like Potential.compute, with the neighbour list built on the device.")
+          nb::arg("system"), nb::arg("per_atom_virials") = true, nb::arg("fresh_list") = false,
+          "Like Potential.compute, with the neighbour list built on the device (fresh_list: built "
+          "afresh for this system, as accumulate_alone does).")
       .def(
           "compute_replicas",
           [](const nepcg::GpuNEP& p, const std::vector<nepcg::System>& systems) {

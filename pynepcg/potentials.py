@@ -268,8 +268,12 @@ class FusedReplicas(Potential):
     samples, no cell change; see ``GpuNEP.segments_fuse``) then run as one, others alone. Every
     simulation gets what it would get alone, its Langevin noise included, up to the round-off of
     sums split differently over GPU lanes (so trajectories agree to round-off at first and then
-    decorrelate, as any two runs on different hardware do). Force evaluations outside segments
-    run on the group's GPU one at a time. ``model``, ``skin`` (Å, the device list's Verlet skin)
+    decorrelate, as any two runs on different hardware do). What a simulation gets does not
+    depend on which others ran beside it (its neighbour list is built at each segment's start
+    and rebuilt when its own atoms ask; every sum runs over its own atoms): the same bits fused
+    with any replicas or alone, so mean-force data are reproducible whatever the timing of the
+    threads. Force evaluations outside segments run on the group's GPU one at a time, each with
+    a list built afresh for its system. ``model``, ``skin`` (Å, the device list's Verlet skin)
     and ``precision`` as for :class:`NEP`, with the same defaults (the skin orders each atom's
     neighbours, hence the round-off of its sums: equal skins give equal results).
     """
@@ -314,7 +318,8 @@ class FusedReplicas(Potential):
 
     def compute(self, structure, per_atom_virials: bool = True) -> Result:
         s = as_system(structure)
-        r = self._engine.compute_on_device(s, bool(per_atom_virials))
+        # (a list built afresh: the same bits whatever the group's GPU evaluated before)
+        r = self._engine.compute_on_device(s, bool(per_atom_virials), True)
         return Result(r["energy"], r["energies"], r["forces"], r["virial"], r["virials"], s.box.volume)
 
     @property

@@ -823,10 +823,10 @@ def test_fused_replicas_follow_each_run_alone(shared_data, name, precision):
         fused = list(pool.map(lambda k: _run_replica(members[k], _fused_systems()[k], 5 + k, ens), range(3)))
     stats = first.stats
     assert stats["largest_batch"] == 3 and stats["fused_segments"] == stats["segments"] > 0
-    # (single precision: the fused list is built at every segment's start and rebuilt for all
-    # replicas when one of them needs it, a list alone when its own atoms ask; builds at other
-    # times order neighbours differently, float sums in another order differ at 1e-7 relative, and
-    # the trajectory carries that. In double such differences stay at round-off.)
+    # (single precision: the fused list is built at every segment's start, a GpuNEP's own list
+    # lasts across segments until its atoms ask; builds at other times order neighbours
+    # differently, float sums in another order differ at 1e-7 relative, and the trajectory
+    # carries that. In double such differences stay at round-off.)
     tol = 1.0 if precision == "double" else 1e4
     for a, b in zip(alone, fused):
         assert np.abs(b["x"] - a["x"]).max() < 1e-9 * tol and np.abs(b["v"] - a["v"]).max() < 1e-11 * tol
@@ -835,6 +835,67 @@ def test_fused_replicas_follow_each_run_alone(shared_data, name, precision):
         assert b["energy"] == pytest.approx(a["energy"], rel=1e-12 if precision == "double" else 1e-6)
         assert b["thermo"].shape == a["thermo"].shape and _relative(b["thermo"], a["thermo"]) < 1e-8 * tol
     del members, first
+
+
+def _run_fused_group(model, indices, ensemble, **options):
+    """_fused_systems()[k] for k in indices, each on its own thread, members of one new
+    FusedReplicas; their results and the group's stats."""
+    import concurrent.futures as cf
+
+    group = pynepcg.FusedReplicas(model, wait_ms=30000, **options)  # (all members queue: no timeout needed)
+    members = [group.replica() for _ in indices]
+    systems = _fused_systems()
+    with cf.ThreadPoolExecutor(len(indices)) as pool:
+        out = list(pool.map(lambda m: _run_replica(members[m], systems[indices[m]], 5 + indices[m], ensemble),
+                            range(len(indices))))
+    return out, group.stats
+
+
+@pytest.mark.parametrize("precision", ["double", "single"])
+def test_fused_replica_results_do_not_depend_on_the_batch(shared_data, precision):
+    # What a replica gets from FusedReplicas depends on its own state only: run beside the two
+    # others, beside one other, or alone in a group of its own, the same bits (its list built at
+    # each segment's start and rebuilt when its own atoms ask, its start from its own forces,
+    # each sum over its own atoms). With a 0.2 Å skin the lists rebuild every few steps, at
+    # different steps in the three replicas; a list rebuilt for all replicas when one asks
+    # (the first version) fails this in both precisions.
+    model = shared_data("nep-models/C_2022_NEP4.txt")
+    ens = FUSED_ENSEMBLES["baoab-beads"]
+    options = dict(skin=0.2, precision=precision)
+    together, stats = _run_fused_group(model, [0, 1, 2], ens, **options)
+    assert stats["largest_batch"] == 3 and stats["fused_segments"] == stats["segments"]
+    pair, stats = _run_fused_group(model, [2, 0], ens, **options)
+    assert stats["largest_batch"] == 2
+    (alone,), stats = _run_fused_group(model, [1], ens, **options)
+    assert stats["fused_segments"] == 0
+    for a, b in zip([together[2], together[0], together[1]], pair + [alone]):
+        for key in a:
+            assert np.array_equal(a[key], b[key]), key
+
+
+def test_fused_replica_host_forces_do_not_depend_on_what_ran_before(shared_data):
+    # Forces outside segments (compute, a Simulator's host forces, which its next segment starts
+    # from) come from a list built afresh for the system: the same bits after another system's
+    # evaluation, where a GpuNEP of its own reuses that system's list when the atoms are close
+    # enough (neighbours then listed in another order: other bits).
+    model = shared_data("nep-models/C_2022_NEP4.txt")
+    a = _fused_systems()[0]
+    b = a.copy()  # (every atom 0.1 Å away in a random direction: within the 0.25 Å a list allows)
+    step = np.random.default_rng(3).normal(size=(len(a), 3))
+    b.positions = np.asarray(a.positions) + 0.1 * step / np.linalg.norm(step, axis=1, keepdims=True)
+    fresh = pynepcg.FusedReplicas(model).compute(b)
+    group = pynepcg.FusedReplicas(model)
+    group.compute(a)
+    after = group.compute(b)
+    for key in ("forces", "energies", "virials"):
+        assert np.array_equal(getattr(fresh, key), getattr(after, key)), key
+    sim = pynepcg.Simulator(b, group.replica(), seed=1)
+    group.compute(a)
+    assert np.array_equal(sim.forces, fresh.forces)
+    plain = pynepcg.NEP(model, device="cuda")  # (the case: a's list kept for b; on the emulation other bits)
+    plain.compute(a)
+    plain.compute(b)
+    assert plain._cpp.neighbor_list_builds == 1
 
 
 def test_fused_replicas_run_unfusable_segments_alone_and_keep_errors_to_their_replica(shared_data):
@@ -859,7 +920,7 @@ def test_fused_replicas_run_unfusable_segments_alone_and_keep_errors_to_their_re
         results = list(pool.map(job, range(3)))
     alone = [_run_replica(pynepcg.NEP(model, device="cuda"), s, 5 + k, ens[k]) for k, s in enumerate(systems[:2])]
     for a, b in zip(alone, results[:2]):  # Bussi and Langevin segments do not fuse: each ran alone on the group's
-        # GpuNEP, whose list other replicas' segments rebuilt in between (sums in another order)
+        # GpuNEP, its list built at each segment's start (a GpuNEP of its own keeps it: sums in another order)
         assert np.abs(b["x"] - a["x"]).max() < 1e-9 and _relative(b["forces"], a["forces"]) < 1e-8
     assert first.stats["fused_segments"] == 0 and first.stats["members"] == 3
     with pytest.raises(ValueError, match="replicas fuse on the GPU only"):
@@ -870,7 +931,8 @@ def test_fused_replicas_run_unfusable_segments_alone_and_keep_errors_to_their_re
 
 def test_mean_force_data_with_fused_replicas_gives_the_frames_of_separate_replicas(shared_data, tmp_path):
     # datagen runs each frame on potential.replica() from `replicas` threads: with FusedReplicas
-    # the frames' segments fuse; the frames are those of separate GPU replicas, to round-off.
+    # the frames' segments fuse; the frames are those of separate GPU replicas, to round-off, and
+    # the same bits whichever frames ran together (3 at a time, or 2 then 1).
     from pynepcg import datagen
 
     model, m, configs, settings = _mean_force_case(shared_data, (2, 1, 1), 3, 4, (20, 40, 5))
@@ -879,8 +941,14 @@ def test_mean_force_data_with_fused_replicas_gives_the_frames_of_separate_replic
     teacher = pynepcg.FusedReplicas(model, wait_ms=30000)
     fused = datagen.mean_force(configs, m, teacher, settings, tmp_path / "fus", seed=3, progress=False, replicas=3)
     assert teacher.stats["largest_batch"] == 3 and teacher.stats["members"] == 0  # (frames done: members gone)
-    a, b = pynepcg.io.read(separate, ":"), pynepcg.io.read(fused, ":")
-    assert len(a) == len(b) == 3
+    pairs = pynepcg.FusedReplicas(model, wait_ms=30000)
+    again = datagen.mean_force(configs, m, pairs, settings, tmp_path / "two", seed=3, progress=False, replicas=2)
+    assert pairs.stats["largest_batch"] == 2
+    a, b, c = pynepcg.io.read(separate, ":"), pynepcg.io.read(fused, ":"), pynepcg.io.read(again, ":")
+    assert len(a) == len(b) == len(c) == 3
+    for fb, fc in zip(b, c):
+        assert np.array_equal(fb.arrays["forces"], fc.arrays["forces"])
+        assert np.array_equal(fb.info["virial"], fc.info["virial"]) and fb.info["energy"] == fc.info["energy"]
     for fa, fb in zip(a, b):
         assert _relative(fb.arrays["forces"], fa.arrays["forces"]) < 1e-8
         assert _relative(fb.info["virial"], fa.info["virial"]) < 1e-8

@@ -379,7 +379,7 @@ int upload_constraints(GpuNEP::Impl& d, const DeviceSegment& seg, int n) {
 
 void GpuNEP::run_device_segment(System& system, const DeviceSegment& seg, ForceResult& out, bool forces_valid,
                                 ThermostatState& thermostat, std::vector<DeviceRecord>& records) const {
-  run_segments({SegmentJob{&system, &seg, &out, forces_valid, &thermostat, &records}});
+  run_segments({SegmentJob{&system, &seg, &out, forces_valid, &thermostat, &records}}, false);
 }
 
 bool GpuNEP::segments_fuse(const DeviceSegment& a, const DeviceSegment& b) {
@@ -401,17 +401,21 @@ void GpuNEP::run_device_segments(const std::vector<SegmentJob>& jobs) const {
       throw InputError("GpuNEP::run_device_segments: replica " + std::to_string(r) +
                        "'s segment does not fuse with the first (replicas run the same steps, time step, NVE or "
                        "Langevin with the same target, record steps and no cell change; see segments_fuse)");
-  if (!jobs.empty()) run_segments(jobs);
+  // Replica mode also for a batch of one (the list's replica mode cannot hold a live cell):
+  // what a replica gets then depends on its own state only, not on which replicas share the run.
+  if (!jobs.empty()) run_segments(jobs, !jobs[0].segment->updates_cell());
 }
 
-void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
-  // Replicas (jobs.size() > 1, segments_fuse) run as one system: their atoms one after another in
-  // the device arrays, each replica binned in its own cell by the list (no pair joins two), its
-  // beads and fixed atoms renumbered, its own Langevin key, and every total (virial, energy,
-  // kinetic sums, bath) summed per replica. With one job every launch is the single system's.
+void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs, bool replica_mode) const {
+  // Replicas (replica_mode; segments_fuse) run as one system: their atoms one after another in
+  // the device arrays, each replica binned in its own cell by the list (no pair joins two, each
+  // rebuilds its list on its own), its beads and fixed atoms renumbered, its own Langevin key,
+  // and every total (virial, energy, kinetic sums, bath) summed per replica; each replica's
+  // results are then the same bits whichever replicas run beside it. Otherwise (one job) every
+  // launch is the single system's.
   const DeviceSegment& seg = *jobs[0].segment;  // (what the replicas share)
   const int R = static_cast<int>(jobs.size());
-  const bool fused = R > 1;
+  if (!replica_mode && R != 1) throw RuntimeError("GpuNEP::run_segments: several jobs need replica mode");
   const ThermostatKind kind = seg.thermostat;
   const bool bussi = kind == ThermostatKind::Bussi, berendsen = kind == ThermostatKind::Berendsen;
   const bool langevin = kind == ThermostatKind::Langevin, nhc = kind == ThermostatKind::NoseHooverChain;
@@ -423,7 +427,7 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
   }
   // (positions stay unwrapped, as in every segment: the list's displacement check follows atoms
   // across the boundary)
-  const ReplicaAtoms atoms = replica_atoms(cpu_, systems, fused, false);
+  const ReplicaAtoms atoms = replica_atoms(cpu_, systems, replica_mode, false);
   const std::vector<int>& starts = atoms.starts;
   const std::vector<int>& types = atoms.types;
   System& system = *jobs[0].system;
@@ -442,8 +446,9 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
   std::vector<double> replica_nf, bussi_draws;  // (per replica; the draws 2 per step, replica after replica)
   std::vector<int> bead_bath_slot;  // (bead b's bath entry: its index within its replica, from the replica's first atom)
   DeviceSegment constraints;
-  bool all_forces_valid = true;
-  if (fused) {
+  bool all_forces_valid = true, any_forces_valid = false;
+  std::vector<char> forces_valid;  // (per replica)
+  if (replica_mode) {
     bool any_fixed = false;
     for (const SegmentJob& j : jobs) any_fixed |= !j.segment->moving.empty();
     for (const SegmentJob& j : jobs) {
@@ -455,8 +460,14 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
         velocities.insert(velocities.end(), sys.velocities.begin(), sys.velocities.end());
       else
         velocities.insert(velocities.end(), sys.positions.size(), 0.0);
-      all_forces_valid &= j.forces_valid && j.out->forces.size() == sys.positions.size();
-      if (all_forces_valid) forces.insert(forces.end(), j.out->forces.begin(), j.out->forces.end());
+      const bool valid = j.forces_valid && j.out->forces.size() == sys.positions.size();
+      forces_valid.push_back(valid);
+      all_forces_valid &= valid;
+      any_forces_valid |= valid;
+      if (valid)
+        forces.insert(forces.end(), j.out->forces.begin(), j.out->forces.end());
+      else
+        forces.insert(forces.end(), sys.positions.size(), 0.0);
       if (any_fixed) {
         if (sg.moving.empty())
           constraints.moving.insert(constraints.moving.end(), sys.size(), char(1));
@@ -471,7 +482,7 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
       bussi_draws.insert(bussi_draws.end(), sg.bussi_draws.begin(), sg.bussi_draws.end());
     }
   }
-  const DeviceSegment& cons = fused ? constraints : seg;
+  const DeviceSegment& cons = replica_mode ? constraints : seg;
   std::lock_guard<std::mutex> lock(mutex_);
   Impl& d = *impl_;
   const int n = starts.back();
@@ -496,17 +507,17 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
   d.record_slot.resize(1);
   d.records.reserve(size_t(record_stride) * record_steps.size());
   d.reduced.reserve(16 * size_t(R));  // the segment's totals: 16 values per replica (see below)
-  if (fused) {
+  if (replica_mode) {
     d.replica_starts.upload(starts, s);
     d.replica_seeds.upload(seeds, s);
     d.replica_nf.upload(replica_nf, s);
     d.bead_bath_slot.upload(bead_bath_slot, s);
   }
-  const int* bath_slot = fused && num_beads > 0 ? d.bead_bath_slot.data() : nullptr;
-  const int* starts_dev = fused ? d.replica_starts.data() : nullptr;
+  const int* bath_slot = replica_mode && num_beads > 0 ? d.bead_bath_slot.data() : nullptr;
+  const int* starts_dev = replica_mode ? d.replica_starts.data() : nullptr;
   const StepClock clock{d.step.data(), seg.temperature_start, seg.temperature_end,
                         static_cast<long long>(seg.run_step), static_cast<long long>(seg.run_length)};
-  if (bussi) d.draws.upload(fused ? bussi_draws : seg.bussi_draws, s);
+  if (bussi) d.draws.upload(replica_mode ? bussi_draws : seg.bussi_draws, s);
   if (draws_per_step > 0) d.barostat_draws.upload(seg.barostat_draws, s);
   if (live_cell) d.cell_work.resize(CellWork::kSize);
   LiveCellScope live_scope{d.list};
@@ -524,7 +535,7 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
   // A neighbour-list overflow shows only at the end of a segment: the segment is then run again
   // from the host state (unchanged until the end) with a larger list.
   for (int attempt = 0;; ++attempt) {
-    if (fused) {
+    if (replica_mode) {
       d.upload_atoms(atoms.positions, atoms.masses, types, true);
       d.upload_velocity_array(velocities);
     } else {
@@ -536,13 +547,25 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
     d.reduced.fill_zero(s);
     d.step.fill_zero(s);
     d.record_slot.fill_zero(s);
-    if (fused) {
+    if (replica_mode) {
+      // Each replica starts from its host forces when they are current (also when the segment
+      // is run again after an overflow), its list built afresh: its start does not depend on
+      // the other replicas' state.
       d.list.set_replica_cells(atoms.boxes, starts, s);  // (the first update builds)
-      if (all_forces_valid && attempt == 0) {
+      if (all_forces_valid) {
         d.upload_forces(forces);
         d.list.update(d.x.data(), d.y.data(), d.z.data(), n, true, s);
       } else {
         d.launch_forces(true, false);
+        if (any_forces_valid) {
+          std::vector<double> computed;
+          d.download_forces(computed);  // (synchronises)
+          for (int r = 0; r < R; ++r)
+            if (!forces_valid[r])
+              std::copy(computed.begin() + 3 * size_t(starts[r]), computed.begin() + 3 * size_t(starts[r + 1]),
+                        forces.begin() + 3 * size_t(starts[r]));
+          d.upload_forces(forces);
+        }
       }
     } else {
       const bool rebin = d.list.set_cell(system.box, n);
@@ -568,11 +591,12 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs) const {
         d.launch_forces(true, false);
       }
     }
-    const ReplicaNoise noise =
-        fused ? ReplicaNoise{d.replica_seeds.data(), d.list.replica_of(), d.replica_starts.data()} : ReplicaNoise{};
-    const ReplicaThermostat rt = fused ? ReplicaThermostat{d.replica_nf.data(), d.replica_starts.data(),
-                                                           d.list.replica_of(), 2LL * seg.steps}
-                                       : ReplicaThermostat{};
+    const ReplicaNoise noise = replica_mode ? ReplicaNoise{d.replica_seeds.data(), d.list.replica_of(),
+                                                          d.replica_starts.data()}
+                                            : ReplicaNoise{};
+    const ReplicaThermostat rt = replica_mode ? ReplicaThermostat{d.replica_nf.data(), d.replica_starts.data(),
+                                                                  d.list.replica_of(), 2LL * seg.steps}
+                                              : ReplicaThermostat{};
     // Kernels of one step. kick: v += F/m h, then (drift_h != 0 and no bead constraint) the fused
     // drift x += v drift_h; with beads the constraint comes between the two.
     auto kick = [&](double h, double drift_h) {

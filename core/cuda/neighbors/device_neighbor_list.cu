@@ -2,6 +2,9 @@
 // rebuild flag is set: clear bins -> bin atoms (fractional coordinates, wrap shift) -> exclusive
 // scan of bin counts (one block) -> fill bins -> sort each bin by atom index -> search of the
 // neighbouring bins (a group of 8-32 lanes per atom, cuda::lanes_per_site) -> reverse entries -> clear the flag.
+// In replica mode each replica also has its own flag, and the kernels skip the atoms and bins of
+// replicas that keep their lists (their bins, counts and entries stay as their last build left
+// them; the scan then gives their bins the same starts, since a replica's atoms never change).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -51,6 +54,9 @@ __device__ inline int bin_base_of(const DeviceCell&, int) { return 0; }
 __device__ inline int bin_base_of(const DeviceCell*, int) { return 0; }
 __device__ inline int bin_base_of(const ReplicaCells& r, int i) { return r.bin_base[r.replica[i]]; }
 
+// Whether item k's replica keeps its list through this build (never outside replica mode).
+__device__ inline bool keeps_list(const ReplicaFlags& r, int k) { return r.flag && !r.flag[r.of[k]]; }
+
 // Live cell: the frame map and allowance come from device memory (live_cell_changed).
 __global__ void check_displacement_live(int n, const double* x, const double* y, const double* z, const double* ref,
                                         const LiveCell* lc, int* flags) {
@@ -67,10 +73,12 @@ __global__ void check_displacement_live(int n, const double* x, const double* y,
   if (!(d2 <= limit2)) flags[0] = 1;  // also catches NaN positions and a negative allowance
 }
 
+// (Replica mode: an atom beyond the allowance flags its own replica, and the build's global flag.)
 __global__ void check_displacement(int n, const double* x, const double* y, const double* z, const double* ref,
-                                   DeviceCell m, double limit2, int* flags) {
+                                   DeviceCell m, double limit2, int* flags, ReplicaFlags rf) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= n || flags[0]) return;
+  if (i >= n) return;
+  if (rf.flag ? rf.flag[rf.of[i]] != 0 : flags[0] != 0) return;  // (already rebuilding)
   // m.h holds the map from the current cell to the cell of the last build (row-vector convention).
   const double p[3] = {x[i], y[i], z[i]};
   double d2 = 0.0;
@@ -78,22 +86,25 @@ __global__ void check_displacement(int n, const double* x, const double* y, cons
     const double b = p[0] * m.h[c] + p[1] * m.h[3 + c] + p[2] * m.h[6 + c] - ref[3 * i + c];
     d2 += b * b;
   }
-  if (!(d2 <= limit2)) flags[0] = 1;  // also catches NaN positions
+  if (d2 <= limit2) return;  // (the test below also catches NaN positions)
+  if (rf.flag) rf.flag[rf.of[i]] = 1;
+  flags[0] = 1;
 }
 
-__global__ void clear_bins(int nbins, int* count, int* fill, int* flags) {
+__global__ void clear_bins(int nbins, int* count, int* fill, int* flags, ReplicaFlags bin_replica) {
   const int b = blockIdx.x * blockDim.x + threadIdx.x;
   if (!flags[0] || b >= nbins) return;
   if (b == 0) flags[3] = 0;  // missing-reverse flag of this build (the overflow count stays sticky)
+  if (keeps_list(bin_replica, b)) return;
   count[b] = 0;
   fill[b] = 0;
 }
 
 template <class Cell>
 __global__ void bin_atoms(int n, const double* x, const double* y, const double* z, Cell cell, double* wrapped,
-                          int* wrap_code, int* bin_of, int* bin_count, double* ref, int* flags) {
+                          int* wrap_code, int* bin_of, int* bin_count, double* ref, int* flags, ReplicaFlags rf) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (!flags[0] || i >= n) return;
+  if (!flags[0] || i >= n || keeps_list(rf, i)) return;
   const DeviceCell& c = cell_of(cell, i);
   const double p[3] = {x[i], y[i], z[i]};
   int w[3], b[3];
@@ -147,18 +158,19 @@ __global__ void scan_bins(int nbins, const int* count, int* start, const int* fl
   if (t == kScanThreads - 1) start[nbins] = totals[t];
 }
 
-__global__ void fill_bins(int n, const int* bin_of, const int* start, int* fill, int* atoms, const int* flags) {
+__global__ void fill_bins(int n, const int* bin_of, const int* start, int* fill, int* atoms, const int* flags,
+                          ReplicaFlags rf) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (!flags[0] || i >= n) return;
+  if (!flags[0] || i >= n || keeps_list(rf, i)) return;
   const int b = bin_of[i];
   atoms[start[b] + atomicAdd(&fill[b], 1)] = i;
 }
 
 // Atomic filling leaves each bin in arbitrary order; sorting makes the neighbour order (and so
 // every sum over neighbours) reproducible.
-__global__ void sort_bins(int nbins, const int* start, int* atoms, const int* flags) {
+__global__ void sort_bins(int nbins, const int* start, int* atoms, const int* flags, ReplicaFlags bin_replica) {
   const int b = blockIdx.x * blockDim.x + threadIdx.x;
-  if (!flags[0] || b >= nbins) return;
+  if (!flags[0] || b >= nbins || keeps_list(bin_replica, b)) return;
   for (int k = start[b] + 1; k < start[b + 1]; ++k) {
     const int v = atoms[k];
     int m = k - 1;
@@ -179,11 +191,11 @@ template <class Cell>
 __global__ void build_list(int n, int group, Cell cell, double rinner2, double rlist2, int capacity,
                            const double* wrapped,
                            const int* wrap_code, const int* bin_of, const int* start, const int* atoms,
-                           int* neighbor, int* image, int* count, int* flags) {
+                           int* neighbor, int* image, int* count, int* flags, ReplicaFlags rf) {
   if (!flags[0]) return;
   const long t = static_cast<long>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int i = static_cast<int>(t / group), lane = static_cast<int>(t % group);
-  if (i >= n) return;  // (whole groups: a group never spans two atoms)
+  if (i >= n || keeps_list(rf, i)) return;  // (whole groups: a group never spans two atoms)
   const DeviceCell& c = cell_of(cell, i);
   const int base_bin = bin_base_of(cell, i);  // (i's bins, and so its candidates, are its replica's)
   const int first_lane = static_cast<int>(threadIdx.x % 32) - lane;
@@ -258,11 +270,11 @@ __global__ void build_list(int n, int group, Cell cell, double rinner2, double r
 // `group` entries at a time (coalesced loads) and a ballot picks the first match, as a sequential
 // scan would.
 __global__ void find_reverse(int n, int group, int capacity, const int* neighbor, const int* image, const int* count,
-                             int* reverse, int* flags) {
+                             int* reverse, int* flags, ReplicaFlags rf) {
   if (!flags[0]) return;
   const long t = static_cast<long>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int i = static_cast<int>(t / group), lane = static_cast<int>(t % group);
-  if (i >= n) return;  // (whole groups)
+  if (i >= n || keeps_list(rf, i)) return;  // (whole groups; j is in i's replica, rebuilt with it)
   const int first_lane = static_cast<int>(threadIdx.x % 32) - lane;
   const unsigned mask = (group == 32 ? 0xffffffffu : ((1u << group) - 1u)) << first_lane;
   const int ci = count[i];
@@ -286,7 +298,18 @@ __global__ void find_reverse(int n, int group, int capacity, const int* neighbor
   }
 }
 
-__global__ void raise_rebuild_flag(int* flags) { flags[0] = 1; }
+// A forced build: the global flag and (replica mode) every replica's.
+__global__ void raise_rebuild_flag(int* flags, int replicas, int* replica_flag) {
+  const int r = blockIdx.x * blockDim.x + threadIdx.x;
+  if (r == 0) flags[0] = 1;
+  if (r < replicas) replica_flag[r] = 1;
+}
+
+// The replicas' flags cleared after a build (each set only with the global flag).
+__global__ void clear_replica_flags(int replicas, int* replica_flag) {
+  const int r = blockIdx.x * blockDim.x + threadIdx.x;
+  if (r < replicas) replica_flag[r] = 0;
+}
 
 // With a live cell, a build makes the current cell the frame of later displacement checks.
 __global__ void finish_build(int* flags, LiveCell* lc) {
@@ -394,7 +417,7 @@ void DeviceNeighborList::set_replica_cells(const std::vector<Box>& boxes, const 
   if (replicas < 1 || starts.size() != boxes.size() + 1 || starts[0] != 0)
     throw InputError("DeviceNeighborList: set_replica_cells needs R >= 1 cells and R + 1 atom offsets from 0");
   std::vector<DeviceCell> cells(replicas);
-  std::vector<int> bin_base(replicas), replica_of;
+  std::vector<int> bin_base(replicas), replica_of, bin_replica;
   const double rlist = cutoff_ + skin_;
   long long bins = 0;
   double expected = 0.0;  // the most neighbours per atom expected in any replica
@@ -409,6 +432,7 @@ void DeviceNeighborList::set_replica_cells(const std::vector<Box>& boxes, const 
     const double volume = boxes[r].volume();
     if (volume > 0) expected = std::max(expected, count / volume * 4.18879020478639 * rlist * rlist * rlist);
     replica_of.insert(replica_of.end(), count, r);
+    bin_replica.resize(bins, r);
   }
   const int n = starts[replicas];
   size_atoms(n, expected);
@@ -419,6 +443,8 @@ void DeviceNeighborList::set_replica_cells(const std::vector<Box>& boxes, const 
   replica_cells_.upload(cells, s);
   replica_bin_base_.upload(bin_base, s);
   replica_of_.upload(replica_of, s);
+  bin_replica_.upload(bin_replica, s);
+  replica_flag_.resize(replicas);  // (set by the first update's forced build)
   NEPCG_CUDA_CHECK(cudaStreamSynchronize(s));  // (the host vectors above go out of scope)
   cell_ = cells[0];  // (host bookkeeping only: kernels read the replicas' cells)
   replicas_ = replicas;
@@ -439,7 +465,9 @@ void DeviceNeighborList::update(const double* x, const double* y, const double* 
 void DeviceNeighborList::launch_check(const double* x, const double* y, const double* z, int n, bool force,
                                       cudaStream_t s) {
   if (force) {
-    NEPCG_LAUNCH(raise_rebuild_flag, 1, 1, 0, s)(flags_.data());  // (a kernel, not a copy from the host: graph-safe)
+    // (a kernel, not a copy from the host: graph-safe)
+    NEPCG_LAUNCH(raise_rebuild_flag, blocks_for(std::max(replicas_, 1), kThreads), kThreads, 0, s)(
+        flags_.data(), replicas_, replica_flag_.data());
     NEPCG_CUDA_LAUNCHED("raise_rebuild_flag");
   } else if (live_) {
     NEPCG_LAUNCH(check_displacement_live, blocks_for(n, kThreads), kThreads, 0, s)(n, x, y, z, ref_.data(),
@@ -449,7 +477,7 @@ void DeviceNeighborList::launch_check(const double* x, const double* y, const do
     DeviceCell m{};
     std::copy(to_build_frame_, to_build_frame_ + 9, m.h);
     NEPCG_LAUNCH(check_displacement, blocks_for(n, kThreads), kThreads, 0, s)(
-        n, x, y, z, ref_.data(), m, max_displacement_ * max_displacement_, flags_.data());
+        n, x, y, z, ref_.data(), m, max_displacement_ * max_displacement_, flags_.data(), atom_flags());
     NEPCG_CUDA_LAUNCHED("check_displacement");
   }
 }
@@ -458,23 +486,28 @@ void DeviceNeighborList::launch_check(const double* x, const double* y, const do
 void DeviceNeighborList::launch_build(const double* x, const double* y, const double* z, int n, cudaStream_t s) {
   const int nbins = static_cast<int>(bin_count_.size());
   int* f = flags_.data();
-  NEPCG_LAUNCH(clear_bins, blocks_for(nbins, kThreads), kThreads, 0, s)(nbins, bin_count_.data(), bin_fill_.data(), f);
+  const ReplicaFlags atom_rf = atom_flags(), bin_rf = bin_flags();
+  NEPCG_LAUNCH(clear_bins, blocks_for(nbins, kThreads), kThreads, 0, s)(nbins, bin_count_.data(), bin_fill_.data(), f,
+                                                                       bin_rf);
   const DeviceCell* live = live_ ? &live_cell_.data()->cell : nullptr;
   const ReplicaCells replica_cells{replica_cells_.data(), replica_of_.data(), replica_bin_base_.data()};
   if (live)
     NEPCG_LAUNCH(bin_atoms, blocks_for(n, kThreads), kThreads, 0, s)(
-        n, x, y, z, live, wrapped_.data(), wrap_code_.data(), bin_of_.data(), bin_count_.data(), ref_.data(), f);
+        n, x, y, z, live, wrapped_.data(), wrap_code_.data(), bin_of_.data(), bin_count_.data(), ref_.data(), f,
+        atom_rf);
   else if (replicas_ > 0)
     NEPCG_LAUNCH(bin_atoms, blocks_for(n, kThreads), kThreads, 0, s)(n, x, y, z, replica_cells, wrapped_.data(),
                                                                      wrap_code_.data(), bin_of_.data(),
-                                                                     bin_count_.data(), ref_.data(), f);
+                                                                     bin_count_.data(), ref_.data(), f, atom_rf);
   else
     NEPCG_LAUNCH(bin_atoms, blocks_for(n, kThreads), kThreads, 0, s)(
-        n, x, y, z, cell_, wrapped_.data(), wrap_code_.data(), bin_of_.data(), bin_count_.data(), ref_.data(), f);
+        n, x, y, z, cell_, wrapped_.data(), wrap_code_.data(), bin_of_.data(), bin_count_.data(), ref_.data(), f,
+        atom_rf);
   NEPCG_LAUNCH(scan_bins, 1, kScanThreads, 0, s)(nbins, bin_count_.data(), bin_start_.data(), f);
   NEPCG_LAUNCH(fill_bins, blocks_for(n, kThreads), kThreads, 0, s)(n, bin_of_.data(), bin_start_.data(),
-                                                                   bin_fill_.data(), bin_atoms_.data(), f);
-  NEPCG_LAUNCH(sort_bins, blocks_for(nbins, kThreads), kThreads, 0, s)(nbins, bin_start_.data(), bin_atoms_.data(), f);
+                                                                   bin_fill_.data(), bin_atoms_.data(), f, atom_rf);
+  NEPCG_LAUNCH(sort_bins, blocks_for(nbins, kThreads), kThreads, 0, s)(nbins, bin_start_.data(), bin_atoms_.data(), f,
+                                                                      bin_rf);
   const double rlist = cutoff_ + skin_;
   const int group = lanes_per_site(n, multiprocessors_);
   const unsigned group_blocks = blocks_for(size_t(n) * group, kThreads);
@@ -482,17 +515,20 @@ void DeviceNeighborList::launch_build(const double* x, const double* y, const do
   if (live)
     NEPCG_LAUNCH(build_list, group_blocks, kThreads, 0, s)(
         n, group, live, rinner * rinner, rlist * rlist, capacity_, wrapped_.data(), wrap_code_.data(), bin_of_.data(),
-        bin_start_.data(), bin_atoms_.data(), neighbor_.data(), image_.data(), count_.data(), f);
+        bin_start_.data(), bin_atoms_.data(), neighbor_.data(), image_.data(), count_.data(), f, atom_rf);
   else if (replicas_ > 0)
     NEPCG_LAUNCH(build_list, group_blocks, kThreads, 0, s)(
         n, group, replica_cells, rinner * rinner, rlist * rlist, capacity_, wrapped_.data(), wrap_code_.data(),
-        bin_of_.data(), bin_start_.data(), bin_atoms_.data(), neighbor_.data(), image_.data(), count_.data(), f);
+        bin_of_.data(), bin_start_.data(), bin_atoms_.data(), neighbor_.data(), image_.data(), count_.data(), f, atom_rf);
   else
     NEPCG_LAUNCH(build_list, group_blocks, kThreads, 0, s)(
         n, group, cell_, rinner * rinner, rlist * rlist, capacity_, wrapped_.data(), wrap_code_.data(), bin_of_.data(),
-        bin_start_.data(), bin_atoms_.data(), neighbor_.data(), image_.data(), count_.data(), f);
+        bin_start_.data(), bin_atoms_.data(), neighbor_.data(), image_.data(), count_.data(), f, atom_rf);
   NEPCG_LAUNCH(find_reverse, group_blocks, kThreads, 0, s)(n, group, capacity_, neighbor_.data(), image_.data(),
-                                                           count_.data(), reverse_.data(), f);
+                                                           count_.data(), reverse_.data(), f, atom_rf);
+  if (replicas_ > 0)
+    NEPCG_LAUNCH(clear_replica_flags, blocks_for(replicas_, kThreads), kThreads, 0, s)(replicas_,
+                                                                                      replica_flag_.data());
   NEPCG_LAUNCH(finish_build, 1, 1, 0, s)(f, live_ ? live_cell_.data() : nullptr);
   NEPCG_CUDA_LAUNCHED("neighbour-list build");
 }

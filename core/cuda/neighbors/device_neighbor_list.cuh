@@ -92,6 +92,14 @@ __host__ __device__ inline void live_cell_changed(LiveCell& lc, const double h[9
   lc.limit2 = allowed > 0 && !lc.collapsed ? allowed * allowed : -1.0;
 }
 
+/// Per-replica rebuild flags as the build kernels see them (replica mode; flag == nullptr
+/// otherwise): replica r rebuilds when flag[r] is set; `of` maps a kernel's item (an atom, or a
+/// bin) to its replica.
+struct ReplicaFlags {
+  int* flag = nullptr;
+  const int* of = nullptr;
+};
+
 class DeviceNeighborList {
  public:
   /// cutoff, skin in Å; the list holds every pair within cutoff + skin at build time. With an
@@ -110,7 +118,10 @@ class DeviceNeighborList {
   /// starts[r] ... starts[r + 1] - 1 (starts: R + 1 ascending values from 0) in its own cell
   /// boxes[r], binned on its own, so pairs never join two replicas and image codes refer to the
   /// replica's cell (replica_cells(), replica_of()). The next update() rebuilds. Leave replica
-  /// mode with set_cell(). The cells stay fixed while in it (no live cell).
+  /// mode with set_cell(). The cells stay fixed while in it (no live cell). Each replica keeps
+  /// its own rebuild flag: an atom beyond the allowance rebuilds its replica's list only, so a
+  /// replica's list (and the order of its neighbours) follows its own trajectory alone, whichever
+  /// replicas share the list.
   void set_replica_cells(const std::vector<Box>& boxes, const std::vector<int>& starts, cudaStream_t s);
   /// In replica mode (set_replica_cells): the replicas' cells and each atom's replica (device
   /// arrays); nullptr otherwise.
@@ -187,6 +198,9 @@ class DeviceNeighborList {
   int replicas_ = 0;
   DeviceArray<DeviceCell> replica_cells_;
   DeviceArray<int> replica_of_, replica_bin_base_;
+  DeviceArray<int> replica_flag_, bin_replica_;  // rebuild flag per replica; each bin's replica
+  ReplicaFlags atom_flags() { return replicas_ > 0 ? ReplicaFlags{replica_flag_.data(), replica_of_.data()} : ReplicaFlags{}; }
+  ReplicaFlags bin_flags() { return replicas_ > 0 ? ReplicaFlags{replica_flag_.data(), bin_replica_.data()} : ReplicaFlags{}; }
   int host_flags_[5] = {};
   int builds_seen_ = 0;
 

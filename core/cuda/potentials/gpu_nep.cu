@@ -377,7 +377,9 @@ void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
         view, pairs, type.data(), sums.data(), gradients.data(), energy.data(), pfx.data(), pfy.data(), pfz.data());
     NEPCG_CUDA_LAUNCHED("nep_sites");
   }
-  const int group = cuda::lanes_per_site(n, multiprocessors);
+  // (Replicas: a warp per atom whatever their total, so that each replica's sums do not depend on
+  // the others; the lanes per atom a small system takes anyway.)
+  const int group = list.replicas() > 0 ? 32 : cuda::lanes_per_site(n, multiprocessors);
   NEPCG_LAUNCH(gather_forces, cuda::blocks_for(size_t(n) * group, 128), 128, 0, s)(
       pairs, list.reverse(), group, pfx.data(), pfy.data(), pfz.data(), fx.data(), fy.data(), fz.data(),
       with_virial ? virial.data() : nullptr);
@@ -433,6 +435,15 @@ GpuNEP::GpuNEP(const std::string& path, double skin, NepPrecision precision)
 GpuNEP::~GpuNEP() = default;
 
 void GpuNEP::accumulate(const System& system, const NeighborList& list, ForceResult& out) const {
+  accumulate_on_device(system, list, out, false);
+}
+
+void GpuNEP::accumulate_alone(const System& system, const NeighborList& list, ForceResult& out) const {
+  accumulate_on_device(system, list, out, true);
+}
+
+void GpuNEP::accumulate_on_device(const System& system, const NeighborList& list, ForceResult& out,
+                                  bool fresh_list) const {
   if (list.cutoff() < cutoff() * (1 - 1e-12))
     throw InputError("NEP: the neighbour list cutoff (" + std::to_string(list.cutoff()) +
                      " Å) is shorter than the model's radial cutoff (" + std::to_string(cutoff()) + " Å)");
@@ -443,7 +454,12 @@ void GpuNEP::accumulate(const System& system, const NeighborList& list, ForceRes
   if (n == 0) return;
   d.upload(system, types, true, true);
   const bool virial = out.compute_virial;
-  d.forces_checked(system.box, virial);
+  if (fresh_list) {
+    d.list.set_replica_cells({system.box}, {0, n}, d.stream.get());  // (the next update builds)
+    d.forces_retried(true, virial);
+  } else {
+    d.forces_checked(system.box, virial);
+  }
   // Results to the host and added to `out`: what the caller will read (an MD step of the host
   // integrator needs the forces and at most the total virial, e.g. for a barostat).
   const bool per_atom = virial && out.per_atom_virials;
@@ -468,13 +484,13 @@ void GpuNEP::accumulate(const System& system, const NeighborList& list, ForceRes
     for (int k = 0; k < 9; ++k) out.virials[k] += total[k];
 }
 
-ForceResult GpuNEP::compute_on_device(const System& system, bool per_atom_virials) const {
+ForceResult GpuNEP::compute_on_device(const System& system, bool per_atom_virials, bool fresh_list) const {
   system.validate();
   ForceResult out;
   out.reset(system.size());
   out.per_atom_virials = per_atom_virials;
   NeighborList unused(cutoff(), 0.0);  // accumulate checks only its cutoff; never built
-  accumulate(system, unused, out);
+  accumulate_on_device(system, unused, out, fresh_list);
   out.sum_totals();
   return out;
 }

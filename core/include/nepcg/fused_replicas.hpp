@@ -84,7 +84,7 @@ class FusedReplica : public Potential {
   double cutoff() const override { return group_->engine().cutoff(); }
   double secondary_cutoff() const override { return group_->engine().secondary_cutoff(); }
   void accumulate(const System& system, const NeighborList& list, ForceResult& out) const override {
-    group_->engine().accumulate(system, list, out);
+    group_->engine().accumulate_alone(system, list, out);  // (the same bits whatever ran before)
   }
   bool runs_dynamics_on_device() const override { return true; }
   void run_device_segment(System& system, const DeviceSegment& segment, ForceResult& out, bool forces_valid,

@@ -47,8 +47,14 @@ class GpuNEP : public Potential {
   double secondary_cutoff() const override { return cpu_.secondary_cutoff(); }
   /// Same contract as NEP::accumulate; `list` is only checked (the device keeps its own list).
   void accumulate(const System& system, const NeighborList& list, ForceResult& out) const override;
-  /// Energies, forces and per-atom virials on the device without a host neighbour list.
-  ForceResult compute_on_device(const System& system, bool per_atom_virials = true) const;
+  /// accumulate() with a device list built afresh for this system (in the list's replica mode, as
+  /// fused segments build it), not the list of the last evaluation: the result is a function of
+  /// the system alone, whatever this object evaluated before (FusedReplica's host forces, which
+  /// the next fused segment may start from).
+  void accumulate_alone(const System& system, const NeighborList& list, ForceResult& out) const;
+  /// Energies, forces and per-atom virials on the device without a host neighbour list
+  /// (fresh_list: through accumulate_alone).
+  ForceResult compute_on_device(const System& system, bool per_atom_virials = true, bool fresh_list = false) const;
 
   /// Independent systems (replicas: any sizes, cells, periodicity) evaluated together, one
   /// launch per kernel for all of them (the device list bins each in its own cell, so no pair
@@ -77,9 +83,12 @@ class GpuNEP : public Potential {
   /// Independent replicas' segments fused into one (many small systems in one launch per
   /// kernel): each job gets what run_device_segment would give it alone, its Langevin noise
   /// included (its own key, its atoms' own streams), up to the round-off of sums split
-  /// differently over lanes. The segments must fuse (segments_fuse with the first: InputError
-  /// otherwise). Runs on this object's device state; the replicas may differ in size, cell,
-  /// species, fixed atoms and beads.
+  /// differently over lanes and neighbours listed in another order. A job's results are the same
+  /// bits whichever jobs run beside it (one, or many): each replica's list is built at the
+  /// segment's start and rebuilt on its own, its start uses its host forces when they are
+  /// current, and every sum runs over its own atoms in a fixed order. The segments must fuse
+  /// (segments_fuse with the first: InputError otherwise). Runs on this object's device state;
+  /// the replicas may differ in size, cell, species, fixed atoms and beads.
   void run_device_segments(const std::vector<SegmentJob>& jobs) const;
   /// True when segments a and b can run fused: the same steps, time step, thermostat (kind,
   /// Langevin splitting, tau and temperature ramp), record steps and contents, no cell change,
@@ -113,8 +122,11 @@ class GpuNEP : public Potential {
   NepPrecision precision_;
   std::unique_ptr<Impl> impl_;
   mutable std::mutex mutex_;  // one evaluation at a time per object (device state is shared)
-  // run_device_segment (one job) and run_device_segments (replicas fused).
-  void run_segments(const std::vector<SegmentJob>& jobs) const;
+  // accumulate (fresh_list: accumulate_alone).
+  void accumulate_on_device(const System& system, const NeighborList& list, ForceResult& out, bool fresh_list) const;
+  // run_device_segment (one job, replica_mode false) and run_device_segments (replicas fused:
+  // replica_mode true, also for one job when its cell stays fixed).
+  void run_segments(const std::vector<SegmentJob>& jobs, bool replica_mode) const;
 };
 
 /// The trainer's population evaluator on the GPU (Trainer's EvaluatorFactory signature): the
