@@ -898,6 +898,47 @@ def test_fused_replica_host_forces_do_not_depend_on_what_ran_before(shared_data)
     assert plain._cpp.neighbor_list_builds == 1
 
 
+def test_fused_replicas_rerun_an_overflowing_list_with_each_replicas_own_start(tmp_path):
+    # A replica packed into a corner of a large cell overflows the list that its own density
+    # sizes (alone), not the one a dense replica beside it sizes (fused): the rerun after the
+    # overflow starts again from each replica's host state, so the results agree bit for bit.
+    # One replica starts from host forces it already has, the other computes its first ones.
+    path = write_random_nep(tmp_path / "nep.txt", seed=0, **MODELS["one-species"])
+    rng = np.random.default_rng(7)
+    packed = _packed_in_a_corner(40, 4.5, 30.0, rng)
+    diamond = structures.diamond("C", 3.567, (2, 2, 2))
+    diamond.positions = np.asarray(diamond.positions) + rng.normal(0, 0.1, (len(diamond), 3))
+    systems = [packed, diamond]
+
+    def run(member, k):
+        sim = pynepcg.Simulator(systems[k].copy(), member, seed=3 + k)
+        sim.set_temperature(300)
+        if k == 0:
+            assert np.abs(sim.forces).max() > 0  # (host forces: valid at the first segment's start)
+        thermo = observers.Thermo(4)
+        sim.run(16, ensembles.Langevin(temperature=300, tau=40), 0.5, [thermo])
+        return dict(x=np.asarray(sim.system.positions), v=np.asarray(sim.system.velocities),
+                    f=np.asarray(sim.forces), thermo=np.column_stack(list(thermo.data.values())))
+
+    import concurrent.futures as cf
+
+    def group_run(indices):
+        group = pynepcg.FusedReplicas(path, wait_ms=30000)
+        members = [group.replica() for _ in indices]
+        with cf.ThreadPoolExecutor(len(indices)) as pool:
+            out = list(pool.map(lambda m: run(members[m], indices[m]), range(len(indices))))
+        return out, group
+
+    (packed_alone,), g = group_run([0])
+    assert g._engine.neighbor_capacity >= 39  # (grown after the overflow: its density sized 16)
+    (diamond_alone,), _ = group_run([1])
+    together, g = group_run([0, 1])
+    assert g.stats["largest_batch"] == 2
+    for a, b in zip([packed_alone, diamond_alone], together):
+        for key in a:
+            assert np.array_equal(a[key], b[key]), key
+
+
 def test_fused_replicas_run_unfusable_segments_alone_and_keep_errors_to_their_replica(shared_data):
     import concurrent.futures as cf
 
