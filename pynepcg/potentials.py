@@ -273,7 +273,9 @@ class FusedReplicas(Potential):
     and rebuilt when its own atoms ask; every sum runs over its own atoms): the same bits fused
     with any replicas or alone, so mean-force data are reproducible whatever the timing of the
     threads. Force evaluations outside segments run on the group's GPU one at a time, each with
-    a list built afresh for its system. ``model``, ``skin`` (Å, the device list's Verlet skin)
+    a list built afresh for its system (so a barostat on the host integrator, every step, builds
+    a list every step: ``cell_every`` > 1 keeps the steps between cell updates in segments).
+    ``model``, ``skin`` (Å, the device list's Verlet skin)
     and ``precision`` as for :class:`NEP`, with the same defaults (the skin orders each atom's
     neighbours, hence the round-off of its sums: equal skins give equal results).
     """
