@@ -837,17 +837,24 @@ def test_fused_replicas_follow_each_run_alone(shared_data, name, precision):
     del members, first
 
 
-def _run_fused_group(model, indices, ensemble, **options):
-    """_fused_systems()[k] for k in indices, each on its own thread, members of one new
-    FusedReplicas; their results and the group's stats."""
+def _run_in_group(model, runs, **options):
+    """Each run(member) on its own thread, the members of one new FusedReplicas: the runs'
+    results and the group."""
     import concurrent.futures as cf
 
     group = pynepcg.FusedReplicas(model, wait_ms=30000, **options)  # (all members queue: no timeout needed)
-    members = [group.replica() for _ in indices]
+    members = [group.replica() for _ in runs]
+    with cf.ThreadPoolExecutor(len(runs)) as pool:
+        out = list(pool.map(lambda m: runs[m](members[m]), range(len(runs))))
+    return out, group
+
+
+def _run_fused_group(model, indices, ensemble, **options):
+    """_fused_systems()[k] for k in indices, each on its own thread, members of one new
+    FusedReplicas; their results and the group's stats."""
     systems = _fused_systems()
-    with cf.ThreadPoolExecutor(len(indices)) as pool:
-        out = list(pool.map(lambda m: _run_replica(members[m], systems[indices[m]], 5 + indices[m], ensemble),
-                            range(len(indices))))
+    runs = [lambda member, k=k: _run_replica(member, systems[k], 5 + k, ensemble) for k in indices]
+    out, group = _run_in_group(model, runs, **options)
     return out, group.stats
 
 
@@ -920,14 +927,8 @@ def test_fused_replicas_rerun_an_overflowing_list_with_each_replicas_own_start(t
         return dict(x=np.asarray(sim.system.positions), v=np.asarray(sim.system.velocities),
                     f=np.asarray(sim.forces), thermo=np.column_stack(list(thermo.data.values())))
 
-    import concurrent.futures as cf
-
     def group_run(indices):
-        group = pynepcg.FusedReplicas(path, wait_ms=30000)
-        members = [group.replica() for _ in indices]
-        with cf.ThreadPoolExecutor(len(indices)) as pool:
-            out = list(pool.map(lambda m: run(members[m], indices[m]), range(len(indices))))
-        return out, group
+        return _run_in_group(path, [lambda member, k=k: run(member, k) for k in indices])
 
     (packed_alone,), g = group_run([0])
     assert g._engine.neighbor_capacity >= 39  # (grown after the overflow: its density sized 16)
