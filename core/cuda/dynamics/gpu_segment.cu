@@ -446,8 +446,7 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs, bool replica_mode
   std::vector<double> replica_nf, bussi_draws;  // (per replica; the draws 2 per step, replica after replica)
   std::vector<int> bead_bath_slot;  // (bead b's bath entry: its index within its replica, from the replica's first atom)
   DeviceSegment constraints;
-  bool all_forces_valid = true, any_forces_valid = false;
-  std::vector<char> forces_valid;  // (per replica)
+  std::vector<char> forces_valid;  // (per replica: its host forces are current)
   if (replica_mode) {
     bool any_fixed = false;
     for (const SegmentJob& j : jobs) any_fixed |= !j.segment->moving.empty();
@@ -462,8 +461,6 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs, bool replica_mode
         velocities.insert(velocities.end(), sys.positions.size(), 0.0);
       const bool valid = j.forces_valid && j.out->forces.size() == sys.positions.size();
       forces_valid.push_back(valid);
-      all_forces_valid &= valid;
-      any_forces_valid |= valid;
       if (valid)
         forces.insert(forces.end(), j.out->forces.begin(), j.out->forces.end());
       else
@@ -552,12 +549,13 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs, bool replica_mode
       // is run again after an overflow), its list built afresh: its start does not depend on
       // the other replicas' state.
       d.list.set_replica_cells(atoms.boxes, starts, s);  // (the first update builds)
-      if (all_forces_valid) {
+      const auto valid = [](char v) { return v != 0; };
+      if (std::all_of(forces_valid.begin(), forces_valid.end(), valid)) {
         d.upload_forces(forces);
         d.list.update(d.x.data(), d.y.data(), d.z.data(), n, true, s);
       } else {
         d.launch_forces(true, false);
-        if (any_forces_valid) {
+        if (std::any_of(forces_valid.begin(), forces_valid.end(), valid)) {
           std::vector<double> computed;
           d.download_forces(computed);  // (synchronises)
           for (int r = 0; r < R; ++r)
