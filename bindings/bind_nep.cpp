@@ -14,6 +14,9 @@
 #if NEPCG_HAVE_CUDA_BUILD
 #include "nepcg/fused_replicas.hpp"
 #include "nepcg/gpu_nep.hpp"
+#if NEPCG_CUDA_EMULATION_BUILD
+#include "nepcg/detail/cuda_emulation_probe.hpp"
+#endif
 #endif
 
 using nepcg::NepModel;
@@ -169,6 +172,10 @@ void init_nep(nb::module_& m) {
       },
       "(True, '') when a CUDA device is usable, else (False, reason).");
   m.attr("cuda_emulated") = bool(NEPCG_CUDA_EMULATION_BUILD);
+#if NEPCG_CUDA_EMULATION_BUILD
+  m.def("_cuda_emulation_probe", &nepcg::cuda::cuda_emulation_probe, nb::arg("what"),
+        "Emulation builds only: commits one of the errors the CUDA emulation must catch (tests).");
+#endif
   nb::class_<nepcg::GpuNEP, nepcg::Potential>(m, "GpuNEP", "NEP evaluator on a CUDA GPU (double or single precision).")
       .def("__init__",
            [](nepcg::GpuNEP* self, NepModel model, double skin, const std::string& precision) {

@@ -2,14 +2,19 @@
 // cuda_emulation.hpp. Built only with NEPCG_CUDA=EMULATE.
 #include "cuda_emulation.hpp"
 
+#include <execinfo.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <exception>
 #include <deque>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 
 // Switching between emulated threads. On x86-64 a minimal switch (callee-saved registers, the
@@ -133,6 +138,7 @@ struct Block {
   uint3 index;
   dim3 dim, grid;
   const std::function<void()>* body = nullptr;
+  const char* kernel = "a kernel";  // as written at the launch (for messages)
   Thread* current = nullptr;
   int live = 0;
   int barrier_arrived = 0;
@@ -168,7 +174,7 @@ void fail(const std::string& what) { throw RuntimeError("emulated CUDA: " + what
 
 std::string where(const Block& b) {
   const Thread& t = *b.current;
-  return " (block " + std::to_string(b.index.x) + "," + std::to_string(b.index.y) + ", thread " +
+  return std::string(" (") + b.kernel + ", block " + std::to_string(b.index.x) + "," + std::to_string(b.index.y) + ", thread " +
          std::to_string(t.index.x) + ")";
 }
 
@@ -272,11 +278,236 @@ void run_block(Block& b) {
     if (!resumed && b.live > 0)
       throw RuntimeError("emulated CUDA: deadlock: " + std::to_string(b.live) +
                          " threads of block " + std::to_string(b.index.x) + "," + std::to_string(b.index.y) +
+                         " of " + b.kernel +
                          " wait at synchronisations that cannot complete (divergent __syncthreads / warp syncs)");
   }
 }
 
 }  // namespace
+
+// ------------------------------------------------------------------------- device memory
+// Each allocation is a mapping of its own: [map, start) unused (the alignment's slack), [start,
+// start + bytes) the allocation, whose end is aligned to its alignment and lies at most that many
+// bytes before a PROT_NONE guard page at map + pages. The pages before the guard carry the
+// protection key `device_key` where the CPU has PKU: a thread can touch them only inside a
+// DeviceAccess window (a kernel, a copy, a memset), as a GPU's memory is out of the host's reach.
+namespace {
+
+struct Allocation {
+  char* map;
+  size_t pages_bytes;  // [map, map + pages_bytes) the accessible pages, then one guard page
+  char* start;
+  size_t bytes;
+};
+
+constexpr size_t kPage = 4096;
+
+class DeviceHeap {
+ public:
+  static DeviceHeap& get() {
+    static DeviceHeap* heap = new DeviceHeap;  // (never destroyed: frees may come at exit)
+    return *heap;
+  }
+  int key() const { return key_; }
+
+  void* allocate(size_t bytes, size_t alignment) {
+    if (alignment < 8 || (alignment & (alignment - 1)) || alignment > kPage) alignment = 256;
+    const size_t padded = (std::max<size_t>(bytes, 1) + alignment - 1) / alignment * alignment;
+    const size_t pages = (padded + kPage - 1) / kPage * kPage;
+    void* m = mmap(nullptr, pages + kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) return nullptr;
+    char* map = static_cast<char*>(m);
+    char* start = map + (pages - padded);
+    std::memset(start, 0xff, padded);  // "undefined" contents: NaN reals, -1 integers
+    mprotect(map + pages, kPage, PROT_NONE);
+    if (key_ >= 0) pkey_mprotect(map, pages, PROT_READ | PROT_WRITE, key_);
+    std::lock_guard<std::mutex> lock(mutex_);
+    by_start_[reinterpret_cast<std::uintptr_t>(start)] = Allocation{map, pages, start, bytes};
+    return start;
+  }
+  /// False when p is not the start of a live allocation.
+  bool release(void* p) {
+    Allocation a;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = by_start_.find(reinterpret_cast<std::uintptr_t>(p));
+      if (it == by_start_.end()) return false;
+      a = it->second;
+      by_start_.erase(it);
+    }
+    munmap(a.map, a.pages_bytes + kPage);
+    return true;
+  }
+  /// The allocation whose mapping (guard page included) holds address p; false if none.
+  /// `blocking` false: gives up when the lock is taken (the signal handler).
+  bool find(const void* p, Allocation* out, bool blocking = true) {
+    std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
+    if (blocking)
+      lock.lock();
+    else if (!lock.try_lock())
+      return false;
+    const auto addr = reinterpret_cast<std::uintptr_t>(p);
+    auto it = by_start_.upper_bound(addr + kPage);  // (a start lies at most a page above its map)
+    while (it != by_start_.begin()) {
+      --it;
+      const Allocation& a = it->second;
+      const auto map = reinterpret_cast<std::uintptr_t>(a.map);
+      if (addr >= map && addr < map + a.pages_bytes + kPage) {
+        *out = a;
+        return true;
+      }
+      if (addr >= map + a.pages_bytes + kPage) break;  // (mappings do not overlap)
+    }
+    return false;
+  }
+
+ private:
+  DeviceHeap() {
+    // No PKU (older CPUs, some VMs, NEPCG_CUDA_EMULATION_PROTECT=0): guard pages and checks only.
+    const char* v = std::getenv("NEPCG_CUDA_EMULATION_PROTECT");
+    if (!(v && std::string(v) == "0")) key_ = pkey_alloc(0, PKEY_DISABLE_ACCESS);
+    install_fault_handler();
+  }
+  static void install_fault_handler();
+  std::mutex mutex_;
+  std::map<std::uintptr_t, Allocation> by_start_;
+  int key_ = -1;
+};
+
+/// Open windows of this OS thread (kernels, copies); the key is open while it is above 0.
+thread_local int tl_device_access = 0;
+
+/// Opens device memory to this OS thread for its lifetime (see DeviceHeap).
+class DeviceAccess {
+ public:
+  DeviceAccess() : key_(DeviceHeap::get().key()) {
+    if (tl_device_access++ == 0 && key_ >= 0) pkey_set(key_, 0);
+  }
+  ~DeviceAccess() {
+    if (--tl_device_access == 0 && key_ >= 0) pkey_set(key_, PKEY_DISABLE_ACCESS);
+  }
+  DeviceAccess(const DeviceAccess&) = delete;
+  DeviceAccess& operator=(const DeviceAccess&) = delete;
+
+ private:
+  int key_;
+};
+
+struct sigaction g_previous_segv;
+
+void write_text(const char* s) {
+  ssize_t ignored = write(STDERR_FILENO, s, std::strlen(s));
+  (void)ignored;
+}
+void write_number(unsigned long long v, int base) {
+  char buf[32];
+  int k = sizeof(buf);
+  buf[--k] = '\0';
+  do {
+    buf[--k] = "0123456789abcdef"[v % base];
+    v /= base;
+  } while (v && k > 2);
+  if (base == 16) {
+    buf[--k] = 'x';
+    buf[--k] = '0';
+  }
+  write_text(buf + k);
+}
+
+/// SIGSEGV: if the address is device memory, says what went wrong and where (a native backtrace),
+/// then hands the fault to the handler that was there before (or the default: the process ends).
+void on_segv(int sig, siginfo_t* info, void* context) {
+  Allocation a;
+  if (info && DeviceHeap::get().find(info->si_addr, &a, false)) {
+    const char* addr = static_cast<const char*>(info->si_addr);
+    write_text("\nemulated CUDA: ");
+    write_text(tl_device_access > 0 ? "device code (a kernel, copy or memset)" : "host code");
+    if (addr < a.start) {
+      write_text(" accessed ");
+      write_number(a.start - addr, 10);
+      write_text(" bytes before the start of a device allocation of ");
+    } else {
+      write_text(" accessed byte ");
+      write_number(addr - a.start, 10);
+      write_text(" of a device allocation of ");
+    }
+    write_number(a.bytes, 10);
+    write_text(" bytes at ");
+    write_number(reinterpret_cast<std::uintptr_t>(a.start), 16);
+    if (addr >= a.start + a.bytes)
+      write_text(", past its end\n");
+    else if (addr >= a.start)
+      write_text(": on a GPU, host code cannot read or write device memory\n");
+    else
+      write_text("\n");
+    write_text("native backtrace (addr2line -f -C -e <library> <offset> names the functions):\n");
+    void* frames[48];
+    backtrace_symbols_fd(frames, backtrace(frames, 48), STDERR_FILENO);
+  }
+  if ((g_previous_segv.sa_flags & SA_SIGINFO) && g_previous_segv.sa_sigaction) {
+    g_previous_segv.sa_sigaction(sig, info, context);
+  } else if (g_previous_segv.sa_handler != SIG_DFL && g_previous_segv.sa_handler != SIG_IGN) {
+    g_previous_segv.sa_handler(sig);
+  } else {
+    signal(SIGSEGV, SIG_DFL);  // the access repeats on return and ends the process
+  }
+}
+
+void DeviceHeap::install_fault_handler() {
+  void* frames[1];
+  backtrace(frames, 1);  // (loads libgcc now: backtrace() may allocate the first time)
+  struct sigaction action {};
+  action.sa_sigaction = on_segv;
+  action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGSEGV, &action, &g_previous_segv);
+}
+
+/// The direction of a copy against the allocations: cudaErrorInvalidValue with the reason when
+/// a device range is not inside one allocation or a host range is device memory.
+cudaError_t check_range(const void* p, size_t bytes, bool device, const char* what, const char* call) {
+  if (bytes == 0) return cudaSuccess;
+  if (device ? in_device_memory(p, bytes) : !in_device_memory(p)) return cudaSuccess;
+  char where[32];
+  std::snprintf(where, sizeof where, "%p", p);
+  set_error(cudaErrorInvalidValue,
+            std::string("emulated CUDA: ") + call + ": the " + what + " (" + where + ", " + std::to_string(bytes) +
+                " bytes) " +
+                (device ? "is not inside one device allocation" : "is device memory, where the copy's kind says host"));
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace
+
+bool in_device_memory(const void* p, size_t bytes) {
+  Allocation a;
+  if (!p || !DeviceHeap::get().find(p, &a)) return false;
+  const char* c = static_cast<const char*>(p);
+  return c >= a.start && c + bytes <= a.start + a.bytes;
+}
+
+void check_pointer_argument(const void* p, int index, const char* kernel, const char* member) {
+  if (p == nullptr || in_device_memory(p)) return;
+  char where[32];
+  std::snprintf(where, sizeof where, "%p", p);
+  throw RuntimeError(std::string("emulated CUDA: argument ") + std::to_string(index) +
+                     (member ? std::string(" (its member ") + member + ")" : std::string()) + " of the launch of " +
+                     kernel + " is a host pointer (" + where + "), which a kernel cannot read on a GPU");
+}
+
+std::vector<NamedPointer> name_pointers(const char* names, std::initializer_list<const void*> pointers) {
+  std::vector<NamedPointer> out;
+  std::string text(names);
+  size_t from = 0;
+  for (const void* p : pointers) {
+    const size_t comma = text.find(',', from);
+    std::string name = text.substr(from, comma == std::string::npos ? std::string::npos : comma - from);
+    name.erase(0, name.find_first_not_of(' '));
+    out.push_back(NamedPointer{name, p});
+    from = comma == std::string::npos ? text.size() : comma + 1;
+  }
+  return out;
+}
 
 int multiprocessors() {
   const char* v = std::getenv("NEPCG_CUDA_EMULATION_SMS");
@@ -301,13 +532,16 @@ bool valid_launch(dim3 grid, dim3 block_dim, size_t shared_bytes) {
   return false;  // reported by the next cudaGetLastError (NEPCG_CUDA_LAUNCHED), as on the GPU
 }
 
-void run_grid(dim3 grid, dim3 block_dim, size_t shared_bytes, const std::function<void()>& body) {
+void run_grid(dim3 grid, dim3 block_dim, size_t shared_bytes, const std::function<void()>& body,
+              const char* kernel) {
   if (!valid_launch(grid, block_dim, shared_bytes)) return;
   if (tl_block) throw RuntimeError("emulated CUDA: a kernel launched from a kernel");
+  DeviceAccess access;
   Block b;
   b.dim = block_dim;
   b.grid = grid;
   b.body = &body;
+  b.kernel = kernel;
   b.shared.resize(shared_bytes);
   tl_block = &b;
   try {
@@ -391,6 +625,7 @@ const char* error_text(cudaError_t e) {
     case cudaErrorInvalidValue: return "invalid argument";
     case cudaErrorMemoryAllocation: return "out of memory";
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
     default: return "unspecified launch failure";
   }
 }
@@ -422,6 +657,7 @@ const char* cudaGetErrorName(cudaError_t e) {
     case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
     case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
     case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
     default: return "cudaErrorLaunchFailure";
   }
 }
@@ -471,25 +707,64 @@ cudaError_t cudaDeviceSetLimit(cudaLimit, size_t value) {
   g_stack_limit = value;
   return cudaSuccess;
 }
-cudaError_t cudaMallocBytes(void** p, size_t bytes) {
-  *p = std::malloc(bytes ? bytes : 1);
-  if (!*p) return cudaErrorMemoryAllocation;
-  std::memset(*p, 0xff, bytes);  // "undefined" contents: NaN reals, -1 integers
+namespace {
+/// Streams this OS thread is capturing. A GPU refuses cudaFree during a capture (it synchronises
+/// the device), and cudaMalloc is allowed only in relaxed mode; here both are errors while the
+/// calling thread captures, so that no allocation can hide inside a captured step.
+thread_local int tl_capturing = 0;
+cudaError_t refuse_while_capturing(const char* call) {
+  if (tl_capturing == 0) return cudaSuccess;
+  set_error(cudaErrorStreamCaptureUnsupported,
+            std::string("emulated CUDA: ") + call + " while this thread captures a stream (operation not permitted "
+            "when stream is capturing: size device buffers before the capture)");
+  return cudaErrorStreamCaptureUnsupported;
+}
+}  // namespace
+cudaError_t cudaMallocBytes(void** p, size_t bytes, size_t alignment) {
+  *p = nullptr;
+  if (const cudaError_t e = refuse_while_capturing("cudaMalloc")) return e;
+  *p = nepcg::emu::DeviceHeap::get().allocate(bytes, alignment);
+  if (!*p) {
+    set_error(cudaErrorMemoryAllocation, "out of memory (emulated device: " + std::to_string(bytes) + " bytes)");
+    return cudaErrorMemoryAllocation;
+  }
   return cudaSuccess;
 }
 cudaError_t cudaFree(void* p) {
-  std::free(p);
-  return cudaSuccess;
+  if (const cudaError_t e = refuse_while_capturing("cudaFree")) return e;  // (the memory stays allocated)
+  if (!p || nepcg::emu::DeviceHeap::get().release(p)) return cudaSuccess;
+  set_error(cudaErrorInvalidValue, "emulated CUDA: cudaFree of a pointer that is not a live device allocation");
+  return cudaErrorInvalidValue;
 }
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind, cudaStream_t s) {
-  return run_or_capture(s, [=] { std::memcpy(dst, src, bytes); });
+namespace {
+/// The ranges of a copy checked against its kind (see check_range).
+cudaError_t check_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, const char* call) {
+  const bool dst_device = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+  const bool src_device = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+  cudaError_t e = nepcg::emu::check_range(dst, bytes, dst_device, "destination", call);
+  if (e == cudaSuccess) e = nepcg::emu::check_range(src, bytes, src_device, "source", call);
+  return e;
 }
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind) {
+}  // namespace
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
+  if (const cudaError_t e = check_copy(dst, src, bytes, kind, "cudaMemcpyAsync")) return e;
+  return run_or_capture(s, [=] {
+    nepcg::emu::DeviceAccess access;
+    std::memcpy(dst, src, bytes);
+  });
+}
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  if (const cudaError_t e = check_copy(dst, src, bytes, kind, "cudaMemcpy")) return e;
+  nepcg::emu::DeviceAccess access;
   std::memcpy(dst, src, bytes);
   return cudaSuccess;
 }
 cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t s) {
-  return run_or_capture(s, [=] { std::memset(p, value, bytes); });
+  if (const cudaError_t e = nepcg::emu::check_range(p, bytes, true, "memory", "cudaMemsetAsync")) return e;
+  return run_or_capture(s, [=] {
+    nepcg::emu::DeviceAccess access;
+    std::memset(p, value, bytes);
+  });
 }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
   *s = new CUstream_st;
@@ -503,6 +778,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t s) {
   if (s && s->capturing) {  // as on a GPU: not allowed while capturing, and the capture is lost
     s->capturing = false;
     s->captured.clear();
+    --tl_capturing;
     set_error(cudaErrorInvalidValue, "cudaStreamSynchronize on a stream that is being captured");
     return cudaErrorInvalidValue;
   }
@@ -512,11 +788,13 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
   if (!s || s->capturing) return cudaErrorInvalidValue;
   s->capturing = true;
   s->captured.clear();
+  ++tl_capturing;
   return cudaSuccess;
 }
 cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph) {
   if (!s || !s->capturing) return cudaErrorInvalidValue;
   s->capturing = false;
+  --tl_capturing;
   *graph = new CUgraph_st{std::move(s->captured)};
   s->captured.clear();
   return cudaSuccess;

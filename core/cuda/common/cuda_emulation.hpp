@@ -17,9 +17,21 @@
 // different warp operations on the same mask raise too. NEPCG_CUDA_EMULATION_ORDER=reverse runs
 // threads and blocks in descending order (a missing synchronisation then usually shows). Stream
 // capture records launches, copies and memsets; a graph launch replays them in order.
-// Not checked: static __shared__ arrays (thread_local: zero at first, then the last block's
-// values), the 48 KB opt-in for dynamic shared memory, host access to device pointers (all memory
-// is host memory), and the device's 24 KB stack (fibers have 256 KB).
+// Device memory is apart from host memory, as on a GPU: each allocation is a mapping of its own
+// that ends (within its alignment) at an inaccessible guard page, and on CPUs with memory
+// protection keys (x86 PKU) it carries a key that an OS thread can use only while it runs a
+// kernel, a copy or a memset. Host code that dereferences a device pointer, or a kernel that runs
+// past the end of an allocation, faults at once; the SIGSEGV handler names the allocation and the
+// kind of access, prints a native backtrace, and hands the fault on (Python's faulthandler then
+// prints the Python stack). Copies and memsets check their ranges and direction against the
+// allocations, cudaFree checks its pointer, and a launch checks that every pointer argument is
+// null or points into device memory (RuntimeError otherwise; struct arguments list their
+// pointers through device_pointers, see lists_device_pointers). cudaMalloc and cudaFree on a
+// thread that is capturing a stream fail (a GPU refuses cudaFree there; a captured step must not
+// allocate).
+// Not checked: pointers inside struct arguments, static __shared__ arrays (thread_local: zero at
+// first, then the last block's values), the 48 KB opt-in for dynamic shared memory, registers
+// per block, and the device's 24 KB stack (fibers have 256 KB).
 #pragma once
 
 #include <math.h>
@@ -29,6 +41,8 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -59,6 +73,7 @@ enum cudaError_t {
   cudaErrorInvalidValue = 1,
   cudaErrorMemoryAllocation = 2,
   cudaErrorInvalidConfiguration = 9,
+  cudaErrorStreamCaptureUnsupported = 900,
   cudaErrorLaunchFailure = 719,
 };
 using cudaError = cudaError_t;
@@ -113,7 +128,8 @@ const char* const kDeviceName = "CUDA emulated on the CPU (pynepcg NEPCG_CUDA=EM
 bool valid_launch(dim3 grid, dim3 block, size_t shared_bytes);
 /// Runs `body` as every thread of a grid (see the file comment); throws RuntimeError on a
 /// launch error, a synchronisation the threads cannot pass, or an exception from a thread.
-void run_grid(dim3 grid, dim3 block, size_t shared_bytes, const std::function<void()>& body);
+void run_grid(dim3 grid, dim3 block, size_t shared_bytes, const std::function<void()>& body,
+              const char* kernel = "a kernel");
 
 // What a running thread sees (defined in cuda_emulation.cpp).
 const uint3& thread_index();
@@ -152,34 +168,78 @@ void set_error(cudaError_t e, std::string message);
 cudaError_t take_error();
 const char* error_text(cudaError_t e);
 
+/// Whether [p, p + bytes) lies inside one device allocation (an end pointer, bytes = 0 at the end
+/// of an allocation, counts).
+bool in_device_memory(const void* p, size_t bytes = 0);
+/// Throws RuntimeError unless the launch argument `index` of `kernel` (its member `member`, for a
+/// struct argument) is null or a device pointer (a kernel cannot read host memory on a GPU).
+void check_pointer_argument(const void* p, int index, const char* kernel, const char* member = nullptr);
+
+/// A pointer member of a struct that kernels take by value, with its name (device_pointers).
+struct NamedPointer {
+  std::string name;
+  const void* pointer;
+};
+/// Pointers named by the comma-separated text of their expressions (NEPCG_EMU_POINTERS).
+std::vector<NamedPointer> name_pointers(const char* names, std::initializer_list<const void*> pointers);
+template <class... P>
+std::vector<NamedPointer> named_pointers(const char* names, const P&... p) {
+  return name_pointers(names, {static_cast<const void*>(p)...});
+}
+/// A struct that kernels take by value and that holds pointers lists them, for the launch's
+/// check, by a function `device_pointers(const T&)` beside it (found by argument-dependent
+/// lookup; emulation builds only), written `return NEPCG_EMU_POINTERS(v.a, v.b);`.
+template <class T, class = void>
+struct lists_device_pointers : std::false_type {};
+template <class T>
+struct lists_device_pointers<T, std::void_t<decltype(device_pointers(std::declval<const T&>()))>> : std::true_type {};
+
 /// A kernel launch: `body(args...)` calls the kernel; arguments are copied once, as CUDA copies
 /// a kernel's parameters, and each thread receives its own copies.
 template <class Body>
 struct Launch {
   Body body;
+  const char* name;  // the kernel as written at the launch (for messages)
   dim3 grid, block;
   size_t shared_bytes;
   cudaStream_t stream;
   template <class... A>
   void operator()(A&&... a) const {
     if (!valid_launch(grid, block, shared_bytes)) return;  // (at the launch, also while capturing)
+    int index = 0;
+    (check_argument(a, index++), ...);
     Op op = [body = body, args = std::make_tuple(std::decay_t<A>(a)...), grid = grid, block = block,
-             bytes = shared_bytes]() mutable { run_grid(grid, block, bytes, [&] { std::apply(body, args); }); };
+             bytes = shared_bytes, name = name]() mutable {
+      run_grid(grid, block, bytes, [&] { std::apply(body, args); }, name);
+    };
     if (stream && stream->capturing)
       stream->captured.push_back(std::move(op));
     else
       op();
   }
+  template <class A>
+  void check_argument(const A& a, int index) const {
+    using T = std::decay_t<A>;
+    if constexpr (std::is_pointer_v<T> && !std::is_function_v<std::remove_pointer_t<T>>) {
+      check_pointer_argument(static_cast<const void*>(a), index, name);
+    } else if constexpr (lists_device_pointers<T>::value) {
+      for (const NamedPointer& member : device_pointers(a))
+        check_pointer_argument(member.pointer, index, name, member.name.c_str());
+    }
+  }
 };
 template <class Body>
-Launch<Body> make_launch(Body body, dim3 grid, dim3 block, size_t shared_bytes = 0, cudaStream_t s = nullptr) {
-  return Launch<Body>{std::move(body), grid, block, shared_bytes, s};
+Launch<Body> make_launch(Body body, const char* name, dim3 grid, dim3 block, size_t shared_bytes = 0,
+                         cudaStream_t s = nullptr) {
+  return Launch<Body>{std::move(body), name, grid, block, shared_bytes, s};
 }
 
 }  // namespace nepcg::emu
 
 /// kernel<<<grid, block, shared, stream>>>(args) becomes NEPCG_LAUNCH(kernel, grid, block, shared, stream)(args).
-#define NEPCG_LAUNCH(kernel, ...) ::nepcg::emu::make_launch([=](auto&... a) { kernel(a...); }, __VA_ARGS__)
+#define NEPCG_LAUNCH(kernel, ...) ::nepcg::emu::make_launch([=](auto&... a) { kernel(a...); }, #kernel, __VA_ARGS__)
+/// The pointer members of a struct argument, for its device_pointers (see lists_device_pointers).
+#define NEPCG_EMU_POINTERS(...) ::nepcg::emu::named_pointers(#__VA_ARGS__, __VA_ARGS__)
 /// extern __shared__ T name[] (the launch's dynamic shared memory).
 #define NEPCG_DYNAMIC_SHARED(T, name) T* name = static_cast<T*>(::nepcg::emu::dynamic_shared())
 
@@ -253,11 +313,13 @@ template <class F>
 cudaError_t cudaFuncSetAttribute(F*, cudaFuncAttribute, int) {
   return cudaSuccess;
 }
-cudaError_t cudaMallocBytes(void** p, size_t bytes);
+/// Device memory whose end is aligned to `alignment` bytes and lies at a guard page (see the file
+/// comment); cudaMalloc<T> aligns to T (at least 8 bytes).
+cudaError_t cudaMallocBytes(void** p, size_t bytes, size_t alignment = 256);
 template <class T>
 cudaError_t cudaMalloc(T** p, size_t bytes) {
   void* v = nullptr;
-  const cudaError_t e = cudaMallocBytes(&v, bytes);
+  const cudaError_t e = cudaMallocBytes(&v, bytes, alignof(T) > 8 ? alignof(T) : 8);
   *p = static_cast<T*>(v);
   return e;
 }

@@ -80,6 +80,10 @@ struct StepClock {
   double t_start, t_end;          // thermostat target ramp over the run (K)
   long long run_step, run_length; // first step of the segment within its run, steps of the run
 };
+#ifdef NEPCG_CUDA_EMULATION  // (the launch's pointer check; cuda_emulation.hpp)
+inline auto device_pointers(const StepClock& c) { return NEPCG_EMU_POINTERS(c.step); }
+static_assert(::nepcg::emu::lists_device_pointers<StepClock>::value, "launch check of StepClock");
+#endif
 
 // Target temperature of step k (0-based), as the host computes it (the same bits).
 __device__ inline double clock_temperature(const StepClock& c, long long k) {
@@ -94,6 +98,10 @@ struct ReplicaNoise {
   const unsigned long long* seeds = nullptr;  // per replica; nullptr: one system (the segment's seed)
   const int *replica_of = nullptr, *starts = nullptr;
 };
+#ifdef NEPCG_CUDA_EMULATION  // (the launch's pointer check; cuda_emulation.hpp)
+inline auto device_pointers(const ReplicaNoise& r) { return NEPCG_EMU_POINTERS(r.seeds, r.replica_of, r.starts); }
+static_assert(::nepcg::emu::lists_device_pointers<ReplicaNoise>::value, "launch check of ReplicaNoise");
+#endif
 
 // Ornstein-Uhlenbeck step of the moving atoms (kernels::langevin_o_atom), then (drift_dt != 0)
 // x += v drift_dt. The kinetic energy it removes is added to bath[i] (eV). Philox counter
@@ -130,6 +138,10 @@ struct ReplicaThermostat {
   const int* replica_of = nullptr;
   long long draws_stride = 0;
 };
+#ifdef NEPCG_CUDA_EMULATION  // (the launch's pointer check; cuda_emulation.hpp)
+inline auto device_pointers(const ReplicaThermostat& t) { return NEPCG_EMU_POINTERS(t.nfs, t.starts, t.replica_of); }
+static_assert(::nepcg::emu::lists_device_pointers<ReplicaThermostat>::value, "launch check of ReplicaThermostat");
+#endif
 
 // Kinetic energy (eV) of replica b = blockIdx.x into out[b * kStateStride], fixed summation order.
 __global__ void __launch_bounds__(kReduceThreads) kinetic_energy(int n, ReplicaThermostat rt, const double* mass,
@@ -710,6 +722,7 @@ void GpuNEP::run_segments(const std::vector<SegmentJob>& jobs, bool replica_mode
         seg.observables && seg.steps > 0 && (record_steps.empty() || record_steps.back() != seg.steps);
     const long plain = seg.steps - recorded - (last_plain_with_virial ? 1 : 0);
     std::unique_ptr<cuda::CapturedGraph> plain_graph, recorded_graph;
+    d.reserve_partial_forces();  // (replicas starting from host forces have not sized them yet)
     if (graphs && plain >= kMinGraphSteps)
       plain_graph = std::make_unique<cuda::CapturedGraph>(s, [&] { launch_step(false); });
     if (graphs && recorded >= kMinGraphSteps)

@@ -47,6 +47,10 @@ struct ReplicaCells {
   const DeviceCell* cells;
   const int *replica, *bin_base;
 };
+#ifdef NEPCG_CUDA_EMULATION  // (the launch's pointer check; cuda_emulation.hpp)
+inline auto device_pointers(const ReplicaCells& r) { return NEPCG_EMU_POINTERS(r.cells, r.replica, r.bin_base); }
+static_assert(::nepcg::emu::lists_device_pointers<ReplicaCells>::value, "launch check of ReplicaCells");
+#endif
 __device__ inline const DeviceCell& cell_of(const DeviceCell& c, int) { return c; }
 __device__ inline DeviceCell cell_of(const DeviceCell* c, int) { return *c; }  // (a local copy: loop-invariant)
 __device__ inline DeviceCell cell_of(const ReplicaCells& r, int i) { return r.cells[r.replica[i]]; }

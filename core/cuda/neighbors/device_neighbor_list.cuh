@@ -99,6 +99,10 @@ struct ReplicaFlags {
   int* flag = nullptr;
   const int* of = nullptr;
 };
+#ifdef NEPCG_CUDA_EMULATION  // (the launch's pointer check; cuda_emulation.hpp)
+inline auto device_pointers(const ReplicaFlags& r) { return NEPCG_EMU_POINTERS(r.flag, r.of); }
+static_assert(::nepcg::emu::lists_device_pointers<ReplicaFlags>::value, "launch check of ReplicaFlags");
+#endif
 
 class DeviceNeighborList {
  public:

@@ -9,6 +9,18 @@
 #include "nepcg/nep.hpp"
 #include "nepcg/nep_arrays.hpp"
 
+#ifdef NEPCG_CUDA_EMULATION  // (the launch's pointer check; cuda_emulation.hpp)
+namespace nepcg::kernels {
+template <class R>
+auto device_pointers(const NepViewT<R>& p) {
+  return NEPCG_EMU_POINTERS(p.ann, p.c_radial, p.c_angular, p.q_scaler, p.cutoff_radial, p.cutoff_angular, p.weights,
+                            p.norms, p.many_body, p.three_j, p.zbl_flexible, p.atomic_numbers, p.zbl_radii,
+                            p.w0_transposed);
+}
+static_assert(::nepcg::emu::lists_device_pointers<NepViewT<double>>::value, "launch check of NepViewT");
+}  // namespace nepcg::kernels
+#endif
+
 namespace nepcg::cuda {
 
 template <class R>

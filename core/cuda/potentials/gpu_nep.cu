@@ -344,16 +344,20 @@ void GpuNEP::Impl::download_positions_to(std::vector<double>& p) { from_device_s
 void GpuNEP::Impl::download_velocities_to(std::vector<double>& v) { from_device_soa(stream, host, v, n, vx, vy, vz); }
 void GpuNEP::Impl::download_forces(std::vector<double>& f) { from_device_soa(stream, host, f, n, fx, fy, fz); }
 
-void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
-  if (n == 0) return;
-  cudaStream_t s = stream.get();
-  list.update(x.data(), y.data(), z.data(), n, force_rebuild, s);
+void GpuNEP::Impl::reserve_partial_forces() {
   const size_t entries = size_t(list.capacity()) * n;
   if (pfx.size() < entries) {
     pfx.resize(entries);
     pfy.resize(entries);
     pfz.resize(entries);
   }
+}
+
+void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
+  if (n == 0) return;
+  cudaStream_t s = stream.get();
+  list.update(x.data(), y.data(), z.data(), n, force_rebuild, s);
+  reserve_partial_forces();
   const cuda::LiveCell* live = list.live_cell();
   const gpu::ListPairs pairs{x.data(),       y.data(),
                              z.data(),       list.cell(),

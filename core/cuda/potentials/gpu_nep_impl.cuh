@@ -79,7 +79,11 @@ struct GpuNEP::Impl {
   void download_velocities_to(std::vector<double>& velocities);  // (3N, AoS)
   void download_forces(std::vector<double>& f);
   /// Neighbour-list update and the two NEP kernels (asynchronous; virial: per-atom virials too).
+  /// Allocates nothing once reserve_partial_forces() has run for the list's capacity.
   void launch_forces(bool force_rebuild, bool virial);
+  /// Sizes the partial-force arrays for the list's current capacity. A captured step must not
+  /// allocate (a GPU refuses cudaFree during a capture), so segments call this before capturing.
+  void reserve_partial_forces();
   /// launch_forces, then synchronise and redo with a larger list while the list overflowed.
   void forces_checked(const Box& box, bool virial);
   /// launch_forces with the cell (or replica cells) already set, redone while the list overflowed.

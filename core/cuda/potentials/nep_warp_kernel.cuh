@@ -111,6 +111,12 @@ struct ListPairs {
     r[2] = (z[j] - z[i]) + s[2];
   }
 };
+#ifdef NEPCG_CUDA_EMULATION  // (the launch's pointer check; cuda_emulation.hpp)
+inline auto device_pointers(const ListPairs& p) {
+  return NEPCG_EMU_POINTERS(p.x, p.y, p.z, p.nbr, p.img, p.cnt, p.live_cell, p.replica_of);
+}
+static_assert(::nepcg::emu::lists_device_pointers<ListPairs>::value, "launch check of ListPairs");
+#endif
 
 /// Neighbours of fixed training structures: a CSR list with the pair vectors stored (x, y, z, |r|).
 struct FixedPairs {
@@ -127,6 +133,10 @@ struct FixedPairs {
     r[2] = pair[4 * e + 2];
   }
 };
+#ifdef NEPCG_CUDA_EMULATION  // (the launch's pointer check; cuda_emulation.hpp)
+inline auto device_pointers(const FixedPairs& p) { return NEPCG_EMU_POINTERS(p.offsets, p.nbr, p.pair); }
+static_assert(::nepcg::emu::lists_device_pointers<FixedPairs>::value, "launch check of FixedPairs");
+#endif
 
 /// A pair vector (double) rounded to R, and its length.
 template <class R>
@@ -154,6 +164,12 @@ struct SiteOutput {
   const float* population32 = nullptr;
   size_t num_parameters = 0, ann_size = 0, c_radial_size = 0;
 };
+#ifdef NEPCG_CUDA_EMULATION  // (the launch's pointer check; cuda_emulation.hpp)
+inline auto device_pointers(const SiteOutput& o) {
+  return NEPCG_EMU_POINTERS(o.energy, o.pfx, o.pfy, o.pfz, o.population, o.population32);
+}
+static_assert(::nepcg::emu::lists_device_pointers<SiteOutput>::value, "launch check of SiteOutput");
+#endif
 
 /// The site computation of lane group w (G lanes; the body of nep_warp_sites).
 template <int L, int G, class R, class Pairs>
