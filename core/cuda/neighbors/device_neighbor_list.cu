@@ -138,7 +138,7 @@ __global__ void bin_atoms(int n, const double* x, const double* y, const double*
 
 // Exclusive scan of nbins counts by one block: each thread scans a contiguous chunk, then the
 // chunk totals are scanned in shared memory.
-__global__ void scan_bins(int nbins, const int* count, int* start, const int* flags) {
+__global__ void __launch_bounds__(kScanThreads) scan_bins(int nbins, const int* count, int* start, const int* flags) {
   if (!flags[0]) return;
   __shared__ int totals[kScanThreads];
   const int t = threadIdx.x;

@@ -132,7 +132,7 @@ __global__ void gather_forces(gpu::ListPairs pairs, const int* rev, int group, c
 // Block (b, r) sums column b (n values; with `starts` only replica r's, starts[r] ... starts[r + 1])
 // in a fixed order (reproducible totals) into out[r * replica_stride + b], or with a slot into
 // (out + *slot * stride)[r * replica_stride + b] (a recorded sample; the slot is read on the device).
-__global__ void column_sums(const double* data, int n, double* out, const long long* slot, long long stride,
+__global__ void __launch_bounds__(kReduceThreads) column_sums(const double* data, int n, double* out, const long long* slot, long long stride,
                             const int* starts, long long replica_stride) {
   __shared__ double part[kReduceThreads];
   const double* col = data + size_t(blockIdx.x) * n;
@@ -197,15 +197,6 @@ GpuNEP::Impl::Impl(const NEP& nep, double skin, NepPrecision precision)
   NEPCG_CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
   device_name = prop.name;
   multiprocessors = prop.multiProcessorCount;
-  // The atom-per-thread kernel keeps descriptor buffers sized for the largest model on the stack.
-  // Set once per process, by the first GpuNEP: later ones may be built while another thread
-  // captures a CUDA graph, and changing the limit can synchronise the device.
-  static std::once_flag stack_limit;
-  std::call_once(stack_limit, [] {
-    size_t stack = 0;
-    NEPCG_CUDA_CHECK(cudaDeviceGetLimit(&stack, cudaLimitStackSize));
-    if (stack < 24576) NEPCG_CUDA_CHECK(cudaDeviceSetLimit(cudaLimitStackSize, 24576));
-  });
   reduced.resize(16);
   // The warp-per-atom kernel when the model fits its bounds (see nep_warp_kernel.cuh).
   if (precision == NepPrecision::Single) {  // (the model was checked by GpuNEP's constructor)
@@ -215,6 +206,19 @@ GpuNEP::Impl::Impl(const NEP& nep, double skin, NepPrecision precision)
     if (!site_launch) throw RuntimeError("GpuNEP: the single-precision kernel does not fit this device's shared memory");
   } else {
     site_launch = gpu::prepare_warp_kernel<double, gpu::ListPairs>(view, dev);
+  }
+  if (!site_launch) {
+    // The atom-per-thread kernel keeps descriptor buffers sized for the largest model on the
+    // stack (16 KB per thread). Only for it: the driver reserves the stack for every thread the
+    // card can hold (24 KB x 2,048 x 132 multiprocessors = 6.2 GiB on an H100), while the warp
+    // kernel needs 40 bytes. Set once per process (later GpuNEPs may be built while another
+    // thread captures a CUDA graph, and changing the limit can synchronise the device).
+    static std::once_flag stack_limit;
+    std::call_once(stack_limit, [] {
+      size_t stack = 0;
+      NEPCG_CUDA_CHECK(cudaDeviceGetLimit(&stack, cudaLimitStackSize));
+      if (stack < 24576) NEPCG_CUDA_CHECK(cudaDeviceSetLimit(cudaLimitStackSize, 24576));
+    });
   }
   site_bin_order = gpu::site_bin_order_from_env();
   stream.synchronize();
