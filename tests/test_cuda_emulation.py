@@ -35,6 +35,14 @@ def host_supports_memory_protection_keys():
     return "pku" in flags and "ospke" in flags
 
 
+def protection_keys_active():
+    return pynepcg.device.cuda_emulated() and _core._cuda_emulation_probe("protected")
+
+
+def test_device_memory_is_protected_where_the_cpu_has_protection_keys():
+    assert _core._cuda_emulation_probe("protected") == host_supports_memory_protection_keys()
+
+
 def test_a_correct_kernel_and_its_copies_pass_every_check():
     _core._cuda_emulation_probe("kernel")
 
@@ -46,7 +54,7 @@ def test_a_kernel_writing_past_its_array_ends_the_process_with_a_message():
     assert "past its end" in done.stderr
 
 
-@pytest.mark.skipif(not host_supports_memory_protection_keys(), reason="needs x86 memory protection keys (PKU)")
+@pytest.mark.skipif(not protection_keys_active(), reason="needs x86 memory protection keys (PKU)")
 def test_host_code_reading_device_memory_ends_the_process_with_a_message():
     done = run_probe_in_child("host-read")
     assert done.returncode == -11, (done.returncode, done.stdout, done.stderr)

@@ -479,6 +479,8 @@ cudaError_t check_range(const void* p, size_t bytes, bool device, const char* wh
 
 }  // namespace
 
+bool device_memory_protected() { return DeviceHeap::get().key() >= 0; }
+
 bool in_device_memory(const void* p, size_t bytes) {
   Allocation a;
   if (!p || !DeviceHeap::get().find(p, &a)) return false;

@@ -168,6 +168,8 @@ void set_error(cudaError_t e, std::string message);
 cudaError_t take_error();
 const char* error_text(cudaError_t e);
 
+/// Whether device memory carries a protection key (host access faults; see the file comment).
+bool device_memory_protected();
 /// Whether [p, p + bytes) lies inside one device allocation (an end pointer, bytes = 0 at the end
 /// of an allocation, counts).
 bool in_device_memory(const void* p, size_t bytes = 0);

@@ -29,7 +29,8 @@ __global__ void write_span(IntSpan s) {
 
 }  // namespace
 
-void cuda_emulation_probe(const std::string& what) {
+bool cuda_emulation_probe(const std::string& what) {
+  if (what == "protected") return emu::device_memory_protected();
   constexpr int n = 1024;  // 4 KiB of ints: the array ends at its guard page
   Stream stream;
   DeviceArray<int> device(n);
@@ -62,6 +63,7 @@ void cuda_emulation_probe(const std::string& what) {
   } else {
     throw std::invalid_argument("cuda_emulation_probe: unknown probe '" + what + "'");
   }
+  return true;
 }
 
 }  // namespace nepcg::cuda

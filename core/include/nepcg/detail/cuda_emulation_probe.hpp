@@ -15,7 +15,9 @@ namespace nepcg::cuda {
 /// - "copy-kind": a device-to-host copy whose source is host memory (RuntimeError);
 /// - "copy-overrun": a copy that runs past the end of a device array (RuntimeError);
 /// - "free-host": cudaFree of a host pointer (RuntimeError).
-/// Throws std::invalid_argument for any other name.
-void cuda_emulation_probe(const std::string& what);
+/// - "protected": nothing; returns whether device memory carries a protection key (x86 PKU; when
+///   false, "host-read" goes unnoticed).
+/// Returns true except for "protected"; throws std::invalid_argument for any other name.
+bool cuda_emulation_probe(const std::string& what);
 
 }  // namespace nepcg::cuda
