@@ -24,8 +24,11 @@ pytestmark = pytest.mark.skipif(
 
 def run_probe_in_child(what, **env):
     code = f"from pynepcg import _core; _core._cuda_emulation_probe({what!r}); print('probe returned')"
+    # (run beside the package this process imported: from a checkout's root, `python -c` would
+    # import the source tree's pynepcg, which has no compiled module)
+    site = os.path.dirname(os.path.dirname(os.path.abspath(pynepcg.__file__)))
     return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env={**os.environ, **env}
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env={**os.environ, **env}, cwd=site
     )
 
 
