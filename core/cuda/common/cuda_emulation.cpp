@@ -7,8 +7,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <deque>
@@ -289,7 +291,7 @@ void run_block(Block& b) {
 // Each allocation is a mapping of its own: [map, start) unused (the alignment's slack), [start,
 // start + bytes) the allocation, whose end is aligned to its alignment and lies at most that many
 // bytes before a PROT_NONE guard page at map + pages. The pages before the guard carry the
-// protection key `device_key` where the CPU has PKU: a thread can touch them only inside a
+// heap's protection key where the CPU has PKU: a thread can touch them only inside a
 // DeviceAccess window (a kernel, a copy, a memset), as a GPU's memory is out of the host's reach.
 namespace {
 
