@@ -29,7 +29,7 @@
 // pointers through device_pointers, see lists_device_pointers). cudaMalloc and cudaFree on a
 // thread that is capturing a stream fail (a GPU refuses cudaFree there; a captured step must not
 // allocate).
-// Not checked: pointers inside struct arguments, static __shared__ arrays (thread_local: zero at
+// Not checked: pointers inside struct arguments that do not list them, static __shared__ arrays (thread_local: zero at
 // first, then the last block's values), the 48 KB opt-in for dynamic shared memory, registers
 // per block, and the device's 24 KB stack (fibers have 256 KB).
 #pragma once
