@@ -93,3 +93,25 @@ def test_misused_pointers_raise_with_the_reason(what, message):
 def test_an_unknown_probe_is_refused():
     with pytest.raises(ValueError, match="unknown probe"):
         _core._cuda_emulation_probe("nonsense")
+
+
+def test_dynamic_shared_memory_above_48_kb_needs_the_kernels_opt_in():
+    # as on a GPU: 96 KB of dynamic shared memory runs once cudaFuncSetAttribute raised the
+    # kernel's limit to it, and the launch fails when the limit is lower (the default 48 KB, or
+    # raised too little); the limit cannot exceed the device's 227 KB
+    _core._cuda_emulation_probe("shared-opt-in")
+    for what, limit in [("shared-default", 49152), ("shared-below-need", 65536)]:
+        with pytest.raises(RuntimeError, match=f"asks for 98304 bytes of dynamic shared memory, above the "
+                                               f"kernel's limit of {limit} bytes"):
+            _core._cuda_emulation_probe(what)
+    with pytest.raises(RuntimeError, match="cudaFuncSetAttribute: invalid argument"):
+        _core._cuda_emulation_probe("shared-attribute-too-large")
+    _core._cuda_emulation_probe("shared-opt-in")  # and the device is usable after the errors
+
+
+def test_static_shared_arrays_are_each_blocks_own_and_start_undefined():
+    # a GPU block's __shared__ array holds garbage until written, whatever an earlier block left
+    # there: the emulation fills it with 0xff bytes per block (an int reads -1), so that a
+    # reduction reading an element no thread wrote shows (it read zeros or the previous block's
+    # values when static shared arrays were per-thread statics)
+    assert _core._cuda_emulation_probe("static-shared") is True

@@ -136,7 +136,10 @@ struct Block {
 #endif
   std::vector<Thread> threads;
   std::vector<Warp> warps;
-  std::vector<unsigned char> shared;
+  std::vector<unsigned char> shared;   // dynamic shared memory
+  std::vector<unsigned char> statics;  // static shared memory (kStaticSharedPerBlock, see static_shared)
+  std::vector<std::pair<const void*, size_t>> static_sites;  // declarations this block reached, offsets
+  size_t statics_used = 0;
   uint3 index;
   dim3 dim, grid;
   const std::function<void()>* body = nullptr;
@@ -261,6 +264,8 @@ void run_block(Block& b) {
 #endif
   }
   std::fill(b.shared.begin(), b.shared.end(), static_cast<unsigned char>(0xff));
+  b.static_sites.clear();  // (each static array is filled anew when this block reaches it)
+  b.statics_used = 0;
   b.live = n;
   b.barrier_arrived = 0;
   while (b.live > 0) {
@@ -524,7 +529,36 @@ int multiprocessors() {
   return static_cast<int>(sms);
 }
 
-bool valid_launch(dim3 grid, dim3 block_dim, size_t shared_bytes) {
+namespace {
+// Kernels' dynamic shared-memory limits raised by cudaFuncSetAttribute (kSharedPerBlockDefault
+// for the others). Host threads may set them while others launch.
+std::mutex function_limits_mutex;
+std::map<const void*, int> function_limits;
+
+int dynamic_shared_limit(const void* kernel) {
+  std::lock_guard<std::mutex> lock(function_limits_mutex);
+  const auto it = kernel ? function_limits.find(kernel) : function_limits.end();
+  return it == function_limits.end() ? kSharedPerBlockDefault : it->second;
+}
+}  // namespace
+
+cudaError_t set_function_attribute(const void* kernel, cudaFuncAttribute attribute, int value) {
+  if (!kernel || attribute != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 ||
+      value > kSharedPerBlockOptin) {
+    set_error(cudaErrorInvalidValue, "cudaFuncSetAttribute: invalid argument (the emulation knows "
+                                     "cudaFuncAttributeMaxDynamicSharedMemorySize, 0 to " +
+                                         std::to_string(kSharedPerBlockOptin) + " bytes; got " +
+                                         std::to_string(value) + ")");
+    return cudaErrorInvalidValue;
+  }
+  std::lock_guard<std::mutex> lock(function_limits_mutex);
+  function_limits[kernel] = value;
+  return cudaSuccess;
+}
+
+namespace {
+// A launch shape a GPU takes from any kernel (up to the opt-in shared memory per block).
+bool valid_shape(dim3 grid, dim3 block_dim, size_t shared_bytes) {
   const unsigned long long threads = 1ull * block_dim.x * block_dim.y * block_dim.z;
   if (grid.x > 0 && grid.y > 0 && grid.z > 0 && grid.y <= 65535 && grid.z <= 65535 && threads > 0 &&
       threads <= kMaxThreadsPerBlock && block_dim.z <= 64 && shared_bytes <= size_t(kSharedPerBlockOptin))
@@ -535,10 +569,27 @@ bool valid_launch(dim3 grid, dim3 block_dim, size_t shared_bytes) {
                 std::to_string(shared_bytes) + " bytes of shared memory)");
   return false;  // reported by the next cudaGetLastError (NEPCG_CUDA_LAUNCHED), as on the GPU
 }
+}  // namespace
+
+bool valid_launch(dim3 grid, dim3 block_dim, size_t shared_bytes, const void* kernel, const char* name) {
+  if (shared_bytes > size_t(kSharedPerBlockDefault) && shared_bytes <= size_t(kSharedPerBlockOptin)) {
+    const int limit = dynamic_shared_limit(kernel);
+    if (shared_bytes > size_t(limit)) {
+      set_error(cudaErrorInvalidValue,
+                std::string("invalid argument (the launch of ") + name + " asks for " +
+                    std::to_string(shared_bytes) + " bytes of dynamic shared memory, above the kernel's limit of " +
+                    std::to_string(limit) + " bytes: cudaFuncSetAttribute(kernel, "
+                    "cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) raises it" +
+                    (kernel ? "" : "; the emulation finds the limit only of kernels launched through a pointer") + ")");
+      return false;  // (reported by the next cudaGetLastError)
+    }
+  }
+  return valid_shape(grid, block_dim, shared_bytes);
+}
 
 void run_grid(dim3 grid, dim3 block_dim, size_t shared_bytes, const std::function<void()>& body,
               const char* kernel) {
-  if (!valid_launch(grid, block_dim, shared_bytes)) return;
+  if (!valid_shape(grid, block_dim, shared_bytes)) return;  // (the kernel's limits: checked by the launch)
   if (tl_block) throw RuntimeError("emulated CUDA: a kernel launched from a kernel");
   DeviceAccess access;
   Block b;
@@ -547,6 +598,7 @@ void run_grid(dim3 grid, dim3 block_dim, size_t shared_bytes, const std::functio
   b.body = &body;
   b.kernel = kernel;
   b.shared.resize(shared_bytes);
+  b.statics.resize(kStaticSharedPerBlock);  // (never resized during the launch: arrays stay put)
   tl_block = &b;
   try {
     const unsigned long long blocks = 1ull * grid.x * grid.y * grid.z;
@@ -569,6 +621,21 @@ const uint3& block_index() { return block().index; }
 const dim3& block_dim() { return block().dim; }
 const dim3& grid_dim() { return block().grid; }
 void* dynamic_shared() { return block().shared.data(); }
+void* static_shared(const void* site, size_t bytes, size_t alignment) {
+  Block& b = block();
+  for (const auto& [declared, offset] : b.static_sites)
+    if (declared == site) return b.statics.data() + offset;
+  const size_t offset = (b.statics_used + alignment - 1) / alignment * alignment;
+  if (offset + bytes > b.statics.size() || offset + bytes + b.shared.size() > size_t(kSharedPerBlockOptin))
+    throw RuntimeError(std::string("emulated CUDA: ") + b.kernel + " declares " + std::to_string(offset + bytes) +
+                       " bytes of static shared memory (at most " + std::to_string(b.statics.size()) +
+                       ", and with the launch's " + std::to_string(b.shared.size()) + " dynamic bytes at most " +
+                       std::to_string(kSharedPerBlockOptin) + ")");
+  std::memset(b.statics.data() + offset, 0xff, bytes);  // undefined until written, as on a GPU
+  b.static_sites.emplace_back(site, offset);
+  b.statics_used = offset + bytes;
+  return b.statics.data() + offset;
+}
 int lane_id() { return block().current->linear % 32; }
 
 void sync_block() {

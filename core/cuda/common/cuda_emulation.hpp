@@ -29,9 +29,12 @@
 // pointers through device_pointers, see lists_device_pointers). cudaMalloc and cudaFree on a
 // thread that is capturing a stream fail (a GPU refuses cudaFree there; a captured step must not
 // allocate).
-// Not checked: pointers inside struct arguments that do not list them, static __shared__ arrays (thread_local: zero at
-// first, then the last block's values), the 48 KB opt-in for dynamic shared memory, registers
-// per block, and the device's 24 KB stack (fibers have 256 KB).
+// A launch asking for more than 48 KB of dynamic shared memory fails unless cudaFuncSetAttribute
+// raised that kernel's limit far enough (found for kernels launched through a pointer, as the
+// site kernels are: a kernel launched by name has the 48 KB limit here).
+// Static shared arrays (NEPCG_STATIC_SHARED) are the block's own and start as 0xff bytes too.
+// Not checked: pointers inside struct arguments that do not list them, registers per block, and
+// the device's 24 KB stack (fibers have 256 KB).
 #pragma once
 
 #include <math.h>
@@ -57,8 +60,10 @@
 #define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
-// One copy per OS thread, shared by the fibers (threads) of the block that thread runs.
-#define __shared__ static thread_local
+// Static shared arrays are written NEPCG_STATIC_SHARED(T, name, n) (below), which gives each
+// block its own array, filled with 0xff bytes as a GPU's is undefined; a plain __shared__
+// declaration would be one per OS thread, zero at first and then the last block's values.
+#define __shared__ static_assert(false, "emulated CUDA: write __shared__ T name[n] as NEPCG_STATIC_SHARED(T, name, n)");
 
 struct uint3 {
   unsigned x = 0, y = 0, z = 0;
@@ -120,12 +125,25 @@ constexpr int kMultiprocessors = 132;
 /// that tests reach them in seconds.
 int multiprocessors();
 constexpr int kSharedPerBlockOptin = 227 * 1024;
+/// Dynamic shared memory per block that a kernel may take before its
+/// cudaFuncAttributeMaxDynamicSharedMemorySize is raised (the portable 48 KB).
+constexpr int kSharedPerBlockDefault = 48 * 1024;
+/// Static shared memory per block (the most a kernel's __shared__ declarations may take).
+constexpr int kStaticSharedPerBlock = 48 * 1024;
 constexpr int kMaxThreadsPerBlock = 1024;
 const char* const kDeviceName = "CUDA emulated on the CPU (pynepcg NEPCG_CUDA=EMULATE)";
 
 /// False (and the launch error set, for the next cudaGetLastError) when a launch's shape is one
-/// a GPU refuses.
-bool valid_launch(dim3 grid, dim3 block, size_t shared_bytes);
+/// a GPU refuses: among others, dynamic shared memory above the kernel's limit (48 KB unless
+/// cudaFuncSetAttribute raised it). `kernel` is the launched function when the launch named a
+/// pointer to it, null when it named the function (see Launch::kernel_address), and `name` the
+/// kernel as written at the launch.
+bool valid_launch(dim3 grid, dim3 block, size_t shared_bytes, const void* kernel = nullptr,
+                  const char* name = "a kernel");
+/// cudaFuncSetAttribute for a kernel's address: records the dynamic shared-memory limit of
+/// cudaFuncAttributeMaxDynamicSharedMemorySize (process-wide, as on a GPU); a value outside
+/// 0 ... kSharedPerBlockOptin is cudaErrorInvalidValue.
+cudaError_t set_function_attribute(const void* kernel, cudaFuncAttribute attribute, int value);
 /// Runs `body` as every thread of a grid (see the file comment); throws RuntimeError on a
 /// launch error, a synchronisation the threads cannot pass, or an exception from a thread.
 void run_grid(dim3 grid, dim3 block, size_t shared_bytes, const std::function<void()>& body,
@@ -137,6 +155,11 @@ const uint3& block_index();
 const dim3& block_dim();
 const dim3& grid_dim();
 void* dynamic_shared();
+/// The running block's array of a NEPCG_STATIC_SHARED declaration (`site`: the declaration's
+/// own static, which tells declarations apart), `bytes` long and filled with 0xff when the
+/// block's first thread reaches it. More than 48 KB of static shared memory, or more than the
+/// opt-in maximum with the dynamic, throws RuntimeError (a GPU would not build or launch it).
+void* static_shared(const void* site, size_t bytes, size_t alignment);
 void sync_block();
 /// What the lanes of a warp-level operation published: values (index = lane) and the ballot of
 /// their predicates (valid until the caller's next operation on the same mask).
@@ -205,9 +228,24 @@ struct Launch {
   dim3 grid, block;
   size_t shared_bytes;
   cudaStream_t stream;
+  /// The launched function when the launch names a pointer variable, else null. NEPCG_LAUNCH's
+  /// body `[=](auto&... a) { kernel(a...); }` captures `kernel` when it is a variable (a
+  /// function pointer, its only possible capture) and nothing when it names a function, which
+  /// may be a template that only the call's arguments select (no address to take here).
+  const void* kernel_address() const {
+    using Pointer = void (*)();
+    if constexpr (sizeof(Body) == sizeof(Pointer) && std::is_trivially_copyable_v<Body>) {
+      Pointer f = nullptr;
+      std::memcpy(&f, &body, sizeof f);
+      return reinterpret_cast<const void*>(f);
+    } else {
+      return nullptr;
+    }
+  }
   template <class... A>
   void operator()(A&&... a) const {
-    if (!valid_launch(grid, block, shared_bytes)) return;  // (at the launch, also while capturing)
+    // (at the launch, also while capturing)
+    if (!valid_launch(grid, block, shared_bytes, kernel_address(), name)) return;
     int index = 0;
     (check_argument(a, index++), ...);
     Op op = [body = body, args = std::make_tuple(std::decay_t<A>(a)...), grid = grid, block = block,
@@ -244,6 +282,10 @@ Launch<Body> make_launch(Body body, const char* name, dim3 grid, dim3 block, siz
 #define NEPCG_EMU_POINTERS(...) ::nepcg::emu::named_pointers(#__VA_ARGS__, __VA_ARGS__)
 /// extern __shared__ T name[] (the launch's dynamic shared memory).
 #define NEPCG_DYNAMIC_SHARED(T, name) T* name = static_cast<T*>(::nepcg::emu::dynamic_shared())
+/// __shared__ T name[n] (a static shared array of the block; see static_shared).
+#define NEPCG_STATIC_SHARED(T, name, n) \
+  static char name##_site;              \
+  T* const name = static_cast<T*>(::nepcg::emu::static_shared(&name##_site, sizeof(T) * (n), alignof(T)))
 
 #define threadIdx (::nepcg::emu::thread_index())
 #define blockIdx (::nepcg::emu::block_index())
@@ -312,8 +354,8 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device);
 cudaError_t cudaDeviceGetLimit(size_t* value, cudaLimit limit);
 cudaError_t cudaDeviceSetLimit(cudaLimit limit, size_t value);
 template <class F>
-cudaError_t cudaFuncSetAttribute(F*, cudaFuncAttribute, int) {
-  return cudaSuccess;
+cudaError_t cudaFuncSetAttribute(F* kernel, cudaFuncAttribute attribute, int value) {
+  return nepcg::emu::set_function_attribute(reinterpret_cast<const void*>(kernel), attribute, value);
 }
 /// Device memory whose end is aligned to `alignment` bytes and lies at a guard page (see the file
 /// comment); cudaMalloc<T> aligns to T (at least 8 bytes).

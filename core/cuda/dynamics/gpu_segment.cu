@@ -147,7 +147,7 @@ static_assert(::nepcg::emu::lists_device_pointers<ReplicaThermostat>::value, "la
 __global__ void __launch_bounds__(kReduceThreads) kinetic_energy(int n, ReplicaThermostat rt, const double* mass,
                                                                  const double* vx, const double* vy,
                                                                  const double* vz, double* out) {
-  __shared__ double part[kReduceThreads];
+  NEPCG_STATIC_SHARED(double, part, kReduceThreads);
   const int b = blockIdx.x;
   const int begin = rt.starts ? rt.starts[b] : 0, end = rt.starts ? rt.starts[b + 1] : n;
   double s = 0.0;
@@ -220,7 +220,7 @@ struct RecordLayout {
 // kReduceThreads threads in a fixed order; thread 0 receives them in eV.
 __device__ void block_kinetic_sums(int begin, int end, const double* mass, const double* vx, const double* vy,
                                    const double* vz, double out[7]) {
-  __shared__ double part[kReduceThreads];
+  NEPCG_STATIC_SHARED(double, part, kReduceThreads);
   double sums[7] = {0, 0, 0, 0, 0, 0, 0};
   for (int i = begin + threadIdx.x; i < end; i += kReduceThreads) {
     const double m = mass[i], u = vx[i], v = vy[i], w = vz[i];

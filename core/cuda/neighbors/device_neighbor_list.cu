@@ -140,7 +140,7 @@ __global__ void bin_atoms(int n, const double* x, const double* y, const double*
 // chunk totals are scanned in shared memory.
 __global__ void __launch_bounds__(kScanThreads) scan_bins(int nbins, const int* count, int* start, const int* flags) {
   if (!flags[0]) return;
-  __shared__ int totals[kScanThreads];
+  NEPCG_STATIC_SHARED(int, totals, kScanThreads);
   const int t = threadIdx.x;
   const int chunk = (nbins + kScanThreads - 1) / kScanThreads;
   const int begin = min(t * chunk, nbins), end = min(begin + chunk, nbins);

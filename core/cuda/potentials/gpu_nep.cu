@@ -134,7 +134,7 @@ __global__ void gather_forces(gpu::ListPairs pairs, const int* rev, int group, c
 // (out + *slot * stride)[r * replica_stride + b] (a recorded sample; the slot is read on the device).
 __global__ void __launch_bounds__(kReduceThreads) column_sums(const double* data, int n, double* out, const long long* slot, long long stride,
                             const int* starts, long long replica_stride) {
-  __shared__ double part[kReduceThreads];
+  NEPCG_STATIC_SHARED(double, part, kReduceThreads);
   const double* col = data + size_t(blockIdx.x) * n;
   const int begin = starts ? starts[blockIdx.y] : 0, end = starts ? starts[blockIdx.y + 1] : n;
   out += blockIdx.y * replica_stride;

@@ -63,7 +63,7 @@ __global__ void training_gather(int batch_atoms, const int* atoms, const int* of
 // Block (s, individual): column sums of the records of segment s (start[s], count[s]).
 __global__ void training_reduce(int batch_atoms, const int* seg_start, const int* seg_count, const double* records,
                                 double* sums) {
-  __shared__ double part[kReduceThreads];
+  NEPCG_STATIC_SHARED(double, part, kReduceThreads);
   const int s = blockIdx.x;
   const size_t ind = blockIdx.y;
   const double* rec = records + (ind * batch_atoms + seg_start[s]) * kRecord;
