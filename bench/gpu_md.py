@@ -138,6 +138,13 @@ def main():
     precisions = ["double", "single"] if args.precision == "both" else [args.precision]
     lanes = ["32", "16"] if args.lanes == "both" else [args.lanes]
     measured = measured_gpumd(args.gpumd_log) if args.gpumd_log and args.gpumd_log.exists() else {}
+    # issue #8's GPUMD figures are from an H100: on another card (the device tool has lent H200s,
+    # whose memory is faster) the ratio against them is not like for like; measure GPUMD here
+    # (bench/gpu_session.sh compare or gpumd) for that card's ratios
+    elsewhere = "" if "H100" in gpu_name else " (H100, not this card)"
+    if elsewhere and not measured:
+        print(f"# warning: {gpu_name} is not an H100: ratios against issue #8's GPUMD H100 figures are not like for "
+              "like; pass --gpumd-log with GPUMD measured on this card", flush=True)
     print(f"# pynepcg {pynepcg.__version__}, {gpu_name}, {'/'.join(precisions)} precision, NVE dt 1 fs, skin 1 A, "
           f"CUDA graphs {args.graphs}, site-kernel lanes per atom {'/'.join(lanes)}", flush=True)
     cases = [("C_2022_NEP4 diamond", structures.diamond("C", 3.567, (16, 16, 16)), carbon, args.steps,
@@ -162,9 +169,9 @@ def main():
             g = measured[label]
             gtxt, ratio = f"{g:.2e} atom-steps/s (here)", asps / g
         elif isinstance(g, tuple):
-            gtxt, ratio = f"{g[1]:.0f} steps/s", sps / g[1]
+            gtxt, ratio = f"{g[1]:.0f} steps/s{elsewhere}", sps / g[1]
         elif g:
-            gtxt, ratio = f"{g:.2e} atom-steps/s", asps / g
+            gtxt, ratio = f"{g:.2e} atom-steps/s{elsewhere}", asps / g
         else:
             gtxt, ratio = "-", float("nan")
         rows.append((label, f"{precision}, {lane} lanes", len(system), sps, asps, gtxt, ratio))
