@@ -96,8 +96,10 @@ __global__ void __launch_bounds__(kThreads) nep_sites(NepView p, gpu::ListPairs 
 
 // F_i = sum_j (f_ij - f_ji) and W_i = sum_j r_ij (x) f_ji with `group` lanes per atom (see
 // cuda::lanes_per_site): lane l takes entries l, l + group, ... and the group sums its parts.
-__global__ void gather_forces(gpu::ListPairs pairs, const int* rev, int group, const double* pfx, const double* pfy,
-                              const double* pfz, double* fx, double* fy, double* fz, double* virial) {
+// Partial forces in S (double, or float from the single-precision site kernel), summed in double.
+template <class S>
+__global__ void gather_forces(gpu::ListPairs pairs, const int* rev, int group, const S* pfx, const S* pfy,
+                              const S* pfz, double* fx, double* fy, double* fz, double* virial) {
   const int n = pairs.n;
   const long t = static_cast<long>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int i = static_cast<int>(t / group), lane = static_cast<int>(t % group);
@@ -106,10 +108,10 @@ __global__ void gather_forces(gpu::ListPairs pairs, const int* rev, int group, c
     const int count = pairs.count(i);
     for (int k = lane; k < count; k += group) {
       const int e = pairs.entry(i, k), r = rev[e];
-      const double fji[3] = {pfx[r], pfy[r], pfz[r]};
-      F[0] += pfx[e] - fji[0];
-      F[1] += pfy[e] - fji[1];
-      F[2] += pfz[e] - fji[2];
+      const double fji[3] = {double(pfx[r]), double(pfy[r]), double(pfz[r])};
+      F[0] += double(pfx[e]) - fji[0];
+      F[1] += double(pfy[e]) - fji[1];
+      F[2] += double(pfz[e]) - fji[2];
       if (virial) {
         double rij[3];
         pairs.vector(i, e, rij);
@@ -350,7 +352,13 @@ void GpuNEP::Impl::download_forces(std::vector<double>& f) { from_device_soa(str
 
 void GpuNEP::Impl::reserve_partial_forces() {
   const size_t entries = size_t(list.capacity()) * n;
-  if (pfx.size() < entries) {
+  if (model32) {  // (the single-precision site kernel keeps them in float)
+    if (pfx32.size() < entries) {
+      pfx32.resize(entries);
+      pfy32.resize(entries);
+      pfz32.resize(entries);
+    }
+  } else if (pfx.size() < entries) {
     pfx.resize(entries);
     pfy.resize(entries);
     pfz.resize(entries);
@@ -372,9 +380,15 @@ void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
   if (site_launch) {
     gpu::SiteOutput o;
     o.energy = energy.data();
-    o.pfx = pfx.data();
-    o.pfy = pfy.data();
-    o.pfz = pfz.data();
+    if (model32) {
+      o.pfx32 = pfx32.data();
+      o.pfy32 = pfy32.data();
+      o.pfz32 = pfz32.data();
+    } else {
+      o.pfx = pfx.data();
+      o.pfy = pfy.data();
+      o.pfz = pfz.data();
+    }
     const int* order = site_bin_order ? list.bin_order() : nullptr;  // (nullptr: atom w is the w-th)
     if (model32)
       gpu::launch_warp_sites(view32, pairs, order, n, type.data(), site_launch, 1, o, s);
@@ -388,9 +402,14 @@ void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
   // (Replicas: a warp per atom whatever their total, so that each replica's sums do not depend on
   // the others; the lanes per atom a small system takes anyway.)
   const int group = list.replicas() > 0 ? 32 : cuda::lanes_per_site(n, multiprocessors);
-  NEPCG_LAUNCH(gather_forces, cuda::blocks_for(size_t(n) * group, 128), 128, 0, s)(
-      pairs, list.reverse(), group, pfx.data(), pfy.data(), pfz.data(), fx.data(), fy.data(), fz.data(),
-      with_virial ? virial.data() : nullptr);
+  const dim3 gather_grid(cuda::blocks_for(size_t(n) * group, 128));
+  double* const virial_out = with_virial ? virial.data() : nullptr;
+  if (model32)
+    NEPCG_LAUNCH(gather_forces, gather_grid, 128, 0, s)(pairs, list.reverse(), group, pfx32.data(), pfy32.data(),
+                                                        pfz32.data(), fx.data(), fy.data(), fz.data(), virial_out);
+  else
+    NEPCG_LAUNCH(gather_forces, gather_grid, 128, 0, s)(pairs, list.reverse(), group, pfx.data(), pfy.data(),
+                                                        pfz.data(), fx.data(), fy.data(), fz.data(), virial_out);
   NEPCG_CUDA_LAUNCHED("gather_forces");
 }
 

@@ -9,7 +9,8 @@
 // radial basis weights of the atom staged once in shared memory). The kernel is a
 // template on the real type R of its maths: double (the default) or float (GpuNEP's single-precision
 // path: staging, descriptor, network and partial forces in float; pair vectors from the double
-// positions; energies and partial forces written as double; NepDirect is its CPU twin). Every sum has
+// positions; energies written as double, partial forces as float in MD (PartialForceT: the same
+// values in half the bytes) and as double in training; NepDirect is its CPU twin). Every sum has
 // a fixed order, so results are reproducible bit for bit. Small systems get 32 times the threads
 // of an atom-per-thread kernel, and per-thread arrays are sized for the models this kernel takes
 // (l_max as a template argument) instead of the largest model. With G = 16 two atoms share a
@@ -87,6 +88,10 @@ struct ListPairs {
   // The first layer reads W0 transposed (view.w0_transposed, [block][d][mu]): the lanes, one
   // neuron each, read consecutive addresses instead of rows D apart. Same products, same order.
   static constexpr bool kTransposedW0 = true;
+  // Partial forces (and pass 1's pair vectors) are kept in the kernel's real type R: float in
+  // single precision, whose values are floats already (the pair vector is rounded to R before
+  // any use), so the same bits move in half the bytes through passes 1 and 3 and the gather.
+  static constexpr bool kPartialForcesInR = true;
   const double *x, *y, *z;
   cuda::DeviceCell cell;
   const int *nbr, *img, *cnt;
@@ -122,6 +127,7 @@ static_assert(::nepcg::emu::lists_device_pointers<ListPairs>::value, "launch che
 struct FixedPairs {
   static constexpr bool kReusesPairVectors = false;  // (the pair vectors are stored already)
   static constexpr bool kTransposedW0 = false;       // (each individual brings its own W0)
+  static constexpr bool kPartialForcesInR = false;   // (the trainer's gather reads doubles)
   const int *offsets, *nbr;
   const double* pair;
   __device__ int count(int i) const { return offsets[i + 1] - offsets[i]; }
@@ -154,11 +160,13 @@ __device__ inline R pair_vector(const Pairs& pairs, int i, int e, R* r) {
 }
 
 /// Where a launch writes: site energies at energy[individual * atom_stride + i], partial forces at
-/// pf*[individual * entry_stride + e]. For the trainer, blockIdx.y is the individual and its
-/// parameters (nep.txt order) start at population + individual * num_parameters (population32:
-/// the same, rounded to float, for the single-precision kernel).
+/// pf*[individual * entry_stride + e] (pf*32 instead for the float kernel with pairs that keep
+/// them in R: PartialForceT). For the trainer, blockIdx.y is the individual and its parameters
+/// (nep.txt order) start at population + individual * num_parameters (population32: the same,
+/// rounded to float, for the single-precision kernel).
 struct SiteOutput {
-  double *energy, *pfx, *pfy, *pfz;
+  double *energy = nullptr, *pfx = nullptr, *pfy = nullptr, *pfz = nullptr;
+  float *pfx32 = nullptr, *pfy32 = nullptr, *pfz32 = nullptr;
   size_t atom_stride = 0, entry_stride = 0;
   const double* population = nullptr;
   const float* population32 = nullptr;
@@ -166,10 +174,23 @@ struct SiteOutput {
 };
 #ifdef NEPCG_CUDA_EMULATION  // (the launch's pointer check; cuda_emulation.hpp)
 inline auto device_pointers(const SiteOutput& o) {
-  return NEPCG_EMU_POINTERS(o.energy, o.pfx, o.pfy, o.pfz, o.population, o.population32);
+  return NEPCG_EMU_POINTERS(o.energy, o.pfx, o.pfy, o.pfz, o.pfx32, o.pfy32, o.pfz32, o.population, o.population32);
 }
 static_assert(::nepcg::emu::lists_device_pointers<SiteOutput>::value, "launch check of SiteOutput");
 #endif
+
+/// The type in which the site kernel keeps partial forces for real type R and pair source Pairs.
+template <class R, class Pairs>
+using PartialForceT = std::conditional_t<Pairs::kPartialForcesInR, R, double>;
+
+/// One component's partial-force array of a SiteOutput in type S (float: the pf*32 arrays).
+template <class S>
+__device__ inline S* partial_force_array(double* as_double, float* as_float) {
+  if constexpr (std::is_same<S, float>::value)
+    return as_float;
+  else
+    return as_double;
+}
 
 /// The site computation of lane group w (G lanes; the body of nep_warp_sites).
 template <int L, int G, class R, class Pairs>
@@ -194,9 +215,10 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
     p.c_angular = p.c_radial + out.c_radial_size;
   }
   double* energy = out.energy + blockIdx.y * out.atom_stride;
-  double* pfx = out.pfx + blockIdx.y * out.entry_stride;
-  double* pfy = out.pfy + blockIdx.y * out.entry_stride;
-  double* pfz = out.pfz + blockIdx.y * out.entry_stride;
+  using Stored = PartialForceT<R, Pairs>;
+  Stored* pfx = partial_force_array<Stored>(out.pfx, out.pfx32) + blockIdx.y * out.entry_stride;
+  Stored* pfy = partial_force_array<Stored>(out.pfy, out.pfy32) + blockIdx.y * out.entry_stride;
+  Stored* pfz = partial_force_array<Stored>(out.pfz, out.pfz32) + blockIdx.y * out.entry_stride;
   const int nR = p.n_max_radial + 1, nA = p.n_max_angular + 1, lm = p.num_lm, D = p.dim;
   const int K1 = p.basis_radial + 1;
   const int stride = warp_kernel_stage_stride(p), size_a = nA * lm, T = p.num_types, nF = T * K1;
@@ -237,9 +259,9 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
       pairs.vector(i, e, v);
       const R d = rounded_vector(v, r);
       if constexpr (Pairs::kReusesPairVectors) {  // (this lane reads them back in pass 3)
-        pfx[e] = v[0];
-        pfy[e] = v[1];
-        pfz[e] = v[2];
+        pfx[e] = Stored(v[0]);  // (rounded to R when Stored is R, as rounded_vector rounds them)
+        pfy[e] = Stored(v[1]);
+        pfz[e] = Stored(v[2]);
       }
       kinds = kernels::pair_values<L>(p, a, b, r, d, st, st + K1, st + K1 + nA);
       if (p.zbl && (kinds & 2)) {
@@ -327,7 +349,7 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
     R r[3];
     R d;
     if constexpr (Pairs::kReusesPairVectors) {
-      const double v[3] = {pfx[e], pfy[e], pfz[e]};  // the lane's own entry of pass 1
+      const double v[3] = {double(pfx[e]), double(pfy[e]), double(pfz[e])};  // the lane's own entry of pass 1
       d = rounded_vector(v, r);
     } else {
       d = pair_vector<R>(pairs, i, e, r);
@@ -336,9 +358,9 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
     const R* w = weights + b * (p.basis_radial + 1);
     kernels::partial_force_direct_weighted<L>(p, a, b, r, d, [&](int kk) { return w[kk]; }, dUdS, f);
     if (p.zbl && d < kernels::pair_cutoff(p.cutoff_angular, a, b)) kernels::add_zbl_partial_force(p, a, b, r, d, f);
-    pfx[e] = double(f[0]);
-    pfy[e] = double(f[1]);
-    pfz[e] = double(f[2]);
+    pfx[e] = Stored(f[0]);  // (exact: f is R, and Stored is R or double)
+    pfy[e] = Stored(f[1]);
+    pfz[e] = Stored(f[2]);
   }
 }
 
