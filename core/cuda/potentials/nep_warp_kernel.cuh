@@ -9,8 +9,8 @@
 // radial basis weights of the atom staged once in shared memory). The kernel is a
 // template on the real type R of its maths: double (the default) or float (GpuNEP's single-precision
 // path: staging, descriptor, network and partial forces in float; pair vectors from the double
-// positions; energies written as double, partial forces as float in MD (PartialForceT: the same
-// values in half the bytes) and as double in training; NepDirect is its CPU twin). Every sum has
+// positions; energies written as double, partial forces as float (the same values in half the
+// bytes: partial_force_array); NepDirect is its CPU twin). Every sum has
 // a fixed order, so results are reproducible bit for bit. Small systems get 32 times the threads
 // of an atom-per-thread kernel, and per-thread arrays are sized for the models this kernel takes
 // (l_max as a template argument) instead of the largest model. With G = 16 two atoms share a
@@ -88,10 +88,6 @@ struct ListPairs {
   // The first layer reads W0 transposed (view.w0_transposed, [block][d][mu]): the lanes, one
   // neuron each, read consecutive addresses instead of rows D apart. Same products, same order.
   static constexpr bool kTransposedW0 = true;
-  // Partial forces (and pass 1's pair vectors) are kept in the kernel's real type R: float in
-  // single precision, whose values are floats already (the pair vector is rounded to R before
-  // any use), so the same bits move in half the bytes through passes 1 and 3 and the gather.
-  static constexpr bool kPartialForcesInR = true;
   const double *x, *y, *z;
   cuda::DeviceCell cell;
   const int *nbr, *img, *cnt;
@@ -127,7 +123,6 @@ static_assert(::nepcg::emu::lists_device_pointers<ListPairs>::value, "launch che
 struct FixedPairs {
   static constexpr bool kReusesPairVectors = false;  // (the pair vectors are stored already)
   static constexpr bool kTransposedW0 = false;       // (each individual brings its own W0)
-  static constexpr bool kPartialForcesInR = false;   // (the trainer's gather reads doubles)
   const int *offsets, *nbr;
   const double* pair;
   __device__ int count(int i) const { return offsets[i + 1] - offsets[i]; }
@@ -160,8 +155,8 @@ __device__ inline R pair_vector(const Pairs& pairs, int i, int e, R* r) {
 }
 
 /// Where a launch writes: site energies at energy[individual * atom_stride + i], partial forces at
-/// pf*[individual * entry_stride + e] (pf*32 instead for the float kernel with pairs that keep
-/// them in R: PartialForceT). For the trainer, blockIdx.y is the individual and its parameters
+/// pf*[individual * entry_stride + e] in the kernel's real type (pf*32 for the float kernel: see
+/// partial_force_array). For the trainer, blockIdx.y is the individual and its parameters
 /// (nep.txt order) start at population + individual * num_parameters (population32: the same,
 /// rounded to float, for the single-precision kernel).
 struct SiteOutput {
@@ -179,14 +174,13 @@ inline auto device_pointers(const SiteOutput& o) {
 static_assert(::nepcg::emu::lists_device_pointers<SiteOutput>::value, "launch check of SiteOutput");
 #endif
 
-/// The type in which the site kernel keeps partial forces for real type R and pair source Pairs.
-template <class R, class Pairs>
-using PartialForceT = std::conditional_t<Pairs::kPartialForcesInR, R, double>;
-
-/// One component's partial-force array of a SiteOutput in type S (float: the pf*32 arrays).
-template <class S>
-__device__ inline S* partial_force_array(double* as_double, float* as_float) {
-  if constexpr (std::is_same<S, float>::value)
+/// One component's partial-force array of a SiteOutput for the kernel's real type R. The kernel
+/// keeps each entry's partial force (and in MD pass 1's pair vector) in R: float in single
+/// precision, whose values are floats already (the pair vector is rounded to R before any use),
+/// so the same bits move in half the bytes through passes 1 and 3 and the gathers.
+template <class R>
+__device__ inline R* partial_force_array(double* as_double, float* as_float) {
+  if constexpr (std::is_same<R, float>::value)
     return as_float;
   else
     return as_double;
@@ -215,10 +209,9 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
     p.c_angular = p.c_radial + out.c_radial_size;
   }
   double* energy = out.energy + blockIdx.y * out.atom_stride;
-  using Stored = PartialForceT<R, Pairs>;
-  Stored* pfx = partial_force_array<Stored>(out.pfx, out.pfx32) + blockIdx.y * out.entry_stride;
-  Stored* pfy = partial_force_array<Stored>(out.pfy, out.pfy32) + blockIdx.y * out.entry_stride;
-  Stored* pfz = partial_force_array<Stored>(out.pfz, out.pfz32) + blockIdx.y * out.entry_stride;
+  R* pfx = partial_force_array<R>(out.pfx, out.pfx32) + blockIdx.y * out.entry_stride;
+  R* pfy = partial_force_array<R>(out.pfy, out.pfy32) + blockIdx.y * out.entry_stride;
+  R* pfz = partial_force_array<R>(out.pfz, out.pfz32) + blockIdx.y * out.entry_stride;
   const int nR = p.n_max_radial + 1, nA = p.n_max_angular + 1, lm = p.num_lm, D = p.dim;
   const int K1 = p.basis_radial + 1;
   const int stride = warp_kernel_stage_stride(p), size_a = nA * lm, T = p.num_types, nF = T * K1;
@@ -259,9 +252,9 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
       pairs.vector(i, e, v);
       const R d = rounded_vector(v, r);
       if constexpr (Pairs::kReusesPairVectors) {  // (this lane reads them back in pass 3)
-        pfx[e] = Stored(v[0]);  // (rounded to R when Stored is R, as rounded_vector rounds them)
-        pfy[e] = Stored(v[1]);
-        pfz[e] = Stored(v[2]);
+        pfx[e] = R(v[0]);  // (rounded to R, as rounded_vector rounds them before any use)
+        pfy[e] = R(v[1]);
+        pfz[e] = R(v[2]);
       }
       kinds = kernels::pair_values<L>(p, a, b, r, d, st, st + K1, st + K1 + nA);
       if (p.zbl && (kinds & 2)) {
@@ -358,9 +351,9 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
     const R* w = weights + b * (p.basis_radial + 1);
     kernels::partial_force_direct_weighted<L>(p, a, b, r, d, [&](int kk) { return w[kk]; }, dUdS, f);
     if (p.zbl && d < kernels::pair_cutoff(p.cutoff_angular, a, b)) kernels::add_zbl_partial_force(p, a, b, r, d, f);
-    pfx[e] = Stored(f[0]);  // (exact: f is R, and Stored is R or double)
-    pfy[e] = Stored(f[1]);
-    pfz[e] = Stored(f[2]);
+    pfx[e] = f[0];
+    pfy[e] = f[1];
+    pfz[e] = f[2];
   }
 }
 

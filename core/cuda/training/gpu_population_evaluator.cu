@@ -26,24 +26,26 @@ namespace {
 constexpr int kRecord = 9;  // energy, |dF|^2, weighted |dF|^2, W xx yy zz xy yz zx
 constexpr int kReduceThreads = 256;
 
+// Partial forces in S (double, or float from the single-precision site kernel), summed in double.
+template <class S>
 __global__ void training_gather(int batch_atoms, const int* atoms, const int* offsets, const int* rev,
-                                const double* pair, const double* pfx, const double* pfy, const double* pfz,
-                                size_t entry_stride, const double* energy, size_t atom_stride, const double* ref_forces,
+                                const double* pair, const S* pfx, const S* pfy, const S* pfz, size_t entry_stride,
+                                const double* energy, size_t atom_stride, const double* ref_forces,
                                 const double* factor, double* records) {
   const int w = blockIdx.x * blockDim.x + threadIdx.x;
   if (w >= batch_atoms) return;
   const int i = atoms[w];
   const size_t ind = blockIdx.y;
-  const double* fx = pfx + ind * entry_stride;
-  const double* fy = pfy + ind * entry_stride;
-  const double* fz = pfz + ind * entry_stride;
+  const S* fx = pfx + ind * entry_stride;
+  const S* fy = pfy + ind * entry_stride;
+  const S* fz = pfz + ind * entry_stride;
   double F[3] = {0.0, 0.0, 0.0}, W[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
   for (int e = offsets[i]; e < offsets[i + 1]; ++e) {
     const int r = rev[e];
-    const double fji[3] = {fx[r], fy[r], fz[r]};
-    F[0] += fx[e] - fji[0];
-    F[1] += fy[e] - fji[1];
-    F[2] += fz[e] - fji[2];
+    const double fji[3] = {double(fx[r]), double(fy[r]), double(fz[r])};
+    F[0] += double(fx[e]) - fji[0];
+    F[1] += double(fy[e]) - fji[1];
+    F[2] += double(fz[e]) - fji[2];
     const double* v = pair + 4 * size_t(e);
     for (int a = 0; a < 3; ++a)
       for (int b = 0; b < 3; ++b) W[3 * a + b] += v[a] * fji[b];
@@ -197,12 +199,21 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
     } else {
       population_.upload(population, size_t(count) * np, st);
     }
-    // Individuals per launch: the partial forces of a chunk stay under ~2 GB.
-    const size_t per_individual = 3 * sizeof(double) * std::max<size_t>(entries_total_, 1);
+    // Individuals per launch: the partial forces of a chunk stay under ~2 GB (float in single
+    // precision: the float kernel's values, gpu::partial_force_array).
+    const bool single = device_model32_ != nullptr;
+    const size_t per_individual = 3 * (single ? sizeof(float) : sizeof(double)) * std::max<size_t>(entries_total_, 1);
     const int chunk = static_cast<int>(std::max<size_t>(1, std::min<size_t>(count, (size_t(2) << 30) / per_individual)));
-    pfx_.reserve(size_t(chunk) * entries_total_ + 1);
-    pfy_.reserve(size_t(chunk) * entries_total_ + 1);
-    pfz_.reserve(size_t(chunk) * entries_total_ + 1);
+    const size_t partial_forces = size_t(chunk) * entries_total_ + 1;
+    if (single) {
+      pfx32_.reserve(partial_forces);
+      pfy32_.reserve(partial_forces);
+      pfz32_.reserve(partial_forces);
+    } else {
+      pfx_.reserve(partial_forces);
+      pfy_.reserve(partial_forces);
+      pfz_.reserve(partial_forces);
+    }
     energy_.reserve(size_t(chunk) * atoms_total_ + 1);
     records_.reserve(size_t(chunk) * batch_atoms * kRecord + 1);
     sums_.reserve(size_t(count) * segments * kRecord);
@@ -212,9 +223,15 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
       const int m = std::min(chunk, count - first);
       gpu::SiteOutput o;
       o.energy = energy_.data();
-      o.pfx = pfx_.data();
-      o.pfy = pfy_.data();
-      o.pfz = pfz_.data();
+      if (single) {
+        o.pfx32 = pfx32_.data();
+        o.pfy32 = pfy32_.data();
+        o.pfz32 = pfz32_.data();
+      } else {
+        o.pfx = pfx_.data();
+        o.pfy = pfy_.data();
+        o.pfz = pfz_.data();
+      }
       o.atom_stride = atoms_total_;
       o.entry_stride = entries_total_;
       o.num_parameters = np;
@@ -229,10 +246,17 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
         gpu::launch_warp_sites(view, pairs, batch_atoms_.data(), batch_atoms, type_.data(), site_launch_, m, o,
                                st);
       }
-      NEPCG_LAUNCH(training_gather, dim3(cuda::blocks_for(batch_atoms, 128), m), 128, 0, st)(
-          batch_atoms, batch_atoms_.data(), offsets_.data(), reverse_.data(), pair_.data(), pfx_.data(), pfy_.data(),
-          pfz_.data(), entries_total_, energy_.data(), atoms_total_, ref_forces_.data(), factor_.data(),
-          records_.data());
+      const dim3 gather_grid(cuda::blocks_for(batch_atoms, 128), m);
+      if (single)
+        NEPCG_LAUNCH(training_gather, gather_grid, 128, 0, st)(
+            batch_atoms, batch_atoms_.data(), offsets_.data(), reverse_.data(), pair_.data(), pfx32_.data(),
+            pfy32_.data(), pfz32_.data(), entries_total_, energy_.data(), atoms_total_, ref_forces_.data(),
+            factor_.data(), records_.data());
+      else
+        NEPCG_LAUNCH(training_gather, gather_grid, 128, 0, st)(
+            batch_atoms, batch_atoms_.data(), offsets_.data(), reverse_.data(), pair_.data(), pfx_.data(),
+            pfy_.data(), pfz_.data(), entries_total_, energy_.data(), atoms_total_, ref_forces_.data(),
+            factor_.data(), records_.data());
       NEPCG_CUDA_LAUNCHED("training_gather");
       NEPCG_LAUNCH(training_reduce, dim3(segments, m), kReduceThreads, 0, st)(
           batch_atoms, seg_start_.data(), seg_count_.data(), records_.data(),
@@ -282,6 +306,7 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
   mutable std::mutex mutex_;
   mutable cuda::DeviceArray<int> batch_atoms_, seg_start_, seg_count_;
   mutable cuda::DeviceArray<double> population_, energy_, pfx_, pfy_, pfz_, records_, sums_;
+  mutable cuda::DeviceArray<float> pfx32_, pfy32_, pfz32_;  // (single precision: instead of pf*_)
   mutable cuda::DeviceArray<float> population32_;
   mutable std::vector<float> population32_host_;
   mutable std::vector<double> host_;
