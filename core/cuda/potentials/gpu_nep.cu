@@ -380,15 +380,10 @@ void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
   if (site_launch) {
     gpu::SiteOutput o;
     o.energy = energy.data();
-    if (model32) {
-      o.pfx32 = pfx32.data();
-      o.pfy32 = pfy32.data();
-      o.pfz32 = pfz32.data();
-    } else {
-      o.pfx = pfx.data();
-      o.pfy = pfy.data();
-      o.pfz = pfz.data();
-    }
+    if (model32)
+      o.partial_forces(pfx32.data(), pfy32.data(), pfz32.data());
+    else
+      o.partial_forces(pfx.data(), pfy.data(), pfz.data());
     const int* order = site_bin_order ? list.bin_order() : nullptr;  // (nullptr: atom w is the w-th)
     if (model32)
       gpu::launch_warp_sites(view32, pairs, order, n, type.data(), site_launch, 1, o, s);

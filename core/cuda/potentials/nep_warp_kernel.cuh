@@ -166,6 +166,9 @@ struct SiteOutput {
   const double* population = nullptr;
   const float* population32 = nullptr;
   size_t num_parameters = 0, ann_size = 0, c_radial_size = 0;
+  /// The partial-force arrays: double for the double kernel, float for the float one.
+  void partial_forces(double* x, double* y, double* z) { pfx = x, pfy = y, pfz = z; }
+  void partial_forces(float* x, float* y, float* z) { pfx32 = x, pfy32 = y, pfz32 = z; }
 };
 #ifdef NEPCG_CUDA_EMULATION  // (the launch's pointer check; cuda_emulation.hpp)
 inline auto device_pointers(const SiteOutput& o) {

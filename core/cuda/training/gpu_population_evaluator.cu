@@ -223,15 +223,10 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
       const int m = std::min(chunk, count - first);
       gpu::SiteOutput o;
       o.energy = energy_.data();
-      if (single) {
-        o.pfx32 = pfx32_.data();
-        o.pfy32 = pfy32_.data();
-        o.pfz32 = pfz32_.data();
-      } else {
-        o.pfx = pfx_.data();
-        o.pfy = pfy_.data();
-        o.pfz = pfz_.data();
-      }
+      if (single)
+        o.partial_forces(pfx32_.data(), pfy32_.data(), pfz32_.data());
+      else
+        o.partial_forces(pfx_.data(), pfy_.data(), pfz_.data());
       o.atom_stride = atoms_total_;
       o.entry_stride = entries_total_;
       o.num_parameters = np;
