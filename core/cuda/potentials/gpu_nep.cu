@@ -351,18 +351,7 @@ void GpuNEP::Impl::download_velocities_to(std::vector<double>& v) { from_device_
 void GpuNEP::Impl::download_forces(std::vector<double>& f) { from_device_soa(stream, host, f, n, fx, fy, fz); }
 
 void GpuNEP::Impl::reserve_partial_forces() {
-  const size_t entries = size_t(list.capacity()) * n;
-  if (model32) {  // (the single-precision site kernel keeps them in float)
-    if (pfx32.size() < entries) {
-      pfx32.resize(entries);
-      pfy32.resize(entries);
-      pfz32.resize(entries);
-    }
-  } else if (pfx.size() < entries) {
-    pfx.resize(entries);
-    pfy.resize(entries);
-    pfz.resize(entries);
-  }
+  partial.reserve(size_t(list.capacity()) * n, model32 != nullptr);
 }
 
 void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
@@ -380,10 +369,7 @@ void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
   if (site_launch) {
     gpu::SiteOutput o;
     o.energy = energy.data();
-    if (model32)
-      o.partial_forces(pfx32.data(), pfy32.data(), pfz32.data());
-    else
-      o.partial_forces(pfx.data(), pfy.data(), pfz.data());
+    partial.visit(model32 != nullptr, [&](auto* x, auto* y, auto* z) { o.partial_forces(x, y, z); });
     const int* order = site_bin_order ? list.bin_order() : nullptr;  // (nullptr: atom w is the w-th)
     if (model32)
       gpu::launch_warp_sites(view32, pairs, order, n, type.data(), site_launch, 1, o, s);
@@ -391,20 +377,18 @@ void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
       gpu::launch_warp_sites(view, pairs, order, n, type.data(), site_launch, 1, o, s);
   } else {
     NEPCG_LAUNCH(nep_sites, cuda::blocks_for(n, kThreads), kThreads, 0, s)(
-        view, pairs, type.data(), sums.data(), gradients.data(), energy.data(), pfx.data(), pfy.data(), pfz.data());
+        view, pairs, type.data(), sums.data(), gradients.data(), energy.data(), partial.x.data(), partial.y.data(),
+        partial.z.data());
     NEPCG_CUDA_LAUNCHED("nep_sites");
   }
   // (Replicas: a warp per atom whatever their total, so that each replica's sums do not depend on
   // the others; the lanes per atom a small system takes anyway.)
   const int group = list.replicas() > 0 ? 32 : cuda::lanes_per_site(n, multiprocessors);
-  const dim3 gather_grid(cuda::blocks_for(size_t(n) * group, 128));
-  double* const virial_out = with_virial ? virial.data() : nullptr;
-  if (model32)
-    NEPCG_LAUNCH(gather_forces, gather_grid, 128, 0, s)(pairs, list.reverse(), group, pfx32.data(), pfy32.data(),
-                                                        pfz32.data(), fx.data(), fy.data(), fz.data(), virial_out);
-  else
-    NEPCG_LAUNCH(gather_forces, gather_grid, 128, 0, s)(pairs, list.reverse(), group, pfx.data(), pfy.data(),
-                                                        pfz.data(), fx.data(), fy.data(), fz.data(), virial_out);
+  partial.visit(model32 != nullptr, [&](auto* px, auto* py, auto* pz) {
+    NEPCG_LAUNCH(gather_forces, cuda::blocks_for(size_t(n) * group, 128), 128, 0, s)(
+        pairs, list.reverse(), group, px, py, pz, fx.data(), fy.data(), fz.data(),
+        with_virial ? virial.data() : nullptr);
+  });
   NEPCG_CUDA_LAUNCHED("gather_forces");
 }
 

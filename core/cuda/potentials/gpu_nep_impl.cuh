@@ -38,9 +38,9 @@ struct GpuNEP::Impl {
   cuda::DeviceArray<double> x, y, z, vx, vy, vz, fx, fy, fz, accel, mass, energy, virial, bath;
   cuda::DeviceArray<int> type;
   // Kernel scratch: angular sums S and gradients dU/dS per atom, partial forces per list entry
-  // (pf*32 instead in single precision: the float kernel's values, gpu::partial_force_array).
-  cuda::DeviceArray<double> sums, gradients, pfx, pfy, pfz;
-  cuda::DeviceArray<float> pfx32, pfy32, pfz32;
+  // (float with model32).
+  cuda::DeviceArray<double> sums, gradients;
+  gpu::PartialForces partial;
   cuda::DeviceArray<double> reduced;  // results of device reductions
   // MD segments: the step index read by the step kernels, Bussi's random numbers (2 per step),
   // the Nose-Hoover chain (velocities, then positions), fixed atoms (moving[i] = 0; empty: all

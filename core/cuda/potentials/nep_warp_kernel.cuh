@@ -177,6 +177,36 @@ inline auto device_pointers(const SiteOutput& o) {
 static_assert(::nepcg::emu::lists_device_pointers<SiteOutput>::value, "launch check of SiteOutput");
 #endif
 
+/// Per-entry partial forces (x, y, z components) in the site kernel's real type: double, or
+/// float for the single-precision kernel (partial_force_array); only the precision in use is
+/// allocated. Host side: sized before the launches, handed to SiteOutput and to the gathers.
+struct PartialForces {
+  cuda::DeviceArray<double> x, y, z;
+  cuda::DeviceArray<float> x32, y32, z32;
+  /// Grows that precision's arrays to at least `entries` values each (never shrinks).
+  void reserve(size_t entries, bool single) {
+    visit_arrays(single, [&](auto& ax, auto& ay, auto& az) {
+      ax.reserve(entries);
+      ay.reserve(entries);
+      az.reserve(entries);
+    });
+  }
+  /// Calls f(x, y, z) with that precision's device pointers (double* or float*).
+  template <class F>
+  void visit(bool single, F&& f) {
+    visit_arrays(single, [&](auto& ax, auto& ay, auto& az) { f(ax.data(), ay.data(), az.data()); });
+  }
+
+ private:
+  template <class F>
+  void visit_arrays(bool single, F&& f) {
+    if (single)
+      f(x32, y32, z32);
+    else
+      f(x, y, z);
+  }
+};
+
 /// One component's partial-force array of a SiteOutput for the kernel's real type R. The kernel
 /// keeps each entry's partial force (and in MD pass 1's pair vector) in R: float in single
 /// precision, whose values are floats already (the pair vector is rounded to R before any use),

@@ -204,16 +204,7 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
     const bool single = device_model32_ != nullptr;
     const size_t per_individual = 3 * (single ? sizeof(float) : sizeof(double)) * std::max<size_t>(entries_total_, 1);
     const int chunk = static_cast<int>(std::max<size_t>(1, std::min<size_t>(count, (size_t(2) << 30) / per_individual)));
-    const size_t partial_forces = size_t(chunk) * entries_total_ + 1;
-    if (single) {
-      pfx32_.reserve(partial_forces);
-      pfy32_.reserve(partial_forces);
-      pfz32_.reserve(partial_forces);
-    } else {
-      pfx_.reserve(partial_forces);
-      pfy_.reserve(partial_forces);
-      pfz_.reserve(partial_forces);
-    }
+    partial_.reserve(size_t(chunk) * entries_total_ + 1, single);
     energy_.reserve(size_t(chunk) * atoms_total_ + 1);
     records_.reserve(size_t(chunk) * batch_atoms * kRecord + 1);
     sums_.reserve(size_t(count) * segments * kRecord);
@@ -223,10 +214,7 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
       const int m = std::min(chunk, count - first);
       gpu::SiteOutput o;
       o.energy = energy_.data();
-      if (single)
-        o.partial_forces(pfx32_.data(), pfy32_.data(), pfz32_.data());
-      else
-        o.partial_forces(pfx_.data(), pfy_.data(), pfz_.data());
+      partial_.visit(single, [&](auto* x, auto* y, auto* z) { o.partial_forces(x, y, z); });
       o.atom_stride = atoms_total_;
       o.entry_stride = entries_total_;
       o.num_parameters = np;
@@ -241,17 +229,11 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
         gpu::launch_warp_sites(view, pairs, batch_atoms_.data(), batch_atoms, type_.data(), site_launch_, m, o,
                                st);
       }
-      const dim3 gather_grid(cuda::blocks_for(batch_atoms, 128), m);
-      if (single)
-        NEPCG_LAUNCH(training_gather, gather_grid, 128, 0, st)(
-            batch_atoms, batch_atoms_.data(), offsets_.data(), reverse_.data(), pair_.data(), pfx32_.data(),
-            pfy32_.data(), pfz32_.data(), entries_total_, energy_.data(), atoms_total_, ref_forces_.data(),
-            factor_.data(), records_.data());
-      else
-        NEPCG_LAUNCH(training_gather, gather_grid, 128, 0, st)(
-            batch_atoms, batch_atoms_.data(), offsets_.data(), reverse_.data(), pair_.data(), pfx_.data(),
-            pfy_.data(), pfz_.data(), entries_total_, energy_.data(), atoms_total_, ref_forces_.data(),
-            factor_.data(), records_.data());
+      partial_.visit(single, [&](auto* px, auto* py, auto* pz) {
+        NEPCG_LAUNCH(training_gather, dim3(cuda::blocks_for(batch_atoms, 128), m), 128, 0, st)(
+            batch_atoms, batch_atoms_.data(), offsets_.data(), reverse_.data(), pair_.data(), px, py, pz,
+            entries_total_, energy_.data(), atoms_total_, ref_forces_.data(), factor_.data(), records_.data());
+      });
       NEPCG_CUDA_LAUNCHED("training_gather");
       NEPCG_LAUNCH(training_reduce, dim3(segments, m), kReduceThreads, 0, st)(
           batch_atoms, seg_start_.data(), seg_count_.data(), records_.data(),
@@ -300,8 +282,8 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
   // Work space of evaluate() (a const method: the buffers are scratch, guarded by the mutex).
   mutable std::mutex mutex_;
   mutable cuda::DeviceArray<int> batch_atoms_, seg_start_, seg_count_;
-  mutable cuda::DeviceArray<double> population_, energy_, pfx_, pfy_, pfz_, records_, sums_;
-  mutable cuda::DeviceArray<float> pfx32_, pfy32_, pfz32_;  // (single precision: instead of pf*_)
+  mutable cuda::DeviceArray<double> population_, energy_, records_, sums_;
+  mutable gpu::PartialForces partial_;  // (float with device_model32_)
   mutable cuda::DeviceArray<float> population32_;
   mutable std::vector<float> population32_host_;
   mutable std::vector<double> host_;
