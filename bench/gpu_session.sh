@@ -21,6 +21,8 @@
 # and the cell on the device (NEPCG_DEVICE_CELL=1), beside NVT.
 # ORDER_COMPARE=1: CG-like 64k and 262k beads in lattice and shuffled order, the site kernel taking
 # atoms by index and in the list's bin order (NEPCG_SITE_ORDER=bins);
+# SKIN_COMPARE=1: PbTe 32k and CG-like 10.6k-262k beads (lattice and random positions) with the site
+# kernel taking every list entry and skipping the list's skin (NEPCG_SITE_SKIN=skip);
 # LANES_COMPARE=1: every MD system in single precision with 32 and with 16 site-kernel lanes per atom;
 # NEPCG_SITE_LANES=16 exported before the call puts the tests and every benchmark on 16 lanes.
 set -o pipefail
@@ -82,6 +84,9 @@ if [ "$what" = bench ] || [ "$what" = all ] || [ "$what" = compare ]; then
     | tee -a "$OUT/bench.log"
   # CG 64k and 262k in lattice and shuffled order, the site kernel by index and in bin order
   [ -n "$ORDER_COMPARE" ] && timeout $(cap 150) python3 bench/gpu_md.py --quick --precision single --order-compare \
+    2>&1 | tee -a "$OUT/bench.log"
+  # the site kernel skipping the list's skin shell beside taking every entry
+  [ -n "$SKIN_COMPARE" ] && timeout $(cap 200) python3 bench/gpu_md.py --quick --precision single --skin-compare \
     2>&1 | tee -a "$OUT/bench.log"
   # NPT of the small systems (host integrator with GPU forces; cell_every=10; cell on the device)
   [ -n "$NPT_BENCH" ] && timeout $(cap 150) python3 bench/gpu_md.py --quick --precision single --npt 2>&1 \

@@ -189,6 +189,7 @@ void init_nep(nb::module_& m) {
       .def_prop_ro("neighbor_capacity", &nepcg::GpuNEP::neighbor_capacity)
       .def_prop_ro("site_lanes", &nepcg::GpuNEP::site_lanes)
       .def_prop_ro("site_order", &nepcg::GpuNEP::site_order)
+      .def_prop_ro("site_skin", &nepcg::GpuNEP::site_skin)
       .def("time_forces", &nepcg::GpuNEP::time_forces, nb::arg("system"), nb::arg("repeats") = 20,
            "Milliseconds per force evaluation on the device (median; for benchmarks).")
       .def(

@@ -311,6 +311,98 @@ def test_site_kernel_in_bin_order_gives_the_same_bits(shared_data, monkeypatch, 
     np.testing.assert_array_equal(vb, va)
 
 
+def _skin_pairs(atoms, cutoff, skin):
+    """Pairs (i, j, image) with cutoff <= r < cutoff + skin: list entries the skin-skipping kernel skips."""
+    from ase.neighborlist import neighbor_list
+    d = neighbor_list("d", atoms, cutoff + skin)
+    return int(np.count_nonzero(d >= cutoff))
+
+
+@pytest.mark.parametrize("precision", ["double", "single"])
+@pytest.mark.parametrize("kind", sorted(WARP_KERNEL_MODELS))
+def test_site_kernel_skipping_the_skin_matches_cpu(tmp_path, monkeypatch, kind, precision, site_lanes):
+    # NEPCG_SITE_SKIN=skip: a pass 0 finds the list entries inside the cutoffs (per pair of types
+    # for typewise cutoffs) and passes 1 and 3 take only those, G at a time. With a 2 Å skin a third
+    # or more of the entries lie in the skin shell, scattered over the rows' batches, so a wrong
+    # compaction (a lost or repeated entry, a skin entry's stale slot) changes forces at once.
+    path = write_random_nep(tmp_path / f"{kind}.txt", seed=0, **MODELS[kind])
+    atoms = random_structure(MODELS[kind]["elements"], 60, 9.0, seed=_structure_seed(kind, "large"))
+    cpu = pynepcg.NEP(path, device="cpu")
+    assert _skin_pairs(atoms, cpu.cutoff, 2.0) > 2 * len(atoms)
+    results = {}
+    for skin in ("keep", "skip"):
+        monkeypatch.setenv("NEPCG_SITE_SKIN", skin)
+        gpu = pynepcg.NEP(path, device="cuda", precision=precision, skin=2.0)
+        assert gpu._cpp.site_skin == skin
+        results[skin] = gpu.compute(atoms)
+    a, keep, skip = cpu.compute(atoms), results["keep"], results["skip"]
+    if precision == "double":
+        for what in ("energies", "forces", "virials"):
+            assert _relative(getattr(skip, what), getattr(a, what)) < 1e-9
+            assert _relative(getattr(skip, what), getattr(keep, what)) < 1e-12  # (only pass 1's sums regroup)
+    else:
+        assert max(single_precision_errors(skip, a, path).values()) < SINGLE_REL
+        assert max(single_precision_errors(skip, keep, path).values()) < SINGLE_REL
+
+
+@pytest.mark.parametrize("precision", ["double", "single"])
+def test_site_kernel_skipping_the_skin_with_long_rows(tmp_path, monkeypatch, precision, site_lanes):
+    # ~350 list entries per atom (a 4.5 Å skin around a 4 Å cutoff), ~40 inside: 11 batches of 32
+    # lanes, whose ballots the lanes hold, or 22 of 16, more than the 16 lanes of a group can hold,
+    # so those rows take every entry (the fallback): both must give the CPU's results. With 32
+    # lanes the entries inside are spread over several batches of the full rows, so their sums
+    # group otherwise than with every entry taken: the last bits differ from `keep`, which shows
+    # the compacted path ran. With 16 every row here is longer than 256 entries: the fallback is
+    # `keep`'s path, the same bits.
+    path = write_random_nep(tmp_path / "c.txt", **MODELS["one-species"])
+    atoms = random_structure(["C"], 100, 9.0, seed=5)
+    cpu = pynepcg.NEP(path, device="cpu")
+    monkeypatch.setenv("NEPCG_SITE_SKIN", "keep")
+    keep = pynepcg.NEP(path, device="cuda", precision=precision, skin=4.5).compute(atoms)
+    monkeypatch.setenv("NEPCG_SITE_SKIN", "skip")
+    gpu = pynepcg.NEP(path, device="cuda", precision=precision, skin=4.5)
+    assert gpu._cpp.site_skin == "skip"
+    a, b = cpu.compute(atoms), gpu.compute(atoms)
+    assert gpu._cpp.neighbor_capacity > 16 * 16
+    if site_lanes == 32:
+        assert np.any(b.energies != keep.energies)
+    else:
+        np.testing.assert_array_equal(b.energies, keep.energies)
+        np.testing.assert_array_equal(b.forces, keep.forces)
+    if precision == "double":
+        for what in ("energies", "forces", "virials"):
+            assert _relative(getattr(b, what), getattr(a, what)) < 1e-9
+    else:
+        assert max(single_precision_errors(b, a, path).values()) < SINGLE_REL
+
+
+def test_nve_skipping_the_skin_follows_the_default_kernel(shared_data, monkeypatch, site_lanes):
+    # The same NVE trajectory (double precision, through list rebuilds, whose pair order changes)
+    # with and without the skin skipped: the two differ only in how pass 1 groups its sums.
+    model = shared_data("nep-models/C_2022_NEP4.txt")
+    s = structures.diamond("C", 3.567, (3, 3, 3))
+    rng = np.random.default_rng(6)
+    s.positions = np.asarray(s.positions) + rng.normal(0, 0.05, (len(s), 3))
+    runs = {}
+    for skin in ("keep", "skip"):
+        monkeypatch.setenv("NEPCG_SITE_SKIN", skin)
+        pot = pynepcg.NEP(model, device="cuda", skin=0.4)
+        sim = pynepcg.Simulator(s, pot, seed=3)
+        sim.set_temperature(1500)
+        sim.run(40, ensembles.NVE(), 1.0)
+        assert sim.ran_on_device and pot._cpp.neighbor_list_builds >= 2 and pot._cpp.site_skin == skin
+        runs[skin] = (np.array(sim.system.positions), np.array(sim.system.velocities))
+    np.testing.assert_allclose(runs["skip"][0], runs["keep"][0], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(runs["skip"][1], runs["keep"][1], rtol=0, atol=1e-9)
+
+
+def test_site_skin_environment_is_checked(tmp_path, monkeypatch):
+    path = write_random_nep(tmp_path / "c.txt", **MODELS["one-species"])
+    monkeypatch.setenv("NEPCG_SITE_SKIN", "drop")
+    with pytest.raises(ValueError, match="NEPCG_SITE_SKIN must be 'keep' .* or 'skip' .*got 'drop'"):
+        pynepcg.NEP(path, device="cuda")
+
+
 def test_site_order_environment_is_checked(tmp_path, monkeypatch):
     path = write_random_nep(tmp_path / "c.txt", **MODELS["one-species"])
     monkeypatch.setenv("NEPCG_SITE_ORDER", "morton")

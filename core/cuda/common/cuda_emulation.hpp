@@ -304,6 +304,15 @@ T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
   return nepcg::emu::from_bits<T>(
       nepcg::emu::warp_exchange(mask, nepcg::emu::to_bits(v), false, "__shfl_xor_sync").value[src]);
 }
+template <class T>
+T __shfl_sync(unsigned mask, T v, int src_lane, int width = 32) {
+  const int lane = nepcg::emu::lane_id();
+  const int src = (lane & ~(width - 1)) | (src_lane & (width - 1));
+  if (!(mask >> src & 1u))
+    throw nepcg::RuntimeError("emulated CUDA: __shfl_sync reads lane " + std::to_string(src) + " outside its mask");
+  return nepcg::emu::from_bits<T>(
+      nepcg::emu::warp_exchange(mask, nepcg::emu::to_bits(v), false, "__shfl_sync").value[src]);
+}
 inline unsigned __ballot_sync(unsigned mask, int predicate) {
   return nepcg::emu::warp_exchange(mask, 0, predicate != 0, "__ballot_sync").ballot;
 }

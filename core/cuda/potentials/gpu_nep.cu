@@ -39,6 +39,15 @@ bool gpu::site_bin_order_from_env() {
                    "list's bin order); got '" + value + "'");
 }
 
+bool gpu::site_skip_skin_from_env() {
+  const char* env = std::getenv("NEPCG_SITE_SKIN");
+  const std::string value = env ? env : "";
+  if (value.empty() || value == "keep") return false;
+  if (value == "skip") return true;
+  throw InputError("NEPCG_SITE_SKIN must be 'keep' (every neighbour-list entry) or 'skip' (only the entries inside "
+                   "the cutoffs); got '" + value + "'");
+}
+
 using kernels::NepView;
 
 namespace {
@@ -223,6 +232,7 @@ GpuNEP::Impl::Impl(const NEP& nep, double skin, NepPrecision precision)
     });
   }
   site_bin_order = gpu::site_bin_order_from_env();
+  site_skip_skin = gpu::site_skip_skin_from_env();
   stream.synchronize();
 }
 
@@ -365,7 +375,7 @@ void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
                              list.neighbors(), list.images(),
                              list.counts(),  n,
                              list.capacity(), live ? &live->cell : list.replica_cells(),
-                             list.replica_of()};
+                             list.replica_of(), site_skip_skin};
   if (site_launch) {
     gpu::SiteOutput o;
     o.energy = energy.data();
@@ -558,6 +568,8 @@ int GpuNEP::site_lanes() const { return impl_->site_launch ? impl_->site_launch.
 std::string GpuNEP::site_order() const {
   return impl_->site_launch && impl_->site_bin_order ? "bins" : "index";
 }
+
+std::string GpuNEP::site_skin() const { return impl_->site_launch && impl_->site_skip_skin ? "skip" : "keep"; }
 
 std::string GpuNEP::device_name() const { return impl_->device_name; }
 

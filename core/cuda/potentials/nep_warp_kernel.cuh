@@ -18,6 +18,8 @@
 // staged pairs) takes half the warp instructions per atom, and an atom's last, partly filled batch
 // of neighbours wastes fewer lanes; the price is twice the batches per atom (latency), so it is
 // meant for systems with many atoms per SM (see site_lanes_from_env and bench/gpu_notes.md).
+// With NEPCG_SITE_SKIN=skip (MD lists), a pass 0 finds the list entries inside the cutoffs and
+// passes 1 and 3 take only those (see warp_site).
 #pragma once
 
 #include <algorithm>
@@ -78,6 +80,46 @@ __device__ inline R group_sum(R v, unsigned mask) {
   return v;  // the same value, summed in the same order, in every lane of the group
 }
 
+/// The group's ballot of `predicate`, bit l for lane l of the group (G = 16: the half warp's own
+/// 16 bits, shifted down).
+template <int G>
+__device__ inline unsigned group_ballot(unsigned mask, bool predicate) {
+  const unsigned bits = __ballot_sync(mask, predicate) & mask;
+  return G == 32 ? bits : bits >> (threadIdx.x & 16);
+}
+
+/// Position of the n-th set bit of v (n = 0: the lowest), by halving; n must be below popc(v).
+__device__ inline int nth_set_bit(unsigned v, int n) {
+  int position = 0;
+  for (int width = 16; width > 0; width >>= 1) {
+    const int low = __popc(v & ((1u << width) - 1u));
+    if (n >= low) {  // in the upper part
+      n -= low;
+      v >>= width;
+      position += width;
+    }
+  }
+  return position;
+}
+
+/// Row index of the c-th entry inside the cutoffs (c = 0, 1, ...: the entries in row order) when
+/// lane b of the group holds in `batch_bits` the ballot of the row's batch b (entries b G ... b G +
+/// G - 1; bit l: entry b G + l inside). Every lane of the group calls it (shuffles) with its own c;
+/// the result means something for c below the number inside. A select per batch, so that the
+/// lanes do not diverge: `batches` shuffles and population counts, one nth_set_bit.
+template <int G>
+__device__ inline int compacted_entry(unsigned batch_bits, int batches, int c, unsigned mask) {
+  unsigned hit = 0u;
+  int rank = 0, hit_batch = 0, before = 0;
+  for (int b = 0; b < batches; ++b) {
+    const unsigned bits = __shfl_sync(mask, batch_bits, b, G);
+    const int inside = __popc(bits);
+    if (c >= before && c < before + inside) hit = bits, rank = c - before, hit_batch = b;
+    before += inside;
+  }
+  return hit_batch * G + (hit ? nth_set_bit(hit, rank) : 0);
+}
+
 /// Neighbours of an MD system: the device Verlet list (atom-major rows of `capacity` entries,
 /// image codes) and the current positions.
 struct ListPairs {
@@ -97,6 +139,10 @@ struct ListPairs {
   // replica mode: atom i's cell is live_cell[replica_of[i]]); nullptr: `cell`.
   const cuda::DeviceCell* live_cell = nullptr;
   const int* replica_of = nullptr;
+  // The site kernel's passes 1 and 3 take only the entries inside the cutoffs (NEPCG_SITE_SKIN=skip;
+  // see warp_site's pass 0): the list holds every pair within cutoff + skin.
+  bool skip_skin = false;
+  __device__ bool skips_skin() const { return skip_skin; }
   __device__ int count(int i) const { return cnt[i]; }
   __device__ int entry(int i, int k) const { return i * capacity + k; }
   __device__ int neighbor(int e) const { return nbr[e]; }
@@ -125,6 +171,7 @@ struct FixedPairs {
   static constexpr bool kTransposedW0 = false;       // (each individual brings its own W0)
   const int *offsets, *nbr;
   const double* pair;
+  __device__ static constexpr bool skips_skin() { return false; }  // (no skin: built at the cutoff)
   __device__ int count(int i) const { return offsets[i + 1] - offsets[i]; }
   __device__ int entry(int i, int k) const { return offsets[i] + k; }
   __device__ int neighbor(int e) const { return nbr[e]; }
@@ -151,6 +198,14 @@ template <class R, class Pairs>
 __device__ inline R pair_vector(const Pairs& pairs, int i, int e, R* r) {
   double v[3];
   pairs.vector(i, e, v);
+  return rounded_vector(v, r);
+}
+
+/// The pair vector (R) pass 0 or 1 left in entry e's partial-force slot, and its length: the
+/// same bits as pair_vector gave there (R -> double -> R is exact).
+template <class R>
+__device__ inline R stored_pair_vector(const R* pfx, const R* pfy, const R* pfz, int e, R* r) {
+  const double v[3] = {double(pfx[e]), double(pfy[e]), double(pfz[e])};
   return rounded_vector(v, r);
 }
 
@@ -268,26 +323,65 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
   R e_zbl = R(0);
   __syncwarp(mask);
 
+  // 0. Skipping the skin (pairs.skips_skin(): NEPCG_SITE_SKIN=skip, MD lists only). The list holds
+  // every pair within cutoff + skin, so that it lasts several steps; the pairs in the skin shell
+  // give exact zeros but take lanes in passes 1 and 3 (a CG liquid: ~100 entries, ~72 inside, 4
+  // batches of 32 where 3 would do). Here each lane takes one entry per batch of G, stores its
+  // pair vector (rounded to R) in the entry's partial-force slot, or zeros for an entry outside
+  // (its final partial force), and lane b keeps the ballot of batch b; passes 1 and 3 then take
+  // only the entries inside, G at a time (compacted_entry). The entries keep their row order, so
+  // the sums of pass 1 see the same values in other batches: a different rounding, not different
+  // maths. Rows of more than G batches take every entry.
+  const bool compact = pairs.skips_skin() && count <= G * G;
+  const int batches = (count + G - 1) / G;
+  unsigned batch_bits = 0u;  // lane b: the ballot of batch b
+  int rows = count;          // entries passes 1 and 3 take
+  if (compact) {
+    rows = 0;
+    for (int b = 0; b < batches; ++b) {
+      const int k = b * G + lane;
+      bool inside = false;
+      if (k < count) {
+        const int e = pairs.entry(i, k), nb = type[pairs.neighbor(e)];
+        R r[3];
+        const R d = pair_vector<R>(pairs, i, e, r);
+        inside = d < kernels::pair_cutoff(p.cutoff_radial, a, nb) || d < kernels::pair_cutoff(p.cutoff_angular, a, nb);
+        pfx[e] = inside ? r[0] : R(0);
+        pfy[e] = inside ? r[1] : R(0);
+        pfz[e] = inside ? r[2] : R(0);
+      }
+      const unsigned bits = group_ballot<G>(mask, inside);
+      if (lane == b) batch_bits = bits;
+      rows += __popc(bits);
+    }
+  }
+
   // 1. Descriptor sums, G neighbours at a time: the radial basis values summed per neighbour type
   // (contracted into the radial descriptor once per atom below), the angular products g_n Y_lm.
-  for (int first = 0; first < count; first += G) {
-    const int k = first + lane;
+  for (int first = 0; first < rows; first += G) {
+    const int k = compact ? compacted_entry<G>(batch_bits, batches, first + lane, mask) : first + lane;
+    const bool taken = first + lane < rows;
     R* st = stage + lane * stride;
     int kinds = 0;  // bit 1: inside the radial cutoff, bit 2: inside the angular one
     pair_type[lane] = 0;  // (an empty slot's zeros count for any type)
-    if (k >= count)
+    if (!taken)
       for (int c = 0; c < stride; ++c) st[c] = R(0);
-    if (k < count) {
+    if (taken) {
       const int e = pairs.entry(i, k), b = type[pairs.neighbor(e)];
       pair_type[lane] = b;
       R r[3];
-      double v[3];
-      pairs.vector(i, e, v);
-      const R d = rounded_vector(v, r);
-      if constexpr (Pairs::kReusesPairVectors) {  // (this lane reads them back in pass 3)
-        pfx[e] = R(v[0]);  // (rounded to R, as rounded_vector rounds them before any use)
-        pfy[e] = R(v[1]);
-        pfz[e] = R(v[2]);
+      R d;
+      if (compact) {
+        d = stored_pair_vector(pfx, pfy, pfz, e, r);  // (pass 0's)
+      } else {
+        double v[3];
+        pairs.vector(i, e, v);
+        d = rounded_vector(v, r);
+        if constexpr (Pairs::kReusesPairVectors) {  // (this lane reads them back in pass 3)
+          pfx[e] = R(v[0]);  // (rounded to R, as rounded_vector rounds them before any use)
+          pfy[e] = R(v[1]);
+          pfz[e] = R(v[2]);
+        }
       }
       kinds = kernels::pair_values<L>(p, a, b, r, d, st, st + K1, st + K1 + nA);
       if (p.zbl && (kinds & 2)) {
@@ -369,14 +463,16 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
   }
   __syncwarp(mask);
 
-  // 3. Partial forces f_ij = dU_i/dr_ij, one neighbour per lane.
-  for (int k = lane; k < count; k += G) {
+  // 3. Partial forces f_ij = dU_i/dr_ij, one neighbour per lane (with the skin skipped, the
+  // entries inside; those outside keep pass 0's zeros).
+  for (int first = 0; first < rows; first += G) {
+    const int k = compact ? compacted_entry<G>(batch_bits, batches, first + lane, mask) : first + lane;
+    if (first + lane >= rows) continue;  // (the loop's trip count stays uniform: shuffles above)
     const int e = pairs.entry(i, k), b = type[pairs.neighbor(e)];
     R r[3];
     R d;
     if constexpr (Pairs::kReusesPairVectors) {
-      const double v[3] = {double(pfx[e]), double(pfy[e]), double(pfz[e])};  // the lane's own entry of pass 1
-      d = rounded_vector(v, r);
+      d = stored_pair_vector(pfx, pfy, pfz, e, r);  // the entry's of pass 0 or 1
     } else {
       d = pair_vector<R>(pairs, i, e, r);
     }
@@ -439,6 +535,12 @@ int site_lanes_from_env();
 /// meant for large diffused systems). Each atom's results are the same bits either way. Anything
 /// else is an error naming the variable. Returns true for bins.
 bool site_bin_order_from_env();
+
+/// Whether the MD site kernel skips the list's skin shell: NEPCG_SITE_SKIN=keep (the default:
+/// passes 1 and 3 take every list entry) or skip (a pass 0 finds the entries inside the cutoffs and
+/// the other passes take only those; see warp_site). Results agree to round-off (the descriptor sums
+/// group their terms differently). Anything else is an error naming the variable.
+bool site_skip_skin_from_env();
 
 /// The launch shape for a model with `lanes` per atom: up to 128 threads per block, within the
 /// device's opt-in shared memory per block (groups = 0 when the warp kernel does not take it).

@@ -107,6 +107,10 @@ class GpuNEP : public Potential {
   /// list's bin order; NEPCG_SITE_ORDER=bins). Results are the same bits; the atom-per-thread
   /// kernel always takes "index".
   std::string site_order() const;
+  /// Whether the site kernel's passes 1 and 3 take every list entry ("keep", the default) or only
+  /// those inside the cutoffs ("skip": NEPCG_SITE_SKIN=skip). Results agree to round-off; the
+  /// atom-per-thread kernel always takes "keep".
+  std::string site_skin() const;
   /// Milliseconds per force evaluation on the device (neighbour-list check, site and gather
   /// kernels; positions uploaded once, list built once), median of `repeats` timed with CUDA
   /// events. For benchmarks.
