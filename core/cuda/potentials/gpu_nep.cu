@@ -9,6 +9,7 @@
 // The maths are the NEPCG_HD functions of nepcg/kernels/nep_site.hpp that the CPU reference uses.
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <cstdlib>
 #include <limits>
 #include <mutex>
@@ -22,30 +23,36 @@
 
 namespace nepcg {
 
-int gpu::site_lanes_from_env() {
-  const char* env = std::getenv("NEPCG_SITE_LANES");
+namespace {
+// Index of the value of environment variable `name` in `choices` (unset or empty: the first);
+// anything else is an InputError "<name> must be <explained>; got '<value>'".
+int environment_choice(const char* name, std::initializer_list<const char*> choices, const char* explained) {
+  const char* env = std::getenv(name);
   const std::string value = env ? env : "";
-  if (value.empty() || value == "32") return 32;
-  if (value == "16") return 16;
-  throw InputError("NEPCG_SITE_LANES must be 32 (one warp per atom) or 16 (two atoms per warp); got '" + value + "'");
+  if (value.empty()) return 0;
+  int index = 0;
+  for (const char* choice : choices) {
+    if (value == choice) return index;
+    ++index;
+  }
+  throw InputError(std::string(name) + " must be " + explained + "; got '" + value + "'");
+}
+}  // namespace
+
+int gpu::site_lanes_from_env() {
+  return environment_choice("NEPCG_SITE_LANES", {"32", "16"}, "32 (one warp per atom) or 16 (two atoms per warp)") == 0
+             ? 32
+             : 16;
 }
 
 bool gpu::site_bin_order_from_env() {
-  const char* env = std::getenv("NEPCG_SITE_ORDER");
-  const std::string value = env ? env : "";
-  if (value.empty() || value == "index") return false;
-  if (value == "bins") return true;
-  throw InputError("NEPCG_SITE_ORDER must be 'index' (atoms in input order) or 'bins' (atoms in the neighbour "
-                   "list's bin order); got '" + value + "'");
+  return environment_choice("NEPCG_SITE_ORDER", {"index", "bins"},
+                            "'index' (atoms in input order) or 'bins' (atoms in the neighbour list's bin order)") == 1;
 }
 
 bool gpu::site_skip_skin_from_env() {
-  const char* env = std::getenv("NEPCG_SITE_SKIN");
-  const std::string value = env ? env : "";
-  if (value.empty() || value == "keep") return false;
-  if (value == "skip") return true;
-  throw InputError("NEPCG_SITE_SKIN must be 'keep' (every neighbour-list entry) or 'skip' (only the entries inside "
-                   "the cutoffs); got '" + value + "'");
+  return environment_choice("NEPCG_SITE_SKIN", {"keep", "skip"},
+                            "'keep' (every neighbour-list entry) or 'skip' (only the entries inside the cutoffs)") == 1;
 }
 
 using kernels::NepView;
