@@ -1,7 +1,8 @@
 // NEP site kernel with one warp (or half a warp) per atom (internal to gpu_nep.cu). An atom's
 // lane group (G = 32 or 16 lanes, a template argument) takes its neighbours G at a time, one per
 // lane: each lane evaluates its pair's radial basis values, angular radial functions and
-// harmonics (the shared NEPCG_HD building blocks, kernels::pair_values) into shared memory, then
+// harmonics (the shared NEPCG_HD building blocks, kernels::pair_radial_values and
+// pair_angular_values) into shared memory, then
 // the lanes split the sums over the G pairs: the radial basis values per neighbour type (so the
 // radial coefficients are applied once per atom, not once per pair) and the angular products. Descriptor rows and their gradients run one
 // radial channel per lane, the network one neuron per lane, the partial forces one neighbour per
@@ -358,19 +359,21 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
 
   // 1. Descriptor sums, G neighbours at a time: the radial basis values summed per neighbour type
   // (contracted into the radial descriptor once per atom below), the angular products g_n Y_lm.
+  // Each lane stages its pair's f_k in its own row; the lanes inside the angular cutoff stage g_n
+  // and Y_lm in the rows of their rank among those lanes, so that the angular sums run over
+  // that many rows and the radial ones over the lanes holding an entry: the terms left out are
+  // exact zeros (a pair outside a cutoff, an empty lane), so the sums keep their bits, and a batch
+  // with few angular pairs (CG: ~18 of its first 32 entries; PbTe: 6) costs that many products.
   for (int first = 0; first < rows; first += G) {
     const int k = compact ? compacted_entry<G>(batch_bits, batches, first + lane, mask) : first + lane;
-    const bool taken = first + lane < rows;
-    R* st = stage + lane * stride;
-    int kinds = 0;  // bit 1: inside the radial cutoff, bit 2: inside the angular one
-    pair_type[lane] = 0;  // (an empty slot's zeros count for any type)
-    if (!taken)
-      for (int c = 0; c < stride; ++c) st[c] = R(0);
-    if (taken) {
-      const int e = pairs.entry(i, k), b = type[pairs.neighbor(e)];
-      pair_type[lane] = b;
-      R r[3];
-      R d;
+    const int used = min(G, rows - first);  // lanes holding an entry in this batch
+    int b = 0;
+    R r[3];
+    R d = R(0);
+    bool angular = false;
+    if (lane < used) {
+      const int e = pairs.entry(i, k);
+      b = type[pairs.neighbor(e)];
       if (compact) {
         d = stored_pair_vector(pfx, pfy, pfz, e, r);  // (pass 0's)
       } else {
@@ -383,30 +386,40 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
           pfz[e] = R(v[2]);
         }
       }
-      kinds = kernels::pair_values<L>(p, a, b, r, d, st, st + K1, st + K1 + nA);
-      if (p.zbl && (kinds & 2)) {
-        R phi, dphi;
-        kernels::zbl_pair(p, a, b, d, phi, dphi);
-        e_zbl += R(0.5) * phi;
+      angular = kernels::inside_angular_cutoff(p, a, b, d);
+    }
+    const unsigned angular_lanes = group_ballot<G>(mask, angular);
+    const int angular_rows = __popc(angular_lanes);
+    if (lane < used) {
+      pair_type[lane] = b;
+      kernels::pair_radial_values(p, a, b, d, stage + lane * stride);
+      if (angular) {
+        R* row = stage + __popc(angular_lanes & ((1u << lane) - 1u)) * stride;  // (rank among them)
+        kernels::pair_angular_values<L>(p, a, b, r, d, row + K1, row + K1 + nA);
+        if (p.zbl) {
+          R phi, dphi;
+          kernels::zbl_pair(p, a, b, d, phi, dphi);
+          e_zbl += R(0.5) * phi;
+        }
       }
     }
     // Angular sums only for batches with a pair inside the angular cutoff (the device list puts
-    // those pairs first; the others contribute exact zeros).
-    const int components = __any_sync(mask, kinds & 2) ? nF + size_a : nF;
+    // those pairs first).
+    const int components = angular_rows > 0 ? nF + size_a : nF;
     __syncwarp(mask);
     for (int c = lane; c < components; c += G) {
       R s = R(0);
       if (c < nF) {
-        const int b = c / K1, kk = c - b * K1;
+        const int bc = c / K1, kk = c - bc * K1;
         if (T == 1) {
-          for (int l = 0; l < G; ++l) s += stage[l * stride + kk];
+          for (int l = 0; l < used; ++l) s += stage[l * stride + kk];
         } else {
-          for (int l = 0; l < G; ++l) s += pair_type[l] == b ? stage[l * stride + kk] : R(0);
+          for (int l = 0; l < used; ++l) s += pair_type[l] == bc ? stage[l * stride + kk] : R(0);
         }
         F[c] += s;
       } else {
         const int nn = (c - nF) / lm, m = (c - nF) % lm;
-        for (int l = 0; l < G; ++l) s += stage[l * stride + K1 + nn] * stage[l * stride + K1 + nA + m];
+        for (int l = 0; l < angular_rows; ++l) s += stage[l * stride + K1 + nn] * stage[l * stride + K1 + nA + m];
         S[c - nF] += s;
       }
     }

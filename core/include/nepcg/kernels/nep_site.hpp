@@ -149,6 +149,35 @@ NEPCG_HD R site_energy(const NepViewT<R>& p, int a, R* q, const R* S, R* Fp, R* 
 
 // ---- The same maths without the cached pair terms (for GPU threads, which keep registers) ----
 
+/// The radial part of pair_values: fR[k] = f_k(r), k = 0 ... basis_radial (zeros beyond the
+/// radial cutoff of types a, b). Returns whether the pair lies inside that cutoff.
+template <class R>
+NEPCG_HD bool pair_radial_values(const NepViewT<R>& p, int a, int b, R r, R* fR) {
+  const R rc_r = pair_cutoff(p.cutoff_radial, a, b);
+  if (r < rc_r) {
+    chebyshev_values(p.basis_radial, chebyshev_point(r, rc_r), fR);
+    return true;
+  }
+  for (int k = 0; k <= p.basis_radial; ++k) fR[k] = R(0);
+  return false;
+}
+
+/// Whether the pair lies inside the angular cutoff of types a, b (the test pair_angular_values makes).
+template <class R>
+NEPCG_HD bool inside_angular_cutoff(const NepViewT<R>& p, int a, int b, R r) {
+  return r < pair_cutoff(p.cutoff_angular, a, b);
+}
+
+/// The angular part of pair_values: gA[n] and Y[k] of a pair inside the angular cutoff
+/// (inside_angular_cutoff must hold). L must equal p.l_max.
+template <int L, class R>
+NEPCG_HD void pair_angular_values(const NepViewT<R>& p, int a, int b, const R* rij, R r, R* gA, R* Y) {
+  const R rc_a = pair_cutoff(p.cutoff_angular, a, b);
+  radial_values(p.n_max_angular, p.basis_angular, p.num_types, a, b, p.c_angular, chebyshev_point(r, rc_a), gA);
+  const R inv = R(1) / r;
+  real_harmonics<L>(L, rij[0] * inv, rij[1] * inv, rij[2] * inv, Y);
+}
+
 /// Values of one pair without gradients: the radial basis values fR[k] = f_k(r), k = 0 ...
 /// basis_radial (zero beyond the radial cutoff), whose sums over the neighbours of each type give
 /// the radial descriptor (radial_descriptor_from_sums), and gA[n] and Y[k] (zero beyond the angular
@@ -156,20 +185,9 @@ NEPCG_HD R site_energy(const NepViewT<R>& p, int a, R* q, const R* S, R* Fp, R* 
 /// must equal p.l_max.
 template <int L, class R>
 NEPCG_HD int pair_values(const NepViewT<R>& p, int a, int b, const R* rij, R r, R* fR, R* gA, R* Y) {
-  const int T = p.num_types;
-  int mask = 0;
-  const R rc_r = pair_cutoff(p.cutoff_radial, a, b);
-  if (r < rc_r) {
-    chebyshev_values(p.basis_radial, chebyshev_point(r, rc_r), fR);
-    mask |= 1;
-  } else {
-    for (int k = 0; k <= p.basis_radial; ++k) fR[k] = R(0);
-  }
-  const R rc_a = pair_cutoff(p.cutoff_angular, a, b);
-  if (r < rc_a) {
-    radial_values(p.n_max_angular, p.basis_angular, T, a, b, p.c_angular, chebyshev_point(r, rc_a), gA);
-    const R inv = R(1) / r;
-    real_harmonics<L>(L, rij[0] * inv, rij[1] * inv, rij[2] * inv, Y);
+  int mask = pair_radial_values(p, a, b, r, fR) ? 1 : 0;
+  if (inside_angular_cutoff(p, a, b, r)) {
+    pair_angular_values<L>(p, a, b, rij, r, gA, Y);
     mask |= 2;
   } else {
     for (int n = 0; n <= p.n_max_angular; ++n) gA[n] = R(0);
