@@ -65,8 +65,7 @@ constexpr int kReduceThreads = 1024;
 // Atom-per-thread kernel for models the warp kernel does not take (l_max > 4, two hidden layers):
 // the CPU's cached-terms functions, with S and dU/dS of each atom in global scratch.
 __global__ void __launch_bounds__(kThreads) nep_sites(NepView p, gpu::ListPairs pairs, const int* type, double* sums,
-                                                      double* gradients, double* energy, double* pfx, double* pfy,
-                                                      double* pfz) {
+                                                      double* gradients, double* energy, double* pf) {
   const int n = pairs.n;
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
@@ -104,18 +103,17 @@ __global__ void __launch_bounds__(kThreads) nep_sites(NepView p, gpu::ListPairs 
     const int mask = kernels::pair_terms(p, a, b, r, d, t);
     if (mask) kernels::partial_force_from_terms(p, mask, t, r, d, Fp, dUdS, f);
     if (p.zbl && (mask & 2)) kernels::add_zbl_partial_force(p, a, b, r, d, f);
-    pfx[e] = f[0];
-    pfy[e] = f[1];
-    pfz[e] = f[2];
+    gpu::store_entry(pf, e, f[0], f[1], f[2]);
   }
 }
 
 // F_i = sum_j (f_ij - f_ji) and W_i = sum_j r_ij (x) f_ji with `group` lanes per atom (see
 // cuda::lanes_per_site): lane l takes entries l, l + group, ... and the group sums its parts.
-// Partial forces in S (double, or float from the single-precision site kernel), summed in double.
+// Partial forces interleaved (gpu::entry_values) in S (double, or float from the single-precision
+// site kernel), summed in double.
 template <class S>
-__global__ void gather_forces(gpu::ListPairs pairs, const int* rev, int group, const S* pfx, const S* pfy,
-                              const S* pfz, double* fx, double* fy, double* fz, double* virial) {
+__global__ void gather_forces(gpu::ListPairs pairs, const int* rev, int group, const S* pf, double* fx, double* fy,
+                              double* fz, double* virial) {
   const int n = pairs.n;
   const long t = static_cast<long>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int i = static_cast<int>(t / group), lane = static_cast<int>(t % group);
@@ -124,10 +122,11 @@ __global__ void gather_forces(gpu::ListPairs pairs, const int* rev, int group, c
     const int count = pairs.count(i);
     for (int k = lane; k < count; k += group) {
       const int e = pairs.entry(i, k), r = rev[e];
-      const double fji[3] = {double(pfx[r]), double(pfy[r]), double(pfz[r])};
-      F[0] += double(pfx[e]) - fji[0];
-      F[1] += double(pfy[e]) - fji[1];
-      F[2] += double(pfz[e]) - fji[2];
+      const S *ij = gpu::entry_values(pf, e), *ji = gpu::entry_values(pf, r);
+      const double fji[3] = {double(ji[0]), double(ji[1]), double(ji[2])};
+      F[0] += double(ij[0]) - fji[0];
+      F[1] += double(ij[1]) - fji[1];
+      F[2] += double(ij[2]) - fji[2];
       if (virial) {
         double rij[3];
         pairs.vector(i, e, rij);
@@ -386,7 +385,7 @@ void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
   if (site_launch) {
     gpu::SiteOutput o;
     o.energy = energy.data();
-    partial.visit(model32 != nullptr, [&](auto* x, auto* y, auto* z) { o.partial_forces(x, y, z); });
+    partial.visit(model32 != nullptr, [&](auto* pf) { o.partial_forces(pf); });
     const int* order = site_bin_order ? list.bin_order() : nullptr;  // (nullptr: atom w is the w-th)
     if (model32)
       gpu::launch_warp_sites(view32, pairs, order, n, type.data(), site_launch, 1, o, s);
@@ -394,17 +393,15 @@ void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
       gpu::launch_warp_sites(view, pairs, order, n, type.data(), site_launch, 1, o, s);
   } else {
     NEPCG_LAUNCH(nep_sites, cuda::blocks_for(n, kThreads), kThreads, 0, s)(
-        view, pairs, type.data(), sums.data(), gradients.data(), energy.data(), partial.x.data(), partial.y.data(),
-        partial.z.data());
+        view, pairs, type.data(), sums.data(), gradients.data(), energy.data(), partial.values.data());
     NEPCG_CUDA_LAUNCHED("nep_sites");
   }
   // (Replicas: a warp per atom whatever their total, so that each replica's sums do not depend on
   // the others; the lanes per atom a small system takes anyway.)
   const int group = list.replicas() > 0 ? 32 : cuda::lanes_per_site(n, multiprocessors);
-  partial.visit(model32 != nullptr, [&](auto* px, auto* py, auto* pz) {
+  partial.visit(model32 != nullptr, [&](auto* pf) {
     NEPCG_LAUNCH(gather_forces, cuda::blocks_for(size_t(n) * group, 128), 128, 0, s)(
-        pairs, list.reverse(), group, px, py, pz, fx.data(), fy.data(), fz.data(),
-        with_virial ? virial.data() : nullptr);
+        pairs, list.reverse(), group, pf, fx.data(), fy.data(), fz.data(), with_virial ? virial.data() : nullptr);
   });
   NEPCG_CUDA_LAUNCHED("gather_forces");
 }

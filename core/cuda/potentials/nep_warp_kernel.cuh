@@ -202,68 +202,79 @@ __device__ inline R pair_vector(const Pairs& pairs, int i, int e, R* r) {
   return rounded_vector(v, r);
 }
 
+/// Entry e's three values (partial force, or in MD the pair vector passes 0 and 1 keep there) in
+/// an interleaved partial-force array: x, y, z at pf[3e], pf[3e + 1], pf[3e + 2]. Interleaved
+/// because the gathers read each entry's reverse entry f_ji, which lies anywhere in memory: one
+/// record of 12 (float) or 24 (double) bytes touches one or two 32-byte sectors where three
+/// separate arrays cost three.
+template <class S>
+__device__ inline S* entry_values(S* pf, int e) {
+  return pf + 3 * size_t(e);
+}
+
 /// The pair vector (R) pass 0 or 1 left in entry e's partial-force slot, and its length: the
 /// same bits as pair_vector gave there (R -> double -> R is exact).
 template <class R>
-__device__ inline R stored_pair_vector(const R* pfx, const R* pfy, const R* pfz, int e, R* r) {
-  const double v[3] = {double(pfx[e]), double(pfy[e]), double(pfz[e])};
+__device__ inline R stored_pair_vector(const R* pf, int e, R* r) {
+  const R* slot = entry_values(pf, e);
+  const double v[3] = {double(slot[0]), double(slot[1]), double(slot[2])};
   return rounded_vector(v, r);
 }
 
-/// Where a launch writes: site energies at energy[individual * atom_stride + i], partial forces at
-/// pf*[individual * entry_stride + e] in the kernel's real type (pf*32 for the float kernel: see
-/// partial_force_array). For the trainer, blockIdx.y is the individual and its parameters
-/// (nep.txt order) start at population + individual * num_parameters (population32: the same,
-/// rounded to float, for the single-precision kernel).
+/// Stores x, y, z as entry e's values.
+template <class R>
+__device__ inline void store_entry(R* pf, int e, R x, R y, R z) {
+  R* slot = entry_values(pf, e);
+  slot[0] = x, slot[1] = y, slot[2] = z;
+}
+
+/// Where a launch writes: site energies at energy[individual * atom_stride + i], partial forces
+/// interleaved (entry_values) from pf[3 individual entry_stride] in the kernel's real type (pf32
+/// for the float kernel: see partial_force_array). For the trainer, blockIdx.y is the individual
+/// and its parameters (nep.txt order) start at population + individual * num_parameters
+/// (population32: the same, rounded to float, for the single-precision kernel).
 struct SiteOutput {
-  double *energy = nullptr, *pfx = nullptr, *pfy = nullptr, *pfz = nullptr;
-  float *pfx32 = nullptr, *pfy32 = nullptr, *pfz32 = nullptr;
+  double *energy = nullptr, *pf = nullptr;
+  float* pf32 = nullptr;
   size_t atom_stride = 0, entry_stride = 0;
   const double* population = nullptr;
   const float* population32 = nullptr;
   size_t num_parameters = 0, ann_size = 0, c_radial_size = 0;
-  /// The partial-force arrays: double for the double kernel, float for the float one.
-  void partial_forces(double* x, double* y, double* z) { pfx = x, pfy = y, pfz = z; }
-  void partial_forces(float* x, float* y, float* z) { pfx32 = x, pfy32 = y, pfz32 = z; }
+  /// The partial-force array: double for the double kernel, float for the float one.
+  void partial_forces(double* values) { pf = values; }
+  void partial_forces(float* values) { pf32 = values; }
 };
 #ifdef NEPCG_CUDA_EMULATION  // (the launch's pointer check; cuda_emulation.hpp)
 inline auto device_pointers(const SiteOutput& o) {
-  return NEPCG_EMU_POINTERS(o.energy, o.pfx, o.pfy, o.pfz, o.pfx32, o.pfy32, o.pfz32, o.population, o.population32);
+  return NEPCG_EMU_POINTERS(o.energy, o.pf, o.pf32, o.population, o.population32);
 }
 static_assert(::nepcg::emu::lists_device_pointers<SiteOutput>::value, "launch check of SiteOutput");
 #endif
 
-/// Per-entry partial forces (x, y, z components) in the site kernel's real type: double, or
-/// float for the single-precision kernel (partial_force_array); only the precision in use is
+/// Per-entry partial forces, interleaved (entry_values), in the site kernel's real type: double,
+/// or float for the single-precision kernel (partial_force_array); only the precision in use is
 /// allocated. Host side: sized before the launches, handed to SiteOutput and to the gathers.
 struct PartialForces {
-  cuda::DeviceArray<double> x, y, z;
-  cuda::DeviceArray<float> x32, y32, z32;
-  /// Grows that precision's arrays to at least `entries` values each (never shrinks).
+  cuda::DeviceArray<double> values;
+  cuda::DeviceArray<float> values32;
+  /// Grows that precision's array to at least `entries` entries (never shrinks).
   void reserve(size_t entries, bool single) {
-    visit_arrays(single, [&](auto& ax, auto& ay, auto& az) {
-      ax.reserve(entries);
-      ay.reserve(entries);
-      az.reserve(entries);
-    });
+    if (single)
+      values32.reserve(3 * entries);
+    else
+      values.reserve(3 * entries);
   }
-  /// Calls f(x, y, z) with that precision's device pointers (double* or float*).
+  /// Calls f(pf) with that precision's device pointer (double* or float*).
   template <class F>
   void visit(bool single, F&& f) {
-    visit_arrays(single, [&](auto& ax, auto& ay, auto& az) { f(ax.data(), ay.data(), az.data()); });
-  }
-
- private:
-  template <class F>
-  void visit_arrays(bool single, F&& f) {
     if (single)
-      f(x32, y32, z32);
+      f(values32.data());
     else
-      f(x, y, z);
+      f(values.data());
   }
 };
 
-/// One component's partial-force array of a SiteOutput for the kernel's real type R. The kernel
+/// The partial-force array of a SiteOutput for the kernel's real type R. The kernel
 /// keeps each entry's partial force (and in MD pass 1's pair vector) in R: float in single
 /// precision, whose values are floats already (the pair vector is rounded to R before any use),
 /// so the same bits move in half the bytes through passes 1 and 3 and the gathers.
@@ -298,9 +309,7 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
     p.c_angular = p.c_radial + out.c_radial_size;
   }
   double* energy = out.energy + blockIdx.y * out.atom_stride;
-  R* pfx = partial_force_array<R>(out.pfx, out.pfx32) + blockIdx.y * out.entry_stride;
-  R* pfy = partial_force_array<R>(out.pfy, out.pfy32) + blockIdx.y * out.entry_stride;
-  R* pfz = partial_force_array<R>(out.pfz, out.pfz32) + blockIdx.y * out.entry_stride;
+  R* pf = partial_force_array<R>(out.pf, out.pf32) + 3 * blockIdx.y * out.entry_stride;
   const int nR = p.n_max_radial + 1, nA = p.n_max_angular + 1, lm = p.num_lm, D = p.dim;
   const int K1 = p.basis_radial + 1;
   const int stride = warp_kernel_stage_stride(p), size_a = nA * lm, T = p.num_types, nF = T * K1;
@@ -347,9 +356,7 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
         R r[3];
         const R d = pair_vector<R>(pairs, i, e, r);
         inside = d < kernels::pair_cutoff(p.cutoff_radial, a, nb) || d < kernels::pair_cutoff(p.cutoff_angular, a, nb);
-        pfx[e] = inside ? r[0] : R(0);
-        pfy[e] = inside ? r[1] : R(0);
-        pfz[e] = inside ? r[2] : R(0);
+        store_entry(pf, e, inside ? r[0] : R(0), inside ? r[1] : R(0), inside ? r[2] : R(0));
       }
       const unsigned bits = group_ballot<G>(mask, inside);
       if (lane == b) batch_bits = bits;
@@ -375,15 +382,13 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
       const int e = pairs.entry(i, k);
       b = type[pairs.neighbor(e)];
       if (compact) {
-        d = stored_pair_vector(pfx, pfy, pfz, e, r);  // (pass 0's)
+        d = stored_pair_vector(pf, e, r);  // (pass 0's)
       } else {
         double v[3];
         pairs.vector(i, e, v);
         d = rounded_vector(v, r);
         if constexpr (Pairs::kReusesPairVectors) {  // (this lane reads them back in pass 3)
-          pfx[e] = R(v[0]);  // (rounded to R, as rounded_vector rounds them before any use)
-          pfy[e] = R(v[1]);
-          pfz[e] = R(v[2]);
+          store_entry(pf, e, R(v[0]), R(v[1]), R(v[2]));  // (rounded to R, as rounded_vector does)
         }
       }
       angular = kernels::inside_angular_cutoff(p, a, b, d);
@@ -485,7 +490,7 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
     R r[3];
     R d;
     if constexpr (Pairs::kReusesPairVectors) {
-      d = stored_pair_vector(pfx, pfy, pfz, e, r);  // the entry's of pass 0 or 1
+      d = stored_pair_vector(pf, e, r);  // the entry's of pass 0 or 1
     } else {
       d = pair_vector<R>(pairs, i, e, r);
     }
@@ -493,9 +498,7 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
     const R* w = weights + b * (p.basis_radial + 1);
     kernels::partial_force_direct_weighted<L>(p, a, b, r, d, [&](int kk) { return w[kk]; }, dUdS, f);
     if (p.zbl && d < kernels::pair_cutoff(p.cutoff_angular, a, b)) kernels::add_zbl_partial_force(p, a, b, r, d, f);
-    pfx[e] = f[0];
-    pfy[e] = f[1];
-    pfz[e] = f[2];
+    store_entry(pf, e, f[0], f[1], f[2]);
   }
 }
 

@@ -26,26 +26,26 @@ namespace {
 constexpr int kRecord = 9;  // energy, |dF|^2, weighted |dF|^2, W xx yy zz xy yz zx
 constexpr int kReduceThreads = 256;
 
-// Partial forces in S (double, or float from the single-precision site kernel), summed in double.
+// Partial forces interleaved (gpu::entry_values) in S (double, or float from the single-precision
+// site kernel), summed in double.
 template <class S>
 __global__ void training_gather(int batch_atoms, const int* atoms, const int* offsets, const int* rev,
-                                const double* pair, const S* pfx, const S* pfy, const S* pfz, size_t entry_stride,
+                                const double* pair, const S* pf, size_t entry_stride,
                                 const double* energy, size_t atom_stride, const double* ref_forces,
                                 const double* factor, double* records) {
   const int w = blockIdx.x * blockDim.x + threadIdx.x;
   if (w >= batch_atoms) return;
   const int i = atoms[w];
   const size_t ind = blockIdx.y;
-  const S* fx = pfx + ind * entry_stride;
-  const S* fy = pfy + ind * entry_stride;
-  const S* fz = pfz + ind * entry_stride;
+  const S* f = pf + 3 * ind * entry_stride;  // this individual's
   double F[3] = {0.0, 0.0, 0.0}, W[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
   for (int e = offsets[i]; e < offsets[i + 1]; ++e) {
     const int r = rev[e];
-    const double fji[3] = {double(fx[r]), double(fy[r]), double(fz[r])};
-    F[0] += double(fx[e]) - fji[0];
-    F[1] += double(fy[e]) - fji[1];
-    F[2] += double(fz[e]) - fji[2];
+    const S *ij = gpu::entry_values(f, e), *ji = gpu::entry_values(f, r);
+    const double fji[3] = {double(ji[0]), double(ji[1]), double(ji[2])};
+    F[0] += double(ij[0]) - fji[0];
+    F[1] += double(ij[1]) - fji[1];
+    F[2] += double(ij[2]) - fji[2];
     const double* v = pair + 4 * size_t(e);
     for (int a = 0; a < 3; ++a)
       for (int b = 0; b < 3; ++b) W[3 * a + b] += v[a] * fji[b];
@@ -199,8 +199,8 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
     } else {
       population_.upload(population, size_t(count) * np, st);
     }
-    // Individuals per launch: the partial forces of a chunk stay under ~2 GB (float in single
-    // precision: the float kernel's values, gpu::partial_force_array).
+    // Individuals per launch: the partial forces of a chunk stay under ~2 GB (three values per
+    // entry; float in single precision: the float kernel's values, gpu::partial_force_array).
     const bool single = device_model32_ != nullptr;
     const size_t per_individual = 3 * (single ? sizeof(float) : sizeof(double)) * std::max<size_t>(entries_total_, 1);
     const int chunk = static_cast<int>(std::max<size_t>(1, std::min<size_t>(count, (size_t(2) << 30) / per_individual)));
@@ -214,7 +214,7 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
       const int m = std::min(chunk, count - first);
       gpu::SiteOutput o;
       o.energy = energy_.data();
-      partial_.visit(single, [&](auto* x, auto* y, auto* z) { o.partial_forces(x, y, z); });
+      partial_.visit(single, [&](auto* pf) { o.partial_forces(pf); });
       o.atom_stride = atoms_total_;
       o.entry_stride = entries_total_;
       o.num_parameters = np;
@@ -229,10 +229,10 @@ class GpuPopulationEvaluator final : public PopulationEvaluator {
         gpu::launch_warp_sites(view, pairs, batch_atoms_.data(), batch_atoms, type_.data(), site_launch_, m, o,
                                st);
       }
-      partial_.visit(single, [&](auto* px, auto* py, auto* pz) {
+      partial_.visit(single, [&](auto* pf) {
         NEPCG_LAUNCH(training_gather, dim3(cuda::blocks_for(batch_atoms, 128), m), 128, 0, st)(
-            batch_atoms, batch_atoms_.data(), offsets_.data(), reverse_.data(), pair_.data(), px, py, pz,
-            entries_total_, energy_.data(), atoms_total_, ref_forces_.data(), factor_.data(), records_.data());
+            batch_atoms, batch_atoms_.data(), offsets_.data(), reverse_.data(), pair_.data(), pf, entries_total_,
+            energy_.data(), atoms_total_, ref_forces_.data(), factor_.data(), records_.data());
       });
       NEPCG_CUDA_LAUNCHED("training_gather");
       NEPCG_LAUNCH(training_reduce, dim3(segments, m), kReduceThreads, 0, st)(
