@@ -8,6 +8,15 @@ Each case runs 60 NVE steps (dt 1 fs, skin 1 Å) of one of bench/gpu_md.py's sys
 segment, so skipping the first few hundred launches lands on steady-state steps. `--summarise`
 prints the mean time per kernel name and the sum per step from Nsight Compute's CSV, beside the
 wall-clock time per step measured without the profiler (the gap is launch latency).
+
+    python bench/gpu_profile.py --pass-shares            # every case, single precision
+    python bench/gpu_profile.py --pass-shares --cases pbte cg64000 --precision double
+
+`--pass-shares` says where the NEP site kernel's time goes, which Nsight Compute reports only per
+kernel: the clock cycles of each pass (GpuNEP.site_pass_cycles: skipping the skin, descriptor
+sums, descriptor + network + gradients, partial forces), summed over the lane groups of a few
+force evaluations, as shares, with the site kernel taking every list entry and skipping the skin
+(NEPCG_SITE_SKIN), beside the time per force evaluation.
 """
 from __future__ import annotations
 
@@ -52,6 +61,26 @@ def run(case: str, precision: str, steps: int) -> None:
           file=sys.stderr)
 
 
+def pass_shares(cases, precision: str) -> None:
+    import os
+
+    import pynepcg
+
+    print(f"{'case':10s} {'precision':9s} {'skin':5s} {'ms/eval':>8s} {'skip skin':>9s} {'sums':>6s} "
+          f"{'network':>8s} {'forces':>7s}  (shares of the site kernel's cycles)")
+    for case in cases:
+        system, model = build_case(case)
+        for skin in ("keep", "skip"):
+            os.environ["NEPCG_SITE_SKIN"] = skin
+            pot = pynepcg.NEP(model, device="cuda", precision=precision, skin=1.0)
+            ms = pot._cpp.time_forces(system, 10)
+            cycles = pot._cpp.site_pass_cycles(system, 3)
+            total = sum(cycles) or 1.0
+            shares = " ".join(f"{c / total:{w}.1%}" for c, w in zip(cycles, (9, 6, 8, 7)))
+            print(f"{case:10s} {precision:9s} {skin:5s} {ms:8.3f} {shares}", flush=True)
+    os.environ.pop("NEPCG_SITE_SKIN", None)
+
+
 def summarise(path: Path) -> None:
     rows = [r for r in csv.reader(line for line in path.read_text().splitlines() if line.startswith('"'))]
     head = rows[0]
@@ -78,14 +107,20 @@ def summarise(path: Path) -> None:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--case", choices=CASES, default="cg1000")
-    ap.add_argument("--precision", choices=["double", "single"], default="double")
+    ap.add_argument("--precision", choices=["double", "single"], default=None,
+                    help="double (the default), or single (the default of --pass-shares)")
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--summarise", type=Path, help="Nsight Compute CSV to summarise")
+    ap.add_argument("--pass-shares", action="store_true",
+                    help="shares of the site kernel's passes (--case: that one, else every case)")
+    ap.add_argument("--cases", nargs="+", choices=CASES, help="cases for --pass-shares (default: all)")
     args = ap.parse_args()
-    if args.summarise:
+    if args.pass_shares:
+        pass_shares(args.cases or CASES, args.precision or "single")
+    elif args.summarise:
         summarise(args.summarise)
     else:
-        run(args.case, args.precision, args.steps)
+        run(args.case, args.precision or "double", args.steps)
 
 
 if __name__ == "__main__":

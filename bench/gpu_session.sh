@@ -21,6 +21,9 @@
 # and the cell on the device (NEPCG_DEVICE_CELL=1), beside NVT.
 # ORDER_COMPARE=1: CG-like 64k and 262k beads in lattice and shuffled order, the site kernel taking
 # atoms by index and in the list's bin order (NEPCG_SITE_ORDER=bins);
+# PASS_SHARES=1: where the site kernel's time goes, pass by pass, for every benchmark system, single
+# precision, taking every list entry and skipping the skin (bench/gpu_profile.py --pass-shares; first,
+# since it takes under a minute and says most);
 # SKIN_COMPARE=1: PbTe 32k and CG-like 10.6k-262k beads (lattice and random positions) with the site
 # kernel taking every list entry and skipping the list's skin (NEPCG_SITE_SKIN=skip);
 # LANES_COMPARE=1: every MD system in single precision with 32 and with 16 site-kernel lanes per atom;
@@ -76,6 +79,8 @@ if [ "$what" = tests ] || [ "$what" = all ] || [ "$what" = compare ]; then
 fi
 if [ "$what" = bench ] || [ "$what" = all ] || [ "$what" = compare ]; then
   ref=; [ -s "$OUT/gpumd.log" ] && ref="--gpumd-log $OUT/gpumd.log"  # GPUMD measured above, if it ran
+  # the site kernel's passes: shares of its cycles per benchmark system
+  [ -n "$PASS_SHARES" ] && timeout $(cap 90) python3 bench/gpu_profile.py --pass-shares 2>&1 | tee "$OUT/passes.log"
   timeout $(cap ${BENCH_TIMEOUT:-360}) python3 bench/gpu_md.py $ref "${@:2}" 2>&1 | tee "$OUT/bench.log"
   # the small systems again with one launch per kernel instead of CUDA-graph replay
   [ -n "$GRAPHS_COMPARE" ] && timeout $(cap 120) python3 bench/gpu_md.py --quick --graphs off 2>&1 | tee -a "$OUT/bench.log"

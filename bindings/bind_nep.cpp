@@ -190,6 +190,9 @@ void init_nep(nb::module_& m) {
       .def_prop_ro("site_lanes", &nepcg::GpuNEP::site_lanes)
       .def_prop_ro("site_order", &nepcg::GpuNEP::site_order)
       .def_prop_ro("site_skin", &nepcg::GpuNEP::site_skin)
+      .def("site_pass_cycles", &nepcg::GpuNEP::site_pass_cycles, nb::arg("system"), nb::arg("repeats") = 5,
+           "Clock cycles of the NEP site kernel's passes (skin skipping, descriptor sums, network, partial "
+           "forces), summed over lane groups and repeats; for benchmarks.")
       .def("time_forces", &nepcg::GpuNEP::time_forces, nb::arg("system"), nb::arg("repeats") = 20,
            "Milliseconds per force evaluation on the device (median; for benchmarks).")
       .def(

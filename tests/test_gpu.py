@@ -396,6 +396,26 @@ def test_nve_skipping_the_skin_follows_the_default_kernel(shared_data, monkeypat
     np.testing.assert_allclose(runs["skip"][1], runs["keep"][1], rtol=0, atol=1e-9)
 
 
+@pytest.mark.parametrize("skin", ["keep", "skip"])
+def test_site_pass_cycles_count_the_passes_that_ran(tmp_path, monkeypatch, skin, site_lanes):
+    # The benchmarks' diagnostic (bench/gpu_profile.py --pass-shares): clock cycles per pass of the
+    # site kernel, summed over lane groups. Pass 0 runs only when the skin is skipped; the others
+    # always; the atom-per-thread kernel has no passes (zeros). Forces stay those of compute.
+    from pynepcg.potentials import as_system
+    monkeypatch.setenv("NEPCG_SITE_SKIN", skin)
+    path = write_random_nep(tmp_path / "c.txt", **MODELS["one-species"])
+    atoms = as_system(random_structure(["C"], 40, 8.0, seed=2))
+    gpu = pynepcg.NEP(path, device="cuda", skin=1.0)
+    cycles = np.array(gpu._cpp.site_pass_cycles(atoms, 2))
+    assert cycles.shape == (4,) and np.all(cycles[1:] > 0)
+    assert (cycles[0] > 0) == (skin == "skip")
+    np.testing.assert_allclose(gpu.compute(atoms).forces, pynepcg.NEP(path, device="cpu").compute(atoms).forces,
+                               rtol=0, atol=1e-9)
+    l6 = write_random_nep(tmp_path / "l6.txt", **MODELS["l6-two-layers"])
+    pbte = as_system(random_structure(["Pb", "Te"], 20, 7.0, seed=3))
+    assert list(pynepcg.NEP(l6, device="cuda")._cpp.site_pass_cycles(pbte, 1)) == [0.0] * 4
+
+
 def test_site_skin_environment_is_checked(tmp_path, monkeypatch):
     path = write_random_nep(tmp_path / "c.txt", **MODELS["one-species"])
     monkeypatch.setenv("NEPCG_SITE_SKIN", "drop")

@@ -40,6 +40,7 @@
 #include <math.h>
 #include <ucontext.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -320,6 +321,12 @@ inline int __any_sync(unsigned mask, int predicate) { return __ballot_sync(mask,
 inline int __all_sync(unsigned mask, int predicate) { return __ballot_sync(mask, predicate) == mask; }
 inline int __popc(unsigned v) { return __builtin_popcount(v); }
 inline int __ffs(unsigned v) { return __builtin_ffs(static_cast<int>(v)); }
+// The SM's cycle counter: here nanoseconds of a steady clock (rises monotonically on a thread, as
+// on a GPU; what a lane measures includes the other fibers that ran in between).
+inline long long clock64() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 // Threads of a launch run on one OS thread, one at a time between synchronisations: plain
 // read-modify-writes are atomic here.
 template <class T>

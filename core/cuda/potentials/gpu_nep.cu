@@ -386,6 +386,7 @@ void GpuNEP::Impl::launch_forces(bool force_rebuild, bool with_virial) {
     gpu::SiteOutput o;
     o.energy = energy.data();
     partial.visit(model32 != nullptr, [&](auto* pf) { o.partial_forces(pf); });
+    o.pass_cycles = pass_cycles;  // (null but in site_pass_cycles)
     const int* order = site_bin_order ? list.bin_order() : nullptr;  // (nullptr: atom w is the w-th)
     if (model32)
       gpu::launch_warp_sites(view32, pairs, order, n, type.data(), site_launch, 1, o, s);
@@ -576,6 +577,24 @@ std::string GpuNEP::site_order() const {
 std::string GpuNEP::site_skin() const { return impl_->site_launch && impl_->site_skip_skin ? "skip" : "keep"; }
 
 std::string GpuNEP::device_name() const { return impl_->device_name; }
+
+std::vector<double> GpuNEP::site_pass_cycles(const System& system, int repeats) const {
+  const std::vector<int> types = model_types(cpu_, system);
+  std::lock_guard<std::mutex> lock(mutex_);
+  Impl& d = *impl_;
+  std::vector<unsigned long long> cycles(4, 0);
+  if (!d.site_launch) return std::vector<double>(4, 0.0);  // (the atom-per-thread kernel has no passes)
+  d.upload(system, types, true, true);
+  d.forces_checked(system.box, false);  // builds the list (and grows it if needed)
+  cuda::DeviceArray<unsigned long long> counters(4);
+  counters.upload(cycles.data(), 4, d.stream.get());
+  d.pass_cycles = counters.data();
+  for (int k = 0; k < std::max(repeats, 1); ++k) d.launch_forces(false, false);
+  d.pass_cycles = nullptr;
+  counters.download(cycles.data(), 4, d.stream.get());
+  d.stream.synchronize();
+  return std::vector<double>(cycles.begin(), cycles.end());
+}
 
 double GpuNEP::time_forces(const System& system, int repeats) const {
   const std::vector<int> types = model_types(cpu_, system);

@@ -240,13 +240,14 @@ struct SiteOutput {
   const double* population = nullptr;
   const float* population32 = nullptr;
   size_t num_parameters = 0, ann_size = 0, c_radial_size = 0;
+  unsigned long long* pass_cycles = nullptr;  // (a diagnostic: see pass_clock_lap)
   /// The partial-force array: double for the double kernel, float for the float one.
   void partial_forces(double* values) { pf = values; }
   void partial_forces(float* values) { pf32 = values; }
 };
 #ifdef NEPCG_CUDA_EMULATION  // (the launch's pointer check; cuda_emulation.hpp)
 inline auto device_pointers(const SiteOutput& o) {
-  return NEPCG_EMU_POINTERS(o.energy, o.pf, o.pf32, o.population, o.population32);
+  return NEPCG_EMU_POINTERS(o.energy, o.pf, o.pf32, o.population, o.population32, o.pass_cycles);
 }
 static_assert(::nepcg::emu::lists_device_pointers<SiteOutput>::value, "launch check of SiteOutput");
 #endif
@@ -284,6 +285,24 @@ __device__ inline R* partial_force_array(double* as_double, float* as_float) {
     return as_float;
   else
     return as_double;
+}
+
+/// A diagnostic for benchmarks (GpuNEP::site_pass_cycles): when `cycles` (SiteOutput::pass_cycles)
+/// is set, the clock cycles of each lane group in the site kernel's passes, summed over the groups
+/// into cycles[0 ... 3] (0: skipping the skin, 1: descriptor sums, 2: descriptor, network and
+/// gradients, 3: partial forces), read by lane 0 of the group where a pass starts and ends. Their
+/// shares say where a kernel's time goes, which Nsight Compute can only say per kernel. A pass's
+/// counter gets -start and +end (modulo 2^64), so that no clock value stays in a register across
+/// the passes of the production kernel, where `cycles` is null.
+__device__ inline void pass_clock_start(unsigned long long* cycles, int pass, int lane) {
+  if (cycles && lane == 0) atomicAdd(cycles + pass, 0ull - static_cast<unsigned long long>(clock64()));
+}
+/// The end of `pass`, and the start of the next.
+__device__ inline void pass_clock_lap(unsigned long long* cycles, int pass, int lane) {
+  if (!cycles || lane != 0) return;
+  const unsigned long long now = static_cast<unsigned long long>(clock64());
+  atomicAdd(cycles + pass, now);
+  if (pass < 3) atomicAdd(cycles + pass + 1, 0ull - now);
 }
 
 /// The site computation of lane group w (G lanes; the body of nep_warp_sites).
@@ -343,6 +362,7 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
   // the sums of pass 1 see the same values in other batches: a different rounding, not different
   // maths. Rows of more than G batches take every entry.
   const bool compact = pairs.skips_skin() && count <= G * G;
+  pass_clock_start(out.pass_cycles, compact ? 0 : 1, lane);
   const int batches = (count + G - 1) / G;
   unsigned batch_bits = 0u;  // lane b: the ballot of batch b
   int rows = count;          // entries passes 1 and 3 take
@@ -362,6 +382,7 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
       if (lane == b) batch_bits = bits;
       rows += __popc(bits);
     }
+    pass_clock_lap(out.pass_cycles, 0, lane);
   }
 
   // 1. Descriptor sums, G neighbours at a time: the radial basis values summed per neighbour type
@@ -430,6 +451,7 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
     }
     __syncwarp(mask);
   }
+  pass_clock_lap(out.pass_cycles, 1, lane);
 
   // 2. Descriptor (radial channels from the basis sums, angular rows one radial channel per lane),
   // then the network (one neuron per lane).
@@ -480,6 +502,7 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
                                                      c % K1);
   }
   __syncwarp(mask);
+  pass_clock_lap(out.pass_cycles, 2, lane);
 
   // 3. Partial forces f_ij = dU_i/dr_ij, one neighbour per lane (with the skin skipped, the
   // entries inside; those outside keep pass 0's zeros).
@@ -500,6 +523,7 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
     if (p.zbl && d < kernels::pair_cutoff(p.cutoff_angular, a, b)) kernels::add_zbl_partial_force(p, a, b, r, d, f);
     store_entry(pf, e, f[0], f[1], f[2]);
   }
+  pass_clock_lap(out.pass_cycles, 3, lane);
 }
 
 template <int L, int G, class R, class Pairs>
