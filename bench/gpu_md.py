@@ -14,6 +14,9 @@ Systems (NVE from 300 K, dt = 1 fs, skin 1 Å, no observers: one device segment 
 Each system runs in double precision and in single precision (``--precision``; single: the site
 kernel's maths in float, as GPUMD's code; accuracy in docs/gpu.md), with the site kernel's default
 warp per atom or, with ``--lanes 16`` or ``both``, also two atoms per warp (NEPCG_SITE_LANES).
+``--order-compare`` and ``--skin-compare`` add the large systems with the site kernel taking atoms in
+the list's bin order (NEPCG_SITE_ORDER) and skipping the list's skin shell (NEPCG_SITE_SKIN), each
+beside the default.
 The GPUMD column is GPUMD measured on the same machine when --gpumd-log names the output of
 bench/gpumd_reference.py (bench/gpu_session.sh compare does this), else the H100 figures quoted in
 issue #8 (GPUMD's float32 code, same card type).
