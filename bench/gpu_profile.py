@@ -112,7 +112,7 @@ def main():
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--summarise", type=Path, help="Nsight Compute CSV to summarise")
     ap.add_argument("--pass-shares", action="store_true",
-                    help="shares of the site kernel's passes (--case: that one, else every case)")
+                    help="shares of the site kernel's passes for --cases (default: every case)")
     ap.add_argument("--cases", nargs="+", choices=CASES, help="cases for --pass-shares (default: all)")
     args = ap.parse_args()
     if args.pass_shares:
