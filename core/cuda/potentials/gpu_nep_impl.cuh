@@ -29,8 +29,8 @@ struct GpuNEP::Impl {
   kernels::NepViewT<float> view32{};  // = model32->view_with_transposed_w0()
   gpu::SiteLaunch site_launch;  // true: the warp (or half-warp) per atom site kernel is used (in float when model32)
   bool site_bin_order = false;  // the site kernel takes the atoms in the list's bin order (NEPCG_SITE_ORDER=bins)
-  bool site_skip_skin = false;
-  unsigned long long* pass_cycles = nullptr;  // the site kernel's per-pass clocks (site_pass_cycles only)  // passes 1 and 3 of the site kernel skip the list's skin (NEPCG_SITE_SKIN=skip)
+  bool site_skip_skin = false;  // passes 1 and 3 of the site kernel skip the list's skin (NEPCG_SITE_SKIN=skip)
+  unsigned long long* pass_cycles = nullptr;  // the site kernel's per-pass clocks (site_pass_cycles only)
   cuda::DeviceNeighborList list;
 
   // Atoms: positions, velocities, forces (Å, Å/fs, eV/Å), force-to-acceleration factors

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <algorithm>
+#include <stdexcept>
 #include <type_traits>
 
 #include "../common/cuda_support.cuh"
@@ -240,7 +241,7 @@ struct SiteOutput {
   const double* population = nullptr;
   const float* population32 = nullptr;
   size_t num_parameters = 0, ann_size = 0, c_radial_size = 0;
-  unsigned long long* pass_cycles = nullptr;  // (a diagnostic: see pass_clock_lap)
+  unsigned long long* pass_cycles = nullptr;  // (a diagnostic: see pass_clock_lap; null but in site_pass_cycles)
   /// The partial-force array: double for the double kernel, float for the float one.
   void partial_forces(double* values) { pf = values; }
   void partial_forces(float* values) { pf32 = values; }
@@ -287,26 +288,34 @@ __device__ inline R* partial_force_array(double* as_double, float* as_float) {
     return as_double;
 }
 
-/// A diagnostic for benchmarks (GpuNEP::site_pass_cycles): when `cycles` (SiteOutput::pass_cycles)
-/// is set, the clock cycles of each lane group in the site kernel's passes, summed over the groups
-/// into cycles[0 ... 3] (0: skipping the skin, 1: descriptor sums, 2: descriptor, network and
-/// gradients, 3: partial forces), read by lane 0 of the group where a pass starts and ends. Their
-/// shares say where a kernel's time goes, which Nsight Compute can only say per kernel. A pass's
-/// counter gets -start and +end (modulo 2^64), so that no clock value stays in a register across
-/// the passes of the production kernel, where `cycles` is null.
+/// A diagnostic for benchmarks (GpuNEP::site_pass_cycles), compiled into the kernel instances with
+/// Timed = true only (MD lists; launched when SiteOutput::pass_cycles is set), so that the
+/// production instances carry none of it (measured: 2-5 registers of the l_max 4 instances, whose
+/// float ones sit at the 128 that four blocks of 128 threads per SM allow). The clock cycles of
+/// each lane group in the site kernel's passes, summed over the groups into cycles[0 ... 3] (0:
+/// skipping the skin, 1: descriptor sums, 2: descriptor, network and gradients, 3: partial
+/// forces), read by lane 0 of the group where a pass starts and ends. Their shares say where a
+/// kernel's time goes, which Nsight Compute can only say per kernel. A pass's counter gets -start
+/// and +end (modulo 2^64), so that no clock value stays in a register across the passes: the
+/// timed kernel keeps the production kernel's register shape as far as it can.
+template <bool Timed>
 __device__ inline void pass_clock_start(unsigned long long* cycles, int pass, int lane) {
-  if (cycles && lane == 0) atomicAdd(cycles + pass, 0ull - static_cast<unsigned long long>(clock64()));
+  if constexpr (Timed)
+    if (lane == 0) atomicAdd(cycles + pass, 0ull - static_cast<unsigned long long>(clock64()));
 }
 /// The end of `pass`, and the start of the next.
+template <bool Timed>
 __device__ inline void pass_clock_lap(unsigned long long* cycles, int pass, int lane) {
-  if (!cycles || lane != 0) return;
-  const unsigned long long now = static_cast<unsigned long long>(clock64());
-  atomicAdd(cycles + pass, now);
-  if (pass < 3) atomicAdd(cycles + pass + 1, 0ull - now);
+  if constexpr (Timed) {
+    if (lane != 0) return;
+    const unsigned long long now = static_cast<unsigned long long>(clock64());
+    atomicAdd(cycles + pass, now);
+    if (pass < 3) atomicAdd(cycles + pass + 1, 0ull - now);
+  }
 }
 
 /// The site computation of lane group w (G lanes; the body of nep_warp_sites).
-template <int L, int G, class R, class Pairs>
+template <int L, int G, class R, class Pairs, bool Timed>
 __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, const int* atoms,
                                           int num_atoms, const int* type, int shared_per_group,
                                           SiteOutput out) {
@@ -362,7 +371,7 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
   // the sums of pass 1 see the same values in other batches: a different rounding, not different
   // maths. Rows of more than G batches take every entry.
   const bool compact = pairs.skips_skin() && count <= G * G;
-  pass_clock_start(out.pass_cycles, compact ? 0 : 1, lane);
+  pass_clock_start<Timed>(out.pass_cycles, compact ? 0 : 1, lane);
   const int batches = (count + G - 1) / G;
   unsigned batch_bits = 0u;  // lane b: the ballot of batch b
   int rows = count;          // entries passes 1 and 3 take
@@ -382,7 +391,7 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
       if (lane == b) batch_bits = bits;
       rows += __popc(bits);
     }
-    pass_clock_lap(out.pass_cycles, 0, lane);
+    pass_clock_lap<Timed>(out.pass_cycles, 0, lane);
   }
 
   // 1. Descriptor sums, G neighbours at a time: the radial basis values summed per neighbour type
@@ -451,7 +460,7 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
     }
     __syncwarp(mask);
   }
-  pass_clock_lap(out.pass_cycles, 1, lane);
+  pass_clock_lap<Timed>(out.pass_cycles, 1, lane);
 
   // 2. Descriptor (radial channels from the basis sums, angular rows one radial channel per lane),
   // then the network (one neuron per lane).
@@ -502,7 +511,7 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
                                                      c % K1);
   }
   __syncwarp(mask);
-  pass_clock_lap(out.pass_cycles, 2, lane);
+  pass_clock_lap<Timed>(out.pass_cycles, 2, lane);
 
   // 3. Partial forces f_ij = dU_i/dr_ij, one neighbour per lane (with the skin skipped, the
   // entries inside; those outside keep pass 0's zeros).
@@ -523,38 +532,57 @@ __device__ __forceinline__ void warp_site(kernels::NepViewT<R> p, Pairs pairs, c
     if (p.zbl && d < kernels::pair_cutoff(p.cutoff_angular, a, b)) kernels::add_zbl_partial_force(p, a, b, r, d, f);
     store_entry(pf, e, f[0], f[1], f[2]);
   }
-  pass_clock_lap(out.pass_cycles, 3, lane);
+  pass_clock_lap<Timed>(out.pass_cycles, 3, lane);
 }
 
-template <int L, int G, class R, class Pairs>
+template <int L, int G, class R, class Pairs, bool Timed>
 __global__ void nep_warp_sites(kernels::NepViewT<R> p, Pairs pairs, const int* atoms, int num_atoms, const int* type,
                                int shared_per_group, SiteOutput out) {
-  warp_site<L, G, R, Pairs>(p, pairs, atoms, num_atoms, type, shared_per_group, out);
+  warp_site<L, G, R, Pairs, Timed>(p, pairs, atoms, num_atoms, type, shared_per_group, out);
 }
 
 template <class R, class Pairs>
 using WarpKernel = void (*)(kernels::NepViewT<R>, Pairs, const int*, int, const int*, int, SiteOutput);
 
-template <int G, class R, class Pairs>
+template <int G, class R, class Pairs, bool Timed>
 WarpKernel<R, Pairs> warp_kernel_for_lanes(int l_max) {
-  return l_max == 1 ? nep_warp_sites<1, G, R, Pairs> : l_max == 2 ? nep_warp_sites<2, G, R, Pairs>
-         : l_max == 3 ? nep_warp_sites<3, G, R, Pairs> : nep_warp_sites<4, G, R, Pairs>;
+  return l_max == 1 ? nep_warp_sites<1, G, R, Pairs, Timed> : l_max == 2 ? nep_warp_sites<2, G, R, Pairs, Timed>
+         : l_max == 3 ? nep_warp_sites<3, G, R, Pairs, Timed> : nep_warp_sites<4, G, R, Pairs, Timed>;
 }
 
-/// The kernel instance for l_max (1-4) and lanes per atom (32 or 16).
+/// Whether a pair source has pass-clock instances (pass_clock_lap): the MD lists only, which
+/// GpuNEP::site_pass_cycles times; the trainer's kernels are compiled once.
+template <class Pairs>
+constexpr bool has_timed_warp_kernel() {
+  return std::is_same<Pairs, ListPairs>::value;
+}
+
+/// The kernel instance for l_max (1-4), lanes per atom (32 or 16) and, with `timed`, the pass
+/// clock (MD lists only: see has_timed_warp_kernel).
 template <class R, class Pairs>
-WarpKernel<R, Pairs> warp_kernel_for(int l_max, int lanes) {
-  return lanes == 16 ? warp_kernel_for_lanes<16, R, Pairs>(l_max) : warp_kernel_for_lanes<32, R, Pairs>(l_max);
+WarpKernel<R, Pairs> warp_kernel_for(int l_max, int lanes, bool timed = false) {
+  if constexpr (has_timed_warp_kernel<Pairs>()) {
+    if (timed)
+      return lanes == 16 ? warp_kernel_for_lanes<16, R, Pairs, true>(l_max)
+                         : warp_kernel_for_lanes<32, R, Pairs, true>(l_max);
+  } else if (timed) {
+    throw std::logic_error("nep_warp_sites: no pass-clock instance for this pair source");
+  }
+  return lanes == 16 ? warp_kernel_for_lanes<16, R, Pairs, false>(l_max)
+                     : warp_kernel_for_lanes<32, R, Pairs, false>(l_max);
 }
 
 /// Raises the dynamic shared-memory limit of every instance for this real type and pair source.
 template <class R, class Pairs>
 void allow_warp_kernel_shared(size_t bytes) {
   const int b = static_cast<int>(bytes);
-  for (int lanes : {32, 16})
-    for (int l = 1; l <= 4; ++l)
-      NEPCG_CUDA_CHECK(cudaFuncSetAttribute(warp_kernel_for<R, Pairs>(l, lanes),
-                                            cudaFuncAttributeMaxDynamicSharedMemorySize, b));
+  for (bool timed : {false, true}) {
+    if (timed && !has_timed_warp_kernel<Pairs>()) continue;
+    for (int lanes : {32, 16})
+      for (int l = 1; l <= 4; ++l)
+        NEPCG_CUDA_CHECK(cudaFuncSetAttribute(warp_kernel_for<R, Pairs>(l, lanes, timed),
+                                              cudaFuncAttributeMaxDynamicSharedMemorySize, b));
+  }
 }
 
 /// How the site kernel runs for a model: `lanes` per atom (32: a warp, 16: half a warp) and
@@ -610,7 +638,8 @@ SiteLaunch prepare_warp_kernel(const kernels::NepViewT<R>& p, int device) {
 }
 
 /// Launches the site kernel for the model's l_max over num_atoms atoms (atoms[w], or w when
-/// atoms is null) and `individuals` parameter sets (grid y).
+/// atoms is null) and `individuals` parameter sets (grid y); the pass-clock instance when
+/// out.pass_cycles is set.
 template <class R, class Pairs>
 void launch_warp_sites(const kernels::NepViewT<R>& p, const Pairs& pairs, const int* atoms, int num_atoms,
                        const int* type, const SiteLaunch& launch, int individuals, const SiteOutput& out,
@@ -618,7 +647,7 @@ void launch_warp_sites(const kernels::NepViewT<R>& p, const Pairs& pairs, const 
   const int per_group = warp_kernel_shared_reals(p, launch.lanes);
   const dim3 grid(cuda::blocks_for(num_atoms, launch.groups), individuals);
   const size_t bytes = sizeof(R) * per_group * launch.groups;
-  const WarpKernel<R, Pairs> kernel = warp_kernel_for<R, Pairs>(p.l_max, launch.lanes);
+  const WarpKernel<R, Pairs> kernel = warp_kernel_for<R, Pairs>(p.l_max, launch.lanes, out.pass_cycles != nullptr);
   NEPCG_LAUNCH(kernel, grid, launch.lanes * launch.groups, bytes, s)(p, pairs, atoms, num_atoms, type, per_group, out);
   NEPCG_CUDA_LAUNCHED("nep_warp_sites");
 }

@@ -118,7 +118,9 @@ class GpuNEP : public Potential {
   /// Where the NEP site kernel's time goes: clock cycles of its passes summed over lane groups and
   /// `repeats` force evaluations of `system` (list built once): [skipping the skin (0 unless
   /// NEPCG_SITE_SKIN=skip), descriptor sums, descriptor + network + gradients, partial forces];
-  /// zeros for the atom-per-thread kernel. A diagnostic for benchmarks (bench/gpu_profile.py).
+  /// zeros for the atom-per-thread kernel. A diagnostic for benchmarks (bench/gpu_profile.py):
+  /// it launches site-kernel instances with the clock reads compiled in, which the other launches
+  /// never use.
   std::vector<double> site_pass_cycles(const System& system, int repeats = 5) const;
   /// Name of the device in use.
   std::string device_name() const;
