@@ -550,6 +550,11 @@ WarpKernel<R, Pairs> warp_kernel_for_lanes(int l_max) {
          : l_max == 3 ? nep_warp_sites<3, G, R, Pairs, Timed> : nep_warp_sites<4, G, R, Pairs, Timed>;
 }
 
+template <class R, class Pairs, bool Timed>
+WarpKernel<R, Pairs> warp_kernel_instance(int l_max, int lanes) {
+  return lanes == 16 ? warp_kernel_for_lanes<16, R, Pairs, Timed>(l_max) : warp_kernel_for_lanes<32, R, Pairs, Timed>(l_max);
+}
+
 /// Whether a pair source has pass-clock instances (pass_clock_lap): the MD lists only, which
 /// GpuNEP::site_pass_cycles times; the trainer's kernels are compiled once.
 template <class Pairs>
@@ -562,14 +567,11 @@ constexpr bool has_timed_warp_kernel() {
 template <class R, class Pairs>
 WarpKernel<R, Pairs> warp_kernel_for(int l_max, int lanes, bool timed = false) {
   if constexpr (has_timed_warp_kernel<Pairs>()) {
-    if (timed)
-      return lanes == 16 ? warp_kernel_for_lanes<16, R, Pairs, true>(l_max)
-                         : warp_kernel_for_lanes<32, R, Pairs, true>(l_max);
+    if (timed) return warp_kernel_instance<R, Pairs, true>(l_max, lanes);
   } else if (timed) {
     throw std::logic_error("nep_warp_sites: no pass-clock instance for this pair source");
   }
-  return lanes == 16 ? warp_kernel_for_lanes<16, R, Pairs, false>(l_max)
-                     : warp_kernel_for_lanes<32, R, Pairs, false>(l_max);
+  return warp_kernel_instance<R, Pairs, false>(l_max, lanes);
 }
 
 /// Raises the dynamic shared-memory limit of every instance for this real type and pair source.
